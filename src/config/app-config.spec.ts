@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigValidationError, loadAppConfig } from './app-config';
+
+describe('loadAppConfig', () => {
+  let dataDir: string;
+  const validKey = randomBytes(32).toString('base64');
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'config-spec-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  function problemsOf(env: Record<string, string>): string[] {
+    try {
+      loadAppConfig({ DATA_DIR: dataDir, ...env });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      return (error as ConfigValidationError).problems.map((p) => p.variable);
+    }
+    throw new Error('expected a ConfigValidationError');
+  }
+
+  it('applies the SPEC §6 defaults', () => {
+    const config = loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey });
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      port: 3000,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      dataDir,
+      accessTokenTtlSeconds: 600,
+      sessionIdleTtlSeconds: 1800,
+      sessionMaxTtlSeconds: 43200,
+      documentRetentionDays: 90,
+      logLevel: 'info',
+      masterKeySource: 'environment',
+    });
+    expect(config.masterKey.equals(Buffer.from(validKey, 'base64'))).toBe(true);
+  });
+
+  it('reads every variable', () => {
+    const config = loadAppConfig({
+      NODE_ENV: 'production',
+      PORT: '8080',
+      DATABASE_URL: 'postgres://app:secret@db:5432/app',
+      REDIS_URL: 'redis://cache:6379',
+      APP_MASTER_KEY: validKey,
+      DATA_DIR: dataDir,
+      ACCESS_TOKEN_TTL: '5m',
+      SESSION_IDLE_TTL: '15m',
+      SESSION_MAX_TTL: '8h',
+      DOCUMENT_RETENTION_DAYS: '30',
+      LOG_LEVEL: 'warn',
+    });
+    expect(config).toMatchObject({
+      nodeEnv: 'production',
+      port: 8080,
+      databaseUrl: 'postgres://app:secret@db:5432/app',
+      redisUrl: 'redis://cache:6379',
+      accessTokenTtlSeconds: 300,
+      sessionIdleTtlSeconds: 900,
+      sessionMaxTtlSeconds: 28800,
+      documentRetentionDays: 30,
+      logLevel: 'warn',
+    });
+    expect(config.isProduction).toBe(true);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '0'],
+    ['PORT', '65536'],
+    ['PORT', '80.5'],
+    ['NODE_ENV', 'staging'],
+    ['DATABASE_URL', 'not a url'],
+    ['DATABASE_URL', 'mysql://db/app'],
+    ['REDIS_URL', 'http://cache'],
+    ['ACCESS_TOKEN_TTL', '10 minutes'],
+    ['SESSION_IDLE_TTL', '-1'],
+    ['SESSION_MAX_TTL', 'forever'],
+    ['DOCUMENT_RETENTION_DAYS', '0'],
+    ['LOG_LEVEL', 'verbose'],
+    ['APP_MASTER_KEY', 'c2hvcnQ='],
+  ])('names %s when it is %p', (variable, value) => {
+    expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual([variable]);
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(problemsOf({ PORT: 'x', LOG_LEVEL: 'loud', APP_MASTER_KEY: 'short' })).toEqual([
+      'PORT',
+      'LOG_LEVEL',
+      'APP_MASTER_KEY',
+    ]);
+  });
+
+  it('rejects an idle timeout longer than the absolute session lifetime', () => {
+    expect(
+      problemsOf({ APP_MASTER_KEY: validKey, SESSION_IDLE_TTL: '2h', SESSION_MAX_TTL: '1h' }),
+    ).toEqual(['SESSION_IDLE_TTL']);
+  });
+
+  it('never echoes a bad master key or a URL password in its message', () => {
+    const secret = 'c2VjcmV0LXZhbHVlLXRoYXQtaXMtdG9vLXNob3J0';
+    try {
+      loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: secret, DATABASE_URL: 'ftp://u:hunter2@x' });
+      throw new Error('expected a ConfigValidationError');
+    } catch (error) {
+      expect((error as Error).message).toContain('APP_MASTER_KEY');
+      expect((error as Error).message).toContain('DATABASE_URL');
+      expect((error as Error).message).not.toContain(secret);
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('keeps secrets out of JSON', () => {
+    const config = loadAppConfig({
+      DATA_DIR: dataDir,
+      APP_MASTER_KEY: validKey,
+      DATABASE_URL: 'postgres://app:hunter2@db/app',
+    });
+    const json = JSON.stringify(config);
+    expect(json).not.toContain(validKey);
+    expect(json).not.toContain('hunter2');
+    expect(json).toContain('"masterKey":"[redacted]"');
+  });
+
+  describe('APP_MASTER_KEY in production', () => {
+    it('refuses to start without one', () => {
+      expect(() => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir })).toThrow(
+        /APP_MASTER_KEY: is required when NODE_ENV=production/,
+      );
+    });
+
+    it('refuses a short key', () => {
+      expect(() =>
+        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, APP_MASTER_KEY: randomBytes(16).toString('base64') }),
+      ).toThrow(/APP_MASTER_KEY: must be 32 bytes, base64-encoded/);
+    });
+
+    it('refuses a placeholder key', () => {
+      expect(() =>
+        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, APP_MASTER_KEY: Buffer.alloc(32).toString('base64') }),
+      ).toThrow(/APP_MASTER_KEY: looks like a placeholder/);
+    });
+
+    it('never generates a development key file', () => {
+      expect(() => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir })).toThrow();
+      expect(() => statSync(join(dataDir, 'master.key'))).toThrow();
+    });
+  });
+
+  describe('APP_MASTER_KEY in development', () => {
+    it('generates a key once under DATA_DIR with mode 0600 and reuses it', () => {
+      const first = loadAppConfig({ DATA_DIR: dataDir });
+      const second = loadAppConfig({ DATA_DIR: dataDir });
+      const file = join(dataDir, 'master.key');
+      expect(first.masterKeySource).toBe('development-file');
+      expect(first.startupWarnings.join()).toContain(file);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(first.masterKey).toHaveLength(32);
+      expect(second.masterKey.equals(first.masterKey)).toBe(true);
+      expect(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64').equals(first.masterKey)).toBe(true);
+    });
+
+    it('does not write the key file when another variable is invalid', () => {
+      expect(() => loadAppConfig({ DATA_DIR: dataDir, PORT: 'x' })).toThrow(ConfigValidationError);
+      expect(() => statSync(join(dataDir, 'master.key'))).toThrow();
+    });
+
+    it('refuses a corrupt key file instead of replacing it', () => {
+      writeFileSync(join(dataDir, 'master.key'), 'garbage\n', { mode: 0o600 });
+      expect(() => loadAppConfig({ DATA_DIR: dataDir })).toThrow(/master\.key is corrupt/);
+      expect(readFileSync(join(dataDir, 'master.key'), 'utf8')).toBe('garbage\n');
+    });
+  });
+});

@@ -1,0 +1,214 @@
+import { resolve } from 'node:path';
+import { parseDurationSeconds } from './duration';
+import { MasterKeySource, resolveMasterKey } from './master-key';
+
+export const NODE_ENVIRONMENTS = ['development', 'production', 'test'] as const;
+export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The whole configuration of the service, read once from the environment (SPEC §6) and
+ * validated before anything starts. Inject it by class: `constructor(private config: AppConfig)`.
+ */
+export class AppConfig {
+  readonly nodeEnv: NodeEnvironment;
+  readonly port: number;
+  /** External PostgreSQL; when absent, `main.ts` starts the embedded server under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  /** Absolute path of the directory holding the embedded database, documents and dev key. */
+  readonly dataDir: string;
+  /** 32 bytes; the root of every server secret. Never logged (see `toJSON`). */
+  readonly masterKey: Buffer;
+  readonly masterKeySource: MasterKeySource;
+  readonly accessTokenTtlSeconds: number;
+  readonly sessionIdleTtlSeconds: number;
+  readonly sessionMaxTtlSeconds: number;
+  readonly documentRetentionDays: number;
+  readonly logLevel: LogLevel;
+  /** Things worth a warning once the logger is up (e.g. a generated development key). */
+  readonly startupWarnings: readonly string[];
+
+  constructor(values: Omit<AppConfig, 'toJSON' | 'withDatabaseUrl' | 'isProduction'>) {
+    Object.assign(this, values);
+    Object.freeze(this);
+  }
+
+  get isProduction(): boolean {
+    return this.nodeEnv === 'production';
+  }
+
+  /** The same configuration pointing at another database (the embedded one, a test database). */
+  withDatabaseUrl(databaseUrl: string): AppConfig {
+    return new AppConfig({ ...this, databaseUrl });
+  }
+
+  /** Keeps secrets out of anything that serialises the config (logs, error reports). */
+  toJSON(): object {
+    return {
+      ...this,
+      databaseUrl: this.databaseUrl && redactUrlPassword(this.databaseUrl),
+      redisUrl: this.redisUrl && redactUrlPassword(this.redisUrl),
+      masterKey: '[redacted]',
+    };
+  }
+}
+
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+/** Start-up stops with this error; its message names every bad variable, never a secret value. */
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(
+      'Invalid configuration:\n' +
+        problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Environment = Record<string, string | undefined>;
+
+/**
+ * Reads and validates every variable of SPEC §6. May create the development master key
+ * under `DATA_DIR` (see `resolveMasterKey`); otherwise has no side effects.
+ *
+ * @throws ConfigValidationError naming each invalid variable.
+ */
+export function loadAppConfig(env: Environment = process.env): AppConfig {
+  const reader = new EnvironmentReader(env);
+  const nodeEnv = reader.oneOf('NODE_ENV', NODE_ENVIRONMENTS, 'development');
+  const port = reader.integer('PORT', 3000, 1, 65535);
+  const databaseUrl = reader.url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
+  const dataDir = resolve(reader.string('DATA_DIR') ?? './.data');
+  const accessTokenTtlSeconds = reader.duration('ACCESS_TOKEN_TTL', '10m');
+  const sessionIdleTtlSeconds = reader.duration('SESSION_IDLE_TTL', '30m');
+  const sessionMaxTtlSeconds = reader.duration('SESSION_MAX_TTL', '12h');
+  const documentRetentionDays = reader.integer('DOCUMENT_RETENTION_DAYS', 90, 1, 36500);
+  const logLevel = reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info');
+
+  if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
+    reader.problem('SESSION_IDLE_TTL', 'must not be longer than SESSION_MAX_TTL');
+  }
+  if (accessTokenTtlSeconds > sessionMaxTtlSeconds) {
+    reader.problem('ACCESS_TOKEN_TTL', 'must not be longer than SESSION_MAX_TTL');
+  }
+  // The master key comes last: a generated dev key is only written once everything else is valid.
+  if (reader.problems.length > 0) {
+    reader.masterKeyFormatOnly('APP_MASTER_KEY');
+    throw new ConfigValidationError(reader.problems);
+  }
+
+  const masterKey = resolveMasterKey({ encoded: env.APP_MASTER_KEY, nodeEnv, dataDir });
+  if ('problem' in masterKey) {
+    throw new ConfigValidationError([{ variable: 'APP_MASTER_KEY', message: masterKey.problem }]);
+  }
+
+  return new AppConfig({
+    nodeEnv,
+    port,
+    databaseUrl,
+    redisUrl,
+    dataDir,
+    masterKey: masterKey.key,
+    masterKeySource: masterKey.source,
+    accessTokenTtlSeconds,
+    sessionIdleTtlSeconds,
+    sessionMaxTtlSeconds,
+    documentRetentionDays,
+    logLevel,
+    startupWarnings: masterKey.warning ? [masterKey.warning] : [],
+  });
+}
+
+function redactUrlPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}
+
+/** Collects every problem instead of stopping at the first, so one start-up shows them all. */
+class EnvironmentReader {
+  readonly problems: ConfigProblem[] = [];
+
+  constructor(private readonly env: Environment) {}
+
+  problem(variable: string, message: string): void {
+    this.problems.push({ variable, message });
+  }
+
+  string(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const value = /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problem(name, `must be a whole number from ${min} to ${max} (got "${clip(raw)}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  duration(name: string, fallback: string): number {
+    const raw = this.string(name) ?? fallback;
+    const seconds = parseDurationSeconds(raw);
+    if (seconds === undefined) {
+      this.problem(name, `must be a duration like 600, 45s, 10m, 12h or 7d (got "${clip(raw)}")`);
+      return parseDurationSeconds(fallback) as number;
+    }
+    return seconds;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problem(name, `must be one of ${allowed.join(', ')} (got "${clip(raw)}")`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  /** URLs may carry passwords, so a bad one is described, never echoed. */
+  url(name: string, protocols: readonly string[]): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      this.problem(name, 'is not a valid URL');
+      return undefined;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      this.problem(name, `must use the ${protocols.join(' or ')} scheme (got "${parsed.protocol}")`);
+      return undefined;
+    }
+    return raw;
+  }
+
+  masterKeyFormatOnly(name: string): void {
+    const raw = this.string(name);
+    if (raw !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(raw)) {
+      this.problem(name, 'must be 32 random bytes, base64-encoded');
+    }
+  }
+}
+
+function clip(value: string): string {
+  return value.length > 40 ? `${value.slice(0, 40)}…` : value;
+}
