@@ -1,0 +1,38 @@
+import { VersioningType } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
+import { FieldErrorDto, ProblemDetails } from './common/problem/problem-details';
+
+export const BEARER_AUTH_NAME = 'access-token';
+
+/**
+ * Everything about the HTTP application that is not a module: shared by `main.ts` and the e2e
+ * tests so both serve exactly the same API. Create the app with `{ bodyParser: false }`:
+ * `JsonBodyMiddleware` parses bodies so that parse errors become problem+json.
+ */
+export function configureApp(app: NestExpressApplication): void {
+  app.useLogger(app.get(Logger));
+  app.use(helmet());
+  app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  setUpSwagger(app);
+}
+
+function setUpSwagger(app: NestExpressApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('Vault-backed PII API')
+    .setDescription(
+      'Each user\'s personal data is encrypted under keys that only their password unlocks. ' +
+        'Errors are RFC 9457 `application/problem+json` (schema `ProblemDetails`), with a machine-readable `code`.',
+    )
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /v1/auth/login' }, BEARER_AUTH_NAME)
+    .build();
+  const document = SwaggerModule.createDocument(app, config, { extraModels: [ProblemDetails, FieldErrorDto] });
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    customSiteTitle: 'Vault-backed PII API',
+    swaggerOptions: { persistAuthorization: false },
+  });
+}

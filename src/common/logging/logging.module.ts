@@ -1,0 +1,66 @@
+import { Module, RequestMethod } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+import type { Options as PinoHttpOptions } from 'pino-http';
+import { AppConfig } from '../../config/app-config';
+import { assignRequestId } from '../http/request-id';
+
+/**
+ * Defence in depth: request and response serializers below already log no headers, bodies or
+ * query strings. These paths also censor such fields wherever a log call passes them.
+ */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'req.body',
+  'body',
+  '*.body',
+  'password',
+  '*.password',
+  '*.currentPassword',
+  '*.newPassword',
+  'token',
+  '*.token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.recoveryCode',
+  '*.authorization',
+  '*.cookie',
+  '*.key',
+  '*.masterKey',
+];
+
+export function pinoHttpOptions(config: AppConfig): PinoHttpOptions {
+  return {
+    level: config.logLevel,
+    genReqId: (request: IncomingMessage, response: ServerResponse) => assignRequestId(request, response),
+    redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    serializers: {
+      // The path without its query string: queries may carry search terms (emails, phones).
+      req: (request: { id?: unknown; method?: string; url?: string }) => ({
+        id: request.id,
+        method: request.method,
+        path: request.url?.split('?')[0],
+      }),
+      res: (response: { statusCode?: number }) => ({ statusCode: response.statusCode }),
+    },
+    customLogLevel: (_request, response, error) =>
+      error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info',
+    autoLogging: { ignore: (request) => request.url?.startsWith('/health/') ?? false },
+    base: { service: 'vault-pii-backend' },
+  };
+}
+
+@Module({
+  imports: [
+    LoggerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        pinoHttp: pinoHttpOptions(config),
+        forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
+      }),
+    }),
+  ],
+})
+export class LoggingModule {}

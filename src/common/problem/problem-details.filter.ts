@@ -1,0 +1,129 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError } from './domain-error';
+import { ERROR_CATALOGUE, ErrorCode, codeForStatus, problemTypeFor } from './error-codes';
+import { PROBLEM_CONTENT_TYPE, ProblemDetails } from './problem-details';
+
+interface Problem {
+  code: ErrorCode;
+  status: number;
+  detail: string;
+  extensions?: Record<string, unknown>;
+}
+
+/**
+ * The one place where errors become HTTP: every exception, ours or the framework's, leaves as
+ * RFC 9457 `application/problem+json`. Client errors say what was wrong without echoing input;
+ * anything unexpected becomes a generic 500 and is logged without its message (which may hold
+ * query parameters or PII), only its type and stack frames.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ProblemDetailsFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<Request>();
+    const response = http.getResponse<Response>();
+    const problem = this.toProblem(exception, request);
+
+    if (problem.status >= 500 && problem.code === 'internal_error') {
+      this.logger.error({ err: describeUnexpectedError(exception) }, 'unhandled error');
+    }
+    if (response.headersSent) {
+      // A stream already started: the status line is gone, so the connection must end abruptly
+      // rather than look like a complete response.
+      response.destroy();
+      return;
+    }
+
+    const body: ProblemDetails & Record<string, unknown> = {
+      type: problemTypeFor(problem.code),
+      title: ERROR_CATALOGUE[problem.code].title,
+      status: problem.status,
+      detail: problem.detail,
+      code: problem.code,
+      instance: pathOf(request),
+      requestId: String(request.id ?? ''),
+      ...problem.extensions,
+    };
+    response
+      .status(problem.status)
+      .setHeader('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`)
+      .setHeader('Cache-Control', 'no-store')
+      .send(JSON.stringify(body));
+  }
+
+  private toProblem(exception: unknown, request: Request): Problem {
+    if (exception instanceof DomainError) {
+      return {
+        code: exception.code,
+        status: ERROR_CATALOGUE[exception.code].status,
+        detail: exception.detail,
+        extensions: exception.extensions,
+      };
+    }
+    const bodyParserProblem = fromBodyParserError(exception);
+    if (bodyParserProblem) return bodyParserProblem;
+
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code = codeForStatus(status);
+      if (status === HttpStatus.NOT_FOUND && isRouteNotFound(exception)) {
+        return { code, status, detail: `No route matches ${request.method} ${pathOf(request)}.` };
+      }
+      return { code, status, detail: status >= 500 ? ERROR_CATALOGUE[code].title + '.' : exception.message };
+    }
+    return { code: 'internal_error', status: 500, detail: 'An unexpected error occurred; it has been logged.' };
+  }
+}
+
+/** `body-parser` errors carry a `type`; their `body` member holds the raw request, never sent. */
+function fromBodyParserError(exception: unknown): Problem | undefined {
+  const type = (exception as { type?: unknown } | null)?.type;
+  switch (type) {
+    case 'entity.parse.failed':
+      return { code: 'malformed_json', status: 400, detail: 'The request body could not be parsed as JSON.' };
+    case 'entity.too.large': {
+      const limit = (exception as { limit?: number }).limit;
+      return {
+        code: 'payload_too_large',
+        status: 413,
+        detail: `The request body exceeds the limit of ${limit ?? 'the configured'} bytes.`,
+      };
+    }
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return { code: 'unsupported_media_type', status: 415, detail: 'The request body encoding or charset is not supported.' };
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return { code: 'bad_request', status: 400, detail: 'The request body could not be read.' };
+    default:
+      return undefined;
+  }
+}
+
+/** Nest's router answers unknown routes with "Cannot GET /path?query": the query may hold PII. */
+function isRouteNotFound(exception: HttpException): boolean {
+  return /^Cannot [A-Z]+ \//.test(exception.message);
+}
+
+function pathOf(request: Request): string {
+  const url = request.originalUrl ?? request.url ?? '';
+  const queryStart = url.indexOf('?');
+  return queryStart === -1 ? url : url.slice(0, queryStart);
+}
+
+/** Type, error code and stack frames only: the message line may carry values (SQL parameters…). */
+export function describeUnexpectedError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  const code = (error as { code?: unknown }).code;
+  return {
+    type: error.constructor?.name ?? error.name,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    stack: frames.map((frame) => frame.trim()).join('\n'),
+  };
+}

@@ -1,0 +1,41 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export class FieldErrorDto {
+  @ApiProperty({ example: 'email' })
+  field: string;
+
+  @ApiProperty({ example: '#/email' })
+  pointer: string;
+
+  @ApiProperty({ type: [String], example: ['email must be an email'] })
+  messages: string[];
+}
+
+/** RFC 9457 problem details, as every error response of this API carries them. */
+export class ProblemDetails {
+  @ApiProperty({ example: '/problems/validation-failed', description: 'URI reference naming the problem type' })
+  type: string;
+
+  @ApiProperty({ example: 'The request is not valid' })
+  title: string;
+
+  @ApiProperty({ example: 400 })
+  status: number;
+
+  @ApiProperty({ example: 'One or more fields are invalid; see errors.' })
+  detail: string;
+
+  @ApiProperty({ example: 'validation_failed', description: 'Machine-readable error code' })
+  code: string;
+
+  @ApiProperty({ example: '/v1/auth/register', description: 'Path of the request (no query string)' })
+  instance: string;
+
+  @ApiProperty({ example: '3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11', description: 'Also sent as X-Request-Id' })
+  requestId: string;
+
+  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'Per-field validation errors' })
+  errors?: FieldErrorDto[];
+}

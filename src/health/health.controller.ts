@@ -1,0 +1,31 @@
+import { Controller, Get, HttpCode, VERSION_NEUTRAL } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details';
+import { HealthService } from './health.service';
+import { HealthStatusDto } from './health-status.dto';
+
+@ApiTags('health')
+@Controller({ path: 'health', version: VERSION_NEUTRAL })
+export class HealthController {
+  constructor(private readonly health: HealthService) {}
+
+  @Get('live')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Liveness: the process is up and serving HTTP' })
+  @ApiOkResponse({ type: HealthStatusDto })
+  live(): HealthStatusDto {
+    return this.health.live();
+  }
+
+  @Get('ready')
+  @ApiOperation({ summary: 'Readiness: the database (and, later, the vault store) answer' })
+  @ApiOkResponse({ type: HealthStatusDto })
+  @ApiServiceUnavailableResponse({
+    description: 'A dependency is down; `checks` says which',
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDetails' } } },
+  })
+  ready(): Promise<HealthStatusDto> {
+    return this.health.ready();
+  }
+}
+

@@ -1,0 +1,81 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import pino from 'pino';
+import { AppModule } from './app.module';
+import { configureApp } from './app.setup';
+import { AppConfig, ConfigValidationError, loadAppConfig } from './config/app-config';
+import { EmbeddedPostgres } from './database/embedded-postgres';
+
+/** A shutdown that takes longer than this (a stuck request, a hung store) is cut short. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+async function main(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadConfigOrExit();
+  const log = pino({ level: config.logLevel, base: { service: 'vault-pii-backend' } }).child({ context: 'Bootstrap' });
+
+  let embedded: EmbeddedPostgres | undefined;
+  if (!config.databaseUrl) {
+    embedded = await EmbeddedPostgres.start({
+      baseDir: join(config.dataDir, 'postgres'),
+      database: 'vault',
+      log: (message) => log.info(message),
+    });
+  }
+
+  let app: NestExpressApplication;
+  try {
+    app = await NestFactory.create<NestExpressApplication>(
+      AppModule.forRoot(embedded ? config.withDatabaseUrl(embedded.url) : config),
+      { bufferLogs: true, bodyParser: false, abortOnError: false },
+    );
+    configureApp(app);
+    await app.listen(config.port);
+  } catch (error) {
+    log.fatal({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'start-up failed');
+    await embedded?.stop();
+    process.exit(1);
+  }
+
+  for (const warning of config.startupWarnings) log.warn(warning);
+  log.info({ port: config.port, database: embedded ? 'embedded' : 'external' }, `listening on :${config.port}`);
+
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining requests');
+    setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    try {
+      await app.close();
+      await embedded?.stop();
+      log.info('shutdown complete');
+      process.exit(0);
+    } catch (error) {
+      log.error({ err: { type: (error as Error)?.name } }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+function loadConfigOrExit(): AppConfig {
+  try {
+    return loadAppConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) {
+      process.stderr.write(`${error.message}\nThe service did not start.\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+void main();
