@@ -1,5 +1,6 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import type { DestinationStream } from 'pino';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
 import { createValidationPipe } from './common/http/validation-pipe';
 import { LoggingModule } from './common/logging/logging.module';
@@ -9,13 +10,25 @@ import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 
+export interface AppModuleOptions {
+  logDestination?: DestinationStream;
+}
+
 @Module({})
 export class AppModule implements NestModule {
-  /** @param config validated configuration whose `databaseUrl` is set (external or embedded). */
-  static forRoot(config: AppConfig): DynamicModule {
+  /**
+   * @param config validated configuration whose `databaseUrl` is set (external or embedded).
+   * @param options.logDestination where JSON log lines go instead of stdout.
+   */
+  static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), LoggingModule, DatabaseModule, HealthModule],
+      imports: [
+        AppConfigModule.forRoot(config),
+        LoggingModule.forRoot(options.logDestination),
+        DatabaseModule,
+        HealthModule,
+      ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

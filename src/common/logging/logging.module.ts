@@ -1,4 +1,5 @@
-import { Module, RequestMethod } from '@nestjs/common';
+import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
@@ -52,15 +53,24 @@ export function pinoHttpOptions(config: AppConfig): PinoHttpOptions {
   };
 }
 
-@Module({
-  imports: [
-    LoggerModule.forRootAsync({
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
-        pinoHttp: pinoHttpOptions(config),
-        forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
-      }),
-    }),
-  ],
-})
-export class LoggingModule {}
+/**
+ * Structured JSON logs (pino) for Nest's logger and every request, each line carrying the
+ * request id. Written to stdout unless a `destination` is given (tests capture logs that way).
+ */
+@Module({})
+export class LoggingModule {
+  static forRoot(destination?: DestinationStream): DynamicModule {
+    return {
+      module: LoggingModule,
+      imports: [
+        LoggerModule.forRootAsync({
+          inject: [AppConfig],
+          useFactory: (config: AppConfig) => ({
+            pinoHttp: destination ? [pinoHttpOptions(config), destination] : pinoHttpOptions(config),
+            forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
+          }),
+        }),
+      ],
+    };
+  }
+}

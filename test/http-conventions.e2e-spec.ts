@@ -1,0 +1,220 @@
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Type } from 'class-transformer';
+import { IsEmail, IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
+import request from 'supertest';
+import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
+import { DomainError } from '../src/common/problem/domain-error';
+import { createTestApp, TestApp } from './support/test-app';
+
+const CANARY_EMAIL = 'canary.person@example.org';
+const CANARY_SECRET = 'Canary-Secret-0451';
+
+class AddressProbe {
+  @IsString()
+  @Length(1, 20)
+  city: string;
+}
+
+class ProbeBody {
+  @IsEmail()
+  email: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(10)
+  count: number;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AddressProbe)
+  address?: AddressProbe;
+}
+
+/** Routes that exist only in this test, to drive the global pipe and filter through real HTTP. */
+@Controller('probe')
+class ProbeController {
+  @Post('echo')
+  @HttpCode(200)
+  echo(@Body() body: ProbeBody): { count: number } {
+    return { count: body.count };
+  }
+
+  @Get('crash')
+  crash(): never {
+    throw new Error(`database said: duplicate key (email)=(${CANARY_EMAIL}) password=${CANARY_SECRET}`);
+  }
+
+  @Get('domain-error')
+  domainError(): never {
+    throw new DomainError('conflict', 'That resource already exists.');
+  }
+}
+
+describe('HTTP conventions (SPEC §5)', () => {
+  let t: TestApp;
+  const http = () => request(t.app.getHttpServer());
+
+  beforeAll(async () => {
+    t = await createTestApp({ extra: { controllers: [ProbeController] } });
+  });
+  afterAll(() => t?.close());
+
+  function expectProblem(response: request.Response, status: number, code: string): void {
+    expect(response.status).toBe(status);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.body).toMatchObject({
+      type: `/problems/${code.replace(/_/g, '-')}`,
+      title: expect.any(String),
+      status,
+      detail: expect.any(String),
+      code,
+      instance: expect.stringMatching(/^\/[^?]*$/),
+      requestId: response.headers['x-request-id'],
+    });
+  }
+
+  it('accepts a valid body', async () => {
+    const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: 3 });
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ count: 3 });
+  });
+
+  it('answers 400 validation_failed with errors per field, without echoing values', async () => {
+    const response = await http()
+      .post('/v1/probe/echo')
+      .send({ email: CANARY_SECRET, count: 11, address: { city: '' } });
+    expectProblem(response, 400, 'validation_failed');
+    const fields = response.body.errors.map((e: { field: string }) => e.field).sort();
+    expect(fields).toEqual(['address.city', 'count', 'email']);
+    expect(response.body.errors).toContainEqual({
+      field: 'address.city',
+      pointer: '#/address/city',
+      messages: [expect.stringContaining('city')],
+    });
+    expect(JSON.stringify(response.body)).not.toContain(CANARY_SECRET);
+  });
+
+  it('rejects unknown fields (400)', async () => {
+    const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: 1, isAdmin: true });
+    expectProblem(response, 400, 'validation_failed');
+    expect(response.body.errors).toEqual([
+      { field: 'isAdmin', pointer: '#/isAdmin', messages: ['property isAdmin should not exist'] },
+    ]);
+  });
+
+  it('does not coerce wrong types (400)', async () => {
+    const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: '3' });
+    expectProblem(response, 400, 'validation_failed');
+    expect(response.body.errors.map((e: { field: string }) => e.field)).toEqual(['count']);
+  });
+
+  it.each([
+    ['an array', 'validation_failed', '[1,2]'],
+    ['null', 'malformed_json', 'null'],
+    ['a string', 'malformed_json', '"hello"'],
+    ['an empty body', 'validation_failed', ''],
+  ])('rejects %s as the body (400 %s)', async (_name, code, raw) => {
+    const response = await http().post('/v1/probe/echo').set('Content-Type', 'application/json').send(raw);
+    expectProblem(response, 400, code);
+  });
+
+  it('answers malformed JSON with 400 malformed_json, without echoing the body', async () => {
+    const response = await http()
+      .post('/v1/probe/echo')
+      .set('Content-Type', 'application/json')
+      .send(`{"email": "${CANARY_EMAIL}", `);
+    expectProblem(response, 400, 'malformed_json');
+    expect(JSON.stringify(response.body)).not.toContain(CANARY_EMAIL);
+  });
+
+  it('answers a body over the limit with 413 payload_too_large', async () => {
+    const response = await http()
+      .post('/v1/probe/echo')
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ email: 'a@example.org', count: 1, pad: 'x'.repeat(JSON_BODY_LIMIT_BYTES) }));
+    expectProblem(response, 413, 'payload_too_large');
+  });
+
+  it('answers a non-JSON body with 415 unsupported_media_type', async () => {
+    const response = await http().post('/v1/probe/echo').set('Content-Type', 'text/plain').send('email=a');
+    expectProblem(response, 415, 'unsupported_media_type');
+  });
+
+  it('answers an unknown route with 404, without echoing its query string', async () => {
+    const response = await http().get(`/v1/nowhere?email=${encodeURIComponent(CANARY_EMAIL)}`);
+    expectProblem(response, 404, 'not_found');
+    expect(response.body.instance).toBe('/v1/nowhere');
+    expect(JSON.stringify(response.body)).not.toContain('canary');
+  });
+
+  it('maps a DomainError to its code and status', async () => {
+    const response = await http().get('/v1/probe/domain-error');
+    expectProblem(response, 409, 'conflict');
+    expect(response.body.detail).toBe('That resource already exists.');
+  });
+
+  it('answers an unexpected error with a generic 500 and logs it without its message', async () => {
+    const response = await http().get('/v1/probe/crash');
+    expectProblem(response, 500, 'internal_error');
+    const body = JSON.stringify(response.body);
+    expect(body).not.toContain(CANARY_EMAIL);
+    expect(body).not.toContain(CANARY_SECRET);
+    expect(body).not.toMatch(/database said|at \//);
+
+    const errorLine = t.logs.find((line) => line.msg === 'unhandled error');
+    expect(errorLine).toMatchObject({ err: { type: 'Error', stack: expect.stringContaining('ProbeController') } });
+    const allLogs = JSON.stringify(t.logs);
+    expect(allLogs).not.toContain(CANARY_EMAIL);
+    expect(allLogs).not.toContain(CANARY_SECRET);
+  });
+
+  it('keeps serving after errors', async () => {
+    await http().get('/v1/probe/crash');
+    expect((await http().get('/health/live')).status).toBe(200);
+  });
+
+  describe('request id', () => {
+    it('gives every response one, and logs the request under it', async () => {
+      const response = await http().get('/v1/nowhere');
+      const id = response.headers['x-request-id'];
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(t.logs).toContainEqual(expect.objectContaining({ req: expect.objectContaining({ id }) }));
+    });
+
+    it('keeps a well-formed incoming X-Request-Id', async () => {
+      const response = await http().get('/health/live').set('X-Request-Id', 'lb-1234-abcd');
+      expect(response.headers['x-request-id']).toBe('lb-1234-abcd');
+    });
+
+    it('replaces a malformed incoming X-Request-Id', async () => {
+      const response = await http().get('/health/live').set('X-Request-Id', 'bad id\twith spaces');
+      expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe('logs', () => {
+    it('carry no headers, bodies or query strings', async () => {
+      await http()
+        .post(`/v1/probe/echo?email=${encodeURIComponent(CANARY_EMAIL)}`)
+        .set('Authorization', `Bearer ${CANARY_SECRET}`)
+        .set('Cookie', `session=${CANARY_SECRET}`)
+        .send({ email: CANARY_EMAIL, count: 1, password: CANARY_SECRET });
+      const line = t.logs.find(
+        (l) => (l.req as { path?: string } | undefined)?.path === '/v1/probe/echo' && l.msg === 'request completed',
+      );
+      expect(line).toBeDefined();
+      const allLogs = JSON.stringify(t.logs);
+      expect(allLogs).not.toContain(CANARY_EMAIL);
+      expect(allLogs).not.toContain(CANARY_SECRET);
+      expect(allLogs).not.toContain('canary.person');
+    });
+  });
+
+  it('sends the helmet security headers', async () => {
+    const response = await http().get('/health/live');
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(response.headers['x-powered-by']).toBeUndefined();
+  });
+});

@@ -1,0 +1,28 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedPostgres } from '../../src/database/embedded-postgres';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __E2E_EMBEDDED_POSTGRES__: { server: EmbeddedPostgres; dir: string } | undefined;
+}
+
+/**
+ * Tests need a real PostgreSQL server. With DATABASE_URL set (CI, a developer's server) its
+ * server is used; otherwise one embedded server is started for the run, in a temporary directory.
+ * Test files then create their own databases on it (support/test-database.ts).
+ */
+export default async function globalSetup(): Promise<void> {
+  if (process.env.DATABASE_URL) {
+    const { host } = new URL(process.env.DATABASE_URL);
+    process.stdout.write(`\ne2e: PostgreSQL from DATABASE_URL (${host || 'localhost'})\n`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-postgres-'));
+  const started = Date.now();
+  const server = await EmbeddedPostgres.start({ baseDir: join(dir, 'postgres'), database: 'e2e' });
+  globalThis.__E2E_EMBEDDED_POSTGRES__ = { server, dir };
+  process.env.DATABASE_URL = server.url;
+  process.stdout.write(`\ne2e: no DATABASE_URL, embedded PostgreSQL started in ${Date.now() - started} ms\n`);
+}

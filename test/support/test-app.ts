@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { ModuleMetadata } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/app.setup';
+import { AppConfig, loadAppConfig } from '../../src/config/app-config';
+import { createTestDatabase, TestDatabase } from './test-database';
+
+export interface TestApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  database: TestDatabase;
+  dataSource: DataSource;
+  /** Every JSON log line the app wrote, parsed. */
+  logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR). */
+  env?: Record<string, string>;
+  /** Extra controllers/providers, for probing framework behaviour through a real route. */
+  extra?: Pick<ModuleMetadata, 'controllers' | 'providers'>;
+}
+
+/**
+ * The real application (same modules, same `configureApp`) on its own fresh database, with
+ * migrations run, and its logs captured in memory.
+ */
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const dataDir = mkdtempSync(join(tmpdir(), 'e2e-data-'));
+  const config = loadAppConfig({
+    NODE_ENV: 'test',
+    APP_MASTER_KEY: randomBytes(32).toString('base64'),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...options.env,
+    DATABASE_URL: database.url,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const logDestination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.forRoot(config, { logDestination })],
+    ...options.extra,
+  }).compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  configureApp(app);
+  await app.init();
+
+  return {
+    app,
+    config,
+    database,
+    dataSource: app.get(DataSource),
+    logs,
+    async close() {
+      await app.close();
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
