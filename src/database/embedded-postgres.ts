@@ -11,11 +11,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { arch, platform, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { findFreePort } from '../common/net/find-free-port';
 
 const execFileAsync = promisify(execFile);
 
@@ -298,18 +298,6 @@ async function run(command: string, args: string[], serviceUser: ServiceUser | u
     const { stderr, stdout, message } = error as { stderr?: string; stdout?: string; message: string };
     throw new Error((stderr || stdout || message).trim());
   }
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
