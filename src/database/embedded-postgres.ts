@@ -8,6 +8,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  statSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -19,7 +20,7 @@ import { findFreePort } from '../common/net/find-free-port';
 
 const execFileAsync = promisify(execFile);
 
-/** PostgreSQL refuses to run as root, so as root the cluster is owned by this system user. */
+/** Owner of the cluster as root when user namespaces are unavailable (see `Launcher`). */
 const SERVICE_USER = 'postgres';
 const SUPERUSER = 'postgres';
 
@@ -52,6 +53,7 @@ export class EmbeddedPostgres {
   private constructor(
     private readonly options: EmbeddedPostgresOptions,
     private readonly binaries: PostgresBinaries,
+    private readonly launcher: Launcher,
     readonly port: number,
     readonly url: string,
   ) {
@@ -62,22 +64,23 @@ export class EmbeddedPostgres {
   static async start(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
     const log = options.log ?? (() => undefined);
     const binaries = locateBinaries();
-    const serviceUser = await resolveServiceUser();
+    const launcher = chooseLauncher();
     const paths = clusterPaths(options.baseDir);
 
-    prepareDirectories(options.baseDir, serviceUser);
-    await stopStaleServer(binaries, paths, serviceUser, log);
+    prepareDirectories(options.baseDir, launcher);
+    await stopStaleServer(binaries, paths, launcher, log);
+    claimClusterFiles(paths.pgdata, launcher);
 
     if (!existsSync(join(paths.pgdata, 'PG_VERSION'))) {
       const started = Date.now();
-      log(`initialising a new PostgreSQL cluster in ${paths.pgdata}`);
-      await initialiseCluster(binaries, paths, serviceUser);
+      log(`initialising a new PostgreSQL cluster in ${paths.pgdata} (${launcher.description})`);
+      await initialiseCluster(binaries, paths, launcher);
       log(`cluster initialised in ${Date.now() - started} ms`);
     }
 
     const port = await findFreePort();
     const started = Date.now();
-    await run(binaries.pgCtl, ['start', '-w', '-t', '60', '-D', paths.pgdata, '-l', paths.logFile, '-o', `-p ${port}`], serviceUser)
+    await run(launcher, binaries.pgCtl, ['start', '-w', '-t', '60', '-D', paths.pgdata, '-l', paths.logFile, '-o', `-p ${port}`])
       .catch((error: Error) => {
         throw new Error(`embedded PostgreSQL did not start (see ${paths.logFile}): ${error.message}`);
       });
@@ -87,7 +90,7 @@ export class EmbeddedPostgres {
     const password = readFileSync(paths.password, 'utf8').trim();
     const serverUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
     await ensureDatabase(`${serverUrl}/postgres`, options.database);
-    return new EmbeddedPostgres(options, binaries, port, `${serverUrl}/${options.database}`);
+    return new EmbeddedPostgres(options, binaries, launcher, port, `${serverUrl}/${options.database}`);
   }
 
   /** Fast shutdown: open sessions are closed, the cluster stays on disk. */
@@ -96,7 +99,7 @@ export class EmbeddedPostgres {
     this.stopped = true;
     process.removeListener('exit', this.exitHook);
     const paths = clusterPaths(this.options.baseDir);
-    await run(this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata], await resolveServiceUser());
+    await run(this.launcher, this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
     rmSync(paths.owner, { force: true });
     this.options.log?.('embedded PostgreSQL stopped');
   }
@@ -107,10 +110,8 @@ export class EmbeddedPostgres {
     this.stopped = true;
     const paths = clusterPaths(this.options.baseDir);
     try {
-      execFileSync(this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata], {
-        stdio: 'ignore',
-        ...serviceUserSync(),
-      });
+      const { file, args, identity } = this.launcher.wrap(this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
+      execFileSync(file, args, { stdio: 'ignore', ...identity });
       rmSync(paths.owner, { force: true });
     } catch {
       // Already stopped, or the process is going away anyway; the next start clears it.
@@ -130,9 +131,23 @@ interface ClusterPaths {
   logFile: string;
 }
 
-interface ServiceUser {
+interface Identity {
   uid: number;
   gid: number;
+}
+
+/**
+ * How PostgreSQL's programs are run. PostgreSQL refuses to run as root, so as root either:
+ * - `user-namespace`: `unshare --user` maps root to an unprivileged id inside a user namespace.
+ *   Files stay root's, so a DATA_DIR or checkout under a 0700 directory (mktemp, /root) works.
+ * - `service-user`: where namespaces are not allowed (e.g. Docker's default seccomp profile), the
+ *   programs run as the `postgres` system user, which then needs to reach the binaries and DATA_DIR.
+ */
+interface Launcher {
+  description: string;
+  /** Only for `service-user`: the owner that the cluster's directories are given to. */
+  serviceUser?: Identity;
+  wrap(file: string, args: string[]): { file: string; args: string[]; identity?: Identity };
 }
 
 function clusterPaths(baseDir: string): ClusterPaths {
@@ -158,40 +173,66 @@ function locateBinaries(): PostgresBinaries {
   return { initdb: join(bin, 'initdb'), pgCtl: join(bin, 'pg_ctl') };
 }
 
-/** As root, the cluster runs as the `postgres` system user, created if the machine has none. */
-async function resolveServiceUser(): Promise<ServiceUser | undefined> {
-  if (userInfo().uid !== 0) return undefined;
-  const lookup = async () => {
-    const [uid, gid] = await Promise.all([
-      execFileAsync('id', ['-u', SERVICE_USER]),
-      execFileAsync('id', ['-g', SERVICE_USER]),
-    ]);
-    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-  };
+function chooseLauncher(): Launcher {
+  if (userInfo().uid !== 0) {
+    return { description: 'as the current user', wrap: (file, args) => ({ file, args }) };
+  }
+  const nobody = idOf('nobody') ?? { uid: 65534, gid: 65534 };
+  const unshare = ['--user', `--map-user=${nobody.uid}`, `--map-group=${nobody.gid}`];
   try {
-    return await lookup();
+    execFileSync('unshare', [...unshare, 'true'], { stdio: 'ignore', timeout: 10_000 });
+    return {
+      description: 'as root mapped to an unprivileged user in a user namespace',
+      wrap: (file, args) => ({ file: 'unshare', args: [...unshare, file, ...args] }),
+    };
   } catch {
-    await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', SERVICE_USER]);
-    return lookup();
+    const serviceUser = idOf(SERVICE_USER) ?? createServiceUser();
+    return {
+      description: `as the ${SERVICE_USER} system user`,
+      serviceUser,
+      wrap: (file, args) => ({ file, args, identity: serviceUser }),
+    };
   }
 }
 
-function serviceUserSync(): Partial<ServiceUser> {
-  if (userInfo().uid !== 0) return {};
-  const id = (flag: string) => Number(execFileSync('id', [flag, SERVICE_USER], { encoding: 'utf8' }).trim());
-  return { uid: id('-u'), gid: id('-g') };
+function idOf(user: string): Identity | undefined {
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return undefined;
+  }
+}
+
+function createServiceUser(): Identity {
+  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', SERVICE_USER], { stdio: 'ignore' });
+  const identity = idOf(SERVICE_USER);
+  if (!identity) throw new Error(`could not create the ${SERVICE_USER} system user for the embedded PostgreSQL`);
+  return identity;
 }
 
 /**
  * `baseDir` and its parent (DATA_DIR) stay private to the app's user; as root the service
  * user's group gets only the right to pass through (0710), never to list or read.
  */
-function prepareDirectories(baseDir: string, serviceUser: ServiceUser | undefined): void {
+function prepareDirectories(baseDir: string, { serviceUser }: Launcher): void {
   mkdirSync(baseDir, { recursive: true, mode: 0o700 });
   if (!serviceUser) return;
   for (const dir of [dirname(baseDir), baseDir]) {
     chownSync(dir, 0, serviceUser.gid);
     chmodSync(dir, 0o710);
+  }
+}
+
+/**
+ * As root, the cluster's files belong to root (user namespace) or to the service user; a
+ * cluster made under the other mode is handed over rather than failing to start.
+ */
+function claimClusterFiles(pgdata: string, { serviceUser }: Launcher): void {
+  if (userInfo().uid !== 0 || !existsSync(pgdata)) return;
+  const owner = serviceUser ?? { uid: 0, gid: 0 };
+  if (statSync(pgdata).uid !== owner.uid) {
+    execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, pgdata], { stdio: 'ignore' });
   }
 }
 
@@ -203,7 +244,7 @@ function prepareDirectories(baseDir: string, serviceUser: ServiceUser | undefine
 async function stopStaleServer(
   binaries: PostgresBinaries,
   paths: ClusterPaths,
-  serviceUser: ServiceUser | undefined,
+  launcher: Launcher,
   log: (message: string) => void,
 ): Promise<void> {
   if (!existsSync(join(paths.pgdata, 'postmaster.pid'))) return;
@@ -213,13 +254,13 @@ async function stopStaleServer(
       `the embedded PostgreSQL in ${paths.pgdata} is in use by process ${owner.pid}; stop it or use another DATA_DIR`,
     );
   }
-  const running = await run(binaries.pgCtl, ['status', '-D', paths.pgdata], serviceUser).then(
+  const running = await run(launcher, binaries.pgCtl, ['status', '-D', paths.pgdata]).then(
     () => true,
     () => false,
   );
   if (running) {
     log('stopping a stale embedded PostgreSQL left by a previous run');
-    await run(binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata], serviceUser);
+    await run(launcher, binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
   }
   rmSync(paths.owner, { force: true });
 }
@@ -244,8 +285,9 @@ function isProcessAlive(pid: number): boolean {
 async function initialiseCluster(
   binaries: PostgresBinaries,
   paths: ClusterPaths,
-  serviceUser: ServiceUser | undefined,
+  launcher: Launcher,
 ): Promise<void> {
+  const { serviceUser } = launcher;
   // A directory without PG_VERSION is the leftover of an interrupted initdb: nothing to keep.
   if (existsSync(paths.pgdata) && readdirSync(paths.pgdata).length > 0) {
     rmSync(paths.pgdata, { recursive: true, force: true });
@@ -264,11 +306,16 @@ async function initialiseCluster(
     chownSync(passwordFile, serviceUser.uid, serviceUser.gid);
   }
   try {
-    await run(
-      binaries.initdb,
-      ['-D', paths.pgdata, '-U', SUPERUSER, '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--no-locale'],
-      serviceUser,
-    );
+    await run(launcher, binaries.initdb, [
+      '-D',
+      paths.pgdata,
+      '-U',
+      SUPERUSER,
+      '--auth=scram-sha-256',
+      `--pwfile=${passwordFile}`,
+      '--encoding=UTF8',
+      '--no-locale',
+    ]);
   } catch (error) {
     rmSync(paths.pgdata, { recursive: true, force: true });
     const message = (error as Error).message;
@@ -287,10 +334,11 @@ async function initialiseCluster(
   );
 }
 
-async function run(command: string, args: string[], serviceUser: ServiceUser | undefined): Promise<void> {
+async function run(launcher: Launcher, program: string, programArgs: string[]): Promise<void> {
+  const { file, args, identity } = launcher.wrap(program, programArgs);
   try {
-    await execFileAsync(command, args, {
-      ...serviceUser,
+    await execFileAsync(file, args, {
+      ...identity,
       env: { ...process.env, LC_ALL: 'C' },
       timeout: 120_000,
     });

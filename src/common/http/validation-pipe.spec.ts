@@ -1,0 +1,44 @@
+import { Type } from 'class-transformer';
+import { IsEmail, IsInt, ValidateNested } from 'class-validator';
+import { RequestValidationError } from '../problem/domain-error';
+import { createValidationPipe } from './validation-pipe';
+
+class Inner {
+  @IsInt()
+  'odd/key~name': number;
+}
+
+class Outer {
+  @IsEmail()
+  email: string;
+
+  @ValidateNested()
+  @Type(() => Inner)
+  inner: Inner;
+}
+
+describe('createValidationPipe', () => {
+  const pipe = createValidationPipe();
+  const validate = (value: unknown) => pipe.transform(value, { type: 'body', metatype: Outer });
+
+  it('reports nested fields with a dotted path and an escaped JSON pointer', async () => {
+    const error = await validate({ email: 'nope', inner: { 'odd/key~name': 'x' }, extra: 1 }).catch((e) => e);
+    expect(error).toBeInstanceOf(RequestValidationError);
+    expect(error.errors).toEqual([
+      { field: 'extra', pointer: '#/extra', messages: ['property extra should not exist'] },
+      { field: 'email', pointer: '#/email', messages: ['email must be an email'] },
+      { field: 'inner.odd/key~name', pointer: '#/inner/odd~1key~0name', messages: [expect.stringContaining('integer')] },
+    ]);
+  });
+
+  it('never puts the rejected value into a message', async () => {
+    const error = await validate({ email: 'secret-value-123', inner: { 'odd/key~name': 1 } }).catch((e) => e);
+    expect(JSON.stringify(error.errors)).not.toContain('secret-value-123');
+  });
+
+  it('returns a class instance for valid input', async () => {
+    const value = await validate({ email: 'a@example.org', inner: { 'odd/key~name': 1 } });
+    expect(value).toBeInstanceOf(Outer);
+    expect(value.inner).toBeInstanceOf(Inner);
+  });
+});
