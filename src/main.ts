@@ -19,11 +19,16 @@ async function main(): Promise<void> {
 
   let embedded: EmbeddedPostgres | undefined;
   if (!config.databaseUrl) {
-    embedded = await EmbeddedPostgres.start({
-      baseDir: join(config.dataDir, 'postgres'),
-      database: 'vault',
-      log: (message) => log.info(message),
-    });
+    try {
+      embedded = await EmbeddedPostgres.start({
+        baseDir: join(config.dataDir, 'postgres'),
+        database: 'vault',
+        log: (message) => log.info(message),
+      });
+    } catch (error) {
+      log.fatal(`the embedded PostgreSQL could not start: ${(error as Error).message}`);
+      process.exit(1);
+    }
   }
 
   let app: NestExpressApplication;
