@@ -1,0 +1,158 @@
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import sodium from 'sodium-native';
+import {
+  AuthenticationFailedError,
+  InvalidCryptoInputError,
+  TruncatedEnvelopeError,
+  UnknownKeyVersionError,
+  UnsupportedEnvelopeError,
+} from './errors';
+
+/**
+ * Binary envelope (SPEC §3), one per encrypted value:
+ *
+ *   offset 0  format version   1 byte   (1)
+ *   offset 1  algorithm id     1 byte   (1 = XChaCha20-Poly1305, 2 = AES-256-GCM)
+ *   offset 2  key version      4 bytes  unsigned big-endian: which DEK version sealed it
+ *   offset 6  nonce            24 or 12 bytes, random
+ *   then      ciphertext ‖ 16-byte tag
+ *
+ * The 6 header bytes are authenticated with the caller's AAD, so changing the key version or the
+ * algorithm id fails like any other tampering.
+ */
+export const ENVELOPE_FORMAT_VERSION = 1;
+export const HEADER_BYTES = 6;
+export const TAG_BYTES = 16;
+export const AEAD_KEY_BYTES = 32;
+
+export enum AeadAlgorithm {
+  /** libsodium, 192-bit random nonces: the default. */
+  XChaCha20Poly1305 = 1,
+  /** node:crypto, for deployments that require FIPS-approved algorithms. */
+  Aes256Gcm = 2,
+}
+
+const NONCE_BYTES: Record<AeadAlgorithm, number> = {
+  [AeadAlgorithm.XChaCha20Poly1305]: sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+  [AeadAlgorithm.Aes256Gcm]: 12,
+};
+
+export interface EnvelopeHeader {
+  formatVersion: number;
+  algorithm: AeadAlgorithm;
+  keyVersion: number;
+}
+
+export interface SealOptions {
+  algorithm: AeadAlgorithm;
+  keyVersion: number;
+  /** Associated data: what this ciphertext belongs to (table, column, owner…). */
+  aad: Buffer;
+}
+
+/** Encrypts `plaintext` under `key` into a self-describing envelope. */
+export function seal(plaintext: Buffer, key: Buffer, options: SealOptions): Buffer {
+  assertKey(key);
+  const { algorithm, keyVersion } = options;
+  const nonceBytes = NONCE_BYTES[algorithm];
+  if (nonceBytes === undefined) throw new InvalidCryptoInputError(`unknown AEAD algorithm ${algorithm}`);
+  if (!Number.isInteger(keyVersion) || keyVersion < 0 || keyVersion > 0xffffffff) {
+    throw new InvalidCryptoInputError('key version must be a 32-bit unsigned integer');
+  }
+
+  const bodyStart = HEADER_BYTES + nonceBytes;
+  const envelope = Buffer.allocUnsafe(bodyStart + plaintext.length + TAG_BYTES);
+  envelope[0] = ENVELOPE_FORMAT_VERSION;
+  envelope[1] = algorithm;
+  envelope.writeUInt32BE(keyVersion, 2);
+  const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
+  randomFillSync(nonce);
+  const aad = authenticatedData(envelope.subarray(0, HEADER_BYTES), options.aad);
+  const body = envelope.subarray(bodyStart);
+
+  if (algorithm === AeadAlgorithm.XChaCha20Poly1305) {
+    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(body, plaintext, aad, null, nonce, key);
+  } else {
+    const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad);
+    const written = cipher.update(plaintext);
+    written.copy(body, 0);
+    const final = cipher.final();
+    final.copy(body, written.length);
+    cipher.getAuthTag().copy(body, plaintext.length);
+  }
+  return envelope;
+}
+
+/**
+ * Decrypts an envelope. `keyForVersion` returns the key of the version the envelope names
+ * (or `undefined`, which fails with `UnknownKeyVersionError`).
+ */
+export function open(
+  envelope: Buffer,
+  keyForVersion: (keyVersion: number) => Buffer | undefined,
+  aad: Buffer,
+): Buffer {
+  const header = readEnvelopeHeader(envelope);
+  const nonceBytes = NONCE_BYTES[header.algorithm];
+  const bodyStart = HEADER_BYTES + nonceBytes;
+  if (envelope.length < bodyStart + TAG_BYTES) {
+    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
+  }
+  const key = keyForVersion(header.keyVersion);
+  if (!key) throw new UnknownKeyVersionError(header.keyVersion);
+  assertKey(key);
+
+  const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
+  const body = envelope.subarray(bodyStart);
+  const fullAad = authenticatedData(envelope.subarray(0, HEADER_BYTES), aad);
+  const plaintext = Buffer.allocUnsafe(body.length - TAG_BYTES);
+
+  if (header.algorithm === AeadAlgorithm.XChaCha20Poly1305) {
+    try {
+      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, null, body, fullAad, nonce, key);
+    } catch {
+      plaintext.fill(0);
+      throw new AuthenticationFailedError();
+    }
+    return plaintext;
+  }
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(fullAad);
+    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+    const written = decipher.update(body.subarray(0, body.length - TAG_BYTES));
+    const final = decipher.final();
+    written.copy(plaintext, 0);
+    final.copy(plaintext, written.length);
+    written.fill(0);
+    return plaintext;
+  } catch {
+    plaintext.fill(0);
+    throw new AuthenticationFailedError();
+  }
+}
+
+/** Reads and checks the header without decrypting (e.g. to find which key version to fetch). */
+export function readEnvelopeHeader(envelope: Buffer): EnvelopeHeader {
+  if (envelope.length < HEADER_BYTES) {
+    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its header`);
+  }
+  const formatVersion = envelope[0];
+  if (formatVersion !== ENVELOPE_FORMAT_VERSION) {
+    throw new UnsupportedEnvelopeError(`unknown envelope format version ${formatVersion}`);
+  }
+  const algorithm = envelope[1] as AeadAlgorithm;
+  if (NONCE_BYTES[algorithm] === undefined) {
+    throw new UnsupportedEnvelopeError(`unknown AEAD algorithm id ${algorithm}`);
+  }
+  return { formatVersion, algorithm, keyVersion: envelope.readUInt32BE(2) };
+}
+
+function authenticatedData(header: Buffer, aad: Buffer): Buffer {
+  return aad.length === 0 ? header : Buffer.concat([header, aad], header.length + aad.length);
+}
+
+function assertKey(key: Buffer): void {
+  if (key.length !== AEAD_KEY_BYTES) throw new InvalidCryptoInputError(`AEAD keys are ${AEAD_KEY_BYTES} bytes`);
+}
