@@ -7,6 +7,7 @@ export const ERROR_CATALOGUE = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_json: { status: 400, title: 'The request body is not valid JSON' },
   unauthorized: { status: 401, title: 'Authentication required' },
+  session_locked: { status: 401, title: 'The session is locked; log in again' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
@@ -16,8 +17,11 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   too_many_requests: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },
+  key_unavailable: { status: 500, title: 'The data keys are not available' },
+  data_integrity_error: { status: 500, title: 'Stored data failed its integrity check' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
   not_ready: { status: 503, title: 'The service is not ready' },
+  vault_unavailable: { status: 503, title: 'The session key store is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
