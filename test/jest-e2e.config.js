@@ -2,7 +2,7 @@
 // support/global-setup.ts starts. Each test file creates (and drops) its own database.
 module.exports = {
   rootDir: '.',
-  testRegex: '.*\\.e2e-spec\\.ts$',
+  testRegex: '.*\\.(e2e|integration)-spec\\.ts$',
   moduleFileExtensions: ['js', 'json', 'ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/../tsconfig.json' }] },
   testEnvironment: 'node',

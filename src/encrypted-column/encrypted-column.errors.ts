@@ -1,0 +1,31 @@
+import { DomainError } from '../common/problem/domain-error';
+
+/**
+ * A stored ciphertext failed authentication (altered, truncated, copied from another column or
+ * another owner's row) or names a key version its owner no longer holds. Carries only where it
+ * happened (table and column), never a value: it is logged and becomes a 500
+ * `data_integrity_error`.
+ */
+export class DataIntegrityError extends DomainError {
+  constructor(
+    readonly table: string,
+    readonly column: string,
+    readonly reason: string,
+  ) {
+    super('data_integrity_error', 'Stored data failed its integrity check; the incident has been logged.');
+  }
+}
+
+/**
+ * A query compared an encrypted column with a value. With random nonces that can never match,
+ * so it is refused loudly instead of returning nothing; use the column's blind index.
+ */
+export class EncryptedColumnQueryError extends Error {
+  constructor(table: string, column: string) {
+    super(
+      `${table}.${column} is encrypted and cannot be used in a where condition; ` +
+        'query its @BlindIndex column instead (see blindIndexesFor()).',
+    );
+    this.name = 'EncryptedColumnQueryError';
+  }
+}
