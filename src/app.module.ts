@@ -8,6 +8,7 @@ import { ProblemDetailsFilter } from './common/problem/problem-details.filter';
 import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
+import { EncryptedColumnsModule } from './encrypted-column/encrypted-columns.module';
 import { HealthModule } from './health/health.module';
 
 export interface AppModuleOptions {
@@ -27,6 +28,7 @@ export class AppModule implements NestModule {
         AppConfigModule.forRoot(config),
         LoggingModule.forRoot(options.logDestination),
         DatabaseModule,
+        EncryptedColumnsModule,
         HealthModule,
       ],
       providers: [

@@ -1,7 +1,8 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { AppConfig } from './app-config';
+import { ServerKeys } from './server-keys';
 
-/** Makes the validated `AppConfig` injectable everywhere. */
+/** Makes the validated `AppConfig`, and the server keys derived from it, injectable everywhere. */
 @Global()
 @Module({})
 export class AppConfigModule {
@@ -9,8 +10,8 @@ export class AppConfigModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppConfigModule,
-      providers: [{ provide: AppConfig, useValue: config }],
-      exports: [AppConfig],
+      providers: [{ provide: AppConfig, useValue: config }, ServerKeys],
+      exports: [AppConfig, ServerKeys],
     };
   }
 }

@@ -36,6 +36,7 @@ describe('loadAppConfig', () => {
       sessionMaxTtlSeconds: 43200,
       documentRetentionDays: 90,
       logLevel: 'info',
+      encryptionAlgorithm: 'xchacha20-poly1305',
       masterKeySource: 'environment',
     });
     expect(config.masterKey.equals(Buffer.from(validKey, 'base64'))).toBe(true);
@@ -54,6 +55,7 @@ describe('loadAppConfig', () => {
       SESSION_MAX_TTL: '8h',
       DOCUMENT_RETENTION_DAYS: '30',
       LOG_LEVEL: 'warn',
+      ENCRYPTION_ALGORITHM: 'aes-256-gcm',
     });
     expect(config).toMatchObject({
       nodeEnv: 'production',
@@ -65,6 +67,7 @@ describe('loadAppConfig', () => {
       sessionMaxTtlSeconds: 28800,
       documentRetentionDays: 30,
       logLevel: 'warn',
+      encryptionAlgorithm: 'aes-256-gcm',
     });
     expect(config.isProduction).toBe(true);
   });
@@ -83,6 +86,7 @@ describe('loadAppConfig', () => {
     ['SESSION_MAX_TTL', 'forever'],
     ['DOCUMENT_RETENTION_DAYS', '0'],
     ['LOG_LEVEL', 'verbose'],
+    ['ENCRYPTION_ALGORITHM', 'rot13'],
     ['APP_MASTER_KEY', 'c2hvcnQ='],
   ])('names %s when it is %p', (variable, value) => {
     expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual([variable]);

@@ -5,6 +5,10 @@ import { MasterKeySource, resolveMasterKey } from './master-key';
 export const NODE_ENVIRONMENTS = ['development', 'production', 'test'] as const;
 export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
 
+/** AEAD for new ciphertexts (SPEC §1); both always decrypt. */
+export const ENCRYPTION_ALGORITHMS = ['xchacha20-poly1305', 'aes-256-gcm'] as const;
+export type EncryptionAlgorithmName = (typeof ENCRYPTION_ALGORITHMS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -28,6 +32,7 @@ export class AppConfig {
   readonly sessionMaxTtlSeconds: number;
   readonly documentRetentionDays: number;
   readonly logLevel: LogLevel;
+  readonly encryptionAlgorithm: EncryptionAlgorithmName;
   /** Things worth a warning once the logger is up (e.g. a generated development key). */
   readonly startupWarnings: readonly string[];
 
@@ -92,6 +97,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const sessionMaxTtlSeconds = reader.duration('SESSION_MAX_TTL', '12h');
   const documentRetentionDays = reader.integer('DOCUMENT_RETENTION_DAYS', 90, 1, 36500);
   const logLevel = reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info');
+  const encryptionAlgorithm = reader.oneOf('ENCRYPTION_ALGORITHM', ENCRYPTION_ALGORITHMS, 'xchacha20-poly1305');
 
   if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
     reader.problem('SESSION_IDLE_TTL', 'must not be longer than SESSION_MAX_TTL');
@@ -123,6 +129,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     sessionMaxTtlSeconds,
     documentRetentionDays,
     logLevel,
+    encryptionAlgorithm,
     startupWarnings: masterKey.warning ? [masterKey.warning] : [],
   });
 }

@@ -1,5 +1,6 @@
 import type { DataSourceOptions } from 'typeorm';
 import { AuditEvent } from '../audit/audit-event.entity';
+import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
 import { CreateAuditEvents1795771187744 } from './migrations/1795771187744-CreateAuditEvents';
 
 
@@ -20,6 +21,7 @@ export function dataSourceOptions(url: string): PostgresConnectionOptions {
     url,
     entities: ENTITIES,
     migrations: MIGRATIONS,
+    subscribers: [BlindIndexSubscriber],
     migrationsTableName: MIGRATIONS_TABLE,
     synchronize: false,
     applicationName: 'vault-pii-backend',

@@ -29,6 +29,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
     if (problem.status >= 500 && problem.code === 'internal_error') {
       this.logger.error({ err: describeUnexpectedError(exception) }, 'unhandled error');
+    } else if (problem.status >= 500) {
+      // Our own 5xx (integrity failure, keys missing, a store down): its code and the safe
+      // fields it carries (e.g. table and column), never values.
+      this.logger.error({ code: problem.code, ...safeFieldsOf(exception) }, problem.detail);
     }
     if (response.headersSent) {
       // A stream already started: the status line is gone, so the connection must end abruptly
@@ -114,6 +118,16 @@ function pathOf(request: Request): string {
   const url = request.originalUrl ?? request.url ?? '';
   const queryStart = url.indexOf('?');
   return queryStart === -1 ? url : url.slice(0, queryStart);
+}
+
+/** Fields a DomainError may log: short identifiers, never values (no message, no extensions). */
+function safeFieldsOf(exception: unknown): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const name of ['table', 'column', 'reason'] as const) {
+    const value = (exception as Record<string, unknown> | null)?.[name];
+    if (typeof value === 'string') fields[name] = value;
+  }
+  return fields;
 }
 
 /** Type, error code and stack frames only: the message line may carry values (SQL parameters…). */
