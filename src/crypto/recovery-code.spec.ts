@@ -1,0 +1,118 @@
+import { InvalidCryptoInputError } from './errors';
+import { Argon2Params, derivePasswordMasterKey, hkdfSha256, splitPasswordMasterKey } from './kdf';
+import {
+  RECOVERY_CODE_CHARACTERS,
+  deriveRecoveryKek,
+  generateRecoveryCode,
+  normalizeRecoveryCode,
+} from './recovery-code';
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const CODE_FORMAT = /^[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){6}$/;
+const FAST: Argon2Params = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
+const SALT = Buffer.alloc(16, 0x77);
+const PEPPER = Buffer.alloc(32, 0x99);
+/** A valid code that uses every letter of the alphabet once, in canonical form. */
+const CANONICAL = 'ABCDEFGHJKMNPQRSTVWXYZ012345';
+const DISPLAYED = 'ABCD-EFGH-JKMN-PQRS-TVWX-YZ01-2345';
+
+describe('generateRecoveryCode', () => {
+  it('has 7 groups of 4 Crockford base32 characters joined by "-"', () => {
+    for (let i = 0; i < 50; i++) {
+      const code = generateRecoveryCode();
+      expect(code).toMatch(CODE_FORMAT);
+      expect(code).not.toMatch(/[ILOU]/);
+    }
+  });
+
+  it('carries at least 128 bits (28 characters × 5 bits)', () => {
+    expect(RECOVERY_CODE_CHARACTERS).toBe(28);
+    expect(RECOVERY_CODE_CHARACTERS * Math.log2(CROCKFORD.length)).toBeGreaterThanOrEqual(128);
+    expect(generateRecoveryCode().replace(/-/g, '')).toHaveLength(28);
+  });
+
+  it('is its own canonical form once the hyphens are removed', () => {
+    const code = generateRecoveryCode();
+    expect(normalizeRecoveryCode(code)).toBe(code.replace(/-/g, ''));
+  });
+
+  it('uses the whole alphabet roughly uniformly (distribution sanity check)', () => {
+    const counts = new Map<string, number>();
+    const codes = new Set<string>();
+    const total = 400;
+    for (let i = 0; i < total; i++) {
+      const code = generateRecoveryCode();
+      codes.add(code);
+      for (const c of code.replace(/-/g, '')) counts.set(c, (counts.get(c) ?? 0) + 1);
+    }
+    expect(codes.size).toBe(total);
+    expect([...counts.keys()].sort().join('')).toBe(CROCKFORD);
+    // 11 200 characters → 350 expected per symbol, σ ≈ 18.4. ±120 is > 6σ, so a false alarm is
+    // practically impossible, while a biased mapping (e.g. `byte % 31`, which over-weights the
+    // first symbols and never yields the last) lands far outside.
+    const expected = (total * 28) / 32;
+    for (const [c, n] of counts) {
+      expect({ c, n, ok: Math.abs(n - expected) < 120 }).toEqual({ c, n, ok: true });
+    }
+  });
+});
+
+describe('normalizeRecoveryCode', () => {
+  it.each([
+    ['the displayed form', DISPLAYED],
+    ['lower case', DISPLAYED.toLowerCase()],
+    ['mixed case', 'aBcD-eFgH-jKmN-pQrS-tVwX-yZ01-2345'],
+    ['spaces instead of hyphens', 'ABCD EFGH JKMN PQRS TVWX YZ01 2345'],
+    ['no separators', CANONICAL],
+    ['surrounding and irregular whitespace', '  abcd\tefgh-jkmn  pqrs\ntvwx yz01 2345 '],
+    ['O typed for 0 and I typed for 1', 'ABCD-EFGH-JKMN-PQRS-TVWX-YZOI-2345'],
+    ['lower-case o and l typed for 0 and 1', 'abcd-efgh-jkmn-pqrs-tvwx-yzol-2345'],
+  ])('canonicalises %s', (_label, input) => {
+    expect(normalizeRecoveryCode(input)).toBe(CANONICAL);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['27 characters', CANONICAL.slice(0, 27)],
+    ['29 characters', `${CANONICAL}0`],
+    ['the excluded letter U', `U${CANONICAL.slice(1)}`],
+    ['a lower-case u', `u${CANONICAL.slice(1)}`],
+    ['punctuation', `*${CANONICAL.slice(1)}`],
+    ['an underscore separator', 'ABCD_EFGH_JKMN_PQRS_TVWX_YZ01_2345'],
+    ['a non-ASCII letter', `\u00c4${CANONICAL.slice(1)}`],
+    ['two recovery codes', `${DISPLAYED}-${DISPLAYED}`],
+  ])('rejects %s with InvalidCryptoInputError', (_label, input) => {
+    expect(() => normalizeRecoveryCode(input)).toThrow(InvalidCryptoInputError);
+  });
+});
+
+describe('deriveRecoveryKek', () => {
+  it('is HKDF(argon2id(canonical code), "recovery/kek"), 32 bytes', async () => {
+    const kek = await deriveRecoveryKek(DISPLAYED, SALT, FAST, PEPPER);
+    const master = await derivePasswordMasterKey(CANONICAL, SALT, FAST, PEPPER);
+    expect(kek.length).toBe(32);
+    expect(kek.equals(hkdfSha256(master, 'recovery/kek'))).toBe(true);
+    // Label separation: the same secret used as a password would give a different KEK.
+    expect(kek.equals(splitPasswordMasterKey(master).kek)).toBe(false);
+    expect(kek.equals(master)).toBe(false);
+  });
+
+  it('gives the same KEK for the code typed with different case, spacing and look-alikes', async () => {
+    const reference = await deriveRecoveryKek(DISPLAYED, SALT, FAST, PEPPER);
+    for (const typed of ['abcd efgh jkmn pqrs tvwx yzol 2345', CANONICAL.toLowerCase(), ' ABCD-EFGH-JKMN-PQRS-TVWX-YZOI-2345 ']) {
+      expect((await deriveRecoveryKek(typed, SALT, FAST, PEPPER)).equals(reference)).toBe(true);
+    }
+  });
+
+  it('differs for another code, salt or pepper', async () => {
+    const reference = await deriveRecoveryKek(DISPLAYED, SALT, FAST, PEPPER);
+    const otherCode = `${CANONICAL.slice(0, 27)}6`;
+    expect((await deriveRecoveryKek(otherCode, SALT, FAST, PEPPER)).equals(reference)).toBe(false);
+    expect((await deriveRecoveryKek(DISPLAYED, Buffer.alloc(16, 0x78), FAST, PEPPER)).equals(reference)).toBe(false);
+    expect((await deriveRecoveryKek(DISPLAYED, SALT, FAST, Buffer.alloc(32, 0x98))).equals(reference)).toBe(false);
+  });
+
+  it('rejects something that is not a recovery code with InvalidCryptoInputError', async () => {
+    await expect(deriveRecoveryKek('not-a-code', SALT, FAST, PEPPER)).rejects.toThrow(InvalidCryptoInputError);
+  });
+});
