@@ -117,19 +117,22 @@ export function open(
     }
     return plaintext;
   }
+  // GCM's update() releases plaintext before final() checks the tag: it is zeroed either way.
+  let written: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(fullAad);
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    const written = decipher.update(body.subarray(0, body.length - TAG_BYTES));
+    written = decipher.update(body.subarray(0, body.length - TAG_BYTES));
     const final = decipher.final();
     written.copy(plaintext, 0);
     final.copy(plaintext, written.length);
-    written.fill(0);
     return plaintext;
   } catch {
     plaintext.fill(0);
     throw new AuthenticationFailedError();
+  } finally {
+    written?.fill(0);
   }
 }
 

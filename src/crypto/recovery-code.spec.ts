@@ -116,3 +116,14 @@ describe('deriveRecoveryKek', () => {
     await expect(deriveRecoveryKek('not-a-code', SALT, FAST, PEPPER)).rejects.toThrow(InvalidCryptoInputError);
   });
 });
+
+describe('normalizeRecoveryCode with non-ASCII look-alikes', () => {
+  // Without an ASCII check these pass: 'ß' upper-cases to 'SS', dotless 'ı' to 'I' (read as 1).
+  it.each([
+    ['ß standing for SS', (compact: string) => `${compact.slice(0, 26)}ß`],
+    ['dotless ı standing for 1', (compact: string) => `ı${compact.slice(1)}`],
+  ])('rejects %s', (_name, forge) => {
+    const compact = generateRecoveryCode().replace(/-/g, '');
+    expect(() => normalizeRecoveryCode(forge(compact))).toThrow(InvalidCryptoInputError);
+  });
+});

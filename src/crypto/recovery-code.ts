@@ -29,6 +29,8 @@ export function generateRecoveryCode(): string {
  * @throws InvalidCryptoInputError when it cannot be a recovery code.
  */
 export function normalizeRecoveryCode(input: string): string {
+  // ASCII only, checked before upper-casing: 'ß'.toUpperCase() is 'SS', 'ı' would become 'I'.
+  if (!/^[\x20-\x7e\s]*$/.test(input)) throw new InvalidCryptoInputError('not a recovery code');
   const canonical = input
     .toUpperCase()
     .replace(/[\s-]/g, '')
