@@ -1,16 +1,19 @@
 import type { DataSourceOptions } from 'typeorm';
 import { AuditEvent } from '../audit/audit-event.entity';
 import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
+import { UserDataKey } from '../users/user-data-key.entity';
+import { User } from '../users/user.entity';
 import { CreateAuditEvents1795771187744 } from './migrations/1795771187744-CreateAuditEvents';
+import { CreateUsersAndDataKeys1795773554304 } from './migrations/1795773554304-CreateUsersAndDataKeys';
 
 
 type PostgresConnectionOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
 /** Every entity of the application; the TypeORM CLI needs them listed to generate migrations. */
-export const ENTITIES = [AuditEvent];
+export const ENTITIES = [AuditEvent, User, UserDataKey];
 
 /** In order. New migrations come from `npm run migration:generate -- src/database/migrations/Name`. */
-export const MIGRATIONS = [CreateAuditEvents1795771187744];
+export const MIGRATIONS = [CreateAuditEvents1795771187744, CreateUsersAndDataKeys1795773554304];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';
 
@@ -24,6 +27,8 @@ export function dataSourceOptions(url: string): PostgresConnectionOptions {
     subscribers: [BlindIndexSubscriber],
     migrationsTableName: MIGRATIONS_TABLE,
     synchronize: false,
+    // gen_random_uuid() is built into PostgreSQL 13+: no uuid-ossp extension needed.
+    uuidExtension: 'pgcrypto',
     applicationName: 'vault-pii-backend',
     extra: { max: 10, connectionTimeoutMillis: 5_000 },
   };
