@@ -4,6 +4,8 @@ import { Keyring } from './keyring';
 
 interface KeyScope {
   keyring?: Keyring;
+  /** Set once the scope's request has ended: a keyring attached later is zeroed at once. */
+  ended?: boolean;
 }
 
 const storage = new AsyncLocalStorage<KeyScope>();
@@ -38,6 +40,11 @@ export const KeyContext = {
   attach(keyring: Keyring): void {
     const scope = storage.getStore();
     if (!scope) throw new Error('KeyContext.attach called outside a key scope');
+    if (scope.ended) {
+      // Late work of a finished request (nothing would ever release these keys).
+      keyring.zero();
+      throw new Error('KeyContext.attach called after the key scope ended');
+    }
     scope.keyring?.zero();
     scope.keyring = keyring;
   },
@@ -47,6 +54,22 @@ export const KeyContext = {
     const scope = storage.getStore();
     scope?.keyring?.zero();
     if (scope) scope.keyring = undefined;
+  },
+
+  /**
+   * A function that ends the current scope: zeroes and detaches its keyring, and refuses later
+   * attaches. Bound to the scope itself, not to whatever async context calls it — event listeners
+   * (`res.on('finish')`) run in the emitter's context, where `release()` would find another
+   * scope or none.
+   */
+  scopeReleaser(): () => void {
+    const scope = storage.getStore();
+    if (!scope) throw new Error('KeyContext.scopeReleaser called outside a key scope');
+    return () => {
+      scope.ended = true;
+      scope.keyring?.zero();
+      scope.keyring = undefined;
+    };
   },
 
   current(): Keyring | undefined {

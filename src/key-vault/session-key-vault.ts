@@ -1,0 +1,135 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { zeroBuffer } from '../crypto/secure-memory';
+import { SessionLockedError, VaultUnavailableError } from './key-vault.errors';
+import { RESOLVED_KEY_VAULT_OPTIONS, ResolvedKeyVaultOptions } from './key-vault.options';
+import { Keyring } from './keyring';
+import { describeStoreError, VAULT_STORE, VaultStore } from './vault-store';
+import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
+
+export interface RevokeAllOptions {
+  /** The session to keep (e.g. the one that just changed the password). */
+  exceptSessionId?: string;
+}
+
+/**
+ * The session key vault (SPEC §2): keeps each live session's keyring between requests, sealed
+ * under a key that needs the client's share, and gives it back per request.
+ *
+ * Fails closed: a missing, expired or unopenable entry is `SessionLockedError` (401, log in
+ * again); a store that cannot answer is `VaultUnavailableError` (503) — never a silent miss and
+ * never a fallback to another store.
+ */
+@Injectable()
+export class SessionKeyVault implements OnApplicationShutdown {
+  private readonly logger = new Logger(SessionKeyVault.name);
+  /** Our own copy, zeroed on shutdown; the caller keeps ownership of the one it passed. */
+  private readonly vaultKey: Buffer;
+  private closed = false;
+
+  constructor(
+    @Inject(RESOLVED_KEY_VAULT_OPTIONS) options: Pick<ResolvedKeyVaultOptions, 'vaultKey'>,
+    @Inject(VAULT_STORE) private readonly entryStore: VaultStore,
+  ) {
+    this.vaultKey = Buffer.alloc(options.vaultKey.length);
+    options.vaultKey.copy(this.vaultKey);
+  }
+
+  /**
+   * Seals `keyring` for the session and stores it. Storing again for a live session (e.g. after a
+   * rotation added a key version) replaces its entry and keeps its absolute expiry; once an entry
+   * has expired, storing starts a new lifetime, so re-store only for a session you just unlocked.
+   * @throws VaultUnavailableError when the store cannot answer.
+   */
+  async store(session: VaultSession, keyring: Keyring): Promise<void> {
+    assertIdentifiers(session.sessionId, session.userId);
+    const sealed = sealVaultEntry(keyring, session, this.vaultKey);
+    try {
+      await this.entryStore.put(session.sessionId, session.userId, sealed);
+    } catch (error) {
+      throw this.unavailable('store', error);
+    }
+  }
+
+  /**
+   * The session's keyring (a new one per call: zero it when done — `KeyContext` does), sliding
+   * the entry's idle expiry.
+   * @throws SessionLockedError when the entry is missing, expired, or does not open with this
+   *   client share, session and user.
+   * @throws VaultUnavailableError when the store cannot answer.
+   */
+  async unlock(session: VaultSession): Promise<Keyring> {
+    let sealed: Buffer | undefined;
+    try {
+      sealed = await this.entryStore.get(session.sessionId);
+    } catch (error) {
+      throw this.unavailable('unlock', error);
+    }
+    if (!sealed) throw new SessionLockedError();
+    try {
+      return openVaultEntry(sealed, session, this.vaultKey);
+    } catch (error) {
+      // A forged or stale token, an entry of another user, or altered store contents.
+      this.logger.warn(
+        { userId: session.userId, reason: (error as Error).name },
+        'vault entry failed to open; session treated as locked',
+      );
+      throw new SessionLockedError();
+    } finally {
+      zeroBuffer(sealed);
+    }
+  }
+
+  /** Deletes the session's entry at once (logout). @throws VaultUnavailableError */
+  async revoke(sessionId: string): Promise<void> {
+    try {
+      await this.entryStore.delete(sessionId);
+    } catch (error) {
+      throw this.unavailable('revoke', error);
+    }
+  }
+
+  /**
+   * Deletes every entry of the user but `exceptSessionId` (password change, recovery, rotation,
+   * account deletion), and resolves how many live sessions were revoked.
+   * @throws VaultUnavailableError
+   */
+  async revokeAllForUser(userId: string, options: RevokeAllOptions = {}): Promise<number> {
+    try {
+      return await this.entryStore.deleteAllForUser(userId, options.exceptSessionId);
+    } catch (error) {
+      throw this.unavailable('revokeAllForUser', error);
+    }
+  }
+
+  /** Whether the store answers now (readiness checks). Never throws. */
+  async isAvailable(): Promise<boolean> {
+    try {
+      await this.entryStore.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Closes the store (stopping its timers, zeroing what it holds) and zeroes the vault key. */
+  async onApplicationShutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.entryStore.close();
+    } finally {
+      zeroBuffer(this.vaultKey);
+    }
+  }
+
+  private unavailable(operation: string, error: unknown): VaultUnavailableError {
+    this.logger.warn(`vault store failed during ${operation} (${describeStoreError(error)})`);
+    return new VaultUnavailableError();
+  }
+}
+
+function assertIdentifiers(sessionId: string, userId: string): void {
+  if (typeof sessionId !== 'string' || sessionId.length === 0 || typeof userId !== 'string' || userId.length === 0) {
+    throw new Error('SessionKeyVault: sessionId and userId must be non-empty strings');
+  }
+}

@@ -1,0 +1,235 @@
+import { Logger } from '@nestjs/common';
+import Redis from 'ioredis';
+import { describeStoreError, VaultStore } from '../vault-store';
+
+export interface RedisVaultStoreOptions {
+  url: string;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  idleTtlMs: number;
+  maxTtlMs: number;
+  clock?: () => number;
+}
+
+/*
+ * Layout, with P the key prefix:
+ *   P s:<sessionId>  hash { e: sealed entry (binary), u: user id, x: absolute expiry (ms epoch) }
+ *                    PEXPIRE = min(idle, x − now), so Redis itself drops idle or finished sessions
+ *   P u:<userId>     set of the user's session ids, expiring with the longest-lived of them
+ * Each operation is one Lua script: reading and sliding the TTL, or replacing an entry while
+ * keeping its absolute expiry, cannot interleave with another instance's writes.
+ * The scripts build the other keys from the prefix, so this layout targets a single Redis
+ * (standalone or Sentinel), not Redis Cluster.
+ */
+
+/** KEYS: session. ARGV: now, idle ms, prefix, session id. → sealed entry or nil. */
+const GET_AND_SLIDE = `
+local found = redis.call('HMGET', KEYS[1], 'e', 'x', 'u')
+if not found[1] then return false end
+local remaining = tonumber(found[2]) - tonumber(ARGV[1])
+if remaining <= 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', ARGV[3] .. 'u:' .. found[3], ARGV[4])
+  return false
+end
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), remaining))
+return found[1]
+`;
+
+/** KEYS: session, user index. ARGV: sealed, user id, now, idle ms, absolute expiry if new, prefix, session id. */
+const PUT = `
+local now = tonumber(ARGV[3])
+local absolute = ARGV[5]
+local previous = redis.call('HMGET', KEYS[1], 'u', 'x')
+if previous[1] then
+  if previous[1] == ARGV[2] then
+    absolute = previous[2]
+  else
+    redis.call('SREM', ARGV[6] .. 'u:' .. previous[1], ARGV[7])
+  end
+end
+local remaining = tonumber(absolute) - now
+if remaining <= 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[7])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'e', ARGV[1], 'u', ARGV[2], 'x', absolute)
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[4]), remaining))
+-- Prune ids whose entries Redis has already expired, so the index stays the size of live sessions.
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[6] .. 's:' .. member) == 0 then redis.call('SREM', KEYS[2], member) end
+end
+redis.call('SADD', KEYS[2], ARGV[7])
+if redis.call('PTTL', KEYS[2]) < remaining then redis.call('PEXPIRE', KEYS[2], remaining) end
+return 1
+`;
+
+/** KEYS: session. ARGV: prefix, session id. → 1 if an entry was deleted. */
+const DELETE = `
+local userId = redis.call('HGET', KEYS[1], 'u')
+if not userId then return 0 end
+redis.call('SREM', ARGV[1] .. 'u:' .. userId, ARGV[2])
+return redis.call('DEL', KEYS[1])
+`;
+
+/** KEYS: user index. ARGV: prefix, session id to keep ('' for none). → entries deleted. */
+const DELETE_ALL_FOR_USER = `
+local removed = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if member ~= ARGV[2] then
+    removed = removed + redis.call('DEL', ARGV[1] .. 's:' .. member)
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return removed
+`;
+
+interface VaultCommands {
+  vaultGetAndSlideBuffer(
+    session: string,
+    now: string,
+    idleMs: string,
+    prefix: string,
+    sessionId: string,
+  ): Promise<Buffer | null>;
+  vaultPut(
+    session: string,
+    userIndex: string,
+    sealed: Buffer,
+    userId: string,
+    now: string,
+    idleMs: string,
+    absoluteIfNew: string,
+    prefix: string,
+    sessionId: string,
+  ): Promise<number>;
+  vaultDelete(session: string, prefix: string, sessionId: string): Promise<number>;
+  vaultDeleteAllForUser(userIndex: string, prefix: string, exceptSessionId: string): Promise<number>;
+}
+
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/**
+ * Vault entries in Redis, shared by every app instance. Tuned to fail fast: no offline queue (a
+ * command while disconnected rejects at once), one retry at most, a command timeout; meanwhile
+ * the client keeps reconnecting in the background, so the vault recovers on its own.
+ */
+export class RedisVaultStore implements VaultStore {
+  private readonly logger = new Logger(RedisVaultStore.name);
+  private readonly client: Redis & VaultCommands;
+  private readonly clock: () => number;
+  private readonly idleMs: string;
+  private connectionLost = false;
+  private closed = false;
+
+  constructor(private readonly options: RedisVaultStoreOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.idleMs = String(options.idleTtlMs);
+    this.client = new Redis(options.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: Math.max(2 * options.commandTimeoutMs, 2_000),
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), MAX_RECONNECT_DELAY_MS),
+      // How long close() lets a dead socket linger before destroying it (ioredis waits 2 s).
+      disconnectTimeout: Math.min(options.commandTimeoutMs, 500),
+      lazyConnect: false,
+    }) as Redis & VaultCommands;
+    this.client.defineCommand('vaultGetAndSlide', { numberOfKeys: 1, lua: GET_AND_SLIDE });
+    this.client.defineCommand('vaultPut', { numberOfKeys: 2, lua: PUT });
+    this.client.defineCommand('vaultDelete', { numberOfKeys: 1, lua: DELETE });
+    this.client.defineCommand('vaultDeleteAllForUser', { numberOfKeys: 1, lua: DELETE_ALL_FOR_USER });
+
+    // Without an 'error' listener ioredis prints every failed reconnect; log each outage once.
+    this.client.on('error', (error: Error) => {
+      if (this.connectionLost || this.closed) return;
+      this.connectionLost = true;
+      this.logger.warn(
+        `vault store: Redis connection failed (${describeStoreError(error)}); retrying in the background`,
+      );
+    });
+    this.client.on('ready', () => {
+      if (!this.connectionLost) return;
+      this.connectionLost = false;
+      this.logger.log('vault store: Redis connection restored');
+    });
+  }
+
+  /** Resolves true once connected, false if that takes longer than `timeoutMs`. */
+  waitUntilReady(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      this.client.once('ready', onReady);
+    });
+  }
+
+  async put(sessionId: string, userId: string, sealed: Buffer): Promise<void> {
+    const now = this.clock();
+    await this.client.vaultPut(
+      this.sessionKey(sessionId),
+      this.userIndexKey(userId),
+      sealed,
+      userId,
+      String(now),
+      this.idleMs,
+      String(now + this.options.maxTtlMs),
+      this.options.keyPrefix,
+      sessionId,
+    );
+  }
+
+  async get(sessionId: string): Promise<Buffer | undefined> {
+    const sealed = await this.client.vaultGetAndSlideBuffer(
+      this.sessionKey(sessionId),
+      String(this.clock()),
+      this.idleMs,
+      this.options.keyPrefix,
+      sessionId,
+    );
+    return sealed ?? undefined;
+  }
+
+  async delete(sessionId: string): Promise<boolean> {
+    return (await this.client.vaultDelete(this.sessionKey(sessionId), this.options.keyPrefix, sessionId)) === 1;
+  }
+
+  deleteAllForUser(userId: string, exceptSessionId?: string): Promise<number> {
+    return this.client.vaultDeleteAllForUser(this.userIndexKey(userId), this.options.keyPrefix, exceptSessionId ?? '');
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.client.status === 'ready') {
+      try {
+        await this.client.quit();
+        return;
+      } catch {
+        // fall through: drop the connection
+      }
+    }
+    this.client.disconnect();
+  }
+
+  private sessionKey(sessionId: string): string {
+    return `${this.options.keyPrefix}s:${sessionId}`;
+  }
+
+  private userIndexKey(userId: string): string {
+    return `${this.options.keyPrefix}u:${userId}`;
+  }
+}
