@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidCryptoInputError } from './errors';
-import { Argon2Params, derivePasswordMasterKey, hkdfSha256 } from './kdf';
+import { hkdfSha256, KDF_SALT_BYTES } from './kdf';
 import { zeroBuffer } from './secure-memory';
 
 /** Crockford base32: no I, L, O or U, so a code read aloud or retyped survives. */
@@ -42,17 +42,18 @@ export function normalizeRecoveryCode(input: string): string {
   return canonical;
 }
 
-/** recoveryCode ─argon2id(own salt, pepper)→ ─HKDF "recovery/kek"→ recovery KEK (SPEC §1). */
-export async function deriveRecoveryKek(
-  recoveryCode: string,
-  salt: Buffer,
-  params: Argon2Params,
-  pepper: Buffer,
-): Promise<Buffer> {
-  const masterKey = await derivePasswordMasterKey(normalizeRecoveryCode(recoveryCode), salt, params, pepper);
+/**
+ * recoveryCode ─HKDF-SHA256(salt = own salt, ikm = pepper ‖ code, "recovery/kek")→ recovery KEK.
+ * The code carries 140 random bits, so a memory-hard KDF would add nothing against guessing
+ * (2^140 HKDF calls) while costing a second argon2id call at registration; SPEC §1 allows
+ * exactly one per registration or login. The pepper keeps a database dump alone useless here too.
+ */
+export function deriveRecoveryKek(recoveryCode: string, salt: Buffer, pepper: Buffer): Buffer {
+  if (salt.length < KDF_SALT_BYTES) throw new InvalidCryptoInputError(`salts are at least ${KDF_SALT_BYTES} bytes`);
+  const ikm = Buffer.concat([pepper, Buffer.from(normalizeRecoveryCode(recoveryCode), 'utf8')]);
   try {
-    return hkdfSha256(masterKey, 'recovery/kek');
+    return hkdfSha256(ikm, 'recovery/kek', 32, salt);
   } finally {
-    zeroBuffer(masterKey);
+    zeroBuffer(ikm);
   }
 }

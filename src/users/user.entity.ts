@@ -7,7 +7,7 @@ import { UserDataKey } from './user-data-key.entity';
 
 /**
  * An account. Holds no password hash that could yield a key: only the argon2id salt and cost,
- * the auth verifier (SHA-256 of an HKDF branch), and the recovery code's salt and cost. The
+ * the auth verifier (SHA-256 of an HKDF branch), and the recovery code's salt. The
  * login email is PII like any other: encrypted under the user's DEK, found by its server-keyed
  * blind index.
  */
@@ -33,9 +33,6 @@ export class User {
 
   @Column({ name: 'recovery_salt', type: 'bytea' })
   recoverySalt: Buffer;
-
-  @Column({ name: 'recovery_kdf_params', type: 'jsonb' })
-  recoveryKdfParams: Argon2Params;
 
   @Column({ name: 'active_key_version', type: 'int' })
   activeKeyVersion: number;
