@@ -1,3 +1,5 @@
+// Test-only helper; the reference lets `nest build` (types: node) compile it. Nothing in the app imports it.
+/// <reference types="jest" />
 import { randomBytes } from 'node:crypto';
 import { SessionLockedError } from '../key-vault.errors';
 import { Keyring } from '../keyring';
