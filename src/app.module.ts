@@ -10,6 +10,9 @@ import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
 import { EncryptedColumnsModule } from './encrypted-column/encrypted-columns.module';
 import { HealthModule } from './health/health.module';
+import { KeyContextMiddleware } from './key-vault/key-context.middleware';
+import { KeyVaultModule } from './key-vault/key-vault.module';
+import { ServerKeys } from './config/server-keys';
 
 export interface AppModuleOptions {
   logDestination?: DestinationStream;
@@ -29,6 +32,16 @@ export class AppModule implements NestModule {
         LoggingModule.forRoot(options.logDestination),
         DatabaseModule,
         EncryptedColumnsModule,
+        KeyVaultModule.forRootAsync({
+          isGlobal: true,
+          inject: [AppConfig, ServerKeys],
+          useFactory: (appConfig: AppConfig, serverKeys: ServerKeys) => ({
+            vaultKey: serverKeys.vaultKey,
+            idleTtlSeconds: appConfig.sessionIdleTtlSeconds,
+            maxTtlSeconds: appConfig.sessionMaxTtlSeconds,
+            store: appConfig.redisUrl ? { type: 'redis', url: appConfig.redisUrl } : { type: 'memory' },
+          }),
+        }),
         HealthModule,
       ],
       providers: [
@@ -39,7 +52,10 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    // Registered after LoggingModule's middleware: a body error is logged with its request id.
-    consumer.apply(JsonBodyMiddleware).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
+    // After LoggingModule's middleware, so a body error is logged with its request id; the key
+    // scope opens before anything can attach a keyring and is zeroed when the response ends.
+    consumer
+      .apply(KeyContextMiddleware, JsonBodyMiddleware)
+      .forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
   }
 }

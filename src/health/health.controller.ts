@@ -18,7 +18,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'Readiness: the database (and, later, the vault store) answer' })
+  @ApiOperation({ summary: 'Readiness: the database and the session key store answer' })
   @ApiOkResponse({ type: HealthStatusDto })
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down; `checks` says which',

@@ -1,7 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { Injectable } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { DomainError } from '../common/problem/domain-error';
+import { SessionKeyVault } from '../key-vault/session-key-vault';
 import { HealthStatusDto } from './health-status.dto';
 
 const DATABASE_PING_TIMEOUT_MS = 1_500;
@@ -11,9 +12,9 @@ export class HealthService {
   constructor(
     private readonly checks: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
+    private readonly indicators: HealthIndicatorService,
+    private readonly vault: SessionKeyVault,
   ) {}
-
-  private readonly logger = new Logger(HealthService.name);
 
   live(): HealthStatusDto {
     return { status: 'ok', checks: {} };
@@ -24,14 +25,18 @@ export class HealthService {
     try {
       const result = await this.checks.check([
         () => this.database.pingCheck('database', { timeout: DATABASE_PING_TIMEOUT_MS }),
+        async () => {
+          const vault = this.indicators.check('vault');
+          return (await this.vault.isAvailable()) ? vault.up() : vault.down();
+        },
       ]);
       return { status: 'ok', checks: summarise(result.details) };
     } catch (error) {
       // Terminus throws a 503 whose response holds per-check results (with driver messages we
-      // keep out of the response); anything else is a failure of the check itself.
+      // keep out of the response and the logs); anything else is a failure of the check itself.
+      // The problem filter logs the summary.
       const details = (error as { response?: { details?: HealthIndicatorResult } }).response?.details;
-      const checks = details ? summarise(details) : { database: 'down' as const };
-      this.logger.warn({ checks }, 'readiness check failed');
+      const checks = details ? summarise(details) : { database: 'down' as const, vault: 'down' as const };
       throw new DomainError('not_ready', 'A dependency of the service is unavailable.', { checks });
     }
   }

@@ -26,7 +26,7 @@ export interface TestAppOptions {
   /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR). */
   env?: Record<string, string>;
   /** Extra controllers/providers, for probing framework behaviour through a real route. */
-  extra?: Pick<ModuleMetadata, 'controllers' | 'providers'>;
+  extra?: Pick<ModuleMetadata, 'controllers' | 'providers' | 'imports'>;
 }
 
 /**
@@ -53,8 +53,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   });
 
   const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.forRoot(config, { logDestination })],
-    ...options.extra,
+    imports: [AppModule.forRoot(config, { logDestination }), ...(options.extra?.imports ?? [])],
+    controllers: options.extra?.controllers,
+    providers: options.extra?.providers,
   }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
   configureApp(app);

@@ -30,9 +30,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (problem.status >= 500 && problem.code === 'internal_error') {
       this.logger.error({ err: describeUnexpectedError(exception) }, 'unhandled error');
     } else if (problem.status >= 500) {
-      // Our own 5xx (integrity failure, keys missing, a store down): its code and the safe
-      // fields it carries (e.g. table and column), never values.
-      this.logger.error({ code: problem.code, ...safeFieldsOf(exception) }, problem.detail);
+      // Our own 5xx (integrity failure, keys missing, a store down): its code, the safe fields
+      // it carries (e.g. table and column) and what the client is told anyway, never values.
+      this.logger.error({ code: problem.code, ...safeFieldsOf(exception), ...problem.extensions }, problem.detail);
     }
     if (response.headersSent) {
       // A stream already started: the status line is gone, so the connection must end abruptly

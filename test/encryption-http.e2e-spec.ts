@@ -1,0 +1,150 @@
+import { Controller, Get, Param, Post } from '@nestjs/common';
+import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
+import { randomBytes, randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { Repository } from 'typeorm';
+import { generateDataKey } from '../src/crypto/data-key';
+import { OWASP_MINIMUM_ARGON2_PARAMS } from '../src/crypto/kdf';
+import { KeyContext } from '../src/key-vault/key-context';
+import { Keyring } from '../src/key-vault/keyring';
+import { User } from '../src/users/user.entity';
+import { createTestApp, TestApp } from './support/test-app';
+
+const canaryEmail = (id: string) => `canary.integrity+${id}@example.org`;
+const dataKeys = new Map<string, Buffer>();
+
+/** Test-only routes: attach a user's keyring as the auth guard will, then touch encrypted data. */
+@Controller('probe/users')
+class EncryptedUserProbeController {
+  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+
+  @Post()
+  async create(): Promise<{ id: string }> {
+    const id = randomUUID();
+    dataKeys.set(id, generateDataKey());
+    this.attachKeysOf(id);
+    await this.users.insert(
+      this.users.create({
+        id,
+        email: canaryEmail(id),
+        authVerifier: randomBytes(32),
+        kdfSalt: randomBytes(16),
+        kdfParams: OWASP_MINIMUM_ARGON2_PARAMS,
+        recoverySalt: randomBytes(16),
+        activeKeyVersion: 1,
+      }),
+    );
+    return { id };
+  }
+
+  @Get(':id')
+  async read(@Param('id') id: string): Promise<{ email: string }> {
+    this.attachKeysOf(id);
+    const user = await this.users.findOneByOrFail({ id });
+    return { email: user.email };
+  }
+
+  @Get(':id/without-keys')
+  async readWithoutKeys(@Param('id') id: string): Promise<{ email: string }> {
+    const user = await this.users.findOneByOrFail({ id });
+    return { email: user.email };
+  }
+
+  private attachKeysOf(id: string): void {
+    KeyContext.attach(new Keyring(id, new Map([[1, Buffer.from(dataKeys.get(id)!)]]), 1));
+  }
+}
+
+describe('encrypted data over HTTP', () => {
+  let t: TestApp;
+  const http = () => request(t.app.getHttpServer());
+
+  beforeAll(async () => {
+    t = await createTestApp({
+      extra: { controllers: [EncryptedUserProbeController], imports: [TypeOrmModule.forFeature([User])] },
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('stores the email encrypted and reads it back within the request that holds the keys', async () => {
+    const { body } = await http().post('/v1/probe/users').expect(201);
+    const [row] = await t.dataSource.query('SELECT email, email_index FROM users WHERE id = $1', [body.id]);
+    expect(Buffer.from(row.email).includes(Buffer.from('canary'))).toBe(false);
+    expect(row.email_index).toHaveLength(32);
+    expect((await http().get(`/v1/probe/users/${body.id}`).expect(200)).body).toEqual({ email: canaryEmail(body.id) });
+  });
+
+  it('answers 500 key_unavailable when a route touches encrypted data without keys', async () => {
+    const { body } = await http().post('/v1/probe/users').expect(201);
+    const response = await http().get(`/v1/probe/users/${body.id}/without-keys`);
+    expect(response.status).toBe(500);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.body.code).toBe('key_unavailable');
+    expect(JSON.stringify(response.body)).not.toContain('canary');
+  });
+
+  it('answers a tampered ciphertext with 500 data_integrity_error, logged with table and column only', async () => {
+    const { body } = await http().post('/v1/probe/users').expect(201);
+    await t.dataSource.query(
+      'UPDATE users SET email = set_byte(email, length(email) - 1, get_byte(email, length(email) - 1) # 128) WHERE id = $1',
+      [body.id],
+    );
+    const response = await http().get(`/v1/probe/users/${body.id}`);
+    expect(response.status).toBe(500);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.body).toMatchObject({ code: 'data_integrity_error', status: 500 });
+    expect(JSON.stringify(response.body)).not.toContain('canary');
+    expect(response.body).not.toHaveProperty('table');
+    expect(response.body).not.toHaveProperty('column');
+
+    const line = t.logs.find((l) => l.code === 'data_integrity_error');
+    expect(line).toMatchObject({ level: 50, table: 'users', column: 'email', reason: 'AuthenticationFailedError' });
+    expect(JSON.stringify(t.logs)).not.toContain('canary');
+  });
+
+  it('zeroes the request keyring once the response is sent', async () => {
+    const { body } = await http().post('/v1/probe/users').expect(201);
+    const key = dataKeys.get(body.id)!;
+    const seen: Keyring[] = [];
+    const attach = KeyContext.attach.bind(KeyContext);
+    const spy = jest.spyOn(KeyContext, 'attach').mockImplementation((keyring: Keyring) => {
+      seen.push(keyring);
+      attach(keyring);
+    });
+    try {
+      await http().get(`/v1/probe/users/${body.id}`).expect(200);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(seen).toHaveLength(1);
+    expect(seen[0].isZeroed).toBe(true);
+    expect(key.equals(Buffer.alloc(32))).toBe(false); // the original stays: only the request's copy is wiped
+  });
+});
+
+describe('readiness with the Redis vault store', () => {
+  it('answers 503 with the vault down when Redis does not answer, quickly', async () => {
+    const t = await createTestApp({ env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    try {
+      const started = Date.now();
+      const response = await request(t.app.getHttpServer()).get('/health/ready');
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(response.status).toBe(503);
+      expect(response.body).toMatchObject({ code: 'not_ready', checks: { database: 'up', vault: 'down' } });
+    } finally {
+      await t.close();
+    }
+  });
+
+  const redisUrl = process.env.REDIS_URL;
+  (redisUrl ? it : it.skip)('answers 200 with a live Redis (REDIS_URL)', async () => {
+    const t = await createTestApp({ env: { REDIS_URL: redisUrl as string } });
+    try {
+      const response = await request(t.app.getHttpServer()).get('/health/ready');
+      expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' } });
+    } finally {
+      await t.close();
+    }
+  });
+  if (!redisUrl) console.warn('Redis readiness test skipped: REDIS_URL is not set');
+});
