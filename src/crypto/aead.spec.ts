@@ -359,3 +359,17 @@ describe('crypto errors', () => {
     expect(error.message).toContain('42');
   });
 });
+
+describe('nonces across refills of the nonce pool', () => {
+  it('never repeats a nonce over thousands of seals of both algorithms', () => {
+    const key = Buffer.alloc(32, 9);
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const algorithm = i % 2 === 0 ? AeadAlgorithm.XChaCha20Poly1305 : AeadAlgorithm.Aes256Gcm;
+      const envelope = seal(Buffer.from('x'), key, { algorithm, keyVersion: 1, aad: Buffer.alloc(0) });
+      const nonceBytes = algorithm === AeadAlgorithm.XChaCha20Poly1305 ? 24 : 12;
+      seen.add(envelope.subarray(6, 6 + nonceBytes).toString('hex'));
+    }
+    expect(seen.size).toBe(3000);
+  });
+});
