@@ -5,7 +5,10 @@ import { JsonBodyMiddleware } from './common/http/json-body.middleware';
 import { createValidationPipe } from './common/http/validation-pipe';
 import { LoggingModule } from './common/logging/logging.module';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
+import { ProfileModule } from './profile/profile.module';
 import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
 import { EncryptedColumnsModule } from './encrypted-column/encrypted-columns.module';
@@ -42,7 +45,10 @@ export class AppModule implements NestModule {
             store: appConfig.redisUrl ? { type: 'redis', url: appConfig.redisUrl } : { type: 'memory' },
           }),
         }),
+        AuditModule,
         HealthModule,
+        AuthModule,
+        ProfileModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

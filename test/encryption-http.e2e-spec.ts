@@ -2,6 +2,7 @@ import { Controller, Get, Param, Post } from '@nestjs/common';
 import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
 import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
+import { Public } from '../src/auth/guards/public.decorator';
 import { Repository } from 'typeorm';
 import { generateDataKey } from '../src/crypto/data-key';
 import { OWASP_MINIMUM_ARGON2_PARAMS } from '../src/crypto/kdf';
@@ -14,6 +15,7 @@ const canaryEmail = (id: string) => `canary.integrity+${id}@example.org`;
 const dataKeys = new Map<string, Buffer>();
 
 /** Test-only routes: attach a user's keyring as the auth guard will, then touch encrypted data. */
+@Public()
 @Controller('probe/users')
 class EncryptedUserProbeController {
   constructor(@InjectRepository(User) private readonly users: Repository<User>) {}

@@ -24,7 +24,11 @@ describe('health (SPEC §5)', () => {
 
   it('ran the migrations at start-up, recorded in schema_migrations', async () => {
     const applied = await t.dataSource.query('SELECT name FROM schema_migrations ORDER BY id');
-    expect(applied.map((row: { name: string }) => row.name)).toEqual(['CreateAuditEvents1795771187744', 'CreateUsersAndDataKeys1795773554304']);
+    expect(applied.map((row: { name: string }) => row.name)).toEqual([
+      'CreateAuditEvents1795771187744',
+      'CreateUsersAndDataKeys1795773554304',
+      'CreateSessionsAndProfiles1795774259015',
+    ]);
     const [{ count }] = await t.dataSource.query('SELECT count(*)::int AS count FROM audit_events');
     expect(count).toBe(0);
   });

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsEmail, IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
 import request from 'supertest';
+import { Public } from '../src/auth/guards/public.decorator';
 import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
 import { DomainError } from '../src/common/problem/domain-error';
 import { createTestApp, TestApp } from './support/test-app';
@@ -31,6 +32,7 @@ class ProbeBody {
 }
 
 /** Routes that exist only in this test, to drive the global pipe and filter through real HTTP. */
+@Public()
 @Controller('probe')
 class ProbeController {
   @Post('echo')

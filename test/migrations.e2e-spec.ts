@@ -34,7 +34,14 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
       const { rows } = await client.query(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
       );
-      expect(rows.map((row) => row.table_name)).toEqual(['audit_events', 'schema_migrations', 'user_data_keys', 'users']);
+      expect(rows.map((row) => row.table_name)).toEqual([
+        'audit_events',
+        'profiles',
+        'schema_migrations',
+        'sessions',
+        'user_data_keys',
+        'users',
+      ]);
     } finally {
       await client.end();
     }

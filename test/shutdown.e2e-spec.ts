@@ -1,10 +1,12 @@
 import { Controller, Get } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
+import { Public } from '../src/auth/guards/public.decorator';
 import { createTestApp, TestApp } from './support/test-app';
 
 let slowRequestStarted: () => void;
 
+@Public()
 @Controller('probe')
 class SlowController {
   @Get('slow')

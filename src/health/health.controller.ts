@@ -1,10 +1,12 @@
 import { Controller, Get, HttpCode, VERSION_NEUTRAL } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details';
+import { Public } from '../auth/guards/public.decorator';
 import { HealthService } from './health.service';
 import { HealthStatusDto } from './health-status.dto';
 
 @ApiTags('health')
+@Public()
 @Controller({ path: 'health', version: VERSION_NEUTRAL })
 export class HealthController {
   constructor(private readonly health: HealthService) {}

@@ -1,0 +1,47 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { isIP } from 'node:net';
+import { Repository } from 'typeorm';
+import { AuditEvent, AuditOutcome } from './audit-event.entity';
+
+export type AuditEventName =
+  | 'auth.register'
+  | 'auth.login'
+  | 'auth.logout'
+  | 'auth.refresh_reuse'
+  | 'auth.password_change'
+  | 'auth.recovery'
+  | 'auth.session_revoke'
+  | 'account.delete'
+  | 'keys.rotate'
+  | 'data.integrity_failure';
+
+export interface AuditContext {
+  ip?: string;
+  id?: unknown;
+}
+
+/**
+ * SPEC §7: security events with user id, time, client address and outcome — never PII or
+ * secrets. A failure to write one is logged and does not fail the request it describes.
+ */
+@Injectable()
+export class AuditLogService {
+  private readonly logger = new Logger(AuditLogService.name);
+
+  constructor(@InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>) {}
+
+  async record(event: AuditEventName, outcome: AuditOutcome, userId: string | null, context: AuditContext = {}): Promise<void> {
+    try {
+      await this.events.insert({
+        event,
+        outcome,
+        userId,
+        clientAddress: context.ip && isIP(context.ip) ? context.ip : null,
+        requestId: typeof context.id === 'string' ? context.id.slice(0, 128) : null,
+      });
+    } catch (error) {
+      this.logger.error({ event, outcome, err: { type: (error as Error)?.name } }, 'audit event not written');
+    }
+  }
+}

@@ -1,0 +1,228 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { InvalidCryptoInputError } from '../crypto/errors';
+import { zeroBuffer } from '../crypto/secure-memory';
+import { KeyContext } from '../key-vault/key-context';
+import { Keyring } from '../key-vault/keyring';
+import { Profile } from '../profile/profile.entity';
+import { UserDataKey } from '../users/user-data-key.entity';
+import { User } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+import { AccountKeysService, PasswordMaterial } from './account-keys.service';
+import { ConcurrentAccountChangeError, EmailTakenError, InvalidCredentialsError } from './auth.errors';
+import { SessionService, TokenPair } from './sessions/session.service';
+
+export interface ProfileFields {
+  fullName?: string | null;
+  dateOfBirth?: string | null;
+  phone?: string | null;
+  address?: string | null;
+  nationalId?: string | null;
+}
+
+const FIRST_KEY_VERSION = 1;
+const PG_UNIQUE_VIOLATION = '23505';
+
+/**
+ * The account lifecycle of SPEC §1–2 over the key hierarchy: register, login, password change,
+ * recovery, deletion. Each flow costs exactly the argon2id calls it must: one for register and
+ * login, two when a new password is set.
+ */
+@Injectable()
+export class AccountFlowsService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly users: UsersService,
+    private readonly keys: AccountKeysService,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditLogService,
+  ) {}
+
+  /** @returns the new account's id and its recovery code (shown once). */
+  async register(email: string, password: string, profile: ProfileFields | undefined, audit: AuditContext): Promise<{ userId: string; recoveryCode: string }> {
+    if (await this.users.findByEmail(email)) throw new EmailTakenError();
+    const passwordMaterial = await this.keys.derivePasswordMaterial(password);
+    const recovery = this.keys.newRecoveryMaterial();
+    const userId = randomUUID();
+    const { dataKey, wrapped } = this.keys.newDataKey(userId, FIRST_KEY_VERSION, passwordMaterial.kek, recovery.kek);
+    zeroBuffer(passwordMaterial.kek, recovery.kek);
+
+    // The email and profile are encrypted under the new DEK: it is this request's keyring.
+    const keyring = new Keyring(userId, new Map([[FIRST_KEY_VERSION, dataKey]]), FIRST_KEY_VERSION);
+    try {
+      await KeyContext.runWithKeyring(keyring, () =>
+        this.dataSource.transaction(async (manager) => {
+          await manager.insert(User, manager.create(User, {
+            id: userId,
+            email,
+            authVerifier: passwordMaterial.authVerifier,
+            kdfSalt: passwordMaterial.kdfSalt,
+            kdfParams: passwordMaterial.kdfParams,
+            recoverySalt: recovery.recoverySalt,
+            activeKeyVersion: FIRST_KEY_VERSION,
+          }));
+          await manager.insert(UserDataKey, { userId, ...wrapped });
+          if (profile) await manager.insert(Profile, manager.create(Profile, { userId, ...emptyProfile(), ...profile }));
+        }),
+      );
+    } catch (error) {
+      // Two registrations of one email raced past the check above: the unique index decides.
+      if (error instanceof QueryFailedError && (error as { code?: string }).code === PG_UNIQUE_VIOLATION) {
+        throw new EmailTakenError();
+      }
+      throw error;
+    }
+    await this.audit.record('auth.register', 'success', userId, audit);
+    return { userId, recoveryCode: recovery.recoveryCode };
+  }
+
+  /** One argon2id call whether or not the account exists; identical failures (SPEC §7). */
+  async login(email: string, password: string, audit: AuditContext): Promise<TokenPair> {
+    const user = await this.users.findByEmail(email);
+    if (!user) {
+      await this.keys.spendDummyVerification(password);
+      await this.audit.record('auth.login', 'failure', null, audit);
+      throw new InvalidCredentialsError();
+    }
+    const kek = await this.keys.verifyPassword(user, password);
+    if (!kek) {
+      await this.audit.record('auth.login', 'failure', user.id, audit);
+      throw new InvalidCredentialsError();
+    }
+    const dataKeys = await this.users.dataKeysOf(user.id);
+    const keyring = this.keys.unwrapKeyring(user, dataKeys, kek, 'password');
+    zeroBuffer(kek);
+    if (!keyring) throw new InvalidCredentialsError();
+    try {
+      if (this.keys.needsUpgrade(user.kdfParams)) {
+        // Stronger configured cost: re-derive once now, with the password in hand.
+        await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(password)).catch(() => undefined);
+      }
+      const tokens = await this.sessions.open(user.id, keyring);
+      await this.audit.record('auth.login', 'success', user.id, audit);
+      return tokens;
+    } finally {
+      keyring.zero();
+    }
+  }
+
+  /** Re-wraps every DEK version under the new password (no data is re-encrypted). */
+  async changePassword(userId: string, currentSessionKeyId: string, currentPassword: string, newPassword: string, audit: AuditContext): Promise<void> {
+    const user = await this.users.findById(userId);
+    if (!user) throw new InvalidCredentialsError();
+    const kek = await this.keys.verifyPassword(user, currentPassword);
+    if (!kek) {
+      await this.audit.record('auth.password_change', 'failure', userId, audit);
+      throw new InvalidCredentialsError();
+    }
+    const keyring = this.keys.unwrapKeyring(user, await this.users.dataKeysOf(userId), kek, 'password');
+    zeroBuffer(kek);
+    if (!keyring) throw new InvalidCredentialsError();
+    try {
+      await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(newPassword));
+    } finally {
+      keyring.zero();
+    }
+    await this.sessions.revokeAllForUser(userId, currentSessionKeyId);
+    await this.audit.record('auth.password_change', 'success', userId, audit);
+  }
+
+  /** New password from the recovery code; a new code replaces the old; every session ends. */
+  async recover(email: string, recoveryCode: string, newPassword: string, audit: AuditContext): Promise<{ recoveryCode: string }> {
+    const user = await this.users.findByEmail(email);
+    let keyring: Keyring | undefined;
+    if (user) {
+      try {
+        const recoveryKek = this.keys.recoveryKek(recoveryCode, user.recoverySalt);
+        keyring = this.keys.unwrapKeyring(user, await this.users.dataKeysOf(user.id), recoveryKek, 'recovery');
+        zeroBuffer(recoveryKek);
+      } catch (error) {
+        if (!(error instanceof InvalidCryptoInputError)) throw error;
+      }
+    }
+    if (!user || !keyring) {
+      // The success path spends an argon2id call on the new password: so does failure.
+      await this.keys.spendDummyVerification(newPassword);
+      await this.audit.record('auth.recovery', 'failure', user?.id ?? null, audit);
+      throw new InvalidCredentialsError();
+    }
+    try {
+      const passwordMaterial = await this.keys.derivePasswordMaterial(newPassword);
+      const recovery = this.keys.newRecoveryMaterial();
+      await this.setPassword(user, keyring, passwordMaterial, recovery);
+      await this.sessions.revokeAllForUser(user.id);
+      await this.audit.record('auth.recovery', 'success', user.id, audit);
+      return { recoveryCode: recovery.recoveryCode };
+    } finally {
+      keyring.zero();
+    }
+  }
+
+  /** Records a successful security event that needs no other work here (logout, revocation). */
+  audited(event: 'auth.logout' | 'auth.session_revoke', userId: string, audit: AuditContext): Promise<void> {
+    return this.audit.record(event, 'success', userId, audit);
+  }
+
+  /** Crypto-shredding (SPEC §1): keys, rows and sessions go; only audit events stay. */
+  async deleteAccount(userId: string, password: string, audit: AuditContext): Promise<void> {
+    const user = await this.users.findById(userId);
+    if (!user) throw new InvalidCredentialsError();
+    const kek = await this.keys.verifyPassword(user, password);
+    if (!kek) {
+      await this.audit.record('account.delete', 'failure', userId, audit);
+      throw new InvalidCredentialsError();
+    }
+    zeroBuffer(kek);
+    await this.sessions.revokeAllForUser(userId);
+    await this.dataSource.getRepository(User).delete({ id: userId });
+    await this.audit.record('account.delete', 'success', userId, audit);
+  }
+
+  /**
+   * Stores new password material (and, in recovery, new recovery material) and re-wraps every
+   * DEK version, atomically, if nobody changed the account since it was read (optimistic lock).
+   */
+  private async setPassword(
+    user: User,
+    keyring: Keyring,
+    password: PasswordMaterial,
+    recovery?: { recoverySalt: Buffer; kek: Buffer },
+  ): Promise<void> {
+    const recoveryKekForRewrap = recovery?.kek;
+    try {
+      await this.dataSource.transaction(async (manager: EntityManager) => {
+        const updated = await manager.update(
+          User,
+          { id: user.id, version: user.version },
+          {
+            authVerifier: password.authVerifier,
+            kdfSalt: password.kdfSalt,
+            kdfParams: password.kdfParams,
+            ...(recovery ? { recoverySalt: recovery.recoverySalt } : {}),
+            version: user.version + 1,
+          },
+        );
+        if (!updated.affected) throw new ConcurrentAccountChangeError();
+        for (const version of keyring.versions) {
+          const dataKey = keyring.key(version) as Buffer;
+          const wrapped = this.keys.wrap(user.id, version, dataKey, password.kek, recoveryKekForRewrap ?? password.kek);
+          await manager.update(
+            UserDataKey,
+            { userId: user.id, keyVersion: version },
+            recovery
+              ? { wrappedByPassword: wrapped.wrappedByPassword, wrappedByRecovery: wrapped.wrappedByRecovery }
+              : { wrappedByPassword: wrapped.wrappedByPassword },
+          );
+        }
+      });
+    } finally {
+      zeroBuffer(password.kek, recovery?.kek);
+    }
+  }
+}
+
+function emptyProfile(): Required<ProfileFields> {
+  return { fullName: null, dateOfBirth: null, phone: null, address: null, nationalId: null };
+}

@@ -1,0 +1,144 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { ServerKeys } from '../config/server-keys';
+import { AeadAlgorithm } from '../crypto/aead';
+import { DataKeyWrapContext, generateDataKey, unwrapDataKey, wrapDataKey } from '../crypto/data-key';
+import { CryptoError } from '../crypto/errors';
+import {
+  Argon2Params,
+  derivePasswordMasterKey,
+  generateSalt,
+  OWASP_MINIMUM_ARGON2_PARAMS,
+  splitPasswordMasterKey,
+  verifiersMatch,
+} from '../crypto/kdf';
+import { deriveRecoveryKek, generateRecoveryCode } from '../crypto/recovery-code';
+import { zeroBuffer } from '../crypto/secure-memory';
+import { Keyring } from '../key-vault/keyring';
+import type { UserDataKey } from '../users/user-data-key.entity';
+import type { User } from '../users/user.entity';
+
+/** What a password yields: the stored half (verifier, salt, cost) and the KEK (never stored). */
+export interface PasswordMaterial {
+  authVerifier: Buffer;
+  kdfSalt: Buffer;
+  kdfParams: Argon2Params;
+  kek: Buffer;
+}
+
+export interface RecoveryMaterial {
+  recoveryCode: string;
+  recoverySalt: Buffer;
+  kek: Buffer;
+}
+
+export interface WrappedDataKey {
+  keyVersion: number;
+  wrappedByPassword: Buffer;
+  wrappedByRecovery: Buffer;
+}
+
+/**
+ * The key hierarchy of SPEC §1 applied to accounts: derives password and recovery material,
+ * verifies a password with exactly one argon2id call, wraps and unwraps every DEK version.
+ * Holds no state but the server pepper; every KEK it returns is the caller's to zero.
+ */
+@Injectable()
+export class AccountKeysService {
+  /** Cost for new and upgraded passwords; stored per user, so raising it upgrades at next login. */
+  readonly argon2Params: Readonly<Argon2Params> = OWASP_MINIMUM_ARGON2_PARAMS;
+
+  constructor(private readonly serverKeys: ServerKeys) {}
+
+  /** One argon2id call with a fresh salt at the configured cost. */
+  async derivePasswordMaterial(password: string): Promise<PasswordMaterial> {
+    const kdfSalt = generateSalt();
+    const kdfParams = { ...this.argon2Params };
+    const masterKey = await derivePasswordMasterKey(password, kdfSalt, kdfParams, this.serverKeys.pepper);
+    try {
+      const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
+      return { authVerifier, kdfSalt, kdfParams, kek };
+    } finally {
+      zeroBuffer(masterKey);
+    }
+  }
+
+  /**
+   * One argon2id call with the user's own salt and cost; the KEK when the password is right,
+   * `undefined` otherwise (compared in constant time).
+   */
+  async verifyPassword(user: Pick<User, 'authVerifier' | 'kdfSalt' | 'kdfParams'>, password: string): Promise<Buffer | undefined> {
+    const masterKey = await derivePasswordMasterKey(password, user.kdfSalt, user.kdfParams, this.serverKeys.pepper);
+    try {
+      const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
+      if (verifiersMatch(user.authVerifier, authVerifier)) return kek;
+      zeroBuffer(kek);
+      return undefined;
+    } finally {
+      zeroBuffer(masterKey);
+    }
+  }
+
+  /** Same cost as `verifyPassword` for an account that does not exist (SPEC §7). */
+  async spendDummyVerification(password: string): Promise<void> {
+    const masterKey = await derivePasswordMasterKey(password, randomBytes(16), this.argon2Params, this.serverKeys.pepper);
+    zeroBuffer(masterKey);
+  }
+
+  /** True when the stored cost is below the configured one: re-derive at this login. */
+  needsUpgrade(params: Argon2Params): boolean {
+    const wanted = this.argon2Params;
+    return (
+      params.memoryKiB < wanted.memoryKiB || params.iterations < wanted.iterations || params.parallelism < wanted.parallelism
+    );
+  }
+
+  newRecoveryMaterial(): RecoveryMaterial {
+    const recoveryCode = generateRecoveryCode();
+    const recoverySalt = generateSalt();
+    return { recoveryCode, recoverySalt, kek: deriveRecoveryKek(recoveryCode, recoverySalt, this.serverKeys.pepper) };
+  }
+
+  /** @throws InvalidCryptoInputError when the code is not shaped like a recovery code. */
+  recoveryKek(recoveryCode: string, recoverySalt: Buffer): Buffer {
+    return deriveRecoveryKek(recoveryCode, recoverySalt, this.serverKeys.pepper);
+  }
+
+  /** A new random DEK wrapped by both KEKs. */
+  newDataKey(userId: string, keyVersion: number, passwordKek: Buffer, recoveryKek: Buffer): { dataKey: Buffer; wrapped: WrappedDataKey } {
+    const dataKey = generateDataKey();
+    return { dataKey, wrapped: this.wrap(userId, keyVersion, dataKey, passwordKek, recoveryKek) };
+  }
+
+  wrap(userId: string, keyVersion: number, dataKey: Buffer, passwordKek: Buffer, recoveryKek: Buffer): WrappedDataKey {
+    return {
+      keyVersion,
+      wrappedByPassword: wrapDataKey(dataKey, passwordKek, { userId, keyVersion, wrappedBy: 'password' }, AeadAlgorithm.XChaCha20Poly1305),
+      wrappedByRecovery: wrapDataKey(dataKey, recoveryKek, { userId, keyVersion, wrappedBy: 'recovery' }, AeadAlgorithm.XChaCha20Poly1305),
+    };
+  }
+
+  /**
+   * Unwraps every stored version into a keyring.
+   * @returns undefined when a wrap does not open with `kek` (wrong recovery code, tampered row).
+   */
+  unwrapKeyring(
+    user: Pick<User, 'id' | 'activeKeyVersion'>,
+    dataKeys: readonly Pick<UserDataKey, 'keyVersion' | 'wrappedByPassword' | 'wrappedByRecovery'>[],
+    kek: Buffer,
+    wrappedBy: DataKeyWrapContext['wrappedBy'],
+  ): Keyring | undefined {
+    const keys = new Map<number, Buffer>();
+    try {
+      for (const row of dataKeys) {
+        const wrapped = wrappedBy === 'password' ? row.wrappedByPassword : row.wrappedByRecovery;
+        keys.set(row.keyVersion, unwrapDataKey(wrapped, kek, { userId: user.id, keyVersion: row.keyVersion, wrappedBy }));
+      }
+      return new Keyring(user.id, keys, user.activeKeyVersion);
+    } catch (error) {
+      zeroBuffer(...keys.values());
+      if (error instanceof CryptoError) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Delete, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { BEARER_AUTH_NAME } from '../app.setup';
+import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { NotFoundError } from '../common/problem/not-found.error';
+import { AccountFlowsService } from './account-flows.service';
+import {
+  ChangePasswordDto,
+  LoginDto,
+  RecoverDto,
+  RecoveryCodeDto,
+  RefreshDto,
+  RegisterDto,
+  RegisteredDto,
+  SessionDto,
+  TokenPairDto,
+} from './dto/auth.dto';
+import { AuthenticatedSession, CurrentSession } from './guards/authenticated-session';
+import { Public } from './guards/public.decorator';
+import { SessionService } from './sessions/session.service';
+
+const VALIDATION = 'validation_failed' as const;
+
+@ApiTags('auth')
+@Controller('auth')
+export class AuthController {
+  constructor(
+    private readonly accounts: AccountFlowsService,
+    private readonly sessions: SessionService,
+  ) {}
+
+  @Public()
+  @Post('register')
+  @ApiOperation({ summary: 'Create an account; returns the recovery code once' })
+  @ApiCreatedResponse({ type: RegisteredDto })
+  @ApiProblemResponses(VALIDATION, 'email_taken', 'too_many_requests')
+  async register(@Body() body: RegisterDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RegisteredDto> {
+    const { userId, recoveryCode } = await this.accounts.register(body.email, body.password, body.profile, request);
+    response.setHeader('Cache-Control', 'no-store');
+    return { userId, email: body.email, recoveryCode };
+  }
+
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Exchange email and password for tokens (unlocks the data keys for the session)' })
+  @ApiOkResponse({ type: TokenPairDto })
+  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'too_many_requests', 'vault_unavailable')
+  async login(@Body() body: LoginDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
+    response.setHeader('Cache-Control', 'no-store');
+    return this.accounts.login(body.email, body.password, request);
+  }
+
+  @Public()
+  @Post('refresh')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Rotate the refresh token; a spent one revokes the session' })
+  @ApiOkResponse({ type: TokenPairDto })
+  @ApiProblemResponses(VALIDATION, 'invalid_token', 'too_many_requests', 'vault_unavailable')
+  async refresh(@Body() body: RefreshDto, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
+    response.setHeader('Cache-Control', 'no-store');
+    return this.sessions.refresh(body.refreshToken);
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @ApiOperation({ summary: 'End this session: its keys leave the vault, its tokens stop working' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable')
+  async logout(@CurrentSession() session: AuthenticatedSession, @Req() request: Request): Promise<void> {
+    await this.sessions.revokeByKeyId(session.sessionKeyId);
+    await this.accounts.audited('auth.logout', session.userId, request);
+  }
+
+  @Post('password')
+  @HttpCode(204)
+  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @ApiOperation({ summary: 'Change the password: keys are re-wrapped, other sessions end' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'invalid_token', 'session_locked', 'conflict')
+  async changePassword(@CurrentSession() session: AuthenticatedSession, @Body() body: ChangePasswordDto, @Req() request: Request): Promise<void> {
+    await this.accounts.changePassword(session.userId, session.sessionKeyId, body.currentPassword, body.newPassword, request);
+  }
+
+  @Public()
+  @Post('recover')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Set a new password with the recovery code; returns a new code, ends every session' })
+  @ApiOkResponse({ type: RecoveryCodeDto })
+  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'too_many_requests', 'conflict')
+  async recover(@Body() body: RecoverDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RecoveryCodeDto> {
+    response.setHeader('Cache-Control', 'no-store');
+    return this.accounts.recover(body.email, body.recoveryCode, body.newPassword, request);
+  }
+
+  @Get('sessions')
+  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @ApiOperation({ summary: 'Your live sessions (no secrets)' })
+  @ApiOkResponse({ type: [SessionDto] })
+  @ApiProblemResponses('invalid_token', 'session_locked')
+  async listSessions(@CurrentSession() session: AuthenticatedSession): Promise<SessionDto[]> {
+    const sessions = await this.sessions.listForUser(session.userId);
+    return sessions.map((s) => ({
+      id: s.id,
+      createdAt: s.createdAt,
+      lastUsedAt: s.lastUsedAt,
+      expiresAt: s.expiresAt,
+      current: s.sidHash.toString('hex') === session.sessionKeyId,
+    }));
+  }
+
+  @Delete('sessions/:id')
+  @HttpCode(204)
+  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @ApiOperation({ summary: 'End one of your sessions' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses(VALIDATION, 'not_found', 'invalid_token', 'session_locked')
+  async revokeSession(
+    @CurrentSession() session: AuthenticatedSession,
+    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('session') })) id: string,
+    @Req() request: Request,
+  ): Promise<void> {
+    if (!(await this.sessions.revokeById(session.userId, id))) throw new NotFoundError('session');
+    await this.accounts.audited('auth.session_revoke', session.userId, request);
+  }
+}

@@ -1,0 +1,26 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import { DomainError } from '../../common/problem/domain-error';
+import { InvalidTokenError } from '../auth.errors';
+import { IS_PUBLIC_ROUTE } from './public.decorator';
+
+/** Global guard: deny by default; `@Public()` routes pass without a token. */
+@Injectable()
+export class JwtAuthGuard extends AuthGuard('jwt') {
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override canActivate(context: ExecutionContext) {
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_ROUTE, [context.getHandler(), context.getClass()]);
+    return isPublic ? true : super.canActivate(context);
+  }
+
+  /** Our own errors (session locked, vault down) pass through; every other failure is one 401. */
+  override handleRequest<T>(error: unknown, user: T): T {
+    if (error instanceof DomainError) throw error;
+    if (error || !user) throw new InvalidTokenError();
+    return user;
+  }
+}

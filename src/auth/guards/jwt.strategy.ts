@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import type { JwtPayload } from 'jsonwebtoken';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import { ServerKeys } from '../../config/server-keys';
+import { KeyContext } from '../../key-vault/key-context';
+import { SessionKeyVault } from '../../key-vault/session-key-vault';
+import { InvalidTokenError } from '../auth.errors';
+import {
+  ACCESS_TOKEN_TYPE,
+  CLIENT_SHARE_BYTES,
+  JWT_ALGORITHM,
+  JWT_AUDIENCE,
+  JWT_ISSUER,
+  SESSION_ID_BYTES,
+  TokenService,
+} from '../tokens/token.service';
+import type { AuthenticatedSession } from './authenticated-session';
+
+interface CompleteToken {
+  header: Record<string, unknown>;
+  payload: JwtPayload;
+}
+
+/** Header members that would let a token name its own key: never honoured, always refused. */
+const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'kid'];
+
+/**
+ * SPEC §7: one pinned algorithm (HS256 with a KeyObject), `iss`, `aud` and `typ` checked, bearer
+ * header only (never a query string). Then the session's vault entry is unlocked with the client
+ * share from the token and its keyring attached to the request's key context; a gone session is
+ * 401 `session_locked`, a store outage 503.
+ */
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  constructor(
+    serverKeys: ServerKeys,
+    private readonly tokens: TokenService,
+    private readonly vault: SessionKeyVault,
+  ) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      secretOrKey: serverKeys.jwtSigningKey as unknown as string,
+      algorithms: [JWT_ALGORITHM],
+      issuer: JWT_ISSUER,
+      audience: JWT_AUDIENCE,
+      ignoreExpiration: false,
+      jsonWebTokenOptions: { complete: true, clockTolerance: 0 },
+    });
+  }
+
+  async validate(token: CompleteToken): Promise<AuthenticatedSession> {
+    const { header, payload } = token;
+    if (header.typ !== ACCESS_TOKEN_TYPE || KEY_BEARING_HEADERS.some((name) => name in header)) {
+      throw new InvalidTokenError();
+    }
+    const sid = decodeClaim(payload.sid, SESSION_ID_BYTES);
+    const clientShare = decodeClaim(payload.cs, CLIENT_SHARE_BYTES);
+    if (typeof payload.sub !== 'string' || !sid || !clientShare) throw new InvalidTokenError();
+
+    const session: AuthenticatedSession = {
+      userId: payload.sub,
+      sessionKeyId: this.tokens.sessionKeyId(sid),
+      sid,
+      clientShare,
+    };
+    const keyring = await this.vault.unlock({
+      sessionId: session.sessionKeyId,
+      userId: session.userId,
+      clientShare,
+    });
+    KeyContext.attach(keyring);
+    return session;
+  }
+}
+
+function decodeClaim(value: unknown, bytes: number): Buffer | undefined {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(value)) return undefined;
+  const decoded = Buffer.from(value, 'base64url');
+  return decoded.length === bytes ? decoded : undefined;
+}

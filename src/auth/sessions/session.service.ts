@@ -1,0 +1,133 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { timingSafeEqual } from 'node:crypto';
+import { IsNull, MoreThan, Not, Repository } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
+import { SessionLockedError } from '../../key-vault/key-vault.errors';
+import { Keyring } from '../../key-vault/keyring';
+import { SessionKeyVault } from '../../key-vault/session-key-vault';
+import { InvalidTokenError } from '../auth.errors';
+import { sha256, TokenService } from '../tokens/token.service';
+import { Session } from './session.entity';
+
+/** What login and refresh answer (SPEC §5). */
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+}
+
+/**
+ * Sessions: the database row (for listing, refresh and revocation) and the vault entry (the
+ * keys). A session is live while both exist; revoking deletes the vault entry first, so the
+ * newest access token stops working at once.
+ */
+@Injectable()
+export class SessionService {
+  constructor(
+    @InjectRepository(Session) private readonly sessions: Repository<Session>,
+    private readonly vault: SessionKeyVault,
+    private readonly tokens: TokenService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Puts `keyring` in the vault under a new session and returns its first tokens. */
+  async open(userId: string, keyring: Keyring): Promise<TokenPair> {
+    const secrets = this.tokens.newSessionSecrets();
+    const sessionKeyId = this.tokens.sessionKeyId(secrets.sid);
+    await this.vault.store({ sessionId: sessionKeyId, userId, clientShare: secrets.clientShare }, keyring);
+    const refresh = this.tokens.newRefreshToken(secrets);
+    const now = new Date();
+    await this.sessions.insert({
+      userId,
+      sidHash: Buffer.from(sessionKeyId, 'hex'),
+      refreshTokenHash: refresh.hash,
+      lastUsedAt: now,
+      expiresAt: new Date(now.getTime() + this.config.sessionMaxTtlSeconds * 1000),
+    });
+    return this.pair(this.tokens.issueAccessToken(userId, secrets), refresh.token);
+  }
+
+  /**
+   * Rotates a refresh token (SPEC §2). A token that names a live session but is not its current
+   * one is a replay of a spent token (or a forgery by someone holding the sid): the session is
+   * revoked, so the thief's and the victim's tokens all stop working.
+   */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const parsed = this.tokens.parseRefreshToken(refreshToken);
+    if (!parsed) throw new InvalidTokenError();
+    const session = await this.sessions.findOneBy({ sidHash: sha256(parsed.sid) });
+    if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) throw new InvalidTokenError();
+    if (!timingSafeEqual(session.refreshTokenHash, parsed.hash)) {
+      await this.revoke(session);
+      throw new InvalidTokenError('This refresh token was already used; the session has been revoked.');
+    }
+    // The vault entry must still be there (idle timeout, logout elsewhere); unlocking also slides it.
+    const keyring = await this.vault
+      .unlock({ sessionId: session.sidHash.toString('hex'), userId: session.userId, clientShare: parsed.clientShare })
+      .catch((error: unknown) => {
+        if (error instanceof SessionLockedError) throw new InvalidTokenError('The session has ended; log in again.');
+        throw error;
+      });
+    keyring.zero();
+
+    const next = this.tokens.newRefreshToken(parsed);
+    const rotated = await this.sessions.update(
+      { id: session.id, refreshTokenHash: parsed.hash },
+      { refreshTokenHash: next.hash, lastUsedAt: new Date() },
+    );
+    // Two refreshes raced with one token: only one rotation wins, the other is a replay.
+    if (!rotated.affected) {
+      await this.revoke(session);
+      throw new InvalidTokenError('This refresh token was already used; the session has been revoked.');
+    }
+    return this.pair(this.tokens.issueAccessToken(session.userId, parsed), next.token);
+  }
+
+  /** Re-seals the current session's entry (e.g. after a key rotation added a version). */
+  async replaceKeys(sessionKeyId: string, userId: string, clientShare: Buffer, keyring: Keyring): Promise<void> {
+    await this.vault.store({ sessionId: sessionKeyId, userId, clientShare }, keyring);
+  }
+
+  async revokeByKeyId(sessionKeyId: string): Promise<void> {
+    await this.vault.revoke(sessionKeyId);
+    await this.sessions.update({ sidHash: Buffer.from(sessionKeyId, 'hex') }, { revokedAt: new Date() });
+  }
+
+  /** Every session of the user but (optionally) the caller's. */
+  async revokeAllForUser(userId: string, exceptSessionKeyId?: string): Promise<void> {
+    await this.vault.revokeAllForUser(userId, exceptSessionKeyId ? { exceptSessionId: exceptSessionKeyId } : undefined);
+    await this.sessions.update(
+      exceptSessionKeyId
+        ? { userId, revokedAt: IsNull(), sidHash: Not(Buffer.from(exceptSessionKeyId, 'hex')) }
+        : { userId, revokedAt: IsNull() },
+      { revokedAt: new Date() },
+    );
+  }
+
+  /** Live sessions of a user, newest first. */
+  listForUser(userId: string): Promise<Session[]> {
+    return this.sessions.find({
+      where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(new Date()) },
+      order: { createdAt: 'DESC' },
+    });
+  }
+
+  /** @returns false when no live session of this user has that id (another user's: also false). */
+  async revokeById(userId: string, id: string): Promise<boolean> {
+    const session = await this.sessions.findOneBy({ id, userId, revokedAt: IsNull() });
+    if (!session) return false;
+    await this.revoke(session);
+    return true;
+  }
+
+  private async revoke(session: Session): Promise<void> {
+    await this.vault.revoke(session.sidHash.toString('hex'));
+    await this.sessions.update({ id: session.id }, { revokedAt: new Date() });
+  }
+
+  private pair(accessToken: string, refreshToken: string): TokenPair {
+    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: this.tokens.accessTokenTtlSeconds };
+  }
+}

@@ -1,0 +1,8 @@
+import { DomainError } from './domain-error';
+
+/** A resource that does not exist or belongs to someone else: the two are indistinguishable (SPEC §5). */
+export class NotFoundError extends DomainError {
+  constructor(resource: string) {
+    super('not_found', `No such ${resource}.`);
+  }
+}

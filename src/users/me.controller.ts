@@ -1,0 +1,53 @@
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { BEARER_AUTH_NAME } from '../app.setup';
+import { AccountFlowsService } from '../auth/account-flows.service';
+import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
+import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
+import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { UsersService } from './users.service';
+
+export class MeDto {
+  @ApiProperty({ format: 'uuid' })
+  userId: string;
+
+  @ApiProperty({ example: 'ada@example.org' })
+  email: string;
+
+  @ApiProperty()
+  createdAt: Date;
+
+  @ApiProperty({ example: 1, description: 'Version of the data key that encrypts new data' })
+  keyVersion: number;
+}
+
+@ApiTags('me')
+@ApiBearerAuth(BEARER_AUTH_NAME)
+@Controller('me')
+export class MeController {
+  constructor(
+    private readonly users: UsersService,
+    private readonly accounts: AccountFlowsService,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Your account' })
+  @ApiOkResponse({ type: MeDto })
+  @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable')
+  async me(@CurrentSession() session: AuthenticatedSession, @Res({ passthrough: true }) response: Response): Promise<MeDto> {
+    const user = await this.users.findByIdWithEmail(session.userId);
+    if (!user) throw new NotFoundException();
+    response.setHeader('Cache-Control', 'no-store');
+    return { userId: user.id, email: user.email, createdAt: user.createdAt, keyVersion: user.activeKeyVersion };
+  }
+
+  @Delete()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete your account: keys, data and sessions are destroyed (crypto-shredding)' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses('validation_failed', 'invalid_credentials', 'invalid_token', 'session_locked')
+  async delete(@CurrentSession() session: AuthenticatedSession, @Body() body: PasswordConfirmationDto, @Req() request: Request): Promise<void> {
+    await this.accounts.deleteAccount(session.userId, body.password, request);
+  }
+}
