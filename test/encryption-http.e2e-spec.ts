@@ -102,6 +102,11 @@ describe('encrypted data over HTTP', () => {
     const line = t.logs.find((l) => l.code === 'data_integrity_error');
     expect(line).toMatchObject({ level: 50, table: 'users', column: 'email', reason: 'AuthenticationFailedError' });
     expect(JSON.stringify(t.logs)).not.toContain('canary');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the audit write is not awaited by the response
+    const events = await t.dataSource.query(
+      "SELECT outcome, request_id FROM audit_events WHERE event = 'data.integrity_failure'",
+    );
+    expect(events).toContainEqual({ outcome: 'failure', request_id: response.body.requestId });
   });
 
   it('zeroes the request keyring once the response is sent', async () => {

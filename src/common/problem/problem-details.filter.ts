@@ -1,4 +1,5 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger, Optional } from '@nestjs/common';
+import { AuditLogService } from '../../audit/audit-log.service';
 import type { Request, Response } from 'express';
 import { DomainError } from './domain-error';
 import { ERROR_CATALOGUE, ErrorCode, codeForStatus, problemTypeFor } from './error-codes';
@@ -21,6 +22,8 @@ interface Problem {
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
 
+  constructor(@Optional() private readonly audit?: AuditLogService) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
@@ -33,6 +36,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       // Our own 5xx (integrity failure, keys missing, a store down): its code, the safe fields
       // it carries (e.g. table and column) and what the client is told anyway, never values.
       this.logger.error({ code: problem.code, ...safeFieldsOf(exception), ...problem.extensions }, problem.detail);
+      if (problem.code === 'data_integrity_error') {
+        const userId = (request as Request & { user?: { userId?: string } }).user?.userId ?? null;
+        void this.audit?.record('data.integrity_failure', 'failure', userId, request);
+      }
     }
     if (response.headersSent) {
       // A stream already started: the status line is gone, so the connection must end abruptly
