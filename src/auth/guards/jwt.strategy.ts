@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { JwtPayload } from 'jsonwebtoken';
-import { ExtractJwt, Strategy } from 'passport-jwt';
+import { Strategy } from 'passport-jwt';
 import { ServerKeys } from '../../config/server-keys';
 import { KeyContext } from '../../key-vault/key-context';
 import { SessionKeyVault } from '../../key-vault/session-key-vault';
@@ -22,6 +22,19 @@ interface CompleteToken {
   payload: JwtPayload;
 }
 
+/**
+ * RFC 6750 §2.1: exactly `Bearer <b64token>`. passport-jwt's own extractor takes the first word
+ * after the scheme and ignores the rest, so `Bearer <token> <other>` authenticated as `<token>`;
+ * a header with two tokens (or a comma list) is ambiguous, so it carries no token at all.
+ */
+const BEARER_AUTHORIZATION = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
+
+export function bearerTokenFrom(request: { headers: Record<string, string | string[] | undefined> }): string | null {
+  const header = request.headers.authorization;
+  const match = typeof header === 'string' ? BEARER_AUTHORIZATION.exec(header) : null;
+  return match ? match[1] : null;
+}
+
 /** Header members that would let a token name its own key: never honoured, always refused. */
 const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'kid'];
 
@@ -39,7 +52,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     private readonly vault: SessionKeyVault,
   ) {
     super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      jwtFromRequest: bearerTokenFrom,
       secretOrKey: serverKeys.jwtSigningKey as unknown as string,
       algorithms: [JWT_ALGORITHM],
       issuer: JWT_ISSUER,
@@ -56,7 +69,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     }
     const sid = decodeClaim(payload.sid, SESSION_ID_BYTES);
     const clientShare = decodeClaim(payload.cs, CLIENT_SHARE_BYTES);
-    if (typeof payload.sub !== 'string' || !sid || !clientShare) throw new InvalidTokenError();
+    // exp is required (RFC 9068 §2.2): jsonwebtoken only checks it when present.
+    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || !sid || !clientShare) {
+      throw new InvalidTokenError();
+    }
 
     const session: AuthenticatedSession = {
       userId: payload.sub,
