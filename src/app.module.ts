@@ -8,6 +8,7 @@ import { ProblemDetailsFilter } from './common/problem/problem-details.filter';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
+import { ContactsModule } from './contacts/contacts.module';
 import { ProfileModule } from './profile/profile.module';
 import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
@@ -49,6 +50,7 @@ export class AppModule implements NestModule {
         HealthModule,
         AuthModule,
         ProfileModule,
+        ContactsModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -28,6 +28,7 @@ describe('health (SPEC §5)', () => {
       'CreateAuditEvents1795771187744',
       'CreateUsersAndDataKeys1795773554304',
       'CreateSessionsAndProfiles1795774259015',
+      'CreateContacts1795774898400',
     ]);
     const [{ count }] = await t.dataSource.query('SELECT count(*)::int AS count FROM audit_events');
     expect(count).toBe(0);

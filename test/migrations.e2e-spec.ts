@@ -36,6 +36,7 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
       );
       expect(rows.map((row) => row.table_name)).toEqual([
         'audit_events',
+        'contacts',
         'profiles',
         'schema_migrations',
         'sessions',

@@ -2,24 +2,27 @@ import type { DataSourceOptions } from 'typeorm';
 import { AuditEvent } from '../audit/audit-event.entity';
 import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
 import { Session } from '../auth/sessions/session.entity';
+import { Contact } from '../contacts/contact.entity';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { CreateAuditEvents1795771187744 } from './migrations/1795771187744-CreateAuditEvents';
 import { CreateUsersAndDataKeys1795773554304 } from './migrations/1795773554304-CreateUsersAndDataKeys';
 import { CreateSessionsAndProfiles1795774259015 } from './migrations/1795774259015-CreateSessionsAndProfiles';
+import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateContacts';
 
 
 type PostgresConnectionOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
 /** Every entity of the application; the TypeORM CLI needs them listed to generate migrations. */
-export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile];
+export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile, Contact];
 
 /** In order. New migrations come from `npm run migration:generate -- src/database/migrations/Name`. */
 export const MIGRATIONS = [
   CreateAuditEvents1795771187744,
   CreateUsersAndDataKeys1795773554304,
   CreateSessionsAndProfiles1795774259015,
+  CreateContacts1795774898400,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

@@ -1,0 +1,101 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Brackets, In, Repository } from 'typeorm';
+import { NotFoundError } from '../common/problem/not-found.error';
+import { blindIndexesFor } from '../encrypted-column/blind-index';
+import { Contact } from './contact.entity';
+import { decodeContactCursor, encodeContactCursor } from './contact-cursor';
+import { ContactDto, ContactPageDto, CreateContactDto, ListContactsQueryDto, UpdateContactDto } from './dto/contact.dto';
+
+const DEFAULT_PAGE_SIZE = 20;
+const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
+
+/** The caller's address book. Every query is scoped by owner: another user's id is simply not found. */
+@Injectable()
+export class ContactsService {
+  constructor(@InjectRepository(Contact) private readonly contacts: Repository<Contact>) {}
+
+  async create(ownerId: string, fields: CreateContactDto): Promise<ContactDto> {
+    const contact = this.contacts.create({
+      ownerId,
+      fullName: fields.fullName,
+      email: fields.email ?? null,
+      phone: fields.phone ?? null,
+      address: fields.address ?? null,
+      notes: fields.notes ?? null,
+    });
+    return toDto(await this.contacts.save(contact));
+  }
+
+  async get(ownerId: string, id: string): Promise<ContactDto> {
+    return toDto(await this.find(ownerId, id));
+  }
+
+  async update(ownerId: string, id: string, fields: UpdateContactDto): Promise<ContactDto> {
+    const contact = await this.find(ownerId, id);
+    for (const field of EDITABLE) {
+      if (fields[field] === undefined) continue;
+      if (field === 'fullName') contact.fullName = fields.fullName as string;
+      else contact[field] = fields[field] ?? null;
+    }
+    return toDto(await this.contacts.save(contact));
+  }
+
+  async delete(ownerId: string, id: string): Promise<void> {
+    const result = await this.contacts.delete({ ownerId, id });
+    if (!result.affected) throw new NotFoundError('contact');
+  }
+
+  /** Newest first, keyset-paginated on (createdAt, id); `email`/`phone` narrow by blind index. */
+  async list(ownerId: string, query: ListContactsQueryDto): Promise<ContactPageDto> {
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const builder = this.contacts
+      .createQueryBuilder('contact')
+      .where('contact.ownerId = :ownerId', { ownerId })
+      .orderBy('contact.createdAt', 'DESC')
+      .addOrderBy('contact.id', 'DESC')
+      .take(limit + 1);
+    if (query.email !== undefined) {
+      builder.andWhere({ emailIndex: In(blindIndexesFor(Contact, 'emailIndex', query.email)) });
+    }
+    if (query.phone !== undefined) {
+      builder.andWhere({ phoneIndex: In(blindIndexesFor(Contact, 'phoneIndex', query.phone)) });
+    }
+    if (query.cursor !== undefined) {
+      const cursor = decodeContactCursor(query.cursor);
+      builder.andWhere(
+        new Brackets((after) =>
+          after
+            .where('contact.createdAt < :cursorCreatedAt', { cursorCreatedAt: cursor.createdAt })
+            .orWhere('contact.createdAt = :cursorCreatedAt AND contact.id < :cursorId', { cursorId: cursor.id }),
+        ),
+      );
+    }
+    const rows = await builder.getMany();
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(toDto),
+      nextCursor: rows.length > limit && last ? encodeContactCursor(last) : null,
+    };
+  }
+
+  private async find(ownerId: string, id: string): Promise<Contact> {
+    const contact = await this.contacts.findOneBy({ ownerId, id });
+    if (!contact) throw new NotFoundError('contact');
+    return contact;
+  }
+}
+
+function toDto(contact: Contact): ContactDto {
+  return {
+    id: contact.id,
+    fullName: contact.fullName,
+    email: contact.email,
+    phone: contact.phone,
+    address: contact.address,
+    notes: contact.notes,
+    createdAt: contact.createdAt,
+    updatedAt: contact.updatedAt,
+  };
+}

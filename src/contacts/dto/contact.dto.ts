@@ -1,0 +1,108 @@
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { IsEmail, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+
+const PHONE = /^\+?[0-9 ()./-]{3,32}$/;
+const PHONE_MESSAGE = 'phone must be a phone number (digits, spaces, + ( ) . / -)';
+const trim = () => Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value));
+
+export class CreateContactDto {
+  @ApiProperty({ example: 'Grace Hopper', maxLength: 200 })
+  @trim()
+  @IsString()
+  @Length(1, 200)
+  fullName: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'grace@example.org', maxLength: 254 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @trim()
+  @IsEmail()
+  @MaxLength(254)
+  email?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, example: '+1 (555) 010-9999' })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @Matches(PHONE, { message: PHONE_MESSAGE })
+  phone?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, example: '1 Navy Yard, Arlington VA', maxLength: 500 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @Length(1, 500)
+  address?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'Met at the COBOL committee', maxLength: 2000 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(2000)
+  notes?: string | null;
+}
+
+export class UpdateContactDto extends PartialType(CreateContactDto) {}
+
+export class ListContactsQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'Opaque `nextCursor` from the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+
+  @ApiPropertyOptional({ description: 'Exact match (case-insensitive), through a blind index', example: 'grace@example.org' })
+  @IsOptional()
+  @IsEmail()
+  @MaxLength(254)
+  email?: string;
+
+  @ApiPropertyOptional({ description: 'Exact match on the digits (and leading +), through a blind index', example: '+15550109999' })
+  @IsOptional()
+  @IsString()
+  @Matches(PHONE, { message: PHONE_MESSAGE })
+  phone?: string;
+}
+
+export class ContactDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'Grace Hopper' })
+  fullName: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'grace@example.org' })
+  email: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: '+1 (555) 010-9999' })
+  phone: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  address: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  notes: string | null;
+
+  @ApiProperty()
+  createdAt: Date;
+
+  @ApiProperty()
+  updatedAt: Date;
+}
+
+export class ContactPageDto {
+  @ApiProperty({ type: [ContactDto] })
+  items: ContactDto[];
+
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last page' })
+  nextCursor: string | null;
+}
