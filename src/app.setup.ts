@@ -14,7 +14,10 @@ export const BEARER_AUTH_NAME = 'access-token';
  */
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(Logger));
-  app.use(helmet());
+  // helmet's default CSP, less `upgrade-insecure-requests`: over plain HTTP on any host but
+  // localhost (a dev box, a container on a LAN) it sent Swagger UI's own scripts to https:// and
+  // /docs rendered blank. Every URL of ours is relative, so over HTTPS nothing changes.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   setUpSwagger(app);
 }
