@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsEmail, IsNotEmpty, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import { IsEmail, IsNotEmpty, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
 import { normalizeEmail } from '../../crypto/blind-index';
 import { OptionalProfileDto } from '../../profile/dto/profile.dto';
 import { IsAcceptablePassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../password-policy';
@@ -25,6 +25,8 @@ export class RegisterDto {
 
   @ApiPropertyOptional({ type: OptionalProfileDto })
   @IsOptional()
+  // Without it an array passes: @ValidateNested validates each element and the profile is lost.
+  @IsObject()
   @ValidateNested()
   @Type(() => OptionalProfileDto)
   profile?: OptionalProfileDto;
