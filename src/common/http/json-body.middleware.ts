@@ -21,10 +21,23 @@ export class JsonBodyMiddleware implements NestMiddleware {
       throw new DomainError('unsupported_media_type', 'Request bodies must be application/json.');
     }
     await new Promise<void>((resolve, reject) =>
-      parseJson(request, response, (error?: unknown) => (error ? reject(error) : resolve())),
+      parseJson(request, response, (error?: unknown) => (error ? reject(asClientBodyError(error)) : resolve())),
     );
     next();
   }
+}
+
+/**
+ * body-parser tags its own errors with a `type` (the problem filter maps those), but passes a
+ * stream error through as a bare 400 with no `type`: a corrupt gzip/deflate body (zlib's
+ * `Z_DATA_ERROR`) would otherwise surface as a 500. Such a body is the client's fault.
+ */
+function asClientBodyError(error: unknown): unknown {
+  const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
+  if (type === undefined && typeof status === 'number' && status >= 400 && status < 500) {
+    return new DomainError('bad_request', 'The request body could not be read (bad content encoding?).');
+  }
+  return error;
 }
 
 function hasBody(request: Request): boolean {
