@@ -41,4 +41,18 @@ describe('createValidationPipe', () => {
     expect(value).toBeInstanceOf(Outer);
     expect(value.inner).toBeInstanceOf(Inner);
   });
+
+  it.each(['__proto__', 'prototype', 'constructor'])('rejects a "%s" key like any unknown field (the stock pipe drops it)', async (key) => {
+    const body = JSON.parse(`{"email": "a@example.org", "inner": {"odd/key~name": 1, "${key}": {"x": 1}}}`);
+    const error = await validate(body).catch((e) => e);
+    expect(error).toBeInstanceOf(RequestValidationError);
+    expect(error.errors).toEqual([{ field: `inner.${key}`, pointer: `#/inner/${key}`, messages: [`property ${key} should not exist`] }]);
+  });
+
+  it('rejects a body nested too deeply for the recursive transform, instead of overflowing the stack', async () => {
+    const body = JSON.parse(`{"email": "a@example.org", "deep": ${'['.repeat(50_000)}${']'.repeat(50_000)}}`);
+    const error = await validate(body).catch((e) => e);
+    expect(error).toBeInstanceOf(RequestValidationError);
+    expect(error.errors).toEqual([{ field: 'deep', pointer: '#/deep', messages: ['deep is nested too deeply'] }]);
+  });
 });
