@@ -9,13 +9,13 @@ import { ApiProblemResponses } from '../common/problem/api-problem-responses';
 import { UsersService } from './users.service';
 
 export class MeDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10' })
   userId: string;
 
   @ApiProperty({ example: 'ada@example.org' })
   email: string;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
   createdAt: Date;
 
   @ApiProperty({ example: 1, description: 'Version of the data key that encrypts new data' })

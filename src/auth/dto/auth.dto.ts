@@ -7,6 +7,11 @@ import { IsAcceptablePassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '
 
 const EMAIL_EXAMPLE = 'ada@example.org';
 const PASSWORD_EXAMPLE = 'correct horse battery staple';
+/** Shapes only (not real tokens): what Swagger UI shows as example values. */
+const ACCESS_TOKEN_EXAMPLE =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIwYjhlNWMxZS0zZjJhLTRlOWMtOWQ1Mi0xYzdhNmE4ZTRmMTAiLCJpYXQiOjE3OTU3NzAwMDAsImV4cCI6MTc5NTc3MDYwMH0.wkApia9FBvOaS4N-SMwjfi6wWEApupgeGp4nHweRZ5U';
+const REFRESH_TOKEN_EXAMPLE = 'Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo';
+const USER_ID_EXAMPLE = '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10';
 
 /** Emails are trimmed and lower-cased before validation and storage (SPEC §5). */
 const NormalizedEmail = () =>
@@ -47,7 +52,7 @@ export class LoginDto {
 }
 
 export class RefreshDto {
-  @ApiProperty({ description: 'The refresh token from login or the previous refresh' })
+  @ApiProperty({ description: 'The refresh token from login or the previous refresh', example: REFRESH_TOKEN_EXAMPLE })
   @IsString()
   @IsNotEmpty()
   @MaxLength(512)
@@ -90,7 +95,7 @@ export class PasswordConfirmationDto {
 }
 
 export class RegisteredDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: USER_ID_EXAMPLE })
   userId: string;
 
   @ApiProperty({ example: EMAIL_EXAMPLE })
@@ -101,10 +106,10 @@ export class RegisteredDto {
 }
 
 export class TokenPairDto {
-  @ApiProperty({ description: 'Short-lived JWT for the Authorization: Bearer header' })
+  @ApiProperty({ description: 'Short-lived JWT for the Authorization: Bearer header', example: ACCESS_TOKEN_EXAMPLE })
   accessToken: string;
 
-  @ApiProperty({ description: 'Opaque; single use: each refresh returns a new one' })
+  @ApiProperty({ description: 'Opaque; single use: each refresh returns a new one', example: REFRESH_TOKEN_EXAMPLE })
   refreshToken: string;
 
   @ApiProperty({ example: 'Bearer', enum: ['Bearer'] })
@@ -120,18 +125,18 @@ export class RecoveryCodeDto {
 }
 
 export class SessionDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '5d7c2b8e-9a41-4f0e-8b3c-2e6f1a9d4c77' })
   id: string;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
   createdAt: Date;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-11-20T09:41:57.108Z' })
   lastUsedAt: Date;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-12-20T09:14:03.512Z' })
   expiresAt: Date;
 
-  @ApiProperty({ description: 'True for the session making this request' })
+  @ApiProperty({ example: true, description: 'True for the session making this request' })
   current: boolean;
 }

@@ -74,7 +74,7 @@ export class ListContactsQueryDto {
 }
 
 export class ContactDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '8f14e45f-ceea-4e7a-9b1d-3c5e2a7b9d01' })
   id: string;
 
   @ApiProperty({ example: 'Grace Hopper' })
@@ -86,16 +86,16 @@ export class ContactDto {
   @ApiProperty({ type: String, nullable: true, example: '+1 (555) 010-9999' })
   phone: string | null;
 
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, nullable: true, example: '1 Navy Yard, Arlington VA' })
   address: string | null;
 
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, nullable: true, example: 'Met at the COBOL committee' })
   notes: string | null;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
   createdAt: Date;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-11-21T16:02:44.930Z' })
   updatedAt: Date;
 }
 
@@ -103,6 +103,11 @@ export class ContactPageDto {
   @ApiProperty({ type: [ContactDto] })
   items: ContactDto[];
 
-  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last page' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'eyJjIjoiMjAyNi0xMS0yMFQwOToxNDowMy41MTJaIiwiaSI6IjhmMTRlNDVmIn0',
+    description: 'Pass as `cursor` for the next page; null on the last page',
+  })
   nextCursor: string | null;
 }
