@@ -43,7 +43,9 @@ export class AppModule implements NestModule {
             vaultKey: serverKeys.vaultKey,
             idleTtlSeconds: appConfig.sessionIdleTtlSeconds,
             maxTtlSeconds: appConfig.sessionMaxTtlSeconds,
-            store: appConfig.redisUrl ? { type: 'redis', url: appConfig.redisUrl } : { type: 'memory' },
+            store: appConfig.redisUrl
+              ? { type: 'redis', url: appConfig.redisUrl, keyPrefix: `${appConfig.redisKeyPrefix}vault:` }
+              : { type: 'memory' },
           }),
         }),
         AuditModule,

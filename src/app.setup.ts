@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { FieldErrorDto, ProblemDetails } from './common/problem/problem-details';
+import { AppConfig } from './config/app-config';
 
 export const BEARER_AUTH_NAME = 'access-token';
 
@@ -14,6 +15,10 @@ export const BEARER_AUTH_NAME = 'access-token';
  */
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(Logger));
+  // Behind a proxy the socket's peer is the proxy: TRUST_PROXY makes `req.ip` the client's
+  // address (from X-Forwarded-For), which the rate limits and the audit log key on.
+  const { trustProxy } = app.get(AppConfig);
+  if (trustProxy !== false) app.set('trust proxy', typeof trustProxy === 'number' ? trustProxy : [...trustProxy]);
   // helmet's default CSP, less `upgrade-insecure-requests`: over plain HTTP on any host but
   // localhost (a dev box, a container on a LAN) it sent Swagger UI's own scripts to https:// and
   // /docs rendered blank. Every URL of ours is relative, so over HTTPS nothing changes.

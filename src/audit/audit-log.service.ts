@@ -7,6 +7,7 @@ import { AuditEvent, AuditOutcome } from './audit-event.entity';
 export type AuditEventName =
   | 'auth.register'
   | 'auth.login'
+  | 'auth.login_locked'
   | 'auth.logout'
   | 'auth.refresh_reuse'
   | 'auth.password_change'

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { TooManyRequestsError } from '../common/problem/too-many-requests.error';
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
@@ -12,6 +13,7 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccountKeysService, PasswordMaterial } from './account-keys.service';
 import { ConcurrentAccountChangeError, EmailTakenError, InvalidCredentialsError } from './auth.errors';
+import { AdmittedLoginAttempt, LoginAttemptsService } from './rate-limit/login-attempts.service';
 import { SessionService, TokenPair } from './sessions/session.service';
 
 export interface ProfileFields {
@@ -38,6 +40,7 @@ export class AccountFlowsService {
     private readonly keys: AccountKeysService,
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
+    private readonly loginAttempts: LoginAttemptsService,
   ) {}
 
   /** @returns the new account's id and its recovery code (shown once). */
@@ -78,8 +81,18 @@ export class AccountFlowsService {
     return { userId, recoveryCode: recovery.recoveryCode };
   }
 
-  /** One argon2id call whether or not the account exists; identical failures (SPEC §7). */
+  /**
+   * One argon2id call whether or not the account exists; identical failures (SPEC §7). A locked
+   * account (too many failures, unknown emails alike) is refused before the lookup and the KDF.
+   */
   async login(email: string, password: string, audit: AuditContext): Promise<TokenPair> {
+    let attempt: AdmittedLoginAttempt;
+    try {
+      attempt = await this.loginAttempts.admit(email);
+    } catch (error) {
+      if (error instanceof TooManyRequestsError) await this.audit.record('auth.login_locked', 'failure', null, audit);
+      throw error;
+    }
     const user = await this.users.findByEmail(email);
     if (!user) {
       await this.keys.spendDummyVerification(password);
@@ -95,6 +108,7 @@ export class AccountFlowsService {
     const keyring = this.keys.unwrapKeyring(user, dataKeys, kek, 'password');
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
+    await this.loginAttempts.succeeded(attempt);
     try {
       if (this.keys.needsUpgrade(user.kdfParams)) {
         // Stronger configured cost: re-derive once now, with the password in hand.

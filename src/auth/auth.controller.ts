@@ -18,6 +18,7 @@ import {
 } from './dto/auth.dto';
 import { AuthenticatedSession, CurrentSession } from './guards/authenticated-session';
 import { Public } from './guards/public.decorator';
+import { AuthRateLimited } from './rate-limit/auth-rate-limit.guard';
 import { SessionService } from './sessions/session.service';
 
 const VALIDATION = 'validation_failed' as const;
@@ -32,6 +33,7 @@ export class AuthController {
 
   @Public()
   @Post('register')
+  @AuthRateLimited()
   @ApiOperation({ summary: 'Create an account; returns the recovery code once' })
   @ApiCreatedResponse({ type: RegisteredDto })
   @ApiProblemResponses(VALIDATION, 'email_taken', 'too_many_requests')
@@ -43,10 +45,11 @@ export class AuthController {
 
   @Public()
   @Post('login')
+  @AuthRateLimited()
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange email and password for tokens (unlocks the data keys for the session)' })
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'too_many_requests', 'vault_unavailable')
+  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'too_many_requests', 'service_unavailable', 'vault_unavailable')
   async login(@Body() body: LoginDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.accounts.login(body.email, body.password, request);
@@ -54,6 +57,7 @@ export class AuthController {
 
   @Public()
   @Post('refresh')
+  @AuthRateLimited()
   @HttpCode(200)
   @ApiOperation({ summary: 'Rotate the refresh token; a spent one revokes the session' })
   @ApiOkResponse({ type: TokenPairDto })
@@ -75,17 +79,19 @@ export class AuthController {
   }
 
   @Post('password')
+  @AuthRateLimited()
   @HttpCode(204)
   @ApiBearerAuth(BEARER_AUTH_NAME)
   @ApiOperation({ summary: 'Change the password: keys are re-wrapped, other sessions end' })
   @ApiNoContentResponse()
-  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'invalid_token', 'session_locked', 'conflict')
+  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'invalid_token', 'session_locked', 'conflict', 'too_many_requests')
   async changePassword(@CurrentSession() session: AuthenticatedSession, @Body() body: ChangePasswordDto, @Req() request: Request): Promise<void> {
     await this.accounts.changePassword(session.userId, session.sessionKeyId, body.currentPassword, body.newPassword, request);
   }
 
   @Public()
   @Post('recover')
+  @AuthRateLimited()
   @HttpCode(200)
   @ApiOperation({ summary: 'Set a new password with the recovery code; returns a new code, ends every session' })
   @ApiOkResponse({ type: RecoveryCodeDto })

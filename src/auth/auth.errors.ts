@@ -26,3 +26,10 @@ export class ConcurrentAccountChangeError extends DomainError {
     super('conflict', 'The account was changed by another request at the same time; try again.');
   }
 }
+
+/** The login attempt counter (Redis) does not answer: logins stop rather than go unlimited. */
+export class LoginLimiterUnavailableError extends DomainError {
+  constructor() {
+    super('service_unavailable', 'Login is temporarily unavailable; try again shortly.');
+  }
+}

@@ -11,13 +11,17 @@ import { AccountKeysService } from './account-keys.service';
 import { AuthController } from './auth.controller';
 import { JwtAuthGuard } from './guards/jwt-auth.guard';
 import { JwtStrategy } from './guards/jwt.strategy';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { Session } from './sessions/session.entity';
 import { SessionService } from './sessions/session.service';
 import { TokenService } from './tokens/token.service';
 
-/** Accounts, sessions and tokens; its guard protects every route of the app (deny by default). */
+/**
+ * Accounts, sessions and tokens; its guard protects every route of the app (deny by default).
+ * The auth routes are rate limited per client address and, for login, per account (SPEC §7).
+ */
 @Module({
-  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session])],
+  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule],
   controllers: [AuthController, MeController],
   providers: [
     AccountKeysService,

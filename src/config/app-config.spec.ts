@@ -38,6 +38,12 @@ describe('loadAppConfig', () => {
       logLevel: 'info',
       encryptionAlgorithm: 'xchacha20-poly1305',
       masterKeySource: 'environment',
+      redisKeyPrefix: '',
+      authRateLimit: 100,
+      authRateLimitWindowSeconds: 60,
+      loginFailureLimit: 10,
+      loginFailureWindowSeconds: 900,
+      trustProxy: false,
     });
     expect(config.masterKey.equals(Buffer.from(validKey, 'base64'))).toBe(true);
   });
@@ -56,6 +62,12 @@ describe('loadAppConfig', () => {
       DOCUMENT_RETENTION_DAYS: '30',
       LOG_LEVEL: 'warn',
       ENCRYPTION_ALGORITHM: 'aes-256-gcm',
+      REDIS_KEY_PREFIX: 'tenant-a:',
+      AUTH_RATE_LIMIT: '300',
+      AUTH_RATE_LIMIT_WINDOW: '2m',
+      LOGIN_FAILURE_LIMIT: '5',
+      LOGIN_FAILURE_WINDOW: '1h',
+      TRUST_PROXY: '2',
     });
     expect(config).toMatchObject({
       nodeEnv: 'production',
@@ -68,6 +80,12 @@ describe('loadAppConfig', () => {
       documentRetentionDays: 30,
       logLevel: 'warn',
       encryptionAlgorithm: 'aes-256-gcm',
+      redisKeyPrefix: 'tenant-a:',
+      authRateLimit: 300,
+      authRateLimitWindowSeconds: 120,
+      loginFailureLimit: 5,
+      loginFailureWindowSeconds: 3600,
+      trustProxy: 2,
     });
     expect(config.isProduction).toBe(true);
   });
@@ -88,8 +106,30 @@ describe('loadAppConfig', () => {
     ['LOG_LEVEL', 'verbose'],
     ['ENCRYPTION_ALGORITHM', 'rot13'],
     ['APP_MASTER_KEY', 'c2hvcnQ='],
+    ['REDIS_KEY_PREFIX', 'has spaces'],
+    ['REDIS_KEY_PREFIX', 'x'.repeat(65)],
+    ['AUTH_RATE_LIMIT', '0'],
+    ['AUTH_RATE_LIMIT', 'lots'],
+    ['AUTH_RATE_LIMIT_WINDOW', '1 minute'],
+    ['LOGIN_FAILURE_LIMIT', '-1'],
+    ['LOGIN_FAILURE_WINDOW', '0'],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', '33'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', 'loopback, proxy.internal'],
   ])('names %s when it is %p', (variable, value) => {
     expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual([variable]);
+  });
+
+  it.each([
+    ['false', false],
+    ['0', false],
+    ['1', 1],
+    ['loopback', ['loopback']],
+    ['10.0.0.0/8, 192.168.1.7 ,uniquelocal', ['10.0.0.0/8', '192.168.1.7', 'uniquelocal']],
+    ['fd00::/8,::1', ['fd00::/8', '::1']],
+  ])('reads TRUST_PROXY=%p as %p', (value, expected) => {
+    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey, TRUST_PROXY: value }).trustProxy).toEqual(expected);
   });
 
   it('reports every bad variable at once', () => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseDurationSeconds } from './duration';
 import { MasterKeySource, resolveMasterKey } from './master-key';
@@ -13,6 +14,15 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
+ * Express's `trust proxy`: `false` (the socket's peer is the client), a hop count, or the
+ * addresses/subnets of trusted proxies. Never `true`: that would believe any X-Forwarded-For.
+ */
+export type TrustProxySetting = false | number | readonly string[];
+
+/** Subnet names Express's `trust proxy` understands besides addresses and CIDRs. */
+const TRUST_PROXY_SUBNET_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
  * The whole configuration of the service, read once from the environment (SPEC §6) and
  * validated before anything starts. Inject it by class: `constructor(private config: AppConfig)`.
  */
@@ -22,6 +32,8 @@ export class AppConfig {
   /** External PostgreSQL; when absent, `main.ts` starts the embedded server under `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  /** Prepended to every Redis key this app writes (vault, rate limits), to share one Redis. */
+  readonly redisKeyPrefix: string;
   /** Absolute path of the directory holding the embedded database, documents and dev key. */
   readonly dataDir: string;
   /** 32 bytes; the root of every server secret. Never logged (see `toJSON`). */
@@ -33,6 +45,13 @@ export class AppConfig {
   readonly documentRetentionDays: number;
   readonly logLevel: LogLevel;
   readonly encryptionAlgorithm: EncryptionAlgorithmName;
+  /** Requests per client address to the auth routes per `authRateLimitWindowSeconds` (SPEC §7). */
+  readonly authRateLimit: number;
+  readonly authRateLimitWindowSeconds: number;
+  /** Failed logins per account per `loginFailureWindowSeconds`; then 429 until the window ends. */
+  readonly loginFailureLimit: number;
+  readonly loginFailureWindowSeconds: number;
+  readonly trustProxy: TrustProxySetting;
   /** Things worth a warning once the logger is up (e.g. a generated development key). */
   readonly startupWarnings: readonly string[];
 
@@ -91,6 +110,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const port = reader.integer('PORT', 3000, 1, 65535);
   const databaseUrl = reader.url('DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
+  const redisKeyPrefix = reader.pattern('REDIS_KEY_PREFIX', /^[A-Za-z0-9:._-]{1,64}$/, 'up to 64 letters, digits, ":", ".", "_" or "-"') ?? '';
   const dataDir = resolve(reader.string('DATA_DIR') ?? './.data');
   const accessTokenTtlSeconds = reader.duration('ACCESS_TOKEN_TTL', '10m');
   const sessionIdleTtlSeconds = reader.duration('SESSION_IDLE_TTL', '30m');
@@ -98,6 +118,11 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const documentRetentionDays = reader.integer('DOCUMENT_RETENTION_DAYS', 90, 1, 36500);
   const logLevel = reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info');
   const encryptionAlgorithm = reader.oneOf('ENCRYPTION_ALGORITHM', ENCRYPTION_ALGORITHMS, 'xchacha20-poly1305');
+  const authRateLimit = reader.integer('AUTH_RATE_LIMIT', 100, 1, 1_000_000);
+  const authRateLimitWindowSeconds = reader.duration('AUTH_RATE_LIMIT_WINDOW', '1m');
+  const loginFailureLimit = reader.integer('LOGIN_FAILURE_LIMIT', 10, 1, 1_000_000);
+  const loginFailureWindowSeconds = reader.duration('LOGIN_FAILURE_WINDOW', '15m');
+  const trustProxy = reader.trustProxy('TRUST_PROXY');
 
   if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
     reader.problem('SESSION_IDLE_TTL', 'must not be longer than SESSION_MAX_TTL');
@@ -121,6 +146,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     port,
     databaseUrl,
     redisUrl,
+    redisKeyPrefix,
     dataDir,
     masterKey: masterKey.key,
     masterKeySource: masterKey.source,
@@ -130,6 +156,11 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     documentRetentionDays,
     logLevel,
     encryptionAlgorithm,
+    authRateLimit,
+    authRateLimitWindowSeconds,
+    loginFailureLimit,
+    loginFailureWindowSeconds,
+    trustProxy,
     startupWarnings: masterKey.warning ? [masterKey.warning] : [],
   });
 }
@@ -190,6 +221,33 @@ class EnvironmentReader {
     return raw as T;
   }
 
+  pattern(name: string, allowed: RegExp, description: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    if (!allowed.test(raw)) {
+      this.problem(name, `must be ${description} (got "${clip(raw)}")`);
+      return undefined;
+    }
+    return raw;
+  }
+
+  /** `false`/`0`, a hop count, or a comma-separated list of addresses, CIDRs or subnet names. */
+  trustProxy(name: string): TrustProxySetting {
+    const raw = this.string(name);
+    if (raw === undefined || raw === 'false' || raw === '0') return false;
+    if (/^\d{1,3}$/.test(raw)) {
+      const hops = Number(raw);
+      if (hops <= 32) return hops;
+    }
+    const entries = raw.split(',').map((entry) => entry.trim());
+    if (raw !== 'true' && entries.every(isTrustedProxyEntry)) return Object.freeze(entries);
+    this.problem(
+      name,
+      `must be false, a hop count from 1 to 32, or a comma-separated list of proxy addresses, CIDRs, loopback, linklocal or uniquelocal (got "${clip(raw)}")`,
+    );
+    return false;
+  }
+
   /** URLs may carry passwords, so a bad one is described, never echoed. */
   url(name: string, protocols: readonly string[]): string | undefined {
     const raw = this.string(name);
@@ -214,6 +272,15 @@ class EnvironmentReader {
       this.problem(name, 'must be 32 random bytes, base64-encoded');
     }
   }
+}
+
+function isTrustedProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_SUBNET_NAMES.includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function clip(value: string): string {

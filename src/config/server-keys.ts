@@ -14,13 +14,14 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   readonly pepper: Buffer;
   readonly blindIndexKey: Buffer;
   readonly vaultKey: Buffer;
+  readonly rateLimitKey: Buffer;
 
   constructor(config: AppConfig) {
     Object.assign(this, deriveServerSecrets(config.masterKey));
   }
 
   onApplicationShutdown(): void {
-    zeroBuffer(this.pepper, this.blindIndexKey, this.vaultKey);
+    zeroBuffer(this.pepper, this.blindIndexKey, this.vaultKey, this.rateLimitKey);
   }
 
   toJSON(): string {

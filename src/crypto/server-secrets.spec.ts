@@ -7,12 +7,12 @@ const label = (master: Buffer, info: string): Buffer =>
   Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `vault-pii/v1/${info}`, 32));
 
 describe('deriveServerSecrets', () => {
-  it('derives four distinct 32-byte secrets', () => {
+  it('derives five distinct 32-byte secrets', () => {
     const secrets = deriveServerSecrets(MASTER);
-    const all = [secrets.jwtSigningKey.export(), secrets.pepper, secrets.blindIndexKey, secrets.vaultKey];
+    const all = [secrets.jwtSigningKey.export(), secrets.pepper, secrets.blindIndexKey, secrets.vaultKey, secrets.rateLimitKey];
     for (const secret of all) expect(secret.length).toBe(32);
     const distinct = new Set(all.map((b) => b.toString('hex')));
-    expect(distinct.size).toBe(4);
+    expect(distinct.size).toBe(5);
     expect(distinct.has(MASTER.toString('hex'))).toBe(false);
   });
 
@@ -22,6 +22,7 @@ describe('deriveServerSecrets', () => {
     expect(secrets.pepper.equals(label(MASTER, 'server/argon2-pepper'))).toBe(true);
     expect(secrets.blindIndexKey.equals(label(MASTER, 'server/blind-index'))).toBe(true);
     expect(secrets.vaultKey.equals(label(MASTER, 'server/vault'))).toBe(true);
+    expect(secrets.rateLimitKey.equals(label(MASTER, 'server/rate-limit'))).toBe(true);
   });
 
   it('is deterministic per master key and changes completely with the master key', () => {
@@ -38,6 +39,7 @@ describe('deriveServerSecrets', () => {
     expect(a.pepper.equals(c.pepper)).toBe(false);
     expect(a.blindIndexKey.equals(c.blindIndexKey)).toBe(false);
     expect(a.vaultKey.equals(c.vaultKey)).toBe(false);
+    expect(a.rateLimitKey.equals(c.rateLimitKey)).toBe(false);
   });
 
   it('returns the JWT key as a secret KeyObject whose material survives zeroing of the intermediate', () => {

@@ -12,6 +12,8 @@ export interface ServerSecrets {
   blindIndexKey: Buffer;
   /** Root of the per-session keys that wrap vault entries. */
   vaultKey: Buffer;
+  /** HMAC key naming rate-limit counters, so no email or client address appears in their keys. */
+  rateLimitKey: Buffer;
 }
 
 export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
@@ -24,5 +26,6 @@ export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
     pepper: hkdfSha256(appMasterKey, 'server/argon2-pepper'),
     blindIndexKey: hkdfSha256(appMasterKey, 'server/blind-index'),
     vaultKey: hkdfSha256(appMasterKey, 'server/vault'),
+    rateLimitKey: hkdfSha256(appMasterKey, 'server/rate-limit'),
   };
 }

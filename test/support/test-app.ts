@@ -23,7 +23,7 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
-  /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR). */
+  /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR, a high AUTH_RATE_LIMIT). */
   env?: Record<string, string>;
   /** Extra controllers/providers, for probing framework behaviour through a real route. */
   extra?: Pick<ModuleMetadata, 'controllers' | 'providers' | 'imports'>;
@@ -41,6 +41,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     APP_MASTER_KEY: randomBytes(32).toString('base64'),
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    // Suites register and log in many users from one address: the per-address limit of
+    // production (100/min) would cut them short. Rate-limit tests set their own small limits.
+    AUTH_RATE_LIMIT: '100000',
     ...options.env,
     DATABASE_URL: database.url,
   });

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { DomainError } from './domain-error';
 import { ERROR_CATALOGUE, ErrorCode, codeForStatus, problemTypeFor } from './error-codes';
 import { PROBLEM_CONTENT_TYPE, ProblemDetails } from './problem-details';
+import { TooManyRequestsError } from './too-many-requests.error';
 
 interface Problem {
   code: ErrorCode;
@@ -58,6 +59,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       requestId: String(request.id ?? ''),
       ...problem.extensions,
     };
+    if (exception instanceof TooManyRequestsError) {
+      response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    }
     response
       .status(problem.status)
       .setHeader('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`)

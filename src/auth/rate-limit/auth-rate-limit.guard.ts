@@ -1,0 +1,17 @@
+import { ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
+import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
+import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
+
+/**
+ * `@nestjs/throttler`'s guard with our error: a `TooManyRequestsError`, so the 429 is
+ * problem+json with `Retry-After` like every other limit. Runs after the global JWT guard.
+ */
+@Injectable()
+export class AuthRateLimitGuard extends ThrottlerGuard {
+  protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    throw new TooManyRequestsError(detail.timeToBlockExpire, 'Too many requests to the auth routes from this address; try again later.');
+  }
+}
+
+/** Counts the route against the caller's per-address auth budget (SPEC §7). */
+export const AuthRateLimited = (): MethodDecorator & ClassDecorator => UseGuards(AuthRateLimitGuard);

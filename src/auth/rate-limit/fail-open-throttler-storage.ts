@@ -1,0 +1,36 @@
+import { Logger } from '@nestjs/common';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import { describeStoreError } from '../../key-vault/vault-store';
+
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/**
+ * The per-address limit fails open: when its store (Redis) does not answer, the request passes
+ * and the outage is logged once. This limit only spreads load (argon2 costs on register, login,
+ * recovery); password guessing is bounded by the per-account limit, which fails closed
+ * (`LoginAttemptsService`). Failing closed here would also stop registration, the one auth
+ * route that needs no Redis, for the whole outage.
+ */
+export class FailOpenThrottlerStorage implements ThrottlerStorage {
+  private readonly logger = new Logger('RateLimit');
+  private storeFailing = false;
+
+  constructor(private readonly store: ThrottlerStorage) {}
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    try {
+      const record = await this.store.increment(key, ttl, limit, blockDuration, throttlerName);
+      if (this.storeFailing) {
+        this.storeFailing = false;
+        this.logger.log('per-address rate limit store answering again');
+      }
+      return record;
+    } catch (error) {
+      if (!this.storeFailing) {
+        this.storeFailing = true;
+        this.logger.error(`per-address rate limit store unavailable (${describeStoreError(error)}): not limiting until it answers`);
+      }
+      return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { Logger } from '@nestjs/common';
+import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
+import { describeStoreError } from '../../key-vault/vault-store';
+import { LoginLimiterUnavailableError } from '../auth.errors';
+import { AttemptCount, AttemptCounter } from './attempt-counters';
+import { RateLimitKeys } from './rate-limit-keys';
+
+export interface LoginAttemptLimits {
+  /** Failed logins an account may have per window; the next attempt answers 429. */
+  maxFailures: number;
+  windowMs: number;
+}
+
+/** A login let through by `LoginAttemptsService.admit`: it counts as failed unless it succeeds. */
+export interface AdmittedLoginAttempt {
+  readonly accountKey: string;
+}
+
+/**
+ * Per-account limit on failed logins (SPEC §7): `maxFailures` per window, then 429 with
+ * `Retry-After` until the window ends — even with the right password. Unknown emails are counted
+ * exactly like real accounts, so a lockout tells nothing about which emails exist.
+ *
+ * Every attempt is counted *before* the password is checked and taken back if it succeeds.
+ * Counting only after a failure would let parallel guesses all pass the check before any of
+ * them is recorded; this way at most `maxFailures` guesses per window ever reach argon2, and a
+ * locked account costs no KDF at all.
+ *
+ * Fails closed: if the counter cannot be read or written (Redis down), the login answers 503.
+ * Failing open would be wrong here: a right password still answers differently (200, or the
+ * vault's 503) from a wrong one (401), so an outage would become an unlimited guessing window.
+ */
+export class LoginAttemptsService {
+  private readonly logger = new Logger(LoginAttemptsService.name);
+  private storeFailing = false;
+
+  constructor(
+    private readonly limits: LoginAttemptLimits,
+    private readonly counter: AttemptCounter,
+    private readonly keys: RateLimitKeys,
+  ) {}
+
+  /**
+   * Counts an attempt on `email`'s account and lets it through, before any lookup or KDF.
+   * @throws TooManyRequestsError when the account has used up its failures in this window.
+   * @throws LoginLimiterUnavailableError when the counter store does not answer.
+   */
+  async admit(email: string): Promise<AdmittedLoginAttempt> {
+    const accountKey = this.keys.forAccount(email);
+    let attempts: AttemptCount;
+    try {
+      attempts = await this.counter.increment(accountKey, this.limits.windowMs);
+      this.noteStoreAnswered();
+    } catch (error) {
+      this.noteStoreFailed(error);
+      throw new LoginLimiterUnavailableError();
+    }
+    if (attempts.count > this.limits.maxFailures) {
+      throw new TooManyRequestsError(attempts.msUntilReset / 1000, 'Too many failed logins for this account; try again later.');
+    }
+    return { accountKey };
+  }
+
+  /**
+   * The password was right: the attempt no longer counts. A store failure here is only logged:
+   * the login succeeded, and the worst outcome is one extra counted failure.
+   */
+  async succeeded(attempt: AdmittedLoginAttempt): Promise<void> {
+    try {
+      await this.counter.decrement(attempt.accountKey);
+      this.noteStoreAnswered();
+    } catch (error) {
+      this.noteStoreFailed(error);
+    }
+  }
+
+  // One error line per outage, not one per login (the key is never logged: it names an account).
+  private noteStoreFailed(error: unknown): void {
+    if (this.storeFailing) return;
+    this.storeFailing = true;
+    this.logger.error(`login attempt counter unavailable (${describeStoreError(error)}): logins answer 503 until it answers`);
+  }
+
+  private noteStoreAnswered(): void {
+    if (!this.storeFailing) return;
+    this.storeFailing = false;
+    this.logger.log('login attempt counter answering again');
+  }
+}

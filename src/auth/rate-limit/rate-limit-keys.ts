@@ -1,0 +1,26 @@
+import { createHmac } from 'node:crypto';
+import { normalizeEmail } from '../../crypto/blind-index';
+
+/**
+ * Names of rate-limit counters: a keyed HMAC (128 bits) of what is counted, so neither an email
+ * nor a client address appears in Redis, in memory dumps of the limiter or in logs — and,
+ * keyed apart from the blind index, a counter cannot be matched to a `users.email_index` row.
+ */
+export class RateLimitKeys {
+  /** @param key the server's rate-limit key (`ServerKeys.rateLimitKey`). */
+  constructor(private readonly key: Buffer) {}
+
+  /** One account's login counter: every spelling of one email is one account (SPEC §5). */
+  forAccount(email: string): string {
+    return `login:${this.mac('account', normalizeEmail(email))}`;
+  }
+
+  /** One client address's budget across all auth routes. */
+  forClientAddress(address: string): string {
+    return `address:${this.mac('address', address)}`;
+  }
+
+  private mac(purpose: string, value: string): string {
+    return createHmac('sha256', this.key).update(`${purpose}\0${value}`, 'utf8').digest().subarray(0, 16).toString('hex');
+  }
+}
