@@ -7,3 +7,4 @@ export * from './kdf';
 export * from './recovery-code';
 export * from './secure-memory';
 export * from './server-secrets';
+export * from './stream-aead';
