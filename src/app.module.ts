@@ -9,6 +9,8 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
 import { ContactsModule } from './contacts/contacts.module';
+import { DocumentsModule } from './documents/documents.module';
+import { ScheduleModule } from '@nestjs/schedule';
 import { ProfileModule } from './profile/profile.module';
 import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
@@ -53,6 +55,8 @@ export class AppModule implements NestModule {
         AuthModule,
         ProfileModule,
         ContactsModule,
+        ScheduleModule.forRoot(),
+        DocumentsModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -29,6 +29,7 @@ describe('health (SPEC §5)', () => {
       'CreateUsersAndDataKeys1795773554304',
       'CreateSessionsAndProfiles1795774259015',
       'CreateContacts1795774898400',
+      'CreateDocuments1795775504630',
     ]);
     const [{ count }] = await t.dataSource.query('SELECT count(*)::int AS count FROM audit_events');
     expect(count).toBe(0);

@@ -37,6 +37,7 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
       expect(rows.map((row) => row.table_name)).toEqual([
         'audit_events',
         'contacts',
+        'documents',
         'profiles',
         'schema_migrations',
         'sessions',

@@ -7,6 +7,8 @@ import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
 import { Keyring } from '../key-vault/keyring';
+import { DocumentFiles } from '../documents/document-files';
+import { StoredDocument } from '../documents/document.entity';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
@@ -41,6 +43,7 @@ export class AccountFlowsService {
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
     private readonly loginAttempts: LoginAttemptsService,
+    private readonly documentFiles: DocumentFiles,
   ) {}
 
   /** @returns the new account's id and its recovery code (shown once). */
@@ -190,7 +193,10 @@ export class AccountFlowsService {
     }
     zeroBuffer(kek);
     await this.sessions.revokeAllForUser(userId);
+    const documents = await this.dataSource.getRepository(StoredDocument).find({ where: { ownerId: userId }, select: { id: true } });
     await this.dataSource.getRepository(User).delete({ id: userId });
+    // Rows went with the user (cascade); their files are deleted now rather than by the orphan sweep.
+    for (const { id } of documents) await this.documentFiles.delete(id);
     await this.audit.record('account.delete', 'success', userId, audit);
   }
 

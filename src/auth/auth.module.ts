@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DocumentsModule } from '../documents/documents.module';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { MeController } from '../users/me.controller';
@@ -21,7 +22,7 @@ import { TokenService } from './tokens/token.service';
  * The auth routes are rate limited per client address and, for login, per account (SPEC §7).
  */
 @Module({
-  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule],
+  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule, DocumentsModule],
   controllers: [AuthController, MeController],
   providers: [
     AccountKeysService,

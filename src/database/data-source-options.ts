@@ -3,6 +3,7 @@ import { AuditEvent } from '../audit/audit-event.entity';
 import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
 import { Session } from '../auth/sessions/session.entity';
 import { Contact } from '../contacts/contact.entity';
+import { StoredDocument } from '../documents/document.entity';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
@@ -10,12 +11,13 @@ import { CreateAuditEvents1795771187744 } from './migrations/1795771187744-Creat
 import { CreateUsersAndDataKeys1795773554304 } from './migrations/1795773554304-CreateUsersAndDataKeys';
 import { CreateSessionsAndProfiles1795774259015 } from './migrations/1795774259015-CreateSessionsAndProfiles';
 import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateContacts';
+import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateDocuments';
 
 
 type PostgresConnectionOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
 /** Every entity of the application; the TypeORM CLI needs them listed to generate migrations. */
-export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile, Contact];
+export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile, Contact, StoredDocument];
 
 /** In order. New migrations come from `npm run migration:generate -- src/database/migrations/Name`. */
 export const MIGRATIONS = [
@@ -23,6 +25,7 @@ export const MIGRATIONS = [
   CreateUsersAndDataKeys1795773554304,
   CreateSessionsAndProfiles1795774259015,
   CreateContacts1795774898400,
+  CreateDocuments1795775504630,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

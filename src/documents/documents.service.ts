@@ -1,0 +1,195 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { pipeline, Transform } from 'node:stream';
+import { Repository } from 'typeorm';
+import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { NotFoundError } from '../common/problem/not-found.error';
+import { describeUnexpectedError } from '../common/problem/problem-details.filter';
+import { AppConfig } from '../config/app-config';
+import { Contact } from '../contacts/contact.entity';
+import { CryptoError } from '../crypto/errors';
+import { createDecryptStream, createEncryptStream, StreamAlgorithm } from '../crypto/stream-aead';
+import { DataIntegrityError } from '../encrypted-column/encrypted-column.errors';
+import { KeyContext } from '../key-vault/key-context';
+import { Profile } from '../profile/profile.entity';
+import { User } from '../users/user.entity';
+import { DocumentFiles } from './document-files';
+import { DocumentKind, StoredDocument } from './document.entity';
+import { DocumentDto } from './dto/document.dto';
+import { renderProfileSummary } from './profile-summary.renderer';
+
+const CONTACTS_PER_PAGE = 200;
+const DAY_MS = 86_400_000;
+
+/** A document's decrypted content, withheld until its first chunk authenticated. */
+export interface OpenedDocument {
+  document: DocumentDto;
+  firstChunk: Buffer | undefined;
+  rest: AsyncIterator<Buffer>;
+  abort(): void;
+}
+
+@Injectable()
+export class DocumentsService {
+  private readonly logger = new Logger(DocumentsService.name);
+
+  constructor(
+    @InjectRepository(StoredDocument) private readonly documents: Repository<StoredDocument>,
+    @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
+    @InjectRepository(Contact) private readonly contacts: Repository<Contact>,
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly files: DocumentFiles,
+    private readonly config: AppConfig,
+    private readonly audit: AuditLogService,
+  ) {}
+
+  /** Renders the PDF and streams it through the AEAD straight to disk: no plaintext on disk. */
+  async create(ownerId: string, kind: DocumentKind): Promise<DocumentDto> {
+    const keyring = KeyContext.require();
+    const id = randomUUID();
+    const createdAt = new Date();
+    const user = await this.users.findOneByOrFail({ id: ownerId });
+    const profile = await this.profiles.findOneBy({ userId: ownerId });
+
+    const pdf = renderProfileSummary({
+      email: user.email,
+      profile: {
+        fullName: profile?.fullName ?? null,
+        dateOfBirth: profile?.dateOfBirth ?? null,
+        phone: profile?.phone ?? null,
+        address: profile?.address ?? null,
+        nationalId: profile?.nationalId ?? null,
+      },
+      contactPages: this.contactPages(ownerId),
+      generatedAt: createdAt,
+    });
+    // Counted inside the pipeline: a 'data' listener would start the flow before the pipeline
+    // is attached, and the bytes emitted meanwhile (the PDF header) would never reach the file.
+    let sizeBytes = 0;
+    const countBytes = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sizeBytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const encrypt = createEncryptStream(keyring.activeKey(), {
+      algorithm: this.streamAlgorithm(),
+      keyVersion: keyring.activeVersion,
+      aad: documentAad(ownerId, id),
+    });
+    await this.files.write(id, pdf, countBytes, encrypt);
+
+    const row = this.documents.create({
+      id,
+      ownerId,
+      kind,
+      filename: `${kind}-${createdAt.toISOString().slice(0, 10)}.pdf`,
+      sizeBytes,
+      createdAt,
+      expiresAt: new Date(createdAt.getTime() + this.config.documentRetentionDays * DAY_MS),
+    });
+    try {
+      await this.documents.insert(row);
+    } catch (error) {
+      await this.files.delete(id);
+      throw error;
+    }
+    return toDto(row);
+  }
+
+  async list(ownerId: string): Promise<DocumentDto[]> {
+    const rows = await this.documents.find({ where: { ownerId }, order: { createdAt: 'DESC' } });
+    return rows.map(toDto);
+  }
+
+  async get(ownerId: string, id: string): Promise<DocumentDto> {
+    return toDto(await this.find(ownerId, id));
+  }
+
+  async delete(ownerId: string, id: string): Promise<void> {
+    const document = await this.find(ownerId, id);
+    await this.documents.delete({ id: document.id });
+    await this.files.delete(document.id);
+  }
+
+  /**
+   * Opens the decrypting stream and waits for the first authenticated chunk, so a tampered
+   * header or first chunk still answers a clean 500 problem; later failures end the connection.
+   */
+  async open(ownerId: string, id: string, audit: AuditContext): Promise<OpenedDocument> {
+    const document = await this.find(ownerId, id);
+    const keyring = KeyContext.require();
+    if (!(await this.files.exists(id))) {
+      this.logger.error({ documentId: id }, 'document file missing (orphan row)');
+      throw new DataIntegrityError('documents', 'file', 'MissingFile');
+    }
+    const decrypted = pipeline(
+      this.files.openRead(id),
+      createDecryptStream((version) => keyring.key(version), documentAad(ownerId, id)),
+      () => undefined, // errors surface through the iterator below
+    );
+    const iterator = decrypted[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    try {
+      const first = await iterator.next();
+      return { document: toDto(document), firstChunk: first.done ? undefined : first.value, rest: iterator, abort: () => decrypted.destroy() };
+    } catch (error) {
+      decrypted.destroy();
+      throw await this.integrityFailure(id, error, audit);
+    }
+  }
+
+  /** Logged and audited; the caller ends the response without a valid-looking body. */
+  async integrityFailure(id: string, error: unknown, audit: AuditContext): Promise<Error> {
+    if (!(error instanceof CryptoError)) {
+      this.logger.warn({ documentId: id, err: describeUnexpectedError(error) }, 'document stream ended early');
+      return error as Error;
+    }
+    this.logger.error({ documentId: id, reason: error.name }, 'document failed its integrity check');
+    await this.audit.record('data.integrity_failure', 'failure', null, audit);
+    return new DataIntegrityError('documents', 'content', error.name);
+  }
+
+  private async *contactPages(ownerId: string): AsyncGenerator<Contact[]> {
+    for (let offset = 0; ; offset += CONTACTS_PER_PAGE) {
+      const page = await this.contacts.find({
+        where: { ownerId },
+        order: { createdAt: 'ASC', id: 'ASC' },
+        skip: offset,
+        take: CONTACTS_PER_PAGE,
+      });
+      if (page.length === 0) return;
+      yield page;
+      if (page.length < CONTACTS_PER_PAGE) return;
+    }
+  }
+
+  private async find(ownerId: string, id: string): Promise<StoredDocument> {
+    const document = await this.documents.findOneBy({ ownerId, id });
+    if (!document) throw new NotFoundError('document');
+    return document;
+  }
+
+  private streamAlgorithm(): StreamAlgorithm {
+    return this.config.encryptionAlgorithm === 'aes-256-gcm'
+      ? StreamAlgorithm.SegmentedAes256Gcm
+      : StreamAlgorithm.SecretStreamXChaCha20Poly1305;
+  }
+}
+
+/** Binds a file to its owner and document: moved or swapped files fail to decrypt. */
+export function documentAad(ownerId: string, documentId: string): Buffer {
+  return Buffer.from(`document\u0000${ownerId}\u0000${documentId}`, 'utf8');
+}
+
+function toDto(document: StoredDocument): DocumentDto {
+  return {
+    id: document.id,
+    kind: document.kind,
+    filename: document.filename,
+    sizeBytes: document.sizeBytes,
+    createdAt: document.createdAt,
+    expiresAt: document.expiresAt,
+  };
+}
+

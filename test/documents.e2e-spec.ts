@@ -1,0 +1,194 @@
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { DocumentRetentionService } from '../src/documents/document-retention.service';
+import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
+import { createTestApp, TestApp } from './support/test-app';
+
+describe('documents (SPEC §4, issue 5)', () => {
+  let t: TestApp;
+  let user: LoggedInUser;
+  const http = () => request(t.app.getHttpServer());
+  const documentsDir = () => join(t.config.dataDir, 'documents');
+  const PII = { fullName: 'Ada Lovelace', nationalId: 'QQ123456C', phone: '+44 20 7946 0958' };
+
+  beforeAll(async () => {
+    t = await createTestApp({ env: { AUTH_RATE_LIMIT: '100000', LOGIN_FAILURE_LIMIT: '100000', DOCUMENT_RETENTION_DAYS: '30' } });
+    user = await registerAndLogin(t.app.getHttpServer(), { profile: PII });
+    await http().post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Charles Babbage', email: 'charles@example.org' });
+  });
+  afterAll(() => t?.close());
+
+  async function createDocument(owner = user): Promise<{ id: string; sizeBytes: number; expiresAt: string; createdAt: string; filename: string }> {
+    const response = await http().post('/v1/documents').set(...bearer(owner.accessToken)).send({ kind: 'profile-summary' });
+    expect(response.status).toBe(201);
+    return response.body;
+  }
+
+  it('renders the profile summary, stores it encrypted, and serves the decrypted PDF', async () => {
+    const created = await createDocument();
+    expect(created).toMatchObject({ kind: 'profile-summary', filename: expect.stringMatching(/^profile-summary-\d{4}-\d{2}-\d{2}\.pdf$/) });
+    expect(new Date(created.expiresAt).getTime() - new Date(created.createdAt).getTime()).toBe(30 * 86_400_000);
+
+    const onDisk = readFileSync(join(documentsDir(), `${created.id}.vpd`));
+    expect(onDisk.includes(Buffer.from('%PDF'))).toBe(false);
+    for (const value of [...Object.values(PII), 'Charles', 'Babbage', 'Lovelace']) {
+      expect(onDisk.includes(Buffer.from(value))).toBe(false);
+    }
+
+    const content = await http().get(`/v1/documents/${created.id}/content`).set(...bearer(user.accessToken)).responseType('blob');
+    expect(content.status).toBe(200);
+    expect(content.headers['content-type']).toBe('application/pdf');
+    expect(content.headers['content-disposition']).toBe(`attachment; filename="${created.filename}"`);
+    expect(content.headers['cache-control']).toBe('no-store');
+    const pdf = content.body as Buffer;
+    expect(pdf.length).toBe(created.sizeBytes);
+    expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
+    expect(pdf.subarray(-6).toString()).toContain('%%EOF');
+  });
+
+  it('lists, shows and deletes; another user gets 404; the row carries no plaintext', async () => {
+    const created = await createDocument();
+    const list = await http().get('/v1/documents').set(...bearer(user.accessToken));
+    expect(list.body.map((d: { id: string }) => d.id)).toContain(created.id);
+    expect((await http().get(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).body).toEqual(created);
+
+    const [row] = await t.dataSource.query('SELECT * FROM documents WHERE id = $1', [created.id]);
+    expect(JSON.stringify(row)).not.toContain('profile-summary-');
+
+    const other = await registerAndLogin(t.app.getHttpServer());
+    for (const path of [`/v1/documents/${created.id}`, `/v1/documents/${created.id}/content`, '/v1/documents/not-a-uuid']) {
+      expect((await http().get(path).set(...bearer(other.accessToken))).status).toBe(404);
+    }
+    expect((await http().delete(`/v1/documents/${created.id}`).set(...bearer(other.accessToken))).status).toBe(404);
+    expect((await http().get('/v1/documents').set(...bearer(other.accessToken))).body).toEqual([]);
+
+    expect((await http().delete(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).status).toBe(204);
+    expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(false);
+    expect((await http().get(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).status).toBe(404);
+  });
+
+  it.each([
+    ['an unknown kind', { kind: 'tax-return' }],
+    ['no kind', {}],
+    ['an unknown field', { kind: 'profile-summary', path: '/etc/passwd' }],
+  ])('rejects %s with 400', async (_name, body) => {
+    const response = await http().post('/v1/documents').set(...bearer(user.accessToken)).send(body);
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('validation_failed');
+  });
+
+  describe('tampering', () => {
+    async function download(id: string): Promise<{ status?: number; body?: Buffer; error?: Error; problem?: { code: string } }> {
+      try {
+        const response = await http().get(`/v1/documents/${id}/content`).set(...bearer(user.accessToken)).responseType('blob');
+        const body = response.body as Buffer;
+        const problem = response.headers['content-type']?.includes('problem') ? JSON.parse(body.toString()) : undefined;
+        return { status: response.status, body, problem };
+      } catch (error) {
+        return { error: error as Error };
+      }
+    }
+
+    function expectNoCompletePdf(result: Awaited<ReturnType<typeof download>>, sizeBytes: number): void {
+      if (result.error) return; // the connection was cut: no complete body was delivered
+      if (result.status === 500) {
+        expect(result.problem?.code).toBe('data_integrity_error');
+        return;
+      }
+      // Anything else must not be a complete, valid-looking PDF.
+      expect(result.body?.length ?? 0).toBeLessThan(sizeBytes);
+    }
+
+    it('detects a flipped byte in the first chunk before sending anything (500 problem)', async () => {
+      const created = await createDocument();
+      const path = join(documentsDir(), `${created.id}.vpd`);
+      const bytes = readFileSync(path);
+      bytes[bytes.length > 200 ? 150 : bytes.length - 20] ^= 0x01;
+      writeFileSync(path, bytes);
+      const result = await download(created.id);
+      expect(result.status).toBe(500);
+      expect(result.problem?.code).toBe('data_integrity_error');
+      const events = await t.dataSource.query("SELECT count(*)::int AS n FROM audit_events WHERE event = 'data.integrity_failure'");
+      expect(events[0].n).toBeGreaterThan(0);
+    });
+
+    it('detects a truncated file', async () => {
+      const created = await createDocument();
+      const path = join(documentsDir(), `${created.id}.vpd`);
+      const bytes = readFileSync(path);
+      writeFileSync(path, bytes.subarray(0, bytes.length - 10));
+      expectNoCompletePdf(await download(created.id), created.sizeBytes);
+    });
+
+    it('detects a file swapped in from another document', async () => {
+      const a = await createDocument();
+      const b = await createDocument();
+      writeFileSync(join(documentsDir(), `${a.id}.vpd`), readFileSync(join(documentsDir(), `${b.id}.vpd`)));
+      const result = await download(a.id);
+      expect(result.status).toBe(500);
+      expect(result.problem?.code).toBe('data_integrity_error');
+    });
+
+    it('keeps serving after integrity failures', async () => {
+      expect((await http().get('/health/live')).status).toBe(200);
+      const fresh = await createDocument();
+      expect((await download(fresh.id)).status).toBe(200);
+    });
+  });
+
+  describe('retention and orphans (no keys needed)', () => {
+    it('deletes expired documents, orphan files, stray temp files and rows without files', async () => {
+      const retention = t.app.get(DocumentRetentionService);
+      const keep = await createDocument();
+      const expire = await createDocument();
+      const lostFile = await createDocument();
+
+      // Orphan file: a document file whose row is gone, and a stray temp file, both old.
+      const orphanId = '00000000-0000-4000-8000-000000000001';
+      const orphan = join(documentsDir(), `${orphanId}.vpd`);
+      const stray = join(documentsDir(), `${orphanId}.vpd.tmp`);
+      writeFileSync(orphan, 'x');
+      writeFileSync(stray, 'x');
+      const old = new Date(Date.now() - 2 * 3_600_000);
+      utimesSync(orphan, old, old);
+      utimesSync(stray, old, old);
+      // Row without file.
+      const { rmSync } = await import('node:fs');
+      rmSync(join(documentsDir(), `${lostFile.id}.vpd`));
+
+      await t.dataSource.query(`UPDATE documents SET expires_at = now() - interval '1 minute' WHERE id = $1`, [expire.id]);
+      const report = await retention.run(new Date());
+      expect(report).toMatchObject({ expired: 1, orphanFiles: 1, strayFiles: 1, orphanRows: 1 });
+      expect(existsSync(join(documentsDir(), `${expire.id}.vpd`))).toBe(false);
+      expect(existsSync(orphan)).toBe(false);
+      expect(existsSync(stray)).toBe(false);
+      expect(existsSync(join(documentsDir(), `${keep.id}.vpd`))).toBe(true);
+      const ids = (await t.dataSource.query('SELECT id FROM documents')).map((r: { id: string }) => r.id);
+      expect(ids).toContain(keep.id);
+      expect(ids).not.toContain(expire.id);
+      expect(ids).not.toContain(lostFile.id);
+
+      // With a clock past the retention period, everything goes.
+      const later = await retention.run(new Date(Date.now() + 31 * 86_400_000));
+      expect(later.expired).toBeGreaterThan(0);
+      expect(readdirSync(documentsDir()).filter((name) => name.endsWith('.vpd'))).toEqual([]);
+    });
+
+    it('account deletion removes the user’s files at once', async () => {
+      const owner = await registerAndLogin(t.app.getHttpServer());
+      const created = await createDocument(owner);
+      expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(true);
+      await http().delete('/v1/me').set(...bearer(owner.accessToken)).send({ password: owner.password }).expect(204);
+      expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(false);
+    });
+
+    it('leaves a young file alone (a document being written right now)', async () => {
+      const young = join(documentsDir(), '00000000-0000-4000-8000-000000000002.vpd');
+      writeFileSync(young, 'x');
+      await t.app.get(DocumentRetentionService).run(new Date());
+      expect(existsSync(young)).toBe(true);
+      expect(statSync(young).size).toBe(1);
+    });
+  });
+});
