@@ -136,6 +136,19 @@ describe('auth and account lifecycle (SPEC §5)', () => {
     });
   });
 
+  describe('routes without a body', () => {
+    it('reject body fields like any unknown field (400), and do nothing', async () => {
+      const user = await registerAndLogin(server());
+      const logout = await http().post('/v1/auth/logout').set(...bearer(user.accessToken)).send({ everywhere: true });
+      expect(logout.status).toBe(400);
+      expect(logout.body.errors).toEqual([{ field: 'everywhere', pointer: '#/everywhere', messages: ['property everywhere should not exist'] }]);
+      expect((await http().get('/v1/me').set(...bearer(user.accessToken))).status).toBe(200);
+      const get = await http().get('/v1/me').set(...bearer(user.accessToken)).send([1, 2]);
+      expect(get.status).toBe(400);
+      expect(get.body.code).toBe('validation_failed');
+    });
+  });
+
   describe('sessions', () => {
     it('lists own sessions without secrets and revokes one; another user’s id is 404', async () => {
       const user = await registerUser(server());

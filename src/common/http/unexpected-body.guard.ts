@@ -1,0 +1,32 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import type { Request } from 'express';
+import { RequestValidationError } from '../problem/domain-error';
+
+/**
+ * SPEC §5 rejects unknown body fields. For routes that take a body, the ValidationPipe does it;
+ * a route that takes none (logout, GETs, DELETE by id) would silently ignore one, so every field
+ * of such a body is reported as unknown here.
+ */
+@Injectable()
+export class UnexpectedBodyGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return true;
+    const request = context.switchToHttp().getRequest<Request>();
+    const body: unknown = request.body;
+    if (body === undefined || body === null || typeof body !== 'object') return true;
+    const fields = Array.isArray(body) ? ['(body)'] : Object.keys(body);
+    if (fields.length === 0) return true;
+    const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, context.getClass(), context.getHandler().name) ?? {}) as Record<string, unknown>;
+    const takesBody = Object.keys(params).some((key) => key.split(':')[0] === String(RouteParamtypes.BODY));
+    if (takesBody) return true;
+    throw new RequestValidationError(
+      fields.map((field) => ({
+        field,
+        pointer: field === '(body)' ? '#' : `#/${field.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+        messages: [field === '(body)' ? 'this route takes no request body' : `property ${field} should not exist`],
+      })),
+    );
+  }
+}
