@@ -115,7 +115,10 @@ export class AccountFlowsService {
     try {
       if (this.keys.needsUpgrade(user.kdfParams)) {
         // Stronger configured cost: re-derive once now, with the password in hand.
-        await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(password)).catch(() => undefined);
+        await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(password)).catch((error: unknown) => {
+          // Another request changed the account meanwhile: the next login upgrades instead.
+          if (!(error instanceof ConcurrentAccountChangeError)) throw error;
+        });
       }
       const tokens = await this.sessions.open(user.id, keyring);
       await this.audit.record('auth.login', 'success', user.id, audit);

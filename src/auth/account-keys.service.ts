@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { AppConfig } from '../config/app-config';
 import { ServerKeys } from '../config/server-keys';
 import { AeadAlgorithm } from '../crypto/aead';
 import { DataKeyWrapContext, generateDataKey, unwrapDataKey, wrapDataKey } from '../crypto/data-key';
@@ -46,9 +47,18 @@ export interface WrappedDataKey {
 @Injectable()
 export class AccountKeysService {
   /** Cost for new and upgraded passwords; stored per user, so raising it upgrades at next login. */
-  readonly argon2Params: Readonly<Argon2Params> = OWASP_MINIMUM_ARGON2_PARAMS;
+  readonly argon2Params: Readonly<Argon2Params>;
 
-  constructor(private readonly serverKeys: ServerKeys) {}
+  constructor(
+    private readonly serverKeys: ServerKeys,
+    config: AppConfig,
+  ) {
+    this.argon2Params = Object.freeze({
+      memoryKiB: Math.max(config.argon2MemoryKiB, OWASP_MINIMUM_ARGON2_PARAMS.memoryKiB),
+      iterations: Math.max(config.argon2Iterations, OWASP_MINIMUM_ARGON2_PARAMS.iterations),
+      parallelism: Math.max(config.argon2Parallelism, OWASP_MINIMUM_ARGON2_PARAMS.parallelism),
+    });
+  }
 
   /** One argon2id call with a fresh salt at the configured cost. */
   async derivePasswordMaterial(password: string): Promise<PasswordMaterial> {

@@ -52,6 +52,10 @@ export class AppConfig {
   readonly loginFailureLimit: number;
   readonly loginFailureWindowSeconds: number;
   readonly trustProxy: TrustProxySetting;
+  /** argon2id cost for new and upgraded passwords (never below OWASP's minimum, SPEC §1). */
+  readonly argon2MemoryKiB: number;
+  readonly argon2Iterations: number;
+  readonly argon2Parallelism: number;
   /** Things worth a warning once the logger is up (e.g. a generated development key). */
   readonly startupWarnings: readonly string[];
 
@@ -123,6 +127,11 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const loginFailureLimit = reader.integer('LOGIN_FAILURE_LIMIT', 10, 1, 1_000_000);
   const loginFailureWindowSeconds = reader.duration('LOGIN_FAILURE_WINDOW', '15m');
   const trustProxy = reader.trustProxy('TRUST_PROXY');
+  // Floors are OWASP's argon2id minimum (m = 19 MiB, t = 2, p = 1); ceilings keep a typo from
+  // turning every login into a denial of service.
+  const argon2MemoryKiB = reader.integer('ARGON2_MEMORY_KIB', 19_456, 19_456, 1_048_576);
+  const argon2Iterations = reader.integer('ARGON2_ITERATIONS', 2, 2, 20);
+  const argon2Parallelism = reader.integer('ARGON2_PARALLELISM', 1, 1, 16);
 
   if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
     reader.problem('SESSION_IDLE_TTL', 'must not be longer than SESSION_MAX_TTL');
@@ -161,6 +170,9 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     loginFailureLimit,
     loginFailureWindowSeconds,
     trustProxy,
+    argon2MemoryKiB,
+    argon2Iterations,
+    argon2Parallelism,
     startupWarnings: masterKey.warning ? [masterKey.warning] : [],
   });
 }

@@ -25,6 +25,11 @@ export interface TestApp {
 export interface TestAppOptions {
   /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR, a high AUTH_RATE_LIMIT). */
   env?: Record<string, string>;
+  /**
+   * Share another app's database (a second instance, a restart with other settings). The owner
+   * of the database drops it; pass the same APP_MASTER_KEY in `env`.
+   */
+  sharedDatabase?: TestDatabase;
   /** Extra controllers/providers, for probing framework behaviour through a real route. */
   extra?: Pick<ModuleMetadata, 'controllers' | 'providers' | 'imports'>;
 }
@@ -34,7 +39,7 @@ export interface TestAppOptions {
  * migrations run, and its logs captured in memory.
  */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const database = options.sharedDatabase ?? (await createTestDatabase());
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-data-'));
   const config = loadAppConfig({
     NODE_ENV: 'test',
@@ -72,7 +77,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logs,
     async close() {
       await app.close();
-      await database.drop();
+      if (!options.sharedDatabase) await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
