@@ -1,9 +1,28 @@
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import request from 'supertest';
 import { DocumentRetentionService } from '../src/documents/document-retention.service';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { createTestApp, TestApp } from './support/test-app';
+
+/**
+ * The text drawn in a pdfkit PDF: its content streams are deflated and write text as hex strings
+ * (split by kerning), so inflate each stream and join the strings.
+ */
+function pdfText(pdf: Buffer): string {
+  let text = '';
+  for (const match of pdf.toString('latin1').matchAll(/stream\n([\s\S]*?)\nendstream/g)) {
+    let content: string;
+    try {
+      content = inflateSync(Buffer.from(match[1], 'latin1')).toString('latin1');
+    } catch {
+      continue; // not a deflated content stream (e.g. font data)
+    }
+    for (const hex of content.matchAll(/<([0-9a-fA-F]+)>/g)) text += Buffer.from(hex[1], 'hex').toString('latin1');
+  }
+  return text;
+}
 
 describe('documents (SPEC §4, issue 5)', () => {
   let t: TestApp;
@@ -45,6 +64,11 @@ describe('documents (SPEC §4, issue 5)', () => {
     expect(pdf.length).toBe(created.sizeBytes);
     expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
     expect(pdf.subarray(-6).toString()).toContain('%%EOF');
+    const text = pdfText(pdf);
+    expect(text).toContain('Full name: Ada Lovelace');
+    expect(text).toContain('National ID: QQ123456C');
+    expect(text).toContain(`Account: ${user.email}`);
+    expect(text).toContain('Charles Babbage');
   });
 
   it('lists, shows and deletes; another user gets 404; the row carries no plaintext', async () => {
