@@ -5,6 +5,7 @@ import request from 'supertest';
 import { Public } from '../src/auth/guards/public.decorator';
 import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
 import { DomainError } from '../src/common/problem/domain-error';
+import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
 
 const CANARY_EMAIL = 'canary.person@example.org';
@@ -60,21 +61,6 @@ describe('HTTP conventions (SPEC §5)', () => {
     t = await createTestApp({ extra: { controllers: [ProbeController] } });
   });
   afterAll(() => t?.close());
-
-  function expectProblem(response: request.Response, status: number, code: string): void {
-    expect(response.status).toBe(status);
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.headers['cache-control']).toBe('no-store');
-    expect(response.body).toMatchObject({
-      type: `/problems/${code.replace(/_/g, '-')}`,
-      title: expect.any(String),
-      status,
-      detail: expect.any(String),
-      code,
-      instance: expect.stringMatching(/^\/[^?]*$/),
-      requestId: response.headers['x-request-id'],
-    });
-  }
 
   it('accepts a valid body', async () => {
     const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: 3 });

@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { describeStoreError } from '../../key-vault/vault-store';
+import { closeRedisConnection } from '../../common/redis/close-redis';
 
 /** Every rate-limit key starts with this (after `REDIS_KEY_PREFIX`). */
 export const RATE_LIMIT_KEY_PREFIX = 'rate-limit:';
@@ -69,14 +70,6 @@ export class RateLimitRedis implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (!this.client || this.closed) return;
     this.closed = true;
-    if (this.client.status === 'ready') {
-      try {
-        await this.client.quit();
-        return;
-      } catch {
-        // fall through: drop the connection
-      }
-    }
-    this.client.disconnect();
+    await closeRedisConnection(this.client);
   }
 }

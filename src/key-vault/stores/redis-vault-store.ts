@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
 import { describeStoreError, VaultStore } from '../vault-store';
+import { closeRedisConnection } from '../../common/redis/close-redis';
 
 export interface RedisVaultStoreOptions {
   url: string;
@@ -214,15 +215,7 @@ export class RedisVaultStore implements VaultStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.client.status === 'ready') {
-      try {
-        await this.client.quit();
-        return;
-      } catch {
-        // fall through: drop the connection
-      }
-    }
-    this.client.disconnect();
+    await closeRedisConnection(this.client);
   }
 
   private sessionKey(sessionId: string): string {
