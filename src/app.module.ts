@@ -1,6 +1,6 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import { UnexpectedBodyGuard } from './common/http/unexpected-body.guard';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { UnexpectedBodyInterceptor } from './common/http/unexpected-body.interceptor';
 import type { DestinationStream } from 'pino';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
 import { createValidationPipe } from './common/http/validation-pipe';
@@ -62,7 +62,7 @@ export class AppModule implements NestModule {
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-        { provide: APP_GUARD, useClass: UnexpectedBodyGuard },
+        { provide: APP_INTERCEPTOR, useClass: UnexpectedBodyInterceptor },
       ],
     };
   }

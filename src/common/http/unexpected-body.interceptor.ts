@@ -1,4 +1,5 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import type { Observable } from 'rxjs';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import type { Request } from 'express';
@@ -7,11 +8,17 @@ import { RequestValidationError } from '../problem/domain-error';
 /**
  * SPEC §5 rejects unknown body fields. For routes that take a body, the ValidationPipe does it;
  * a route that takes none (logout, GETs, DELETE by id) would silently ignore one, so every field
- * of such a body is reported as unknown here.
+ * of such a body is reported as unknown here. An interceptor, not a guard: interceptors run
+ * after the guards, so an unauthenticated request still answers 401 first.
  */
 @Injectable()
-export class UnexpectedBodyGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
+export class UnexpectedBodyInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    this.check(context);
+    return next.handle();
+  }
+
+  private check(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<Request>();
     const body: unknown = request.body;
