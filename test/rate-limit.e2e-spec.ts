@@ -314,3 +314,25 @@ if (redisSkipReason) console.warn(`Shared rate-limit tests skipped: ${redisSkipR
     expectNoPiiInLogs(second, emails, addresses);
   });
 });
+
+describe('account deletion shares the per-address budget (its password check is a guessing oracle too)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ env: { AUTH_RATE_LIMIT: '3' } });
+  });
+  afterAll(() => t?.close());
+
+  it('answers 429 with Retry-After once the budget is spent, without deleting anything', async () => {
+    const server = t.app.getHttpServer();
+    const register = await request(server).post('/v1/auth/register').send({ email: 'deleter@example.org', password: 'a long enough passphrase 77' });
+    expect(register.status).toBe(201);
+    const loginResponse = await request(server).post('/v1/auth/login').send({ email: 'deleter@example.org', password: 'a long enough passphrase 77' });
+    expect(loginResponse.status).toBe(200);
+    const del = () =>
+      request(server).delete('/v1/me').set('Authorization', `Bearer ${loginResponse.body.accessToken}`).send({ password: 'wrong passphrase guess 1' });
+    expect((await del()).status).toBe(401);
+    expectTooManyRequests(await del(), 60);
+    const me = await request(server).get('/v1/me').set('Authorization', `Bearer ${loginResponse.body.accessToken}`);
+    expect(me.status).toBe(200);
+  });
+});

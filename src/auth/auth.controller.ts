@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Delete, Re
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BEARER_AUTH_NAME } from '../app.setup';
-import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { AccountFlowsService } from './account-flows.service';
 import {
@@ -36,7 +36,7 @@ export class AuthController {
   @AuthRateLimited()
   @ApiOperation({ summary: 'Create an account; returns the recovery code once' })
   @ApiCreatedResponse({ type: RegisteredDto })
-  @ApiProblemResponses(VALIDATION, 'email_taken', 'too_many_requests')
+  @ApiProblemResponses(...BODY_ERRORS, 'email_taken', 'too_many_requests')
   async register(@Body() body: RegisterDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RegisteredDto> {
     const { userId, recoveryCode } = await this.accounts.register(body.email, body.password, body.profile, request);
     response.setHeader('Cache-Control', 'no-store');
@@ -49,7 +49,7 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange email and password for tokens (unlocks the data keys for the session)' })
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'too_many_requests', 'service_unavailable', 'vault_unavailable')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'too_many_requests', 'service_unavailable', 'vault_unavailable')
   async login(@Body() body: LoginDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.accounts.login(body.email, body.password, request);
@@ -61,7 +61,7 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Rotate the refresh token; a spent one revokes the session' })
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiProblemResponses(VALIDATION, 'invalid_token', 'too_many_requests', 'vault_unavailable')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_token', 'too_many_requests', 'vault_unavailable')
   async refresh(@Body() body: RefreshDto, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.sessions.refresh(body.refreshToken);
@@ -84,7 +84,7 @@ export class AuthController {
   @ApiBearerAuth(BEARER_AUTH_NAME)
   @ApiOperation({ summary: 'Change the password: keys are re-wrapped, other sessions end' })
   @ApiNoContentResponse()
-  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'invalid_token', 'session_locked', 'conflict', 'too_many_requests')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'invalid_token', 'session_locked', 'conflict', 'too_many_requests')
   async changePassword(@CurrentSession() session: AuthenticatedSession, @Body() body: ChangePasswordDto, @Req() request: Request): Promise<void> {
     await this.accounts.changePassword(session.userId, session.sessionKeyId, body.currentPassword, body.newPassword, request);
   }
@@ -95,7 +95,7 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Set a new password with the recovery code; returns a new code, ends every session' })
   @ApiOkResponse({ type: RecoveryCodeDto })
-  @ApiProblemResponses(VALIDATION, 'invalid_credentials', 'too_many_requests', 'conflict')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'too_many_requests', 'conflict')
   async recover(@Body() body: RecoverDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RecoveryCodeDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.accounts.recover(body.email, body.recoveryCode, body.newPassword, request);

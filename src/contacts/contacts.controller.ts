@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse,
 import type { Response } from 'express';
 import { BEARER_AUTH_NAME } from '../app.setup';
 import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
-import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { ContactsService } from './contacts.service';
 import { ContactDto, ContactPageDto, CreateContactDto, ListContactsQueryDto, UpdateContactDto } from './dto/contact.dto';
@@ -21,7 +21,7 @@ export class ContactsController {
   @Post()
   @ApiOperation({ summary: 'Add a contact (every field stored encrypted)' })
   @ApiCreatedResponse({ type: ContactDto })
-  @ApiProblemResponses('validation_failed', ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, ...AUTH_ERRORS)
   create(@CurrentSession() session: AuthenticatedSession, @Body() body: CreateContactDto, @Res({ passthrough: true }) response: Response): Promise<ContactDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.contacts.create(session.userId, body);
@@ -48,7 +48,7 @@ export class ContactsController {
   @Patch(':id')
   @ApiOperation({ summary: 'Change some fields of a contact' })
   @ApiOkResponse({ type: ContactDto })
-  @ApiProblemResponses('validation_failed', 'not_found', ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, 'not_found', ...AUTH_ERRORS)
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', ContactId()) id: string,

@@ -12,7 +12,7 @@ import type { Request, Response } from 'express';
 import { once } from 'node:events';
 import { BEARER_AUTH_NAME } from '../app.setup';
 import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
-import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { DocumentsService } from './documents.service';
 import { CreateDocumentDto, DocumentDto } from './dto/document.dto';
@@ -34,7 +34,7 @@ export class DocumentsController {
   @Post()
   @ApiOperation({ summary: 'Render a PDF from your data; it is stored encrypted and expires' })
   @ApiCreatedResponse({ type: DocumentDto })
-  @ApiProblemResponses('validation_failed', ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, ...AUTH_ERRORS)
   create(@CurrentSession() session: AuthenticatedSession, @Body() body: CreateDocumentDto, @Res({ passthrough: true }) response: Response): Promise<DocumentDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.documents.create(session.userId, body.kind);

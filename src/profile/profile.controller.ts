@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swa
 import type { Response } from 'express';
 import { BEARER_AUTH_NAME } from '../app.setup';
 import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
-import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
 import { ProfileDto, ReplaceProfileDto, UpdateProfileDto } from './dto/profile.dto';
 import { ProfileService } from './profile.service';
 
@@ -25,7 +25,7 @@ export class ProfileController {
   @Put()
   @ApiOperation({ summary: 'Replace your profile (every field required; null clears it)' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses('validation_failed', 'invalid_token', 'session_locked', 'vault_unavailable')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_token', 'session_locked', 'vault_unavailable')
   replace(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: ReplaceProfileDto,
@@ -38,7 +38,7 @@ export class ProfileController {
   @Patch()
   @ApiOperation({ summary: 'Change some fields of your profile' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses('validation_failed', 'invalid_token', 'session_locked', 'vault_unavailable')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_token', 'session_locked', 'vault_unavailable')
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: UpdateProfileDto,

@@ -5,7 +5,8 @@ import { BEARER_AUTH_NAME } from '../app.setup';
 import { AccountFlowsService } from '../auth/account-flows.service';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
 import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
-import { ApiProblemResponses } from '../common/problem/api-problem-responses';
+import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
+import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
 import { UsersService } from './users.service';
 
 export class MeDto {
@@ -44,9 +45,10 @@ export class MeController {
 
   @Delete()
   @HttpCode(204)
+  @AuthRateLimited()
   @ApiOperation({ summary: 'Delete your account: keys, data and sessions are destroyed (crypto-shredding)' })
   @ApiNoContentResponse()
-  @ApiProblemResponses('validation_failed', 'invalid_credentials', 'invalid_token', 'session_locked')
+  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'invalid_token', 'session_locked', 'too_many_requests')
   async delete(@CurrentSession() session: AuthenticatedSession, @Body() body: PasswordConfirmationDto, @Req() request: Request): Promise<void> {
     await this.accounts.deleteAccount(session.userId, body.password, request);
   }

@@ -3,6 +3,9 @@ import { ApiResponse } from '@nestjs/swagger';
 import { ERROR_CATALOGUE, ErrorCode } from './error-codes';
 import { PROBLEM_CONTENT_TYPE } from './problem-details';
 
+/** What any route that takes a JSON body can answer before its handler runs. */
+export const BODY_ERRORS = ['validation_failed', 'malformed_json', 'payload_too_large', 'unsupported_media_type'] as const;
+
 /**
  * Documents the error responses of a route as RFC 9457 problem+json, one entry per status,
  * listing the codes it may carry.
