@@ -4,6 +4,7 @@ import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import type { Request } from 'express';
 import { RequestValidationError } from '../problem/domain-error';
+import { toPointer } from './validation-pipe';
 
 /**
  * SPEC §5 rejects unknown body fields. For routes that take a body, the ValidationPipe does it;
@@ -31,7 +32,7 @@ export class UnexpectedBodyInterceptor implements NestInterceptor {
     throw new RequestValidationError(
       fields.map((field) => ({
         field,
-        pointer: field === '(body)' ? '#' : `#/${field.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+        pointer: toPointer(field === '(body)' ? [] : [field]),
         messages: [field === '(body)' ? 'this route takes no request body' : `property ${field} should not exist`],
       })),
     );

@@ -57,7 +57,8 @@ function refusedFields(value: unknown, path: string[], depth: number, found = ne
   return found;
 }
 
-function toPointer(path: string[]): string {
+/** RFC 6901 JSON Pointer (as a URI fragment) to a field of the request body. */
+export function toPointer(path: string[]): string {
   return `#${path.map((segment) => `/${segment.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')}`;
 }
 
