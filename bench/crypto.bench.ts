@@ -1,6 +1,7 @@
 /**
  * `npm run bench:crypto`: per-field encryption cost (SPEC §8 baseline), both AEADs and the
  * `@EncryptedColumn` transformer path, beside a plaintext copy; run on the machine at hand.
+ * The vault's unlock cost and memory per session are measured by `npm run bench` (bench/vault).
  */
 import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -10,10 +11,6 @@ import { EncryptedValueTransformer } from '../src/encrypted-column/encrypted-col
 import { configureEncryption } from '../src/encrypted-column/encryption-settings';
 import { KeyContext } from '../src/key-vault/key-context';
 import { Keyring } from '../src/key-vault/keyring';
-import { SessionKeyVault } from '../src/key-vault/session-key-vault';
-import { MemoryVaultStore } from '../src/key-vault/stores/memory-vault-store';
-import { RedisVaultStore } from '../src/key-vault/stores/redis-vault-store';
-import type { VaultStore } from '../src/key-vault/vault-store';
 import { compareSideBySide, printTable } from './micro';
 
 async function main(): Promise<void> {
@@ -59,63 +56,6 @@ async function main(): Promise<void> {
       );
     }
   });
-
-  await benchVault('memory store', new MemoryVaultStore({ idleTtlMs: 1_800_000, maxTtlMs: 43_200_000, maxEntries: 200_000, sweepIntervalMs: 30_000 }));
-  if (process.env.REDIS_URL) {
-    const redis = new RedisVaultStore({
-      url: process.env.REDIS_URL,
-      keyPrefix: `bench:${randomUUID()}:`,
-      commandTimeoutMs: 1000,
-      idleTtlMs: 1_800_000,
-      maxTtlMs: 43_200_000,
-    });
-    if (await redis.waitUntilReady(2_000)) await benchVault('Redis store (REDIS_URL, loopback)', redis, 2_000);
-    else process.stdout.write('\nvault unlock, Redis store: skipped (no Redis at REDIS_URL)\n');
-  }
-  await memoryPerSession(100_000);
-}
-
-/** Per-request cost: fetch the sealed entry, derive the session key, open it, build a Keyring. */
-async function benchVault(label: string, store: VaultStore, iterations = 50_000): Promise<void> {
-  const vault = new SessionKeyVault({ vaultKey: generateDataKey() }, store);
-  const session = { sessionId: randomUUID(), userId: randomUUID(), clientShare: generateDataKey().subarray(0, 16) };
-  await vault.store(session, new Keyring(session.userId, new Map([[1, generateDataKey()]]), 1));
-  const rounds: number[] = [];
-  for (let round = 0; round < 7; round++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) (await vault.unlock(session)).zero();
-    rounds.push(Number(process.hrtime.bigint() - start) / iterations / 1000);
-  }
-  rounds.sort((a, b) => a - b);
-  process.stdout.write(
-    `\nvault unlock per request, ${label}\n  median ${rounds[3].toFixed(2)} µs   min ${rounds[0].toFixed(2)}   max ${rounds[6].toFixed(2)}\n`,
-  );
-  await vault.revoke(session.sessionId);
-  await vault.onApplicationShutdown();
-}
-
-/** Heap growth per stored session (one DEK version), memory store; run with --expose-gc. */
-async function memoryPerSession(count: number): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) {
-    process.stdout.write('\nbytes per session: skipped (run with node --expose-gc)\n');
-    return;
-  }
-  const store = new MemoryVaultStore({ idleTtlMs: 1_800_000, maxTtlMs: 43_200_000, maxEntries: count * 2, sweepIntervalMs: 3_600_000 });
-  const vault = new SessionKeyVault({ vaultKey: generateDataKey() }, store);
-  gc();
-  const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-  for (let i = 0; i < count; i++) {
-    const userId = randomUUID();
-    await vault.store(
-      { sessionId: randomUUID(), userId, clientShare: generateDataKey().subarray(0, 16) },
-      new Keyring(userId, new Map([[1, generateDataKey()]]), 1),
-    );
-  }
-  gc();
-  const after = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-  process.stdout.write(`\nmemory store: ${((after - before) / count).toFixed(0)} bytes per session (${count} sessions, one user each)\n`);
-  await vault.onApplicationShutdown();
 }
 
 void main();
