@@ -17,10 +17,14 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     return isPublic ? true : super.canActivate(context);
   }
 
-  /** Our own errors (session locked, vault down) pass through; every other failure is one 401. */
   override handleRequest<T>(error: unknown, user: T): T {
-    if (error instanceof DomainError) throw error;
-    if (error || !user) throw new InvalidTokenError();
-    return user;
+    return authenticatedOrThrow(error, user);
   }
+}
+
+/** passport's outcome as ours: our own errors (session locked, vault down) pass through; every other failure is one 401. */
+export function authenticatedOrThrow<T>(error: unknown, user: T): T {
+  if (error instanceof DomainError) throw error;
+  if (error || !user) throw new InvalidTokenError();
+  return user;
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { JwtPayload } from 'jsonwebtoken';
-import { Strategy } from 'passport-jwt';
+import { Strategy, StrategyOptions } from 'passport-jwt';
 import { ServerKeys } from '../../config/server-keys';
 import { KeyContext } from '../../key-vault/key-context';
 import { SessionKeyVault } from '../../key-vault/session-key-vault';
@@ -17,7 +17,7 @@ import {
 } from '../tokens/token.service';
 import type { AuthenticatedSession } from './authenticated-session';
 
-interface CompleteToken {
+export interface CompleteToken {
   header: Record<string, unknown>;
   payload: JwtPayload;
 }
@@ -39,10 +39,48 @@ export function bearerTokenFrom(request: { headers: Record<string, string | stri
 const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'kid'];
 
 /**
- * SPEC §7: one pinned algorithm (HS256 with a KeyObject), `iss`, `aud` and `typ` checked, bearer
- * header only (never a query string). Then the session's vault entry is unlocked with the client
- * share from the token and its keyring attached to the request's key context; a gone session is
- * 401 `session_locked`, a store outage 503.
+ * passport-jwt's options for our access tokens (SPEC §7): one pinned algorithm (HS256 with a
+ * KeyObject: about 7 µs per verify, against 390 µs for a Buffer secret), `iss` and `aud`
+ * checked, the bearer header only (never a query string), `exp` enforced.
+ */
+export function accessTokenVerification(serverKeys: ServerKeys): Exclude<StrategyOptions, { passReqToCallback: true }> {
+  return {
+    jwtFromRequest: bearerTokenFrom,
+    secretOrKey: serverKeys.jwtSigningKey as unknown as string,
+    algorithms: [JWT_ALGORITHM],
+    issuer: JWT_ISSUER,
+    audience: JWT_AUDIENCE,
+    ignoreExpiration: false,
+    jsonWebTokenOptions: { complete: true, clockTolerance: 0 },
+  };
+}
+
+/**
+ * The session a verified access token names: `typ` must be ours, no key-bearing header, and
+ * `sub`, `exp`, `sid` and `cs` well formed. @throws InvalidTokenError
+ */
+export function sessionOfAccessToken(token: CompleteToken, tokens: TokenService): AuthenticatedSession {
+  const { header, payload } = token;
+  if (header.typ !== ACCESS_TOKEN_TYPE || KEY_BEARING_HEADERS.some((name) => name in header)) {
+    throw new InvalidTokenError();
+  }
+  const sid = decodeClaim(payload.sid, SESSION_ID_BYTES);
+  const clientShare = decodeClaim(payload.cs, CLIENT_SHARE_BYTES);
+  // exp is required (RFC 9068 §2.2): jsonwebtoken only checks it when present.
+  if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || !sid || !clientShare) {
+    throw new InvalidTokenError();
+  }
+  return { userId: payload.sub, sessionKeyId: tokens.sessionKeyId(sid), sid, clientShare };
+}
+
+/**
+ * SPEC §2 and §7: a verified access token (see `accessTokenVerification`), then the session's
+ * vault entry unlocked with the client share from the token and its keyring attached to the
+ * request's key context. Opening the entry is part of authentication, not only of decryption:
+ * it proves the token's `sub`, `sid` and `cs` belong together (an entry opens only with its own
+ * user, session and client share), so even a token signed with a stolen JWT key gets no further
+ * than `session_locked` without a live session's client share. A gone session is 401
+ * `session_locked`, a store outage 503.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
@@ -51,39 +89,15 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     private readonly tokens: TokenService,
     private readonly vault: SessionKeyVault,
   ) {
-    super({
-      jwtFromRequest: bearerTokenFrom,
-      secretOrKey: serverKeys.jwtSigningKey as unknown as string,
-      algorithms: [JWT_ALGORITHM],
-      issuer: JWT_ISSUER,
-      audience: JWT_AUDIENCE,
-      ignoreExpiration: false,
-      jsonWebTokenOptions: { complete: true, clockTolerance: 0 },
-    });
+    super(accessTokenVerification(serverKeys));
   }
 
   async validate(token: CompleteToken): Promise<AuthenticatedSession> {
-    const { header, payload } = token;
-    if (header.typ !== ACCESS_TOKEN_TYPE || KEY_BEARING_HEADERS.some((name) => name in header)) {
-      throw new InvalidTokenError();
-    }
-    const sid = decodeClaim(payload.sid, SESSION_ID_BYTES);
-    const clientShare = decodeClaim(payload.cs, CLIENT_SHARE_BYTES);
-    // exp is required (RFC 9068 §2.2): jsonwebtoken only checks it when present.
-    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || !sid || !clientShare) {
-      throw new InvalidTokenError();
-    }
-
-    const session: AuthenticatedSession = {
-      userId: payload.sub,
-      sessionKeyId: this.tokens.sessionKeyId(sid),
-      sid,
-      clientShare,
-    };
+    const session = sessionOfAccessToken(token, this.tokens);
     const keyring = await this.vault.unlock({
       sessionId: session.sessionKeyId,
       userId: session.userId,
-      clientShare,
+      clientShare: session.clientShare,
     });
     KeyContext.attach(keyring);
     return session;
