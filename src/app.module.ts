@@ -18,6 +18,7 @@ import { DatabaseModule } from './database/database.module';
 import { EncryptedColumnsModule } from './encrypted-column/encrypted-columns.module';
 import { HealthModule } from './health/health.module';
 import { KeyContextMiddleware } from './key-vault/key-context.middleware';
+import { KeyRotationModule } from './key-rotation/key-rotation.module';
 import { KeyVaultModule } from './key-vault/key-vault.module';
 import { ServerKeys } from './config/server-keys';
 
@@ -58,6 +59,7 @@ export class AppModule implements NestModule {
         ContactsModule,
         ScheduleModule.forRoot(),
         DocumentsModule,
+        KeyRotationModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

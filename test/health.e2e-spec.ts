@@ -30,6 +30,7 @@ describe('health (SPEC §5)', () => {
       'CreateSessionsAndProfiles1795774259015',
       'CreateContacts1795774898400',
       'CreateDocuments1795775504630',
+      'CreateKeyRotations1795782001272',
     ]);
     const [{ count }] = await t.dataSource.query('SELECT count(*)::int AS count FROM audit_events');
     expect(count).toBe(0);

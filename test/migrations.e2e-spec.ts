@@ -38,6 +38,7 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
         'audit_events',
         'contacts',
         'documents',
+        'key_rotations',
         'profiles',
         'schema_migrations',
         'sessions',

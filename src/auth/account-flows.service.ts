@@ -6,6 +6,7 @@ import { TooManyRequestsError } from '../common/problem/too-many-requests.error'
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
+import { KeyRotationJob } from '../key-rotation/key-rotation.job';
 import { Keyring } from '../key-vault/keyring';
 import { DocumentFiles } from '../documents/document-files';
 import { StoredDocument } from '../documents/document.entity';
@@ -44,6 +45,7 @@ export class AccountFlowsService {
     private readonly audit: AuditLogService,
     private readonly loginAttempts: LoginAttemptsService,
     private readonly documentFiles: DocumentFiles,
+    private readonly keyRotation: KeyRotationJob,
   ) {}
 
   /** @returns the new account's id and its recovery code (shown once). */
@@ -121,6 +123,8 @@ export class AccountFlowsService {
         });
       }
       const tokens = await this.sessions.open(user.id, keyring);
+      // Two key versions: a rotation was interrupted (SPEC §1); it finishes in the background.
+      this.keyRotation.resumeAfterLogin(user.id, keyring);
       await this.audit.record('auth.login', 'success', user.id, audit);
       return tokens;
     } finally {

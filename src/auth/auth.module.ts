@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DocumentsModule } from '../documents/documents.module';
+import { KeyRotationJobModule } from '../key-rotation/key-rotation-job.module';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { MeController } from '../users/me.controller';
@@ -22,7 +23,7 @@ import { TokenService } from './tokens/token.service';
  * The auth routes are rate limited per client address and, for login, per account (SPEC §7).
  */
 @Module({
-  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule, DocumentsModule],
+  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule, DocumentsModule, KeyRotationJobModule],
   controllers: [AuthController, MeController],
   providers: [
     AccountKeysService,
@@ -33,5 +34,6 @@ import { TokenService } from './tokens/token.service';
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
+  exports: [AccountKeysService, SessionService, UsersService],
 })
 export class AuthModule {}

@@ -4,6 +4,7 @@ import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
 import { Session } from '../auth/sessions/session.entity';
 import { Contact } from '../contacts/contact.entity';
 import { StoredDocument } from '../documents/document.entity';
+import { KeyRotation } from '../key-rotation/key-rotation.entity';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
@@ -12,12 +13,13 @@ import { CreateUsersAndDataKeys1795773554304 } from './migrations/1795773554304-
 import { CreateSessionsAndProfiles1795774259015 } from './migrations/1795774259015-CreateSessionsAndProfiles';
 import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateContacts';
 import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateDocuments';
+import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
 
 
 type PostgresConnectionOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
 /** Every entity of the application; the TypeORM CLI needs them listed to generate migrations. */
-export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile, Contact, StoredDocument];
+export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile, Contact, StoredDocument, KeyRotation];
 
 /** In order. New migrations come from `npm run migration:generate -- src/database/migrations/Name`. */
 export const MIGRATIONS = [
@@ -26,6 +28,7 @@ export const MIGRATIONS = [
   CreateSessionsAndProfiles1795774259015,
   CreateContacts1795774898400,
   CreateDocuments1795775504630,
+  CreateKeyRotations1795782001272,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

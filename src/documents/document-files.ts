@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,8 @@ import { AppConfig } from '../config/app-config';
 
 const FILE_SUFFIX = '.vpd';
 const TEMP_SUFFIX = '.tmp';
+/** Temporary name of a file being re-encrypted (its own, so it never meets a create's). */
+const REWRITE_SUFFIX = '.rewrite.tmp';
 const UUID_FILE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.vpd$/;
 
 /**
@@ -40,6 +42,47 @@ export class DocumentFiles {
       throw error;
     }
     return (await stat(finalPath)).size;
+  }
+
+  /**
+   * Replaces an existing file by `stages` applied to its current bytes (key rotation): written to
+   * a temporary name, flushed to disk, then renamed over the old file and the directory flushed,
+   * so the file is the old one or the new one, whole, at every moment and after a crash. A
+   * temporary file left by an earlier crash is discarded first.
+   * @returns false when the file does not exist (nothing was written).
+   */
+  async replace(id: string, ...stages: NodeJS.ReadWriteStream[]): Promise<boolean> {
+    const finalPath = this.pathOf(id);
+    const tempPath = `${finalPath}${REWRITE_SUFFIX}`;
+    if (!(await this.exists(id))) return false;
+    await rm(tempPath, { force: true });
+    try {
+      await pipeline([createReadStream(finalPath), ...stages, createWriteStream(tempPath, { mode: 0o600, flags: 'wx' })]);
+      await syncPath(tempPath);
+      await rename(tempPath, finalPath);
+      await syncPath(this.directory);
+    } catch (error) {
+      await rm(tempPath, { force: true });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await this.exists(id))) return false;
+      throw error;
+    }
+    return true;
+  }
+
+  /** The first `bytes` bytes of a file (fewer if it is shorter), or undefined when it does not exist. */
+  async readHead(id: string, bytes: number): Promise<Buffer | undefined> {
+    const handle = await open(this.pathOf(id), 'r').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (!handle) return undefined;
+    try {
+      const buffer = Buffer.alloc(bytes);
+      const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
   }
 
   openRead(id: string): ReadStream {
@@ -78,5 +121,14 @@ export class DocumentFiles {
 
   async deleteStray(name: string): Promise<void> {
     await rm(join(this.directory, name), { force: true });
+  }
+}
+
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

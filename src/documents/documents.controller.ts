@@ -34,7 +34,7 @@ export class DocumentsController {
   @Post()
   @ApiOperation({ summary: 'Render a PDF from your data; it is stored encrypted and expires' })
   @ApiCreatedResponse({ type: DocumentDto })
-  @ApiProblemResponses(...BODY_ERRORS, ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', ...AUTH_ERRORS)
   create(@CurrentSession() session: AuthenticatedSession, @Body() body: CreateDocumentDto, @Res({ passthrough: true }) response: Response): Promise<DocumentDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.documents.create(session.userId, body.kind);

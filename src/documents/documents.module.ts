@@ -4,6 +4,7 @@ import { Contact } from '../contacts/contact.entity';
 import { Profile } from '../profile/profile.entity';
 import { User } from '../users/user.entity';
 import { DocumentFiles } from './document-files';
+import { DocumentKeyRotation } from './document-key-rotation';
 import { DocumentRetentionService } from './document-retention.service';
 import { StoredDocument } from './document.entity';
 import { DocumentsController } from './documents.controller';
@@ -12,7 +13,7 @@ import { DocumentsService } from './documents.service';
 @Module({
   imports: [TypeOrmModule.forFeature([StoredDocument, Profile, Contact, User])],
   controllers: [DocumentsController],
-  providers: [DocumentsService, DocumentFiles, DocumentRetentionService],
-  exports: [DocumentFiles],
+  providers: [DocumentsService, DocumentFiles, DocumentRetentionService, DocumentKeyRotation],
+  exports: [DocumentFiles, DocumentKeyRotation],
 })
 export class DocumentsModule {}

@@ -12,6 +12,7 @@ import { CryptoError } from '../crypto/errors';
 import { createDecryptStream, createEncryptStream, StreamAlgorithm } from '../crypto/stream-aead';
 import { DataIntegrityError } from '../encrypted-column/encrypted-column.errors';
 import { KeyContext } from '../key-vault/key-context';
+import { RotationInProgressError } from '../key-rotation/key-rotation.errors';
 import { Profile } from '../profile/profile.entity';
 import { User } from '../users/user.entity';
 import { DocumentFiles } from './document-files';
@@ -74,7 +75,7 @@ export class DocumentsService {
       },
     });
     const encrypt = createEncryptStream(keyring.activeKey(), {
-      algorithm: this.streamAlgorithm(),
+      algorithm: streamAlgorithmFor(this.config),
       keyVersion: keyring.activeVersion,
       aad: documentAad(ownerId, id),
     });
@@ -90,7 +91,20 @@ export class DocumentsService {
       expiresAt: new Date(createdAt.getTime() + this.config.documentRetentionDays * DAY_MS),
     });
     try {
-      await this.documents.insert(row);
+      await this.documents.manager.transaction(async (manager) => {
+        // A key rotation that started while the file was written would miss it and later destroy
+        // the key that sealed it. Its start updates this row, so it waits for this share lock or
+        // has already committed — then the versions differ and the document is refused.
+        const owner = await manager.findOne(User, {
+          where: { id: ownerId },
+          select: { id: true, activeKeyVersion: true },
+          lock: { mode: 'pessimistic_read' },
+        });
+        if (owner?.activeKeyVersion !== keyring.activeVersion) {
+          throw new RotationInProgressError('The data key changed while the document was being written; try again.');
+        }
+        await manager.insert(StoredDocument, row);
+      });
     } catch (error) {
       await this.files.delete(id);
       throw error;
@@ -170,11 +184,13 @@ export class DocumentsService {
     return document;
   }
 
-  private streamAlgorithm(): StreamAlgorithm {
-    return this.config.encryptionAlgorithm === 'aes-256-gcm'
-      ? StreamAlgorithm.SegmentedAes256Gcm
-      : StreamAlgorithm.SecretStreamXChaCha20Poly1305;
-  }
+}
+
+/** The streaming AEAD new document files are sealed with (both always decrypt). */
+export function streamAlgorithmFor(config: Pick<AppConfig, 'encryptionAlgorithm'>): StreamAlgorithm {
+  return config.encryptionAlgorithm === 'aes-256-gcm'
+    ? StreamAlgorithm.SegmentedAes256Gcm
+    : StreamAlgorithm.SecretStreamXChaCha20Poly1305;
 }
 
 /** Binds a file to its owner and document: moved or swapped files fail to decrypt. */

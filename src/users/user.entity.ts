@@ -3,6 +3,7 @@ import { normalizeEmail } from '../crypto/blind-index';
 import type { Argon2Params } from '../crypto/kdf';
 import { BlindIndex } from '../encrypted-column/blind-index';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
+import { EncryptionOwner } from '../encrypted-column/encryption-owner';
 import { UserDataKey } from './user-data-key.entity';
 
 /**
@@ -13,7 +14,9 @@ import { UserDataKey } from './user-data-key.entity';
  */
 @Entity({ name: 'users' })
 export class User {
+  /** Owner of every encrypted row: its data keys encrypt them (rotation finds rows through it). */
   @PrimaryGeneratedColumn('uuid')
+  @EncryptionOwner()
   id: string;
 
   @EncryptedColumn({ nullable: false })

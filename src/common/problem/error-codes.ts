@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   not_acceptable: { status: 406, title: 'Not acceptable' },
   conflict: { status: 409, title: 'Conflict' },
   email_taken: { status: 409, title: 'This email is already registered' },
+  rotation_in_progress: { status: 409, title: 'A key rotation is in progress' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   too_many_requests: { status: 429, title: 'Too many requests' },

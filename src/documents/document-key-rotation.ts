@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { createDecryptStream, createEncryptStream, readStreamHeader, STREAM_HEADER_BYTES } from '../crypto/stream-aead';
+import type { Keyring } from '../key-vault/keyring';
+import { DocumentFiles } from './document-files';
+import { StoredDocument } from './document.entity';
+import { documentAad, streamAlgorithmFor } from './documents.service';
+
+/**
+ * The document files' part of a key rotation (SPEC §1, §4): finds the files of a user still
+ * sealed under an older key version (the version is in each file's header) and re-encrypts them
+ * as a stream into a new file that replaces the old one atomically.
+ */
+@Injectable()
+export class DocumentKeyRotation {
+  constructor(
+    @InjectRepository(StoredDocument) private readonly documents: Repository<StoredDocument>,
+    private readonly files: DocumentFiles,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Ids of the owner's documents whose file is sealed under a version other than `version`. */
+  async filesNotUnder(ownerId: string, version: number): Promise<string[]> {
+    const rows = await this.documents.find({ where: { ownerId }, select: { id: true }, order: { id: 'ASC' } });
+    const stale: string[] = [];
+    for (const { id } of rows) {
+      const head = await this.files.readHead(id, STREAM_HEADER_BYTES);
+      // A missing file holds no ciphertext (the retention job removes its row).
+      if (head && readStreamHeader(head).keyVersion !== version) stale.push(id);
+    }
+    return stale;
+  }
+
+  /**
+   * Re-encrypts one file under the keyring's active version (decrypting with whichever version
+   * its header names). @returns false when the document is gone.
+   */
+  async reencrypt(ownerId: string, id: string, keyring: Keyring): Promise<boolean> {
+    const aad = documentAad(ownerId, id);
+    const replaced = await this.files.replace(
+      id,
+      createDecryptStream((version) => keyring.key(version), aad),
+      createEncryptStream(keyring.activeKey(), { algorithm: streamAlgorithmFor(this.config), keyVersion: keyring.activeVersion, aad }),
+    );
+    if (!replaced) return false;
+    // Deleted while it was rewritten: the rename may have put the file back.
+    if (!(await this.documents.existsBy({ id }))) {
+      await this.files.delete(id);
+      return false;
+    }
+    return true;
+  }
+}

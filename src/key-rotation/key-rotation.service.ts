@@ -1,0 +1,104 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { AccountKeysService } from '../auth/account-keys.service';
+import { ConcurrentAccountChangeError, InvalidCredentialsError } from '../auth/auth.errors';
+import type { AuthenticatedSession } from '../auth/guards/authenticated-session';
+import { SessionService } from '../auth/sessions/session.service';
+import { zeroBuffer } from '../crypto/secure-memory';
+import { Keyring } from '../key-vault/keyring';
+import { UserDataKey } from '../users/user-data-key.entity';
+import { User } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+import { RotatedKeysDto } from './dto/rotated-keys.dto';
+import { KeyRotation } from './key-rotation.entity';
+import { RotationInProgressError } from './key-rotation.errors';
+import { KeyRotationJob } from './key-rotation.job';
+
+const PG_UNIQUE_VIOLATION = '23505';
+
+/**
+ * Starts a user's key rotation (SPEC §1): one argon2id check of the password, then — in one
+ * transaction — a new DEK version wrapped by the password's KEK and a new recovery code's KEK,
+ * the old version re-wrapped for the new code (the old code stops working at once), the new
+ * version made active, and a `key_rotations` row. The answer carries the new recovery code as
+ * soon as that has committed; `KeyRotationJob` then re-encrypts the data in the background and
+ * destroys the old version. Reads work throughout: this session's keys hold both versions.
+ */
+@Injectable()
+export class KeyRotationService {
+  private readonly logger = new Logger(KeyRotationService.name);
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly users: UsersService,
+    private readonly keys: AccountKeysService,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditLogService,
+    private readonly job: KeyRotationJob,
+  ) {}
+
+  async rotate(session: AuthenticatedSession, password: string, audit: AuditContext): Promise<RotatedKeysDto> {
+    const user = await this.users.findById(session.userId);
+    if (!user) throw new InvalidCredentialsError();
+    if (await this.dataSource.getRepository(KeyRotation).existsBy({ userId: user.id })) throw new RotationInProgressError();
+
+    const kek = await this.keys.verifyPassword(user, password);
+    if (!kek) {
+      await this.audit.record('keys.rotate', 'failure', user.id, audit);
+      throw new InvalidCredentialsError();
+    }
+    const keyring = this.keys.unwrapKeyring(user, await this.users.dataKeysOf(user.id), kek, 'password');
+    if (!keyring) {
+      zeroBuffer(kek);
+      throw new InvalidCredentialsError();
+    }
+    const fromVersion = user.activeKeyVersion;
+    const toVersion = Math.max(...keyring.versions) + 1;
+    const recovery = this.keys.newRecoveryMaterial();
+    const { dataKey, wrapped } = this.keys.newDataKey(user.id, toVersion, kek, recovery.kek);
+    // Until it is destroyed, the old version opens with the new recovery code only.
+    const rewrapped = keyring.versions.map((version) => this.keys.wrap(user.id, version, keyring.key(version) as Buffer, kek, recovery.kek));
+    zeroBuffer(kek, recovery.kek);
+    const next = new Keyring(
+      user.id,
+      new Map([...keyring.versions.map((version): [number, Buffer] => [version, Buffer.from(keyring.key(version) as Buffer)]), [toVersion, dataKey]]),
+      toVersion,
+    );
+    keyring.zero();
+
+    try {
+      // Other sessions end before anything changes (SPEC §2): none keeps writing under the old key.
+      await this.sessions.revokeAllForUser(user.id, session.sessionKeyId);
+      await this.dataSource.transaction(async (manager) => {
+        const updated = await manager.update(
+          User,
+          { id: user.id, version: user.version },
+          { activeKeyVersion: toVersion, recoverySalt: recovery.recoverySalt, version: user.version + 1 },
+        );
+        if (!updated.affected) throw new ConcurrentAccountChangeError();
+        await manager.insert(KeyRotation, { userId: user.id, fromVersion, toVersion });
+        await manager.insert(UserDataKey, { userId: user.id, ...wrapped });
+        for (const rewrap of rewrapped) {
+          await manager.update(UserDataKey, { userId: user.id, keyVersion: rewrap.keyVersion }, { wrappedByRecovery: rewrap.wrappedByRecovery });
+        }
+      });
+    } catch (error) {
+      next.zero();
+      if (error instanceof QueryFailedError && (error as { code?: string }).code === PG_UNIQUE_VIOLATION) throw new RotationInProgressError();
+      throw error;
+    }
+
+    const vaultSession = { sessionId: session.sessionKeyId, userId: user.id, clientShare: Buffer.from(session.clientShare) };
+    try {
+      await this.sessions.replaceKeys(vaultSession.sessionId, user.id, vaultSession.clientShare, next);
+    } catch (error) {
+      // Committed: the new recovery code must still reach the user. This session logs in again.
+      this.logger.error({ userId: user.id, err: { type: (error as Error)?.name } }, 'rotated keys not stored for the session');
+    }
+    await this.audit.record('keys.rotate', 'success', user.id, audit);
+    // The job owns `next` from here and logs its own failures; the next login or request resumes it.
+    void this.job.run(user.id, next, vaultSession).catch(() => undefined);
+    return { keyVersion: toVersion, recoveryCode: recovery.recoveryCode };
+  }
+}
