@@ -34,6 +34,11 @@ export class AppConfig {
   readonly redisUrl: string | undefined;
   /** Prepended to every Redis key this app writes (vault, rate limits), to share one Redis. */
   readonly redisKeyPrefix: string;
+  /**
+   * How long a Redis command may go unanswered before it fails (the request gets a 503) and the
+   * silent connection is dropped and re-established. Bounds every request while Redis is down.
+   */
+  readonly redisCommandTimeoutMs: number;
   /** Absolute path of the directory holding the embedded database, documents and dev key. */
   readonly dataDir: string;
   /** 32 bytes; the root of every server secret. Never logged (see `toJSON`). */
@@ -115,6 +120,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const databaseUrl = reader.url('DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
   const redisKeyPrefix = reader.pattern('REDIS_KEY_PREFIX', /^[A-Za-z0-9:._-]{1,64}$/, 'up to 64 letters, digits, ":", ".", "_" or "-"') ?? '';
+  const redisCommandTimeoutMs = reader.integer('REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 60_000);
   const dataDir = resolve(reader.string('DATA_DIR') ?? './.data');
   const accessTokenTtlSeconds = reader.duration('ACCESS_TOKEN_TTL', '10m');
   const sessionIdleTtlSeconds = reader.duration('SESSION_IDLE_TTL', '30m');
@@ -156,6 +162,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     databaseUrl,
     redisUrl,
     redisKeyPrefix,
+    redisCommandTimeoutMs,
     dataDir,
     masterKey: masterKey.key,
     masterKeySource: masterKey.source,

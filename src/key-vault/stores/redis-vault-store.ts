@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import Redis from 'ioredis';
-import { describeStoreError, VaultStore } from '../vault-store';
+import type Redis from 'ioredis';
+import { VaultStore } from '../vault-store';
 import { closeRedisConnection } from '../../common/redis/close-redis';
+import { createFailFastRedis, waitForRedisReady } from '../../common/redis/fail-fast-redis';
 
 export interface RedisVaultStoreOptions {
   url: string;
@@ -109,69 +110,35 @@ interface VaultCommands {
   vaultDeleteAllForUser(userIndex: string, prefix: string, exceptSessionId: string): Promise<number>;
 }
 
-const MAX_RECONNECT_DELAY_MS = 2_000;
-
 /**
- * Vault entries in Redis, shared by every app instance. Tuned to fail fast: no offline queue (a
- * command while disconnected rejects at once), one retry at most, a command timeout; meanwhile
- * the client keeps reconnecting in the background, so the vault recovers on its own.
+ * Vault entries in Redis, shared by every app instance. The connection fails fast and heals by
+ * itself (`createFailFastRedis`): while Redis is down or silent every operation rejects within
+ * the command timeout, and the vault answers 503 until Redis is back.
  */
 export class RedisVaultStore implements VaultStore {
-  private readonly logger = new Logger(RedisVaultStore.name);
   private readonly client: Redis & VaultCommands;
   private readonly clock: () => number;
   private readonly idleMs: string;
-  private connectionLost = false;
   private closed = false;
 
   constructor(private readonly options: RedisVaultStoreOptions) {
     this.clock = options.clock ?? Date.now;
     this.idleMs = String(options.idleTtlMs);
-    this.client = new Redis(options.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: Math.max(2 * options.commandTimeoutMs, 2_000),
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), MAX_RECONNECT_DELAY_MS),
-      // How long close() lets a dead socket linger before destroying it (ioredis waits 2 s).
-      disconnectTimeout: Math.min(options.commandTimeoutMs, 500),
-      lazyConnect: false,
+    this.client = createFailFastRedis({
+      url: options.url,
+      commandTimeoutMs: options.commandTimeoutMs,
+      label: 'vault store',
+      logger: new Logger(RedisVaultStore.name),
     }) as Redis & VaultCommands;
     this.client.defineCommand('vaultGetAndSlide', { numberOfKeys: 1, lua: GET_AND_SLIDE });
     this.client.defineCommand('vaultPut', { numberOfKeys: 2, lua: PUT });
     this.client.defineCommand('vaultDelete', { numberOfKeys: 1, lua: DELETE });
     this.client.defineCommand('vaultDeleteAllForUser', { numberOfKeys: 1, lua: DELETE_ALL_FOR_USER });
-
-    // Without an 'error' listener ioredis prints every failed reconnect; log each outage once.
-    this.client.on('error', (error: Error) => {
-      if (this.connectionLost || this.closed) return;
-      this.connectionLost = true;
-      this.logger.warn(
-        `vault store: Redis connection failed (${describeStoreError(error)}); retrying in the background`,
-      );
-    });
-    this.client.on('ready', () => {
-      if (!this.connectionLost) return;
-      this.connectionLost = false;
-      this.logger.log('vault store: Redis connection restored');
-    });
   }
 
   /** Resolves true once connected, false if that takes longer than `timeoutMs`. */
   waitUntilReady(timeoutMs: number): Promise<boolean> {
-    if (this.client.status === 'ready') return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const onReady = (): void => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        this.client.off('ready', onReady);
-        resolve(false);
-      }, timeoutMs);
-      timer.unref();
-      this.client.once('ready', onReady);
-    });
+    return waitForRedisReady(this.client, timeoutMs);
   }
 
   async put(sessionId: string, userId: string, sealed: Buffer): Promise<void> {
