@@ -15,7 +15,7 @@ import { configureEncryption, encryptionSettings } from '../../src/encrypted-col
 import { KeyContext } from '../../src/key-vault/key-context';
 import { Keyring } from '../../src/key-vault/keyring';
 import { BenchSection } from '../support/bench-context';
-import { interleave, ratio, renderTable, Summary, summaryCells } from '../support/stats';
+import { interleave, ratio, renderTable, summarize, Summary, summaryCells } from '../support/stats';
 import {
   BenchContact,
   BenchContactClass,
@@ -27,10 +27,10 @@ import {
 } from './bench-contact.entities';
 import { ensurePeerInstalled, peerTransformer } from './peer-typeorm-encrypted';
 
-const ROWS_PER_OWNER = 1_000;
+export const ROWS_PER_OWNER = 1_000;
 const BATCH = 500;
 
-type VariantName = 'plaintext' | 'ours' | 'oursGcm' | 'peer';
+export type VariantName = 'plaintext' | 'ours' | 'oursGcm' | 'peer';
 
 const LABELS: Record<VariantName, string> = {
   plaintext: 'plaintext twin',
@@ -39,12 +39,12 @@ const LABELS: Record<VariantName, string> = {
   peer: 'peer typeorm-encrypted (AES-256-GCM)',
 };
 
-interface Owner {
+export interface Owner {
   id: string;
   dataKey: Buffer;
 }
 
-interface Variant {
+export interface Variant {
   repository: Repository<BenchContact>;
   /** Runs `work` as a request of `owner` would: ours inside a key scope with the owner's keyring. */
   asOwner<T>(owner: Owner, work: () => Promise<T>): Promise<T>;
@@ -52,80 +52,52 @@ interface Variant {
 
 export const runOrmBench: BenchSection = async (context) => {
   const rounds = context.quick ? 5 : 7;
-  const insertRows = context.quick ? 1_000 : 10_000;
-  const findRepeats = context.quick ? 3 : 20;
-  const findOneRepeats = context.quick ? 100 : 1_000;
+  // Per round and variant: insert `insertSlices` × BATCH rows, find 1,000 rows `findSlices`
+  // times, find one row `findOneSlices` × FIND_ONE_SLICE times.
+  const insertSlices = context.quick ? 2 : 20;
+  const findSlices = context.quick ? 3 : 20;
+  const findOneSlices = context.quick ? 4 : 20;
+  const FIND_ONE_SLICE = context.quick ? 25 : 50;
 
   ensurePeerInstalled(context.progress);
-  const PeerContact = peerContactEntity(peerTransformer());
-  const dataSource = new DataSource({
-    type: 'postgres',
-    url: await context.createDatabase('bench_orm'),
-    entities: [PlainContact, EncryptedContact, EncryptedGcmContact, PeerContact],
-    // A throw-away database of bench entities only.
-    synchronize: true,
-  });
-  await dataSource.initialize();
+  const { dataSource, variants } = await openOrmVariants(await context.createDatabase('bench_orm'));
   const defaultAlgorithm = encryptionSettings().algorithm;
   try {
-    const variants: Record<VariantName, Variant> = {
-      plaintext: plainVariant(dataSource, PlainContact),
-      ours: encryptedVariant(dataSource, EncryptedContact, AeadAlgorithm.XChaCha20Poly1305),
-      oursGcm: encryptedVariant(dataSource, EncryptedGcmContact, AeadAlgorithm.Aes256Gcm),
-      peer: plainVariant(dataSource, PeerContact),
-    };
-    const perVariant = <R>(fn: (variant: Variant, name: VariantName) => R) =>
-      Object.fromEntries(Object.entries(variants).map(([name, variant]) => [name, () => fn(variant as Variant, name as VariantName)])) as Record<
-        VariantName,
-        () => R
-      >;
-
-    // The find data set: one insert's worth of owners, written before timing (also the warm-up).
-    context.progress(`orm: loading ${insertRows} rows per variant`);
-    const findOwners = newOwners(insertRows);
-    const savedIds: Record<VariantName, { id: string; owner: Owner }[]> = { plaintext: [], ours: [], oursGcm: [], peer: [] };
+    // The find data set, written before timing (also the warm-up): 1,000 rows for each owner.
+    const loadRows = Math.max(insertSlices * BATCH, 2 * ROWS_PER_OWNER);
+    context.progress(`orm: loading ${loadRows} rows per variant`);
+    const findOwners = newOwners(loadRows);
+    const savedIds = {} as Record<VariantName, SavedRow[]>;
     for (const [name, variant] of Object.entries(variants) as [VariantName, Variant][]) {
       savedIds[name] = await insertAll(variant, findOwners);
       await checkRoundTrip(variant, savedIds[name][0], name);
     }
-    const probes = (name: VariantName) => sample(savedIds[name], findOneRepeats);
+    const time = (slices: number, rowsPerSlice: number, run: (variant: Variant, name: VariantName, slice: number) => Promise<void>) =>
+      timeInSlices(variants, rounds, slices, rowsPerSlice, run);
 
-    context.progress(`orm: insert ${insertRows} rows (save() of ${BATCH}) × ${rounds} rounds`);
-    const insert = await interleave(
-      rounds,
-      perVariant(async (variant) => {
-        const owners = newOwners(insertRows);
-        return timed(insertRows, () => insertAll(variant, owners));
-      }),
-    );
+    context.progress(`orm: insert ${insertSlices * BATCH} rows (save() of ${BATCH}) × ${rounds} rounds`);
+    const insert = await time(insertSlices, BATCH, async (variant) => {
+      const [owner] = newOwners(BATCH);
+      await insertBatch(variant, owner, 0);
+    });
 
-    context.progress(`orm: find ${ROWS_PER_OWNER} rows by owner × ${findRepeats} × ${rounds} rounds`);
-    const find1000 = await interleave(
-      rounds,
-      perVariant((variant) =>
-        timed(findRepeats * ROWS_PER_OWNER, async () => {
-          for (let i = 0; i < findRepeats; i++) {
-            const owner = findOwners[i % findOwners.length];
-            const rows = await variant.asOwner(owner, () => variant.repository.find({ where: { ownerId: owner.id } }));
-            if (rows.length !== ROWS_PER_OWNER) throw new Error(`orm bench: found ${rows.length} rows, expected ${ROWS_PER_OWNER}`);
-          }
-        }),
-      ),
-    );
+    context.progress(`orm: find ${ROWS_PER_OWNER} rows by owner × ${findSlices} × ${rounds} rounds`);
+    const find1000 = await time(findSlices, ROWS_PER_OWNER, async (variant, _name, slice) => {
+      const owner = findOwners[slice % findOwners.length];
+      const rows = await variant.asOwner(owner, () => variant.repository.find({ where: { ownerId: owner.id } }));
+      if (rows.length !== ROWS_PER_OWNER) throw new Error(`orm bench: found ${rows.length} rows, expected ${ROWS_PER_OWNER}`);
+    });
 
-    context.progress(`orm: find one by id × ${findOneRepeats} × ${rounds} rounds`);
-    const findOne = await interleave(
-      rounds,
-      perVariant((variant, name) => {
-        const targets = probes(name);
-        return timed(targets.length, async () => {
-          for (const { id, owner } of targets) {
-            const row = await variant.asOwner(owner, () => variant.repository.findOneBy({ id }));
-            if (!row) throw new Error('orm bench: row not found');
-          }
-        });
-      }),
-    );
+    context.progress(`orm: find one by id × ${findOneSlices * FIND_ONE_SLICE} × ${rounds} rounds`);
+    const findOne = await time(findOneSlices, FIND_ONE_SLICE, async (variant, name, slice) => {
+      const saved = savedIds[name];
+      for (let i = 0; i < FIND_ONE_SLICE; i++) {
+        // The same spread of rows for every variant: a stride through the saved ids.
+        const { id, owner } = saved[((slice * FIND_ONE_SLICE + i) * 7919) % saved.length];
+        const row = await variant.asOwner(owner, () => variant.repository.findOneBy({ id }));
+        if (!row) throw new Error('orm bench: row not found');
+      }
+    });
 
     const operations: [string, string, Record<VariantName, Summary>][] = [
       ['insert', `insert (save ${BATCH}/call)`, insert],
@@ -153,7 +125,7 @@ export const runOrmBench: BenchSection = async (context) => {
       extra,
       report: renderTable(
         `ORM: 6 PII columns, TypeORM ${typeormVersion()}, rows/s over ${rounds} interleaved rounds ` +
-          `(insert ${insertRows} rows; find ×${findRepeats}; find one ×${findOneRepeats})`,
+          `(insert ${insertSlices * BATCH} rows; find 1,000 ×${findSlices}; find one ×${findOneSlices * FIND_ONE_SLICE}), in slices interleaved by variant`,
         rows,
       ),
     };
@@ -163,6 +135,27 @@ export const runOrmBench: BenchSection = async (context) => {
     // The bench reuses no owner after this section; their keys are dropped with them.
   }
 };
+
+/** The four variants' repositories on one DataSource over `url` (a throw-away database). */
+export async function openOrmVariants(url: string): Promise<{ dataSource: DataSource; variants: Record<VariantName, Variant> }> {
+  const PeerContact = peerContactEntity(peerTransformer());
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url,
+    entities: [PlainContact, EncryptedContact, EncryptedGcmContact, PeerContact],
+    synchronize: true, // a throw-away database of bench entities only
+  });
+  await dataSource.initialize();
+  return {
+    dataSource,
+    variants: {
+      plaintext: plainVariant(dataSource, PlainContact),
+      ours: encryptedVariant(dataSource, EncryptedContact, AeadAlgorithm.XChaCha20Poly1305),
+      oursGcm: encryptedVariant(dataSource, EncryptedGcmContact, AeadAlgorithm.Aes256Gcm),
+      peer: plainVariant(dataSource, PeerContact),
+    },
+  };
+}
 
 function plainVariant(dataSource: DataSource, entity: BenchContactClass): Variant {
   return { repository: dataSource.getRepository<BenchContact>(entity), asOwner: (_owner, work) => work() };
@@ -180,21 +173,29 @@ function encryptedVariant(dataSource: DataSource, entity: BenchContactClass, alg
   };
 }
 
-function newOwners(rows: number): Owner[] {
+export function newOwners(rows: number): Owner[] {
   return Array.from({ length: Math.ceil(rows / ROWS_PER_OWNER) }, () => ({ id: randomUUID(), dataKey: randomBytes(32) }));
 }
 
+export interface SavedRow {
+  id: string;
+  owner: Owner;
+}
+
 /** ROWS_PER_OWNER rows for each owner, saved BATCH at a time; returns every id with its owner. */
-async function insertAll(variant: Variant, owners: Owner[]): Promise<{ id: string; owner: Owner }[]> {
-  const ids: { id: string; owner: Owner }[] = [];
+export async function insertAll(variant: Variant, owners: Owner[]): Promise<SavedRow[]> {
+  const saved: SavedRow[] = [];
   for (const owner of owners) {
-    for (let start = 0; start < ROWS_PER_OWNER; start += BATCH) {
-      const batch = Array.from({ length: BATCH }, (_, i) => variant.repository.create(contactValues(owner.id, start + i)));
-      const saved = await variant.asOwner(owner, () => variant.repository.save(batch));
-      for (const row of saved) ids.push({ id: row.id, owner });
-    }
+    for (let start = 0; start < ROWS_PER_OWNER; start += BATCH) saved.push(...(await insertBatch(variant, owner, start)));
   }
-  return ids;
+  return saved;
+}
+
+/** One `repository.save()` of BATCH new entities of `owner`, numbered from `start`. */
+async function insertBatch(variant: Variant, owner: Owner, start: number): Promise<SavedRow[]> {
+  const batch = Array.from({ length: BATCH }, (_, i) => variant.repository.create(contactValues(owner.id, start + i)));
+  const saved = await variant.asOwner(owner, () => variant.repository.save(batch));
+  return saved.map((row) => ({ id: row.id, owner }));
 }
 
 /** Values of typical lengths (names ~15 chars, a postal address, a sentence of notes). */
@@ -210,7 +211,7 @@ function contactValues(ownerId: string, n: number): Omit<BenchContact, 'id'> {
   };
 }
 
-async function checkRoundTrip(variant: Variant, { id, owner }: { id: string; owner: Owner }, name: VariantName): Promise<void> {
+async function checkRoundTrip(variant: Variant, { id, owner }: SavedRow, name: VariantName): Promise<void> {
   const row = await variant.asOwner(owner, () => variant.repository.findOneByOrFail({ id }));
   const expected = contactValues(owner.id, 0);
   for (const column of PII_COLUMNS) {
@@ -218,16 +219,44 @@ async function checkRoundTrip(variant: Variant, { id, owner }: { id: string; own
   }
 }
 
-function sample<T>(items: T[], count: number): T[] {
-  return Array.from({ length: count }, () => items[Math.floor(Math.random() * items.length)]);
-}
-
-/** Rows per second of `work`, after a full GC so that one variant's garbage is not another's pause. */
-async function timed(rows: number, work: () => Promise<unknown>): Promise<number> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const start = process.hrtime.bigint();
-  await work();
-  return rows / (Number(process.hrtime.bigint() - start) / 1e9);
+/**
+ * Each variant's rows/s per round. A round is `slices` slices and each slice runs every variant
+ * once (`interleave` rotates their order), so a burst of noise from the shared machine lands on
+ * all variants alike; a round's rate is its rows over the summed time of its slices. No GC is
+ * forced between slices: a forced one would take the collection of a slice's garbage out of its
+ * time (all of it for a variant whose garbage fits the young generation); left alone, a
+ * scavenge falls in a slice with a probability that grows with what the slice allocated.
+ */
+async function timeInSlices(
+  variants: Record<VariantName, Variant>,
+  rounds: number,
+  slices: number,
+  rowsPerSlice: number,
+  run: (variant: Variant, name: VariantName, slice: number) => Promise<void>,
+): Promise<Record<VariantName, Summary>> {
+  const names = Object.keys(variants) as VariantName[];
+  const seconds = await interleave(
+    rounds * slices,
+    Object.fromEntries(
+      names.map((name) => [
+        name,
+        async (slice: number) => {
+          const start = process.hrtime.bigint();
+          await run(variants[name], name, slice);
+          return Number(process.hrtime.bigint() - start) / 1e9;
+        },
+      ]),
+    ) as Record<VariantName, (slice: number) => Promise<number>>,
+  );
+  return Object.fromEntries(
+    names.map((name) => {
+      const perRound = Array.from({ length: rounds }, (_, round) => {
+        const roundSeconds = seconds[name].samples.slice(round * slices, (round + 1) * slices).reduce((a, b) => a + b, 0);
+        return (slices * rowsPerSlice) / roundSeconds;
+      });
+      return [name, summarize(perRound)];
+    }),
+  ) as Record<VariantName, Summary>;
 }
 
 function typeormVersion(): string {

@@ -6,6 +6,7 @@ import {
   HEADER_BYTES,
   TAG_BYTES,
   open,
+  PreparedAad,
   readEnvelopeHeader,
   seal,
 } from './aead';
@@ -371,5 +372,41 @@ describe('nonces across refills of the nonce pool', () => {
       seen.add(envelope.subarray(6, 6 + nonceBytes).toString('hex'));
     }
     expect(seen.size).toBe(3000);
+  });
+});
+
+describe('PreparedAad (header ‖ aad built once per header)', () => {
+  it.each(ALGORITHMS)('is interchangeable with the plain AAD buffer ($name)', ({ algorithm }) => {
+    const prepared = new PreparedAad(AAD);
+    for (const keyVersion of [1, 2, KEY_VERSION]) {
+      const sealedPrepared = seal(PLAINTEXT, KEY, { algorithm, keyVersion, aad: prepared });
+      const sealedPlain = seal(PLAINTEXT, KEY, { algorithm, keyVersion, aad: AAD });
+      expect(open(sealedPrepared, () => KEY, AAD).equals(PLAINTEXT)).toBe(true);
+      expect(open(sealedPlain, () => KEY, prepared).equals(PLAINTEXT)).toBe(true);
+      expect(open(sealedPrepared, () => KEY, prepared).equals(PLAINTEXT)).toBe(true);
+    }
+  });
+
+  it('binds each envelope to its own header: a rewritten key version or algorithm still fails', () => {
+    const prepared = new PreparedAad(AAD);
+    const envelope = seal(PLAINTEXT, KEY, { algorithm: AeadAlgorithm.XChaCha20Poly1305, keyVersion: 1, aad: prepared });
+    const rewritten = Buffer.from(envelope);
+    rewritten.writeUInt32BE(2, 2);
+    expect(thrownName(() => open(rewritten, () => KEY, prepared))).toBe(AuthenticationFailedError.name);
+    expect(open(envelope, () => KEY, prepared).equals(PLAINTEXT)).toBe(true);
+  });
+
+  it('keeps its own copy of the AAD', () => {
+    const aad = Buffer.from(AAD);
+    const prepared = new PreparedAad(aad);
+    aad.fill(0);
+    const envelope = seal(PLAINTEXT, KEY, { algorithm: AeadAlgorithm.XChaCha20Poly1305, keyVersion: 1, aad: prepared });
+    expect(open(envelope, () => KEY, AAD).equals(PLAINTEXT)).toBe(true);
+  });
+
+  it('an envelope sealed under another PreparedAad does not open', () => {
+    const envelope = seal(PLAINTEXT, KEY, { algorithm: AeadAlgorithm.Aes256Gcm, keyVersion: 1, aad: new PreparedAad(AAD) });
+    const other = new PreparedAad(Buffer.concat([AAD, Buffer.from('x')]));
+    expect(thrownName(() => open(envelope, () => KEY, other))).toBe(AuthenticationFailedError.name);
   });
 });

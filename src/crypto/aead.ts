@@ -47,7 +47,32 @@ export interface SealOptions {
   algorithm: AeadAlgorithm;
   keyVersion: number;
   /** Associated data: what this ciphertext belongs to (table, column, owner…). */
-  aad: Buffer;
+  aad: Buffer | PreparedAad;
+}
+
+/**
+ * Associated data for many envelopes (e.g. one column of one owner's rows). What the AEAD
+ * authenticates is header ‖ aad; this keeps that concatenation per header — one or two per
+ * column: the algorithm and key version in use — instead of building it for every value.
+ */
+export class PreparedAad {
+  private readonly aad: Buffer;
+  private readonly withHeader = new Map<number, Buffer>();
+
+  constructor(aad: Buffer) {
+    this.aad = Buffer.from(aad);
+  }
+
+  /** header ‖ aad for the 6-byte header `header` (format version already checked). */
+  forHeader(header: Buffer): Buffer {
+    const id = header[1] * 0x100000000 + header.readUInt32BE(2);
+    let full = this.withHeader.get(id);
+    if (!full) {
+      full = Buffer.concat([header.subarray(0, HEADER_BYTES), this.aad]);
+      this.withHeader.set(id, full);
+    }
+    return full;
+  }
 }
 
 /** Encrypts `plaintext` under `key` into a self-describing envelope. */
@@ -67,7 +92,7 @@ export function seal(plaintext: Buffer, key: Buffer, options: SealOptions): Buff
   envelope.writeUInt32BE(keyVersion, 2);
   const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
   fillNonce(nonce);
-  const aad = authenticatedData(envelope.subarray(0, HEADER_BYTES), options.aad);
+  const aad = authenticatedData(envelope, options.aad);
   const body = envelope.subarray(bodyStart);
 
   if (algorithm === AeadAlgorithm.XChaCha20Poly1305) {
@@ -91,7 +116,7 @@ export function seal(plaintext: Buffer, key: Buffer, options: SealOptions): Buff
 export function open(
   envelope: Buffer,
   keyForVersion: (keyVersion: number) => Buffer | undefined,
-  aad: Buffer,
+  aad: Buffer | PreparedAad,
 ): Buffer {
   const header = readEnvelopeHeader(envelope);
   const nonceBytes = NONCE_BYTES[header.algorithm];
@@ -105,10 +130,10 @@ export function open(
 
   const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
   const body = envelope.subarray(bodyStart);
-  const fullAad = authenticatedData(envelope.subarray(0, HEADER_BYTES), aad);
-  const plaintext = Buffer.allocUnsafe(body.length - TAG_BYTES);
+  const fullAad = authenticatedData(envelope, aad);
 
   if (header.algorithm === AeadAlgorithm.XChaCha20Poly1305) {
+    const plaintext = Buffer.allocUnsafe(body.length - TAG_BYTES);
     try {
       sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, null, body, fullAad, nonce, key);
     } catch {
@@ -117,7 +142,7 @@ export function open(
     }
     return plaintext;
   }
-  // GCM's update() releases plaintext before final() checks the tag: it is zeroed either way.
+  // GCM's update() releases plaintext before final() checks the tag: zeroed if the check fails.
   let written: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
@@ -125,14 +150,13 @@ export function open(
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
     written = decipher.update(body.subarray(0, body.length - TAG_BYTES));
     const final = decipher.final();
-    written.copy(plaintext, 0);
-    final.copy(plaintext, written.length);
+    if (final.length === 0) return written; // GCM's final() has nothing left to release
+    const plaintext = Buffer.concat([written, final]);
+    written.fill(0);
     return plaintext;
   } catch {
-    plaintext.fill(0);
-    throw new AuthenticationFailedError();
-  } finally {
     written?.fill(0);
+    throw new AuthenticationFailedError();
   }
 }
 
@@ -171,8 +195,11 @@ function fillNonce(nonce: Buffer): void {
   noncePoolOffset += nonce.length;
 }
 
-function authenticatedData(header: Buffer, aad: Buffer): Buffer {
-  return aad.length === 0 ? header : Buffer.concat([header, aad], header.length + aad.length);
+/** What the AEAD authenticates: the envelope's 6 header bytes ‖ the caller's AAD. */
+function authenticatedData(envelope: Buffer, aad: Buffer | PreparedAad): Buffer {
+  if (aad instanceof PreparedAad) return aad.forHeader(envelope);
+  const header = envelope.subarray(0, HEADER_BYTES);
+  return aad.length === 0 ? header : Buffer.concat([header, aad], HEADER_BYTES + aad.length);
 }
 
 function assertKey(key: Buffer): void {

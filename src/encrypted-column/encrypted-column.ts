@@ -1,7 +1,6 @@
 import { Column, FindOperator, getMetadataArgsStorage, ValueTransformer } from 'typeorm';
-import { open, seal } from '../crypto/aead';
+import { open, PreparedAad, seal } from '../crypto/aead';
 import { CryptoError } from '../crypto/errors';
-import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
 import { DataIntegrityError, EncryptedColumnQueryError } from './encrypted-column.errors';
 import { decodeValue, EncryptedValueKind, encodeValue } from './encrypted-value-codec';
@@ -49,7 +48,7 @@ export function EncryptedColumn(options: EncryptedColumnOptions = {}): PropertyD
 /** Exposed for tests and for the key-rotation job; entities only ever use the decorator. */
 export class EncryptedValueTransformer implements ValueTransformer {
   private labelCache?: { table: string; column: string; prefix: Buffer };
-  private aadCache?: { ownerId: string; aad: Buffer };
+  private aadCache?: { ownerId: string; aad: PreparedAad };
 
   constructor(
     private readonly entity: Function,
@@ -73,7 +72,8 @@ export class EncryptedValueTransformer implements ValueTransformer {
         aad: this.aadFor(keyring.userId),
       });
     } finally {
-      zeroBuffer(plaintext);
+      // fill(0), not sodium_memzero: a JS fill is never elided either, at a third of the cost per value.
+      plaintext.fill(0);
     }
   }
 
@@ -93,7 +93,7 @@ export class EncryptedValueTransformer implements ValueTransformer {
     try {
       return decodeValue(plaintext);
     } finally {
-      zeroBuffer(plaintext);
+      plaintext.fill(0);
     }
   }
 
@@ -110,10 +110,10 @@ export class EncryptedValueTransformer implements ValueTransformer {
   }
 
   /** AAD = label ‖ owner id; the last one is kept because a request encrypts for one owner. */
-  private aadFor(ownerId: string): Buffer {
+  private aadFor(ownerId: string): PreparedAad {
     if (this.aadCache?.ownerId !== ownerId) {
       const { prefix } = this.label();
-      this.aadCache = { ownerId, aad: Buffer.concat([prefix, Buffer.from(ownerId, 'utf8')]) };
+      this.aadCache = { ownerId, aad: new PreparedAad(Buffer.concat([prefix, Buffer.from(ownerId, 'utf8')])) };
     }
     return this.aadCache.aad;
   }

@@ -27,7 +27,7 @@ export function kindOf(value: unknown): EncryptedValueKind {
 export function encodeValue(value: unknown, kind: EncryptedValueKind = kindOf(value)): Buffer {
   switch (kind) {
     case 'string':
-      return withTag(TAG.string, Buffer.from(String(value), 'utf8'));
+      return tagged(TAG.string, String(value));
     case 'number': {
       if (typeof value !== 'number') throw new TypeError('expected a number');
       const out = Buffer.allocUnsafe(9);
@@ -46,7 +46,7 @@ export function encodeValue(value: unknown, kind: EncryptedValueKind = kindOf(va
       return out;
     }
     case 'json':
-      return withTag(TAG.json, Buffer.from(JSON.stringify(value), 'utf8'));
+      return tagged(TAG.json, JSON.stringify(value));
   }
 }
 
@@ -67,10 +67,10 @@ export function decodeValue(plaintext: Buffer): unknown {
   }
 }
 
-function withTag(tag: number, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(body.length + 1);
+/** tag ‖ UTF-8 of `text`, written straight into one buffer (no intermediate copy to zero). */
+function tagged(tag: number, text: string): Buffer {
+  const out = Buffer.allocUnsafe(1 + Buffer.byteLength(text, 'utf8'));
   out[0] = tag;
-  body.copy(out, 1);
-  body.fill(0);
+  out.write(text, 1, 'utf8');
   return out;
 }
