@@ -141,7 +141,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }, 30_000);
 
-  it('both instances start on a fresh database (one migrates, the other finds it migrated) and are ready', async () => {
+  it('both instances, started together on an empty database, are ready', async () => {
     for (const instance of [a, b]) {
       const ready = await instance.http().get('/health/ready');
       expect(ready.status).toBe(200);
@@ -218,6 +218,30 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     expect((await profileOf(a, relogin)).body).toMatchObject({ fullName: account.profile.fullName });
   });
 
+  it('lists on B the session opened on A, and ending it on B ends it on A at once', async () => {
+    const account = await register(b);
+    const onA = await login(a, account, 'sessions: login on A');
+    const onB = await login(b, account, 'sessions: login on B');
+    const listed = await b.http().get('/v1/auth/sessions').set(...bearer(onB.accessToken));
+    expect(listed.status).toBe(200);
+    expect(listed.body).toHaveLength(2);
+    const other = (listed.body as { id: string; current: boolean }[]).find((session) => !session.current);
+    expect((await b.http().delete(`/v1/auth/sessions/${other?.id}`).set(...bearer(onB.accessToken))).status).toBe(204);
+    expectProblem(await profileOf(a, onA), 401, 'session_locked');
+    expect((await profileOf(a, onB)).status).toBe(200);
+  });
+
+  it('serves on B a document created on A (one DATA_DIR volume for every instance)', async () => {
+    const account = await register(a);
+    const tokens = await login(a, account, 'documents: login on A');
+    const created = await a.http().post('/v1/documents').set(...bearer(tokens.accessToken)).send({ kind: 'profile-summary' });
+    expect(created.status).toBe(201);
+    const download = await b.http().get(`/v1/documents/${created.body.id}/content`).set(...bearer(tokens.accessToken)).buffer(true);
+    expect(download.status).toBe(200);
+    expect(download.headers['content-type']).toBe('application/pdf');
+    expect(Buffer.from(download.body).subarray(0, 5).toString('latin1')).toBe('%PDF-');
+  });
+
   it('counts failed logins per account across instances', async () => {
     const account = await register(b);
     const wrongPassword = `Wrong multi passphrase ${tag}`;
@@ -281,6 +305,13 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     } finally {
       await pg.end();
     }
+
+    // The scan finds what it looks for: a data key's bytes planted inside a hash value.
+    const planted = canaries.find((canary) => canary.label.startsWith('data key of user')) as Canary;
+    await admin.hset('control', 'e', Buffer.concat([randomBytes(5), planted.bytes![0], randomBytes(3)]));
+    const withControl = findCanaries(canaries, (await dumpRedis(admin)).dumps);
+    await admin.del('control');
+    expect(withControl).toEqual([{ canary: planted.label, where: 'redis:control (hash)', how: 'hex' }]);
 
     const { dumps, keys } = await dumpRedis(admin);
     // DUMP too: Redis's own serialisation of every key, whatever its type.
