@@ -2,6 +2,7 @@ import { Column, FindOperator, getMetadataArgsStorage, ValueTransformer } from '
 import { open, PreparedAad, seal } from '../crypto/aead';
 import { CryptoError } from '../crypto/errors';
 import { KeyContext } from '../key-vault/key-context';
+import { installChangeDetection, isComputingChanges, wipeAfterDiff } from './change-detection';
 import { DataIntegrityError, EncryptedColumnQueryError } from './encrypted-column.errors';
 import { decodeValue, EncryptedValueKind, encodeValue } from './encrypted-value-codec';
 import { encryptionSettings } from './encryption-settings';
@@ -38,6 +39,7 @@ export interface EncryptedColumnOptions {
  */
 export function EncryptedColumn(options: EncryptedColumnOptions = {}): PropertyDecorator {
   installWhereClauseGuard();
+  installChangeDetection();
   return (target: object, propertyKey: string | symbol) => {
     const propertyName = String(propertyKey);
     const transformer = new EncryptedValueTransformer(target.constructor, propertyName, options.type, options.aadLabel);
@@ -63,6 +65,8 @@ export class EncryptedValueTransformer implements ValueTransformer {
       const { table, column } = this.label();
       throw new EncryptedColumnQueryError(table, column);
     }
+    // save() comparing the entity with the stored row: compare plaintexts (see change-detection.ts).
+    if (isComputingChanges()) return wipeAfterDiff(encodeValue(value, this.kind));
     const keyring = KeyContext.require();
     const plaintext = encodeValue(value, this.kind);
     try {
