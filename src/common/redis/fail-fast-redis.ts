@@ -7,7 +7,7 @@ export interface FailFastRedisOptions {
   url: string;
   /**
    * A command without an answer by then fails, and a connection that has received nothing for
-   * that long while commands wait is dropped and re-established. Default 1000 ms.
+   * 90% of that time while commands wait is dropped and re-established. Default 1000 ms.
    */
   commandTimeoutMs?: number;
   /** ioredis `keyPrefix`: prepended to every key of every command on this connection. */
