@@ -98,7 +98,8 @@ export class AccountFlowsService {
       if (error instanceof TooManyRequestsError) await this.audit.record('auth.login_locked', 'failure', null, audit);
       throw error;
     }
-    const user = await this.users.findByEmail(email);
+    // One round trip for the account and its wrapped keys, whether or not the password is right.
+    const user = await this.users.findLoginAccount(email);
     if (!user) {
       await this.keys.spendDummyVerification(password);
       await this.audit.record('auth.login', 'failure', null, audit);
@@ -109,8 +110,7 @@ export class AccountFlowsService {
       await this.audit.record('auth.login', 'failure', user.id, audit);
       throw new InvalidCredentialsError();
     }
-    const dataKeys = await this.users.dataKeysOf(user.id);
-    const keyring = this.keys.unwrapKeyring(user, dataKeys, kek, 'password');
+    const keyring = this.keys.unwrapKeyring(user, user.dataKeys, kek, 'password');
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
     await this.loginAttempts.succeeded(attempt);
@@ -212,7 +212,7 @@ export class AccountFlowsService {
    * DEK version, atomically, if nobody changed the account since it was read (optimistic lock).
    */
   private async setPassword(
-    user: User,
+    user: Pick<User, 'id' | 'version'>,
     keyring: Keyring,
     password: PasswordMaterial,
     recovery?: { recoverySalt: Buffer; kek: Buffer },

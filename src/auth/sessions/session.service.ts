@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { timingSafeEqual } from 'node:crypto';
 import { IsNull, MoreThan, Not, Repository } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { insertStatement } from '../../database/plain-sql';
 import { SessionLockedError } from '../../key-vault/key-vault.errors';
 import { Keyring } from '../../key-vault/keyring';
 import { SessionKeyVault } from '../../key-vault/session-key-vault';
@@ -25,12 +26,16 @@ export interface TokenPair {
  */
 @Injectable()
 export class SessionService {
+  private readonly insertSession: string;
+
   constructor(
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     private readonly vault: SessionKeyVault,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.insertSession = insertStatement(sessions.metadata, ['userId', 'sidHash', 'refreshTokenHash', 'lastUsedAt', 'expiresAt']);
+  }
 
   /** Puts `keyring` in the vault under a new session and returns its first tokens. */
   async open(userId: string, keyring: Keyring): Promise<TokenPair> {
@@ -39,13 +44,14 @@ export class SessionService {
     await this.vault.store({ sessionId: sessionKeyId, userId, clientShare: secrets.clientShare }, keyring);
     const refresh = this.tokens.newRefreshToken(secrets);
     const now = new Date();
-    await this.sessions.insert({
+    // Plain SQL (database/plain-sql.ts): one of a login's costs beside argon2id (SPEC §8).
+    await this.sessions.query(this.insertSession, [
       userId,
-      sidHash: Buffer.from(sessionKeyId, 'hex'),
-      refreshTokenHash: refresh.hash,
-      lastUsedAt: now,
-      expiresAt: new Date(now.getTime() + this.config.sessionMaxTtlSeconds * 1000),
-    });
+      Buffer.from(sessionKeyId, 'hex'),
+      refresh.hash,
+      now,
+      new Date(now.getTime() + this.config.sessionMaxTtlSeconds * 1000),
+    ]);
     return this.pair(this.tokens.issueAccessToken(userId, secrets), refresh.token);
   }
 
