@@ -25,7 +25,7 @@ import { createTestDatabase, TestDatabase } from './support/test-database';
 const skipReason = redisServerMissingReason();
 if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
 
-(skipReason ? describe.skip : describe)('two app instances on one PostgreSQL and one Redis', () => {
+(skipReason ? describe.skip : describe)(`two app instances on one PostgreSQL and one Redis${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const KEY_PREFIX = 'mi:';
   const LOGIN_FAILURE_LIMIT = 3;
   const masterKey = randomBytes(32);

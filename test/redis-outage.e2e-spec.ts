@@ -24,7 +24,7 @@ const COMMAND_TIMEOUT_MS = 1_000;
 /** No answer during an outage may take longer: one command timeout, plus a margin for a busy CI machine. */
 const MAX_OUTAGE_ANSWER_MS = 2 * COMMAND_TIMEOUT_MS;
 
-(skipReason ? describe.skip : describe)('when Redis fails (the app as a process, Redis of its own)', () => {
+(skipReason ? describe.skip : describe)(`when Redis fails (the app as a process, Redis of its own)${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const tag = randomBytes(3).toString('hex');
   const email = `redis.outage-${tag}@example.org`;
   const password = `Redis outage passphrase ${tag}`;
