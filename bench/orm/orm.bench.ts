@@ -3,8 +3,9 @@
  * sharing one TypeORM 1.1.1 DataSource — a plaintext twin, ours (`@EncryptedColumn`) with the
  * default XChaCha20-Poly1305 and with AES-256-GCM, and the peer `typeorm-encrypted`. Operations,
  * as an app does them: `repository.save(array)` of 500 new entities at a time (insert),
- * `find({ where: { ownerId } })` returning 1,000 rows, `findOneBy({ id })`. Our variants run
- * each batch or query in its own key scope (`KeyContext.runWithKeyring`), as a request does.
+ * `find({ where: { ownerId } })` returning 1,000 rows, `findOneBy({ id })`, and (beyond SPEC §8)
+ * an update: `findOneByOrFail`, change one field, `save()`. Our variants run each batch or
+ * request-sized unit in its own key scope (`KeyContext.runWithKeyring`), as a request does.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -58,6 +59,9 @@ export const runOrmBench: BenchSection = async (context) => {
   const findSlices = context.quick ? 3 : 20;
   const findOneSlices = context.quick ? 4 : 20;
   const FIND_ONE_SLICE = context.quick ? 25 : 50;
+  // Not in SPEC §8: load one row, change one PII field, save() — what PATCH /v1/contacts/:id does.
+  const updateSlices = context.quick ? 3 : 10;
+  const UPDATE_SLICE = context.quick ? 8 : 25;
 
   ensurePeerInstalled(context.progress);
   const { dataSource, variants } = await openOrmVariants(await context.createDatabase('bench_orm'));
@@ -99,10 +103,24 @@ export const runOrmBench: BenchSection = async (context) => {
       }
     });
 
+    context.progress(`orm: find one, change one field, save() × ${updateSlices * UPDATE_SLICE} × ${rounds} rounds`);
+    const update = await time(updateSlices, UPDATE_SLICE, async (variant, name, slice) => {
+      const saved = savedIds[name];
+      for (let i = 0; i < UPDATE_SLICE; i++) {
+        const { id, owner } = saved[((slice * UPDATE_SLICE + i) * 104_729) % saved.length];
+        await variant.asOwner(owner, async () => {
+          const row = await variant.repository.findOneByOrFail({ id });
+          row.notes = `Called back on ${slice}/${i}; prefers email.`;
+          await variant.repository.save(row);
+        });
+      }
+    });
+
     const operations: [string, string, Record<VariantName, Summary>][] = [
       ['insert', `insert (save ${BATCH}/call)`, insert],
       ['find1000', `find ${ROWS_PER_OWNER} by owner`, find1000],
       ['findOne', 'find one by id', findOne],
+      ['update', 'find one, change a field, save', update],
     ];
     const rows = [['operation', 'variant', 'rows/s median', 'min', 'max', '÷ plaintext']];
     const extra: Record<string, number> = {};
@@ -111,6 +129,7 @@ export const runOrmBench: BenchSection = async (context) => {
         const summary = results[name];
         rows.push([name === 'plaintext' ? title : '', LABELS[name], ...summaryCells(summary), ratio(summary, results.plaintext).toFixed(2)]);
       }
+      if (key === 'update') extra['orm.update.ratio'] = ratio(results.ours, results.plaintext);
       extra[`orm.${key}.gcmRatio`] = ratio(results.oursGcm, results.plaintext);
       if (key !== 'find1000') extra[`orm.${key}.peerRatio`] = ratio(results.peer, results.plaintext);
       extra[`orm.${key}.plaintextRowsPerSecond`] = results.plaintext.median;
@@ -125,7 +144,7 @@ export const runOrmBench: BenchSection = async (context) => {
       extra,
       report: renderTable(
         `ORM: 6 PII columns, TypeORM ${typeormVersion()}, rows/s over ${rounds} interleaved rounds ` +
-          `(insert ${insertSlices * BATCH} rows; find 1,000 ×${findSlices}; find one ×${findOneSlices * FIND_ONE_SLICE}), in slices interleaved by variant`,
+          `(insert ${insertSlices * BATCH} rows; find 1,000 ×${findSlices}; find one ×${findOneSlices * FIND_ONE_SLICE}; update ×${updateSlices * UPDATE_SLICE}), in slices interleaved by variant`,
         rows,
       ),
     };

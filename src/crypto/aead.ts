@@ -90,8 +90,8 @@ export function seal(plaintext: Buffer, key: Buffer, options: SealOptions): Buff
   envelope[0] = ENVELOPE_FORMAT_VERSION;
   envelope[1] = algorithm;
   envelope.writeUInt32BE(keyVersion, 2);
+  fillNonce(envelope, HEADER_BYTES, nonceBytes);
   const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
-  fillNonce(nonce);
   const aad = authenticatedData(envelope, options.aad);
   const body = envelope.subarray(bodyStart);
 
@@ -118,21 +118,22 @@ export function open(
   keyForVersion: (keyVersion: number) => Buffer | undefined,
   aad: Buffer | PreparedAad,
 ): Buffer {
-  const header = readEnvelopeHeader(envelope);
-  const nonceBytes = NONCE_BYTES[header.algorithm];
+  const algorithm = checkHeader(envelope);
+  const nonceBytes = NONCE_BYTES[algorithm];
   const bodyStart = HEADER_BYTES + nonceBytes;
   if (envelope.length < bodyStart + TAG_BYTES) {
     throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
   }
-  const key = keyForVersion(header.keyVersion);
-  if (!key) throw new UnknownKeyVersionError(header.keyVersion);
+  const keyVersion = envelope.readUInt32BE(2);
+  const key = keyForVersion(keyVersion);
+  if (!key) throw new UnknownKeyVersionError(keyVersion);
   assertKey(key);
 
   const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
   const body = envelope.subarray(bodyStart);
   const fullAad = authenticatedData(envelope, aad);
 
-  if (header.algorithm === AeadAlgorithm.XChaCha20Poly1305) {
+  if (algorithm === AeadAlgorithm.XChaCha20Poly1305) {
     const plaintext = Buffer.allocUnsafe(body.length - TAG_BYTES);
     try {
       sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, null, body, fullAad, nonce, key);
@@ -162,6 +163,12 @@ export function open(
 
 /** Reads and checks the header without decrypting (e.g. to find which key version to fetch). */
 export function readEnvelopeHeader(envelope: Buffer): EnvelopeHeader {
+  const algorithm = checkHeader(envelope);
+  return { formatVersion: ENVELOPE_FORMAT_VERSION, algorithm, keyVersion: envelope.readUInt32BE(2) };
+}
+
+/** Checks the format version and algorithm id; returns the algorithm. */
+function checkHeader(envelope: Buffer): AeadAlgorithm {
   if (envelope.length < HEADER_BYTES) {
     throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its header`);
   }
@@ -173,7 +180,7 @@ export function readEnvelopeHeader(envelope: Buffer): EnvelopeHeader {
   if (NONCE_BYTES[algorithm] === undefined) {
     throw new UnsupportedEnvelopeError(`unknown AEAD algorithm id ${algorithm}`);
   }
-  return { formatVersion, algorithm, keyVersion: envelope.readUInt32BE(2) };
+  return algorithm;
 }
 
 /**
@@ -186,13 +193,15 @@ const NONCE_POOL_BYTES = 4096;
 const noncePool = Buffer.allocUnsafe(NONCE_POOL_BYTES);
 let noncePoolOffset = NONCE_POOL_BYTES;
 
-function fillNonce(nonce: Buffer): void {
-  if (noncePoolOffset + nonce.length > NONCE_POOL_BYTES) {
+/** Writes `length` fresh random bytes at `target[offset]`. */
+function fillNonce(target: Buffer, offset: number, length: number): void {
+  if (noncePoolOffset + length > NONCE_POOL_BYTES) {
     randomFillSync(noncePool);
     noncePoolOffset = 0;
   }
-  noncePool.copy(nonce, 0, noncePoolOffset, noncePoolOffset + nonce.length);
-  noncePoolOffset += nonce.length;
+  // A byte loop: Buffer#copy would build a view of the pool for every 12 or 24 bytes.
+  for (let i = 0; i < length; i++) target[offset + i] = noncePool[noncePoolOffset + i];
+  noncePoolOffset += length;
 }
 
 /** What the AEAD authenticates: the envelope's 6 header bytes ‖ the caller's AAD. */
