@@ -15,6 +15,10 @@ export interface AppInstance {
  */
 export async function startAppInstance(name: string, env: Record<string, string>, timeoutMs = 60_000): Promise<AppInstance> {
   const process = await startAppProcess(env);
+  // However the test process ends (a crash, a timeout), the app does not outlive it.
+  const killOnExit = () => process.child.kill('SIGKILL');
+  globalThis.process.once('exit', killOnExit);
+  process.child.once('exit', () => globalThis.process.off('exit', killOnExit));
   try {
     await process.waitForOutput(/listening on/, timeoutMs);
   } catch (error) {

@@ -60,6 +60,13 @@ export class RedisServerProcess {
     };
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
+    // However the test process ends (a crash, a timeout), its Redis does not outlive it.
+    const killOnExit = () => {
+      child.kill('SIGKILL');
+      rmSync(this.dir, { recursive: true, force: true });
+    };
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.off('exit', killOnExit));
     this.child = child;
     const deadline = Date.now() + timeoutMs;
     while (!(await this.answersPing())) {
