@@ -48,7 +48,12 @@ export class AppModule implements NestModule {
             idleTtlSeconds: appConfig.sessionIdleTtlSeconds,
             maxTtlSeconds: appConfig.sessionMaxTtlSeconds,
             store: appConfig.redisUrl
-              ? { type: 'redis', url: appConfig.redisUrl, keyPrefix: `${appConfig.redisKeyPrefix}vault:` }
+              ? {
+                  type: 'redis',
+                  url: appConfig.redisUrl,
+                  keyPrefix: `${appConfig.redisKeyPrefix}vault:`,
+                  commandTimeoutMs: appConfig.redisCommandTimeoutMs,
+                }
               : { type: 'memory' },
           }),
         }),
