@@ -177,9 +177,10 @@ describe('documents (SPEC §4, issue 5)', () => {
       const old = new Date(Date.now() - 2 * 3_600_000);
       utimesSync(orphan, old, old);
       utimesSync(stray, old, old);
-      // Row without file.
+      // Row without file (an old one; a young one may belong to a document being created).
       const { rmSync } = await import('node:fs');
       rmSync(join(documentsDir(), `${lostFile.id}.vpd`));
+      await t.dataSource.query(`UPDATE documents SET created_at = now() - interval '2 hours' WHERE id = $1`, [lostFile.id]);
 
       await t.dataSource.query(`UPDATE documents SET expires_at = now() - interval '1 minute' WHERE id = $1`, [expire.id]);
       const report = await retention.run(new Date());
@@ -205,6 +206,16 @@ describe('documents (SPEC §4, issue 5)', () => {
       expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(true);
       await http().delete('/v1/me').set(...bearer(owner.accessToken)).send({ password: owner.password }).expect(204);
       expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(false);
+    });
+
+    it('leaves a young row without its file alone (created after the file inventory was taken)', async () => {
+      const young = await createDocument();
+      const { rmSync } = await import('node:fs');
+      rmSync(join(documentsDir(), `${young.id}.vpd`));
+      const report = await t.app.get(DocumentRetentionService).run(new Date());
+      expect(report.orphanRows).toBe(0);
+      const ids = (await t.dataSource.query('SELECT id FROM documents WHERE id = $1', [young.id])) as unknown[];
+      expect(ids).toHaveLength(1);
     });
 
     it('leaves a young file alone (a document being written right now)', async () => {

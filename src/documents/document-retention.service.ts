@@ -1,11 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, LessThanOrEqual, Repository } from 'typeorm';
+import { In, LessThan, LessThanOrEqual, Repository } from 'typeorm';
 import { DocumentFiles } from './document-files';
 import { StoredDocument } from './document.entity';
 
-/** A file younger than this may belong to a document being created right now (file before row). */
+/**
+ * A file younger than this may belong to a document being created right now (file before row);
+ * a row younger than this may have been created after the file inventory was taken.
+ */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 export interface RetentionReport {
@@ -69,9 +72,13 @@ export class DocumentRetentionService {
       await this.files.deleteStray(stray.name);
       report.strayFiles++;
     }
-    // Rows whose file vanished: nothing can be served, so the row goes too.
+    // Rows whose file vanished: nothing can be served, so the row goes too. Only rows older than
+    // the grace period: a row created after the inventory above has a file it does not list.
     const fileIds = new Set(ids);
-    const rows = await this.documents.find({ select: { id: true } });
+    const rows = await this.documents.find({
+      where: { createdAt: LessThan(new Date(now.getTime() - ORPHAN_GRACE_MS)) },
+      select: { id: true },
+    });
     for (const { id } of rows) {
       if (fileIds.has(id)) continue;
       await this.documents.delete({ id });
