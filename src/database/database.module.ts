@@ -1,11 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+import { runMigrationsWithLock } from './migrate-with-lock';
 
 /**
  * TypeORM over `AppConfig.databaseUrl`. By the time the app is created that URL is set: either
- * `DATABASE_URL` or the embedded server that `main.ts` started. Migrations run at start-up.
+ * `DATABASE_URL` or the embedded server that `main.ts` started. Migrations run at start-up,
+ * under an advisory lock so that instances starting together do not race.
  */
 @Module({
   imports: [
@@ -13,7 +16,17 @@ import { dataSourceOptions } from './data-source-options';
       inject: [AppConfig],
       useFactory: (config: AppConfig) => {
         if (!config.databaseUrl) throw new Error('DatabaseModule needs AppConfig.databaseUrl');
-        return { ...dataSourceOptions(config.databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 };
+        return { ...dataSourceOptions(config.databaseUrl), migrationsRun: false, retryAttempts: 3, retryDelay: 1000 };
+      },
+      dataSourceFactory: async (options) => {
+        const dataSource = await new DataSource(options!).initialize();
+        try {
+          await runMigrationsWithLock(dataSource);
+        } catch (error) {
+          await dataSource.destroy();
+          throw error;
+        }
+        return dataSource;
       },
     }),
   ],
