@@ -7,7 +7,6 @@ import { DataKeyWrapContext, generateDataKey, unwrapDataKey, wrapDataKey } from 
 import { CryptoError } from '../crypto/errors';
 import {
   Argon2Params,
-  derivePasswordMasterKey,
   generateSalt,
   OWASP_MINIMUM_ARGON2_PARAMS,
   splitPasswordMasterKey,
@@ -18,6 +17,7 @@ import { zeroBuffer } from '../crypto/secure-memory';
 import { Keyring } from '../key-vault/keyring';
 import type { UserDataKey } from '../users/user-data-key.entity';
 import type { User } from '../users/user.entity';
+import { PasswordKdf } from './kdf/password-kdf';
 
 /** What a password yields: the stored half (verifier, salt, cost) and the KEK (never stored). */
 export interface PasswordMaterial {
@@ -52,6 +52,7 @@ export class AccountKeysService {
   constructor(
     private readonly serverKeys: ServerKeys,
     config: AppConfig,
+    private readonly kdf: PasswordKdf,
   ) {
     this.argon2Params = Object.freeze({
       memoryKiB: Math.max(config.argon2MemoryKiB, OWASP_MINIMUM_ARGON2_PARAMS.memoryKiB),
@@ -64,7 +65,7 @@ export class AccountKeysService {
   async derivePasswordMaterial(password: string): Promise<PasswordMaterial> {
     const kdfSalt = generateSalt();
     const kdfParams = { ...this.argon2Params };
-    const masterKey = await derivePasswordMasterKey(password, kdfSalt, kdfParams, this.serverKeys.pepper);
+    const masterKey = await this.kdf.deriveMasterKey(password, kdfSalt, kdfParams);
     try {
       const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
       return { authVerifier, kdfSalt, kdfParams, kek };
@@ -78,7 +79,7 @@ export class AccountKeysService {
    * `undefined` otherwise (compared in constant time).
    */
   async verifyPassword(user: Pick<User, 'authVerifier' | 'kdfSalt' | 'kdfParams'>, password: string): Promise<Buffer | undefined> {
-    const masterKey = await derivePasswordMasterKey(password, user.kdfSalt, user.kdfParams, this.serverKeys.pepper);
+    const masterKey = await this.kdf.deriveMasterKey(password, user.kdfSalt, user.kdfParams);
     try {
       const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
       if (verifiersMatch(user.authVerifier, authVerifier)) return kek;
@@ -91,7 +92,7 @@ export class AccountKeysService {
 
   /** Same cost as `verifyPassword` for an account that does not exist (SPEC §7). */
   async spendDummyVerification(password: string): Promise<void> {
-    const masterKey = await derivePasswordMasterKey(password, randomBytes(16), this.argon2Params, this.serverKeys.pepper);
+    const masterKey = await this.kdf.deriveMasterKey(password, randomBytes(16), this.argon2Params);
     zeroBuffer(masterKey);
   }
 

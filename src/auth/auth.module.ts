@@ -13,6 +13,7 @@ import { AccountKeysService } from './account-keys.service';
 import { AuthController } from './auth.controller';
 import { JwtAuthGuard } from './guards/jwt-auth.guard';
 import { JwtStrategy } from './guards/jwt.strategy';
+import { PasswordKdf } from './kdf/password-kdf';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { Session } from './sessions/session.entity';
 import { SessionService } from './sessions/session.service';
@@ -26,6 +27,7 @@ import { TokenService } from './tokens/token.service';
   imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule, DocumentsModule, KeyRotationJobModule],
   controllers: [AuthController, MeController],
   providers: [
+    PasswordKdf,
     AccountKeysService,
     AccountFlowsService,
     SessionService,

@@ -1,0 +1,42 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ServerKeys } from '../../config/server-keys';
+import { Argon2Params, derivePasswordMasterKey } from '../../crypto/kdf';
+import { ConcurrencyLimit } from './concurrency-limit';
+import { kdfConcurrency, lowerThreadpoolPriority } from './threadpool-priority';
+
+/**
+ * Niceness of libuv's threadpool threads, where argon2id runs: the event loop and PostgreSQL
+ * (niceness 0) then get the CPU whenever they want it (CFS weights 1024 against 110), and
+ * argon2id the rest. Measured here (2 cores, busy host, side by side): p99 of
+ * `GET /v1/me/profile` during a login storm 2.5 s at niceness 0 with 4 calls at once, 1.2 s at
+ * 0 with 2, 1.0 s at 5, 0.2 s at 10 and at 19. Not 19: beside other busy processes on a shared
+ * host, argon2id would get almost no CPU and logins would crawl; at 10 it still gets a tenth.
+ */
+export const KDF_THREAD_NICENESS = 10;
+
+/**
+ * The app's one door to argon2id (`derivePasswordMasterKey`, SPEC §1), so that a login storm
+ * can neither starve the event loop nor fill libuv's threadpool (SPEC §8):
+ * - at most `kdfConcurrency()` calls at once (one per core, and a threadpool thread always left
+ *   for file and DNS work); the rest wait here, in order;
+ * - on threadpool threads of lower CPU priority than the event loop (Linux; see
+ *   `lowerThreadpoolPriority`).
+ */
+@Injectable()
+export class PasswordKdf implements OnApplicationBootstrap {
+  private readonly logger = new Logger(PasswordKdf.name);
+  private readonly limit = new ConcurrencyLimit(kdfConcurrency());
+
+  constructor(private readonly serverKeys: ServerKeys) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const outcome = await lowerThreadpoolPriority(KDF_THREAD_NICENESS);
+    if ('skipped' in outcome) this.logger.debug(`threadpool priority unchanged: ${outcome.skipped}`);
+    else this.logger.debug(`${outcome.lowered} threadpool threads at niceness ${outcome.niceness}; argon2id ${this.limit.limit} at a time`);
+  }
+
+  /** password ─argon2id(salt, secret = pepper)→ master key, in turn. The caller zeroes it. */
+  deriveMasterKey(password: string, salt: Buffer, params: Argon2Params): Promise<Buffer> {
+    return this.limit.run(() => derivePasswordMasterKey(password, salt, params, this.serverKeys.pepper));
+  }
+}
