@@ -14,7 +14,7 @@ import { measureThroughput } from './support/load';
 const CONNECTIONS = 10;
 
 export const runHttpBench: BenchSection = async (context) => {
-  const plan = context.quick ? { rounds: 5, seconds: 0.6, warmup: 0.6 } : { rounds: 7, seconds: 3, warmup: 2 };
+  const plan = context.quick ? { rounds: 5, seconds: 0.4, warmup: 0.3 } : { rounds: 7, seconds: 3, warmup: 2 };
   const databaseUrl = await context.createDatabase('bench_http');
   const server = await startBenchServer(context, { name: 'http', env: benchServerEnvironment(context, databaseUrl, 'http') });
   try {

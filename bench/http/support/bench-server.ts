@@ -14,14 +14,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import ts from 'typescript';
 import { findFreePort } from '../../../src/common/net/find-free-port';
 import type { BenchContext } from '../../support/bench-context';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'vault-pii-bench-build');
-const SOURCE_DIRS = ['src', join('bench', 'http', 'server')];
 const ENTRY = join('bench', 'http', 'server', 'bench-server.js');
 
 /** The environment the server gets beyond PATH/HOME/PORT (also what the bench reads its config from). */
@@ -52,6 +51,11 @@ export interface StartOptions {
   env: Record<string, string>;
   /** Log file name in the scratch directory. */
   name: string;
+  /**
+   * Another checkout's root to compile `src/**` from (e.g. `git archive <ref> src | tar -x -C dir`),
+   * to compare a change with its baseline side by side; default: this tree.
+   */
+  sourceRoot?: string;
 }
 
 /**
@@ -59,7 +63,7 @@ export interface StartOptions {
  * `BENCH_SERVER_CPU_PROF=<dir>` runs it with `--cpu-prof` into that directory.
  */
 export async function startBenchServer(context: BenchContext, options: StartOptions): Promise<BenchServer> {
-  const buildDir = await compiledApp(context);
+  const buildDir = await compiledApp(context, options.sourceRoot ?? ROOT);
   const port = await findFreePort();
   const logFile = join(context.scratchDir, `${options.name}.log`);
   const log = openSync(logFile, 'a');
@@ -75,7 +79,8 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
   const baseUrl = `http://127.0.0.1:${port}`;
   const logTail = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-4000) : '');
 
-  const deadline = Date.now() + 60_000;
+  const started = Date.now();
+  const deadline = started + 60_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`bench server exited during start-up:\n${logTail()}`);
     try {
@@ -89,8 +94,9 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
       child.kill('SIGKILL');
       throw new Error(`bench server not ready after 60 s:\n${logTail()}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  context.progress(`${options.name}: server ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   return {
     baseUrl,
@@ -99,28 +105,31 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
     logTail,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      const stopping = Date.now();
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exited;
       clearTimeout(timer);
+      context.progress(`${options.name}: server stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`);
     },
   };
 }
 
-let building: Promise<string> | undefined;
+const building = new Map<string, Promise<string>>();
 
 /** Compiles once per bench run; reuses an earlier run's output when no source changed. */
-function compiledApp(context: BenchContext): Promise<string> {
-  building ??= compile(context);
-  return building;
+function compiledApp(context: BenchContext, sourceRoot: string): Promise<string> {
+  if (!building.has(sourceRoot)) building.set(sourceRoot, compile(context, sourceRoot));
+  return building.get(sourceRoot)!;
 }
 
-async function compile(context: BenchContext): Promise<string> {
-  const sources = SOURCE_DIRS.flatMap((dir) => listSources(join(ROOT, dir)));
+async function compile(context: BenchContext, sourceRoot: string): Promise<string> {
+  // The app from `sourceRoot`, the bench server always from this tree.
+  const rootOf = (file: string) => (file.startsWith('src') ? sourceRoot : ROOT);
+  const sources = [...listSources(sourceRoot, 'src'), ...listSources(ROOT, join('bench', 'http', 'server'))];
   const hash = createHash('sha256').update(ts.version);
-  for (const file of ['tsconfig.json', 'package-lock.json', ...sources]) {
-    hash.update(file).update('\0').update(readFileSync(join(ROOT, file))).update('\0');
-  }
+  for (const file of ['tsconfig.json', 'package-lock.json']) hash.update(readFileSync(join(ROOT, file)));
+  for (const file of sources) hash.update(file).update('\0').update(readFileSync(join(rootOf(file), file))).update('\0');
   const outDir = join(CACHE_DIR, hash.digest('hex').slice(0, 16));
   if (existsSync(join(outDir, ENTRY))) return outDir;
 
@@ -135,7 +144,7 @@ async function compile(context: BenchContext): Promise<string> {
   if (!parsed) throw new Error('bench: could not read tsconfig.json');
   const tmpDir = `${outDir}.tmp-${process.pid}`;
   for (const file of sources) {
-    const output = ts.transpileModule(readFileSync(join(ROOT, file), 'utf8'), {
+    const output = ts.transpileModule(readFileSync(join(rootOf(file), file), 'utf8'), {
       compilerOptions: { ...parsed.options, sourceMap: true, inlineSources: false },
       fileName: join(ROOT, file),
       reportDiagnostics: true,
@@ -160,15 +169,15 @@ async function compile(context: BenchContext): Promise<string> {
   return outDir;
 }
 
-/** Non-test TypeScript files under `dir`, relative to the project root. */
-function listSources(dir: string): string[] {
+/** Non-test TypeScript files under `root/dir`, relative to `root`. */
+function listSources(root: string, dir: string): string[] {
   const found: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (entry.name !== 'testing') found.push(...listSources(path));
+      if (entry.name !== 'testing') found.push(...listSources(root, path));
     } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts') && !entry.name.endsWith('.d.ts')) {
-      found.push(relative(ROOT, path));
+      found.push(path);
     }
   }
   return found.sort();

@@ -35,6 +35,9 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
     url: options.url,
     connections: options.connections,
     duration: options.seconds,
+    // autocannon checks for the end of `duration` once per sample: every second by default, so
+    // a 0.5 s run lasted 1 s.
+    sampleInt: 100,
     requests: [
       {
         method: options.method ?? 'GET',
