@@ -3,7 +3,7 @@
  *
  *   DATABASE_URL=… node --cpu-prof --cpu-prof-dir=/tmp/prof -r ts-node/register/transpile-only \
  *     bench/orm/orm.profile.ts ours find1000 [seconds]
- *   npx ts-node --transpile-only bench/orm/top-functions.ts /tmp/prof/*.cpuprofile
+ *   node -r ts-node/register/transpile-only bench/http/support/cpu-profile-summary.ts /tmp/prof/*.cpuprofile 25 '' 3000
  *
  * Variants: plaintext, ours, oursGcm, peer. Operations: insert, find1000, findOne, update.
  */
