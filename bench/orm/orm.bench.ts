@@ -60,7 +60,7 @@ export const runOrmBench: BenchSection = async (context) => {
   const findOneSlices = context.quick ? 4 : 20;
   const FIND_ONE_SLICE = context.quick ? 25 : 50;
   // Not in SPEC §8: load one row, change one PII field, save() — what PATCH /v1/contacts/:id does.
-  const updateSlices = context.quick ? 3 : 10;
+  const updateSlices = context.quick ? 2 : 10;
   const UPDATE_SLICE = context.quick ? 8 : 25;
 
   ensurePeerInstalled(context.progress);

@@ -6,6 +6,7 @@ import {
   HEADER_BYTES,
   TAG_BYTES,
   open,
+  openAndUse,
   PreparedAad,
   readEnvelopeHeader,
   seal,
@@ -409,5 +410,54 @@ describe('PreparedAad (header ‖ aad built once per header)', () => {
     const envelope = seal(PLAINTEXT, KEY, { algorithm: AeadAlgorithm.Aes256Gcm, keyVersion: 1, aad: new PreparedAad(AAD) });
     const other = new PreparedAad(Buffer.concat([AAD, Buffer.from('x')]));
     expect(thrownName(() => open(envelope, () => KEY, other))).toBe(AuthenticationFailedError.name);
+  });
+});
+
+describe('openAndUse (plaintext lent to a callback, wiped when it returns)', () => {
+  const keyFor = (version: number) => (version === 7 ? KEY : undefined);
+  const sealWith = (algorithm: AeadAlgorithm, plaintext = PLAINTEXT) => seal(plaintext, KEY, { algorithm, keyVersion: 7, aad: AAD });
+
+  it.each(ALGORITHMS)('opens what seal() sealed and wipes the lent buffer afterwards ($name)', ({ algorithm }) => {
+    let lent: Buffer | undefined;
+    const text = openAndUse(sealWith(algorithm), keyFor, new PreparedAad(AAD), (plaintext) => {
+      lent = plaintext; // kept only to check the wipe; callers must not
+      return plaintext.toString('utf8');
+    });
+    expect(text).toBe(PLAINTEXT.toString('utf8'));
+    expect(lent!.equals(Buffer.alloc(PLAINTEXT.length))).toBe(true);
+  });
+
+  it('handles an empty plaintext, one larger than the scratch buffer, and a nested open', () => {
+    const big = Buffer.alloc(10_000, 7);
+    expect(openAndUse(sealWith(AeadAlgorithm.XChaCha20Poly1305, Buffer.alloc(0)), keyFor, AAD, (p) => p.length)).toBe(0);
+    expect(openAndUse(sealWith(AeadAlgorithm.XChaCha20Poly1305, big), keyFor, AAD, (p) => p.equals(big))).toBe(true);
+    const inner = sealWith(AeadAlgorithm.XChaCha20Poly1305, Buffer.from('inner'));
+    const both = openAndUse(sealWith(AeadAlgorithm.XChaCha20Poly1305, Buffer.from('outer')), keyFor, AAD, (outer) => {
+      const innerText = openAndUse(inner, keyFor, AAD, (p) => p.toString());
+      return `${outer.toString()}+${innerText}`; // the outer plaintext survives the inner open
+    });
+    expect(both).toBe('outer+inner');
+  });
+
+  it('fails like open(): tampering, unknown key version, truncation — and never calls use', () => {
+    const use = jest.fn();
+    const envelope = sealWith(AeadAlgorithm.XChaCha20Poly1305);
+    expect(thrownName(() => openAndUse(flipBit(envelope, envelope.length * 8 - 1), keyFor, AAD, use))).toBe(AuthenticationFailedError.name);
+    expect(thrownName(() => openAndUse(envelope, () => undefined, AAD, use))).toBe(UnknownKeyVersionError.name);
+    expect(thrownName(() => openAndUse(envelope.subarray(0, 40), keyFor, AAD, use))).toBe(TruncatedEnvelopeError.name);
+    expect(thrownName(() => openAndUse(envelope.subarray(0, 3), keyFor, AAD, use))).toBe(TruncatedEnvelopeError.name);
+    expect(use).not.toHaveBeenCalled();
+  });
+
+  it('wipes and releases the scratch buffer when use throws', () => {
+    let lent: Buffer | undefined;
+    expect(() =>
+      openAndUse(sealWith(AeadAlgorithm.XChaCha20Poly1305), keyFor, AAD, (plaintext) => {
+        lent = plaintext;
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(lent!.equals(Buffer.alloc(PLAINTEXT.length))).toBe(true);
+    expect(openAndUse(sealWith(AeadAlgorithm.XChaCha20Poly1305), keyFor, AAD, (p) => p.equals(PLAINTEXT))).toBe(true);
   });
 });

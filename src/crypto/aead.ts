@@ -161,6 +161,67 @@ export function open(
   }
 }
 
+/**
+ * Like `open()`, but lends the plaintext to `use` and wipes it as soon as `use` returns: for
+ * XChaCha20-Poly1305 values up to 4 KiB it is decrypted into a scratch buffer, so a hot path
+ * that decodes many small values (a column of 1,000 rows) allocates and zeroes nothing per value.
+ * `use` must not keep the buffer it is given.
+ */
+export function openAndUse<T>(
+  envelope: Buffer,
+  keyForVersion: (keyVersion: number) => Buffer | undefined,
+  aad: Buffer | PreparedAad,
+  use: (plaintext: Buffer) => T,
+): T {
+  const plaintextBytes = envelope.length - HEADER_BYTES - XCHACHA_NONCE_BYTES - TAG_BYTES;
+  if (scratchInUse || envelope[1] !== AeadAlgorithm.XChaCha20Poly1305 || plaintextBytes < 0 || plaintextBytes > SCRATCH_BYTES) {
+    const plaintext = open(envelope, keyForVersion, aad);
+    try {
+      return use(plaintext);
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+  checkHeader(envelope);
+  const keyVersion = envelope.readUInt32BE(2);
+  const key = keyForVersion(keyVersion);
+  if (!key) throw new UnknownKeyVersionError(keyVersion);
+  assertKey(key);
+  for (let i = 0; i < XCHACHA_NONCE_BYTES; i++) scratchNonce[i] = envelope[HEADER_BYTES + i];
+  const plaintext = scratchView(plaintextBytes);
+  scratchInUse = true;
+  try {
+    try {
+      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        plaintext,
+        null,
+        envelope.subarray(HEADER_BYTES + XCHACHA_NONCE_BYTES),
+        authenticatedData(envelope, aad),
+        scratchNonce,
+        key,
+      );
+    } catch {
+      throw new AuthenticationFailedError();
+    }
+    return use(plaintext);
+  } finally {
+    plaintext.fill(0);
+    scratchInUse = false;
+  }
+}
+
+const XCHACHA_NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+const SCRATCH_BYTES = 4096;
+const scratch = Buffer.alloc(SCRATCH_BYTES);
+const scratchNonce = Buffer.alloc(XCHACHA_NONCE_BYTES);
+/** Views of `scratch` by length, so that a value's plaintext needs no new Buffer object either. */
+const scratchViews: Buffer[] = [];
+let scratchInUse = false; // a `use` that opens another value gets its own buffer
+
+function scratchView(length: number): Buffer {
+  return (scratchViews[length] ??= scratch.subarray(0, length));
+}
+
 /** Reads and checks the header without decrypting (e.g. to find which key version to fetch). */
 export function readEnvelopeHeader(envelope: Buffer): EnvelopeHeader {
   const algorithm = checkHeader(envelope);

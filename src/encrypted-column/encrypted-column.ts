@@ -1,5 +1,5 @@
 import { Column, FindOperator, getMetadataArgsStorage, ValueTransformer } from 'typeorm';
-import { open, PreparedAad, seal } from '../crypto/aead';
+import { openAndUse, PreparedAad, seal } from '../crypto/aead';
 import { CryptoError } from '../crypto/errors';
 import { KeyContext } from '../key-vault/key-context';
 import { installChangeDetection, isComputingChanges, wipeAfterDiff } from './change-detection';
@@ -84,20 +84,14 @@ export class EncryptedValueTransformer implements ValueTransformer {
   from(stored: Buffer | null | undefined): unknown {
     if (stored === null || stored === undefined) return stored;
     const keyring = KeyContext.require();
-    let plaintext: Buffer;
     try {
-      plaintext = open(stored, (version) => keyring.key(version), this.aadFor(keyring.userId));
+      return openAndUse(stored, (version) => keyring.key(version), this.aadFor(keyring.userId), decodeValue);
     } catch (error) {
       if (error instanceof CryptoError) {
         const { table, column } = this.label();
         throw new DataIntegrityError(table, column, error.name);
       }
       throw error;
-    }
-    try {
-      return decodeValue(plaintext);
-    } finally {
-      plaintext.fill(0);
     }
   }
 
