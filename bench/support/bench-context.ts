@@ -20,6 +20,8 @@ export interface BenchContext {
   createDatabase(prefix: string): Promise<string>;
   /** Progress line on stderr (stdout carries the tables). */
   progress(message: string): void;
+  /** Runs `cleanup` when the bench ends, before the databases are dropped (e.g. a server shared by sections). */
+  onClose(cleanup: () => Promise<void>): void;
 }
 
 /** Flat result keys of `bench/results/latest.json` (issue 6): every value is a number. */
@@ -59,11 +61,15 @@ export async function openBenchContext(quick: boolean): Promise<BenchContext & {
     serverUrl = embedded.url;
   }
   const created: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   return {
     quick,
     scratchDir,
     redisUrl: process.env.REDIS_URL || undefined,
     progress,
+    onClose(cleanup) {
+      cleanups.push(cleanup);
+    },
     async createDatabase(prefix: string): Promise<string> {
       const name = `${prefix.replace(/[^a-z0-9_]/g, '_')}_${randomBytes(4).toString('hex')}`;
       await admin(serverUrl!, `CREATE DATABASE ${name}`);
@@ -73,6 +79,7 @@ export async function openBenchContext(quick: boolean): Promise<BenchContext & {
       return url.toString();
     },
     async close(): Promise<void> {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => progress(`cleanup failed: ${(error as Error).message}`));
       for (const name of created) await admin(serverUrl!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
       await embedded?.stop();
       rmSync(scratchDir, { recursive: true, force: true });
