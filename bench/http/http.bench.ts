@@ -8,17 +8,16 @@ import { Client } from 'pg';
 import { BenchSection } from '../support/bench-context';
 import { interleave, ratio, renderTable, summaryCells } from '../support/stats';
 import { login, putProfile, realisticProfile, register } from './support/accounts';
-import { benchServerEnvironment, startBenchServer } from './support/bench-server';
+import { sharedBenchServer } from './support/bench-server';
 import { measureThroughput } from './support/load';
 
 const CONNECTIONS = 10;
 
 export const runHttpBench: BenchSection = async (context) => {
-  const plan = context.quick ? { rounds: 5, seconds: 0.4, warmup: 0.3 } : { rounds: 7, seconds: 3, warmup: 2 };
-  const databaseUrl = await context.createDatabase('bench_http');
-  const server = await startBenchServer(context, { name: 'http', env: benchServerEnvironment(context, databaseUrl, 'http') });
+  const plan = context.quick ? { rounds: 5, seconds: 0.3, lead: 0.1, warmup: 0.2 } : { rounds: 7, seconds: 3, lead: 0.3, warmup: 2 };
+  const { server, databaseUrl } = await sharedBenchServer(context);
   try {
-    const account = await register(server.baseUrl, 0);
+    const account = await register(server.baseUrl, 'http');
     const accessToken = await login(server.baseUrl, account);
     const profile = realisticProfile(7);
     await putProfile(server.baseUrl, accessToken, profile);
@@ -26,7 +25,7 @@ export const runHttpBench: BenchSection = async (context) => {
 
     const auth = { authorization: `Bearer ${accessToken}` };
     const variant = (path: string, headers: Record<string, string> = {}) => (seconds: number) =>
-      measureThroughput({ url: server.baseUrl, path, headers, connections: CONNECTIONS, seconds });
+      measureThroughput({ url: server.baseUrl, path, headers, connections: CONNECTIONS, seconds, leadSeconds: plan.lead });
     const runs = {
       encrypted: variant('/v1/me/profile', auth),
       plaintextTwin: variant('/v1/bench-plain/me/profile', auth),
@@ -71,8 +70,6 @@ export const runHttpBench: BenchSection = async (context) => {
     };
   } catch (error) {
     throw new Error(`${(error as Error).message}\nserver log (end):\n${server.logTail()}`, { cause: error });
-  } finally {
-    await server.stop();
   }
 };
 

@@ -21,7 +21,7 @@ import { derivePasswordMasterKey } from '../../src/crypto/kdf';
 import { BenchSection } from '../support/bench-context';
 import { interleave, ratio, renderTable, Summary, summarize, summaryCells } from '../support/stats';
 import { login, putProfile, realisticProfile, registerMany } from './support/accounts';
-import { benchServerEnvironment, startBenchServer } from './support/bench-server';
+import { sharedBenchServer } from './support/bench-server';
 import { measureThroughput, percentile, probeLatency } from './support/load';
 
 /**
@@ -29,20 +29,16 @@ import { measureThroughput, percentile, probeLatency } from './support/load';
  * server about 1.5 ms of CPU, so 100/s keeps its event loop about 15 % busy — far from saturation.
  */
 const PROBE_RATE = 100;
-/** The login load starts this long before the probe, so the probe meets it in full swing. */
-const STORM_LEAD_SECONDS = 0.15;
 
 export const runLoginBench: BenchSection = async (context) => {
   const plan = context.quick
-    ? { accounts: 4, rounds: 5, seconds: 0.5, probeSeconds: 0.5, bothHashWidths: false }
-    : { accounts: 16, rounds: 7, seconds: 3, probeSeconds: 3, bothHashWidths: true };
+    ? { accounts: 4, rounds: 5, seconds: 0.4, lead: 0.2, probeSeconds: 0.4, bothHashWidths: false }
+    : { accounts: 16, rounds: 7, seconds: 3, lead: 0.5, probeSeconds: 3, bothHashWidths: true };
   const cores = availableParallelism();
   const threadpool = threadpoolSize();
   const loginConnections = 2 * threadpool;
 
-  const databaseUrl = await context.createDatabase('bench_login');
-  const env = benchServerEnvironment(context, databaseUrl, 'login');
-  const server = await startBenchServer(context, { name: 'login', env });
+  const { server, env } = await sharedBenchServer(context);
   try {
     // The cost the app configures for new passwords, read from the server's own environment.
     const config = loadAppConfig(env);
@@ -51,27 +47,40 @@ export const runLoginBench: BenchSection = async (context) => {
     const pepper = randomBytes(32);
 
     context.progress(`login: registering ${plan.accounts} accounts`);
-    const accounts = await registerMany(server.baseUrl, plan.accounts);
+    const accounts = await registerMany(server.baseUrl, plan.accounts, 'login');
     const bodies = accounts.map((account) => JSON.stringify({ email: account.email, password: account.password }));
     const probeToken = await login(server.baseUrl, accounts[0]);
     await putProfile(server.baseUrl, probeToken, realisticProfile(3));
 
-    /** Completed argon2id calls per second with `width` calls always in flight. */
+    /**
+     * argon2id calls completed per second with `width` calls always in flight, counted over the
+     * last `seconds` of `lead + seconds` (the steady state, as for the logins).
+     */
     const hashRate = async (seconds: number, width: number) => {
-      const end = performance.now() + seconds * 1000;
+      const windowStart = performance.now() + plan.lead * 1000;
+      const windowEnd = windowStart + seconds * 1000;
       let completed = 0;
       await Promise.all(
         Array.from({ length: width }, async () => {
-          while (performance.now() < end) {
+          while (performance.now() < windowEnd) {
             await derivePasswordMasterKey('correct horse battery staple', randomBytes(16), params, pepper);
-            if (performance.now() <= end) completed++;
+            const now = performance.now();
+            if (now >= windowStart && now < windowEnd) completed++;
           }
         }),
       );
       return completed / seconds;
     };
     const loginLoad = (seconds: number) =>
-      measureThroughput({ url: server.baseUrl, path: '/v1/auth/login', method: 'POST', bodies, connections: loginConnections, seconds });
+      measureThroughput({
+        url: server.baseUrl,
+        path: '/v1/auth/login',
+        method: 'POST',
+        bodies,
+        connections: loginConnections,
+        seconds,
+        leadSeconds: plan.lead,
+      });
     const probe = () =>
       probeLatency({
         url: server.baseUrl,
@@ -82,8 +91,8 @@ export const runLoginBench: BenchSection = async (context) => {
       });
 
     context.progress(`login: warm-up, then ${plan.rounds} rounds of raw argon2id vs logins (${plan.seconds} s each)`);
-    await hashRate(0.3, cores);
-    await loginLoad(0.3);
+    await hashRate(0.2, cores);
+    await loginLoad(0.2);
     await probe();
     const loginP99s: number[] = [];
     const hashWidths = plan.bothHashWidths && threadpool !== cores ? [cores, threadpool] : [cores];
@@ -110,8 +119,9 @@ export const runLoginBench: BenchSection = async (context) => {
     const p99 = await interleave(plan.rounds, {
       idle: async () => probeRound('idle', await probe()),
       storm: async () => {
-        const storm = loginLoad(plan.probeSeconds + 2 * STORM_LEAD_SECONDS);
-        await new Promise((resolve) => setTimeout(resolve, STORM_LEAD_SECONDS * 1000));
+        // The load outlasts the probe a little, so that the probe's last answers meet it too.
+        const storm = loginLoad(plan.probeSeconds + 0.2);
+        await new Promise((resolve) => setTimeout(resolve, plan.lead * 1000));
         const latencies = await probe();
         await storm;
         return probeRound('storm', latencies);
@@ -124,7 +134,7 @@ export const runLoginBench: BenchSection = async (context) => {
     const rateRow = (label: string, summary: Summary, p99Cell = '') => [label, ...summaryCells(summary, 1), p99Cell, ratio(summary, raw).toFixed(3)];
     const report =
       renderTable(
-        `Login: per second, ${plan.rounds} interleaved rounds of ${plan.seconds} s; argon2id m=${params.memoryKiB} KiB t=${params.iterations} p=${params.parallelism} (the app's configured cost); ${cores} cores, threadpool ${threadpool}`,
+        `Login: per second over the last ${plan.seconds} s of ${(plan.lead + plan.seconds).toFixed(1)} s, ${plan.rounds} interleaved rounds; argon2id m=${params.memoryKiB} KiB t=${params.iterations} p=${params.parallelism} (the app's configured cost); ${cores} cores, threadpool ${threadpool}`,
         [
           ['variant', 'median', 'min', 'max', 'p99 ms', '÷ raw'],
           ...hashWidths.map((width) => rateRow(`raw argon2id (kdf.ts), ${width} in flight, bench process`, rates[`argon2id×${width}`])),
@@ -153,7 +163,5 @@ export const runLoginBench: BenchSection = async (context) => {
     };
   } catch (error) {
     throw new Error(`${(error as Error).message}\nserver log (end):\n${server.logTail()}`, { cause: error });
-  } finally {
-    await server.stop();
   }
 };

@@ -31,9 +31,9 @@ export function realisticProfile(seed: number): BenchProfile {
   };
 }
 
-export async function register(baseUrl: string, index: number): Promise<BenchAccount> {
-  const email = `bench.user.${index}.${randomUUID().slice(0, 8)}@example.org`;
-  const password = `correct horse battery staple ${index} ${randomUUID()}`;
+export async function register(baseUrl: string, label: string): Promise<BenchAccount> {
+  const email = `bench.${label}.${randomUUID().slice(0, 8)}@example.org`;
+  const password = `correct horse battery staple ${label} ${randomUUID()}`;
   const body = (await call(baseUrl, 'POST', '/v1/auth/register', { email, password }, 201)) as { userId: string };
   return { userId: body.userId, email, password };
 }
@@ -48,10 +48,10 @@ export async function putProfile(baseUrl: string, accessToken: string, profile: 
 }
 
 /** Registers `count` accounts, `parallel` at a time (each costs one argon2id call). */
-export async function registerMany(baseUrl: string, count: number, parallel = 2): Promise<BenchAccount[]> {
+export async function registerMany(baseUrl: string, count: number, label: string, parallel = 2): Promise<BenchAccount[]> {
   const accounts: BenchAccount[] = [];
   for (let i = 0; i < count; i += parallel) {
-    const batch = Array.from({ length: Math.min(parallel, count - i) }, (_, j) => register(baseUrl, i + j));
+    const batch = Array.from({ length: Math.min(parallel, count - i) }, (_, j) => register(baseUrl, `${label}.${i + j}`));
     accounts.push(...(await Promise.all(batch)));
   }
   return accounts;

@@ -115,6 +115,34 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
   };
 }
 
+export interface SharedBenchServer {
+  server: BenchServer;
+  databaseUrl: string;
+  /** The server's environment (its configuration: the bench reads the argon2id cost from it). */
+  env: Record<string, string>;
+}
+
+const shared = new WeakMap<BenchContext, Promise<SharedBenchServer>>();
+
+/**
+ * One app server (and database) for every section of a bench run that serves HTTP, started on
+ * first use and stopped when the bench ends: a start costs about 2 s, much of `--quick`.
+ */
+export function sharedBenchServer(context: BenchContext): Promise<SharedBenchServer> {
+  let server = shared.get(context);
+  if (!server) {
+    server = (async () => {
+      const databaseUrl = await context.createDatabase('bench_app');
+      const env = benchServerEnvironment(context, databaseUrl, 'app');
+      const started = await startBenchServer(context, { name: 'app', env });
+      context.onClose(() => started.stop());
+      return { server: started, databaseUrl, env };
+    })();
+    shared.set(context, server);
+  }
+  return server;
+}
+
 const building = new Map<string, Promise<string>>();
 
 /** Compiles once per bench run; reuses an earlier run's output when no source changed. */
