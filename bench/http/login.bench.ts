@@ -32,8 +32,8 @@ const PROBE_RATE = 100;
 
 export const runLoginBench: BenchSection = async (context) => {
   const plan = context.quick
-    ? { accounts: 4, rounds: 5, seconds: 0.4, lead: 0.2, probeSeconds: 0.4, bothHashWidths: false }
-    : { accounts: 16, rounds: 7, seconds: 3, lead: 0.5, probeSeconds: 3, bothHashWidths: true };
+    ? { accounts: 4, rounds: 5, seconds: 0.4, lead: 0.2, settle: 0.3, probeSeconds: 0.4, bothHashWidths: false }
+    : { accounts: 16, rounds: 7, seconds: 3, lead: 0.5, settle: 1, probeSeconds: 3, bothHashWidths: true };
   const cores = availableParallelism();
   const threadpool = threadpoolSize();
   const loginConnections = 2 * threadpool;
@@ -71,8 +71,13 @@ export const runLoginBench: BenchSection = async (context) => {
       );
       return completed / seconds;
     };
-    const loginLoad = (seconds: number) =>
-      measureThroughput({
+    /**
+     * Logins for `lead + seconds`, then a pause while the server finishes the logins it had
+     * queued when the load stopped (up to one per connection) and PostgreSQL its writes:
+     * otherwise they would run into the next measurement (a raw hash round, an "idle" probe).
+     */
+    const loginLoad = async (seconds: number) => {
+      const run = await measureThroughput({
         url: server.baseUrl,
         path: '/v1/auth/login',
         method: 'POST',
@@ -81,6 +86,10 @@ export const runLoginBench: BenchSection = async (context) => {
         seconds,
         leadSeconds: plan.lead,
       });
+      const drainMs = Math.min(2000, 100 + (1000 * loginConnections) / Math.max(run.rate, 1));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(drainMs, plan.settle * 1000)));
+      return run;
+    };
     const probe = () =>
       probeLatency({
         url: server.baseUrl,

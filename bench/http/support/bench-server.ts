@@ -56,6 +56,8 @@ export interface StartOptions {
    * to compare a change with its baseline side by side; default: this tree.
    */
   sourceRoot?: string;
+  /** Extra node options for the server (e.g. V8 GC flags to compare). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -69,7 +71,7 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
   const log = openSync(logFile, 'a');
   const profileDir = process.env.BENCH_SERVER_CPU_PROF;
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, join(buildDir, ENTRY)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...(options.nodeArgs ?? []), join(buildDir, ENTRY)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ...options.env },
     stdio: ['ignore', log, log],
