@@ -23,6 +23,8 @@ const ROOT = join(__dirname, '..', '..', '..');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'vault-pii-bench-build');
 const ENTRY = join('bench', 'http', 'server', 'bench-server.js');
 
+const ARGON2_VARIABLES = ['ARGON2_MEMORY_KIB', 'ARGON2_ITERATIONS', 'ARGON2_PARALLELISM'];
+
 /** The environment the server gets beyond PATH/HOME/PORT (also what the bench reads its config from). */
 export function benchServerEnvironment(context: BenchContext, databaseUrl: string, name: string): Record<string, string> {
   const dataDir = join(context.scratchDir, `${name}-data`);
@@ -34,6 +36,8 @@ export function benchServerEnvironment(context: BenchContext, databaseUrl: strin
     DATABASE_URL: databaseUrl,
     AUTH_RATE_LIMIT: '1000000',
     LOGIN_FAILURE_LIMIT: '1000000',
+    // The argon2id cost, when the bench is asked to run at another one than the default.
+    ...Object.fromEntries(ARGON2_VARIABLES.filter((name) => process.env[name]).map((name) => [name, process.env[name] as string])),
   };
 }
 
