@@ -54,7 +54,7 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const user = await registerAndLogin(server());
       const me = await http().get('/v1/me').set(...bearer(user.accessToken));
       expect(me.status).toBe(200);
-      expect(me.body).toEqual({ userId: user.userId, email: user.email, createdAt: expect.any(String), keyVersion: 1 });
+      expect(me.body).toEqual({ userId: user.userId, email: user.email, createdAt: expect.any(String), keyVersion: 1, keyRotation: null });
       expect(me.headers['cache-control']).toBe('no-store');
     });
 

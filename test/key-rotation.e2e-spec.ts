@@ -95,7 +95,7 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     // The data reads back through the API, blind-index searches included.
     const me = await request(http()).get('/v1/me').set(...bearer(user.accessToken));
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ userId: user.userId, email: user.email, keyVersion: 2 });
+    expect(me.body).toMatchObject({ userId: user.userId, email: user.email, keyVersion: 2, keyRotation: null });
     const profile = await request(http()).get('/v1/me/profile').set(...bearer(user.accessToken));
     expect(profile.body).toMatchObject(PROFILE);
     const byEmail = await request(http()).get('/v1/contacts').query({ email: 'ada.contact@example.org' }).set(...bearer(user.accessToken));
@@ -152,6 +152,7 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     // Reads (pages, one row, blind-index searches, the account) while the job runs.
     let reads = 0;
     let readsWhileMixed = 0;
+    let sawRotation = 0;
     while (await rotationPending(user.userId)) {
       const mixed = (await storedKeyVersions(user.userId)).get('contacts.full_name')?.size === 2;
       const n = (reads * 37) % 3000;
@@ -164,11 +165,17 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
       expect(page.body.items).toHaveLength(100);
       expect(search.body.items).toEqual([expect.objectContaining(seededContact(n))]);
       expect(me.body.email).toBe(user.email);
+      // The account shows the rotation while it runs (it may just have ended).
+      if (me.body.keyRotation !== null) {
+        expect(me.body.keyRotation).toMatchObject({ fromVersion: 1, toVersion: 2, startedAt: expect.any(String) });
+        sawRotation++;
+      }
       reads++;
       if (mixed) readsWhileMixed++;
     }
     expect(reads).toBeGreaterThan(0);
     expect(readsWhileMixed).toBeGreaterThan(0);
+    expect(sawRotation).toBeGreaterThan(0);
     expect([...(await storedKeyVersions(user.userId)).values()].every((versions) => versions.size === 1 && versions.has(2))).toBe(true);
 
     // Once finished, a new rotation is accepted (v3) and leaves only v3.

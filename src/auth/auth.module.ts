@@ -6,6 +6,7 @@ import { DocumentsModule } from '../documents/documents.module';
 import { KeyRotationJobModule } from '../key-rotation/key-rotation-job.module';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
+import { KeyRotation } from '../key-rotation/key-rotation.entity';
 import { MeController } from '../users/me.controller';
 import { UsersService } from '../users/users.service';
 import { AccountFlowsService } from './account-flows.service';
@@ -24,7 +25,7 @@ import { TokenService } from './tokens/token.service';
  * The auth routes are rate limited per client address and, for login, per account (SPEC §7).
  */
 @Module({
-  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session]), RateLimitModule, DocumentsModule, KeyRotationJobModule],
+  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session, KeyRotation]), RateLimitModule, DocumentsModule, KeyRotationJobModule],
   controllers: [AuthController, MeController],
   providers: [
     PasswordKdf,
