@@ -32,7 +32,7 @@ const PROBE_RATE = 100;
 
 export const runLoginBench: BenchSection = async (context) => {
   const defaults = context.quick
-    ? { accounts: 4, rounds: 5, seconds: 0.4, lead: 0.2, settle: 0.3, probeSeconds: 0.4, bothHashWidths: false }
+    ? { accounts: 4, rounds: 5, seconds: 0.4, lead: 0.2, settle: 0.15, probeSeconds: 0.4, bothHashWidths: false }
     : { accounts: 16, rounds: 7, seconds: 3, lead: 0.5, settle: 1, probeSeconds: 3, bothHashWidths: true };
   let plan = defaults;
   const cores = availableParallelism();
