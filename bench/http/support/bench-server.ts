@@ -1,5 +1,5 @@
 /**
- * The app under test, served as production serves it: compiled JavaScript (tsc, no ts-node) in
+ * The app under test, served as production serves it: compiled JavaScript (no ts-node) in
  * a child process of its own — so the load generator never shares its event loop — with
  * NODE_ENV=production, a generated APP_MASTER_KEY, DATA_DIR in the bench's scratch directory,
  * a throw-away database, the default LOG_LEVEL (JSON lines to a log file), and the auth rate
