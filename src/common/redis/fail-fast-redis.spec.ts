@@ -1,58 +1,17 @@
 import { Logger } from '@nestjs/common';
-import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import type Redis from 'ioredis';
 import { closeRedisConnection } from './close-redis';
 import { createFailFastRedis, waitForRedisReady } from './fail-fast-redis';
-
-/**
- * A TCP server speaking just enough RESP for ioredis (INFO, CLIENT, PING) that can fall silent
- * like a frozen or partitioned Redis: connections stay open, bytes are read, nothing answers.
- */
-class SilenceableRedis {
-  answering = true;
-  /** Commands received per connection, in order of connection. */
-  readonly received: string[][] = [];
-  private readonly sockets = new Set<Socket>();
-  private readonly server: Server = createServer((socket) => {
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
-    const commands: string[] = [];
-    this.received.push(commands);
-    let pending = '';
-    socket.on('data', (chunk) => {
-      pending += chunk.toString('latin1');
-      // Commands arrive as RESP arrays; their first bulk string names them.
-      for (const match of pending.matchAll(/\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n/g)) {
-        const name = match[1].toLowerCase();
-        commands.push(name);
-        if (!this.answering) continue;
-        if (name === 'info') socket.write('$0\r\n\r\n');
-        else if (name === 'ping') socket.write('+PONG\r\n');
-        else socket.write('+OK\r\n');
-      }
-      pending = '';
-    });
-  });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `redis://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+import { FakeRedisServer } from './testing/fake-redis-server';
 
 describe('createFailFastRedis', () => {
   const TIMEOUT_MS = 300;
-  let server: SilenceableRedis;
+  let server: FakeRedisServer;
   let client: Redis;
   let logger: { warn: jest.Mock; log: jest.Mock };
 
   beforeEach(async () => {
-    server = new SilenceableRedis();
+    server = new FakeRedisServer();
     const url = await server.start();
     logger = { warn: jest.fn(), log: jest.fn() };
     client = createFailFastRedis({ url, commandTimeoutMs: TIMEOUT_MS, label: 'test store', logger: logger as unknown as Logger });
@@ -115,7 +74,7 @@ describe('createFailFastRedis', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(logger.warn).toHaveBeenCalledTimes(1);
-    server = new SilenceableRedis(); // afterEach stops a server
+    server = new FakeRedisServer(); // afterEach stops a server
     await server.start();
   });
 });

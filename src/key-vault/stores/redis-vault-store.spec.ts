@@ -16,7 +16,7 @@ import {
   newSession,
   VaultUnderTest,
 } from '../testing/session-key-vault.behaviour';
-import { UnresponsiveRedis } from '../testing/unresponsive-redis';
+import { FakeRedisServer } from '../../common/redis/testing/fake-redis-server';
 import { RedisVaultStore } from './redis-vault-store';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -265,7 +265,8 @@ describe('SessionKeyVault over an unreachable Redis (fail closed)', () => {
   });
 
   it('times out against a Redis that accepts commands but never answers', async () => {
-    const hanging = new UnresponsiveRedis();
+    // Answers the connection handshake, never a script.
+    const hanging = new FakeRedisServer({ answers: ['info', 'ping', 'client', 'select', 'auth'] });
     const url = await hanging.start();
     const store = new RedisVaultStore({ url, keyPrefix: 'vault:', commandTimeoutMs: 300, idleTtlMs: IDLE_MS, maxTtlMs: MAX_MS });
     const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, store);
