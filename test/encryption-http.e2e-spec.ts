@@ -8,6 +8,7 @@ import { generateDataKey } from '../src/crypto/data-key';
 import { OWASP_MINIMUM_ARGON2_PARAMS } from '../src/crypto/kdf';
 import { KeyContext } from '../src/key-vault/key-context';
 import { Keyring } from '../src/key-vault/keyring';
+import { UserDataKey } from '../src/users/user-data-key.entity';
 import { User } from '../src/users/user.entity';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -25,17 +26,23 @@ class EncryptedUserProbeController {
     const id = randomUUID();
     dataKeys.set(id, generateDataKey());
     this.attachKeysOf(id);
-    await this.users.insert(
-      this.users.create({
-        id,
-        email: canaryEmail(id),
-        authVerifier: randomBytes(32),
-        kdfSalt: randomBytes(16),
-        kdfParams: OWASP_MINIMUM_ARGON2_PARAMS,
-        recoverySalt: randomBytes(16),
-        activeKeyVersion: 1,
-      }),
-    );
+    // With its wrapped-key row, as registration writes it: a ciphertext commits only under a key
+    // version its owner holds (KeyVersionWriteGuard).
+    await this.users.manager.transaction(async (manager) => {
+      await manager.insert(
+        User,
+        manager.create(User, {
+          id,
+          email: canaryEmail(id),
+          authVerifier: randomBytes(32),
+          kdfSalt: randomBytes(16),
+          kdfParams: OWASP_MINIMUM_ARGON2_PARAMS,
+          recoverySalt: randomBytes(16),
+          activeKeyVersion: 1,
+        }),
+      );
+      await manager.insert(UserDataKey, { userId: id, keyVersion: 1, wrappedByPassword: randomBytes(72), wrappedByRecovery: randomBytes(72) });
+    });
     return { id };
   }
 

@@ -21,7 +21,7 @@ export class ContactsController {
   @Post()
   @ApiOperation({ summary: 'Add a contact (every field stored encrypted)' })
   @ApiCreatedResponse({ type: ContactDto })
-  @ApiProblemResponses(...BODY_ERRORS, ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', ...AUTH_ERRORS)
   create(@CurrentSession() session: AuthenticatedSession, @Body() body: CreateContactDto, @Res({ passthrough: true }) response: Response): Promise<ContactDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.contacts.create(session.userId, body);
@@ -48,7 +48,7 @@ export class ContactsController {
   @Patch(':id')
   @ApiOperation({ summary: 'Change some fields of a contact' })
   @ApiOkResponse({ type: ContactDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'not_found', ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, 'not_found', 'rotation_in_progress', ...AUTH_ERRORS)
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', ContactId()) id: string,

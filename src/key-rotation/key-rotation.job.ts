@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { DataSource, QueryRunner } from 'typeorm';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
 import { fillBlindIndexes } from '../encrypted-column/blind-index';
+import { KeyVersionWriteGuard } from '../encrypted-column/key-version-guard';
 import { KeyContext } from '../key-vault/key-context';
 import { SessionLockedError } from '../key-vault/key-vault.errors';
 import { Keyring } from '../key-vault/keyring';
@@ -11,12 +12,18 @@ import { SessionKeyVault } from '../key-vault/session-key-vault';
 import type { VaultSession } from '../key-vault/vault-entry';
 import { discoverEncryptedEntities, EncryptedEntity } from './encrypted-entity-catalog';
 
+/**
+ * What a transaction that wrote encrypted values runs before it commits (`KeyVersionWriteGuard`):
+ * the wrapped key of the version it sealed under still exists, and stays until the commit.
+ */
+const LIVE_KEY_SQL = 'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE';
 /** Rows re-encrypted per transaction: small enough to keep locks short and memory flat. */
 export const ROTATION_BATCH_ROWS = 500;
 /**
- * The old key is destroyed no sooner than this after the rotation started: a request that
- * unlocked its keys just before the start (and so still encrypts under the old version) has had
- * time to commit, and the final check finds its rows.
+ * The old key is destroyed no sooner than this after the rotation started, so that a request that
+ * unlocked its keys just before the start (and so still encrypts under the old version) has
+ * usually committed, and its rows are re-encrypted rather than refused. Safety does not rest on
+ * it: see `KeyVersionWriteGuard` and `destroyOldKeys`.
  */
 const IN_FLIGHT_GRACE_MS = 1_000;
 /** Final checks that found fresh old-version ciphertexts before the job gives up for now. */
@@ -87,8 +94,14 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     private readonly vault: SessionKeyVault,
   ) {}
 
-  /** Finds every `@EncryptedColumn` entity; one without an owner column stops start-up here. */
+  /**
+   * Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here), and
+   * installs the write guard that keeps new ciphertexts from landing under a destroyed version.
+   */
   onModuleInit(): void {
+    if (!this.dataSource.subscribers.some((subscriber) => subscriber instanceof KeyVersionWriteGuard)) {
+      this.dataSource.subscribers.push(new KeyVersionWriteGuard(LIVE_KEY_SQL));
+    }
     this.entities = discoverEncryptedEntities(this.dataSource.entityMetadatas, (column) => this.dataSource.driver.normalizeType(column));
     for (const entity of this.entities) this.sql.set(entity, this.buildSql(entity));
     this.logger.log({ entities: this.entities.map((entity) => entity.name) }, 'key rotation covers these encrypted entities');
@@ -127,7 +140,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   /** Login hook: a user holding two key versions has an unfinished rotation; finish it in the background. */
   resumeAfterLogin(userId: string, keyring: Keyring): void {
     if (keyring.versions.length < 2) return;
-    this.resumeInBackground(userId, copyKeyring(keyring));
+    this.resumeInBackground(userId, keyring.copy());
   }
 
   /**
@@ -140,7 +153,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     const now = Date.now();
     if (now - (this.lastSessionCheck.get(session.userId) ?? 0) < SESSION_RECHECK_MS) return;
     this.lastSessionCheck.set(session.userId, now);
-    const copy = copyKeyring(keyring);
+    const copy = keyring.copy();
     const ownSession = { ...session, clientShare: Buffer.from(session.clientShare) };
     void this.resumeOrPrune(ownSession, copy).catch((error: unknown) =>
       this.logger.warn({ userId: session.userId, err: { type: (error as Error)?.name } }, 'key rotation check failed'),
@@ -196,7 +209,8 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
         if (!state) return report('not-pending');
         const toVersion: number = state.to_version;
         const graceUntil = Date.now() + Number(state.grace_ms);
-        const work = workingKeyring(keyring, toVersion, state.from_version);
+        // The rotation's two versions, the new one active (throws when the keyring lacks either).
+        const work = keyring.copy({ versions: [state.from_version, toVersion], activeVersion: toVersion });
         this.logger.log({ userId, fromVersion: state.from_version, toVersion }, 'key rotation running');
         await KeyContext.runWithKeyring(work, async () => {
           for (let pass = 1; ; pass++) {
@@ -309,9 +323,14 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     const versionBytes = keyVersionBytes(toVersion);
     await runner.startTransaction();
     try {
-      // Serialises with password changes and recovery (they re-wrap every version).
-      const [user] = await runner.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [userId]);
+      // Serialises with password changes and recovery (they re-wrap every version). Not FOR
+      // UPDATE: a concurrent write's foreign-key check takes KEY SHARE on this row.
+      const [user] = await runner.query('SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
       if (user) {
+        // Waits for every write that locked an old version's key FOR KEY SHARE (KeyVersionWriteGuard)
+        // to commit, so the checks below see its rows; a write that comes later waits for this
+        // transaction, finds the key gone and is rolled back.
+        await runner.query('SELECT key_version FROM user_data_keys WHERE user_id = $1 AND key_version <> $2 FOR UPDATE', [userId, toVersion]);
         for (const entity of this.entities) {
           const [left] = await runner.query((this.sql.get(entity) as EntitySql).countStale, [userId, versionBytes]);
           if (left) {
@@ -420,18 +439,4 @@ function advisoryLockKey(userId: string): string {
 function rates(report: { rows: number; values: number; reencryptMs: number }): { rowsPerSecond: number; valuesPerSecond: number } {
   const seconds = Math.max(report.reencryptMs, 1) / 1000;
   return { rowsPerSecond: Math.round(report.rows / seconds), valuesPerSecond: Math.round(report.values / seconds) };
-}
-
-/** An independent copy (the request's own keyring is zeroed when the request ends). */
-function copyKeyring(keyring: Keyring): Keyring {
-  const keys = new Map(keyring.versions.map((version) => [version, Buffer.from(keyring.key(version) as Buffer)]));
-  return new Keyring(keyring.userId, keys, keyring.activeVersion);
-}
-
-/** The rotation's two versions, the new one active. @throws when the keyring lacks either. */
-function workingKeyring(keyring: Keyring, toVersion: number, fromVersion: number): Keyring {
-  const to = keyring.key(toVersion);
-  const from = keyring.key(fromVersion);
-  if (!to || !from) throw new Error('the keyring does not hold both versions of the pending rotation');
-  return new Keyring(keyring.userId, new Map([[fromVersion, Buffer.from(from)], [toVersion, Buffer.from(to)]]), toVersion);
 }

@@ -6,7 +6,6 @@ import { ConcurrentAccountChangeError, InvalidCredentialsError } from '../auth/a
 import type { AuthenticatedSession } from '../auth/guards/authenticated-session';
 import { SessionService } from '../auth/sessions/session.service';
 import { zeroBuffer } from '../crypto/secure-memory';
-import { Keyring } from '../key-vault/keyring';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
@@ -60,11 +59,7 @@ export class KeyRotationService {
     // Until it is destroyed, the old version opens with the new recovery code only.
     const rewrapped = keyring.versions.map((version) => this.keys.wrap(user.id, version, keyring.key(version) as Buffer, kek, recovery.kek));
     zeroBuffer(kek, recovery.kek);
-    const next = new Keyring(
-      user.id,
-      new Map([...keyring.versions.map((version): [number, Buffer] => [version, Buffer.from(keyring.key(version) as Buffer)]), [toVersion, dataKey]]),
-      toVersion,
-    );
+    const next = keyring.copy({ add: { version: toVersion, key: dataKey }, activeVersion: toVersion });
     keyring.zero();
 
     try {

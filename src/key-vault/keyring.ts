@@ -50,6 +50,27 @@ export class Keyring {
     return derived;
   }
 
+  /**
+   * An independent copy with buffers of its own (a request's keyring is zeroed when the request
+   * ends). `versions` narrows it (each must be held), `add` puts in one more key (taken over, not
+   * copied) and `activeVersion` names the active one (by default this keyring's).
+   */
+  copy(options: { versions?: readonly number[]; add?: { version: number; key: Buffer }; activeVersion?: number } = {}): Keyring {
+    const keys = new Map<number, Buffer>();
+    try {
+      for (const version of options.versions ?? this.versions) {
+        const key = this.key(version);
+        if (!key) throw new Error(`keyring does not hold key version ${version}`);
+        keys.set(version, Buffer.from(key));
+      }
+      if (options.add) keys.set(options.add.version, options.add.key);
+      return new Keyring(this.userId, keys, options.activeVersion ?? this.activeVersion);
+    } catch (error) {
+      zeroBuffer(...keys.values());
+      throw error;
+    }
+  }
+
   get isZeroed(): boolean {
     return this.zeroed;
   }

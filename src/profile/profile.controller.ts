@@ -25,7 +25,7 @@ export class ProfileController {
   @Put()
   @ApiOperation({ summary: 'Replace your profile (every field required; null clears it)' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_token', 'session_locked', 'vault_unavailable')
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', 'invalid_token', 'session_locked', 'vault_unavailable')
   replace(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: ReplaceProfileDto,
@@ -38,7 +38,7 @@ export class ProfileController {
   @Patch()
   @ApiOperation({ summary: 'Change some fields of your profile' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_token', 'session_locked', 'vault_unavailable')
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', 'invalid_token', 'session_locked', 'vault_unavailable')
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: UpdateProfileDto,

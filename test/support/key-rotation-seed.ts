@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { AccountKeysService } from '../../src/auth/account-keys.service';
 import { Contact } from '../../src/contacts/contact.entity';
 import { KeyContext } from '../../src/key-vault/key-context';
+import { Keyring } from '../../src/key-vault/keyring';
 import { UserDataKey } from '../../src/users/user-data-key.entity';
 import { User } from '../../src/users/user.entity';
 import type { TestApp } from './test-app';
@@ -18,11 +19,11 @@ export function seededContact(n: number): { fullName: string; email: string; pho
 }
 
 /**
- * Inserts `count` contacts for a user straight through the app's DataSource, encrypted under the
- * user's keys (unwrapped with the password, as login does): thousands in seconds, where the API
- * would take minutes. 5 encrypted values per contact.
+ * The user's keyring as login would unwrap it from the password, at this moment: every version
+ * the account holds, its active version active. A test keeps it to write as a request that
+ * unlocked its keys then would (the caller owns it: `KeyContext.runWithKeyring` zeroes it).
  */
-export async function seedContacts(app: Pick<TestApp, 'app' | 'dataSource'>, userId: string, password: string, count: number): Promise<void> {
+export async function unlockKeyring(app: Pick<TestApp, 'app' | 'dataSource'>, userId: string, password: string): Promise<Keyring> {
   const dataSource: DataSource = app.dataSource;
   const keys = app.app.get(AccountKeysService);
   const user = await dataSource.getRepository(User).findOneOrFail({
@@ -30,11 +31,22 @@ export async function seedContacts(app: Pick<TestApp, 'app' | 'dataSource'>, use
     select: { id: true, authVerifier: true, kdfSalt: true, kdfParams: true, activeKeyVersion: true },
   });
   const kek = await keys.verifyPassword(user, password);
-  if (!kek) throw new Error('seedContacts: wrong password');
+  if (!kek) throw new Error('unlockKeyring: wrong password');
   const dataKeys = await dataSource.getRepository(UserDataKey).findBy({ userId });
   const keyring = keys.unwrapKeyring(user, dataKeys, kek, 'password');
   kek.fill(0);
-  if (!keyring) throw new Error('seedContacts: keys did not unwrap');
+  if (!keyring) throw new Error('unlockKeyring: keys did not unwrap');
+  return keyring;
+}
+
+/**
+ * Inserts `count` contacts for a user straight through the app's DataSource, encrypted under the
+ * user's keys (unwrapped with the password, as login does): thousands in seconds, where the API
+ * would take minutes. 5 encrypted values per contact.
+ */
+export async function seedContacts(app: Pick<TestApp, 'app' | 'dataSource'>, userId: string, password: string, count: number): Promise<void> {
+  const dataSource: DataSource = app.dataSource;
+  const keyring = await unlockKeyring(app, userId, password);
   await KeyContext.runWithKeyring(keyring, async () => {
     for (let start = 0; start < count; start += 500) {
       const batch = [];
