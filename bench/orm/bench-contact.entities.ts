@@ -4,7 +4,7 @@
  * the variants differ only in how a PII column is declared. No blind indexes: the peer has none,
  * and they are a separate cost (one HMAC per indexed column on write).
  */
-import { Column, ColumnOptions, Entity, Index, PrimaryGeneratedColumn, ValueTransformer } from 'typeorm';
+import { Column, ColumnOptions, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, ValueTransformer } from 'typeorm';
 import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
 
 export class BenchContact {
@@ -46,4 +46,14 @@ export const EncryptedGcmContact = contactEntity('bench_ours_gcm', (nullable) =>
 /** The peer `typeorm-encrypted`: its transformer on a `text` column (it stores base64). */
 export function peerContactEntity(transformer: ValueTransformer): BenchContactClass {
   return contactEntity('bench_peer', textColumn({ transformer }));
+}
+
+/** An owner's key version, as `user_data_keys` holds one (what `KeyVersionWriteGuard` locks). */
+@Entity({ name: 'bench_data_keys' })
+export class BenchDataKey {
+  @PrimaryColumn({ name: 'owner_id', type: 'uuid' })
+  ownerId: string;
+
+  @PrimaryColumn({ name: 'key_version', type: 'int' })
+  keyVersion: number;
 }

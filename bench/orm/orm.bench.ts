@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { DataSource, Repository } from 'typeorm';
 import { AeadAlgorithm } from '../../src/crypto/aead';
 import { configureEncryption, encryptionSettings } from '../../src/encrypted-column/encryption-settings';
+import { KeyVersionWriteGuard } from '../../src/encrypted-column/key-version-guard';
 import { KeyContext } from '../../src/key-vault/key-context';
 import { Keyring } from '../../src/key-vault/keyring';
 import { BenchSection } from '../support/bench-context';
@@ -20,6 +21,7 @@ import { interleave, ratio, renderTable, summarize, Summary, summaryCells } from
 import {
   BenchContact,
   BenchContactClass,
+  BenchDataKey,
   EncryptedContact,
   EncryptedGcmContact,
   peerContactEntity,
@@ -64,13 +66,13 @@ export const runOrmBench: BenchSection = async (context) => {
   const UPDATE_SLICE = context.quick ? 8 : 25;
 
   ensurePeerInstalled(context.progress);
-  const { dataSource, variants } = await openOrmVariants(await context.createDatabase('bench_orm'));
+  const { dataSource, variants, newOwners } = await openOrmVariants(await context.createDatabase('bench_orm'));
   const defaultAlgorithm = encryptionSettings().algorithm;
   try {
     // The data set the reads run on, written before timing (also the warm-up): 1,000 rows per owner.
     const loadRows = Math.max(insertSlices * BATCH, 2 * ROWS_PER_OWNER);
     context.progress(`orm: loading ${loadRows} rows per variant`);
-    const findOwners = newOwners(loadRows);
+    const findOwners = await newOwners(loadRows);
     const savedIds = {} as Record<VariantName, SavedRow[]>;
     for (const [name, variant] of Object.entries(variants) as [VariantName, Variant][]) {
       savedIds[name] = await insertAll(variant, findOwners);
@@ -114,9 +116,9 @@ export const runOrmBench: BenchSection = async (context) => {
     // the crypto on the 10,000 rows just written, not how much of four grown tables (the encrypted
     // ones 2.4× the plaintext's size) PostgreSQL's shared buffers still hold.
     context.progress(`orm: insert ${insertSlices * BATCH} rows (save() of ${BATCH}) × ${rounds} rounds`);
-    const insert = await time(insertSlices, BATCH, async (variant) => {
-      const [owner] = newOwners(BATCH);
-      await insertBatch(variant, owner, 0);
+    const insertOwners = await newOwners(rounds * insertSlices * ROWS_PER_OWNER);
+    const insert = await time(insertSlices, BATCH, async (variant, _name, slice) => {
+      await insertBatch(variant, insertOwners[slice], 0);
     });
 
     const operations: [string, string, Record<VariantName, Summary>][] = [
@@ -158,18 +160,31 @@ export const runOrmBench: BenchSection = async (context) => {
   }
 };
 
-/** The four variants' repositories on one DataSource over `url` (a throw-away database). */
-export async function openOrmVariants(url: string): Promise<{ dataSource: DataSource; variants: Record<VariantName, Variant> }> {
+/**
+ * The four variants' repositories on one DataSource over `url` (a throw-away database), with the
+ * write guard the app installs (`KeyVersionWriteGuard`, one locking query per transaction that
+ * writes encrypted values) over a table of the owners' key versions, as `user_data_keys` is.
+ * `newOwners` makes owners with their key row.
+ */
+export async function openOrmVariants(
+  url: string,
+): Promise<{ dataSource: DataSource; variants: Record<VariantName, Variant>; newOwners(rows: number): Promise<Owner[]> }> {
   const PeerContact = peerContactEntity(peerTransformer());
   const dataSource = new DataSource({
     type: 'postgres',
     url,
-    entities: [PlainContact, EncryptedContact, EncryptedGcmContact, PeerContact],
+    entities: [PlainContact, EncryptedContact, EncryptedGcmContact, PeerContact, BenchDataKey],
     synchronize: true, // a throw-away database of bench entities only
   });
   await dataSource.initialize();
+  dataSource.subscribers.push(new KeyVersionWriteGuard('SELECT 1 FROM bench_data_keys WHERE owner_id = $1 AND key_version = $2 FOR KEY SHARE'));
   return {
     dataSource,
+    newOwners: async (rows) => {
+      const owners = Array.from({ length: Math.ceil(rows / ROWS_PER_OWNER) }, () => ({ id: randomUUID(), dataKey: randomBytes(32) }));
+      await dataSource.getRepository(BenchDataKey).insert(owners.map((owner) => ({ ownerId: owner.id, keyVersion: 1 })));
+      return owners;
+    },
     variants: {
       plaintext: plainVariant(dataSource, PlainContact),
       ours: encryptedVariant(dataSource, EncryptedContact, AeadAlgorithm.XChaCha20Poly1305),
@@ -193,10 +208,6 @@ function encryptedVariant(dataSource: DataSource, entity: BenchContactClass, alg
       return KeyContext.runWithKeyring(keyring, work);
     },
   };
-}
-
-export function newOwners(rows: number): Owner[] {
-  return Array.from({ length: Math.ceil(rows / ROWS_PER_OWNER) }, () => ({ id: randomUUID(), dataKey: randomBytes(32) }));
 }
 
 export interface SavedRow {

@@ -9,24 +9,24 @@
  */
 import { openBenchContext } from '../support/bench-context';
 import { ensurePeerInstalled } from './peer-typeorm-encrypted';
-import { insertAll, newOwners, openOrmVariants, ROWS_PER_OWNER, VariantName } from './orm.bench';
+import { insertAll, openOrmVariants, ROWS_PER_OWNER, VariantName } from './orm.bench';
 
 async function main(): Promise<void> {
   const [variantName = 'ours', operation = 'find1000', seconds = '15'] = process.argv.slice(2);
   const context = await openBenchContext(false);
   ensurePeerInstalled(context.progress);
-  const { dataSource, variants } = await openOrmVariants(await context.createDatabase('bench_orm_profile'));
+  const { dataSource, variants, newOwners } = await openOrmVariants(await context.createDatabase('bench_orm_profile'));
   try {
     const variant = variants[variantName as VariantName];
     if (!variant) throw new Error(`unknown variant ${variantName}`);
-    const owners = newOwners(2 * ROWS_PER_OWNER);
+    const owners = await newOwners(2 * ROWS_PER_OWNER);
     const saved = await insertAll(variant, owners);
     const deadline = Date.now() + Number(seconds) * 1000;
     let rows = 0;
     const start = Date.now();
     while (Date.now() < deadline) {
       if (operation === 'insert') {
-        rows += (await insertAll(variant, newOwners(ROWS_PER_OWNER))).length;
+        rows += (await insertAll(variant, await newOwners(ROWS_PER_OWNER))).length;
       } else if (operation === 'find1000') {
         const owner = owners[rows % owners.length];
         rows += (await variant.asOwner(owner, () => variant.repository.find({ where: { ownerId: owner.id } }))).length;
