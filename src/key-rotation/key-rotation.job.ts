@@ -152,6 +152,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     if (keyring.versions.length < 2 || this.running.has(session.userId) || this.stopping) return;
     const now = Date.now();
     if (now - (this.lastSessionCheck.get(session.userId) ?? 0) < SESSION_RECHECK_MS) return;
+    forgetOlderThan(this.lastSessionCheck, SESSION_RECHECK_MS, now);
     this.lastSessionCheck.set(session.userId, now);
     const copy = keyring.copy();
     const ownSession = { ...session, clientShare: Buffer.from(session.clientShare) };
@@ -225,6 +226,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
           }
           if (session) await this.pruneSessionKeys(session, work);
         });
+        this.lastFailure.delete(userId);
         const done = report('completed');
         this.logger.log({ userId, toVersion, ...done, ...rates(done) }, 'key rotation completed: old key version destroyed');
         return done;
@@ -236,6 +238,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
         this.logger.warn({ userId, ...report('stopped') }, 'key rotation paused by shutdown; the next login or request resumes it');
         return report('stopped');
       }
+      forgetOlderThan(this.lastFailure, RETRY_AFTER_FAILURE_MS, Date.now());
       this.lastFailure.set(userId, Date.now());
       this.logger.error({ userId, err: { type: (error as Error)?.name }, ...report('stopped') }, 'key rotation failed; it stays pending');
       throw error;
@@ -429,6 +432,15 @@ export function keyVersionBytes(version: number): Buffer {
   const bytes = Buffer.alloc(4);
   bytes.writeUInt32BE(version, 0);
   return bytes;
+}
+
+/**
+ * Drops the entries of `times` (user id → when) older than `ageMs`, which no longer hold anything
+ * back, once the map has grown: one entry per user seen would otherwise stay for the uptime.
+ */
+export function forgetOlderThan(times: Map<string, number>, ageMs: number, now: number, keepUpTo = 64): void {
+  if (times.size < keepUpTo) return;
+  for (const [key, at] of times) if (now - at >= ageMs) times.delete(key);
 }
 
 /** A 64-bit advisory lock id per user, in its own namespace. */

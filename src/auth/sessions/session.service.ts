@@ -96,20 +96,26 @@ export class SessionService {
     await this.vault.store({ sessionId: sessionKeyId, userId, clientShare }, keyring);
   }
 
+  /*
+   * Revocation order, here and below: the durable record first (no refresh from then on, whatever
+   * Redis does), then the vault entries (access tokens stop at once). If the vault cannot be
+   * reached the call fails (503), but what is left is bounded: an access token's lifetime, or the
+   * vault entry's idle timeout, whichever ends first.
+   */
   async revokeByKeyId(sessionKeyId: string): Promise<void> {
-    await this.vault.revoke(sessionKeyId);
     await this.sessions.update({ sidHash: Buffer.from(sessionKeyId, 'hex') }, { revokedAt: new Date() });
+    await this.vault.revoke(sessionKeyId);
   }
 
   /** Every session of the user but (optionally) the caller's. */
   async revokeAllForUser(userId: string, exceptSessionKeyId?: string): Promise<void> {
-    await this.vault.revokeAllForUser(userId, exceptSessionKeyId ? { exceptSessionId: exceptSessionKeyId } : undefined);
     await this.sessions.update(
       exceptSessionKeyId
         ? { userId, revokedAt: IsNull(), sidHash: Not(Buffer.from(exceptSessionKeyId, 'hex')) }
         : { userId, revokedAt: IsNull() },
       { revokedAt: new Date() },
     );
+    await this.vault.revokeAllForUser(userId, exceptSessionKeyId ? { exceptSessionId: exceptSessionKeyId } : undefined);
   }
 
   /** Live sessions of a user, newest first. */
@@ -129,8 +135,8 @@ export class SessionService {
   }
 
   private async revoke(session: Session): Promise<void> {
-    await this.vault.revoke(session.sidHash.toString('hex'));
     await this.sessions.update({ id: session.id }, { revokedAt: new Date() });
+    await this.vault.revoke(session.sidHash.toString('hex'));
   }
 
   private pair(accessToken: string, refreshToken: string): TokenPair {
