@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
+import { answerUnparsableRequests } from './common/http/unparsable-request-responder';
 import { FieldErrorDto, ProblemDetails } from './common/problem/problem-details';
 import { AppConfig } from './config/app-config';
 
@@ -24,6 +25,7 @@ export function configureApp(app: NestExpressApplication): void {
   // /docs rendered blank. Every URL of ours is relative, so over HTTPS nothing changes.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  answerUnparsableRequests(app.getHttpServer());
   setUpSwagger(app);
 }
 

@@ -1,6 +1,8 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsEmail, IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { Public } from '../src/auth/guards/public.decorator';
 import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
@@ -160,6 +162,62 @@ describe('HTTP conventions (SPEC §5)', () => {
   it('keeps serving after errors', async () => {
     await http().get('/v1/probe/crash');
     expect((await http().get('/health/live')).status).toBe(200);
+  });
+
+  describe('requests Node cannot parse (answered before Express sees them)', () => {
+    /** Sends `bytes` on a raw connection and reads the answer until the server closes it. */
+    async function rawExchange(bytes: string): Promise<{ status: number; headers: Record<string, string>; text: string; body: Record<string, unknown> }> {
+      const server = t.app.getHttpServer();
+      if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', reject);
+        socket.end(bytes);
+      });
+      const [head, text] = [answer.slice(0, answer.indexOf('\r\n\r\n')), answer.slice(answer.indexOf('\r\n\r\n') + 4)];
+      const [statusLine, ...headerLines] = head.split('\r\n');
+      const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      return { status: Number(statusLine.split(' ')[1]), headers, text, body: JSON.parse(text) as Record<string, unknown> };
+    }
+
+    function expectRawProblem(answer: Awaited<ReturnType<typeof rawExchange>>, status: number, code: string): void {
+      expect(answer.status).toBe(status);
+      expect(answer.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(answer.headers['cache-control']).toBe('no-store');
+      expect(answer.headers['connection']).toBe('close');
+      expect(answer.body).toEqual({
+        type: `/problems/${code.replace(/_/g, '-')}`,
+        title: expect.any(String),
+        status,
+        detail: expect.any(String),
+        code,
+        instance: '/',
+        requestId: answer.headers['x-request-id'],
+      });
+      expect(answer.text).not.toContain(CANARY_SECRET);
+    }
+
+    it('answers headers over 16 KiB with 431 problem+json, echoing none of them', async () => {
+      const answer = await rawExchange(`GET /v1/probe/echo?x=${CANARY_SECRET} HTTP/1.1\r\nHost: localhost\r\nX-Canary: ${CANARY_SECRET}${'a'.repeat(20_000)}\r\n\r\n`);
+      expectRawProblem(answer, 431, 'request_header_fields_too_large');
+    });
+
+    it('answers a request that is not HTTP with 400 problem+json', async () => {
+      expectRawProblem(await rawExchange(`GET /v1/probe/echo HTTP/1.1\r\nHost: localhost\r\n${CANARY_SECRET} without a colon\r\n\r\n`), 400, 'bad_request');
+      expectRawProblem(await rawExchange(`\u0000\u0001 not a request line at all ${CANARY_SECRET}\r\n\r\n`), 400, 'bad_request');
+    });
+
+    it('keeps serving, and logs the parser error code only', async () => {
+      expect((await http().get('/health/live')).status).toBe(200);
+      const lines = t.logs.filter((line) => line.msg === 'request could not be parsed');
+      expect(lines.length).toBeGreaterThanOrEqual(3);
+      expect(lines).toContainEqual(expect.objectContaining({ code: 'request_header_fields_too_large', parserError: 'HPE_HEADER_OVERFLOW' }));
+      expect(JSON.stringify(t.logs)).not.toContain(CANARY_SECRET);
+    });
   });
 
   describe('request id', () => {
