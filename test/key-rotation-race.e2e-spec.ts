@@ -2,7 +2,7 @@ import request from 'supertest';
 import type { App } from 'supertest/types';
 import type { EntitySubscriberInterface, InsertEvent, TransactionCommitEvent } from 'typeorm';
 import { Contact } from '../src/contacts/contact.entity';
-import { RetiredKeyVersionError } from '../src/encrypted-column/key-version-guard';
+import { EncryptedWriteOutsideTransactionError, RetiredKeyVersionError } from '../src/encrypted-column/key-version-guard';
 import { KeyContext } from '../src/key-vault/key-context';
 import type { Keyring } from '../src/key-vault/keyring';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
@@ -170,7 +170,7 @@ describe('key rotation against writers still holding the old key version', () =>
 
       // Let the final check go on: it must now wait for the writer's key lock, not destroy v1.
       await userLock.commitTransaction();
-      await until('the final check waits for the writer', () => waitingOnLock('%user_data_keys%'));
+      await until('the final check waits for the writer', () => waitingOnLock('%user_data_keys%key_version <>%FOR UPDATE%'));
       expect(await keyVersions(user.userId)).toEqual([1, 2]);
       release();
       await write;
@@ -190,7 +190,7 @@ describe('key rotation against writers still holding the old key version', () =>
     }
   });
 
-  it('checks a write outside a transaction just before it runs: refused under a destroyed version, accepted under the new one', async () => {
+  it('refuses encrypted writes outside a transaction, and checks insert() and update() inside one', async () => {
     const user = await registerAndLogin(http());
     const created = await request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Kept As Is' });
     expect(created.status).toBe(201);
@@ -199,17 +199,69 @@ describe('key rotation against writers still holding the old key version', () =>
     await until('the rotation finished', () => rotationDone(user.userId));
 
     const contacts = t.dataSource.getRepository(Contact);
-    await KeyContext.runWithKeyring(stale, async () => {
-      await expect(contacts.insert(contacts.create({ ownerId: user.userId, fullName: 'Stale Insert' }))).rejects.toBeInstanceOf(RetiredKeyVersionError);
-      await expect(contacts.update({ id: created.body.id }, { notes: 'stale note' })).rejects.toBeInstanceOf(RetiredKeyVersionError);
+    const fresh = await unlockKeyring(t, user.userId, user.password);
+    await KeyContext.runWithKeyring(fresh.copy(), async () => {
+      // Without a transaction no lock can last until the commit: refused, even with current keys.
+      await expect(contacts.insert(contacts.create({ ownerId: user.userId, fullName: 'No Transaction' }))).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
+      await expect(contacts.update({ id: created.body.id }, { notes: 'no transaction' })).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
       // Clearing a column seals nothing: no key is involved, and the write is not checked.
       await expect(contacts.update({ id: created.body.id }, { notes: null })).resolves.toMatchObject({ affected: 1 });
     });
-    const fresh = await unlockKeyring(t, user.userId, user.password);
-    await KeyContext.runWithKeyring(fresh, () => contacts.insert(contacts.create({ ownerId: user.userId, fullName: 'Fresh Insert' })));
+    await KeyContext.runWithKeyring(stale, async () => {
+      await expect(t.dataSource.transaction((m) => m.insert(Contact, m.create(Contact, { ownerId: user.userId, fullName: 'Stale Insert' })))).rejects.toBeInstanceOf(
+        RetiredKeyVersionError,
+      );
+      await expect(t.dataSource.transaction((m) => m.update(Contact, { id: created.body.id }, { notes: 'stale note' }))).rejects.toBeInstanceOf(RetiredKeyVersionError);
+    });
+    await KeyContext.runWithKeyring(fresh, () => t.dataSource.transaction((m) => m.insert(Contact, m.create(Contact, { ownerId: user.userId, fullName: 'Fresh Insert' }))));
 
     expect([...(await contactVersions(user.userId)).values()]).toEqual([2, 2]);
     expect(await listedNames(user)).toEqual(['Fresh Insert', 'Kept As Is']);
+  });
+
+  it('checks at the outermost commit: a savepoint released (or failed and caught) inside does not use the check up', async () => {
+    const user = await registerAndLogin(http());
+    const stale = await unlockKeyring(t, user.userId, user.password);
+    await rotate(user);
+    await until('the rotation finished', () => rotationDone(user.userId));
+
+    const write = KeyContext.runWithKeyring(stale, () =>
+      t.dataSource.transaction(async (manager) => {
+        await manager.save(manager.create(Contact, { ownerId: user.userId, fullName: 'Outer Write' }));
+        await manager.transaction(async (inner) => {
+          await inner.save(inner.create(Contact, { ownerId: user.userId, fullName: 'Inner Write' }));
+        }).catch(() => undefined);
+      }),
+    );
+    await expect(write).rejects.toBeInstanceOf(RetiredKeyVersionError);
+    expect(await contactVersions(user.userId)).toEqual(new Map());
+  });
+
+  it('checks a write whose keys are zeroed while it runs (a client that disconnects mid-request)', async () => {
+    const user = await registerAndLogin(http());
+    const stale = await unlockKeyring(t, user.userId, user.password);
+    await rotate(user);
+    await until('the rotation finished', () => rotationDone(user.userId));
+
+    // Runs before the app's subscribers, right after the INSERT: the request scope ends there.
+    let zeroAfterInsert = false;
+    const dropKeys: EntitySubscriberInterface = {
+      afterInsert() {
+        if (zeroAfterInsert) KeyContext.release();
+      },
+    };
+    t.dataSource.subscribers.unshift(dropKeys);
+    try {
+      zeroAfterInsert = true;
+      const write = KeyContext.runWithKeyring(stale, () =>
+        t.dataSource.transaction((manager) => manager.save(manager.create(Contact, { ownerId: user.userId, fullName: 'Disconnected Writer' }))),
+      );
+      await expect(write).rejects.toBeInstanceOf(RetiredKeyVersionError);
+    } finally {
+      zeroAfterInsert = false;
+      t.dataSource.subscribers.splice(t.dataSource.subscribers.indexOf(dropKeys), 1);
+    }
+    expect(await contactVersions(user.userId)).toEqual(new Map());
   });
 
   it('answers 409 problem+json to an API write whose keys a rotation retired while it ran, and serves the retry', async () => {

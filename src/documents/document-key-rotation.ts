@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { createDecryptStream, createEncryptStream, readStreamHeader, STREAM_HEADER_BYTES } from '../crypto/stream-aead';
 import type { Keyring } from '../key-vault/keyring';
@@ -21,9 +21,13 @@ export class DocumentKeyRotation {
     private readonly config: AppConfig,
   ) {}
 
-  /** Ids of the owner's documents whose file is sealed under a version other than `version`. */
-  async filesNotUnder(ownerId: string, version: number): Promise<string[]> {
-    const rows = await this.documents.find({ where: { ownerId }, select: { id: true }, order: { id: 'ASC' } });
+  /**
+   * Ids of the owner's documents whose file is sealed under a version other than `version`. Pass
+   * the `manager` of a transaction that holds locks, so the query runs on its connection rather
+   * than waiting for a pooled one.
+   */
+  async filesNotUnder(ownerId: string, version: number, manager: EntityManager = this.documents.manager): Promise<string[]> {
+    const rows = await manager.find(StoredDocument, { where: { ownerId }, select: { id: true }, order: { id: 'ASC' } });
     const stale: string[] = [];
     for (const { id } of rows) {
       const head = await this.files.readHead(id, STREAM_HEADER_BYTES);

@@ -1,4 +1,15 @@
-import type { EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent } from 'typeorm';
+import type {
+  EntityMetadata,
+  EntitySubscriberInterface,
+  InsertEvent,
+  QueryRunner,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+  TransactionStartEvent,
+  UpdateEvent,
+} from 'typeorm';
+// TypeORM exports its metadata classes only by path.
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { DomainError } from '../common/problem/domain-error';
 import { KeyContext } from '../key-vault/key-context';
 import { EncryptedValueTransformer } from './encrypted-column';
@@ -15,50 +26,67 @@ export class RetiredKeyVersionError extends DomainError {
 }
 
 /**
+ * An `@EncryptedColumn` value written outside a transaction: the key-version check below needs
+ * one to hold its lock until the commit. A programming error (500), never a client's.
+ */
+export class EncryptedWriteOutsideTransactionError extends Error {
+  constructor(entity: string) {
+    super(
+      `${entity}: @EncryptedColumn values must be written inside a transaction (save(), or ` +
+        'insert()/update()/a query builder within manager.transaction()), so that a key rotation cannot destroy their key before they commit',
+    );
+    this.name = 'EncryptedWriteOutsideTransactionError';
+  }
+}
+
+/**
  * Makes a write of `@EncryptedColumn` values commit only while the key version that sealed them
  * still exists, so that no ciphertext ever lands under a destroyed key (SPEC §1).
  *
- * A transaction that wrote encrypted values runs `liveKeySql` ($1 owner id, $2 key version) just
- * before it commits; the query returns a row while that wrapped key exists and locks it
- * `FOR KEY SHARE` until the commit. The key-rotation job locks the old versions' rows `FOR
- * UPDATE` before its final check, so either the writer locked first (the job waits for its commit,
- * then finds and re-encrypts its rows) or the job did (the writer waits, finds the key gone, and
- * is rolled back with `RetiredKeyVersionError`). One query per transaction, not per row.
+ * A transaction that writes encrypted values runs `liveKeySql` ($1 owner id, $2 key version) just
+ * before its outermost COMMIT; the query returns a row while that wrapped key exists and locks it
+ * `FOR KEY SHARE` until the commit. The key-rotation job locks the old versions' rows `FOR UPDATE`
+ * before its final check, so either the writer locked first (the job waits for its commit, then
+ * finds and re-encrypts its rows) or the job did (the writer waits, finds the key gone, and is
+ * rolled back with `RetiredKeyVersionError`). One query per transaction, not per row.
  *
- * A write outside a transaction (`repository.insert()`, a query builder without one) cannot hold
- * the lock: it is checked just before it runs. `save()` and `manager.transaction()` get the
- * guarantee.
+ * What a write seals under is noted before it runs (the keyring is live then, or sealing fails),
+ * not after: a request whose client disconnects has its keyring zeroed mid-write. An encrypted
+ * write outside a transaction cannot hold the lock and is refused
+ * (`EncryptedWriteOutsideTransactionError`). Writes with `listeners: false` bypass every
+ * subscriber, this one included: do not use it for encrypted entities.
  */
 export class KeyVersionWriteGuard implements EntitySubscriberInterface {
-  /** Per open transaction: the owner/version pairs it sealed values under, still to check. */
+  /** Per open transaction: the owner/version pairs it sealed values under, checked at its commit. */
   private readonly pending = new WeakMap<QueryRunner, Map<string, { ownerId: string; version: number }>>();
-  private readonly encryptedColumns = new WeakMap<EntityMetadata, Set<string>>();
+  private readonly encryptedColumns = new WeakMap<EntityMetadata, ColumnMetadata[]>();
 
   constructor(private readonly liveKeySql: string) {}
 
-  /** Outside a transaction only: inside one, the commit check below covers the write. */
-  async beforeInsert(event: InsertEvent<unknown>): Promise<void> {
-    if (!event.queryRunner.isTransactionActive) await this.checkNow(event.queryRunner, event.metadata, event.entity, undefined);
+  beforeInsert(event: InsertEvent<unknown>): void {
+    this.note(event.queryRunner, event.metadata, event.entity, undefined);
   }
 
-  async beforeUpdate(event: UpdateEvent<unknown>): Promise<void> {
-    if (!event.queryRunner.isTransactionActive) await this.checkNow(event.queryRunner, event.metadata, event.entity, event.updatedColumns);
+  beforeUpdate(event: UpdateEvent<unknown>): void {
+    this.note(event.queryRunner, event.metadata, event.entity, event.updatedColumns);
   }
 
-  afterInsert(event: InsertEvent<unknown>): void {
-    if (event.queryRunner.isTransactionActive) this.note(event.queryRunner, event.metadata, event.entity, undefined);
-  }
-
-  afterUpdate(event: UpdateEvent<unknown>): void {
-    if (event.queryRunner.isTransactionActive) this.note(event.queryRunner, event.metadata, event.entity, event.updatedColumns);
+  beforeTransactionStart(event: TransactionStartEvent): void {
+    // A runner reused after a failed ROLLBACK (no rollback event) starts its next transaction clean.
+    if (transactionDepth(event.queryRunner) === 0) this.pending.delete(event.queryRunner);
   }
 
   async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
+    // A savepoint's release is not the end: the check (and its lock) belongs to the outermost
+    // commit, or a caller catching a savepoint's failure would let the transaction commit unchecked.
+    if (transactionDepth(event.queryRunner) > 1) return;
     const pending = this.pending.get(event.queryRunner);
     if (!pending) return;
-    // Checked now (a savepoint's release included): the lock then lasts until the outermost commit.
-    this.pending.delete(event.queryRunner);
     for (const { ownerId, version } of pending.values()) await this.check(event.queryRunner, ownerId, version);
+  }
+
+  afterTransactionCommit(event: TransactionCommitEvent): void {
+    if (!event.queryRunner.isTransactionActive) this.pending.delete(event.queryRunner);
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent): void {
@@ -66,17 +94,15 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
     if (!event.queryRunner.isTransactionActive) this.pending.delete(event.queryRunner);
   }
 
-  private note(queryRunner: QueryRunner, metadata: EntityMetadata, entity: unknown, updatedColumns: UpdateEvent<unknown>['updatedColumns'] | undefined): void {
-    const sealedUnder = this.sealedUnder(metadata, entity, updatedColumns);
-    if (!sealedUnder) return;
+  private note(queryRunner: QueryRunner, metadata: EntityMetadata, entity: unknown, updatedColumns: ColumnMetadata[] | undefined): void {
+    if (!this.writesEncryptedValue(metadata, entity, updatedColumns)) return;
+    const keyring = KeyContext.current();
+    // No keys: the transformer itself refuses to seal (KeyUnavailableError).
+    if (!keyring) return;
+    if (!queryRunner.isTransactionActive) throw new EncryptedWriteOutsideTransactionError(metadata.name);
     let pending = this.pending.get(queryRunner);
     if (!pending) this.pending.set(queryRunner, (pending = new Map()));
-    pending.set(`${sealedUnder.version}:${sealedUnder.ownerId}`, sealedUnder);
-  }
-
-  private async checkNow(queryRunner: QueryRunner, metadata: EntityMetadata, entity: unknown, updatedColumns: UpdateEvent<unknown>['updatedColumns'] | undefined): Promise<void> {
-    const sealedUnder = this.sealedUnder(metadata, entity, updatedColumns);
-    if (sealedUnder) await this.check(queryRunner, sealedUnder.ownerId, sealedUnder.version);
+    pending.set(`${keyring.activeVersion}:${keyring.userId}`, { ownerId: keyring.userId, version: keyring.activeVersion });
   }
 
   private async check(queryRunner: QueryRunner, ownerId: string, version: number): Promise<void> {
@@ -84,33 +110,28 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
     if (rows.length === 0) throw new RetiredKeyVersionError();
   }
 
-  /**
-   * The current keyring's owner and active version when the write carries an encrypted value (the
-   * transformer seals with exactly those); undefined for writes of plain columns only.
-   */
-  private sealedUnder(metadata: EntityMetadata, entity: unknown, updatedColumns: UpdateEvent<unknown>['updatedColumns'] | undefined): { ownerId: string; version: number } | undefined {
+  /** Whether the write carries a non-null value for an encrypted column (what the transformer seals). */
+  private writesEncryptedValue(metadata: EntityMetadata, entity: unknown, updatedColumns: ColumnMetadata[] | undefined): boolean {
     const encrypted = this.encryptedColumnsOf(metadata);
-    if (encrypted.size === 0) return undefined;
-    const writes =
-      updatedColumns && updatedColumns.length > 0
-        ? updatedColumns.some((column) => encrypted.has(column.propertyName))
-        : entity !== null && typeof entity === 'object' && [...encrypted].some((property) => (entity as Record<string, unknown>)[property] != null);
-    if (!writes) return undefined;
-    const keyring = KeyContext.current();
-    // No keys: the transformer itself refuses to seal (KeyUnavailableError).
-    return keyring ? { ownerId: keyring.userId, version: keyring.activeVersion } : undefined;
+    if (encrypted.length === 0) return false;
+    if (updatedColumns && updatedColumns.length > 0) return updatedColumns.some((column) => encrypted.includes(column));
+    if (entity === null || typeof entity !== 'object') return false;
+    return encrypted.some((column) => column.getEntityValue(entity) != null);
   }
 
-  private encryptedColumnsOf(metadata: EntityMetadata): Set<string> {
-    let properties = this.encryptedColumns.get(metadata);
-    if (!properties) {
-      properties = new Set(
-        metadata.columns
-          .filter((column) => [column.transformer].flat().some((transformer) => transformer instanceof EncryptedValueTransformer))
-          .map((column) => column.propertyName),
-      );
-      this.encryptedColumns.set(metadata, properties);
+  private encryptedColumnsOf(metadata: EntityMetadata): ColumnMetadata[] {
+    let columns = this.encryptedColumns.get(metadata);
+    if (!columns) {
+      columns = metadata.columns.filter((column) => [column.transformer].flat().some((transformer) => transformer instanceof EncryptedValueTransformer));
+      this.encryptedColumns.set(metadata, columns);
     }
-    return properties;
+    return columns;
   }
+}
+
+/** TypeORM's nesting depth of the runner's transaction (1 = outermost); protected, hence read this way. */
+function transactionDepth(queryRunner: QueryRunner): number {
+  const depth = (queryRunner as unknown as { transactionDepth?: unknown }).transactionDepth;
+  if (typeof depth !== 'number') throw new Error('TypeORM QueryRunner.transactionDepth is gone: KeyVersionWriteGuard needs updating');
+  return depth;
 }

@@ -341,7 +341,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
             return false;
           }
         }
-        if ((await this.documents.filesNotUnder(userId, toVersion)).length > 0) {
+        if ((await this.documents.filesNotUnder(userId, toVersion, runner.manager)).length > 0) {
           await runner.rollbackTransaction();
           return false;
         }

@@ -49,9 +49,9 @@ export async function seedContacts(app: Pick<TestApp, 'app' | 'dataSource'>, use
   const keyring = await unlockKeyring(app, userId, password);
   await KeyContext.runWithKeyring(keyring, async () => {
     for (let start = 0; start < count; start += 500) {
-      const batch = [];
+      const batch: Contact[] = [];
       for (let n = start; n < Math.min(count, start + 500); n++) batch.push(dataSource.getRepository(Contact).create({ ownerId: userId, ...seededContact(n) }));
-      await dataSource.getRepository(Contact).insert(batch);
+      await dataSource.transaction((manager) => manager.insert(Contact, batch));
     }
   });
 }
