@@ -9,6 +9,7 @@ import { bearer, login, RegisteredUser, registerUser } from './support/auth-clie
 import { seedContacts, seededContact } from './support/key-rotation-seed';
 import { createTestApp } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
+import { waitUntil } from './support/wait-until';
 
 /** Enough contacts (5 encrypted values each) that the rotation takes a few seconds here. */
 const CONTACTS = Number(process.env.KEY_ROTATION_KILL_CONTACTS ?? 20_000);
@@ -113,11 +114,11 @@ describe('key rotation killed mid-way resumes after restart', () => {
     const early = await request(second.base).get('/v1/contacts').query({ email: seededContact(CONTACTS - 1).email }).set(...bearer(again.accessToken));
     expect(early.status).toBe(200);
     expect(early.body.items).toEqual([expect.objectContaining(seededContact(CONTACTS - 1))]);
-    const deadline = Date.now() + 60_000;
-    while ((await db.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [user.userId])).rows.length > 0) {
-      if (Date.now() > deadline) throw new Error(`the rotation did not resume and finish; output:\n${second.app.output().slice(-3000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(
+      'the rotation resumed and finished',
+      async () => (await db.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [user.userId])).rows.length === 0,
+      { timeoutMs: 60_000, intervalMs: 50, detail: () => `output:\n${second.app.output().slice(-3000)}` },
+    );
 
     // Finished: everything under v2, only v2's wrapped key left, the file re-encrypted.
     expect(await staleCount(2)).toBe(0);

@@ -9,6 +9,7 @@ import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { unlockKeyring } from './support/key-rotation-seed';
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait-until';
 
 /**
  * Issue 7: "no ciphertext is ever left under a destroyed key", for the one writer that can try —
@@ -55,14 +56,6 @@ describe('key rotation against writers still holding the old key version', () =>
     expect(response.status).toBe(200);
   }
 
-  async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
   const rotationDone = async (userId: string) => (await t.dataSource.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length === 0;
 
   /** A backend of this database waits for a row lock in a statement matching `pattern`. */
@@ -106,7 +99,7 @@ describe('key rotation against writers still holding the old key version', () =>
     await rotate(user);
     // Once the job is past the user row (an insert's foreign-key check locks it, and the job's
     // batch would wait for this writer, which waits for the job).
-    await until('the job re-encrypted the user row', async () => (await emailVersion(user.userId)) === 2);
+    await waitUntil('the job re-encrypted the user row', async () => (await emailVersion(user.userId)) === 2);
 
     // The stale writer inserts (uncommitted, so the job cannot see it) and stays open until the
     // job has destroyed version 1.
@@ -122,7 +115,7 @@ describe('key rotation against writers still holding the old key version', () =>
       () => 'committed',
       (error: unknown) => error,
     );
-    await until('the rotation destroyed version 1', () => rotationDone(user.userId));
+    await waitUntil('the rotation destroyed version 1', () => rotationDone(user.userId));
     expect(await keyVersions(user.userId)).toEqual([2]);
     commitNow();
 
@@ -146,13 +139,13 @@ describe('key rotation against writers still holding the old key version', () =>
       await contactLock.startTransaction();
       await contactLock.query('SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE', [created.body.id]);
       await rotate(user);
-      await until('the job waits at the contacts batch', () => waitingOnLock('%contacts%FOR UPDATE%'));
+      await waitUntil('the job waits at the contacts batch', () => waitingOnLock('%contacts%FOR UPDATE%'));
       expect(await emailVersion(user.userId)).toBe(2);
       await userLock.startTransaction();
       await userLock.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [user.userId]);
       await contactLock.commitTransaction();
-      await until('the job re-encrypted the contact', async () => (await contactVersions(user.userId)).get(created.body.id) === 2);
-      await until('the final check waits for the user row', () => waitingOnLock('%FROM users WHERE id%FOR%UPDATE%'));
+      await waitUntil('the job re-encrypted the contact', async () => (await contactVersions(user.userId)).get(created.body.id) === 2);
+      await waitUntil('the final check waits for the user row', () => waitingOnLock('%FROM users WHERE id%FOR%UPDATE%'));
 
       // The stale writer overwrites the (re-encrypted) contact under version 1 and stops between
       // its check — version 1 still exists, now locked FOR KEY SHARE — and its COMMIT.
@@ -170,14 +163,14 @@ describe('key rotation against writers still holding the old key version', () =>
 
       // Let the final check go on: it must now wait for the writer's key lock, not destroy v1.
       await userLock.commitTransaction();
-      await until('the final check waits for the writer', () => waitingOnLock('%user_data_keys%key_version <>%FOR UPDATE%'));
+      await waitUntil('the final check waits for the writer', () => waitingOnLock('%user_data_keys%key_version <>%FOR UPDATE%'));
       expect(await keyVersions(user.userId)).toEqual([1, 2]);
       release();
       await write;
       held = undefined;
 
       // The check then saw the v1 value, another pass re-encrypted it, and only then was v1 destroyed.
-      await until('the rotation finished', () => rotationDone(user.userId));
+      await waitUntil('the rotation finished', () => rotationDone(user.userId));
       expect(await keyVersions(user.userId)).toEqual([2]);
       expect(await contactVersions(user.userId)).toEqual(new Map([[created.body.id, 2]]));
       expect(await listedNames(user)).toEqual(['Written Under V1']);
@@ -196,7 +189,7 @@ describe('key rotation against writers still holding the old key version', () =>
     expect(created.status).toBe(201);
     const stale = await unlockKeyring(t, user.userId, user.password);
     await rotate(user);
-    await until('the rotation finished', () => rotationDone(user.userId));
+    await waitUntil('the rotation finished', () => rotationDone(user.userId));
 
     const contacts = t.dataSource.getRepository(Contact);
     const fresh = await unlockKeyring(t, user.userId, user.password);
@@ -223,7 +216,7 @@ describe('key rotation against writers still holding the old key version', () =>
     const user = await registerAndLogin(http());
     const stale = await unlockKeyring(t, user.userId, user.password);
     await rotate(user);
-    await until('the rotation finished', () => rotationDone(user.userId));
+    await waitUntil('the rotation finished', () => rotationDone(user.userId));
 
     const write = KeyContext.runWithKeyring(stale, () =>
       t.dataSource.transaction(async (manager) => {
@@ -241,7 +234,7 @@ describe('key rotation against writers still holding the old key version', () =>
     const user = await registerAndLogin(http());
     const stale = await unlockKeyring(t, user.userId, user.password);
     await rotate(user);
-    await until('the rotation finished', () => rotationDone(user.userId));
+    await waitUntil('the rotation finished', () => rotationDone(user.userId));
 
     // Runs before the app's subscribers, right after the INSERT: the request scope ends there.
     let zeroAfterInsert = false;
@@ -277,7 +270,7 @@ describe('key rotation against writers still holding the old key version', () =>
       await isInserted;
       heldInsert = undefined;
       await rotate(user);
-      await until('the rotation destroyed version 1', () => rotationDone(user.userId));
+      await waitUntil('the rotation destroyed version 1', () => rotationDone(user.userId));
       release();
       const response = await pending;
       expectProblem(response, 409, 'rotation_in_progress', [contact.fullName, contact.email, user.accessToken]);

@@ -7,6 +7,7 @@ import { bearer, login, LoggedInUser, registerAndLogin, STRONG_PASSWORD } from '
 import { seedContacts, seededContact } from './support/key-rotation-seed';
 import { errorFields, expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait-until';
 
 const NEW_PASSWORD = 'Rotated passphrase for recovery 9031';
 const PROFILE = { fullName: 'Rota Tion', dateOfBirth: '1980-02-29', phone: '+44 20 7946 0000', address: '1 Key Lane', nationalId: 'NI-ROT-4242' };
@@ -25,13 +26,8 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
   const rotate = (user: LoggedInUser, body: unknown = { password: user.password }) =>
     request(http()).post('/v1/me/keys/rotate').set(...bearer(user.accessToken)).send(body as object);
 
-  async function waitForRotation(userId: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (await rotationPending(userId)) {
-      if (Date.now() > deadline) throw new Error('the rotation did not finish in time');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const waitForRotation = (userId: string) =>
+    waitUntil('the rotation finished', async () => !(await rotationPending(userId)), { timeoutMs: 30_000, intervalMs: 50 });
 
   async function rotationPending(userId: string): Promise<boolean> {
     return (await t.dataSource.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length > 0;

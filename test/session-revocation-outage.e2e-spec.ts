@@ -5,6 +5,7 @@ import { bearer, login, registerAndLogin } from './support/auth-client';
 import { expectProblem } from './support/problem-assertions';
 import { RedisServerProcess, redisServerMissingReason } from './support/redis-server-process';
 import { createTestApp, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait-until';
 
 /**
  * A revocation (password change, recovery, rotation, logout, a replayed refresh token) that meets
@@ -48,11 +49,10 @@ if (skipReason) console.warn(`session revocation outage e2e skipped: ${skipReaso
     }
     // Once Redis answers again (the app notices by itself), a second revocation clears the vault
     // entries: access tokens stop too.
-    const deadline = Date.now() + 10_000;
-    while ((await request(t.app.getHttpServer()).get('/health/ready')).status !== 200) {
-      if (Date.now() > deadline) throw new Error('the vault did not come back');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitUntil('the vault is back', async () => (await request(t.app.getHttpServer()).get('/health/ready')).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     await t.app.get(SessionService).revokeAllForUser(user.userId);
     expectProblem(await request(t.app.getHttpServer()).get('/v1/me').set(...bearer(other.accessToken)), 401, 'session_locked');
   });
