@@ -7,7 +7,7 @@ import { fillBlindIndexes } from '../encrypted-column/blind-index';
 import { KeyVersionWriteGuard } from '../encrypted-column/key-version-guard';
 import { KeyContext } from '../key-vault/key-context';
 import { SessionLockedError } from '../key-vault/key-vault.errors';
-import { Keyring } from '../key-vault/keyring';
+import type { Keyring } from '../key-vault/keyring';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
 import type { VaultSession } from '../key-vault/vault-entry';
 import { discoverEncryptedEntities, EncryptedEntity } from './encrypted-entity-catalog';
@@ -377,7 +377,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     });
     if (!live) return;
     live.zero();
-    const pruned = new Keyring(session.userId, new Map(keep.map((version) => [version, Buffer.from(keyring.key(version) as Buffer)])), active);
+    const pruned = keyring.copy({ versions: keep, activeVersion: active });
     try {
       await this.vault.store(session, pruned);
     } finally {
