@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERROR_CATALOGUE, ErrorCode, problemTypeFor } from '../problem/error-codes';
-import { PROBLEM_CONTENT_TYPE, ProblemDetails } from '../problem/problem-details';
+import { ERROR_CATALOGUE, ErrorCode } from '../problem/error-codes';
+import { PROBLEM_CONTENT_TYPE, problemDetails } from '../problem/problem-details';
 
 const logger = new Logger('HttpServer');
 
@@ -27,16 +27,7 @@ export function answerUnparsableRequests(server: Server): void {
     }
     const { status, title } = ERROR_CATALOGUE[code];
     const requestId = randomUUID();
-    const body: ProblemDetails = {
-      type: problemTypeFor(code),
-      title,
-      status,
-      detail: DETAILS[code] ?? title,
-      code,
-      instance: '/',
-      requestId,
-    };
-    const json = JSON.stringify(body);
+    const json = JSON.stringify(problemDetails(code, status, DETAILS[code] ?? title, '/', requestId));
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
         `Content-Type: ${PROBLEM_CONTENT_TYPE}; charset=utf-8\r\n` +

@@ -2,8 +2,8 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { AuditLogService } from '../../audit/audit-log.service';
 import type { Request, Response } from 'express';
 import { DomainError } from './domain-error';
-import { ERROR_CATALOGUE, ErrorCode, codeForStatus, problemTypeFor } from './error-codes';
-import { PROBLEM_CONTENT_TYPE, ProblemDetails } from './problem-details';
+import { ERROR_CATALOGUE, ErrorCode, codeForStatus } from './error-codes';
+import { PROBLEM_CONTENT_TYPE, ProblemDetails, problemDetails } from './problem-details';
 import { TooManyRequestsError } from './too-many-requests.error';
 
 interface Problem {
@@ -50,13 +50,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
 
     const body: ProblemDetails & Record<string, unknown> = {
-      type: problemTypeFor(problem.code),
-      title: ERROR_CATALOGUE[problem.code].title,
-      status: problem.status,
-      detail: problem.detail,
-      code: problem.code,
-      instance: pathOf(request),
-      requestId: String(request.id ?? ''),
+      ...problemDetails(problem.code, problem.status, problem.detail, pathOf(request), String(request.id ?? '')),
       ...problem.extensions,
     };
     if (exception instanceof TooManyRequestsError) {

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ERROR_CATALOGUE, ErrorCode, problemTypeFor } from './error-codes';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -38,4 +39,12 @@ export class ProblemDetails {
 
   @ApiPropertyOptional({ type: [FieldErrorDto], description: 'Per-field validation errors' })
   errors?: FieldErrorDto[];
+}
+
+/**
+ * The problem body of `code` (its type and title from `ERROR_CATALOGUE`): what the exception
+ * filter sends, and what the HTTP server writes itself for a request it could not parse.
+ */
+export function problemDetails(code: ErrorCode, status: number, detail: string, instance: string, requestId: string): ProblemDetails {
+  return { type: problemTypeFor(code), title: ERROR_CATALOGUE[code].title, status, detail, code, instance, requestId };
 }
