@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deriveServerSecrets } from '../crypto/server-secrets';
 import { ConfigValidationError, loadAppConfig } from './app-config';
 
 describe('loadAppConfig', () => {
@@ -46,7 +47,7 @@ describe('loadAppConfig', () => {
       loginFailureWindowSeconds: 900,
       trustProxy: false,
     });
-    expect(config.masterKey.equals(Buffer.from(validKey, 'base64'))).toBe(true);
+    expect(config.serverSecrets.vaultKey.equals(deriveServerSecrets(Buffer.from(validKey, 'base64')).vaultKey)).toBe(true);
   });
 
   it('reads every variable', () => {
@@ -177,7 +178,7 @@ describe('loadAppConfig', () => {
     const json = JSON.stringify(config);
     expect(json).not.toContain(validKey);
     expect(json).not.toContain('hunter2');
-    expect(json).toContain('"masterKey":"[redacted]"');
+    expect(json).toContain('"serverSecrets":"[redacted]"');
   });
 
   describe('APP_MASTER_KEY in production', () => {
@@ -213,9 +214,9 @@ describe('loadAppConfig', () => {
       expect(first.masterKeySource).toBe('development-file');
       expect(first.startupWarnings.join()).toContain(file);
       expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(first.masterKey).toHaveLength(32);
-      expect(second.masterKey.equals(first.masterKey)).toBe(true);
-      expect(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64').equals(first.masterKey)).toBe(true);
+      expect(second.serverSecrets.pepper.equals(first.serverSecrets.pepper)).toBe(true);
+      const fromFile = deriveServerSecrets(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64'));
+      expect(fromFile.pepper.equals(first.serverSecrets.pepper)).toBe(true);
     });
 
     it('does not write the key file when another variable is invalid', () => {

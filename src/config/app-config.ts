@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
+import { zeroBuffer } from '../crypto/secure-memory';
 import { parseDurationSeconds } from './duration';
 import { MasterKeySource, resolveMasterKey } from './master-key';
 
@@ -41,8 +43,12 @@ export class AppConfig {
   readonly redisCommandTimeoutMs: number;
   /** Absolute path of the directory holding the embedded database, documents and dev key. */
   readonly dataDir: string;
-  /** 32 bytes; the root of every server secret. Never logged (see `toJSON`). */
-  readonly masterKey: Buffer;
+  /**
+   * The server secrets, derived from the master key as it was read (the master key itself is
+   * wiped at once and never kept). In locked memory; owned by the one application built from
+   * this config, which wipes them at shutdown (`ServerKeys`). Never logged (see `toJSON`).
+   */
+  readonly serverSecrets: ServerSecrets;
   readonly masterKeySource: MasterKeySource;
   readonly accessTokenTtlSeconds: number;
   readonly sessionIdleTtlSeconds: number;
@@ -84,7 +90,7 @@ export class AppConfig {
       ...this,
       databaseUrl: this.databaseUrl && redactUrlPassword(this.databaseUrl),
       redisUrl: this.redisUrl && redactUrlPassword(this.redisUrl),
-      masterKey: '[redacted]',
+      serverSecrets: '[redacted]',
     };
   }
 }
@@ -155,6 +161,12 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   if ('problem' in masterKey) {
     throw new ConfigValidationError([{ variable: 'APP_MASTER_KEY', message: masterKey.problem }]);
   }
+  let serverSecrets: ServerSecrets;
+  try {
+    serverSecrets = deriveServerSecrets(masterKey.key);
+  } finally {
+    zeroBuffer(masterKey.key);
+  }
 
   return new AppConfig({
     nodeEnv,
@@ -164,7 +176,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     redisKeyPrefix,
     redisCommandTimeoutMs,
     dataDir,
-    masterKey: masterKey.key,
+    serverSecrets,
     masterKeySource: masterKey.source,
     accessTokenTtlSeconds,
     sessionIdleTtlSeconds,

@@ -1,12 +1,12 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
-import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
+import type { ServerSecrets } from '../crypto/server-secrets';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { AppConfig } from './app-config';
 
 /**
- * The server secrets of SPEC §1, derived once from `APP_MASTER_KEY` with distinct HKDF labels,
- * injectable anywhere, zeroed at shutdown.
+ * The server secrets of SPEC §1 (derived from the master key by `loadAppConfig`, in locked
+ * memory), injectable anywhere, wiped at shutdown.
  */
 @Injectable()
 export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
@@ -17,7 +17,7 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   readonly rateLimitKey: Buffer;
 
   constructor(config: AppConfig) {
-    Object.assign(this, deriveServerSecrets(config.masterKey));
+    Object.assign(this, config.serverSecrets);
   }
 
   onApplicationShutdown(): void {

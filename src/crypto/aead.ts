@@ -7,6 +7,7 @@ import {
   UnknownKeyVersionError,
   UnsupportedEnvelopeError,
 } from './errors';
+import { secureAlloc, secureTakeOver, zeroBuffer } from './secure-memory';
 
 /**
  * Binary envelope (SPEC §3), one per encrypted value:
@@ -159,6 +160,43 @@ export function open(
     written?.fill(0);
     throw new AuthenticationFailedError();
   }
+}
+
+/**
+ * Like `open()`, for an envelope that holds a key (a wrapped DEK, a vault entry): the plaintext
+ * goes straight into locked memory (release it with `zeroBuffer`), never through an ordinary
+ * Buffer for XChaCha20-Poly1305 (GCM's output is moved there and wiped at once).
+ */
+export function openSecret(
+  envelope: Buffer,
+  keyForVersion: (keyVersion: number) => Buffer | undefined,
+  aad: Buffer | PreparedAad,
+): Buffer {
+  const algorithm = checkHeader(envelope);
+  if (algorithm !== AeadAlgorithm.XChaCha20Poly1305) return secureTakeOver(open(envelope, keyForVersion, aad));
+  const bodyStart = HEADER_BYTES + XCHACHA_NONCE_BYTES;
+  if (envelope.length < bodyStart + TAG_BYTES) {
+    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
+  }
+  const keyVersion = envelope.readUInt32BE(2);
+  const key = keyForVersion(keyVersion);
+  if (!key) throw new UnknownKeyVersionError(keyVersion);
+  assertKey(key);
+  const plaintext = secureAlloc(envelope.length - bodyStart - TAG_BYTES);
+  try {
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      plaintext,
+      null,
+      envelope.subarray(bodyStart),
+      authenticatedData(envelope, aad),
+      envelope.subarray(HEADER_BYTES, bodyStart),
+      key,
+    );
+  } catch {
+    zeroBuffer(plaintext);
+    throw new AuthenticationFailedError();
+  }
+  return plaintext;
 }
 
 /**

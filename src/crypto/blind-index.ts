@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { hmacSha256Into } from './hkdf';
 import { hkdfSha256 } from './kdf';
 
 /**
@@ -10,10 +10,13 @@ import { hkdfSha256 } from './kdf';
 export const BLIND_INDEX_BYTES = 32;
 
 export function computeBlindIndex(key: Buffer, normalizedValue: string): Buffer {
-  return createHmac('sha256', key).update(normalizedValue, 'utf8').digest();
+  // The index is stored, not secret; the key's HMAC states stay in locked memory (`hkdf.ts`).
+  const index = Buffer.allocUnsafe(BLIND_INDEX_BYTES);
+  hmacSha256Into(index, key, Buffer.from(normalizedValue, 'utf8'));
+  return index;
 }
 
-/** Per-user blind-index key for one purpose (e.g. `contacts.email`), derived from a DEK. */
+/** Per-user blind-index key for one purpose (e.g. `contacts.email`), derived from a DEK; in locked memory. */
 export function deriveBlindIndexKey(dataKey: Buffer, purpose: string): Buffer {
   return hkdfSha256(dataKey, `blind-index/${purpose}`);
 }

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { AEAD_KEY_BYTES, AeadAlgorithm, open, seal } from './aead';
+import sodium from 'sodium-native';
+import { AEAD_KEY_BYTES, AeadAlgorithm, openSecret, seal } from './aead';
+import { secureAlloc } from './secure-memory';
 
 /** What a wrapped DEK is bound to: unwrapping it for another user, version or wrap fails. */
 export interface DataKeyWrapContext {
@@ -9,9 +10,11 @@ export interface DataKeyWrapContext {
   wrappedBy: 'password' | 'recovery';
 }
 
-/** A fresh random 256-bit data encryption key. */
+/** A fresh random 256-bit data encryption key, in locked memory (release with `zeroBuffer`). */
 export function generateDataKey(): Buffer {
-  return randomBytes(AEAD_KEY_BYTES);
+  const key = secureAlloc(AEAD_KEY_BYTES);
+  sodium.randombytes_buf(key);
+  return key;
 }
 
 export function wrapDataKey(
@@ -23,9 +26,12 @@ export function wrapDataKey(
   return seal(dataKey, kek, { algorithm, keyVersion: context.keyVersion, aad: wrapAad(context) });
 }
 
-/** @throws AuthenticationFailedError for a wrong KEK or a wrap made for another context. */
+/**
+ * The DEK, in locked memory (release with `zeroBuffer`).
+ * @throws AuthenticationFailedError for a wrong KEK or a wrap made for another context.
+ */
 export function unwrapDataKey(wrapped: Buffer, kek: Buffer, context: DataKeyWrapContext): Buffer {
-  return open(wrapped, () => kek, wrapAad(context));
+  return openSecret(wrapped, () => kek, wrapAad(context));
 }
 
 function wrapAad({ userId, keyVersion, wrappedBy }: DataKeyWrapContext): Buffer {

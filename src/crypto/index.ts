@@ -3,6 +3,7 @@ export * from './aead';
 export * from './blind-index';
 export * from './data-key';
 export * from './errors';
+export * from './hkdf';
 export * from './kdf';
 export * from './recovery-code';
 export * from './secure-memory';

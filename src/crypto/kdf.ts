@@ -1,7 +1,8 @@
-import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
 import { InvalidCryptoInputError } from './errors';
-import { zeroBuffer } from './secure-memory';
+import { hkdfSha256Into, sha256Into } from './hkdf';
+import { secureAlloc, secureTakeOver, zeroBuffer } from './secure-memory';
 
 /** argon2id cost, stored per user beside the salt so it can be raised later (SPEC §1). */
 export interface Argon2Params {
@@ -42,7 +43,8 @@ export async function derivePasswordMasterKey(
   if (salt.length < KDF_SALT_BYTES) throw new InvalidCryptoInputError(`salts are at least ${KDF_SALT_BYTES} bytes`);
   const secret = Buffer.from(password.normalize('NFC'), 'utf8');
   try {
-    return await argon2.hash(secret, {
+    // argon2 hands its output back in an ordinary Buffer: moved into locked memory at once.
+    return secureTakeOver(await argon2.hash(secret, {
       type: argon2.argon2id,
       raw: true,
       salt,
@@ -51,21 +53,33 @@ export async function derivePasswordMasterKey(
       memoryCost: params.memoryKiB,
       timeCost: params.iterations,
       parallelism: params.parallelism,
-    });
+    }));
   } finally {
     zeroBuffer(secret);
   }
 }
 
-/** HKDF-SHA256 (RFC 5869) from node:crypto. `info` is prefixed with this product's label. */
-export function hkdfSha256(ikm: Buffer, info: string, length = DERIVED_KEY_BYTES, salt: Buffer = Buffer.alloc(0)): Buffer {
-  return Buffer.from(hkdfSync('sha256', ikm, salt, `${LABEL_PREFIX}${info}`, length));
+/**
+ * HKDF-SHA256 (RFC 5869; `hkdf.ts`) into a new buffer in locked memory: release it with
+ * `zeroBuffer`. `info` is prefixed with this product's label.
+ */
+export function hkdfSha256(ikm: Buffer, info: string, length = DERIVED_KEY_BYTES, salt: Buffer = EMPTY): Buffer {
+  const output = secureAlloc(length);
+  try {
+    hkdfSha256Into(output, ikm, Buffer.from(`${LABEL_PREFIX}${info}`, 'utf8'), salt);
+    return output;
+  } catch (error) {
+    zeroBuffer(output);
+    throw error;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export interface PasswordKeys {
   /** SHA-256 of the HKDF "auth" key: stored, compared in constant time, useless for the KEK. */
   authVerifier: Buffer;
-  /** Wraps the user's DEKs. Never stored. */
+  /** Wraps the user's DEKs. Never stored; in locked memory (release with `zeroBuffer`). */
   kek: Buffer;
 }
 
@@ -76,8 +90,12 @@ export interface PasswordKeys {
  */
 export function splitPasswordMasterKey(masterKey: Buffer): PasswordKeys {
   const authKey = hkdfSha256(masterKey, 'password/auth');
-  const authVerifier = createHash('sha256').update(authKey).digest();
-  zeroBuffer(authKey);
+  const authVerifier = Buffer.alloc(32);
+  try {
+    sha256Into(authVerifier, authKey);
+  } finally {
+    zeroBuffer(authKey);
+  }
   return { authVerifier, kek: hkdfSha256(masterKey, 'password/kek') };
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidCryptoInputError } from './errors';
 import { hkdfSha256, KDF_SALT_BYTES } from './kdf';
-import { zeroBuffer } from './secure-memory';
+import { secureAlloc, zeroBuffer } from './secure-memory';
 
 /** Crockford base32: no I, L, O or U, so a code read aloud or retyped survives. */
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -50,8 +50,12 @@ export function normalizeRecoveryCode(input: string): string {
  */
 export function deriveRecoveryKek(recoveryCode: string, salt: Buffer, pepper: Buffer): Buffer {
   if (salt.length < KDF_SALT_BYTES) throw new InvalidCryptoInputError(`salts are at least ${KDF_SALT_BYTES} bytes`);
-  const ikm = Buffer.concat([pepper, Buffer.from(normalizeRecoveryCode(recoveryCode), 'utf8')]);
+  const code = normalizeRecoveryCode(recoveryCode);
+  // ikm = pepper ‖ code, assembled in locked memory (the code is ASCII: one byte a character).
+  const ikm = secureAlloc(pepper.length + code.length);
   try {
+    pepper.copy(ikm, 0);
+    ikm.write(code, pepper.length, 'latin1');
     return hkdfSha256(ikm, 'recovery/kek', 32, salt);
   } finally {
     zeroBuffer(ikm);

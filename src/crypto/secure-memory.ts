@@ -1,6 +1,236 @@
-import sodium from 'sodium-native';
+import sodiumTyped from 'sodium-native';
 
-/** Overwrites key material in place (libsodium's sodium_memzero, which the compiler cannot elide). */
+/** sodium-native 5's memory calls (its type package lacks `sodium_free`). */
+const sodium = sodiumTyped as unknown as {
+  sodium_malloc(size: number): Buffer;
+  sodium_free(buffer: Buffer): void;
+  sodium_mlock(buffer: Buffer): void;
+  sodium_memzero(buffer: Buffer): void;
+};
+
+/**
+ * Locked key memory (SPEC §1, "Keys in memory"). Every key this process holds lives in memory
+ * from libsodium's `sodium_malloc`: locked against paging (mlock), excluded from core dumps
+ * (MADV_DONTDUMP), fenced by guard pages, and wiped when released.
+ *
+ * One `sodium_malloc` per key would cost two mprotect calls, an mmap and four pages of address
+ * space each, so keys are carved from slabs: a slab is one `sodium_malloc` of four pages, cut into
+ * slots of one size class (32 to 4,096 bytes). A slot is handed out as a Buffer of exactly the
+ * length asked for; `zeroBuffer()` wipes it and returns it to its slab. A slot whose Buffer is
+ * garbage-collected without being released is wiped and returned then (a safety net, not the
+ * plan: wipe keys as soon as they are done with). Larger allocations get a `sodium_malloc` of
+ * their own.
+ *
+ * Rules for callers: never `subarray()` a secure buffer for longer than the buffer itself is
+ * referenced (a released slot is handed to the next key), and never copy a key into an ordinary
+ * Buffer (`Buffer.from(key)`); use `secureCopy()`.
+ */
+
+/** Bytes of one slab: four pages less libsodium's 16-byte canary, so the slab is exactly 4 pages. */
+const SLAB_BYTES = 4 * 4096 - 16;
+const SIZE_CLASSES = [32, 64, 128, 256, 512, 1024, 4096] as const;
+const LARGEST_SLOT = SIZE_CLASSES[SIZE_CLASSES.length - 1];
+
+interface SizeClass {
+  slotBytes: number;
+  free: Slot[];
+}
+
+interface Slab {
+  memory: Buffer;
+  sizeClass: SizeClass;
+}
+
+interface Slot {
+  slab: Slab;
+  offset: number;
+  /** Bumped at every hand-out: a lease of an earlier hand-out no longer matches. */
+  generation: number;
+  inUse: boolean;
+}
+
+/** One hand-out of a slot. It must not reference the Buffer (the finaliser's held value). */
+interface Lease {
+  slot: Slot;
+  generation: number;
+}
+
+const sizeClasses: SizeClass[] = SIZE_CLASSES.map((slotBytes) => ({ slotBytes, free: [] }));
+const leaseOf = new WeakMap<Buffer, Lease>();
+/** Dedicated `sodium_malloc` buffers (larger than a slot), released with `sodium_free`. */
+const dedicated = new WeakSet<Buffer>();
+
+interface LockState {
+  slabs: number;
+  lockedSlabs: number;
+  slotsInUse: number;
+  dedicatedBytes: number;
+  /** Why the last mlock failed (errno text), if one did. */
+  lockFailure?: string;
+}
+const lockState: LockState = { slabs: 0, lockedSlabs: 0, slotsInUse: 0, dedicatedBytes: 0 };
+
+const finalizer = new FinalizationRegistry<Lease>((lease) => {
+  // The buffer was collected without zeroBuffer(): wipe the slot and give it back.
+  if (isCurrent(lease)) returnSlot(lease.slot);
+});
+
+/**
+ * A zero-filled buffer of `length` bytes in locked, undumpable memory. Release it with
+ * `zeroBuffer()` as soon as its key is no longer needed.
+ */
+export function secureAlloc(length: number): Buffer {
+  if (!Number.isInteger(length) || length < 0) throw new RangeError('secureAlloc: length must be a whole number of bytes');
+  if (length > LARGEST_SLOT) {
+    const buffer = sodium.sodium_malloc(length);
+    tryLock(buffer);
+    sodium.sodium_memzero(buffer);
+    dedicated.add(buffer);
+    lockState.dedicatedBytes += length;
+    return buffer;
+  }
+  const sizeClass = sizeClasses.find((candidate) => candidate.slotBytes >= length) as SizeClass;
+  if (sizeClass.free.length === 0) addSlab(sizeClass);
+  const slot = sizeClass.free.pop() as Slot;
+  const buffer = slot.slab.memory.subarray(slot.offset, slot.offset + length);
+  slot.generation++;
+  slot.inUse = true;
+  const lease: Lease = { slot, generation: slot.generation };
+  leaseOf.set(buffer, lease);
+  finalizer.register(buffer, lease, lease);
+  lockState.slotsInUse++;
+  return buffer;
+}
+
+/** A copy of `source` in secure memory. `source` is left as it is (wipe it if it was a key). */
+export function secureCopy(source: Buffer): Buffer {
+  const copy = secureAlloc(source.byteLength);
+  copy.set(source);
+  return copy;
+}
+
+/**
+ * Moves key bytes that arrived in ordinary memory (a library's return value, a decoded string)
+ * into secure memory, wiping the original at once.
+ */
+export function secureTakeOver(source: Buffer): Buffer {
+  try {
+    return secureCopy(source);
+  } finally {
+    sodium.sodium_memzero(source);
+  }
+}
+
+/**
+ * Overwrites key material in place (libsodium's `sodium_memzero`, which the compiler cannot
+ * elide). A buffer from `secureAlloc()` is also released: its slot goes back to its slab, so
+ * the buffer must not be used afterwards. Zeroing a buffer twice is harmless.
+ */
 export function zeroBuffer(...buffers: (Buffer | undefined | null)[]): void {
-  for (const buffer of buffers) if (buffer && buffer.byteLength > 0) sodium.sodium_memzero(buffer);
+  for (const buffer of buffers) {
+    if (!buffer) continue;
+    const lease = leaseOf.get(buffer);
+    if (lease) {
+      // A released buffer's slot may belong to another key by now: leave it alone.
+      if (!isCurrent(lease)) continue;
+      finalizer.unregister(lease);
+      returnSlot(lease.slot);
+    } else if (dedicated.has(buffer)) {
+      dedicated.delete(buffer);
+      lockState.dedicatedBytes -= buffer.byteLength;
+      sodium.sodium_free(buffer); // wipes, unmaps, and detaches the buffer
+    } else if (buffer.byteLength > 0) {
+      sodium.sodium_memzero(buffer);
+    }
+  }
+}
+
+/** Whether `buffer` is a live allocation of `secureAlloc()` (tests, assertions). */
+export function isSecureBuffer(buffer: Buffer): boolean {
+  const lease = leaseOf.get(buffer);
+  return (lease !== undefined && isCurrent(lease)) || dedicated.has(buffer);
+}
+
+export interface SecureMemoryStatus {
+  /** Every slab allocated so far is locked in RAM (mlock succeeded). */
+  locked: boolean;
+  slabs: number;
+  lockedSlabs: number;
+  slotsInUse: number;
+  /** Bytes of locked memory asked for: slabs plus dedicated allocations. */
+  secureBytes: number;
+  /** The process's RLIMIT_MEMLOCK in bytes (`Infinity` when unlimited), when it can be read. */
+  memlockLimitBytes?: number;
+  /** Why locking failed, if it did (e.g. "Cannot allocate memory": RLIMIT_MEMLOCK too low). */
+  lockFailure?: string;
+}
+
+/**
+ * Whether key memory is really locked (SPEC §1 self-check). Allocates a first slab if none
+ * exists, so a start-up call tells whether locking works before any key is held.
+ */
+export function secureMemoryStatus(): SecureMemoryStatus {
+  if (lockState.slabs === 0) addSlab(sizeClasses[0]);
+  return {
+    locked: lockState.lockedSlabs === lockState.slabs && lockState.lockFailure === undefined,
+    slabs: lockState.slabs,
+    lockedSlabs: lockState.lockedSlabs,
+    slotsInUse: lockState.slotsInUse,
+    secureBytes: lockState.slabs * SLAB_BYTES + lockState.dedicatedBytes,
+    memlockLimitBytes: readMemlockLimit(),
+    lockFailure: lockState.lockFailure,
+  };
+}
+
+function addSlab(sizeClass: SizeClass): void {
+  const memory = sodium.sodium_malloc(SLAB_BYTES);
+  const slab: Slab = { memory, sizeClass };
+  lockState.slabs++;
+  if (tryLock(memory)) lockState.lockedSlabs++;
+  sodium.sodium_memzero(memory);
+  const count = Math.floor(SLAB_BYTES / sizeClass.slotBytes);
+  for (let i = count - 1; i >= 0; i--) {
+    sizeClass.free.push({ slab, offset: i * sizeClass.slotBytes, generation: 0, inUse: false });
+  }
+}
+
+/**
+ * `sodium_malloc` already asked for the lock but ignores a refusal; asking again tells whether it
+ * holds (mlock of pages already locked changes nothing). MADV_DONTDUMP is set either way.
+ */
+function tryLock(memory: Buffer): boolean {
+  try {
+    sodium.sodium_mlock(memory);
+    return true;
+  } catch (error) {
+    lockState.lockFailure = `mlock failed (${(error as Error).message}); RLIMIT_MEMLOCK is probably too low`;
+    return false;
+  }
+}
+
+function isCurrent(lease: Lease): boolean {
+  return lease.slot.inUse && lease.slot.generation === lease.generation;
+}
+
+function returnSlot(slot: Slot): void {
+  const { memory, sizeClass } = slot.slab;
+  sodium.sodium_memzero(memory.subarray(slot.offset, slot.offset + sizeClass.slotBytes));
+  slot.inUse = false;
+  lockState.slotsInUse--;
+  sizeClass.free.push(slot);
+}
+
+function readMemlockLimit(): number | undefined {
+  try {
+    // Lazy require: this module stays usable where /proc does not exist.
+    const { readFileSync } = require('node:fs') as typeof import('node:fs');
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((candidate) => candidate.startsWith('Max locked memory'));
+    const soft = line?.split(/\s{2,}/)[1];
+    if (soft === undefined) return undefined;
+    return soft === 'unlimited' ? Infinity : Number(soft);
+  } catch {
+    return undefined;
+  }
 }

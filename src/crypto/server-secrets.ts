@@ -1,8 +1,13 @@
 import { createSecretKey, KeyObject } from 'node:crypto';
 import { InvalidCryptoInputError } from './errors';
 import { hkdfSha256 } from './kdf';
+import { zeroBuffer } from './secure-memory';
 
-/** Every server secret, each derived from APP_MASTER_KEY with its own HKDF label (SPEC §1). */
+/**
+ * Every server secret, each derived from the master key with its own HKDF label (SPEC §1). The
+ * Buffers are in locked memory; the JWT key is a KeyObject, whose bytes node:crypto copies into
+ * OpenSSL's ordinary heap (docs/crypto.md, "Keys in memory").
+ */
 export interface ServerSecrets {
   /** HS256 key as a KeyObject: jsonwebtoken verifies ~50× faster than with a Buffer (SPEC §7). */
   jwtSigningKey: KeyObject;
@@ -19,8 +24,12 @@ export interface ServerSecrets {
 export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
   if (appMasterKey.length !== 32) throw new InvalidCryptoInputError('APP_MASTER_KEY is 32 bytes');
   const jwtKeyBytes = hkdfSha256(appMasterKey, 'server/jwt-hs256');
-  const jwtSigningKey = createSecretKey(jwtKeyBytes);
-  jwtKeyBytes.fill(0);
+  let jwtSigningKey: KeyObject;
+  try {
+    jwtSigningKey = createSecretKey(jwtKeyBytes);
+  } finally {
+    zeroBuffer(jwtKeyBytes);
+  }
   return {
     jwtSigningKey,
     pepper: hkdfSha256(appMasterKey, 'server/argon2-pepper'),

@@ -9,7 +9,7 @@ import {
   UnsupportedEnvelopeError,
 } from './errors';
 import { hkdfSha256 } from './kdf';
-import { zeroBuffer } from './secure-memory';
+import { secureAlloc, zeroBuffer } from './secure-memory';
 
 /**
  * Streaming AEAD for document files (SPEC §4). One file:
@@ -228,7 +228,8 @@ interface ChunkOpener {
 
 class SecretStreamSealer implements ChunkSealer {
   readonly overhead = SS_ABYTES;
-  private readonly state = Buffer.alloc(SS_STATE_BYTES);
+  /** Holds the chunk key: locked memory. */
+  private readonly state = secureAlloc(SS_STATE_BYTES);
   private firstAd: Buffer | null;
 
   constructor(
@@ -262,7 +263,8 @@ class SecretStreamSealer implements ChunkSealer {
 
 class SecretStreamOpener implements ChunkOpener {
   readonly overhead = SS_ABYTES;
-  private readonly state = Buffer.alloc(SS_STATE_BYTES);
+  /** Holds the chunk key: locked memory. */
+  private readonly state = secureAlloc(SS_STATE_BYTES);
   private readonly tag = Buffer.alloc(1);
   private firstAd: Buffer | null;
 

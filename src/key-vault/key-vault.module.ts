@@ -47,8 +47,8 @@ export class KeyVaultModule extends ConfigurableKeyVaultModule {
    *
    * @example
    * KeyVaultModule.forRootAsync({
-   *   inject: [AppConfig],
-   *   useFactory: (config: AppConfig) => ({ vaultKey: deriveServerSecrets(config.masterKey).vaultKey }),
+   *   inject: [ServerKeys],
+   *   useFactory: (keys: ServerKeys) => ({ vaultKey: keys.vaultKey }),
    * })
    * @param options `useFactory` + `inject` (+ `imports`), or `useClass` / `useExisting` of a
    *   `create()` factory; the result is validated and completed with defaults at start-up.

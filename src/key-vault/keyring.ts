@@ -1,18 +1,25 @@
-import { zeroBuffer } from '../crypto/secure-memory';
+import { secureCopy, zeroBuffer } from '../crypto/secure-memory';
 
 /**
  * One user's unwrapped data keys for the span of a request (or a job): every version they hold,
- * and which one encrypts new data. Zero it when done; after `zero()` it holds nothing.
+ * and which one encrypts new data. It owns the key buffers it is given (in locked memory:
+ * `secureAlloc`, `unwrapDataKey`, `openSecret`); zero it when done, which wipes and releases them.
+ * After `zero()` it holds nothing.
  */
 export class Keyring {
   private readonly keys: Map<number, Buffer>;
   private readonly derived = new Map<string, Buffer>();
   private zeroed = false;
 
+  /**
+   * @param keys each version's key; the keyring takes them over.
+   * @param backing buffers the keys are views into (a vault entry's plaintext), released on `zero()`.
+   */
   constructor(
     readonly userId: string,
     keys: ReadonlyMap<number, Buffer>,
     readonly activeVersion: number,
+    private readonly backing: readonly Buffer[] = [],
   ) {
     if (!keys.has(activeVersion)) throw new Error(`keyring for user has no key for its active version ${activeVersion}`);
     this.keys = new Map(keys);
@@ -51,8 +58,8 @@ export class Keyring {
   }
 
   /**
-   * An independent copy with buffers of its own (a request's keyring is zeroed when the request
-   * ends). `versions` narrows it (each must be held), `add` puts in one more key (taken over, not
+   * An independent copy with buffers of its own in locked memory (a request's keyring is zeroed
+   * when the request ends). `versions` narrows it (each must be held), `add` puts in one more key (taken over, not
    * copied) and `activeVersion` names the active one (by default this keyring's).
    */
   copy(options: { versions?: readonly number[]; add?: { version: number; key: Buffer }; activeVersion?: number } = {}): Keyring {
@@ -61,7 +68,7 @@ export class Keyring {
       for (const version of options.versions ?? this.versions) {
         const key = this.key(version);
         if (!key) throw new Error(`keyring does not hold key version ${version}`);
-        keys.set(version, Buffer.from(key));
+        keys.set(version, secureCopy(key));
       }
       if (options.add) keys.set(options.add.version, options.add.key);
       return new Keyring(this.userId, keys, options.activeVersion ?? this.activeVersion);
@@ -78,7 +85,7 @@ export class Keyring {
   zero(): void {
     if (this.zeroed) return;
     this.zeroed = true;
-    zeroBuffer(...this.keys.values(), ...this.derived.values());
+    zeroBuffer(...this.keys.values(), ...this.derived.values(), ...this.backing);
     this.keys.clear();
     this.derived.clear();
   }

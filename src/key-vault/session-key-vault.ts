@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { zeroBuffer } from '../crypto/secure-memory';
+import { secureCopy, zeroBuffer } from '../crypto/secure-memory';
 import { SessionLockedError, VaultUnavailableError } from './key-vault.errors';
 import { RESOLVED_KEY_VAULT_OPTIONS, ResolvedKeyVaultOptions } from './key-vault.options';
 import { Keyring } from './keyring';
@@ -22,7 +22,7 @@ export interface RevokeAllOptions {
 @Injectable()
 export class SessionKeyVault implements OnApplicationShutdown {
   private readonly logger = new Logger(SessionKeyVault.name);
-  /** Our own copy, zeroed on shutdown; the caller keeps ownership of the one it passed. */
+  /** Our own copy in locked memory, wiped on shutdown; the caller keeps the one it passed. */
   private readonly vaultKey: Buffer;
   private closed = false;
 
@@ -30,8 +30,7 @@ export class SessionKeyVault implements OnApplicationShutdown {
     @Inject(RESOLVED_KEY_VAULT_OPTIONS) options: Pick<ResolvedKeyVaultOptions, 'vaultKey'>,
     @Inject(VAULT_STORE) private readonly entryStore: VaultStore,
   ) {
-    this.vaultKey = Buffer.alloc(options.vaultKey.length);
-    options.vaultKey.copy(this.vaultKey);
+    this.vaultKey = secureCopy(options.vaultKey);
   }
 
   /**

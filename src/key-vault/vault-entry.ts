@@ -1,5 +1,5 @@
-import { AEAD_KEY_BYTES, AeadAlgorithm, open, seal } from '../crypto/aead';
-import { zeroBuffer } from '../crypto/secure-memory';
+import { AEAD_KEY_BYTES, AeadAlgorithm, openSecret, seal } from '../crypto/aead';
+import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
 import { Keyring } from './keyring';
 import { deriveSessionKey } from './session-key';
 
@@ -52,8 +52,8 @@ export function sealVaultEntry(keyring: Keyring, session: VaultSession, vaultKey
     throw new Error(`vault entry: a keyring holds at most ${MAX_KEYRING_VERSIONS} key versions`);
   }
 
-  const plaintext = Buffer.allocUnsafe(PLAINTEXT_HEADER_BYTES + versions.length * KEY_RECORD_BYTES);
   const sessionKey = sessionKeyFor(vaultKey, session);
+  const plaintext = secureAlloc(PLAINTEXT_HEADER_BYTES + versions.length * KEY_RECORD_BYTES);
   try {
     plaintext[0] = VAULT_ENTRY_FORMAT_VERSION;
     plaintext[1] = versions.length;
@@ -77,8 +77,8 @@ export function sealVaultEntry(keyring: Keyring, session: VaultSession, vaultKey
 }
 
 /**
- * Opens a sealed entry into a new Keyring whose keys live in one buffer that `Keyring.zero()`
- * clears.
+ * Opens a sealed entry into a new Keyring whose keys live in one locked buffer that
+ * `Keyring.zero()` wipes and releases.
  * @throws AuthenticationFailedError (wrong client share, other session or user, altered bytes),
  *   or another `Error` for an entry this build cannot read.
  */
@@ -87,7 +87,7 @@ export function openVaultEntry(sealed: Buffer, session: VaultSession, vaultKey: 
   let plaintext: Buffer;
   try {
     const keyForVersion = (version: number) => (version === VAULT_ENTRY_FORMAT_VERSION ? sessionKey : undefined);
-    plaintext = open(sealed, keyForVersion, entryAad(session));
+    plaintext = openSecret(sealed, keyForVersion, entryAad(session));
   } finally {
     zeroBuffer(sessionKey);
   }
@@ -109,13 +109,13 @@ function parseKeyring(plaintext: Buffer, userId: string): Keyring {
   ) {
     throw new Error('vault entry: unreadable keyring format');
   }
-  // The keys are views into `plaintext`, so zeroing the keyring clears every key byte without a
-  // copy per key (the 6 header bytes left behind are not secret).
+  // The keys are views into `plaintext`, which the keyring keeps and releases when zeroed: no copy
+  // per key.
   const keys = new Map<number, Buffer>();
   for (let offset = PLAINTEXT_HEADER_BYTES; offset < plaintext.length; offset += KEY_RECORD_BYTES) {
     keys.set(plaintext.readUInt32BE(offset), plaintext.subarray(offset + 4, offset + KEY_RECORD_BYTES));
   }
-  return new Keyring(userId, keys, plaintext.readUInt32BE(2));
+  return new Keyring(userId, keys, plaintext.readUInt32BE(2), [plaintext]);
 }
 
 function sessionKeyFor(vaultKey: Buffer, { sessionId, clientShare }: VaultSession): Buffer {

@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import { normalizeEmail } from '../../crypto/blind-index';
+import { hmacSha256Into, SHA256_BYTES } from '../../crypto/hkdf';
 
 /**
  * Names of rate-limit counters: a keyed HMAC (128 bits) of what is counted, so neither an email
@@ -21,6 +21,8 @@ export class RateLimitKeys {
   }
 
   private mac(purpose: string, value: string): string {
-    return createHmac('sha256', this.key).update(`${purpose}\0${value}`, 'utf8').digest().subarray(0, 16).toString('hex');
+    const mac = Buffer.allocUnsafe(SHA256_BYTES);
+    hmacSha256Into(mac, this.key, Buffer.from(`${purpose}\0${value}`, 'utf8'));
+    return mac.subarray(0, 16).toString('hex');
   }
 }

@@ -30,6 +30,7 @@ export const REDACTED_LOG_PATHS = [
   '*.cookie',
   '*.key',
   '*.masterKey',
+  '*.serverSecrets',
 ];
 
 export function pinoHttpOptions(config: AppConfig): PinoHttpOptions {
