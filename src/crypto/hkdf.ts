@@ -29,14 +29,23 @@ const sha256 = sodium as unknown as {
 const STATE_BYTES = sha256.crypto_hash_sha256_STATEBYTES;
 const MAX_HKDF_BYTES = 255 * SHA256_BYTES;
 
+/** Messages up to this size are hashed in one libsodium call, after the padded key in scratch. */
+const INLINE_MESSAGE_BYTES = 448;
+
 interface Scratch {
+  all: Buffer;
   state: Buffer;
-  pad: Buffer;
+  /** (key ⊕ ipad) ‖ message, for the inner hash in one call. */
   inner: Buffer;
+  /** (key ⊕ opad) ‖ inner hash, for the outer hash in one call. */
+  outer: Buffer;
+  /** The inner hash's place in `outer`. */
+  innerHash: Buffer;
   keyHash: Buffer;
   prk: Buffer;
   block: Buffer;
-  all: Buffer;
+  /** Views of `inner` by length, so that a call makes no new Buffer object. */
+  innerViews: Buffer[];
 }
 
 let scratch: Scratch | undefined;
@@ -44,18 +53,21 @@ let scratch: Scratch | undefined;
 /** One locked buffer, carved into the working areas; created at first use, never released. */
 function workspace(): Scratch {
   if (!scratch) {
-    const all = secureAlloc(STATE_BYTES + BLOCK_BYTES + 4 * SHA256_BYTES);
+    const all = secureAlloc(STATE_BYTES + BLOCK_BYTES + INLINE_MESSAGE_BYTES + BLOCK_BYTES + 4 * SHA256_BYTES);
     let offset = 0;
     const take = (length: number) => all.subarray(offset, (offset += length));
     scratch = {
       all,
       state: take(STATE_BYTES),
-      pad: take(BLOCK_BYTES),
-      inner: take(SHA256_BYTES),
+      inner: take(BLOCK_BYTES + INLINE_MESSAGE_BYTES),
+      outer: take(BLOCK_BYTES + SHA256_BYTES),
+      innerHash: Buffer.alloc(0),
       keyHash: take(SHA256_BYTES),
       prk: take(SHA256_BYTES),
       block: take(SHA256_BYTES),
+      innerViews: [],
     };
+    scratch.innerHash = scratch.outer.subarray(BLOCK_BYTES);
   }
   return scratch;
 }
@@ -105,8 +117,8 @@ export function hkdfSha256Into(output: Buffer, ikm: Buffer, info: Buffer, salt: 
 }
 
 /**
- * One HMAC over `parts` with the working areas of `s` (`output` may be `s.block`, which is read
- * as a part before it is overwritten: the inner hash goes to `s.inner` first).
+ * One HMAC over `parts` with the working areas of `s`. `output` may be `s.block` while `s.block`
+ * is also a part: the parts are read into the inner hash before the output is written.
  */
 function hmac(output: Buffer, key: Buffer, parts: readonly Buffer[], s: Scratch): void {
   let k = key;
@@ -114,16 +126,28 @@ function hmac(output: Buffer, key: Buffer, parts: readonly Buffer[], s: Scratch)
     sha256.crypto_hash_sha256(s.keyHash, key);
     k = s.keyHash;
   }
-  for (let i = 0; i < BLOCK_BYTES; i++) s.pad[i] = (i < k.byteLength ? k[i] : 0) ^ 0x36;
-  sha256.crypto_hash_sha256_init(s.state);
-  sha256.crypto_hash_sha256_update(s.state, s.pad);
-  for (const part of parts) if (part.byteLength > 0) sha256.crypto_hash_sha256_update(s.state, part);
-  sha256.crypto_hash_sha256_final(s.state, s.inner);
-  for (let i = 0; i < BLOCK_BYTES; i++) s.pad[i] ^= 0x36 ^ 0x5c;
-  sha256.crypto_hash_sha256_init(s.state);
-  sha256.crypto_hash_sha256_update(s.state, s.pad);
-  sha256.crypto_hash_sha256_update(s.state, s.inner);
-  sha256.crypto_hash_sha256_final(s.state, output);
+  const { inner, outer, innerHash } = s;
+  for (let i = 0; i < BLOCK_BYTES; i++) {
+    const byte = i < k.byteLength ? k[i] : 0;
+    inner[i] = byte ^ 0x36;
+    outer[i] = byte ^ 0x5c;
+  }
+  let messageBytes = 0;
+  for (const part of parts) messageBytes += part.byteLength;
+  if (messageBytes <= INLINE_MESSAGE_BYTES) {
+    let offset = BLOCK_BYTES;
+    for (const part of parts) {
+      inner.set(part, offset);
+      offset += part.byteLength;
+    }
+    sha256.crypto_hash_sha256(innerHash, (s.innerViews[offset] ??= inner.subarray(0, offset)));
+  } else {
+    sha256.crypto_hash_sha256_init(s.state);
+    sha256.crypto_hash_sha256_update(s.state, (s.innerViews[BLOCK_BYTES] ??= inner.subarray(0, BLOCK_BYTES)));
+    for (const part of parts) if (part.byteLength > 0) sha256.crypto_hash_sha256_update(s.state, part);
+    sha256.crypto_hash_sha256_final(s.state, innerHash);
+  }
+  sha256.crypto_hash_sha256(output, outer);
 }
 
 /** SHA-256 of key material into `output` (32 bytes), with libsodium's one-shot call (no state left behind). */

@@ -16,10 +16,14 @@ const sodium = sodiumTyped as unknown as {
  * One `sodium_malloc` per key would cost two mprotect calls, an mmap and four pages of address
  * space each, so keys are carved from slabs: a slab is one `sodium_malloc` of four pages, cut into
  * slots of one size class (32 to 4,096 bytes). A slot is handed out as a Buffer of exactly the
- * length asked for; `zeroBuffer()` wipes it and returns it to its slab. A slot whose Buffer is
- * garbage-collected without being released is wiped and returned then (a safety net, not the
- * plan: wipe keys as soon as they are done with). Larger allocations get a `sodium_malloc` of
- * their own.
+ * length asked for; `zeroBuffer()` wipes it and returns it to its slab. Larger allocations get a
+ * `sodium_malloc` of their own.
+ *
+ * A slot that is never released stays locked and undumpable, but is not wiped until the process
+ * ends and is never reused: `secureMemoryStatus().slotsInUse` counts them, and the e2e suites
+ * check that a request gives back every slot it took. (A FinalizationRegistry would catch such
+ * leaks for us, but registering each allocation cost ~1.5 µs here, a tenth of the vault's
+ * per-request budget.)
  *
  * Rules for callers: never `subarray()` a secure buffer for longer than the buffer itself is
  * referenced (a released slot is handed to the next key), and never copy a key into an ordinary
@@ -49,14 +53,21 @@ interface Slot {
   inUse: boolean;
 }
 
-/** One hand-out of a slot. It must not reference the Buffer (the finaliser's held value). */
+/** One hand-out of a slot, kept on the Buffer it was handed out as. */
 interface Lease {
   slot: Slot;
   generation: number;
 }
 
+const LEASE = Symbol('secure-memory lease');
+type LeasedBuffer = Buffer & { [LEASE]?: Lease };
+
 const sizeClasses: SizeClass[] = SIZE_CLASSES.map((slotBytes) => ({ slotBytes, free: [] }));
-const leaseOf = new WeakMap<Buffer, Lease>();
+/** Size class per length 0…4,096, so an allocation does not search. */
+const classForLength: SizeClass[] = Array.from(
+  { length: LARGEST_SLOT + 1 },
+  (_, length) => sizeClasses.find((candidate) => candidate.slotBytes >= length) as SizeClass,
+);
 /** Dedicated `sodium_malloc` buffers (larger than a slot), released with `sodium_free`. */
 const dedicated = new WeakSet<Buffer>();
 
@@ -69,11 +80,6 @@ interface LockState {
   lockFailure?: string;
 }
 const lockState: LockState = { slabs: 0, lockedSlabs: 0, slotsInUse: 0, dedicatedBytes: 0 };
-
-const finalizer = new FinalizationRegistry<Lease>((lease) => {
-  // The buffer was collected without zeroBuffer(): wipe the slot and give it back.
-  if (isCurrent(lease)) returnSlot(lease.slot);
-});
 
 /**
  * A zero-filled buffer of `length` bytes in locked, undumpable memory. Release it with
@@ -89,15 +95,13 @@ export function secureAlloc(length: number): Buffer {
     lockState.dedicatedBytes += length;
     return buffer;
   }
-  const sizeClass = sizeClasses.find((candidate) => candidate.slotBytes >= length) as SizeClass;
+  const sizeClass = classForLength[length];
   if (sizeClass.free.length === 0) addSlab(sizeClass);
   const slot = sizeClass.free.pop() as Slot;
-  const buffer = slot.slab.memory.subarray(slot.offset, slot.offset + length);
+  const buffer: LeasedBuffer = slot.slab.memory.subarray(slot.offset, slot.offset + length);
   slot.generation++;
   slot.inUse = true;
-  const lease: Lease = { slot, generation: slot.generation };
-  leaseOf.set(buffer, lease);
-  finalizer.register(buffer, lease, lease);
+  buffer[LEASE] = { slot, generation: slot.generation };
   lockState.slotsInUse++;
   return buffer;
 }
@@ -129,11 +133,11 @@ export function secureTakeOver(source: Buffer): Buffer {
 export function zeroBuffer(...buffers: (Buffer | undefined | null)[]): void {
   for (const buffer of buffers) {
     if (!buffer) continue;
-    const lease = leaseOf.get(buffer);
+    const lease = (buffer as LeasedBuffer)[LEASE];
     if (lease) {
       // A released buffer's slot may belong to another key by now: leave it alone.
       if (!isCurrent(lease)) continue;
-      finalizer.unregister(lease);
+      if (buffer.byteLength > 0) sodium.sodium_memzero(buffer); // the rest of the slot was never handed out
       returnSlot(lease.slot);
     } else if (dedicated.has(buffer)) {
       dedicated.delete(buffer);
@@ -147,7 +151,7 @@ export function zeroBuffer(...buffers: (Buffer | undefined | null)[]): void {
 
 /** Whether `buffer` is a live allocation of `secureAlloc()` (tests, assertions). */
 export function isSecureBuffer(buffer: Buffer): boolean {
-  const lease = leaseOf.get(buffer);
+  const lease = (buffer as LeasedBuffer)[LEASE];
   return (lease !== undefined && isCurrent(lease)) || dedicated.has(buffer);
 }
 
@@ -213,11 +217,9 @@ function isCurrent(lease: Lease): boolean {
 }
 
 function returnSlot(slot: Slot): void {
-  const { memory, sizeClass } = slot.slab;
-  sodium.sodium_memzero(memory.subarray(slot.offset, slot.offset + sizeClass.slotBytes));
   slot.inUse = false;
   lockState.slotsInUse--;
-  sizeClass.free.push(slot);
+  slot.slab.sizeClass.free.push(slot);
 }
 
 function readMemlockLimit(): number | undefined {
