@@ -4,6 +4,7 @@ import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { DomainError } from '../common/problem/domain-error';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
 import { HealthStatusDto } from './health-status.dto';
+import { KeyMemoryCheck } from './key-memory.check';
 
 const DATABASE_PING_TIMEOUT_MS = 1_500;
 
@@ -14,13 +15,17 @@ export class HealthService {
     private readonly database: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly vault: SessionKeyVault,
+    private readonly keyMemory: KeyMemoryCheck,
   ) {}
 
   live(): HealthStatusDto {
     return { status: 'ok', checks: {} };
   }
 
-  /** 200 when every dependency answers; otherwise 503 problem+json naming which is down. */
+  /**
+   * 200 when every dependency answers; otherwise 503 problem+json naming which is down. Either
+   * way it says whether key memory is locked (a security warning, not a reason to stop serving).
+   */
   async ready(): Promise<HealthStatusDto> {
     try {
       const result = await this.checks.check([
@@ -30,14 +35,14 @@ export class HealthService {
           return (await this.vault.isAvailable()) ? vault.up() : vault.down();
         },
       ]);
-      return { status: 'ok', checks: summarise(result.details) };
+      return { status: 'ok', checks: summarise(result.details), keyMemory: this.keyMemory.state() };
     } catch (error) {
       // Terminus throws a 503 whose response holds per-check results (with driver messages we
       // keep out of the response and the logs); anything else is a failure of the check itself.
       // The problem filter logs the summary.
       const details = (error as { response?: { details?: HealthIndicatorResult } }).response?.details;
       const checks = details ? summarise(details) : { database: 'down' as const, vault: 'down' as const };
-      throw new DomainError('not_ready', 'A dependency of the service is unavailable.', { checks });
+      throw new DomainError('not_ready', 'A dependency of the service is unavailable.', { checks, keyMemory: this.keyMemory.state() });
     }
   }
 }

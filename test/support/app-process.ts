@@ -16,10 +16,12 @@ export interface AppProcess {
 /**
  * The real entry point (`src/main.ts`) in its own process, as `npm start` runs it but without
  * the build step. Only the given variables (plus PATH/HOME) reach it: no DATABASE_URL leaks in.
+ * `wrapper` is a command line that runs it (e.g. `prlimit --memlock=0:0`).
  */
-export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
+export async function startAppProcess(env: Record<string, string>, wrapper: readonly string[] = []): Promise<AppProcess> {
   const port = env.PORT && /^\d+$/.test(env.PORT) ? Number(env.PORT) : await findFreePort();
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
+  const command = [...wrapper, process.execPath, '-r', 'ts-node/register/transpile-only', 'src/main.ts'];
+  const child = spawn(command[0], command.slice(1), {
     cwd: PROJECT_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
