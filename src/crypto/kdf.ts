@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import argon2 from 'argon2';
+import { rawArgon2id } from './argon2-raw';
 import { InvalidCryptoInputError } from './errors';
 import { hkdfSha256Into, sha256Into } from './hkdf';
 import { secureAlloc, secureTakeOver, zeroBuffer } from './secure-memory';
@@ -41,19 +41,22 @@ export async function derivePasswordMasterKey(
   pepper: Buffer,
 ): Promise<Buffer> {
   if (salt.length < KDF_SALT_BYTES) throw new InvalidCryptoInputError(`salts are at least ${KDF_SALT_BYTES} bytes`);
-  const secret = Buffer.from(password.normalize('NFC'), 'utf8');
+  // The password's bytes in locked memory, wiped once argon2 has them (it wipes its own copy).
+  const normalized = password.normalize('NFC');
+  const secret = secureAlloc(Buffer.byteLength(normalized, 'utf8'));
+  secret.write(normalized, 0, 'utf8');
   try {
     // argon2 hands its output back in an ordinary Buffer: moved into locked memory at once.
-    return secureTakeOver(await argon2.hash(secret, {
-      type: argon2.argon2id,
-      raw: true,
-      salt,
-      secret: pepper,
-      hashLength: DERIVED_KEY_BYTES,
-      memoryCost: params.memoryKiB,
-      timeCost: params.iterations,
-      parallelism: params.parallelism,
-    }));
+    return secureTakeOver(
+      await rawArgon2id(secret, {
+        salt,
+        secret: pepper,
+        hashLength: DERIVED_KEY_BYTES,
+        memoryKiB: params.memoryKiB,
+        iterations: params.iterations,
+        parallelism: params.parallelism,
+      }),
+    );
   } finally {
     zeroBuffer(secret);
   }
