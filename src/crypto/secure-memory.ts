@@ -101,7 +101,8 @@ export function secureAlloc(length: number): Buffer {
   const buffer: LeasedBuffer = slot.slab.memory.subarray(slot.offset, slot.offset + length);
   slot.generation++;
   slot.inUse = true;
-  buffer[LEASE] = { slot, generation: slot.generation };
+  // Not enumerable: it must not show in inspection or in deep equality of the buffer.
+  Object.defineProperty(buffer, LEASE, { value: { slot, generation: slot.generation } });
   lockState.slotsInUse++;
   return buffer;
 }

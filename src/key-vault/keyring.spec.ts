@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isSecureBuffer } from '../crypto/secure-memory';
 import { Keyring } from './keyring';
 
 describe('Keyring.copy', () => {
@@ -13,6 +14,7 @@ describe('Keyring.copy', () => {
     for (const version of [1, 2]) {
       expect(copy.key(version)).toEqual(original.key(version));
       expect(copy.key(version)).not.toBe(original.key(version));
+      expect(isSecureBuffer(copy.key(version) as Buffer)).toBe(true); // in locked memory
     }
     const activeBefore = Buffer.from(original.activeKey());
     original.zero();
