@@ -155,7 +155,7 @@ describe('readiness with the Redis vault store', () => {
     const t = await createTestApp({ env: { REDIS_URL: redisUrl as string } });
     try {
       const response = await request(t.app.getHttpServer()).get('/health/ready');
-      expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' } });
+      expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
     } finally {
       await t.close();
     }

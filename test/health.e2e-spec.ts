@@ -19,7 +19,7 @@ describe('health (SPEC §5)', () => {
   it('GET /health/ready answers 200 with the database up', async () => {
     const response = await http().get('/health/ready');
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' } });
+    expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
   });
 
   it('ran the migrations at start-up, recorded in schema_migrations', async () => {
@@ -44,7 +44,7 @@ describe('health (SPEC §5)', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(response.status).toBe(503);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.body).toMatchObject({ code: 'not_ready', status: 503, checks: { database: 'down', vault: 'up' } });
+    expect(response.body).toMatchObject({ code: 'not_ready', status: 503, checks: { database: 'down', vault: 'up' }, keyMemory: 'locked' });
     expect(JSON.stringify(response.body)).not.toContain(t.database.name);
     expect((await http().get('/health/live')).status).toBe(200);
     expect(t.logs).toContainEqual(

@@ -145,7 +145,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     for (const instance of [a, b]) {
       const ready = await instance.http().get('/health/ready');
       expect(ready.status).toBe(200);
-      expect(ready.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' } });
+      expect(ready.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
     }
   });
 

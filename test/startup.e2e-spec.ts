@@ -64,7 +64,7 @@ describe('start-up and shutdown (src/main.ts)', () => {
       await app.waitForOutput(/listening on/);
       const ready = await fetch(`http://127.0.0.1:${app.port}/health/ready`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' } });
+      expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
 
       app.child.kill('SIGTERM');
       expect(await app.exited).toBe(0);
