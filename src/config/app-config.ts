@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { parseDurationSeconds } from './duration';
-import { MasterKeySource, resolveMasterKey } from './master-key';
+import { masterKeySettingProblems, MasterKeySource, resolveMasterKey } from './master-key';
 
 export const NODE_ENVIRONMENTS = ['development', 'production', 'test'] as const;
 export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
@@ -153,14 +153,13 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   }
   // The master key comes last: a generated dev key is only written once everything else is valid.
   if (reader.problems.length > 0) {
-    reader.masterKeyFormatOnly('APP_MASTER_KEY');
+    reader.masterKeySettingsOnly();
     throw new ConfigValidationError(reader.problems);
   }
 
-  const masterKey = resolveMasterKey({ encoded: env.APP_MASTER_KEY, nodeEnv, dataDir });
-  if ('problem' in masterKey) {
-    throw new ConfigValidationError([{ variable: 'APP_MASTER_KEY', message: masterKey.problem }]);
-  }
+  // A secure buffer, from APP_MASTER_KEY, APP_MASTER_KEY_FILE, APP_MASTER_KEY_SEALED (PKCS#11) or the dev file.
+  const masterKey = resolveMasterKey({ env, nodeEnv, dataDir });
+  if ('problems' in masterKey) throw new ConfigValidationError(masterKey.problems);
   let serverSecrets: ServerSecrets;
   try {
     serverSecrets = deriveServerSecrets(masterKey.key);
@@ -297,11 +296,9 @@ class EnvironmentReader {
     return raw;
   }
 
-  masterKeyFormatOnly(name: string): void {
-    const raw = this.string(name);
-    if (raw !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(raw)) {
-      this.problem(name, 'must be 32 random bytes, base64-encoded');
-    }
+  /** The master key variables' checks that read no file and no token (see `masterKeySettingProblems`). */
+  masterKeySettingsOnly(): void {
+    this.problems.push(...masterKeySettingProblems(this.env));
   }
 }
 

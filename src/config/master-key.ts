@@ -1,76 +1,229 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { chmodSync, closeSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
+import { describeFsError, pkcs11SettingProblems, Pkcs11SettingError, readPkcs11Settings } from '../hsm/pkcs11-settings';
+import { openSealedMasterKey } from '../hsm/sealed-master-key';
+import { decodeBase64Secret, encodeBase64Secret } from './base64-bytes';
 
 export const MASTER_KEY_BYTES = 32;
 export const DEV_MASTER_KEY_FILE = 'master.key';
 
-export type MasterKeySource = 'environment' | 'development-file';
+/** The three ways to give the master key (SPEC §1); at most one may be set. */
+export const MASTER_KEY_VARIABLES = ['APP_MASTER_KEY', 'APP_MASTER_KEY_FILE', 'APP_MASTER_KEY_SEALED'] as const;
+
+export type MasterKeySource = 'environment' | 'file' | 'pkcs11' | 'development-file';
+
+export interface MasterKeyProblem {
+  variable: string;
+  message: string;
+}
 
 export type MasterKeyResolution =
   | { key: Buffer; source: MasterKeySource; warning?: string }
-  | { problem: string };
+  | { problems: MasterKeyProblem[] };
+
+type Environment = Record<string, string | undefined>;
 
 const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/;
-const HOW_TO_GENERATE = 'generate one with `openssl rand -base64 32`';
+/** 44 base64 characters, then CRLF at most. */
+const KEY_FILE_MAX_BYTES = 46;
+const HOW_TO_GENERATE = 'generate one with `openssl rand -base64 32` (or `npm run master-key -- generate`)';
+const FILE_FORMAT = `must hold ${MASTER_KEY_BYTES} bytes in base64 (44 characters), optionally followed by one newline`;
 
 /**
- * SPEC §1: `APP_MASTER_KEY` (base64, 32 bytes) when set; in production it is required and must
- * look random. In development and test, a key is generated once under `dataDir` (mode 0600)
- * and reused, with a warning, so a restart keeps every wrapped key readable.
+ * The master key (SPEC §1) from exactly one source:
+ * - `APP_MASTER_KEY`: base64 in the environment (the weakest: a string that cannot be wiped, and
+ *   the environment block the process started with keeps it for the process's life);
+ * - `APP_MASTER_KEY_FILE`: a file holding the base64 (Docker/Kubernetes secrets), read as bytes;
+ * - `APP_MASTER_KEY_SEALED`: a file sealed by an AES key inside an HSM/TPM, opened through
+ *   PKCS#11 (`PKCS11_*` variables, see `src/hsm/`).
+ * With none: in production a refusal; in development and test a key generated once under
+ * `dataDir` (mode 0600) and reused, with a warning, so a restart keeps every wrapped key readable.
+ *
+ * @returns the key in secure memory (the caller releases it with `zeroBuffer`), or the problems,
+ *   each naming a variable and never holding a secret.
  */
-export function resolveMasterKey(input: {
-  encoded: string | undefined;
-  nodeEnv: string;
-  dataDir: string;
-}): MasterKeyResolution {
-  const encoded = input.encoded?.trim();
-  if (encoded) {
-    const key = decodeMasterKey(encoded);
-    if (!key) return { problem: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}` };
-    if (input.nodeEnv === 'production' && looksNonRandom(key)) {
-      key.fill(0);
-      return { problem: `looks like a placeholder, not random bytes; ${HOW_TO_GENERATE}` };
+export function resolveMasterKey(input: { env: Environment; nodeEnv: string; dataDir: string }): MasterKeyResolution {
+  const { env, nodeEnv } = input;
+  const problems = masterKeySettingProblems(env);
+  if (problems.length > 0) return { problems };
+
+  let resolved: { key: Buffer; source: MasterKeySource; warning?: string } | MasterKeyProblem;
+  try {
+    resolved = readConfiguredKey(env) ?? noConfiguredKey(nodeEnv, input.dataDir);
+  } catch (error) {
+    if (error instanceof Pkcs11SettingError) return { problems: [{ variable: error.variable, message: error.detail }] };
+    throw error;
+  }
+  if ('variable' in resolved) return { problems: [resolved] };
+  if (nodeEnv === 'production' && looksNonRandom(resolved.key)) {
+    zeroBuffer(resolved.key);
+    return { problems: [{ variable: variableOf(resolved.source), message: `looks like a placeholder, not random bytes; ${HOW_TO_GENERATE}` }] };
+  }
+  return resolved;
+}
+
+/**
+ * What is wrong with the master key variables, checked without reading a file or a token: at
+ * most one source, `APP_MASTER_KEY`'s format, the `PKCS11_*` variables a sealed key needs.
+ */
+export function masterKeySettingProblems(env: Environment): MasterKeyProblem[] {
+  const set = MASTER_KEY_VARIABLES.filter((name) => setting(env, name) !== undefined);
+  if (set.length > 1) {
+    return [{ variable: set.join(', '), message: `are ${set.length === 2 ? 'both' : 'all'} set: set only one master key source` }];
+  }
+  const encoded = setting(env, 'APP_MASTER_KEY');
+  if (encoded !== undefined && !BASE64_32_BYTES.test(encoded)) {
+    return [{ variable: 'APP_MASTER_KEY', message: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}` }];
+  }
+  if (setting(env, 'APP_MASTER_KEY_SEALED') !== undefined) return pkcs11SettingProblems(env, 'APP_MASTER_KEY_SEALED');
+  return [];
+}
+
+function readConfiguredKey(env: Environment): { key: Buffer; source: MasterKeySource } | MasterKeyProblem | undefined {
+  const encoded = setting(env, 'APP_MASTER_KEY');
+  if (encoded !== undefined) {
+    // Decoded straight into secure memory; the format was checked by masterKeySettingProblems.
+    const key = secureAlloc(MASTER_KEY_BYTES);
+    if (key.write(encoded, 0, 'base64') !== MASTER_KEY_BYTES) {
+      zeroBuffer(key);
+      return { variable: 'APP_MASTER_KEY', message: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}` };
     }
     return { key, source: 'environment' };
   }
-  if (input.nodeEnv === 'production') {
-    return { problem: `is required when NODE_ENV=production; ${HOW_TO_GENERATE}` };
+  const file = setting(env, 'APP_MASTER_KEY_FILE');
+  if (file !== undefined) {
+    const key = readMasterKeyFile(file);
+    if ('unreadable' in key) return { variable: 'APP_MASTER_KEY_FILE', message: `cannot read ${file} (${key.unreadable})` };
+    if ('malformed' in key) return { variable: 'APP_MASTER_KEY_FILE', message: `${file} ${FILE_FORMAT}` };
+    return { key: key.key, source: 'file' };
   }
-  return loadOrCreateDevelopmentKey(input.dataDir);
+  const sealed = setting(env, 'APP_MASTER_KEY_SEALED');
+  if (sealed !== undefined) {
+    const settings = readPkcs11Settings(env, 'APP_MASTER_KEY_SEALED');
+    return { key: openSealedMasterKey(settings, sealed), source: 'pkcs11' };
+  }
+  return undefined;
 }
 
-function decodeMasterKey(encoded: string): Buffer | undefined {
-  if (!BASE64_32_BYTES.test(encoded)) return undefined;
-  const key = Buffer.from(encoded, 'base64');
-  return key.length === MASTER_KEY_BYTES ? key : undefined;
+function noConfiguredKey(nodeEnv: string, dataDir: string): { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
+  if (nodeEnv === 'production') {
+    return {
+      variable: 'APP_MASTER_KEY',
+      message:
+        'is required when NODE_ENV=production, or instead APP_MASTER_KEY_FILE (a file holding it) or ' +
+        `APP_MASTER_KEY_SEALED (sealed in an HSM/TPM, with the PKCS11_* variables); ${HOW_TO_GENERATE}`,
+    };
+  }
+  return loadOrCreateDevelopmentKey(dataDir);
+}
+
+/**
+ * Reads a file holding a base64 key, as bytes into secure memory (never a JavaScript string),
+ * and decodes it into secure memory; the bytes read are wiped at once.
+ */
+export function readMasterKeyFile(path: string): { key: Buffer } | { unreadable: string } | { malformed: true } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    return { unreadable: describeFsError(error) };
+  }
+  // One byte more than a valid file can hold, to tell "too long" from "exactly full".
+  const content = secureAlloc(KEY_FILE_MAX_BYTES + 1);
+  try {
+    let length = 0;
+    try {
+      while (length < content.length) {
+        const read = readSync(fd, content, length, content.length - length, null);
+        if (read === 0) break;
+        length += read;
+      }
+    } catch (error) {
+      return { unreadable: describeFsError(error) };
+    }
+    if (length > KEY_FILE_MAX_BYTES) return { malformed: true };
+    if (length > 0 && content[length - 1] === 0x0a) {
+      length--;
+      if (length > 0 && content[length - 1] === 0x0d) length--;
+    }
+    const key = decodeBase64Secret(content.subarray(0, length));
+    if (!key) return { malformed: true };
+    if (key.length !== MASTER_KEY_BYTES) {
+      zeroBuffer(key);
+      return { malformed: true };
+    }
+    return { key };
+  } finally {
+    zeroBuffer(content);
+    closeSync(fd);
+  }
 }
 
 /** Catches the usual placeholders (all zeros, a repeated character, a short pattern). */
-function looksNonRandom(key: Buffer): boolean {
+export function looksNonRandom(key: Buffer): boolean {
   return new Set(key).size < MASTER_KEY_BYTES / 2;
 }
 
-function loadOrCreateDevelopmentKey(dataDir: string): MasterKeyResolution {
+function setting(env: Environment, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function variableOf(source: MasterKeySource): string {
+  switch (source) {
+    case 'file':
+      return 'APP_MASTER_KEY_FILE';
+    case 'pkcs11':
+      return 'APP_MASTER_KEY_SEALED';
+    default:
+      return 'APP_MASTER_KEY';
+  }
+}
+
+function loadOrCreateDevelopmentKey(dataDir: string): { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
   const path = join(dataDir, DEV_MASTER_KEY_FILE);
   const warning =
     `APP_MASTER_KEY is not set: using the development key in ${path}. ` +
-    'Every wrapped key depends on it; set APP_MASTER_KEY in production.';
+    'Every wrapped key depends on it; set APP_MASTER_KEY, APP_MASTER_KEY_FILE or APP_MASTER_KEY_SEALED in production.';
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    try {
-      const encoded = randomBytes(MASTER_KEY_BYTES).toString('base64');
-      // 'wx' fails if the file exists, so two processes starting at once agree on one key.
-      writeFileSync(path, `${encoded}\n`, { mode: 0o600, flag: 'wx' });
-      return { key: Buffer.from(encoded, 'base64'), source: 'development-file', warning };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    const created = createDevelopmentKey(path);
+    if (created) return { key: created, source: 'development-file', warning };
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-    const key = decodeMasterKey(readFileSync(path, 'utf8').trim());
-    if (!key) return { problem: `the development key file ${path} is corrupt; delete it only if no data depends on it` };
-    return { key, source: 'development-file', warning };
   } catch (error) {
-    return { problem: `is not set and the development key file ${path} cannot be used (${(error as Error).message})` };
+    return { variable: 'APP_MASTER_KEY', message: `is not set and the development key file ${path} cannot be used (${(error as Error).message})` };
+  }
+  const read = readMasterKeyFile(path);
+  if ('key' in read) return { key: read.key, source: 'development-file', warning };
+  if ('unreadable' in read) {
+    return { variable: 'APP_MASTER_KEY', message: `is not set and the development key file ${path} cannot be used (${read.unreadable})` };
+  }
+  return { variable: 'APP_MASTER_KEY', message: `is not set and the development key file ${path} is corrupt; delete it only if no data depends on it` };
+}
+
+/** A new key written to `path` (base64 and a newline, mode 0600), or `undefined` if the file exists. */
+function createDevelopmentKey(path: string): Buffer | undefined {
+  let fd: number;
+  try {
+    // 'wx' fails if the file exists, so two processes starting at once agree on one key.
+    fd = openSync(path, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    throw error;
+  }
+  const key = secureAlloc(MASTER_KEY_BYTES);
+  const encoded = encodeBase64Secret(randomFillSync(key));
+  try {
+    writeSync(fd, encoded);
+    writeSync(fd, '\n');
+    return key;
+  } catch (error) {
+    zeroBuffer(key);
+    throw error;
+  } finally {
+    zeroBuffer(encoded);
+    closeSync(fd);
   }
 }

@@ -1,0 +1,314 @@
+import { endianness } from 'node:os';
+import type * as Pkcs11Binding from 'pkcs11js';
+import { Pkcs11Settings, Pkcs11SettingError } from './pkcs11-settings';
+
+/**
+ * An HSM or TPM reached through PKCS#11 (the `pkcs11js` binding, synchronous calls), reduced to
+ * what the sealed master key needs: one session on one token, an AES-256 key found or created by
+ * label, and AES-GCM with that key. The key never leaves the token; plaintext is written straight
+ * into a Buffer the caller provides (secure memory).
+ *
+ * Every failure is a `Pkcs11SettingError` naming the variable to fix; no message carries the PIN.
+ */
+
+/** The CKR_* name of a PKCS#11 error, or the error's message. */
+function ckr(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  return /^CKR_[A-Z0-9_]+$/.test(message) ? message : message.split('\n')[0];
+}
+
+type Handle = Buffer;
+
+/** A key object on the token, with the label it was found or created under (for messages). */
+export interface TokenKey {
+  handle: Handle;
+  label: string;
+}
+
+export interface AesGcmParameters {
+  iv: Buffer;
+  aad: Buffer;
+}
+
+/** AES-GCM's tag, the full 128 bits. */
+export const GCM_TAG_BYTES = 16;
+
+/**
+ * One logged-in session on the token labelled `settings.tokenLabel`. Open it with
+ * `withPkcs11Token`, which always logs out, closes the session and finalizes the library.
+ */
+export class Pkcs11Token {
+  private constructor(
+    private readonly binding: typeof Pkcs11Binding,
+    private readonly library: Pkcs11Binding.PKCS11,
+    private readonly session: Handle,
+    private readonly settings: Pkcs11Settings,
+    private readonly ownsInitialize: boolean,
+  ) {}
+
+  /** Loads the library, finds the token, opens a session and logs in as the user. */
+  static open(settings: Pkcs11Settings, options: { readWrite: boolean }): Pkcs11Token {
+    const binding = loadBinding();
+    const library = new binding.PKCS11();
+    try {
+      library.load(settings.modulePath);
+    } catch (error) {
+      throw new Pkcs11SettingError('PKCS11_MODULE', `${settings.modulePath} cannot be loaded as a PKCS#11 library (${ckr(error)})`);
+    }
+    let ownsInitialize = true;
+    try {
+      library.C_Initialize();
+    } catch (error) {
+      if (ckr(error) === 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
+        ownsInitialize = false;
+      } else {
+        closeQuietly(library, true);
+        throw new Pkcs11SettingError('PKCS11_MODULE', `C_Initialize failed (${ckr(error)})`);
+      }
+    }
+    let session: Handle | undefined;
+    try {
+      const slot = findTokenSlot(binding, library, settings.tokenLabel);
+      const flags = binding.CKF_SERIAL_SESSION | (options.readWrite ? binding.CKF_RW_SESSION : 0);
+      try {
+        session = library.C_OpenSession(slot, flags);
+      } catch (error) {
+        throw new Pkcs11SettingError('PKCS11_TOKEN_LABEL', `the token "${settings.tokenLabel}" refused a session (${ckr(error)})`);
+      }
+      login(binding, library, session, settings);
+      return new Pkcs11Token(binding, library, session, settings, ownsInitialize);
+    } catch (error) {
+      if (session) tryCall(() => library.C_CloseSession(session as Handle));
+      closeQuietly(library, ownsInitialize);
+      throw error;
+    }
+  }
+
+  /**
+   * The AES key labelled `label` on the token, or `undefined` when there is none.
+   *
+   * @throws Pkcs11SettingError when several keys share the label (which one would be used is
+   *   up to the token: refuse rather than guess).
+   */
+  findAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey | undefined {
+    const b = this.binding;
+    this.library.C_FindObjectsInit(this.session, [
+      { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
+      { type: b.CKA_KEY_TYPE, value: b.CKK_AES },
+      { type: b.CKA_LABEL, value: label },
+    ]);
+    let found: Handle[];
+    try {
+      found = this.library.C_FindObjects(this.session, 2);
+    } finally {
+      this.library.C_FindObjectsFinal(this.session);
+    }
+    if (found.length > 1) {
+      throw new Pkcs11SettingError(variable, `several AES keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`);
+    }
+    return found.length === 1 ? { handle: found[0], label } : undefined;
+  }
+
+  /** The AES key labelled `label`, or a problem naming `variable` when the token has none. */
+  requireAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey {
+    const key = this.findAesKey(label, variable);
+    if (!key) throw new Pkcs11SettingError(variable, `no AES key labelled "${label}" on token "${this.tokenLabel}"`);
+    return key;
+  }
+
+  /**
+   * A new AES-256 key on the token: persistent, private, sensitive and never extractable, allowed
+   * to encrypt and decrypt and nothing else (no wrap, unwrap, sign, derive).
+   */
+  createAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey {
+    const b = this.binding;
+    try {
+      const handle = this.library.C_GenerateKey(this.session, { mechanism: b.CKM_AES_KEY_GEN }, [
+        { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
+        { type: b.CKA_KEY_TYPE, value: b.CKK_AES },
+        { type: b.CKA_VALUE_LEN, value: 32 },
+        { type: b.CKA_LABEL, value: label },
+        { type: b.CKA_TOKEN, value: true },
+        { type: b.CKA_PRIVATE, value: true },
+        { type: b.CKA_SENSITIVE, value: true },
+        { type: b.CKA_EXTRACTABLE, value: false },
+        { type: b.CKA_MODIFIABLE, value: false },
+        { type: b.CKA_ENCRYPT, value: true },
+        { type: b.CKA_DECRYPT, value: true },
+        { type: b.CKA_WRAP, value: false },
+        { type: b.CKA_UNWRAP, value: false },
+        { type: b.CKA_SIGN, value: false },
+        { type: b.CKA_VERIFY, value: false },
+        { type: b.CKA_DERIVE, value: false },
+      ]);
+      return { handle, label };
+    } catch (error) {
+      throw new Pkcs11SettingError(variable, `the token could not create an AES-256 key labelled "${label}" (${ckr(error)})`);
+    }
+  }
+
+  /**
+   * Refuses a key the sealed master key should not depend on: not AES-256, or one whose value
+   * can leave the token (extractable or not sensitive).
+   */
+  checkSealingKey(key: TokenKey, variable = 'PKCS11_KEY_LABEL'): void {
+    const b = this.binding;
+    const label = key.label;
+    const [length, extractable, sensitive] = this.library.C_GetAttributeValue(this.session, key.handle, [
+      { type: b.CKA_VALUE_LEN },
+      { type: b.CKA_EXTRACTABLE },
+      { type: b.CKA_SENSITIVE },
+    ]);
+    const bytes = readUlong(length.value as Buffer);
+    if (bytes !== 32) throw new Pkcs11SettingError(variable, `the key labelled "${label}" is AES-${bytes * 8}, not AES-256`);
+    if (readBool(extractable.value as Buffer) || !readBool(sensitive.value as Buffer)) {
+      throw new Pkcs11SettingError(variable, `the key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`);
+    }
+  }
+
+  /** AES-GCM encryption on the token: ciphertext ‖ 16-byte tag. */
+  encryptAesGcm(key: TokenKey, parameters: AesGcmParameters, plaintext: Buffer): Buffer {
+    try {
+      this.library.C_EncryptInit(this.session, this.gcmMechanism(parameters), key.handle);
+      return this.library.C_Encrypt(this.session, plaintext, Buffer.alloc(plaintext.length + GCM_TAG_BYTES));
+    } catch (error) {
+      throw new Pkcs11SettingError('PKCS11_KEY_LABEL', `the token could not encrypt with the key labelled "${key.label}" using CKM_AES_GCM (${ckr(error)})`);
+    }
+  }
+
+  /**
+   * AES-GCM decryption on the token, written straight into `out` (which must have room for the
+   * ciphertext with its tag: some tokens, SoftHSM among them, ask for that much).
+   *
+   * @returns the plaintext length, or `undefined` when the token refused to open the ciphertext
+   *   (wrong key, altered ciphertext, IV or AAD).
+   * @throws Pkcs11SettingError when the key may not decrypt or the token lacks CKM_AES_GCM.
+   */
+  decryptAesGcmInto(key: TokenKey, parameters: AesGcmParameters, ciphertext: Buffer, out: Buffer): number | undefined {
+    try {
+      this.library.C_DecryptInit(this.session, this.gcmMechanism(parameters), key.handle);
+    } catch (error) {
+      throw new Pkcs11SettingError('PKCS11_KEY_LABEL', `the key labelled "${key.label}" cannot decrypt with CKM_AES_GCM (${ckr(error)})`);
+    }
+    try {
+      return this.library.C_Decrypt(this.session, ciphertext, out).length;
+    } catch {
+      // SoftHSM answers a failed tag with CKR_GENERAL_ERROR, others with CKR_ENCRYPTED_DATA_INVALID.
+      return undefined;
+    }
+  }
+
+  get tokenLabel(): string {
+    return this.settings.tokenLabel;
+  }
+
+  /** Logs out, closes the session and finalizes the library; never throws. */
+  close(): void {
+    tryCall(() => this.library.C_Logout(this.session));
+    tryCall(() => this.library.C_CloseSession(this.session));
+    closeQuietly(this.library, this.ownsInitialize);
+  }
+
+  private gcmMechanism(parameters: AesGcmParameters): Pkcs11Binding.Mechanism {
+    const b = this.binding;
+    // CK_GCM_PARAMS of PKCS#11 2.40 (with ulIvBits), the layout SoftHSM and current HSMs use.
+    const gcm: Pkcs11Binding.GcmParams = {
+      type: b.CK_PARAMS_GCM,
+      iv: parameters.iv,
+      ivBits: parameters.iv.length * 8,
+      aad: parameters.aad,
+      tagBits: GCM_TAG_BYTES * 8,
+    };
+    return { mechanism: b.CKM_AES_GCM, parameter: gcm };
+  }
+}
+
+/** Opens the token, runs `use`, and always closes it (log out, close the session, finalize). */
+export function withPkcs11Token<T>(settings: Pkcs11Settings, options: { readWrite: boolean }, use: (token: Pkcs11Token) => T): T {
+  const token = Pkcs11Token.open(settings, options);
+  try {
+    return use(token);
+  } finally {
+    token.close();
+  }
+}
+
+/** Loaded on first use: a deployment without an HSM never loads the native addon. */
+function loadBinding(): typeof Pkcs11Binding {
+  try {
+    return require('pkcs11js') as typeof Pkcs11Binding;
+  } catch (error) {
+    throw new Pkcs11SettingError('PKCS11_MODULE', `the pkcs11js package cannot be loaded (${(error as Error).message.split('\n')[0]}); reinstall with npm ci`);
+  }
+}
+
+function findTokenSlot(binding: typeof Pkcs11Binding, library: Pkcs11Binding.PKCS11, label: string): Handle {
+  const matches: Handle[] = [];
+  const seen: string[] = [];
+  for (const slot of library.C_GetSlotList(true)) {
+    let tokenLabel: string;
+    try {
+      const info = library.C_GetTokenInfo(slot);
+      // A blank token (SoftHSM keeps one free slot) has no label to match.
+      if ((info.flags & binding.CKF_TOKEN_INITIALIZED) === 0) continue;
+      tokenLabel = info.label.replace(/[ \0]+$/, '');
+    } catch {
+      continue;
+    }
+    seen.push(`"${tokenLabel}"`);
+    if (tokenLabel === label) matches.push(slot);
+  }
+  if (matches.length === 0) {
+    const present = seen.length > 0 ? `tokens present: ${seen.join(', ')}` : 'no token present';
+    throw new Pkcs11SettingError('PKCS11_TOKEN_LABEL', `no token labelled "${label}" (${present})`);
+  }
+  if (matches.length > 1) throw new Pkcs11SettingError('PKCS11_TOKEN_LABEL', `${matches.length} tokens are labelled "${label}"; labels must be unique`);
+  return matches[0];
+}
+
+function login(binding: typeof Pkcs11Binding, library: Pkcs11Binding.PKCS11, session: Handle, settings: Pkcs11Settings): void {
+  try {
+    library.C_Login(session, binding.CKU_USER, settings.pin);
+  } catch (error) {
+    const code = ckr(error);
+    switch (code) {
+      case 'CKR_USER_ALREADY_LOGGED_IN':
+        return;
+      case 'CKR_PIN_INCORRECT':
+      case 'CKR_PIN_INVALID':
+      case 'CKR_PIN_LEN_RANGE':
+        throw new Pkcs11SettingError(settings.pinVariable, `the token "${settings.tokenLabel}" refused the PIN (${code})`);
+      case 'CKR_PIN_LOCKED':
+        throw new Pkcs11SettingError(settings.pinVariable, `the user PIN of token "${settings.tokenLabel}" is locked (too many wrong PINs)`);
+      case 'CKR_USER_PIN_NOT_INITIALIZED':
+        throw new Pkcs11SettingError(settings.pinVariable, `token "${settings.tokenLabel}" has no user PIN yet`);
+      default:
+        throw new Pkcs11SettingError(settings.pinVariable, `login to token "${settings.tokenLabel}" failed (${code})`);
+    }
+  }
+}
+
+function closeQuietly(library: Pkcs11Binding.PKCS11, finalize: boolean): void {
+  if (finalize) tryCall(() => library.C_Finalize());
+  tryCall(() => library.close());
+}
+
+function tryCall(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // Cleanup of a session that is going away anyway.
+  }
+}
+
+/** A CK_ULONG attribute as the binding returns it: native width and byte order. */
+function readUlong(value: Buffer): number {
+  const littleEndian = endianness() === 'LE';
+  if (value.length === 8) return Number(littleEndian ? value.readBigUInt64LE(0) : value.readBigUInt64BE(0));
+  if (value.length === 4) return littleEndian ? value.readUInt32LE(0) : value.readUInt32BE(0);
+  return value.length > 0 ? value[0] : 0;
+}
+
+function readBool(value: Buffer): boolean {
+  return value.length > 0 && value[0] !== 0;
+}
