@@ -7,6 +7,7 @@ import pino from 'pino';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { AppConfig, ConfigValidationError, loadAppConfig } from './config/app-config';
+import { removeSecretsFromEnvironment } from './config/secret-environment';
 import { EmbeddedPostgres } from './database/embedded-postgres';
 
 /** A shutdown that takes longer than this (a stuck request, a hung store) is cut short. */
@@ -15,6 +16,8 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfigOrExit();
+  // Read once, above; from here on no library and no child process finds them (SPEC §1).
+  removeSecretsFromEnvironment(process.env);
   const log = pino({ level: config.logLevel, base: { service: 'vault-pii-backend' } }).child({ context: 'Bootstrap' });
 
   let embedded: EmbeddedPostgres | undefined;

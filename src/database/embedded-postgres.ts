@@ -20,6 +20,21 @@ import { findFreePort } from '../common/net/find-free-port';
 
 const execFileAsync = promisify(execFile);
 
+/**
+ * The whole environment of every program this file runs (initdb, pg_ctl and the postgres it
+ * starts, unshare, id, useradd, chown): never the app's own, which may hold secrets
+ * (SPEC §1: secrets are never passed to child processes) or PG* variables that would change
+ * what the server does. PATH finds `unshare`, `id` and the rest; LC_ALL=C keeps initdb's
+ * locale independent of the host; TZ, when set, is the server's time zone as it would be for
+ * any PostgreSQL. The binaries need nothing else: they find their libraries through their
+ * RUNPATH ($ORIGIN/../lib) and their share/ directory next to themselves.
+ */
+export function childEnvironment(parent: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: parent.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
+  if (parent.TZ) env.TZ = parent.TZ;
+  return env;
+}
+
 /** Owner of the cluster as root when user namespaces are unavailable (see `Launcher`). */
 const SERVICE_USER = 'postgres';
 const SUPERUSER = 'postgres';
@@ -111,7 +126,7 @@ export class EmbeddedPostgres {
     const paths = clusterPaths(this.options.baseDir);
     try {
       const { file, args, identity } = this.launcher.wrap(this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
-      execFileSync(file, args, { stdio: 'ignore', ...identity });
+      execFileSync(file, args, { stdio: 'ignore', env: childEnvironment(), ...identity });
       rmSync(paths.owner, { force: true });
     } catch {
       // Already stopped, or the process is going away anyway; the next start clears it.
@@ -180,7 +195,7 @@ function chooseLauncher(): Launcher {
   const nobody = idOf('nobody') ?? { uid: 65534, gid: 65534 };
   const unshare = ['--user', `--map-user=${nobody.uid}`, `--map-group=${nobody.gid}`];
   try {
-    execFileSync('unshare', [...unshare, 'true'], { stdio: 'ignore', timeout: 10_000 });
+    execFileSync('unshare', [...unshare, 'true'], { stdio: 'ignore', env: childEnvironment(), timeout: 10_000 });
     return {
       description: 'as root mapped to an unprivileged user in a user namespace',
       wrap: (file, args) => ({ file: 'unshare', args: [...unshare, file, ...args] }),
@@ -197,7 +212,7 @@ function chooseLauncher(): Launcher {
 
 function idOf(user: string): Identity | undefined {
   try {
-    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8', env: childEnvironment() }).trim());
     return { uid: id('-u'), gid: id('-g') };
   } catch {
     return undefined;
@@ -205,7 +220,7 @@ function idOf(user: string): Identity | undefined {
 }
 
 function createServiceUser(): Identity {
-  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', SERVICE_USER], { stdio: 'ignore' });
+  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', SERVICE_USER], { stdio: 'ignore', env: childEnvironment() });
   const identity = idOf(SERVICE_USER);
   if (!identity) throw new Error(`could not create the ${SERVICE_USER} system user for the embedded PostgreSQL`);
   return identity;
@@ -232,7 +247,7 @@ function claimClusterFiles(pgdata: string, { serviceUser }: Launcher): void {
   if (userInfo().uid !== 0 || !existsSync(pgdata)) return;
   const owner = serviceUser ?? { uid: 0, gid: 0 };
   if (statSync(pgdata).uid !== owner.uid) {
-    execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, pgdata], { stdio: 'ignore' });
+    execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, pgdata], { stdio: 'ignore', env: childEnvironment() });
   }
 }
 
@@ -339,7 +354,7 @@ async function run(launcher: Launcher, program: string, programArgs: string[]): 
   try {
     await execFileAsync(file, args, {
       ...identity,
-      env: { ...process.env, LC_ALL: 'C' },
+      env: childEnvironment(),
       timeout: 120_000,
     });
   } catch (error) {
