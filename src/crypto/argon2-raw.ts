@@ -1,4 +1,5 @@
 import argon2 from 'argon2';
+import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 
 /**
@@ -77,16 +78,49 @@ export function rawArgon2id(password: Buffer, options: RawArgon2idOptions): Prom
       parallelism: options.parallelism,
     });
   }
-  return native.hash({
-    password,
-    salt: options.salt,
-    secret: options.secret,
-    data: Buffer.alloc(0),
-    hashLength: options.hashLength,
-    m: options.memoryKiB,
-    t: options.iterations,
-    p: options.parallelism,
-    version: ARGON2_VERSION_13,
-    type: argon2.argon2id,
-  });
+  return warmUp(native).then(() =>
+    native.hash({
+      password,
+      salt: options.salt,
+      secret: options.secret,
+      data: Buffer.alloc(0),
+      hashLength: options.hashLength,
+      m: options.memoryKiB,
+      t: options.iterations,
+      p: options.parallelism,
+      version: ARGON2_VERSION_13,
+      type: argon2.argon2id,
+    }),
+  );
+}
+
+let warmedUp: Promise<void> | undefined;
+
+/**
+ * One throw-away hash (random inputs, the smallest cost) before the first real one. The first
+ * call of each library function from the binding goes through the dynamic linker's lazy binding,
+ * whose `_dl_runtime_resolve_xsavec` saves every vector register on the worker thread's stack;
+ * during a real hash, argon2's output is in those registers (its final `free()`), and the saved
+ * copy stayed in the core dump of a live server (test/core-dump.e2e-spec.ts). After this, every
+ * symbol the binding uses is bound. A failure here is left to the real call to report.
+ */
+function warmUp(native: Argon2Binding): Promise<void> {
+  warmedUp ??= native
+    .hash({
+      password: randomBytes(16),
+      salt: randomBytes(16),
+      secret: randomBytes(32),
+      data: Buffer.alloc(0),
+      hashLength: 32,
+      m: 8,
+      t: 1,
+      p: 1,
+      version: ARGON2_VERSION_13,
+      type: argon2.argon2id,
+    })
+    .then(
+      () => undefined,
+      () => undefined,
+    );
+  return warmedUp;
 }

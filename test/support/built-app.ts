@@ -1,0 +1,101 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { findFreePort } from '../../src/common/net/find-free-port';
+import type { AppProcess } from './app-process';
+
+export const PROJECT_ROOT = join(__dirname, '..', '..');
+export const DIST_DIR = join(PROJECT_ROOT, 'dist');
+const DIST_MAIN = join(DIST_DIR, 'main.js');
+
+/** Newest modification time of the compiled sources (src/**, without specs and test helpers). */
+function newestSourceTime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSourceTime(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * `npm run build` unless dist/main.js is newer than every source file; resolves with what it did
+ * (the compiled app is what production runs: `node dist/main.js`).
+ */
+export function ensureBuild(): 'reused' | 'built' {
+  const sources = Math.max(newestSourceTime(join(PROJECT_ROOT, 'src')), statSync(join(PROJECT_ROOT, 'tsconfig.build.json')).mtimeMs);
+  if (existsSync(DIST_MAIN) && statSync(DIST_MAIN).mtimeMs > sources) return 'reused';
+  execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build'], {
+    cwd: PROJECT_ROOT,
+    stdio: 'pipe',
+    timeout: 180_000,
+  });
+  if (!existsSync(DIST_MAIN)) throw new Error('npm run build did not produce dist/main.js');
+  return 'built';
+}
+
+/**
+ * `node [nodeArgs] dist/main.js` in its own process with only `env` (plus PATH, and a free PORT
+ * unless given): what `npm run start:prod` runs.
+ */
+export async function startBuiltApp(env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
+  const port = env.PORT && /^\d+$/.test(env.PORT) ? Number(env.PORT) : await findFreePort();
+  const child = spawn(process.execPath, [...nodeArgs, DIST_MAIN], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // However the test process ends, the app does not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  let output = '';
+  const waiters = new Set<() => void>();
+  const append = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    for (const check of waiters) check();
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      process.off('exit', killOnExit);
+      resolve(code ?? signal ?? 'unknown');
+      for (const check of waiters) check();
+    }),
+  );
+  return {
+    child,
+    port,
+    exited,
+    output: () => output,
+    waitForOutput(pattern, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
+        }, timeoutMs);
+        const check = () => {
+          if (pattern.test(output)) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve();
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            reject(new Error(`process ended before ${pattern}; output:\n${output}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** SIGTERM (drain and exit), then the exit code or signal name. */
+export async function stopApp(app: AppProcess | undefined): Promise<number | string | undefined> {
+  if (!app) return undefined;
+  if (app.child.exitCode === null && app.child.signalCode === null) app.child.kill('SIGTERM');
+  return app.exited;
+}
