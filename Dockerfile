@@ -1,7 +1,14 @@
 # Production image: compiled app, production dependencies, non-root user. Needs DATABASE_URL
-# (the embedded PostgreSQL is for development) and APP_MASTER_KEY (NODE_ENV=production).
+# (the embedded PostgreSQL is for development) and one master key source (NODE_ENV=production):
+# APP_MASTER_KEY_FILE (a mounted secret, as docker-compose.yml does), APP_MASTER_KEY_SEALED with
+# the HSM's PKCS#11 library mounted (PKCS11_MODULE), or APP_MASTER_KEY. Run it with a memlock
+# limit and without core dumps: docs/operations.md.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# pkcs11js (the HSM source) compiles with node-gyp: python3, make and a C++ compiler.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./

@@ -45,7 +45,17 @@ describe('key memory (issue 12)', () => {
           .send({ currentPassword: user.password, newPassword: `${user.password} renewed` })
           .expect(204);
         await request(server).post('/v1/auth/login').send({ email: user.email, password: 'not the password at all' }).expect(401);
-        await request(server).post('/v1/auth/logout').set(...bearer(refreshed.body.accessToken)).expect(204);
+        const renewed = { ...registered, password: `${user.password} renewed` };
+        const rotating = await login(server, renewed);
+        await request(server).post('/v1/me/keys/rotate').set(...bearer(rotating.accessToken)).send({ password: renewed.password }).expect(200);
+        // The re-encryption job holds keyring copies until it has destroyed the old key.
+        await waitUntil('the rotation is done', async () => {
+          const me = await request(server).get('/v1/me').set(...bearer(rotating.accessToken));
+          return me.status === 200 && me.body.keyRotation === null;
+        });
+        await request(server).get('/v1/me/profile').set(...bearer(rotating.accessToken)).expect(200);
+        await request(server).post('/v1/auth/logout').set(...bearer(rotating.accessToken)).expect(204);
+        await request(server).post('/v1/auth/logout').set(...bearer(refreshed.body.accessToken)).expect(401);
       };
       await flow(); // first use allocates the scratch areas that live for the process
       const before = secureMemoryStatus().slotsInUse;
