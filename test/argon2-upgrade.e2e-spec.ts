@@ -22,7 +22,7 @@ describe('argon2id parameters upgrade at login', () => {
     const stored = async (app: TestApp) =>
       (await app.dataSource.query('SELECT kdf_params, kdf_salt FROM users WHERE id = $1', [user.userId]))[0];
     const original = await stored(before);
-    expect(original.kdf_params).toEqual({ memoryKiB: 19456, iterations: 2, parallelism: 1 });
+    expect(original.kdf_params).toEqual({ memoryKiB: 19456, iterations: 2, parallelism: 1, version: 2 });
 
     // The same database and master key, restarted with a higher cost.
     after = await createTestApp({
@@ -31,7 +31,8 @@ describe('argon2id parameters upgrade at login', () => {
     });
     const session = await login(after.app.getHttpServer(), user);
     const upgraded = await stored(after);
-    expect(upgraded.kdf_params).toEqual({ memoryKiB: 24576, iterations: 3, parallelism: 1 });
+    // The KDF version stays the current one (test/kdf-version-upgrade.e2e-spec.ts: version 1 → 2).
+    expect(upgraded.kdf_params).toEqual({ memoryKiB: 24576, iterations: 3, parallelism: 1, version: 2 });
     expect(Buffer.from(upgraded.kdf_salt).equals(Buffer.from(original.kdf_salt))).toBe(false);
 
     const profile = await request(after.app.getHttpServer()).get('/v1/me/profile').set(...bearer(session.accessToken));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
-import { derivePasswordMasterKey, splitPasswordMasterKey } from '../src/crypto/kdf';
+import { Argon2Params, derivePasswordMasterKey, splitPasswordMasterKey } from '../src/crypto/kdf';
 import { unwrapDataKey } from '../src/crypto/data-key';
 import { deriveServerSecrets } from '../src/crypto/server-secrets';
 import { deriveSessionKey } from '../src/key-vault/session-key';
@@ -128,7 +128,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
       AUTH_RATE_LIMIT: '100000',
       LOGIN_FAILURE_LIMIT: String(LOGIN_FAILURE_LIMIT),
     };
-    canaries.push({ label: 'server secrets', text: [env.APP_MASTER_KEY], bytes: [masterKey, secrets.vaultKey, secrets.pepper, secrets.rateLimitKey, secrets.blindIndexKey] });
+    canaries.push({ label: 'server secrets', text: [env.APP_MASTER_KEY], bytes: [masterKey, secrets.vaultKey, secrets.pepper, secrets.argon2OutputKey, secrets.rateLimitKey, secrets.blindIndexKey] });
     // Both at once on an empty database: the replicas of a fresh deployment race to migrate.
     [a, b] = await Promise.all([startAppInstance('A', env), startAppInstance('B', env)]);
   }, 120_000);
@@ -287,14 +287,15 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     const pg = new Client({ connectionString: database.url });
     await pg.connect();
     try {
-      const users: { id: string; kdf_salt: Buffer; kdf_params: { memoryKiB: number; iterations: number; parallelism: number } }[] = (
+      const users: { id: string; kdf_salt: Buffer; kdf_params: Argon2Params }[] = (
         await pg.query('SELECT id, kdf_salt, kdf_params FROM users')
       ).rows;
       let unwrapped = 0;
       for (const user of users) {
         const { rows } = await pg.query('SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1', [user.id]);
         const password = passwordsOf.get(user.id)?.at(-1) as string;
-        const { kek } = splitPasswordMasterKey(await derivePasswordMasterKey(password, user.kdf_salt, user.kdf_params, secrets.pepper));
+        // The account's own KDF version (kdf_params.version): the pepper and argon2-output key both.
+        const { kek } = splitPasswordMasterKey(await derivePasswordMasterKey(password, user.kdf_salt, user.kdf_params, secrets));
         for (const row of rows) {
           const dataKey = unwrapDataKey(row.wrapped_by_password, kek, { userId: user.id, keyVersion: row.key_version, wrappedBy: 'password' });
           canaries.push({ label: `data key of user ${user.id} v${row.key_version}`, text: [dataKey.toString('base64'), dataKey.toString('base64url')], bytes: [dataKey] });

@@ -116,7 +116,7 @@ export class AccountFlowsService {
     await this.loginAttempts.succeeded(attempt);
     try {
       if (this.keys.needsUpgrade(user.kdfParams)) {
-        // Stronger configured cost: re-derive once now, with the password in hand.
+        // Stronger configured cost, or KDF version 1: re-derive once now, with the password in hand.
         await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(password)).catch((error: unknown) => {
           // Another request changed the account meanwhile: the next login upgrades instead.
           if (!(error instanceof ConcurrentAccountChangeError)) throw error;

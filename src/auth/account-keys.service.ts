@@ -7,8 +7,10 @@ import { DataKeyWrapContext, generateDataKey, unwrapDataKey, wrapDataKey } from 
 import { CryptoError } from '../crypto/errors';
 import {
   Argon2Params,
+  CURRENT_PASSWORD_KDF_VERSION,
   generateSalt,
   OWASP_MINIMUM_ARGON2_PARAMS,
+  PasswordKdfVersion,
   splitPasswordMasterKey,
   verifiersMatch,
 } from '../crypto/kdf';
@@ -19,7 +21,7 @@ import type { UserDataKey } from '../users/user-data-key.entity';
 import type { User } from '../users/user.entity';
 import { PasswordKdf } from './kdf/password-kdf';
 
-/** What a password yields: the stored half (verifier, salt, cost) and the KEK (never stored). */
+/** What a password yields: the stored half (verifier, salt, cost and KDF version) and the KEK (never stored). */
 export interface PasswordMaterial {
   authVerifier: Buffer;
   kdfSalt: Buffer;
@@ -41,13 +43,17 @@ export interface WrappedDataKey {
 
 /**
  * The key hierarchy of SPEC §1 applied to accounts: derives password and recovery material,
- * verifies a password with exactly one argon2id call, wraps and unwraps every DEK version.
- * Holds no state but the server pepper; every KEK it returns is the caller's to zero.
+ * verifies a password with exactly one argon2id call (of the account's own KDF version), wraps
+ * and unwraps every DEK version. Holds no state but the server keys; every KEK it returns is the
+ * caller's to zero.
  */
 @Injectable()
 export class AccountKeysService {
-  /** Cost for new and upgraded passwords; stored per user, so raising it upgrades at next login. */
-  readonly argon2Params: Readonly<Argon2Params>;
+  /**
+   * Cost and KDF version for new and upgraded passwords; stored per user, so raising either
+   * upgrades the account at its next login.
+   */
+  readonly argon2Params: Readonly<Argon2Params & { version: PasswordKdfVersion }>;
 
   constructor(
     private readonly serverKeys: ServerKeys,
@@ -58,10 +64,11 @@ export class AccountKeysService {
       memoryKiB: Math.max(config.argon2MemoryKiB, OWASP_MINIMUM_ARGON2_PARAMS.memoryKiB),
       iterations: Math.max(config.argon2Iterations, OWASP_MINIMUM_ARGON2_PARAMS.iterations),
       parallelism: Math.max(config.argon2Parallelism, OWASP_MINIMUM_ARGON2_PARAMS.parallelism),
+      version: CURRENT_PASSWORD_KDF_VERSION,
     });
   }
 
-  /** One argon2id call with a fresh salt at the configured cost. */
+  /** One argon2id call with a fresh salt at the configured cost and the current KDF version. */
   async derivePasswordMaterial(password: string): Promise<PasswordMaterial> {
     const kdfSalt = generateSalt();
     const kdfParams = { ...this.argon2Params };
@@ -75,8 +82,9 @@ export class AccountKeysService {
   }
 
   /**
-   * One argon2id call with the user's own salt and cost; the KEK when the password is right,
-   * `undefined` otherwise (compared in constant time).
+   * One argon2id call with the user's own salt, cost and KDF version (1 or 2: a version-1
+   * account is verified as it was made); the KEK when the password is right, `undefined`
+   * otherwise (compared in constant time).
    */
   async verifyPassword(user: Pick<User, 'authVerifier' | 'kdfSalt' | 'kdfParams'>, password: string): Promise<Buffer | undefined> {
     const masterKey = await this.kdf.deriveMasterKey(password, user.kdfSalt, user.kdfParams);
@@ -96,11 +104,17 @@ export class AccountKeysService {
     zeroBuffer(masterKey);
   }
 
-  /** True when the stored cost is below the configured one: re-derive at this login. */
+  /**
+   * True when the stored cost is below the configured one, or the stored KDF version below the
+   * current one (version 1, an absent field): re-derive at this login.
+   */
   needsUpgrade(params: Argon2Params): boolean {
     const wanted = this.argon2Params;
     return (
-      params.memoryKiB < wanted.memoryKiB || params.iterations < wanted.iterations || params.parallelism < wanted.parallelism
+      (params.version ?? 1) < wanted.version ||
+      params.memoryKiB < wanted.memoryKiB ||
+      params.iterations < wanted.iterations ||
+      params.parallelism < wanted.parallelism
     );
   }
 

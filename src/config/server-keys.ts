@@ -12,6 +12,7 @@ import { AppConfig } from './app-config';
 export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   readonly jwtSigningKey: KeyObject;
   readonly pepper: Buffer;
+  readonly argon2OutputKey: Buffer;
   readonly blindIndexKey: Buffer;
   readonly vaultKey: Buffer;
   readonly rateLimitKey: Buffer;
@@ -21,7 +22,7 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
-    zeroBuffer(this.pepper, this.blindIndexKey, this.vaultKey, this.rateLimitKey);
+    zeroBuffer(this.pepper, this.argon2OutputKey, this.blindIndexKey, this.vaultKey, this.rateLimitKey);
   }
 
   toJSON(): string {

@@ -1,17 +1,21 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import argon2 from 'argon2';
 import { InvalidCryptoInputError } from './errors';
 import {
   Argon2Params,
+  CURRENT_PASSWORD_KDF_VERSION,
   DERIVED_KEY_BYTES,
   KDF_SALT_BYTES,
   OWASP_MINIMUM_ARGON2_PARAMS,
   derivePasswordMasterKey,
   generateSalt,
   hkdfSha256,
+  keyArgon2Output,
+  passwordKdfVersion,
   splitPasswordMasterKey,
   verifiersMatch,
 } from './kdf';
+import { isSecureBuffer } from './secure-memory';
 
 const hex = (h: string): Buffer => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 const run = (first: number, count: number): Buffer => Buffer.from(Array.from({ length: count }, (_, i) => (first + i) & 0xff));
@@ -20,6 +24,7 @@ const run = (first: number, count: number): Buffer => Buffer.from(Array.from({ l
 const FAST: Argon2Params = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 const SALT = run(0x10, 16);
 const PEPPER = Buffer.from('server pepper, 32 bytes long....', 'utf8');
+const ARGON2_OUTPUT_KEY = run(0xa0, 32);
 
 // RFC 5869 appendix A, the three HKDF-SHA256 cases.
 const RFC5869 = [
@@ -113,9 +118,9 @@ describe('argon2id primitive (argon2 npm) — RFC 9106 §5.3', () => {
   });
 });
 
-describe('derivePasswordMasterKey', () => {
+describe('derivePasswordMasterKey, version 1 (no version stored): the argon2id output itself', () => {
   const derive = (password = 'correct horse battery staple', salt = SALT, params = FAST, pepper = PEPPER) =>
-    derivePasswordMasterKey(password, salt, params, pepper);
+    derivePasswordMasterKey(password, salt, params, { pepper, argon2OutputKey: ARGON2_OUTPUT_KEY });
 
   it('outputs 32 bytes and is deterministic for the same inputs', async () => {
     const first = await derive();
@@ -207,6 +212,108 @@ describe('derivePasswordMasterKey', () => {
     const key = await derive(undefined, undefined, OWASP_MINIMUM_ARGON2_PARAMS);
     expect(key.length).toBe(32);
     expect(key.equals(await derive())).toBe(false);
+  });
+});
+
+/** argon2id of the test password at FAST cost, from the public `argon2` API (ordinary memory). */
+const referenceArgon2 = (password = 'correct horse battery staple', params: Argon2Params = FAST, salt = SALT, pepper = PEPPER): Promise<Buffer> =>
+  argon2.hash(Buffer.from(password.normalize('NFC'), 'utf8'), {
+    type: argon2.argon2id,
+    raw: true,
+    salt,
+    secret: pepper,
+    hashLength: 32,
+    memoryCost: params.memoryKiB,
+    timeCost: params.iterations,
+    parallelism: params.parallelism,
+  });
+
+describe('derivePasswordMasterKey, version 2: HMAC-SHA256(argon2-output key, argon2id output)', () => {
+  const V2: Argon2Params = { ...FAST, version: 2 };
+  const derive = (password = 'correct horse battery staple', params = V2, argon2OutputKey = ARGON2_OUTPUT_KEY, pepper = PEPPER) =>
+    derivePasswordMasterKey(password, SALT, params, { pepper, argon2OutputKey });
+
+  it('is the current version', () => {
+    expect(CURRENT_PASSWORD_KDF_VERSION).toBe(2);
+  });
+
+  it('reproduces a fixed vector (argon2 npm, then node:crypto createHmac, computed outside this module)', async () => {
+    // argon2id("correct horse battery staple", salt 10..1f, secret PEPPER, m=1024 t=1 p=1, 32 B)
+    const argon2Output = 'caa548a8d5ddeed106694eba4839c5a0128db10f3e2afb0678be72cafd5c11d0';
+    expect((await referenceArgon2()).toString('hex')).toBe(argon2Output);
+    expect(createHmac('sha256', ARGON2_OUTPUT_KEY).update(Buffer.from(argon2Output, 'hex')).digest('hex')).toBe(
+      '4e7871888deb4fcc8d3660ff9f325da72e8b192d9e757dc1b46deee0271be3da',
+    );
+    const key = await derive();
+    expect(key.toString('hex')).toBe('4e7871888deb4fcc8d3660ff9f325da72e8b192d9e757dc1b46deee0271be3da');
+  });
+
+  it('is createHmac(key, argon2id output) for other inputs too (NFC password, another cost)', async () => {
+    const params: Argon2Params = { memoryKiB: 2048, iterations: 2, parallelism: 2, version: 2 };
+    const expected = createHmac('sha256', ARGON2_OUTPUT_KEY).update(await referenceArgon2('cafe\u0301 pässwörd', params)).digest();
+    expect((await derive('caf\u00e9 pässwörd', params)).equals(expected)).toBe(true);
+  });
+
+  it('differs from version 1 for the same password, salt, cost and pepper', async () => {
+    const v1 = await derivePasswordMasterKey('correct horse battery staple', SALT, FAST, { pepper: PEPPER, argon2OutputKey: ARGON2_OUTPUT_KEY });
+    const v1Explicit = await derivePasswordMasterKey('correct horse battery staple', SALT, { ...FAST, version: 1 }, { pepper: PEPPER, argon2OutputKey: ARGON2_OUTPUT_KEY });
+    expect(v1.equals(v1Explicit)).toBe(true);
+    expect(v1.equals(await referenceArgon2())).toBe(true);
+    expect((await derive()).equals(v1)).toBe(false);
+    // So do the verifier and the KEK split from it.
+    const a = splitPasswordMasterKey(v1);
+    const b = splitPasswordMasterKey(await derive());
+    expect(a.authVerifier.equals(b.authVerifier)).toBe(false);
+    expect(a.kek.equals(b.kek)).toBe(false);
+  });
+
+  it('depends on the argon2-output key (one bit), and still on the pepper and the password', async () => {
+    const base = await derive();
+    const otherKey = Buffer.from(ARGON2_OUTPUT_KEY);
+    otherKey[31] ^= 1;
+    expect(base.equals(await derive(undefined, undefined, otherKey))).toBe(false);
+    const otherPepper = Buffer.from(PEPPER);
+    otherPepper[0] ^= 1;
+    expect(base.equals(await derive(undefined, undefined, undefined, otherPepper))).toBe(false);
+    expect(base.equals(await derive('correct horse battery stapler'))).toBe(false);
+    expect(base.equals(await derive())).toBe(true);
+  });
+
+  it('does not use the argon2-output key in version 1', async () => {
+    const v1 = (argon2OutputKey: Buffer) => derivePasswordMasterKey('pw', SALT, FAST, { pepper: PEPPER, argon2OutputKey });
+    expect((await v1(ARGON2_OUTPUT_KEY)).equals(await v1(Buffer.alloc(32, 0xff)))).toBe(true);
+  });
+
+  it('returns the key in locked memory (both versions)', async () => {
+    expect(isSecureBuffer(await derive())).toBe(true);
+    expect(isSecureBuffer(await derive(undefined, FAST))).toBe(true);
+  });
+
+  it.each([0, 16, 31, 33])('refuses a %d-byte argon2-output key in version 2', async (length) => {
+    await expect(derive(undefined, undefined, Buffer.alloc(length, 1))).rejects.toThrow(InvalidCryptoInputError);
+  });
+
+  it.each([0, 3, 1.5, '2'])('refuses an unknown stored version (%p)', async (version) => {
+    await expect(derive(undefined, { ...FAST, version: version as 2 })).rejects.toThrow(InvalidCryptoInputError);
+  });
+});
+
+describe('passwordKdfVersion', () => {
+  it('reads an absent version as 1, and 1 and 2 as themselves', () => {
+    expect(passwordKdfVersion({ ...FAST })).toBe(1);
+    expect(passwordKdfVersion({ version: 1 })).toBe(1);
+    expect(passwordKdfVersion({ version: 2 })).toBe(2);
+  });
+});
+
+describe('keyArgon2Output', () => {
+  it('is HMAC-SHA256(key, output) in locked memory, and wipes the argon2 output it was given', () => {
+    const output = run(0x30, 32);
+    const expected = createHmac('sha256', ARGON2_OUTPUT_KEY).update(output).digest();
+    const keyed = keyArgon2Output(output, ARGON2_OUTPUT_KEY);
+    expect(keyed.equals(expected)).toBe(true);
+    expect(isSecureBuffer(keyed)).toBe(true);
+    expect(output.equals(Buffer.alloc(32))).toBe(true);
   });
 });
 

@@ -1,5 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import { InvalidCryptoInputError } from './errors';
+import { isSecureBuffer } from './secure-memory';
 import { deriveServerSecrets } from './server-secrets';
 
 const MASTER = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
@@ -7,12 +8,19 @@ const label = (master: Buffer, info: string): Buffer =>
   Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `vault-pii/v1/${info}`, 32));
 
 describe('deriveServerSecrets', () => {
-  it('derives five distinct 32-byte secrets', () => {
+  it('derives six distinct 32-byte secrets', () => {
     const secrets = deriveServerSecrets(MASTER);
-    const all = [secrets.jwtSigningKey.export(), secrets.pepper, secrets.blindIndexKey, secrets.vaultKey, secrets.rateLimitKey];
+    const all = [
+      secrets.jwtSigningKey.export(),
+      secrets.pepper,
+      secrets.argon2OutputKey,
+      secrets.blindIndexKey,
+      secrets.vaultKey,
+      secrets.rateLimitKey,
+    ];
     for (const secret of all) expect(secret.length).toBe(32);
     const distinct = new Set(all.map((b) => b.toString('hex')));
-    expect(distinct.size).toBe(5);
+    expect(distinct.size).toBe(6);
     expect(distinct.has(MASTER.toString('hex'))).toBe(false);
   });
 
@@ -20,6 +28,7 @@ describe('deriveServerSecrets', () => {
     const secrets = deriveServerSecrets(MASTER);
     expect(secrets.jwtSigningKey.export().equals(label(MASTER, 'server/jwt-hs256'))).toBe(true);
     expect(secrets.pepper.equals(label(MASTER, 'server/argon2-pepper'))).toBe(true);
+    expect(secrets.argon2OutputKey.equals(label(MASTER, 'server/argon2-output'))).toBe(true);
     expect(secrets.blindIndexKey.equals(label(MASTER, 'server/blind-index'))).toBe(true);
     expect(secrets.vaultKey.equals(label(MASTER, 'server/vault'))).toBe(true);
     expect(secrets.rateLimitKey.equals(label(MASTER, 'server/rate-limit'))).toBe(true);
@@ -33,13 +42,28 @@ describe('deriveServerSecrets', () => {
     const c = deriveServerSecrets(other);
     expect(a.jwtSigningKey.equals(b.jwtSigningKey)).toBe(true);
     expect(a.pepper.equals(b.pepper)).toBe(true);
+    expect(a.argon2OutputKey.equals(b.argon2OutputKey)).toBe(true);
     expect(a.blindIndexKey.equals(b.blindIndexKey)).toBe(true);
     expect(a.vaultKey.equals(b.vaultKey)).toBe(true);
     expect(a.jwtSigningKey.equals(c.jwtSigningKey)).toBe(false);
     expect(a.pepper.equals(c.pepper)).toBe(false);
+    expect(a.argon2OutputKey.equals(c.argon2OutputKey)).toBe(false);
     expect(a.blindIndexKey.equals(c.blindIndexKey)).toBe(false);
     expect(a.vaultKey.equals(c.vaultKey)).toBe(false);
     expect(a.rateLimitKey.equals(c.rateLimitKey)).toBe(false);
+  });
+
+  it('gives the argon2-output key its own label: not the pepper, nor any other secret, under any existing label', () => {
+    const { argon2OutputKey } = deriveServerSecrets(MASTER);
+    const labels = ['server/jwt-hs256', 'server/argon2-pepper', 'server/blind-index', 'server/vault', 'server/rate-limit'];
+    for (const other of labels) expect(argon2OutputKey.equals(label(MASTER, other))).toBe(false);
+  });
+
+  it('keeps the Buffer secrets in locked memory', () => {
+    const secrets = deriveServerSecrets(MASTER);
+    for (const secret of [secrets.pepper, secrets.argon2OutputKey, secrets.blindIndexKey, secrets.vaultKey, secrets.rateLimitKey]) {
+      expect(isSecureBuffer(secret)).toBe(true);
+    }
   });
 
   it('returns the JWT key as a secret KeyObject whose material survives zeroing of the intermediate', () => {

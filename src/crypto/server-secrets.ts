@@ -13,6 +13,12 @@ export interface ServerSecrets {
   jwtSigningKey: KeyObject;
   /** argon2's `secret`: without it a database dump allows no offline guessing. */
   pepper: Buffer;
+  /**
+   * HMAC key over argon2id's output (password KDF version 2, `kdf.ts`): a copy of that output
+   * left outside locked memory (a threadpool thread's registers, freed native heap) yields no
+   * password master key without it.
+   */
+  argon2OutputKey: Buffer;
   /** HMAC key of the server-keyed blind index (the login email). */
   blindIndexKey: Buffer;
   /** Root of the per-session keys that wrap vault entries. */
@@ -33,6 +39,7 @@ export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
   return {
     jwtSigningKey,
     pepper: hkdfSha256(appMasterKey, 'server/argon2-pepper'),
+    argon2OutputKey: hkdfSha256(appMasterKey, 'server/argon2-output'),
     blindIndexKey: hkdfSha256(appMasterKey, 'server/blind-index'),
     vaultKey: hkdfSha256(appMasterKey, 'server/vault'),
     rateLimitKey: hkdfSha256(appMasterKey, 'server/rate-limit'),

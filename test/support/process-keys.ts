@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { deriveBlindIndexKey } from '../../src/crypto/blind-index';
 import { unwrapDataKey } from '../../src/crypto/data-key';
-import { Argon2Params, derivePasswordMasterKey, hkdfSha256 } from '../../src/crypto/kdf';
+import { Argon2Params, derivePasswordMasterKey, hkdfSha256, PasswordKdfSecrets, passwordKdfVersion } from '../../src/crypto/kdf';
 import { deriveRecoveryKek } from '../../src/crypto/recovery-code';
 import { deriveServerSecrets } from '../../src/crypto/server-secrets';
 import { deriveSessionKey } from '../../src/key-vault/session-key';
@@ -96,13 +96,29 @@ export function needlesFor(keys: readonly ProcessKey[]): Needle[] {
 
 const copy = (buffer: Buffer) => Buffer.from(buffer);
 
+/**
+ * The password KDF's server secrets of every master key `serverKeys()` was asked about, by the
+ * pepper's hex: so that `userKeys(…, pepper)`, as first written, finds the argon2-output key too.
+ */
+const kdfSecretsByPepper = new Map<string, PasswordKdfSecrets>();
+
+/** The server secrets the password KDF takes (pepper, argon2-output key), as ordinary copies. */
+export function passwordKdfSecrets(masterKey: Buffer): PasswordKdfSecrets {
+  const secrets = deriveServerSecrets(masterKey);
+  const kdfSecrets = { pepper: copy(secrets.pepper), argon2OutputKey: copy(secrets.argon2OutputKey) };
+  kdfSecretsByPepper.set(kdfSecrets.pepper.toString('hex'), kdfSecrets);
+  return kdfSecrets;
+}
+
 /** The master key and every server secret derived from it (SPEC §1). */
 export function serverKeys(masterKey: Buffer): ProcessKey[] {
   const secrets = deriveServerSecrets(masterKey);
+  passwordKdfSecrets(masterKey);
   const jwt = hkdfSha256(masterKey, 'server/jwt-hs256');
   return [
     { label: 'master key', bytes: copy(masterKey), text: [masterKey.toString('base64')] },
     { label: 'server secret: argon2 pepper', bytes: copy(secrets.pepper) },
+    { label: 'server secret: argon2-output key', bytes: copy(secrets.argon2OutputKey) },
     { label: 'server secret: blind-index key', bytes: copy(secrets.blindIndexKey) },
     { label: 'server secret: vault key', bytes: copy(secrets.vaultKey) },
     { label: 'server secret: rate-limit key', bytes: copy(secrets.rateLimitKey) },
@@ -138,25 +154,53 @@ export async function readUserRow(databaseUrl: string, userId: string): Promise<
 }
 
 /**
- * The user's password-derived keys (argon2id output, KEK), the data key of every version stored
- * now, and the per-user keys derived from each data key (blind-index keys, document file keys
- * of the files under `documentsDir`). Call it at every point where a version may vanish
- * (before a rotation's job deletes the old one).
+ * The user's password-derived keys, the data key of every version stored now, and the per-user
+ * keys derived from each data key (blind-index keys, document file keys of the files under
+ * `documentsDir`). Call it at every point where a version may vanish (before a rotation's job
+ * deletes the old one).
+ *
+ * The password keys follow the account's stored KDF version (`kdf_params.version`, src/crypto/kdf.ts):
+ * - version 2: the argon2id output is listed apart, as an expected find ("harmless without the
+ *   argon2-output key": argon2's reference code leaves it in the vector registers of the
+ *   threadpool thread that ran it, and the `argon2` binding in a result vector it frees unwiped);
+ *   the master key (HMAC of that output), the auth key and the KEK must not be found;
+ * - version 1: the argon2id output is the master key, and must not be found.
+ *
+ * `kdfSecrets`: the pepper and argon2-output key (`passwordKdfSecrets(masterKey)`), or the pepper
+ * alone, as the first callers pass it, when `serverKeys()` was called with the same master key.
  */
-export async function userKeys(databaseUrl: string, account: AccountSecrets, pepper: Buffer, documentsDir?: string): Promise<ProcessKey[]> {
+export async function userKeys(
+  databaseUrl: string,
+  account: AccountSecrets,
+  kdfSecrets: PasswordKdfSecrets | Buffer,
+  documentsDir?: string,
+): Promise<ProcessKey[]> {
+  const secrets = Buffer.isBuffer(kdfSecrets) ? kdfSecretsByPepper.get(kdfSecrets.toString('hex')) : kdfSecrets;
+  if (!secrets) throw new Error('userKeys: pass passwordKdfSecrets(masterKey), or call serverKeys(masterKey) before passing its pepper');
   const user = await readUserRow(databaseUrl, account.userId);
   const rows = await withClient(databaseUrl, async (pg) =>
     (await pg.query('SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1 ORDER BY key_version', [account.userId]))
       .rows as { key_version: number; wrapped_by_password: Buffer }[],
   );
-  const passwordMasterKey = await derivePasswordMasterKey(account.password, user.kdf_salt, user.kdf_params, pepper);
+  const version = passwordKdfVersion(user.kdf_params);
+  // argon2id's output is version 1's master key; version 2's is recomputed here with node:crypto.
+  const argon2Output = copy(await derivePasswordMasterKey(account.password, user.kdf_salt, { ...user.kdf_params, version: 1 }, secrets));
+  const passwordMasterKey = version === 1 ? argon2Output : createHmac('sha256', secrets.argon2OutputKey).update(argon2Output).digest();
   const kek = hkdfSha256(passwordMasterKey, 'password/kek');
   const authKey = hkdfSha256(passwordMasterKey, 'password/auth');
-  const keys: ProcessKey[] = [
-    { label: 'password master key (argon2id output)', bytes: copy(passwordMasterKey) },
-    { label: 'password auth key', bytes: copy(authKey) },
-    { label: 'password KEK', bytes: copy(kek) },
-  ];
+  const keys: ProcessKey[] =
+    version === 1
+      ? [{ label: 'password master key (argon2id output, KDF version 1)', bytes: copy(passwordMasterKey) }]
+      : [
+          {
+            label: 'argon2 output (harmless without the argon2-output key)',
+            bytes: copy(argon2Output),
+            expectedLeak:
+              'KDF version 2: argon2 leaves its output in threadpool registers and freed heap; the master key is its HMAC under a key in locked memory',
+          },
+          { label: 'password master key (HMAC of the argon2 output, KDF version 2)', bytes: copy(passwordMasterKey) },
+        ];
+  keys.push({ label: 'password auth key', bytes: copy(authKey) }, { label: 'password KEK', bytes: copy(kek) });
   const files = documentsDir ? documentSalts(documentsDir) : [];
   for (const row of rows) {
     const dataKey = unwrapDataKey(row.wrapped_by_password, kek, { userId: account.userId, keyVersion: row.key_version, wrappedBy: 'password' });
@@ -172,7 +216,7 @@ export async function userKeys(databaseUrl: string, account: AccountSecrets, pep
     }
   }
   for (const { code, salt } of account.recoveryCodes) {
-    keys.push({ label: `recovery KEK (code ${code.slice(0, 4)}…)`, bytes: copy(deriveRecoveryKek(code, salt, pepper)) });
+    keys.push({ label: `recovery KEK (code ${code.slice(0, 4)}…)`, bytes: copy(deriveRecoveryKek(code, salt, secrets.pepper)) });
   }
   return keys;
 }

@@ -35,8 +35,11 @@ export class PasswordKdf implements OnApplicationBootstrap {
     else this.logger.debug(`${outcome.lowered} threadpool threads at niceness ${outcome.niceness}; argon2id ${this.limit.limit} at a time`);
   }
 
-  /** password ─argon2id(salt, secret = pepper)→ master key, in turn. The caller zeroes it. */
+  /**
+   * password ─argon2id(salt, secret = pepper)→ (keyed by the argon2-output key when
+   * `params.version` is 2) master key, in turn. The caller zeroes it.
+   */
   deriveMasterKey(password: string, salt: Buffer, params: Argon2Params): Promise<Buffer> {
-    return this.limit.run(() => derivePasswordMasterKey(password, salt, params, this.serverKeys.pepper));
+    return this.limit.run(() => derivePasswordMasterKey(password, salt, params, this.serverKeys));
   }
 }
