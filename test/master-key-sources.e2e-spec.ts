@@ -12,8 +12,8 @@ import { createTestDatabase, TestDatabase } from './support/test-database';
 
 /**
  * SPEC §1 master key sources, issue 12: APP_MASTER_KEY_FILE, and APP_MASTER_KEY_SEALED opened on
- * a real PKCS#11 token (SoftHSM2 in a temporary directory), sealed and resealed with the real
- * `npm run master-key` command; the app restarts from each source on one database, data intact,
+ * a real PKCS#11 token (SoftHSM2 in a temporary directory), sealed (AES-GCM and RSA-OAEP) and
+ * resealed (within and across mechanisms) with the real `npm run master-key` command; the app restarts from each source on one database, data intact,
  * and every bad setting stops start-up naming its variable, never a secret.
  *
  * Without SoftHSM2 the suite is skipped with a printed reason (a machine with only Node and npm
@@ -165,6 +165,75 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       const config = loadAppConfig({ DATA_DIR: dir, ...withoutPin, PKCS11_PIN_FILE: path('pin') });
       expect(config.masterKeySource).toBe('pkcs11');
     });
+
+    /** The server secrets of a config opened from `env` are those of the master key sealed at the start. */
+    const expectSameMasterKey = (env: Record<string, string>) => {
+      const config = loadAppConfig({ DATA_DIR: dir, ...env });
+      expect(config.masterKeySource).toBe('pkcs11');
+      expect(config.serverSecrets.pepper.equals(deriveServerSecrets(Buffer.from(masterKey.trim(), 'base64')).pepper)).toBe(true);
+    };
+
+    it('seal --mechanism rsa-oaep creates an RSA-3072 pair and writes a CKM_RSA_PKCS_OAEP file (OAEP SHA-1 on SoftHSM2, said so)', async () => {
+      const sealed = await runMasterKeyCommand(['seal', '--mechanism', 'rsa-oaep', '--out', path('sealed-r1.json')], {
+        env: cliEnv({ PKCS11_KEY_LABEL: 'R1' }),
+        input: masterKey,
+        via: 'npm',
+      });
+      expect(sealed.stderr).toContain('created the RSA-3072 key pair labelled "R1" on token "T"');
+      // SoftHSM2 takes OAEP with SHA-1 and no label only; a TPM (tpm2-pkcs11) gets SHA-256.
+      expect(sealed.stderr).toContain('the token refused OAEP with SHA-256 (CKR_ARGUMENTS_BAD); sealed with OAEP SHA-1 (MGF1-SHA-1) and no label');
+      expect(sealed.stderr).toContain('with the RSA key labelled "R1" (CKM_RSA_PKCS_OAEP)');
+      expect(sealed.code).toBe(0);
+      expect(statSync(path('sealed-r1.json')).mode & 0o777).toBe(0o600);
+      const file = JSON.parse(readFileSync(path('sealed-r1.json'), 'utf8'));
+      expect(Object.keys(file)).toEqual(['format', 'version', 'mechanism', 'keyLabel', 'oaepHash', 'ciphertext']);
+      expect(file).toMatchObject({ format: 'vault-pii-sealed-master-key', version: 1, mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R1', oaepHash: 'SHA-1' });
+      expect(Buffer.from(file.ciphertext, 'base64')).toHaveLength(384);
+    });
+
+    it('the app starts from the RSA-OAEP sealed key: same master key, data intact', async () => {
+      const app = await startApp(sealedEnv(path('sealed-r1.json'), 'R1'));
+      expect(app.config.masterKeySource).toBe('pkcs11');
+      expect(app.config.serverSecrets.vaultKey.equals(deriveServerSecrets(Buffer.from(masterKey.trim(), 'base64')).vaultKey)).toBe(true);
+      await expectProfile(app, user);
+      await stop(app);
+    });
+
+    it('reseal of an RSA-OAEP file without --mechanism stays RSA-OAEP (here under a new RSA-2048 pair)', async () => {
+      const resealed = await runMasterKeyCommand(['reseal', '--new-key-label', 'R2', '--rsa-bits', '2048', '--out', path('sealed-r2.json')], {
+        env: { ...cliEnv({ PKCS11_KEY_LABEL: 'R1' }), APP_MASTER_KEY_SEALED: path('sealed-r1.json') },
+      });
+      expect(resealed.stderr).toContain('created the RSA-2048 key pair labelled "R2" on token "T"');
+      expect(resealed.code).toBe(0);
+      const file = JSON.parse(readFileSync(path('sealed-r2.json'), 'utf8'));
+      expect(file).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R2' });
+      expect(Buffer.from(file.ciphertext, 'base64')).toHaveLength(256);
+      expectSameMasterKey(sealedEnv(path('sealed-r2.json'), 'R2'));
+    });
+
+    it('reseal AES-GCM → RSA-OAEP (--mechanism rsa-oaep), and the app starts from it', async () => {
+      const resealed = await runMasterKeyCommand(['reseal', '--new-key-label', 'R3', '--mechanism', 'rsa-oaep', '--rsa-bits', '2048', '--out', path('sealed-k2-to-r3.json')], {
+        env: { ...cliEnv({ PKCS11_KEY_LABEL: 'K2' }), APP_MASTER_KEY_SEALED: path('sealed-k2.json') },
+      });
+      expect(resealed.code).toBe(0);
+      expect(resealed.stderr).toContain('resealed the master key of');
+      expect(JSON.parse(readFileSync(path('sealed-k2-to-r3.json'), 'utf8'))).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R3' });
+      const app = await startApp(sealedEnv(path('sealed-k2-to-r3.json'), 'R3'));
+      await expectProfile(app, user);
+      await stop(app);
+    });
+
+    it('reseal RSA-OAEP → AES-GCM (--mechanism aes-gcm), and the app starts from it', async () => {
+      const resealed = await runMasterKeyCommand(['reseal', '--new-key-label', 'K3', '--mechanism', 'aes-gcm', '--out', path('sealed-r2-to-k3.json')], {
+        env: { ...cliEnv({ PKCS11_KEY_LABEL: 'R2' }), APP_MASTER_KEY_SEALED: path('sealed-r2.json') },
+      });
+      expect(resealed.stderr).toContain('created the AES-256 key labelled "K3" on token "T"');
+      expect(resealed.code).toBe(0);
+      expect(JSON.parse(readFileSync(path('sealed-r2-to-k3.json'), 'utf8'))).toMatchObject({ mechanism: 'CKM_AES_GCM', keyLabel: 'K3' });
+      const app = await startApp(sealedEnv(path('sealed-r2-to-k3.json'), 'K3'));
+      await expectProfile(app, user);
+      await stop(app);
+    });
   });
 
   describe('refuses to start on a bad setting, naming the variable and no secret', () => {
@@ -184,6 +253,15 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       writeFileSync(path('tampered.json'), JSON.stringify({ ...file, ciphertext: ciphertext.toString('base64') }));
       writeFileSync(path('relabelled.json'), JSON.stringify({ ...file, keyLabel: 'K2' }));
       writeFileSync(path('wrong-pin'), `${WRONG_PIN}\n`);
+
+      const rsaFile = JSON.parse(readFileSync(path('sealed-r1.json'), 'utf8'));
+      const rsaCiphertext = Buffer.from(rsaFile.ciphertext, 'base64');
+      rsaCiphertext[200] ^= 0x01;
+      writeFileSync(path('rsa-tampered.json'), JSON.stringify({ ...rsaFile, ciphertext: rsaCiphertext.toString('base64') }));
+      writeFileSync(path('rsa-truncated.json'), JSON.stringify({ ...rsaFile, ciphertext: rsaCiphertext.subarray(0, 383).toString('base64') }));
+      writeFileSync(path('rsa-relabelled.json'), JSON.stringify({ ...rsaFile, keyLabel: 'R2' }));
+      writeFileSync(path('rsa-under-aes-label.json'), JSON.stringify({ ...rsaFile, keyLabel: 'K1' }));
+      writeFileSync(path('rsa-unknown-mechanism.json'), JSON.stringify({ ...rsaFile, mechanism: 'CKM_RSA_PKCS' }));
     });
 
     function problem(env: Record<string, string>): string {
@@ -220,6 +298,21 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       ['a tampered ciphertext', () => sealedEnv(path('tampered.json'), 'K1'), /APP_MASTER_KEY_SEALED: does not open with the key labelled "K1" on token "T": sealed under another key, or altered/],
       ['an edited key label (bound in the AAD)', () => sealedEnv(path('relabelled.json'), 'K2'), /APP_MASTER_KEY_SEALED: does not open with the key labelled "K2" on token "T"/],
       ["a file sealed under another token's key of the same label", () => sealedEnv(path('sealed-other.json'), 'K1'), /APP_MASTER_KEY_SEALED: does not open with the key labelled "K1" on token "T"/],
+      ['a corrupt RSA-OAEP ciphertext', () => sealedEnv(path('rsa-tampered.json'), 'R1'), /APP_MASTER_KEY_SEALED: does not open with the key labelled "R1" on token "T": sealed under another key, or altered/],
+      [
+        'a truncated RSA-OAEP ciphertext',
+        () => sealedEnv(path('rsa-truncated.json'), 'R1'),
+        /APP_MASTER_KEY_SEALED: .*rsa-truncated\.json is not a sealed master key file \("ciphertext" is not 256, 384, 512 bytes in base64\)/,
+      ],
+      ['an unknown mechanism', () => sealedEnv(path('rsa-unknown-mechanism.json'), 'R1'), /APP_MASTER_KEY_SEALED: .* is not a sealed master key file \(mechanism "CKM_RSA_PKCS" is not supported\)/],
+      [
+        'PKCS11_KEY_LABEL not the RSA label the file was sealed under',
+        () => sealedEnv(path('sealed-r1.json'), 'R2'),
+        /PKCS11_KEY_LABEL: is "R2", but APP_MASTER_KEY_SEALED was sealed under the key labelled "R1"/,
+      ],
+      ['an RSA-OAEP file relabelled to another RSA key', () => sealedEnv(path('rsa-relabelled.json'), 'R2'), /APP_MASTER_KEY_SEALED: does not open with the key labelled "R2" on token "T"/],
+      ['an RSA-OAEP file relabelled to an AES key', () => sealedEnv(path('rsa-under-aes-label.json'), 'K1'), /PKCS11_KEY_LABEL: no RSA private key labelled "K1" on token "T"/],
+      ['a token without the RSA key', () => ({ ...sealedEnv(path('sealed-r1.json'), 'R1'), PKCS11_TOKEN_LABEL: 'Empty' }), /PKCS11_KEY_LABEL: no RSA private key labelled "R1" on token "Empty"/],
       [
         'a PKCS11_MODULE that is not a PKCS#11 library',
         () => ({ ...sealedEnv(path('sealed-k1.json'), 'K1'), PKCS11_MODULE: '/etc/hostname' }),
@@ -275,6 +368,14 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       app.child.kill('SIGTERM');
       expect(await app.exited).toBe(0);
     });
+
+    it('serves /health/ready in production with an RSA-OAEP sealed key', async () => {
+      const app = await startAppProcess(processEnv({ ...sealedEnv(path('sealed-r1.json'), 'R1'), NODE_ENV: 'production', DATABASE_URL: database.url, LOG_LEVEL: 'info' }));
+      await app.waitForOutput(/listening on/);
+      expect((await fetch(`http://127.0.0.1:${app.port}/health/ready`)).status).toBe(200);
+      app.child.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    });
   });
 
   describe('the command itself', () => {
@@ -294,6 +395,32 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       const placeholder = await runMasterKeyCommand(['seal', '--out', path('bad.json')], { env: cliEnv(), input: Buffer.alloc(32).toString('base64') });
       expect(placeholder.code).toBe(1);
       expect(placeholder.stderr).toMatch(/looks like a placeholder/);
+    });
+
+    it('--mechanism and --rsa-bits are checked: an unknown value, or RSA bits with AES-GCM, exit 2', async () => {
+      const bogus = await runMasterKeyCommand(['seal', '--mechanism', 'rsa-pss', '--out', path('bad.json')], { env: cliEnv(), input: masterKey });
+      expect(bogus.code).toBe(2);
+      expect(bogus.stderr).toContain('--mechanism must be aes-gcm or rsa-oaep, not "rsa-pss"');
+      const bits = await runMasterKeyCommand(['seal', '--rsa-bits', '2048', '--out', path('bad.json')], { env: cliEnv(), input: masterKey });
+      expect(bits.code).toBe(2);
+      expect(bits.stderr).toContain('--rsa-bits goes with --mechanism rsa-oaep');
+      const size = await runMasterKeyCommand(['seal', '--mechanism', 'rsa-oaep', '--rsa-bits', '1024', '--out', path('bad.json')], { env: cliEnv(), input: masterKey });
+      expect(size.code).toBe(2);
+      expect(size.stderr).toContain('--rsa-bits must be 2048 or 3072, not "1024"');
+      expect(() => statSync(path('bad.json'))).toThrow();
+    });
+
+    it('seal --mechanism rsa-oaep does not put an RSA pair under a label that names an AES key, nor use an extractable RSA key', async () => {
+      hsm.createExtractableAesKey('T', PIN, 'AesTaken');
+      const taken = await runMasterKeyCommand(['seal', '--mechanism', 'rsa-oaep', '--out', path('taken.json')], { env: cliEnv({ PKCS11_KEY_LABEL: 'AesTaken' }), input: masterKey });
+      expect(taken.code).toBe(1);
+      expect(taken.stderr).toContain('PKCS11_KEY_LABEL: the label "AesTaken" on token "T" names an object that is not an RSA private key; choose another label');
+      hsm.createExtractableRsaKeyPair('T', PIN, 'WeakRsa');
+      const weak = await runMasterKeyCommand(['seal', '--mechanism', 'rsa-oaep', '--out', path('weak-rsa.json')], { env: cliEnv({ PKCS11_KEY_LABEL: 'WeakRsa' }), input: masterKey });
+      expect(weak.code).toBe(1);
+      expect(weak.stderr).toContain('PKCS11_KEY_LABEL: the RSA key labelled "WeakRsa" can be extracted from the token');
+      expect(() => statSync(path('taken.json'))).toThrow();
+      expect(() => statSync(path('weak-rsa.json'))).toThrow();
     });
 
     it('seal refuses an existing token key whose value can be extracted', async () => {

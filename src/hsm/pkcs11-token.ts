@@ -4,9 +4,10 @@ import { Pkcs11Settings, Pkcs11SettingError } from './pkcs11-settings';
 
 /**
  * An HSM or TPM reached through PKCS#11 (the `pkcs11js` binding, synchronous calls), reduced to
- * what the sealed master key needs: one session on one token, an AES-256 key found or created by
- * label, and AES-GCM with that key. The key never leaves the token; plaintext is written straight
- * into a Buffer the caller provides (secure memory).
+ * what the sealed master key needs: one session on one token, and a sealing key found or created
+ * by label — an AES-256 key used with CKM_AES_GCM, or (for TPMs, whose tpm2-pkcs11 has no AES-GCM)
+ * an RSA key pair whose private key decrypts CKM_RSA_PKCS_OAEP. Private and secret keys never
+ * leave the token; plaintext is written straight into a Buffer the caller provides (secure memory).
  *
  * Every failure is a `Pkcs11SettingError` naming the variable to fix; no message carries the PIN.
  */
@@ -32,6 +33,46 @@ export interface AesGcmParameters {
 
 /** AES-GCM's tag, the full 128 bits. */
 export const GCM_TAG_BYTES = 16;
+
+/** The OAEP hash, also MGF1's (the one pairing tpm2-pkcs11 offers: a TPM uses one hash for both). */
+export type OaepHash = 'SHA-256' | 'SHA-1';
+
+export interface RsaOaepParameters {
+  hash: OaepHash;
+  /** OAEP's label L; empty for none (SoftHSM2 accepts no other). */
+  label: Buffer;
+}
+
+/** An RSA public key as the token reports it (big-endian unsigned integers). */
+export interface RsaPublicNumbers {
+  modulus: Buffer;
+  publicExponent: Buffer;
+}
+
+/** RSA key sizes a sealing key may have; new key pairs are 2048 or 3072 bits. */
+export const RSA_SEALING_KEY_BITS = [2048, 3072, 4096] as const;
+export const RSA_NEW_KEY_BITS = [2048, 3072] as const;
+
+/** CK_RSA_PKCS_OAEP_SOURCE_TYPE CKZ_DATA_SPECIFIED (pkcs11js does not export it). */
+const CKZ_DATA_SPECIFIED = 0x00000001;
+
+/**
+ * The token refused a mechanism or its parameters at C_DecryptInit (e.g. SoftHSM2, which knows
+ * OAEP with SHA-1 only). Still a Pkcs11SettingError naming the variable, if nobody catches it.
+ */
+export class MechanismRefusedError extends Pkcs11SettingError {
+  constructor(
+    variable: string,
+    detail: string,
+    readonly code: string,
+  ) {
+    super(variable, detail);
+    this.name = 'MechanismRefusedError';
+  }
+}
+
+/** Codes by which a token says "not this mechanism, or not with these parameters". */
+const MECHANISM_REFUSALS = new Set(['CKR_MECHANISM_INVALID', 'CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD']);
 
 /**
  * One logged-in session on the token labelled `settings.tokenLabel`. Open it with
@@ -91,18 +132,7 @@ export class Pkcs11Token {
    *   up to the token: refuse rather than guess).
    */
   findAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey | undefined {
-    const b = this.binding;
-    this.library.C_FindObjectsInit(this.session, [
-      { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
-      { type: b.CKA_KEY_TYPE, value: b.CKK_AES },
-      { type: b.CKA_LABEL, value: label },
-    ]);
-    let found: Handle[];
-    try {
-      found = this.library.C_FindObjects(this.session, 2);
-    } finally {
-      this.library.C_FindObjectsFinal(this.session);
-    }
+    const found = this.findObjects(this.binding.CKO_SECRET_KEY, this.binding.CKK_AES, label);
     if (found.length > 1) {
       throw new Pkcs11SettingError(variable, `several AES keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`);
     }
@@ -143,7 +173,10 @@ export class Pkcs11Token {
       ]);
       return { handle, label };
     } catch (error) {
-      throw new Pkcs11SettingError(variable, `the token could not create an AES-256 key labelled "${label}" (${ckr(error)})`);
+      const code = ckr(error);
+      // tpm2-pkcs11 (TPMs) has no C_GenerateKey and no CKM_AES_GCM.
+      const hint = code === 'CKR_FUNCTION_NOT_SUPPORTED' || code === 'CKR_MECHANISM_INVALID' ? '; a token without AES keys (a TPM through tpm2-pkcs11) seals with --mechanism rsa-oaep' : '';
+      throw new Pkcs11SettingError(variable, `the token could not create an AES-256 key labelled "${label}" (${code})${hint}`);
     }
   }
 
@@ -198,6 +231,151 @@ export class Pkcs11Token {
     }
   }
 
+
+  /**
+   * Whether any object on the token (of any class or type) carries `label`: a new sealing key is
+   * not created under a label that already names something else.
+   */
+  hasObjectLabelled(label: string): boolean {
+    this.library.C_FindObjectsInit(this.session, [{ type: this.binding.CKA_LABEL, value: label }]);
+    try {
+      return this.library.C_FindObjects(this.session, 1).length > 0;
+    } finally {
+      this.library.C_FindObjectsFinal(this.session);
+    }
+  }
+
+  /**
+   * The RSA private key labelled `label`, or `undefined` when there is none. Its public key object
+   * is not needed: the private key object carries the modulus and public exponent.
+   *
+   * @throws Pkcs11SettingError when several RSA private keys share the label.
+   */
+  findRsaPrivateKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey | undefined {
+    const found = this.findObjects(this.binding.CKO_PRIVATE_KEY, this.binding.CKK_RSA, label);
+    if (found.length > 1) {
+      throw new Pkcs11SettingError(variable, `several RSA private keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`);
+    }
+    return found.length === 1 ? { handle: found[0], label } : undefined;
+  }
+
+  /** The RSA private key labelled `label`, or a problem naming `variable` when the token has none. */
+  requireRsaPrivateKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey {
+    const key = this.findRsaPrivateKey(label, variable);
+    if (!key) throw new Pkcs11SettingError(variable, `no RSA private key labelled "${label}" on token "${this.tokenLabel}"`);
+    return key;
+  }
+
+  /**
+   * A new RSA key pair on the token, both halves labelled `label` and persistent (CKA_TOKEN). The
+   * private key is private, sensitive and never extractable, and may decrypt and nothing else (no
+   * sign, unwrap, derive). The public key's usage flags are left to the token: tpm2-pkcs11 maps
+   * CKA_ENCRYPT and CKA_SIGN to one TPM attribute (TPMA_OBJECT_SIGN_ENCRYPT), so asking for
+   * CKA_ENCRYPT there would make the private key able to sign. Sealing encrypts in software from
+   * the public numbers, and does not need the token to encrypt.
+   *
+   * @returns the private key (the one unsealing uses).
+   */
+  createRsaKeyPair(label: string, bits: (typeof RSA_NEW_KEY_BITS)[number], variable = 'PKCS11_KEY_LABEL'): TokenKey {
+    const b = this.binding;
+    try {
+      const { privateKey } = this.library.C_GenerateKeyPair(
+        this.session,
+        { mechanism: b.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        [
+          { type: b.CKA_CLASS, value: b.CKO_PUBLIC_KEY },
+          { type: b.CKA_KEY_TYPE, value: b.CKK_RSA },
+          { type: b.CKA_LABEL, value: label },
+          { type: b.CKA_TOKEN, value: true },
+          { type: b.CKA_MODIFIABLE, value: false },
+          { type: b.CKA_MODULUS_BITS, value: bits },
+          { type: b.CKA_PUBLIC_EXPONENT, value: Buffer.from([0x01, 0x00, 0x01]) },
+        ],
+        [
+          { type: b.CKA_CLASS, value: b.CKO_PRIVATE_KEY },
+          { type: b.CKA_KEY_TYPE, value: b.CKK_RSA },
+          { type: b.CKA_LABEL, value: label },
+          { type: b.CKA_TOKEN, value: true },
+          { type: b.CKA_PRIVATE, value: true },
+          { type: b.CKA_SENSITIVE, value: true },
+          { type: b.CKA_EXTRACTABLE, value: false },
+          { type: b.CKA_MODIFIABLE, value: false },
+          { type: b.CKA_DECRYPT, value: true },
+          { type: b.CKA_SIGN, value: false },
+          { type: b.CKA_UNWRAP, value: false },
+          { type: b.CKA_DERIVE, value: false },
+        ],
+      );
+      return { handle: privateKey, label };
+    } catch (error) {
+      const hint = bits > 2048 ? `; a TPM without RSA-${bits} needs --rsa-bits 2048` : '';
+      throw new Pkcs11SettingError(variable, `the token could not create a ${bits}-bit RSA key pair labelled "${label}" (${ckr(error)})${hint}`);
+    }
+  }
+
+  /**
+   * The public numbers of the RSA private key `key` (CKA_MODULUS and CKA_PUBLIC_EXPONENT are public
+   * attributes of a private key), or of the public key object of the same label when the private
+   * key object does not carry the exponent.
+   */
+  rsaPublicNumbers(key: TokenKey, variable = 'PKCS11_KEY_LABEL'): RsaPublicNumbers {
+    const b = this.binding;
+    const [modulus, exponent] = this.readAttributes(key.handle, [b.CKA_MODULUS, b.CKA_PUBLIC_EXPONENT]);
+    if (modulus && exponent) return { modulus, publicExponent: exponent };
+    const [publicKey] = this.findObjects(b.CKO_PUBLIC_KEY, b.CKK_RSA, key.label);
+    if (publicKey) {
+      const [publicModulus, publicExponent] = this.readAttributes(publicKey, [b.CKA_MODULUS, b.CKA_PUBLIC_EXPONENT]);
+      if (publicModulus && publicExponent) return { modulus: publicModulus, publicExponent };
+    }
+    throw new Pkcs11SettingError(variable, `the token does not report the public key of the RSA key labelled "${key.label}"`);
+  }
+
+  /**
+   * Refuses an RSA private key the sealed master key should not depend on: one that can leave the
+   * token (extractable or not sensitive), or whose modulus is not 2048, 3072 or 4096 bits.
+   */
+  checkRsaSealingKey(key: TokenKey, variable = 'PKCS11_KEY_LABEL'): void {
+    const b = this.binding;
+    const label = key.label;
+    const [extractable, sensitive] = this.readAttributes(key.handle, [b.CKA_EXTRACTABLE, b.CKA_SENSITIVE]);
+    if (!extractable || !sensitive || readBool(extractable) || !readBool(sensitive)) {
+      throw new Pkcs11SettingError(variable, `the RSA key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`);
+    }
+    const bits = this.rsaPublicNumbers(key, variable).modulus.length * 8;
+    if (!(RSA_SEALING_KEY_BITS as readonly number[]).includes(bits)) {
+      throw new Pkcs11SettingError(variable, `the RSA key labelled "${label}" is ${bits} bits; a sealing key is ${RSA_SEALING_KEY_BITS.join(', ')} bits`);
+    }
+  }
+
+  /**
+   * RSA-OAEP decryption on the token, written straight into `out`. RSA tokens want room for a
+   * whole modulus (SoftHSM answers CKR_BUFFER_TOO_SMALL otherwise), so `out` is as long as the
+   * ciphertext; the plaintext's length is what C_Decrypt reports (pkcs11js returns `out` cut to
+   * it) and the bytes after it are left as they were, for the caller to wipe with `out`.
+   *
+   * @returns the plaintext length, or `undefined` when the token refused to open the ciphertext
+   *   (another key, an altered ciphertext or label).
+   * @throws MechanismRefusedError when the token refuses CKM_RSA_PKCS_OAEP with these parameters;
+   *   Pkcs11SettingError when the key may not decrypt for another reason.
+   */
+  decryptRsaOaepInto(key: TokenKey, parameters: RsaOaepParameters, ciphertext: Buffer, out: Buffer): number | undefined {
+    try {
+      this.library.C_DecryptInit(this.session, this.oaepMechanism(parameters), key.handle);
+    } catch (error) {
+      const code = ckr(error);
+      const detail = `the key labelled "${key.label}" cannot decrypt with CKM_RSA_PKCS_OAEP, ${parameters.hash}${parameters.label.length > 0 ? ' and a label' : ''} (${code})`;
+      if (MECHANISM_REFUSALS.has(code)) throw new MechanismRefusedError('PKCS11_KEY_LABEL', detail, code);
+      throw new Pkcs11SettingError('PKCS11_KEY_LABEL', detail);
+    }
+    try {
+      return this.library.C_Decrypt(this.session, ciphertext, out).length;
+    } catch {
+      // SoftHSM answers a bad ciphertext with CKR_GENERAL_ERROR, tpm2-pkcs11 too (libtpms 0.9 says
+      // TPM_RC_FAILURE), others with CKR_ENCRYPTED_DATA_INVALID.
+      return undefined;
+    }
+  }
+
   get tokenLabel(): string {
     return this.settings.tokenLabel;
   }
@@ -207,6 +385,47 @@ export class Pkcs11Token {
     tryCall(() => this.library.C_Logout(this.session));
     tryCall(() => this.library.C_CloseSession(this.session));
     closeQuietly(this.library, this.ownsInitialize);
+  }
+
+  private oaepMechanism(parameters: RsaOaepParameters): Pkcs11Binding.Mechanism {
+    const b = this.binding;
+    const sha256 = parameters.hash === 'SHA-256';
+    const oaep: Pkcs11Binding.RsaOAEP = {
+      type: b.CK_PARAMS_RSA_OAEP,
+      hashAlg: sha256 ? b.CKM_SHA256 : b.CKM_SHA_1,
+      mgf: sha256 ? b.CKG_MGF1_SHA256 : b.CKG_MGF1_SHA1,
+      source: CKZ_DATA_SPECIFIED,
+      // No label: pSourceData NULL and length 0, as SoftHSM2 demands.
+      ...(parameters.label.length > 0 ? { sourceData: parameters.label } : {}),
+    };
+    return { mechanism: b.CKM_RSA_PKCS_OAEP, parameter: oaep };
+  }
+
+  private findObjects(objectClass: number, keyType: number, label: string): Handle[] {
+    const b = this.binding;
+    this.library.C_FindObjectsInit(this.session, [
+      { type: b.CKA_CLASS, value: objectClass },
+      { type: b.CKA_KEY_TYPE, value: keyType },
+      { type: b.CKA_LABEL, value: label },
+    ]);
+    try {
+      return this.library.C_FindObjects(this.session, 2);
+    } finally {
+      this.library.C_FindObjectsFinal(this.session);
+    }
+  }
+
+  /** Attribute values, `undefined` for one the object does not have or will not reveal. */
+  private readAttributes(handle: Handle, types: number[]): (Buffer | undefined)[] {
+    return types.map((type) => {
+      try {
+        const [attribute] = this.library.C_GetAttributeValue(this.session, handle, [{ type }]);
+        const value = attribute.value as Buffer | undefined;
+        return value && value.length > 0 ? value : undefined;
+      } catch {
+        return undefined;
+      }
+    });
   }
 
   private gcmMechanism(parameters: AesGcmParameters): Pkcs11Binding.Mechanism {

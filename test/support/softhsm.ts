@@ -55,15 +55,7 @@ export class SoftHsm {
    * key `master-key seal` must refuse. Made here through pkcs11js directly (needs `useInThisProcess`).
    */
   createExtractableAesKey(tokenLabel: string, pin: string, keyLabel: string): void {
-    const pkcs11 = require('pkcs11js') as typeof import('pkcs11js');
-    const library = new pkcs11.PKCS11();
-    library.load(SOFTHSM_MODULE);
-    library.C_Initialize();
-    try {
-      const slot = library.C_GetSlotList(true).find((candidate) => library.C_GetTokenInfo(candidate).label.trim() === tokenLabel);
-      if (!slot) throw new Error(`no token labelled ${tokenLabel}`);
-      const session = library.C_OpenSession(slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
-      library.C_Login(session, pkcs11.CKU_USER, pin);
+    this.withSession(tokenLabel, pin, (pkcs11, library, session) => {
       library.C_GenerateKey(session, { mechanism: pkcs11.CKM_AES_KEY_GEN }, [
         { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
         { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
@@ -75,8 +67,76 @@ export class SoftHsm {
         { type: pkcs11.CKA_ENCRYPT, value: true },
         { type: pkcs11.CKA_DECRYPT, value: true },
       ]);
-      library.C_Logout(session);
-      library.C_CloseSession(session);
+    });
+  }
+
+  /** An RSA-2048 key pair whose private key may leave the token: what seal must refuse for RSA-OAEP. */
+  createExtractableRsaKeyPair(tokenLabel: string, pin: string, keyLabel: string): void {
+    this.withSession(tokenLabel, pin, (pkcs11, library, session) => {
+      library.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        [
+          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
+          { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_RSA },
+          { type: pkcs11.CKA_LABEL, value: keyLabel },
+          { type: pkcs11.CKA_TOKEN, value: true },
+          { type: pkcs11.CKA_MODULUS_BITS, value: 2048 },
+          { type: pkcs11.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+        ],
+        [
+          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+          { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_RSA },
+          { type: pkcs11.CKA_LABEL, value: keyLabel },
+          { type: pkcs11.CKA_TOKEN, value: true },
+          { type: pkcs11.CKA_SENSITIVE, value: false },
+          { type: pkcs11.CKA_EXTRACTABLE, value: true },
+          { type: pkcs11.CKA_DECRYPT, value: true },
+        ],
+      );
+    });
+  }
+
+  /**
+   * The first byte of each boolean attribute (or the length of each other value) of the object
+   * of `objectClass` labelled `keyLabel`, read as an auditor would, in a session of its own.
+   */
+  readAttributes(tokenLabel: string, pin: string, objectClass: 'CKO_PRIVATE_KEY' | 'CKO_SECRET_KEY', keyLabel: string, names: string[]): Record<string, number> {
+    return this.withSession(tokenLabel, pin, (pkcs11, library, session) => {
+      const constants = pkcs11 as unknown as Record<string, number>;
+      library.C_FindObjectsInit(session, [
+        { type: pkcs11.CKA_CLASS, value: constants[objectClass] },
+        { type: pkcs11.CKA_LABEL, value: keyLabel },
+      ]);
+      const [handle] = library.C_FindObjects(session, 1);
+      library.C_FindObjectsFinal(session);
+      if (!handle) throw new Error(`no ${objectClass} labelled ${keyLabel}`);
+      const values = library.C_GetAttributeValue(
+        session,
+        handle,
+        names.map((name) => ({ type: constants[name] })),
+      );
+      return Object.fromEntries(names.map((name, index) => [name, (values[index].value as Buffer).length === 1 ? (values[index].value as Buffer)[0] : (values[index].value as Buffer).length]));
+    });
+  }
+
+  /** A logged-in read-write session on the token, through pkcs11js directly (needs `useInThisProcess`). */
+  private withSession<T>(tokenLabel: string, pin: string, use: (pkcs11: typeof import('pkcs11js'), library: import('pkcs11js').PKCS11, session: Buffer) => T): T {
+    const pkcs11 = require('pkcs11js') as typeof import('pkcs11js');
+    const library = new pkcs11.PKCS11();
+    library.load(SOFTHSM_MODULE);
+    library.C_Initialize();
+    try {
+      const slot = library.C_GetSlotList(true).find((candidate) => library.C_GetTokenInfo(candidate).label.trim() === tokenLabel);
+      if (!slot) throw new Error(`no token labelled ${tokenLabel}`);
+      const session = library.C_OpenSession(slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+      library.C_Login(session, pkcs11.CKU_USER, pin);
+      try {
+        return use(pkcs11, library, session);
+      } finally {
+        library.C_Logout(session);
+        library.C_CloseSession(session);
+      }
     } finally {
       library.C_Finalize();
       library.close();
