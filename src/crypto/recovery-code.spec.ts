@@ -6,6 +6,7 @@ import {
   generateRecoveryCode,
   normalizeRecoveryCode,
 } from './recovery-code';
+import { secureMemoryStatus } from './secure-memory';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const CODE_FORMAT = /^[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){6}$/;
@@ -123,5 +124,69 @@ describe('normalizeRecoveryCode with non-ASCII look-alikes', () => {
   ])('rejects %s', (_name, forge) => {
     const compact = generateRecoveryCode().replace(/-/g, '');
     expect(() => normalizeRecoveryCode(forge(compact))).toThrow(InvalidCryptoInputError);
+  });
+});
+
+describe('normalizeRecoveryCode, written a character at a time into locked memory', () => {
+  /** The string-based form it replaced (upper-case, strip, map look-alikes, check): the reference. */
+  function reference(input: string): string {
+    if (!/^[\x20-\x7e\s]*$/.test(input)) throw new InvalidCryptoInputError('not a recovery code');
+    const canonical = input.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
+    if (canonical.length !== 28 || [...canonical].some((c) => !CROCKFORD.includes(c))) throw new InvalidCryptoInputError('not a recovery code');
+    return canonical;
+  }
+  const outcome = (fn: () => string) => {
+    try {
+      return fn();
+    } catch (error) {
+      return error instanceof InvalidCryptoInputError ? 'rejected' : `threw ${String(error)}`;
+    }
+  };
+
+  it('agrees with the string-based reference on typed codes, Unicode white space and noise', () => {
+    // Characters a typed code can hold, Unicode white space (/\s/ accepts it), and others.
+    const pieces = [...'0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyzOoIiLlUu- ', '\t', '\n', '\u00a0', '\u2003', '\u3000', '\ufeff', '\u2028', '*', '_', 'ß', 'ı', '\u00c4', '\u200b'];
+    let seed = 12345;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) >>> 12;
+    const inputs = [DISPLAYED, CANONICAL, `\u00a0${DISPLAYED}\u3000`, `${DISPLAYED}\u200b`, generateRecoveryCode().toLowerCase()];
+    for (let i = 0; i < 3000; i++) {
+      const code = generateRecoveryCode();
+      // Mostly a real code, mutated: a character replaced, inserted or removed.
+      const chars = [...code];
+      for (let n = next() % 3; n > 0; n--) {
+        const at = next() % (chars.length + 1);
+        const piece = pieces[next() % pieces.length];
+        const op = next() % 3;
+        if (op === 0) chars[at] = piece;
+        else if (op === 1) chars.splice(at, 0, piece);
+        else chars.splice(at, 1);
+      }
+      inputs.push(chars.join(''));
+    }
+    let accepted = 0;
+    for (const input of inputs) {
+      const expected = outcome(() => reference(input));
+      expect({ input, result: outcome(() => normalizeRecoveryCode(input)) }).toEqual({ input, result: expected });
+      if (expected !== 'rejected') {
+        accepted++;
+        expect(deriveRecoveryKek(input, SALT, PEPPER).equals(hkdfSha256(Buffer.concat([PEPPER, Buffer.from(expected)]), 'recovery/kek', 32, SALT))).toBe(true);
+      } else {
+        expect(() => deriveRecoveryKek(input, SALT, PEPPER)).toThrow(InvalidCryptoInputError);
+      }
+    }
+    // Both outcomes were exercised.
+    expect(accepted).toBeGreaterThan(300);
+    expect(accepted).toBeLessThan(inputs.length - 300);
+  });
+
+  it('gives back every locked slot it takes, on success and on rejection', () => {
+    const before = secureMemoryStatus().slotsInUse;
+    generateRecoveryCode();
+    normalizeRecoveryCode(DISPLAYED);
+    expect(() => normalizeRecoveryCode(`${CANONICAL}0`)).toThrow(InvalidCryptoInputError);
+    deriveRecoveryKek(DISPLAYED, SALT, PEPPER).fill(0);
+    expect(() => deriveRecoveryKek('not-a-code', SALT, PEPPER)).toThrow(InvalidCryptoInputError);
+    // The KEK itself is the caller's to release.
+    expect(secureMemoryStatus().slotsInUse - before).toBeLessThanOrEqual(1);
   });
 });

@@ -6,23 +6,60 @@ import { DomainError } from '../problem/domain-error';
 /** Body size limit for JSON requests (SPEC §5: too large answers 413). */
 export const JSON_BODY_LIMIT_BYTES = 100 * 1024;
 
-const parseJson = json({ limit: JSON_BODY_LIMIT_BYTES, strict: true, type: ['application/json', 'application/*+json'] });
+const JSON_TYPES = ['application/json', 'application/*+json'];
+/** The Buffers that held each request's body bytes, wiped once it is parsed. */
+const bodyBuffers = new WeakMap<Request, Buffer[]>();
+// `verify` hands over the body as read, in one Buffer (then decoded into one string: the body of
+// several chunks is not decoded chunk by chunk into strings joined together).
+const parseJson = json({
+  limit: JSON_BODY_LIMIT_BYTES,
+  strict: true,
+  type: JSON_TYPES,
+  verify: (request, _response, body) => bodyBuffers.get(request as Request)?.push(body),
+});
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * Parses JSON bodies inside Nest's middleware chain (not as a bare Express middleware), so that
  * the request already has its id and logger, and a parse error reaches the problem+json filter
  * instead of Express's HTML error page. A body in any other media type answers 415.
+ *
+ * Bodies carry passwords and recovery codes (issue 12): once parsed, every Buffer that held the
+ * body's bytes (each chunk Node's HTTP parser copied out of its read buffer, and the whole body
+ * as body-parser joined it) is zero-filled, rather than freed with the bytes in it. What remains
+ * is what JavaScript cannot wipe: the body's text and its values as V8 strings, and Node's own
+ * read buffer (docs/crypto.md, "Keys in memory").
  */
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
   async use(request: Request, response: Response, next: NextFunction): Promise<void> {
-    if (METHODS_WITH_BODY.has(request.method) && hasBody(request) && !request.is(['application/json', 'application/*+json'])) {
+    const withBody = hasBody(request);
+    if (METHODS_WITH_BODY.has(request.method) && withBody && !request.is(JSON_TYPES)) {
       throw new DomainError('unsupported_media_type', 'Request bodies must be application/json.');
     }
-    await new Promise<void>((resolve, reject) =>
-      parseJson(request, response, (error?: unknown) => (error ? reject(asClientBodyError(error)) : resolve())),
-    );
+    const buffers: Buffer[] = [];
+    let collected = 0;
+    // Listened to only when body-parser reads the body too (a 'data' listener makes the stream
+    // flow); no longer past the size limit, where body-parser only discards what still comes.
+    const collect = (chunk: unknown) => {
+      if (!Buffer.isBuffer(chunk)) return;
+      buffers.push(chunk);
+      collected += chunk.length;
+      if (collected > JSON_BODY_LIMIT_BYTES) request.off('data', collect);
+    };
+    if (withBody && request.is(JSON_TYPES)) {
+      bodyBuffers.set(request, buffers);
+      request.on('data', collect);
+    }
+    try {
+      await new Promise<void>((resolve, reject) =>
+        parseJson(request, response, (error?: unknown) => (error ? reject(asClientBodyError(error)) : resolve())),
+      );
+    } finally {
+      request.off('data', collect);
+      bodyBuffers.delete(request);
+      for (const buffer of buffers) buffer.fill(0);
+    }
     next();
   }
 }
