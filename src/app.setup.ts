@@ -20,6 +20,10 @@ export function configureApp(app: NestExpressApplication): void {
   // address (from X-Forwarded-For), which the rate limits and the audit log key on.
   const { trustProxy } = app.get(AppConfig);
   if (trustProxy !== false) app.set('trust proxy', typeof trustProxy === 'number' ? trustProxy : [...trustProxy]);
+  // No ETags: Express computes one by copying the whole response body into a Buffer it never
+  // wipes (for a register or rotate response, a copy of the new recovery code; for a profile, its
+  // PII), and responses that carry PII are `no-store` anyway, so no client could revalidate them.
+  app.set('etag', false);
   // helmet's default CSP, less `upgrade-insecure-requests`: over plain HTTP on any host but
   // localhost (a dev box, a container on a LAN) it sent Swagger UI's own scripts to https:// and
   // /docs rendered blank. Every URL of ours is relative, so over HTTPS nothing changes.

@@ -253,4 +253,13 @@ describe('HTTP conventions (SPEC §5)', () => {
     expect(response.headers['content-security-policy']).toContain("default-src 'self'");
     expect(response.headers['x-powered-by']).toBeUndefined();
   });
+
+  it('sends no ETag (Express would copy every response body, PII and recovery codes included, to compute one)', async () => {
+    const register = await http()
+      .post('/v1/auth/register')
+      .send({ email: `etag.${Date.now()}@example.org`, password: 'a long enough passphrase for etags' });
+    expect(register.status).toBe(201);
+    expect(register.headers.etag).toBeUndefined();
+    expect((await http().get('/health/live')).headers.etag).toBeUndefined();
+  });
 });

@@ -7,6 +7,8 @@ export const PASSWORD_MAX_LENGTH = 256;
 
 /** ~49,000 leaked and common passwords (zxcvbn-ts's list), compared case-insensitively. */
 const COMMON_PASSWORDS = new Set(dictionary.passwords.map((password) => password.toLowerCase()));
+/** Longer passwords cannot be on the list: they are not lower-cased, which would leave a copy. */
+const LONGEST_COMMON_PASSWORD = Math.max(...[...COMMON_PASSWORDS].map((password) => password.length));
 
 export type PasswordProblem = 'too_short' | 'too_long' | 'too_common';
 
@@ -15,7 +17,9 @@ export function checkPassword(password: string): PasswordProblem | undefined {
   const length = [...password.normalize('NFC')].length;
   if (length < PASSWORD_MIN_LENGTH) return 'too_short';
   if (length > PASSWORD_MAX_LENGTH) return 'too_long';
-  if (COMMON_PASSWORDS.has(password.toLowerCase()) || isRepetition(password)) return 'too_common';
+  if ((password.length <= LONGEST_COMMON_PASSWORD && COMMON_PASSWORDS.has(password.toLowerCase())) || isRepetition(password)) {
+    return 'too_common';
+  }
   return undefined;
 }
 
