@@ -120,15 +120,8 @@ export function open(
   aad: Buffer | PreparedAad,
 ): Buffer {
   const algorithm = checkHeader(envelope);
-  const nonceBytes = NONCE_BYTES[algorithm];
-  const bodyStart = HEADER_BYTES + nonceBytes;
-  if (envelope.length < bodyStart + TAG_BYTES) {
-    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
-  }
-  const keyVersion = envelope.readUInt32BE(2);
-  const key = keyForVersion(keyVersion);
-  if (!key) throw new UnknownKeyVersionError(keyVersion);
-  assertKey(key);
+  const bodyStart = HEADER_BYTES + NONCE_BYTES[algorithm];
+  const key = envelopeKey(envelope, bodyStart, keyForVersion);
 
   const nonce = envelope.subarray(HEADER_BYTES, bodyStart);
   const body = envelope.subarray(bodyStart);
@@ -175,13 +168,7 @@ export function openSecret(
   const algorithm = checkHeader(envelope);
   if (algorithm !== AeadAlgorithm.XChaCha20Poly1305) return secureTakeOver(open(envelope, keyForVersion, aad));
   const bodyStart = HEADER_BYTES + XCHACHA_NONCE_BYTES;
-  if (envelope.length < bodyStart + TAG_BYTES) {
-    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
-  }
-  const keyVersion = envelope.readUInt32BE(2);
-  const key = keyForVersion(keyVersion);
-  if (!key) throw new UnknownKeyVersionError(keyVersion);
-  assertKey(key);
+  const key = envelopeKey(envelope, bodyStart, keyForVersion);
   const plaintext = secureAlloc(envelope.length - bodyStart - TAG_BYTES);
   try {
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -264,6 +251,21 @@ function scratchView(length: number): Buffer {
 export function readEnvelopeHeader(envelope: Buffer): EnvelopeHeader {
   const algorithm = checkHeader(envelope);
   return { formatVersion: ENVELOPE_FORMAT_VERSION, algorithm, keyVersion: envelope.readUInt32BE(2) };
+}
+
+/**
+ * The key of the version the envelope names, once the envelope is known to hold its nonce and
+ * tag (`bodyStart` = header + nonce bytes).
+ */
+function envelopeKey(envelope: Buffer, bodyStart: number, keyForVersion: (keyVersion: number) => Buffer | undefined): Buffer {
+  if (envelope.length < bodyStart + TAG_BYTES) {
+    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
+  }
+  const keyVersion = envelope.readUInt32BE(2);
+  const key = keyForVersion(keyVersion);
+  if (!key) throw new UnknownKeyVersionError(keyVersion);
+  assertKey(key);
+  return key;
 }
 
 /** Checks the format version and algorithm id; returns the algorithm. */

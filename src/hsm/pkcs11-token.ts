@@ -157,12 +157,7 @@ export class Pkcs11Token {
         { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
         { type: b.CKA_KEY_TYPE, value: b.CKK_AES },
         { type: b.CKA_VALUE_LEN, value: 32 },
-        { type: b.CKA_LABEL, value: label },
-        { type: b.CKA_TOKEN, value: true },
-        { type: b.CKA_PRIVATE, value: true },
-        { type: b.CKA_SENSITIVE, value: true },
-        { type: b.CKA_EXTRACTABLE, value: false },
-        { type: b.CKA_MODIFIABLE, value: false },
+        ...protectedKeyAttributes(b, label),
         { type: b.CKA_ENCRYPT, value: true },
         { type: b.CKA_DECRYPT, value: true },
         { type: b.CKA_WRAP, value: false },
@@ -294,12 +289,7 @@ export class Pkcs11Token {
         [
           { type: b.CKA_CLASS, value: b.CKO_PRIVATE_KEY },
           { type: b.CKA_KEY_TYPE, value: b.CKK_RSA },
-          { type: b.CKA_LABEL, value: label },
-          { type: b.CKA_TOKEN, value: true },
-          { type: b.CKA_PRIVATE, value: true },
-          { type: b.CKA_SENSITIVE, value: true },
-          { type: b.CKA_EXTRACTABLE, value: false },
-          { type: b.CKA_MODIFIABLE, value: false },
+          ...protectedKeyAttributes(b, label),
           { type: b.CKA_DECRYPT, value: true },
           { type: b.CKA_SIGN, value: false },
           { type: b.CKA_UNWRAP, value: false },
@@ -450,6 +440,21 @@ export function withPkcs11Token<T>(settings: Pkcs11Settings, options: { readWrit
   } finally {
     token.close();
   }
+}
+
+/**
+ * What every key this app creates on a token is: persistent, labelled, usable only after login,
+ * sensitive, not extractable, and not modifiable afterwards.
+ */
+function protectedKeyAttributes(b: typeof Pkcs11Binding, label: string): Pkcs11Binding.Template {
+  return [
+    { type: b.CKA_LABEL, value: label },
+    { type: b.CKA_TOKEN, value: true },
+    { type: b.CKA_PRIVATE, value: true },
+    { type: b.CKA_SENSITIVE, value: true },
+    { type: b.CKA_EXTRACTABLE, value: false },
+    { type: b.CKA_MODIFIABLE, value: false },
+  ];
 }
 
 /** Loaded on first use: a deployment without an HSM never loads the native addon. */

@@ -1,17 +1,17 @@
 import fc from 'fast-check';
-import { hkdfSha256 } from '../crypto/kdf';
+import { hkdfSync } from 'node:crypto';
 import { isSecureBuffer } from '../crypto/secure-memory';
 import { deriveSessionKey } from './session-key';
 
 describe('deriveSessionKey', () => {
-  it("is src/crypto's hkdfSha256(vaultKey, 'vault/session/' + sessionId, 32, clientShare)", () => {
+  it("is HKDF-SHA256(vaultKey, salt = clientShare, info = 'vault-pii/v1/vault/session/' + sessionId), as node:crypto computes it", () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
         fc.string({ minLength: 1, maxLength: 64 }),
         fc.uint8Array({ minLength: 16, maxLength: 64 }),
         (vaultKey, sessionId, clientShare) => {
-          const expected = hkdfSha256(Buffer.from(vaultKey), `vault/session/${sessionId}`, 32, Buffer.from(clientShare));
+          const expected = Buffer.from(hkdfSync('sha256', vaultKey, clientShare, `vault-pii/v1/vault/session/${sessionId}`, 32));
           expect(deriveSessionKey(Buffer.from(vaultKey), sessionId, Buffer.from(clientShare)).equals(expected)).toBe(true);
         },
       ),

@@ -32,6 +32,11 @@ export async function startAppProcess(env: Record<string, string>, wrapper: read
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchAppProcess(child, port);
+}
+
+/** The AppProcess view of a started app: its output, a wait for a line, and its exit. */
+export function watchAppProcess(child: ChildProcess, port: number): AppProcess {
   let output = '';
   const waiters = new Set<() => void>();
   const append = (chunk: Buffer) => {

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { findFreePort } from '../../src/common/net/find-free-port';
-import type { AppProcess } from './app-process';
+import { AppProcess, watchAppProcess } from './app-process';
 
 export const PROJECT_ROOT = join(__dirname, '..', '..');
 export const DIST_DIR = join(PROJECT_ROOT, 'dist');
@@ -49,48 +49,8 @@ export async function startBuiltApp(env: Record<string, string>, nodeArgs: strin
   // However the test process ends, the app does not outlive it.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
-  let output = '';
-  const waiters = new Set<() => void>();
-  const append = (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-    for (const check of waiters) check();
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => {
-      process.off('exit', killOnExit);
-      resolve(code ?? signal ?? 'unknown');
-      for (const check of waiters) check();
-    }),
-  );
-  return {
-    child,
-    port,
-    exited,
-    output: () => output,
-    waitForOutput(pattern, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
-        }, timeoutMs);
-        const check = () => {
-          if (pattern.test(output)) {
-            clearTimeout(timer);
-            waiters.delete(check);
-            resolve();
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            clearTimeout(timer);
-            waiters.delete(check);
-            reject(new Error(`process ended before ${pattern}; output:\n${output}`));
-          }
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
+  child.once('exit', () => process.off('exit', killOnExit));
+  return watchAppProcess(child, port);
 }
 
 /** SIGTERM (drain and exit), then the exit code or signal name. */
