@@ -5,4 +5,7 @@ module.exports = {
   moduleFileExtensions: ['js', 'json', 'ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/../tsconfig.json' }] },
   testEnvironment: 'node',
+  // npm run test:cov: coverage of the unit specs over src/, written to ./coverage.
+  coverageDirectory: '<rootDir>/../coverage',
+  collectCoverageFrom: ['**/*.ts', '!**/*.spec.ts', '!main.ts', '!database/migrations/**'],
 };

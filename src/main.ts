@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import pino from 'pino';
 import { AppModule } from './app.module';
+import { prettyTransport } from './common/logging/logging.module';
 import { configureApp } from './app.setup';
 import { AppConfig, ConfigValidationError, loadAppConfig } from './config/app-config';
 import { removeSecretsFromEnvironment } from './config/secret-environment';
@@ -18,7 +19,11 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   // Read once, above; from here on no library and no child process finds them (SPEC §1).
   removeSecretsFromEnvironment(process.env);
-  const log = pino({ level: config.logLevel, base: { service: 'vault-pii-backend' } }).child({ context: 'Bootstrap' });
+  const log = pino({
+    level: config.logLevel,
+    base: { service: 'vault-pii-backend' },
+    ...(config.logPretty ? { transport: prettyTransport() } : {}),
+  }).child({ context: 'Bootstrap' });
 
   let embedded: EmbeddedPostgres | undefined;
   if (!config.databaseUrl) {

@@ -70,6 +70,24 @@ describe('start-up and shutdown (src/main.ts)', () => {
       expect(await app.exited).toBe(0);
       expect(app.output()).toMatch(/shutdown complete/);
     });
+    it('with LOG_PRETTY=true, logs readable lines through pino-pretty instead of JSON', async () => {
+      const app = await start({
+        DATABASE_URL: database.url,
+        DATA_DIR: tempDir(),
+        APP_MASTER_KEY: randomBytes(32).toString('base64'),
+        LOG_PRETTY: 'true',
+      });
+      await app.waitForOutput(/listening on/);
+      await fetch(`http://127.0.0.1:${app.port}/v1/me`); // a request log line (401)
+      app.child.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+      const lines = app.output().split('\n').filter((line) => line.trim() !== '');
+      const listening = lines.find((line) => line.includes('listening on'));
+      expect(listening).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO/);
+      expect(lines.some((line) => line.includes('WARN') && line.includes('/v1/me'))).toBe(true);
+      expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
+      expect(app.output()).toMatch(/shutdown complete/);
+    });
   });
 
   describe('without DATABASE_URL (embedded PostgreSQL under DATA_DIR)', () => {

@@ -181,6 +181,13 @@ describe('loadAppConfig', () => {
     expect(json).toContain('"serverSecrets":"[redacted]"');
   });
 
+  it('reads LOG_PRETTY as true or false, and refuses anything else', () => {
+    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey }).logPretty).toBe(false);
+    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey, LOG_PRETTY: 'true' }).logPretty).toBe(true);
+    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey, LOG_PRETTY: '0' }).logPretty).toBe(false);
+    expect(problemsOf({ APP_MASTER_KEY: validKey, LOG_PRETTY: 'yes please' })).toEqual(['LOG_PRETTY']);
+  });
+
   describe('APP_MASTER_KEY in production', () => {
     it('refuses to start without one', () => {
       expect(() => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir })).toThrow(

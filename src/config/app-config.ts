@@ -55,6 +55,8 @@ export class AppConfig {
   readonly sessionMaxTtlSeconds: number;
   readonly documentRetentionDays: number;
   readonly logLevel: LogLevel;
+  /** Human-readable log lines through pino-pretty (a development dependency) instead of JSON. */
+  readonly logPretty: boolean;
   readonly encryptionAlgorithm: EncryptionAlgorithmName;
   /** Requests per client address to the auth routes per `authRateLimitWindowSeconds` (SPEC §7). */
   readonly authRateLimit: number;
@@ -133,6 +135,10 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const sessionMaxTtlSeconds = reader.duration('SESSION_MAX_TTL', '12h');
   const documentRetentionDays = reader.integer('DOCUMENT_RETENTION_DAYS', 90, 1, 36500);
   const logLevel = reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info');
+  const logPretty = reader.boolean('LOG_PRETTY', false);
+  if (logPretty && !isInstalled('pino-pretty')) {
+    reader.problem('LOG_PRETTY', 'needs pino-pretty, a development dependency (npm ci without --omit=dev); production logs are JSON');
+  }
   const encryptionAlgorithm = reader.oneOf('ENCRYPTION_ALGORITHM', ENCRYPTION_ALGORITHMS, 'xchacha20-poly1305');
   const authRateLimit = reader.integer('AUTH_RATE_LIMIT', 100, 1, 1_000_000);
   const authRateLimitWindowSeconds = reader.duration('AUTH_RATE_LIMIT_WINDOW', '1m');
@@ -182,6 +188,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     sessionMaxTtlSeconds,
     documentRetentionDays,
     logLevel,
+    logPretty,
     encryptionAlgorithm,
     authRateLimit,
     authRateLimitWindowSeconds,
@@ -239,6 +246,15 @@ class EnvironmentReader {
       return parseDurationSeconds(fallback) as number;
     }
     return seconds;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    this.problem(name, `must be true or false (got "${clip(raw)}")`);
+    return fallback;
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
@@ -309,6 +325,15 @@ function isTrustedProxyEntry(entry: string): boolean {
   if (family === 0 || rest.length > 0) return false;
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function isInstalled(packageName: string): boolean {
+  try {
+    require.resolve(packageName);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function clip(value: string): string {

@@ -33,9 +33,18 @@ export const REDACTED_LOG_PATHS = [
   '*.serverSecrets',
 ];
 
+/** LOG_PRETTY=true: one readable line per entry (time, level, context, message), for development. */
+export function prettyTransport(): PinoHttpOptions['transport'] {
+  return {
+    target: 'pino-pretty',
+    options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', messageKey: 'msg' },
+  };
+}
+
 export function pinoHttpOptions(config: AppConfig): PinoHttpOptions {
   return {
     level: config.logLevel,
+    ...(config.logPretty ? { transport: prettyTransport() } : {}),
     genReqId: (request: IncomingMessage, response: ServerResponse) => assignRequestId(request, response),
     redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
     serializers: {
@@ -67,7 +76,8 @@ export class LoggingModule {
         LoggerModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (config: AppConfig) => ({
-            pinoHttp: destination ? [pinoHttpOptions(config), destination] : pinoHttpOptions(config),
+            // A given destination (tests capturing lines) always gets JSON.
+            pinoHttp: destination ? [{ ...pinoHttpOptions(config), transport: undefined }, destination] : pinoHttpOptions(config),
             forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
           }),
         }),
