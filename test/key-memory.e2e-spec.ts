@@ -57,12 +57,28 @@ describe('key memory (issue 12)', () => {
         await request(server).post('/v1/auth/logout').set(...bearer(rotating.accessToken)).expect(204);
         await request(server).post('/v1/auth/logout').set(...bearer(refreshed.body.accessToken)).expect(401);
       };
+      // Keyrings are released when each response has finished, and a rotation job's copies when
+      // the job has wound up: both can trail the client a little. Read the count once it holds still.
+      const settledSlots = async () => {
+        let previous = -1;
+        await waitUntil(
+          'the slots in use hold still',
+          async () => {
+            await new Promise((resolve) => setTimeout(resolve, 250));
+            const current = secureMemoryStatus().slotsInUse;
+            const still = current === previous;
+            previous = current;
+            return still;
+          },
+          { timeoutMs: 5_000 },
+        );
+        return previous;
+      };
       await flow(); // first use allocates the scratch areas that live for the process
-      const before = secureMemoryStatus().slotsInUse;
+      const before = await settledSlots();
       for (let i = 0; i < 3; i++) await flow();
-      // Keyrings are released when each response has finished, which can trail the client by a tick.
-      await waitUntil('every slot is back', () => secureMemoryStatus().slotsInUse === before, { timeoutMs: 2_000 }).catch(() => undefined);
-      expect(secureMemoryStatus().slotsInUse).toBe(before);
+      // A leak of one slot per flow shows as 3 more; the process's own long-lived slots never shrink.
+      expect(await settledSlots()).toBeLessThanOrEqual(before);
     });
   });
 
