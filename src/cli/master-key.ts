@@ -2,8 +2,8 @@ import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeBase64Secret, encodeBase64Secret } from '../config/base64-bytes';
-import { looksNonRandom, MASTER_KEY_BYTES } from '../config/master-key';
+import { encodeBase64Secret } from '../config/base64-bytes';
+import { looksNonRandom, MASTER_KEY_BYTES, readBase64MasterKey } from '../config/master-key';
 import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
 import { Pkcs11Settings, Pkcs11SettingError, readPkcs11Settings } from '../hsm/pkcs11-settings';
 import { Pkcs11Token, RSA_NEW_KEY_BITS, withPkcs11Token } from '../hsm/pkcs11-token';
@@ -255,32 +255,15 @@ function refuseOccupiedLabel(token: Pkcs11Token, label: string, variable: string
  * secure memory (one trailing newline allowed). A placeholder-looking key is refused.
  */
 function readMasterKeyFromStdin(): Buffer {
-  // 44 characters and CRLF; one more byte tells a longer input apart.
-  const input = secureAlloc(47);
-  try {
-    let length = 0;
-    while (length < input.length) {
-      const read = readStdin(input, length);
-      if (read === 0) break;
-      length += read;
-    }
-    if (length > 0 && input[length - 1] === 0x0a) {
-      length--;
-      if (length > 0 && input[length - 1] === 0x0d) length--;
-    }
-    const key = length <= 44 ? decodeBase64Secret(input.subarray(0, length)) : undefined;
-    if (!key || key.length !== MASTER_KEY_BYTES) {
-      zeroBuffer(key);
-      throw new CommandError(`standard input must be a master key: ${MASTER_KEY_BYTES} bytes in base64 (44 characters) and at most one newline`);
-    }
-    if (looksNonRandom(key)) {
-      zeroBuffer(key);
-      throw new CommandError('the key on standard input looks like a placeholder, not random bytes; generate one with `npm run master-key -- generate`');
-    }
-    return key;
-  } finally {
-    zeroBuffer(input);
+  const key = readBase64MasterKey(readStdin);
+  if (!key) {
+    throw new CommandError(`standard input must be a master key: ${MASTER_KEY_BYTES} bytes in base64 (44 characters) and at most one newline`);
   }
+  if (looksNonRandom(key)) {
+    zeroBuffer(key);
+    throw new CommandError('the key on standard input looks like a placeholder, not random bytes; generate one with `npm run master-key -- generate`');
+  }
+  return key;
 }
 
 function readStdin(buffer: Buffer, offset: number): number {

@@ -36,7 +36,7 @@ const FILE_FORMAT = `must hold ${MASTER_KEY_BYTES} bytes in base64 (44 character
  * - `APP_MASTER_KEY`: base64 in the environment (the weakest: a string that cannot be wiped, and
  *   the environment block the process started with keeps it for the process's life);
  * - `APP_MASTER_KEY_FILE`: a file holding the base64 (Docker/Kubernetes secrets), read as bytes;
- * - `APP_MASTER_KEY_SEALED`: a file sealed by an AES key inside an HSM/TPM, opened through
+ * - `APP_MASTER_KEY_SEALED`: a file sealed by a key inside an HSM/TPM (AES-GCM or RSA-OAEP), opened through
  *   PKCS#11 (`PKCS11_*` variables, see `src/hsm/`).
  * With none: in production a refusal; in development and test a key generated once under
  * `dataDir` (mode 0600) and reused, with a warning, so a restart keeps every wrapped key readable.
@@ -130,34 +130,46 @@ export function readMasterKeyFile(path: string): { key: Buffer } | { unreadable:
   } catch (error) {
     return { unreadable: describeFsError(error) };
   }
-  // One byte more than a valid file can hold, to tell "too long" from "exactly full".
+  try {
+    const key = readBase64MasterKey((buffer, offset) => readSync(fd, buffer, offset, buffer.length - offset, null));
+    return key ? { key } : { malformed: true };
+  } catch (error) {
+    return { unreadable: describeFsError(error) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A master key given as base64 (44 characters, then at most one newline, LF or CRLF), read
+ * through `read` — which fills `buffer` from `offset` and answers how many bytes it read, 0 at
+ * the end — into secure memory and decoded there; what was read is wiped at once. The key file
+ * sources and `npm run master-key`'s standard input share it.
+ *
+ * @returns the key in secure memory (release it with `zeroBuffer`), or `undefined` when the input
+ *   is not one. Errors of `read` are thrown as they come.
+ */
+export function readBase64MasterKey(read: (buffer: Buffer, offset: number) => number): Buffer | undefined {
+  // One byte more than a valid input can hold, to tell "too long" from "exactly full".
   const content = secureAlloc(KEY_FILE_MAX_BYTES + 1);
   try {
     let length = 0;
-    try {
-      while (length < content.length) {
-        const read = readSync(fd, content, length, content.length - length, null);
-        if (read === 0) break;
-        length += read;
-      }
-    } catch (error) {
-      return { unreadable: describeFsError(error) };
+    while (length < content.length) {
+      const count = read(content, length);
+      if (count === 0) break;
+      length += count;
     }
-    if (length > KEY_FILE_MAX_BYTES) return { malformed: true };
+    if (length > KEY_FILE_MAX_BYTES) return undefined;
     if (length > 0 && content[length - 1] === 0x0a) {
       length--;
       if (length > 0 && content[length - 1] === 0x0d) length--;
     }
     const key = decodeBase64Secret(content.subarray(0, length));
-    if (!key) return { malformed: true };
-    if (key.length !== MASTER_KEY_BYTES) {
-      zeroBuffer(key);
-      return { malformed: true };
-    }
-    return { key };
+    if (key?.length === MASTER_KEY_BYTES) return key;
+    zeroBuffer(key);
+    return undefined;
   } finally {
     zeroBuffer(content);
-    closeSync(fd);
   }
 }
 
