@@ -1,6 +1,6 @@
 import sodium from 'sodium-native';
 import { InvalidCryptoInputError } from './errors';
-import { secureAlloc } from './secure-memory';
+import { secureAlloc, zeroBuffer } from './secure-memory';
 
 /**
  * HMAC-SHA256 (RFC 2104) and HKDF-SHA256 (RFC 5869) over libsodium's SHA-256, with every
@@ -89,8 +89,13 @@ export function hmacSha256Into(output: Buffer, key: Buffer, ...parts: Buffer[]):
 /** HMAC-SHA256 into a new secure buffer (release it with `zeroBuffer`). */
 export function hmacSha256(key: Buffer, ...parts: Buffer[]): Buffer {
   const output = secureAlloc(SHA256_BYTES);
-  hmacSha256Into(output, key, ...parts);
-  return output;
+  try {
+    hmacSha256Into(output, key, ...parts);
+    return output;
+  } catch (error) {
+    zeroBuffer(output);
+    throw error;
+  }
 }
 
 /**

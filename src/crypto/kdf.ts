@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { rawArgon2id } from './argon2-raw';
 import { InvalidCryptoInputError } from './errors';
-import { hkdfSha256Into, hmacSha256Into, sha256Into } from './hkdf';
+import { hkdfSha256Into, hmacSha256, SHA256_BYTES, sha256Into } from './hkdf';
 import { secureAlloc, secureTakeOver, zeroBuffer } from './secure-memory';
 
 /**
@@ -104,13 +104,8 @@ export async function derivePasswordMasterKey(
  * happens.
  */
 export function keyArgon2Output(argon2Output: Buffer, key: Buffer): Buffer {
-  const masterKey = secureAlloc(DERIVED_KEY_BYTES);
   try {
-    hmacSha256Into(masterKey, key, argon2Output);
-    return masterKey;
-  } catch (error) {
-    zeroBuffer(masterKey);
-    throw error;
+    return hmacSha256(key, argon2Output);
   } finally {
     zeroBuffer(argon2Output);
   }
@@ -147,7 +142,7 @@ export interface PasswordKeys {
  */
 export function splitPasswordMasterKey(masterKey: Buffer): PasswordKeys {
   const authKey = hkdfSha256(masterKey, 'password/auth');
-  const authVerifier = Buffer.alloc(32);
+  const authVerifier = Buffer.alloc(SHA256_BYTES);
   try {
     sha256Into(authVerifier, authKey);
   } finally {
