@@ -175,9 +175,8 @@ export interface SecureMemoryStatus {
  * exists, so a start-up call tells whether locking works before any key is held.
  */
 export function secureMemoryStatus(): SecureMemoryStatus {
-  if (lockState.slabs === 0) addSlab(sizeClasses[0]);
   return {
-    locked: lockState.lockedSlabs === lockState.slabs && lockState.lockFailure === undefined,
+    locked: secureMemoryLocked(),
     slabs: lockState.slabs,
     lockedSlabs: lockState.lockedSlabs,
     slotsInUse: lockState.slotsInUse,
@@ -185,6 +184,15 @@ export function secureMemoryStatus(): SecureMemoryStatus {
     memlockLimitBytes: readMemlockLimit(),
     lockFailure: lockState.lockFailure,
   };
+}
+
+/**
+ * `secureMemoryStatus().locked` alone, without reading the memlock limit from /proc: cheap enough
+ * for every readiness probe. Allocates a first slab if none exists.
+ */
+export function secureMemoryLocked(): boolean {
+  if (lockState.slabs === 0) addSlab(sizeClasses[0]);
+  return lockState.lockedSlabs === lockState.slabs && lockState.lockFailure === undefined;
 }
 
 function addSlab(sizeClass: SizeClass): void {

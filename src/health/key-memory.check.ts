@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { secureMemoryStatus } from '../crypto/secure-memory';
+import { secureMemoryLocked, secureMemoryStatus } from '../crypto/secure-memory';
 
 export type KeyMemoryState = 'locked' | 'unlocked';
 
@@ -17,8 +17,9 @@ export class KeyMemoryCheck implements OnApplicationBootstrap {
 
   constructor(private readonly config: AppConfig) {}
 
+  /** For `/health/ready`: no I/O. */
   state(): KeyMemoryState {
-    return secureMemoryStatus().locked ? 'locked' : 'unlocked';
+    return secureMemoryLocked() ? 'locked' : 'unlocked';
   }
 
   onApplicationBootstrap(): void {
