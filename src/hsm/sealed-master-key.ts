@@ -99,13 +99,18 @@ export type SealedMasterKey = AesGcmSealedMasterKey | RsaOaepSealedMasterKey;
 
 /** The additional authenticated data of a version-1 AES-GCM file sealed under the key labelled `keyLabel`. */
 export function sealedMasterKeyAad(keyLabel: string): Buffer {
-  return Buffer.from(`vault-pii/v1/sealed-master-key\0${SEALED_MASTER_KEY_VERSION}\0${AES_GCM_MECHANISM}\0${keyLabel}`, 'utf8');
+  return Buffer.from(sealingContext(AES_GCM_MECHANISM, keyLabel), 'utf8');
+}
+
+/** `vault-pii/v1/sealed-master-key` NUL format version NUL `parts` joined by NUL: what a sealed file binds. */
+function sealingContext(...parts: string[]): string {
+  return ['vault-pii/v1/sealed-master-key', String(SEALED_MASTER_KEY_VERSION), ...parts].join('\0');
 }
 
 /** The OAEP parameters of a version-1 RSA file: SHA-256 with its bound label, or SHA-1 without one. */
 export function sealedMasterKeyOaepParameters(hash: OaepHash, keyLabel: string): RsaOaepParameters {
   if (hash === 'SHA-1') return { hash, label: Buffer.alloc(0) };
-  const context = `vault-pii/v1/sealed-master-key\0${SEALED_MASTER_KEY_VERSION}\0${RSA_OAEP_MECHANISM}\0${hash}\0${keyLabel}`;
+  const context = sealingContext(RSA_OAEP_MECHANISM, hash, keyLabel);
   return { hash, label: Buffer.concat([createHash('sha256').update(context, 'utf8').digest(), Buffer.from([0])]) };
 }
 
