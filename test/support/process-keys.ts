@@ -1,7 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { deriveBlindIndexKey } from '../../src/crypto/blind-index';
 import { unwrapDataKey } from '../../src/crypto/data-key';
 import { Argon2Params, derivePasswordMasterKey, hkdfSha256, PasswordKdfSecrets, passwordKdfVersion } from '../../src/crypto/kdf';
@@ -10,6 +9,7 @@ import { deriveServerSecrets } from '../../src/crypto/server-secrets';
 import { deriveSessionKey } from '../../src/key-vault/session-key';
 import type { Needle } from './core-dump';
 import { decodeJwt } from './jwt-forge';
+import { withPgClient } from './test-database';
 
 /**
  * Every key a server process has held, recomputed outside it from what the test knows (the
@@ -146,7 +146,7 @@ interface UserRow {
 
 /** The account's current salts (read them before a rotation replaces the recovery salt). */
 export async function readUserRow(databaseUrl: string, userId: string): Promise<UserRow> {
-  return withClient(databaseUrl, async (pg) => {
+  return withPgClient(databaseUrl, async (pg) => {
     const { rows } = await pg.query('SELECT kdf_salt, kdf_params, recovery_salt FROM users WHERE id = $1', [userId]);
     if (rows.length !== 1) throw new Error(`no users row for ${userId}`);
     return rows[0] as UserRow;
@@ -178,7 +178,7 @@ export async function userKeys(
   const secrets = Buffer.isBuffer(kdfSecrets) ? kdfSecretsByPepper.get(kdfSecrets.toString('hex')) : kdfSecrets;
   if (!secrets) throw new Error('userKeys: pass passwordKdfSecrets(masterKey), or call serverKeys(masterKey) before passing its pepper');
   const user = await readUserRow(databaseUrl, account.userId);
-  const rows = await withClient(databaseUrl, async (pg) =>
+  const rows = await withPgClient(databaseUrl, async (pg) =>
     (await pg.query('SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1 ORDER BY key_version', [account.userId]))
       .rows as { key_version: number; wrapped_by_password: Buffer }[],
   );
@@ -245,14 +245,4 @@ export function sessionKey(label: string, accessToken: string, vaultKey: Buffer)
   const clientShare = Buffer.from(payload.cs as string, 'base64url');
   const sessionId = createHash('sha256').update(sid).digest('hex');
   return { label, bytes: copy(deriveSessionKey(vaultKey, sessionId, clientShare)) };
-}
-
-async function withClient<T>(url: string, work: (pg: Client) => Promise<T>): Promise<T> {
-  const pg = new Client({ connectionString: url });
-  await pg.connect();
-  try {
-    return await work(pg);
-  } finally {
-    await pg.end();
-  }
 }
