@@ -12,6 +12,8 @@ import {
   coreDumpUnavailableReason,
   describeMapping,
   DUMP_ALL_MAPPINGS,
+  dumpsAllMappings,
+  gdbFunctionCallsUnavailableReason,
   formatBytes,
   formatTable,
   gdbVersion,
@@ -62,7 +64,8 @@ import { waitUntil } from './support/wait-until';
  *
  * Private anonymous mappings that hold no page (V8's 10 GiB WebAssembly guard reservation,
  * malloc arenas' reserve) are left out of the dump, as the kernel's core dumper leaves them out:
- * see support/gcore-without-empty-mappings.py; CORE_DUMP_ALL_MAPPINGS=1 dumps them (11 GB, 20–35 s).
+ * see support/gcore-without-empty-mappings.py; CORE_DUMP_ALL_MAPPINGS=1 dumps them (11 GB, 20–35 s),
+ * and so does a machine where gdb cannot call functions inside a process (gdb 13 with AMX state).
  *
  * Without gdb the suite is skipped with a printed reason, and without SoftHSM2 the master key
  * comes from APP_MASTER_KEY_FILE instead, unless CI=true, where either fails.
@@ -279,8 +282,8 @@ describeWithGcore('a core dump of the running server holds no key (SPEC §1, iss
         `build: ${build}; master key: ${sourceName}; NODE_ENV=${nodeEnv}; ${gdbVersion()}\n` +
         `dump: ${formatBytes(dump.bytes)} (${formatBytes(dump.diskBytes)} on disk) in ${dump.durationMs} ms; ${dump.segments.length} PT_LOAD segments; ` +
         `left out: ${dontDump.length} MADV_DONTDUMP mappings (${formatBytes(sumSizes(dontDump))}), ` +
-        (DUMP_ALL_MAPPINGS
-          ? 'none holding no page (CORE_DUMP_ALL_MAPPINGS=1)\n'
+        (dumpsAllMappings()
+          ? `none holding no page (${DUMP_ALL_MAPPINGS ? 'CORE_DUMP_ALL_MAPPINGS=1' : gdbFunctionCallsUnavailableReason()})\n`
           : `${dump.leftOut.count} mappings holding no page (${formatBytes(dump.leftOut.bytes)})` +
             `${dump.leftOut.failedCalls ? `; ${dump.leftOut.failedCalls} madvise calls failed` : ''}\n`) +
         `control process: ordinary-Buffer key found ${controlResult.ordinaryHits}×, secureAlloc key found ${controlResult.secureHits}× (dump ${formatBytes(controlResult.bytes)})\n\n` +

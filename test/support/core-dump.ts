@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +21,40 @@ const GCORE_SCRIPT = join(__dirname, 'gcore-without-empty-mappings.py');
  * 20–35 s), to check that leaving out the mappings that hold no page changes no result.
  */
 export const DUMP_ALL_MAPPINGS = process.env.CORE_DUMP_ALL_MAPPINGS === '1';
+
+let functionCallsChecked: string | undefined | null = null;
+/**
+ * Why gdb cannot call a function inside a stopped process here, or undefined when it can.
+ * Leaving out the empty mappings needs such calls (madvise), and on some machines gdb cannot
+ * restore the registers afterwards: gdb 13 on CPUs with AMX state prints "Couldn't write extended
+ * state status" and leaves the process running with wrong registers. So this is tried on a
+ * throwaway `sleep`, never first on a process under test; when it fails every mapping is dumped.
+ */
+export function gdbFunctionCallsUnavailableReason(): string | undefined {
+  if (functionCallsChecked !== null) return functionCallsChecked;
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    const result = spawnSync(
+      GDB_PATH,
+      ['--nx', '--batch', '--readnever', '-iex', 'set debuginfod enabled off', '-ex', `attach ${sleeper.pid}`, '-ex', 'print (int) getpid()', '-ex', 'detach'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    const printed = /^\$1 = (\d+)$/m.exec(result.stdout ?? '')?.[1];
+    const trouble = `${result.stderr ?? ''}`.split('\n').find((line) => /couldn't write|cannot|error/i.test(line));
+    functionCallsChecked =
+      printed === String(sleeper.pid) && !trouble
+        ? undefined
+        : `gdb cannot call functions inside a process on this machine (${(trouble ?? result.error?.message ?? `printed ${printed ?? 'nothing'}`).trim()})`;
+  } finally {
+    sleeper.kill('SIGKILL');
+  }
+  return functionCallsChecked;
+}
+
+/** Plain `gcore` of every mapping: asked for, or gdb cannot mark the empty mappings here. */
+export function dumpsAllMappings(): boolean {
+  return DUMP_ALL_MAPPINGS || gdbFunctionCallsUnavailableReason() !== undefined;
+}
 
 /** Why core dumps cannot be taken here (no gdb, no Python in gdb, no ptrace), or undefined when they can. */
 export function coreDumpUnavailableReason(): string | undefined {
@@ -94,7 +128,7 @@ export interface CoreDump {
 /**
  * A core file of the live process `pid` at `<prefix>.<pid>`, written by gdb's `gcore` as
  * /usr/bin/gcore runs it (the process is stopped while gdb is attached and continues afterwards),
- * through gcore-without-empty-mappings.py unless CORE_DUMP_ALL_MAPPINGS=1.
+ * through gcore-without-empty-mappings.py unless every mapping is dumped (dumpsAllMappings()).
  */
 export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDump> {
   const mappings = readMappings(pid);
@@ -107,7 +141,8 @@ export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDum
     }
   }
   const path = `${prefix}.${pid}`;
-  const dump = DUMP_ALL_MAPPINGS ? ['-ex', `gcore ${path}`] : ['-x', GCORE_SCRIPT];
+  const allMappings = dumpsAllMappings();
+  const dump = allMappings ? ['-ex', `gcore ${path}`] : ['-x', GCORE_SCRIPT];
   const started = Date.now();
   let stdout: string;
   try {
@@ -124,7 +159,7 @@ export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDum
   }
   if (!existsSync(path)) throw new Error(`gdb did not write ${path}:\n${stdout}`);
   let leftOut = { count: 0, bytes: 0, failedCalls: 0 };
-  if (!DUMP_ALL_MAPPINGS) {
+  if (!allMappings) {
     const line = stdout.split('\n').find((l) => l.startsWith('CORE_DUMP_RESULT '));
     if (!line) throw new Error(`${GCORE_SCRIPT} printed no result:\n${stdout}`);
     const result = JSON.parse(line.slice('CORE_DUMP_RESULT '.length)) as {
