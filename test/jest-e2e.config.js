@@ -1,10 +1,13 @@
 // HTTP e2e tests against real PostgreSQL: DATABASE_URL's server, or an embedded one that
 // support/global-setup.ts starts. Each test file creates (and drops) its own database.
+const { transform, transformIgnorePatterns } = require('./support/jest-transform');
+
 module.exports = {
   rootDir: '.',
   testRegex: '.*\\.(e2e|integration)-spec\\.ts$',
   moduleFileExtensions: ['js', 'json', 'ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/../tsconfig.json' }] },
+  transform,
+  transformIgnorePatterns,
   testEnvironment: 'node',
   globalSetup: '<rootDir>/support/global-setup.ts',
   globalTeardown: '<rootDir>/support/global-teardown.ts',

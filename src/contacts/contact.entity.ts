@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn, type Relation } from 'typeorm';
 import { normalizeEmail, normalizePhone } from '../crypto/blind-index';
 import { BlindIndex } from '../encrypted-column/blind-index';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
@@ -46,5 +46,5 @@ export class Contact {
 
   @ManyToOne(() => User, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'owner_id' })
-  owner?: User;
+  owner?: Relation<User>;
 }

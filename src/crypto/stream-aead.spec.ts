@@ -25,6 +25,14 @@ import {
   readStreamHeader,
 } from './stream-aead';
 
+// Watches the per-file keys hkdfSha256 hands out by wrapping the real one (ES module exports
+// cannot be reassigned by spyOn).
+jest.mock('./kdf', () => {
+  const actual = jest.requireActual<typeof import('./kdf')>('./kdf');
+  return { ...actual, hkdfSha256: jest.fn(actual.hkdfSha256) };
+});
+const realHkdfSha256 = jest.requireActual<typeof import('./kdf')>('./kdf').hkdfSha256;
+
 const ALGORITHMS = [
   { name: 'secretstream XChaCha20-Poly1305', algorithm: StreamAlgorithm.SecretStreamXChaCha20Poly1305, overhead: 17 },
   { name: 'segmented AES-256-GCM', algorithm: StreamAlgorithm.SegmentedAes256Gcm, overhead: 16 },
@@ -445,9 +453,10 @@ describe.each(ALGORITHMS)('streaming AEAD with $name', ({ algorithm, overhead })
 
     it('zeroes the per-file key when a stream ends, fails or is destroyed', async () => {
       const derived: Buffer[] = [];
-      const original = kdf.hkdfSha256;
-      const spy = jest.spyOn(kdf, 'hkdfSha256').mockImplementation((...args) => {
-        const key = original(...args);
+      const spy = jest.mocked(kdf.hkdfSha256);
+      spy.mockClear();
+      spy.mockImplementation((...args) => {
+        const key = realHkdfSha256(...args);
         derived.push(key);
         return key;
       });
@@ -467,7 +476,7 @@ describe.each(ALGORITHMS)('streaming AEAD with $name', ({ algorithm, overhead })
         for (const key of derived) expect(key.equals(Buffer.alloc(32))).toBe(true);
         expect(spy.mock.calls.every(([, info]) => info === `document-stream/${algorithm}`)).toBe(true);
       } finally {
-        spy.mockRestore();
+        spy.mockImplementation(realHkdfSha256);
       }
     });
   });

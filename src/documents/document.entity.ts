@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, type Relation } from 'typeorm';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
 import { User } from '../users/user.entity';
 
@@ -38,5 +38,5 @@ export class StoredDocument {
 
   @ManyToOne(() => User, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'owner_id' })
-  owner?: User;
+  owner?: Relation<User>;
 }

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, type Relation } from 'typeorm';
 import { User } from './user.entity';
 
 /** One version of a user's DEK, stored only wrapped: by the password's KEK and by the recovery KEK. */
@@ -21,5 +21,5 @@ export class UserDataKey {
 
   @ManyToOne(() => User, (user) => user.dataKeys, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'user_id' })
-  user?: User;
+  user?: Relation<User>;
 }

@@ -10,6 +10,12 @@ import { KeyContext } from '../../src/key-vault/key-context';
 import { Keyring } from '../../src/key-vault/keyring';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
+// Counts seal() calls by wrapping the real one (ES module exports cannot be reassigned by spyOn).
+jest.mock('../../src/crypto/aead', () => {
+  const actual = jest.requireActual<typeof import('../../src/crypto/aead')>('../../src/crypto/aead');
+  return { ...actual, seal: jest.fn(actual.seal) };
+});
+
 /** save() of a loaded entity writes only what changed, and encrypts only that (change-detection.ts). */
 @Entity({ name: 'cards' })
 class Card {
@@ -58,7 +64,7 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
     KeyContext.runWithKeyring(new Keyring(owner.id, new Map([[1, Buffer.from(owner.key)]]), 1), work);
   const updates = () => recorder.queries.filter((sql) => sql.startsWith('UPDATE'));
   const raw = async (id: string) => (await dataSource.query('SELECT * FROM cards WHERE id = $1', [id]))[0] as Record<string, unknown>;
-  let sealSpy: jest.SpyInstance;
+  const sealSpy = jest.mocked(aead.seal);
 
   beforeAll(async () => {
     configureEncryption({ algorithm: aead.AeadAlgorithm.XChaCha20Poly1305, serverBlindIndexKey: randomBytes(32) });
@@ -80,9 +86,8 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
     await database?.drop();
   });
   beforeEach(() => {
-    sealSpy = jest.spyOn(aead, 'seal');
+    sealSpy.mockClear();
   });
-  afterEach(() => sealSpy.mockRestore());
 
   async function saved(): Promise<Card> {
     const card = await as(() =>

@@ -74,6 +74,10 @@ export class LoggingModule {
       module: LoggingModule,
       imports: [
         LoggerModule.forRootAsync({
+          // nestjs-pino 4's typings import ModuleMetadata from a path Nest 12's exports no longer name, so
+          // these two read as required.
+          imports: [],
+          providers: [],
           inject: [AppConfig],
           useFactory: (config: AppConfig) => ({
             // A given destination (tests capturing lines) always gets JSON.
