@@ -10,11 +10,14 @@ import { configureApp } from './app.setup';
 import { AppConfig, ConfigValidationError, loadAppConfig } from './config/app-config';
 import { removeSecretsFromEnvironment } from './config/secret-environment';
 import { EmbeddedPostgres } from './database/embedded-postgres';
+import { launchingProcesses, watchLaunchingProcesses } from './common/process/launching-processes';
 
 /** A shutdown that takes longer than this (a stuck request, a hung store) is cut short. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 async function main(): Promise<void> {
+  // Taken first, so a launcher that is already gone by the time the app listens is noticed too.
+  const launchers = launchingProcesses();
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfigOrExit();
   // Read once, above; from here on no library and no child process finds them (SPEC §1).
@@ -57,10 +60,10 @@ async function main(): Promise<void> {
   log.info({ port: config.port, database: embedded ? 'embedded' : 'external' }, `listening on :${config.port}`);
 
   let stopping = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
+  const shutdown = async (cause: { signal: NodeJS.Signals } | { launcherEnded: string }) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: draining requests');
+    log.info(cause, 'shutting down: draining requests');
     setTimeout(() => {
       log.error('shutdown timed out');
       process.exit(1);
@@ -75,8 +78,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', (signal) => void shutdown({ signal }));
+  process.once('SIGINT', (signal) => void shutdown({ signal }));
+  // A process manager that stops `npm start` or `npm run start:prod` signals npm's pid alone (and
+  // SIGKILL reaches no one else): the app stops, with its embedded PostgreSQL, once the npm, shell
+  // or `nest start` process that launched it has gone.
+  watchLaunchingProcesses(launchers, (ended) => void shutdown({ launcherEnded: `${ended.command} (pid ${ended.pid})` }));
 }
 
 function loadConfigOrExit(): AppConfig {

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -69,6 +69,7 @@ export class EmbeddedPostgres {
     private readonly options: EmbeddedPostgresOptions,
     private readonly binaries: PostgresBinaries,
     private readonly launcher: Launcher,
+    private readonly watchdog: ChildProcess,
     readonly port: number,
     readonly url: string,
   ) {
@@ -100,12 +101,13 @@ export class EmbeddedPostgres {
         throw new Error(`embedded PostgreSQL did not start (see ${paths.logFile}): ${error.message}`);
       });
     writeFileSync(paths.owner, JSON.stringify({ pid: process.pid, port } satisfies OwnerRecord), { mode: 0o600 });
+    const watchdog = startStopWatchdog(launcher.wrap(binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]));
     log(`embedded PostgreSQL started on 127.0.0.1:${port} in ${Date.now() - started} ms`);
 
     const password = readFileSync(paths.password, 'utf8').trim();
     const serverUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
     await ensureDatabase(`${serverUrl}/postgres`, options.database);
-    return new EmbeddedPostgres(options, binaries, launcher, port, `${serverUrl}/${options.database}`);
+    return new EmbeddedPostgres(options, binaries, launcher, watchdog, port, `${serverUrl}/${options.database}`);
   }
 
   /** Fast shutdown: open sessions are closed, the cluster stays on disk. */
@@ -113,6 +115,7 @@ export class EmbeddedPostgres {
     if (this.stopped) return;
     this.stopped = true;
     process.removeListener('exit', this.exitHook);
+    this.watchdog.kill('SIGKILL');
     const paths = clusterPaths(this.options.baseDir);
     await run(this.launcher, this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
     rmSync(paths.owner, { force: true });
@@ -123,6 +126,7 @@ export class EmbeddedPostgres {
   stopSync(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.watchdog.kill('SIGKILL');
     const paths = clusterPaths(this.options.baseDir);
     try {
       const { file, args, identity } = this.launcher.wrap(this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
@@ -133,6 +137,39 @@ export class EmbeddedPostgres {
     }
   }
 }
+
+/**
+ * pg_ctl detaches the postmaster, so it would outlive an app that is killed (SIGKILL, a crash, an
+ * out-of-memory kill) until the next start clears it. This watchdog stops it then: a small Node
+ * process in a session of its own (a signal to the app's process group does not reach it; it
+ * ignores the others) reads a pipe that only the app writes to; at its end, which comes however the
+ * app ends, it runs `pg_ctl stop -m fast` and exits. A normal stop kills it first.
+ */
+function startStopWatchdog(stopCommand: { file: string; args: string[]; identity?: Identity }): ChildProcess {
+  const watchdog = spawn(process.execPath, ['-e', STOP_WATCHDOG_SCRIPT, JSON.stringify(stopCommand)], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+    env: childEnvironment(),
+  });
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref(): void }).unref();
+  return watchdog;
+}
+
+const STOP_WATCHDOG_SCRIPT = `
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => undefined);
+const { file, args, identity } = JSON.parse(process.argv[1]);
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  try {
+    require('node:child_process').execFileSync(file, args, { stdio: 'ignore', ...identity });
+  } catch {}
+  process.exit(0);
+};
+process.stdin.on('end', stop).on('close', stop).on('error', stop).resume();
+`;
 
 interface PostgresBinaries {
   initdb: string;

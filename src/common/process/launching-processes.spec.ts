@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { firstEnded, launchingProcesses, ProcessIdentity, watchLaunchingProcesses } from './launching-processes';
+
+const onLinux = process.platform === 'linux' ? describe : describe.skip;
+
+onLinux('launching processes (Linux /proc)', () => {
+  it('walks up to the process group leader and no further', () => {
+    const chain = launchingProcesses();
+    expect(chain.length).toBeGreaterThan(0);
+    expect(chain[0].pid).toBe(process.ppid);
+    const pgid = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    };
+    for (const link of chain) expect(pgid(link.pid)).toBe(pgid(process.pid));
+    expect(chain.map((link) => link.pid)).not.toContain(1);
+  });
+
+  it('tells a live process from an ended one and from a pid reused by another process', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const live: ProcessIdentity = { ...launchingProcesses()[0] };
+    const ofChild: ProcessIdentity = { pid: child.pid!, startTime: '', command: 'sleep' };
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    ofChild.startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+
+    expect(firstEnded([live, ofChild])).toBeUndefined();
+    expect(firstEnded([live, { ...ofChild, startTime: '1' }])).toEqual({ ...ofChild, startTime: '1' });
+
+    child.kill('SIGKILL');
+    await exited;
+    expect(firstEnded([live, ofChild])).toEqual(ofChild);
+  });
+
+  it('calls back once when a watched process ends, and never for an empty list', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const watched: ProcessIdentity = { pid: child.pid!, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], command: 'sleep' };
+    const ended: ProcessIdentity[] = [];
+    const stop = watchLaunchingProcesses([watched], (process) => ended.push(process), 20);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(ended).toEqual([]);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(ended).toEqual([watched]);
+    stop();
+    expect(watchLaunchingProcesses([], () => ended.push(watched))).toBeInstanceOf(Function);
+  });
+});

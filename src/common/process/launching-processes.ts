@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+
+/** A process, told apart from a later one that reuses its pid by its start time. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Clock ticks after boot (/proc/<pid>/stat field 22). */
+  startTime: string;
+  command: string;
+}
+
+interface ProcessStat extends ProcessIdentity {
+  parentPid: number;
+  processGroup: number;
+}
+
+/** /proc/<pid>/stat, or undefined once the process is gone (or off Linux). */
+function readStat(pid: number | 'self'): ProcessStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (command) state ppid pgrp session … starttime …": the command may hold spaces and ')'.
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  const fields = text.slice(close + 2).split(' ');
+  return {
+    pid: Number(text.slice(0, open - 1)),
+    command: text.slice(open + 1, close),
+    parentPid: Number(fields[1]),
+    processGroup: Number(fields[2]),
+    startTime: fields[19],
+  };
+}
+
+/**
+ * The processes that launched this one within its own job: its parent, that one's parent and so
+ * on, while they belong to this process's process group, up to and including the group's leader
+ * (for `npm start`: npm, its shell and `nest start`). A shell's job control and `setsid` start a
+ * new group, so an interactive shell, a `nohup` parent or a service manager is never included.
+ * Empty off Linux (no /proc) and when this process leads its own group.
+ */
+export function launchingProcesses(): ProcessIdentity[] {
+  const self = readStat('self');
+  if (!self) return [];
+  const chain: ProcessIdentity[] = [];
+  let pid = self.parentPid;
+  while (pid > 1) {
+    const stat = readStat(pid);
+    if (!stat || stat.processGroup !== self.processGroup) break;
+    chain.push({ pid: stat.pid, startTime: stat.startTime, command: stat.command });
+    if (stat.pid === stat.processGroup) break;
+    pid = stat.parentPid;
+  }
+  return chain;
+}
+
+/** The first of `processes` that has ended (its pid gone or reused), if any. */
+export function firstEnded(processes: readonly ProcessIdentity[]): ProcessIdentity | undefined {
+  return processes.find((process) => readStat(process.pid)?.startTime !== process.startTime);
+}
+
+/**
+ * Calls `onEnded` once when one of `processes` ends, checking every `intervalMs`: a process
+ * manager that signals or kills npm's pid stops npm alone, and this is how the app learns that
+ * its launcher is gone. Returns a function that stops watching. The timer keeps nothing alive.
+ */
+export function watchLaunchingProcesses(
+  processes: readonly ProcessIdentity[],
+  onEnded: (ended: ProcessIdentity) => void,
+  intervalMs = 1_000,
+): () => void {
+  if (processes.length === 0) return () => undefined;
+  const timer = setInterval(() => {
+    const ended = firstEnded(processes);
+    if (!ended) return;
+    clearInterval(timer);
+    onEnded(ended);
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
