@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   class Contact {}
   const transformer = new EncryptedValueTransformer(Contact, 'fullName', undefined, 'contacts.fullName');
   const keyring = new Keyring(randomUUID(), new Map([[1, generateDataKey()]]), 1);
-  await KeyContext.runWithKeyring(keyring, async () => {
+  await KeyContext.runWithKeyring(keyring, () => {
     for (const [name, algorithm] of [
       ['XChaCha20-Poly1305', AeadAlgorithm.XChaCha20Poly1305],
       ['AES-256-GCM', AeadAlgorithm.Aes256Gcm],

@@ -78,6 +78,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  // shutdown() handles its own failures and ends the process.
   process.once('SIGTERM', (signal) => void shutdown({ signal }));
   process.once('SIGINT', (signal) => void shutdown({ signal }));
   // A process manager that stops `npm start` or `npm run start:prod` signals npm's pid alone (and

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import type { ProfileDto } from '../src/profile/dto/profile.dto';
 import { bearer, login, registerUser } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 /** SPEC §1: argon2id cost is stored per user and upgraded at the next login when raised. */
@@ -20,7 +22,7 @@ describe('argon2id parameters upgrade at login', () => {
   it('re-derives with the stronger configured cost, keeps the data, and the new password hash works', async () => {
     const user = await registerUser(before.app.getHttpServer(), { profile: { fullName: 'Upgraded User' } });
     const stored = async (app: TestApp) =>
-      (await app.dataSource.query('SELECT kdf_params, kdf_salt FROM users WHERE id = $1', [user.userId]))[0];
+      (await app.dataSource.query<{ kdf_params: { memoryKiB: number }; kdf_salt: Buffer }[]>('SELECT kdf_params, kdf_salt FROM users WHERE id = $1', [user.userId]))[0];
     const original = await stored(before);
     expect(original.kdf_params).toEqual({ memoryKiB: 19456, iterations: 2, parallelism: 1, version: 2 });
 
@@ -36,7 +38,7 @@ describe('argon2id parameters upgrade at login', () => {
     expect(Buffer.from(upgraded.kdf_salt).equals(Buffer.from(original.kdf_salt))).toBe(false);
 
     const profile = await request(after.app.getHttpServer()).get('/v1/me/profile').set(...bearer(session.accessToken));
-    expect(profile.body.fullName).toBe('Upgraded User');
+    expect(bodyOf<ProfileDto>(profile).fullName).toBe('Upgraded User');
     // The upgraded verifier and wraps open again, on either instance.
     await login(after.app.getHttpServer(), user);
     await login(before.app.getHttpServer(), user);

@@ -1,9 +1,13 @@
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
+import type { SessionDto, TokenPairDto } from '../src/auth/dto/auth.dto';
 import { ACCESS_TOKEN_TYPE, JWT_AUDIENCE, JWT_ISSUER } from '../src/auth/tokens/token.service';
 import { ServerKeys } from '../src/config/server-keys';
+import type { ProfileDto } from '../src/profile/dto/profile.dto';
+import type { MeDto } from '../src/users/me.controller';
 import { bearer, login, LoggedInUser, registerAndLogin, registerUser } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { decodeJwt, forgeJwt, JsonObject, swapPayload } from './support/jwt-forge';
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
@@ -132,7 +136,7 @@ describe.each(vaultStoreCases(10))('auth attacks (SPEC §2, §7), %s vault store
       const { payload } = genuine();
       const token = jwt.sign(payload, realKey, {
         algorithm: 'HS256',
-        header: { alg: 'HS256', typ: ACCESS_TOKEN_TYPE, [name]: value } as jwt.JwtHeader,
+        header: { alg: 'HS256', typ: ACCESS_TOKEN_TYPE, [name]: value },
       });
       expect(decodeJwt(token).header[name]).toEqual(value);
       await expectRejected(`Bearer ${token}`, 'invalid_token');
@@ -209,8 +213,8 @@ describe.each(vaultStoreCases(10))('auth attacks (SPEC §2, §7), %s vault store
       await expectRejected(`Bearer ${signWithRealKey({ ...victimClaims, cs: payload.cs })}`, 'session_locked');
       await expectRejected(`Bearer ${signWithRealKey({ ...payload, sid: victimClaims.sid, sub: victim.userId })}`, 'session_locked');
       // Neither session suffered from the attempts.
-      expect((await expectWorks(victim.accessToken)).body.fullName).toBe(VICTIM_PROFILE.fullName);
-      expect((await expectWorks(attacker.accessToken)).body.fullName).toBeNull();
+      expect(bodyOf<ProfileDto>(await expectWorks(victim.accessToken)).fullName).toBe(VICTIM_PROFILE.fullName);
+      expect(bodyOf<ProfileDto>(await expectWorks(attacker.accessToken)).fullName).toBeNull();
     });
   });
 
@@ -256,7 +260,8 @@ describe.each(vaultStoreCases(10))('auth attacks (SPEC §2, §7), %s vault store
       // The refresh token still refreshes afterwards: presenting it as a bearer did not spend it.
       const refreshed = await http().post('/v1/auth/refresh').send({ refreshToken: attacker.refreshToken });
       expect(refreshed.status).toBe(200);
-      attacker = { ...attacker, accessToken: refreshed.body.accessToken, refreshToken: refreshed.body.refreshToken };
+      const { accessToken, refreshToken } = bodyOf<TokenPairDto>(refreshed);
+      attacker = { ...attacker, accessToken, refreshToken };
     });
 
     it('rejects an access token presented to /v1/auth/refresh, and the session is not harmed', async () => {
@@ -357,12 +362,12 @@ describe.each(vaultStoreCases(10))('auth attacks (SPEC §2, §7), %s vault store
       expect(losers).toHaveLength(5);
       for (const loser of losers) expectProblem(loser, 401, 'invalid_token', [session.refreshToken]);
       // Any second use revokes the session (SessionService.refresh): the winner's new pair is dead too.
-      const [winner] = winners;
-      await expectRejected(`Bearer ${winner.body.accessToken}`, 'session_locked');
+      const winner = bodyOf<TokenPairDto>(winners[0]);
+      await expectRejected(`Bearer ${winner.accessToken}`, 'session_locked');
       await expectRejected(`Bearer ${session.accessToken}`, 'session_locked');
-      expectProblem(await http().post('/v1/auth/refresh').send({ refreshToken: winner.body.refreshToken }), 401, 'invalid_token');
+      expectProblem(await http().post('/v1/auth/refresh').send({ refreshToken: winner.refreshToken }), 401, 'invalid_token');
       const sidHash = createHash('sha256').update(Buffer.from(decodeJwt(session.accessToken).payload.sid as string, 'base64url')).digest();
-      const [row] = await t.dataSource.query('SELECT revoked_at FROM sessions WHERE sid_hash = $1', [sidHash]);
+      const [row] = await t.dataSource.query<{ revoked_at: Date | null }[]>('SELECT revoked_at FROM sessions WHERE sid_hash = $1', [sidHash]);
       expect(row.revoked_at).toBeInstanceOf(Date);
     });
 
@@ -417,22 +422,22 @@ describe.each(vaultStoreCases(10))('auth attacks (SPEC §2, §7), %s vault store
 
   describe('another user’s sessions', () => {
     it('DELETE of a random uuid or of the victim’s session id in another spelling answers 404; the victim is untouched', async () => {
-      const victimSessionId = (await http().get('/v1/auth/sessions').set(...bearer(victim.accessToken))).body[0].id as string;
+      const victimSessionId = bodyOf<SessionDto[]>(await http().get('/v1/auth/sessions').set(...bearer(victim.accessToken)))[0].id;
       for (const id of [randomUUID(), victimSessionId.toUpperCase(), `{${victimSessionId}}`, `${victimSessionId}%00`]) {
         const response = await http().delete(`/v1/auth/sessions/${id}`).set(...bearer(attacker.accessToken));
         expectProblem(response, 404, 'not_found', victimSecrets());
       }
       const stillThere = await http().get('/v1/auth/sessions').set(...bearer(victim.accessToken));
-      expect(stillThere.body.map((s: { id: string }) => s.id)).toContain(victimSessionId);
+      expect(bodyOf<SessionDto[]>(stillThere).map((s) => s.id)).toContain(victimSessionId);
       await expectWorks(victim.accessToken);
     });
 
     it('the session list shows only the caller’s own sessions', async () => {
       const mine = await http().get('/v1/auth/sessions').set(...bearer(attacker.accessToken));
       const theirs = await http().get('/v1/auth/sessions').set(...bearer(victim.accessToken));
-      const theirIds = new Set(theirs.body.map((s: { id: string }) => s.id));
-      expect(mine.body.length).toBeGreaterThan(0);
-      for (const s of mine.body) expect(theirIds.has(s.id)).toBe(false);
+      const theirIds = new Set(bodyOf<SessionDto[]>(theirs).map((s) => s.id));
+      expect(bodyOf<SessionDto[]>(mine).length).toBeGreaterThan(0);
+      for (const s of bodyOf<SessionDto[]>(mine)) expect(theirIds.has(s.id)).toBe(false);
       expect(JSON.stringify(mine.body)).not.toContain(victim.userId);
     });
   });
@@ -440,6 +445,6 @@ describe.each(vaultStoreCases(10))('auth attacks (SPEC §2, §7), %s vault store
   it('the victim’s data never left: their profile is intact and still only theirs', async () => {
     const response = await expectWorks(victim.accessToken);
     expect(response.body).toEqual({ fullName: VICTIM_PROFILE.fullName, dateOfBirth: null, phone: VICTIM_PROFILE.phone, address: null, nationalId: VICTIM_PROFILE.nationalId });
-    expect((await http().get('/v1/me').set(...bearer(victim.accessToken))).body.userId).toBe(victim.userId);
+    expect(bodyOf<MeDto>(await http().get('/v1/me').set(...bearer(victim.accessToken))).userId).toBe(victim.userId);
   });
 });

@@ -1,5 +1,10 @@
+import { expect } from '@jest/globals';
 import request from 'supertest';
+import type { RecoveryCodeDto, SessionDto, TokenPairDto } from '../src/auth/dto/auth.dto';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
+import type { ProfileDto } from '../src/profile/dto/profile.dto';
 import { bearer, login, registerAndLogin, registerUser, STRONG_PASSWORD } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 describe('auth and account lifecycle (SPEC §5)', () => {
@@ -30,7 +35,7 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const user = await registerUser(server());
       const response = await http().post('/v1/auth/register').send({ email: user.email.toUpperCase(), password: STRONG_PASSWORD });
       expect(response.status).toBe(409);
-      expect(response.body.code).toBe('email_taken');
+      expect(bodyOf<ProblemDetails>(response).code).toBe('email_taken');
     });
 
     it.each([
@@ -43,8 +48,8 @@ describe('auth and account lifecycle (SPEC §5)', () => {
     ])('answers 400 for %s', async (_name, body, field) => {
       const response = await http().post('/v1/auth/register').send(body);
       expect(response.status).toBe(400);
-      expect(response.body.code).toBe('validation_failed');
-      expect(response.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+      expect(bodyOf<ProblemDetails>(response).code).toBe('validation_failed');
+      expect(bodyOf<ProblemDetails>(response).errors?.map((e) => e.field)).toContain(field);
       expect(JSON.stringify(response.body)).not.toContain(STRONG_PASSWORD);
     });
   });
@@ -64,17 +69,17 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const unknown = await http().post('/v1/auth/login').send({ email: 'nobody@example.org', password: 'not the right passphrase' });
       for (const response of [wrong, unknown]) {
         expect(response.status).toBe(401);
-        expect(response.body.code).toBe('invalid_credentials');
+        expect(bodyOf<ProblemDetails>(response).code).toBe('invalid_credentials');
       }
-      const strip = (body: Record<string, unknown>) => ({ ...body, requestId: undefined });
-      expect(strip(wrong.body)).toEqual(strip(unknown.body));
+      const strip = (body: object) => ({ ...body, requestId: undefined });
+      expect(strip(bodyOf<ProblemDetails>(wrong))).toEqual(strip(bodyOf<ProblemDetails>(unknown)));
     });
 
     it('rejects routes without a token (deny by default)', async () => {
       for (const path of ['/v1/me', '/v1/me/profile', '/v1/auth/sessions']) {
         const response = await http().get(path);
         expect(response.status).toBe(401);
-        expect(response.body.code).toBe('invalid_token');
+        expect(bodyOf<ProblemDetails>(response).code).toBe('invalid_token');
       }
     });
   });
@@ -93,7 +98,7 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const patch = await http().patch('/v1/me/profile').set(...bearer(user.accessToken)).send({ phone: null, address: 'Somerset' });
       expect(patch.body).toEqual({ ...full, phone: null, address: 'Somerset' });
 
-      const [row] = await t.dataSource.query('SELECT * FROM profiles WHERE user_id = $1', [user.userId]);
+      const [row] = await t.dataSource.query<Record<string, unknown>[]>('SELECT * FROM profiles WHERE user_id = $1', [user.userId]);
       expect(JSON.stringify(row)).not.toMatch(/Ada|Lovelace|QQ123456C|Somerset/);
     });
 
@@ -103,7 +108,7 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       expect(missing.status).toBe(400);
       const bad = await http().patch('/v1/me/profile').set(...bearer(user.accessToken)).send({ phone: 'call me maybe' });
       expect(bad.status).toBe(400);
-      expect(bad.body.errors.map((e: { field: string }) => e.field)).toEqual(['phone']);
+      expect(bodyOf<ProblemDetails>(bad).errors?.map((e) => e.field)).toEqual(['phone']);
     });
   });
 
@@ -112,17 +117,17 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const user = await registerAndLogin(server());
       const first = await http().post('/v1/auth/refresh').send({ refreshToken: user.refreshToken });
       expect(first.status).toBe(200);
-      expect(first.body.refreshToken).not.toBe(user.refreshToken);
-      expect((await http().get('/v1/me').set(...bearer(first.body.accessToken))).status).toBe(200);
+      expect(bodyOf<TokenPairDto>(first).refreshToken).not.toBe(user.refreshToken);
+      expect((await http().get('/v1/me').set(...bearer(bodyOf<TokenPairDto>(first).accessToken))).status).toBe(200);
 
       const replay = await http().post('/v1/auth/refresh').send({ refreshToken: user.refreshToken });
       expect(replay.status).toBe(401);
-      expect(replay.body.code).toBe('invalid_token');
+      expect(bodyOf<ProblemDetails>(replay).code).toBe('invalid_token');
       // The newest access token of that session stops working too.
-      const after = await http().get('/v1/me').set(...bearer(first.body.accessToken));
+      const after = await http().get('/v1/me').set(...bearer(bodyOf<TokenPairDto>(first).accessToken));
       expect(after.status).toBe(401);
-      expect(after.body.code).toBe('session_locked');
-      expect((await http().post('/v1/auth/refresh').send({ refreshToken: first.body.refreshToken })).status).toBe(401);
+      expect(bodyOf<ProblemDetails>(after).code).toBe('session_locked');
+      expect((await http().post('/v1/auth/refresh').send({ refreshToken: bodyOf<TokenPairDto>(first).refreshToken })).status).toBe(401);
     });
 
     it('logout ends this session only', async () => {
@@ -130,7 +135,7 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const a = await login(server(), user);
       const b = await login(server(), user);
       expect((await http().post('/v1/auth/logout').set(...bearer(a.accessToken))).status).toBe(204);
-      expect((await http().get('/v1/me').set(...bearer(a.accessToken))).body.code).toBe('session_locked');
+      expect(bodyOf<ProblemDetails>(await http().get('/v1/me').set(...bearer(a.accessToken))).code).toBe('session_locked');
       expect((await http().post('/v1/auth/refresh').send({ refreshToken: a.refreshToken })).status).toBe(401);
       expect((await http().get('/v1/me').set(...bearer(b.accessToken))).status).toBe(200);
     });
@@ -141,11 +146,11 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const user = await registerAndLogin(server());
       const logout = await http().post('/v1/auth/logout').set(...bearer(user.accessToken)).send({ everywhere: true });
       expect(logout.status).toBe(400);
-      expect(logout.body.errors).toEqual([{ field: 'everywhere', pointer: '#/everywhere', messages: ['property everywhere should not exist'] }]);
+      expect(bodyOf<ProblemDetails>(logout).errors).toEqual([{ field: 'everywhere', pointer: '#/everywhere', messages: ['property everywhere should not exist'] }]);
       expect((await http().get('/v1/me').set(...bearer(user.accessToken))).status).toBe(200);
       const get = await http().get('/v1/me').set(...bearer(user.accessToken)).send([1, 2]);
       expect(get.status).toBe(400);
-      expect(get.body.code).toBe('validation_failed');
+      expect(bodyOf<ProblemDetails>(get).code).toBe('validation_failed');
     });
   });
 
@@ -155,19 +160,20 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const a = await login(server(), user);
       const b = await login(server(), user);
       const list = await http().get('/v1/auth/sessions').set(...bearer(a.accessToken));
-      expect(list.body).toHaveLength(2);
-      expect(list.body.filter((s: { current: boolean }) => s.current)).toHaveLength(1);
-      expect(Object.keys(list.body[0]).sort()).toEqual(['createdAt', 'current', 'expiresAt', 'id', 'lastUsedAt']);
+      const sessions = bodyOf<SessionDto[]>(list);
+      expect(sessions).toHaveLength(2);
+      expect(sessions.filter((s) => s.current)).toHaveLength(1);
+      expect(Object.keys(sessions[0]).sort()).toEqual(['createdAt', 'current', 'expiresAt', 'id', 'lastUsedAt']);
 
       const other = await registerAndLogin(server());
-      const otherId = (await http().get('/v1/auth/sessions').set(...bearer(other.accessToken))).body[0].id;
+      const otherId = bodyOf<SessionDto[]>(await http().get('/v1/auth/sessions').set(...bearer(other.accessToken)))[0].id;
       expect((await http().delete(`/v1/auth/sessions/${otherId}`).set(...bearer(a.accessToken))).status).toBe(404);
       expect((await http().get('/v1/me').set(...bearer(other.accessToken))).status).toBe(200);
       expect((await http().delete('/v1/auth/sessions/not-a-uuid').set(...bearer(a.accessToken))).status).toBe(404);
 
-      const bId = list.body.find((s: { current: boolean }) => !s.current).id;
+      const bId = sessions.find((s) => !s.current)?.id;
       expect((await http().delete(`/v1/auth/sessions/${bId}`).set(...bearer(a.accessToken))).status).toBe(204);
-      expect((await http().get('/v1/me').set(...bearer(b.accessToken))).body.code).toBe('session_locked');
+      expect(bodyOf<ProblemDetails>(await http().get('/v1/me').set(...bearer(b.accessToken))).code).toBe('session_locked');
     });
   });
 
@@ -183,10 +189,10 @@ describe('auth and account lifecycle (SPEC §5)', () => {
         .send({ currentPassword: user.password, newPassword });
       expect(change.status).toBe(204);
       expect((await http().get('/v1/me').set(...bearer(a.accessToken))).status).toBe(200);
-      expect((await http().get('/v1/me').set(...bearer(b.accessToken))).body.code).toBe('session_locked');
+      expect(bodyOf<ProblemDetails>(await http().get('/v1/me').set(...bearer(b.accessToken))).code).toBe('session_locked');
       expect((await http().post('/v1/auth/login').send({ email: user.email, password: user.password })).status).toBe(401);
       const again = await login(server(), { ...user, password: newPassword });
-      expect((await http().get('/v1/me/profile').set(...bearer(again.accessToken))).body.fullName).toBe('Katherine Johnson');
+      expect(bodyOf<ProfileDto>(await http().get('/v1/me/profile').set(...bearer(again.accessToken))).fullName).toBe('Katherine Johnson');
     });
 
     it('a wrong current password answers 401 and changes nothing', async () => {
@@ -207,14 +213,14 @@ describe('auth and account lifecycle (SPEC §5)', () => {
         .post('/v1/auth/recover')
         .send({ email: user.email, recoveryCode: user.recoveryCode.toLowerCase().replace(/-/g, ' '), newPassword });
       expect(recover.status).toBe(200);
-      expect(recover.body.recoveryCode).not.toBe(user.recoveryCode);
-      expect((await http().get('/v1/me').set(...bearer(session.accessToken))).body.code).toBe('session_locked');
+      expect(bodyOf<RecoveryCodeDto>(recover).recoveryCode).not.toBe(user.recoveryCode);
+      expect(bodyOf<ProblemDetails>(await http().get('/v1/me').set(...bearer(session.accessToken))).code).toBe('session_locked');
 
       const again = await login(server(), { ...user, password: newPassword });
-      expect((await http().get('/v1/me/profile').set(...bearer(again.accessToken))).body.nationalId).toBe('AB123456C');
+      expect(bodyOf<ProfileDto>(await http().get('/v1/me/profile').set(...bearer(again.accessToken))).nationalId).toBe('AB123456C');
       const reuse = await http().post('/v1/auth/recover').send({ email: user.email, recoveryCode: user.recoveryCode, newPassword: 'yet another passphrase 2026' });
       expect(reuse.status).toBe(401);
-      expect(reuse.body.code).toBe('invalid_credentials');
+      expect(bodyOf<ProblemDetails>(reuse).code).toBe('invalid_credentials');
     });
 
     it('a wrong code or unknown email answers the same 401', async () => {
@@ -224,7 +230,7 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       const unknown = await http().post('/v1/auth/recover').send({ ...body, email: 'nobody@example.org', recoveryCode: user.recoveryCode });
       expect(wrong.status).toBe(401);
       expect(unknown.status).toBe(401);
-      expect(wrong.body.code).toBe(unknown.body.code);
+      expect(bodyOf<ProblemDetails>(wrong).code).toBe(bodyOf<ProblemDetails>(unknown).code);
     });
   });
 
@@ -238,10 +244,10 @@ describe('auth and account lifecycle (SPEC §5)', () => {
       expect((await http().post('/v1/auth/login').send({ email: user.email, password: user.password })).status).toBe(401);
       for (const table of ['users', 'user_data_keys', 'profiles', 'sessions']) {
         const column = table === 'users' ? 'id' : 'user_id';
-        const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM ${table} WHERE ${column} = $1`, [user.userId]);
+        const [{ count }] = await t.dataSource.query<{ count: number }[]>(`SELECT count(*)::int AS count FROM ${table} WHERE ${column} = $1`, [user.userId]);
         expect(count).toBe(0);
       }
-      const events = await t.dataSource.query('SELECT event, outcome FROM audit_events WHERE user_id = $1 ORDER BY id', [user.userId]);
+      const events = await t.dataSource.query<{ event: string; outcome: string }[]>('SELECT event, outcome FROM audit_events WHERE user_id = $1 ORDER BY id', [user.userId]);
       expect(events).toContainEqual({ event: 'account.delete', outcome: 'success' });
       await registerUser(server(), { email: user.email });
     });

@@ -1,10 +1,14 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import Redis from 'ioredis';
 import request from 'supertest';
+import type { RecoveryCodeDto, RegisteredDto, TokenPairDto } from '../src/auth/dto/auth.dto';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { MemoryVaultStore } from '../src/key-vault/stores/memory-vault-store';
 import { VAULT_STORE } from '../src/key-vault/vault-store';
+import type { MeDto } from '../src/users/me.controller';
 import { bearer } from './support/auth-client';
 import { Canary, Dump, dumpDatabase, dumpFiles, dumpLogs, dumpRedis, findCanaries } from './support/canary-scan';
+import { bodyOf } from './support/http-body';
 import { decodeJwt } from './support/jwt-forge';
 import { createTestApp, TestApp } from './support/test-app';
 import { deleteRunKeys, vaultStoreCases } from './support/vault-stores';
@@ -184,8 +188,9 @@ describe.each(vaultStoreCases(9))('canaries never leak (%s vault store)', (_stor
     // Register with a profile (the email typed in mixed case with spaces).
     const register = await http().post('/v1/auth/register').send({ email: EMAIL_AS_TYPED, password: PASSWORD_1, profile: PROFILE_1 });
     expect(register.status).toBe(201);
-    const userId = register.body.userId as string;
-    addRecoveryCode('recovery code 1', register.body.recoveryCode);
+    const registered = bodyOf<RegisteredDto>(register);
+    const userId = registered.userId;
+    addRecoveryCode('recovery code 1', registered.recoveryCode);
     await snapshot('register');
 
     // Failures that log and audit: wrong password, unknown email, wrong recovery code, taken email.
@@ -198,11 +203,12 @@ describe.each(vaultStoreCases(9))('canaries never leak (%s vault store)', (_stor
     // Log in, read, replace and patch the profile.
     const login1 = await http().post('/v1/auth/login').send({ email: EMAIL.toUpperCase(), password: PASSWORD_1 });
     expect(login1.status).toBe(200);
-    addTokens('login 1', login1.body);
+    const pair1 = bodyOf<TokenPairDto>(login1);
+    addTokens('login 1', pair1);
     await snapshot('login');
-    const a1 = login1.body.accessToken as string;
+    const a1 = pair1.accessToken;
     expect((await http().get('/v1/me/profile').set(...bearer(a1))).body).toEqual(PROFILE_1);
-    expect((await http().get('/v1/me').set(...bearer(a1))).body.email).toBe(EMAIL);
+    expect(bodyOf<MeDto>(await http().get('/v1/me').set(...bearer(a1))).email).toBe(EMAIL);
     expect((await http().put('/v1/me/profile').set(...bearer(a1)).send(PROFILE_2)).body).toEqual(PROFILE_2);
     await snapshot('put profile');
     expect((await http().patch('/v1/me/profile').set(...bearer(a1)).send(PATCH_3)).body).toEqual({ ...PROFILE_2, ...PATCH_3 });
@@ -211,13 +217,15 @@ describe.each(vaultStoreCases(9))('canaries never leak (%s vault store)', (_stor
     await snapshot('patch profile');
 
     // Refresh, a second session, list sessions.
-    const refreshed = await http().post('/v1/auth/refresh').send({ refreshToken: login1.body.refreshToken });
+    const refreshed = await http().post('/v1/auth/refresh').send({ refreshToken: pair1.refreshToken });
     expect(refreshed.status).toBe(200);
-    addTokens('refresh 1', refreshed.body);
-    const a2 = refreshed.body.accessToken as string;
+    const pair2 = bodyOf<TokenPairDto>(refreshed);
+    addTokens('refresh 1', pair2);
+    const a2 = pair2.accessToken;
     const login2 = await http().post('/v1/auth/login').send({ email: EMAIL, password: PASSWORD_1 });
     expect(login2.status).toBe(200);
-    addTokens('login 2', login2.body);
+    const pair3 = bodyOf<TokenPairDto>(login2);
+    addTokens('login 2', pair3);
     const sessions = await http().get('/v1/auth/sessions').set(...bearer(a2));
     expect(sessions.body).toHaveLength(2);
     await snapshot('refresh and second session');
@@ -226,24 +234,25 @@ describe.each(vaultStoreCases(9))('canaries never leak (%s vault store)', (_stor
     // Change the password (the other session ends), log out.
     const change = await http().post('/v1/auth/password').set(...bearer(a2)).send({ currentPassword: PASSWORD_1, newPassword: PASSWORD_2 });
     expect(change.status).toBe(204);
-    expect((await http().get('/v1/me').set(...bearer(login2.body.accessToken))).body.code).toBe('session_locked');
+    expect(bodyOf<ProblemDetails>(await http().get('/v1/me').set(...bearer(pair3.accessToken))).code).toBe('session_locked');
     await snapshot('password change');
     expect((await http().post('/v1/auth/logout').set(...bearer(a2))).status).toBe(204);
     await snapshot('logout');
 
     // Recover with the code: a new code and password.
-    const recover = await http().post('/v1/auth/recover').send({ email: EMAIL, recoveryCode: register.body.recoveryCode, newPassword: PASSWORD_3 });
+    const recover = await http().post('/v1/auth/recover').send({ email: EMAIL, recoveryCode: registered.recoveryCode, newPassword: PASSWORD_3 });
     expect(recover.status).toBe(200);
-    addRecoveryCode('recovery code 2', recover.body.recoveryCode);
+    addRecoveryCode('recovery code 2', bodyOf<RecoveryCodeDto>(recover).recoveryCode);
     await snapshot('recover');
 
     // Log in again: the data survived; then delete the account.
     const login3 = await http().post('/v1/auth/login').send({ email: EMAIL, password: PASSWORD_3 });
     expect(login3.status).toBe(200);
-    addTokens('login 3', login3.body);
-    expect((await http().get('/v1/me/profile').set(...bearer(login3.body.accessToken))).body).toEqual({ ...PROFILE_2, ...PATCH_3 });
+    const pair4 = bodyOf<TokenPairDto>(login3);
+    addTokens('login 3', pair4);
+    expect((await http().get('/v1/me/profile').set(...bearer(pair4.accessToken))).body).toEqual({ ...PROFILE_2, ...PATCH_3 });
     await snapshot('login after recovery');
-    const deletion = await http().delete('/v1/me').set(...bearer(login3.body.accessToken)).send({ password: PASSWORD_3 });
+    const deletion = await http().delete('/v1/me').set(...bearer(pair4.accessToken)).send({ password: PASSWORD_3 });
     expect(deletion.status).toBe(204);
     await snapshot('delete');
 

@@ -4,6 +4,11 @@ import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import type { RecoveryCodeDto, RegisteredDto, TokenPairDto } from '../src/auth/dto/auth.dto';
+import type { ContactPageDto } from '../src/contacts/dto/contact.dto';
+import type { DocumentDto } from '../src/documents/dto/document.dto';
+import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
+import type { MeDto } from '../src/users/me.controller';
 import type { AppProcess } from './support/app-process';
 import { bearer } from './support/auth-client';
 import { DIST_DIR, ensureBuild, PROJECT_ROOT, startBuiltApp, stopApp } from './support/built-app';
@@ -41,6 +46,7 @@ import { sealMasterKeyInSoftHsm } from './support/sealed-master-key-source';
 import type { SoftHsm } from './support/softhsm';
 import { softHsmMissing } from './support/softhsm';
 import { createTestDatabase, TestDatabase } from './support/test-database';
+import { bodyOf } from './support/http-body';
 import { waitUntil } from './support/wait-until';
 
 /**
@@ -183,17 +189,18 @@ describeWithGcore('a core dump of the running server holds no key (SPEC §1, iss
     const email = `core.dump-${TAG}@example.org`;
     const registered = await http().post('/v1/auth/register').send({ email, password: PASSWORDS[0], profile: PROFILE });
     expect(registered.status).toBe(201);
-    const userId: string = registered.body.userId;
+    const { userId, recoveryCode } = bodyOf<RegisteredDto>(registered);
     const account: AccountSecrets = {
       userId,
       password: PASSWORDS[0],
-      recoveryCodes: [{ code: registered.body.recoveryCode, salt: (await readUserRow(database.url, userId)).recovery_salt }],
+      recoveryCodes: [{ code: recoveryCode, salt: (await readUserRow(database.url, userId)).recovery_salt }],
     };
 
     const first = await http().post('/v1/auth/login').send({ email, password: PASSWORDS[0] });
     expect(first.status).toBe(200);
-    keys.push(sessionKey('session key (first login)', first.body.accessToken, vaultKey));
-    const auth1 = bearer(first.body.accessToken);
+    const tokens1 = bodyOf<TokenPairDto>(first);
+    keys.push(sessionKey('session key (first login)', tokens1.accessToken, vaultKey));
+    const auth1 = bearer(tokens1.accessToken);
 
     expect((await http().put('/v1/me/profile').set(...auth1).send(PROFILE)).status).toBe(200);
     expect((await http().get('/v1/me/profile').set(...auth1)).body).toMatchObject({ fullName: PROFILE.fullName });
@@ -205,10 +212,11 @@ describeWithGcore('a core dump of the running server holds no key (SPEC §1, iss
       expect(contact.status).toBe(201);
     }
     const found = await http().get('/v1/contacts').query({ email: `contact1-${TAG}@example.org` }).set(...auth1);
-    expect(found.body.items).toHaveLength(1);
+    expect(bodyOf<ContactPageDto>(found).items).toHaveLength(1);
     const document = await http().post('/v1/documents').set(...auth1).send({ kind: 'profile-summary' });
     expect(document.status).toBe(201);
-    const pdf = await http().get(`/v1/documents/${document.body.id}/content`).set(...auth1).buffer(true);
+    const documentId = bodyOf<DocumentDto>(document).id;
+    const pdf = await http().get(`/v1/documents/${documentId}/content`).set(...auth1).buffer(true);
     expect(pdf.status).toBe(200);
     // Every key of version 1 (data key, blind-index keys, the file key), before the rotation
     // destroys it, and the keys of the first password.
@@ -221,35 +229,37 @@ describeWithGcore('a core dump of the running server holds no key (SPEC §1, iss
 
     const rotated = await http().post('/v1/me/keys/rotate').set(...auth1).send({ password: PASSWORDS[1] });
     expect(rotated.status).toBe(200);
-    account.recoveryCodes.push({ code: rotated.body.recoveryCode, salt: (await readUserRow(database.url, userId)).recovery_salt });
+    const rotatedCode = bodyOf<RotatedKeysDto>(rotated).recoveryCode;
+    account.recoveryCodes.push({ code: rotatedCode, salt: (await readUserRow(database.url, userId)).recovery_salt });
     // Version 2 while both exist (and the re-encrypted file's key), then wait for the job to end.
     await collectUserKeys('password 2');
     await waitUntil(
       'the key rotation finished',
-      async () => (await http().get('/v1/me').set(...auth1)).body.keyRotation === null,
+      async () => bodyOf<MeDto>(await http().get('/v1/me').set(...auth1)).keyRotation === null,
       { timeoutMs: 60_000, intervalMs: 200, detail: () => app!.output().slice(-3000) },
     );
     await collectUserKeys('password 2');
 
-    const recovered = await http().post('/v1/auth/recover').send({ email, recoveryCode: rotated.body.recoveryCode, newPassword: PASSWORDS[2] });
+    const recovered = await http().post('/v1/auth/recover').send({ email, recoveryCode: rotatedCode, newPassword: PASSWORDS[2] });
     expect(recovered.status).toBe(200);
     account.password = PASSWORDS[2];
-    account.recoveryCodes.push({ code: recovered.body.recoveryCode, salt: (await readUserRow(database.url, userId)).recovery_salt });
+    account.recoveryCodes.push({ code: bodyOf<RecoveryCodeDto>(recovered).recoveryCode, salt: (await readUserRow(database.url, userId)).recovery_salt });
     await collectUserKeys('password 3');
 
     const second = await http().post('/v1/auth/login').send({ email, password: PASSWORDS[2] });
     expect(second.status).toBe(200);
-    const tokens2 = second.body as { accessToken: string; refreshToken: string };
+    const tokens2 = bodyOf<TokenPairDto>(second);
     keys.push(sessionKey('session key (second login)', tokens2.accessToken, vaultKey));
     const auth2 = bearer(tokens2.accessToken);
     expect((await http().patch('/v1/me/profile').set(...auth2).send({ phone: '+44 20 7946 0999' })).status).toBe(200);
-    expect((await http().get('/v1/contacts').set(...auth2)).body.items).toHaveLength(2);
-    expect((await http().get('/v1/contacts').query({ phone: '+44 20 7946 0520' }).set(...auth2)).body.items).toHaveLength(1);
-    expect((await http().get(`/v1/documents/${document.body.id}/content`).set(...auth2).buffer(true)).status).toBe(200);
+    expect(bodyOf<ContactPageDto>(await http().get('/v1/contacts').set(...auth2)).items).toHaveLength(2);
+    expect(bodyOf<ContactPageDto>(await http().get('/v1/contacts').query({ phone: '+44 20 7946 0520' }).set(...auth2)).items).toHaveLength(1);
+    expect((await http().get(`/v1/documents/${documentId}/content`).set(...auth2).buffer(true)).status).toBe(200);
     const refreshed = await http().post('/v1/auth/refresh').send({ refreshToken: tokens2.refreshToken });
     expect(refreshed.status).toBe(200);
-    keys.push(sessionKey('session key (refreshed)', refreshed.body.accessToken, vaultKey));
-    expect((await http().get('/v1/me/profile').set(...bearer(refreshed.body.accessToken))).status).toBe(200);
+    const tokens3 = bodyOf<TokenPairDto>(refreshed);
+    keys.push(sessionKey('session key (refreshed)', tokens3.accessToken, vaultKey));
+    expect((await http().get('/v1/me/profile').set(...bearer(tokens3.accessToken))).status).toBe(200);
     await collectUserKeys('password 3');
     lap('account flow over HTTP');
 
@@ -317,11 +327,11 @@ describeWithGcore('a core dump of the running server holds no key (SPEC §1, iss
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
       let err = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString('utf8');
         if (out.includes('\n')) resolve(out.split('\n')[0]);
       });
-      child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
       child.on('exit', (code) => reject(new Error(`control process exited (${code}): ${err}`)));
     });
     const { ordinary, secure } = JSON.parse(line) as { ordinary: string; secure: string };

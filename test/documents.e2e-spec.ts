@@ -1,9 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
+import { expect } from '@jest/globals';
 import request from 'supertest';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { DocumentRetentionService } from '../src/documents/document-retention.service';
+import type { DocumentDto } from '../src/documents/dto/document.dto';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
+import { bodyOf, Json } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
@@ -38,10 +42,10 @@ describe('documents (SPEC §4, issue 5)', () => {
   });
   afterAll(() => t?.close());
 
-  async function createDocument(owner = user): Promise<{ id: string; sizeBytes: number; expiresAt: string; createdAt: string; filename: string }> {
+  async function createDocument(owner = user): Promise<Json<DocumentDto>> {
     const response = await http().post('/v1/documents').set(...bearer(owner.accessToken)).send({ kind: 'profile-summary' });
     expect(response.status).toBe(201);
-    return response.body;
+    return bodyOf<DocumentDto>(response);
   }
 
   it('renders the profile summary, stores it encrypted, and serves the decrypted PDF', async () => {
@@ -74,10 +78,10 @@ describe('documents (SPEC §4, issue 5)', () => {
   it('lists, shows and deletes; another user gets 404; the row carries no plaintext', async () => {
     const created = await createDocument();
     const list = await http().get('/v1/documents').set(...bearer(user.accessToken));
-    expect(list.body.map((d: { id: string }) => d.id)).toContain(created.id);
+    expect(bodyOf<DocumentDto[]>(list).map((d) => d.id)).toContain(created.id);
     expect((await http().get(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).body).toEqual(created);
 
-    const [row] = await t.dataSource.query('SELECT * FROM documents WHERE id = $1', [created.id]);
+    const [row] = await t.dataSource.query<Record<string, unknown>[]>('SELECT * FROM documents WHERE id = $1', [created.id]);
     expect(JSON.stringify(row)).not.toContain('profile-summary-');
 
     const other = await registerAndLogin(t.app.getHttpServer());
@@ -99,7 +103,7 @@ describe('documents (SPEC §4, issue 5)', () => {
   ])('rejects %s with 400', async (_name, body) => {
     const response = await http().post('/v1/documents').set(...bearer(user.accessToken)).send(body);
     expect(response.status).toBe(400);
-    expect(response.body.code).toBe('validation_failed');
+    expect(bodyOf<ProblemDetails>(response).code).toBe('validation_failed');
   });
 
   describe('tampering', () => {
@@ -107,7 +111,7 @@ describe('documents (SPEC §4, issue 5)', () => {
       try {
         const response = await http().get(`/v1/documents/${id}/content`).set(...bearer(user.accessToken)).responseType('blob');
         const body = response.body as Buffer;
-        const problem = response.headers['content-type']?.includes('problem') ? JSON.parse(body.toString()) : undefined;
+        const problem = response.headers['content-type']?.includes('problem') ? (JSON.parse(body.toString()) as { code: string }) : undefined;
         return { status: response.status, body, problem };
       } catch (error) {
         return { error: error as Error };
@@ -133,7 +137,7 @@ describe('documents (SPEC §4, issue 5)', () => {
       const result = await download(created.id);
       expect(result.status).toBe(500);
       expect(result.problem?.code).toBe('data_integrity_error');
-      const events = await t.dataSource.query("SELECT count(*)::int AS n FROM audit_events WHERE event = 'data.integrity_failure'");
+      const events = await t.dataSource.query<{ n: number }[]>("SELECT count(*)::int AS n FROM audit_events WHERE event = 'data.integrity_failure'");
       expect(events[0].n).toBeGreaterThan(0);
     });
 
@@ -189,7 +193,7 @@ describe('documents (SPEC §4, issue 5)', () => {
       expect(existsSync(orphan)).toBe(false);
       expect(existsSync(stray)).toBe(false);
       expect(existsSync(join(documentsDir(), `${keep.id}.vpd`))).toBe(true);
-      const ids = (await t.dataSource.query('SELECT id FROM documents')).map((r: { id: string }) => r.id);
+      const ids = (await t.dataSource.query<{ id: string }[]>('SELECT id FROM documents')).map((r) => r.id);
       expect(ids).toContain(keep.id);
       expect(ids).not.toContain(expire.id);
       expect(ids).not.toContain(lostFile.id);
@@ -214,7 +218,7 @@ describe('documents (SPEC §4, issue 5)', () => {
       rmSync(join(documentsDir(), `${young.id}.vpd`));
       const report = await t.app.get(DocumentRetentionService).run(new Date());
       expect(report.orphanRows).toBe(0);
-      const ids = (await t.dataSource.query('SELECT id FROM documents WHERE id = $1', [young.id])) as unknown[];
+      const ids = await t.dataSource.query<unknown[]>('SELECT id FROM documents WHERE id = $1', [young.id]);
       expect(ids).toHaveLength(1);
     });
 

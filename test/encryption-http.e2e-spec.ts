@@ -3,6 +3,7 @@ import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
 import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { Public } from '../src/auth/guards/public.decorator';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { Repository } from 'typeorm';
 import { generateDataKey } from '../src/crypto/data-key';
 import { OWASP_MINIMUM_ARGON2_PARAMS } from '../src/crypto/kdf';
@@ -10,6 +11,7 @@ import { KeyContext } from '../src/key-vault/key-context';
 import { Keyring } from '../src/key-vault/keyring';
 import { UserDataKey } from '../src/users/user-data-key.entity';
 import { User } from '../src/users/user.entity';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 const canaryEmail = (id: string) => `canary.integrity+${id}@example.org`;
@@ -76,29 +78,29 @@ describe('encrypted data over HTTP', () => {
   afterAll(() => t?.close());
 
   it('stores the email encrypted and reads it back within the request that holds the keys', async () => {
-    const { body } = await http().post('/v1/probe/users').expect(201);
-    const [row] = await t.dataSource.query('SELECT email, email_index FROM users WHERE id = $1', [body.id]);
+    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
+    const [row] = await t.dataSource.query<{ email: Buffer; email_index: Buffer }[]>('SELECT email, email_index FROM users WHERE id = $1', [id]);
     expect(Buffer.from(row.email).includes(Buffer.from('canary'))).toBe(false);
     expect(row.email_index).toHaveLength(32);
-    expect((await http().get(`/v1/probe/users/${body.id}`).expect(200)).body).toEqual({ email: canaryEmail(body.id) });
+    expect((await http().get(`/v1/probe/users/${id}`).expect(200)).body).toEqual({ email: canaryEmail(id) });
   });
 
   it('answers 500 key_unavailable when a route touches encrypted data without keys', async () => {
-    const { body } = await http().post('/v1/probe/users').expect(201);
-    const response = await http().get(`/v1/probe/users/${body.id}/without-keys`);
+    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
+    const response = await http().get(`/v1/probe/users/${id}/without-keys`);
     expect(response.status).toBe(500);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.body.code).toBe('key_unavailable');
+    expect(bodyOf<ProblemDetails>(response).code).toBe('key_unavailable');
     expect(JSON.stringify(response.body)).not.toContain('canary');
   });
 
   it('answers a tampered ciphertext with 500 data_integrity_error, logged with table and column only', async () => {
-    const { body } = await http().post('/v1/probe/users').expect(201);
+    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
     await t.dataSource.query(
       'UPDATE users SET email = set_byte(email, length(email) - 1, get_byte(email, length(email) - 1) # 128) WHERE id = $1',
-      [body.id],
+      [id],
     );
-    const response = await http().get(`/v1/probe/users/${body.id}`);
+    const response = await http().get(`/v1/probe/users/${id}`);
     expect(response.status).toBe(500);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.body).toMatchObject({ code: 'data_integrity_error', status: 500 });
@@ -110,15 +112,15 @@ describe('encrypted data over HTTP', () => {
     expect(line).toMatchObject({ level: 50, table: 'users', column: 'email', reason: 'AuthenticationFailedError' });
     expect(JSON.stringify(t.logs)).not.toContain('canary');
     await new Promise((resolve) => setTimeout(resolve, 100)); // the audit write is not awaited by the response
-    const events = await t.dataSource.query(
+    const events = await t.dataSource.query<{ outcome: string; request_id: string }[]>(
       "SELECT outcome, request_id FROM audit_events WHERE event = 'data.integrity_failure'",
     );
-    expect(events).toContainEqual({ outcome: 'failure', request_id: response.body.requestId });
+    expect(events).toContainEqual({ outcome: 'failure', request_id: bodyOf<ProblemDetails>(response).requestId });
   });
 
   it('zeroes the request keyring once the response is sent', async () => {
-    const { body } = await http().post('/v1/probe/users').expect(201);
-    const key = dataKeys.get(body.id)!;
+    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
+    const key = dataKeys.get(id)!;
     const seen: Keyring[] = [];
     const attach = KeyContext.attach.bind(KeyContext);
     const spy = jest.spyOn(KeyContext, 'attach').mockImplementation((keyring: Keyring) => {
@@ -126,7 +128,7 @@ describe('encrypted data over HTTP', () => {
       attach(keyring);
     });
     try {
-      await http().get(`/v1/probe/users/${body.id}`).expect(200);
+      await http().get(`/v1/probe/users/${id}`).expect(200);
     } finally {
       spy.mockRestore();
     }

@@ -23,8 +23,8 @@ describe('health (SPEC §5)', () => {
   });
 
   it('ran the migrations at start-up, recorded in schema_migrations', async () => {
-    const applied = await t.dataSource.query('SELECT name FROM schema_migrations ORDER BY id');
-    expect(applied.map((row: { name: string }) => row.name)).toEqual([
+    const applied = await t.dataSource.query<{ name: string }[]>('SELECT name FROM schema_migrations ORDER BY id');
+    expect(applied.map((row) => row.name)).toEqual([
       'CreateAuditEvents1795771187744',
       'CreateUsersAndDataKeys1795773554304',
       'CreateSessionsAndProfiles1795774259015',
@@ -32,7 +32,7 @@ describe('health (SPEC §5)', () => {
       'CreateDocuments1795775504630',
       'CreateKeyRotations1795782001272',
     ]);
-    const [{ count }] = await t.dataSource.query('SELECT count(*)::int AS count FROM audit_events');
+    const [{ count }] = await t.dataSource.query<{ count: number }[]>('SELECT count(*)::int AS count FROM audit_events');
     expect(count).toBe(0);
   });
 

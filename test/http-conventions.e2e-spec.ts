@@ -3,10 +3,13 @@ import { Type } from 'class-transformer';
 import { IsEmail, IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { expect } from '@jest/globals';
 import request, { type Response } from 'supertest';
 import { Public } from '../src/auth/guards/public.decorator';
 import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
 import { DomainError } from '../src/common/problem/domain-error';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
+import { bodyOf } from './support/http-body';
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -75,9 +78,9 @@ describe('HTTP conventions (SPEC §5)', () => {
       .post('/v1/probe/echo')
       .send({ email: CANARY_SECRET, count: 11, address: { city: '' } });
     expectProblem(response, 400, 'validation_failed');
-    const fields = response.body.errors.map((e: { field: string }) => e.field).sort();
+    const fields = bodyOf<ProblemDetails>(response).errors?.map((e) => e.field).sort();
     expect(fields).toEqual(['address.city', 'count', 'email']);
-    expect(response.body.errors).toContainEqual({
+    expect(bodyOf<ProblemDetails>(response).errors).toContainEqual({
       field: 'address.city',
       pointer: '#/address/city',
       messages: [expect.stringContaining('city')],
@@ -88,7 +91,7 @@ describe('HTTP conventions (SPEC §5)', () => {
   it('rejects unknown fields (400)', async () => {
     const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: 1, isAdmin: true });
     expectProblem(response, 400, 'validation_failed');
-    expect(response.body.errors).toEqual([
+    expect(bodyOf<ProblemDetails>(response).errors).toEqual([
       { field: 'isAdmin', pointer: '#/isAdmin', messages: ['property isAdmin should not exist'] },
     ]);
   });
@@ -96,7 +99,7 @@ describe('HTTP conventions (SPEC §5)', () => {
   it('does not coerce wrong types (400)', async () => {
     const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: '3' });
     expectProblem(response, 400, 'validation_failed');
-    expect(response.body.errors.map((e: { field: string }) => e.field)).toEqual(['count']);
+    expect(bodyOf<ProblemDetails>(response).errors?.map((e) => e.field)).toEqual(['count']);
   });
 
   it.each([
@@ -134,14 +137,14 @@ describe('HTTP conventions (SPEC §5)', () => {
   it('answers an unknown route with 404, without echoing its query string', async () => {
     const response = await http().get(`/v1/nowhere?email=${encodeURIComponent(CANARY_EMAIL)}`);
     expectProblem(response, 404, 'not_found');
-    expect(response.body.instance).toBe('/v1/nowhere');
+    expect(bodyOf<ProblemDetails>(response).instance).toBe('/v1/nowhere');
     expect(JSON.stringify(response.body)).not.toContain('canary');
   });
 
   it('maps a DomainError to its code and status', async () => {
     const response = await http().get('/v1/probe/domain-error');
     expectProblem(response, 409, 'conflict');
-    expect(response.body.detail).toBe('That resource already exists.');
+    expect(bodyOf<ProblemDetails>(response).detail).toBe('That resource already exists.');
   });
 
   it('answers an unexpected error with a generic 500 and logs it without its message', async () => {

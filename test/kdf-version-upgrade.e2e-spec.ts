@@ -2,12 +2,16 @@ import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import argon2 from 'argon2';
 import request from 'supertest';
 import { PasswordKdf } from '../src/auth/kdf/password-kdf';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { ServerKeys } from '../src/config/server-keys';
 import { AeadAlgorithm } from '../src/crypto/aead';
 import { unwrapDataKey, wrapDataKey } from '../src/crypto/data-key';
 import { Argon2Params, derivePasswordMasterKey, splitPasswordMasterKey } from '../src/crypto/kdf';
 import { zeroBuffer } from '../src/crypto/secure-memory';
+import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
+import type { ProfileDto } from '../src/profile/dto/profile.dto';
 import { bearer, login, LoggedInUser, registerUser, RegisteredUser } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait-until';
 
@@ -41,7 +45,7 @@ describe('password KDF version 2, and the upgrade of version-1 accounts at login
     version: number;
   }
   const stored = async (userId: string): Promise<StoredAccount> =>
-    (await t.dataSource.query('SELECT auth_verifier, kdf_salt, kdf_params, version FROM users WHERE id = $1', [userId]))[0];
+    (await t.dataSource.query<StoredAccount[]>('SELECT auth_verifier, kdf_salt, kdf_params, version FROM users WHERE id = $1', [userId]))[0];
   const wrapsOf = async (userId: string): Promise<{ key_version: number; wrapped_by_password: Buffer }[]> =>
     t.dataSource.query('SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1 ORDER BY key_version', [userId]);
 
@@ -97,7 +101,7 @@ describe('password KDF version 2, and the upgrade of version-1 accounts at login
   }
 
   const argon2Calls = () => jest.spyOn(t.app.get(PasswordKdf), 'deriveMasterKey');
-  const profileOf = async (session: { accessToken: string }) => (await request(http()).get('/v1/me/profile').set(...bearer(session.accessToken))).body;
+  const profileOf = async (session: { accessToken: string }) => bodyOf<ProfileDto>(await request(http()).get('/v1/me/profile').set(...bearer(session.accessToken)));
   const attemptLogin = (email: string, password: string) => request(http()).post('/v1/auth/login').send({ email, password });
 
   it('registers new accounts as version 2: HMAC(argon2-output key, argon2id output), recomputed here with node:crypto', async () => {
@@ -177,7 +181,7 @@ describe('password KDF version 2, and the upgrade of version-1 accounts at login
     const unknown = await attemptLogin('nobody.at.all@example.org', 'not the right passphrase');
     expect(calls).toHaveBeenCalledTimes(3);
     for (const response of [wrong1, wrong2, unknown]) expect(response.status).toBe(401);
-    const { requestId: _unknownRequest, ...unknownBody } = unknown.body;
+    const { requestId: _unknownRequest, ...unknownBody } = bodyOf<ProblemDetails>(unknown);
     for (const response of [wrong1, wrong2]) expect({ ...response.body, requestId: undefined }).toEqual({ ...unknownBody, requestId: undefined });
     expect(await stored(version1.userId)).toEqual(before);
     // Both still open with the right password.
@@ -231,14 +235,14 @@ describe('password KDF version 2, and the upgrade of version-1 accounts at login
     expect((await rotate('not the right passphrase')).status).toBe(401);
     const rotated = await rotate(user.password);
     expect(rotated.status).toBe(200);
-    expect(rotated.body.keyVersion).toBe(2);
+    expect(bodyOf<RotatedKeysDto>(rotated).keyVersion).toBe(2);
     // A rotation changes data keys, not the password's derivation: still version 1, and the new
     // key version is wrapped under the version-1 KEK.
     expect((await stored(user.userId)).kdf_params).not.toHaveProperty('version');
     expect([...(await dataKeysOf(user.userId, user.password)).keys()]).toEqual([1, 2]);
     await waitUntil(
       'the rotation finished',
-      async () => (await t.dataSource.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [user.userId])).length === 0,
+      async () => (await t.dataSource.query<unknown[]>('SELECT 1 FROM key_rotations WHERE user_id = $1', [user.userId])).length === 0,
       { timeoutMs: 30_000, intervalMs: 50 },
     );
     const dataKeys = await dataKeysOf(user.userId, user.password);

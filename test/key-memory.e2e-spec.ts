@@ -3,9 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import { secureMemoryStatus } from '../src/crypto/secure-memory';
+import type { DocumentDto } from '../src/documents/dto/document.dto';
+import type { MeDto } from '../src/users/me.controller';
 import { AppProcess, startAppProcess } from './support/app-process';
 import { bearer, login, registerUser } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 import { waitUntil } from './support/wait-until';
@@ -37,11 +41,11 @@ describe('key memory (issue 12)', () => {
         await request(server).post('/v1/contacts').set(...auth).send({ fullName: 'Charles', email: 'c@example.org' }).expect(201);
         await request(server).get('/v1/contacts?email=c@example.org').set(...auth).expect(200);
         const document = await request(server).post('/v1/documents').set(...auth).send({ kind: 'profile-summary' }).expect(201);
-        await request(server).get(`/v1/documents/${document.body.id}/content`).set(...auth).expect(200);
-        const refreshed = await request(server).post('/v1/auth/refresh').send({ refreshToken: user.refreshToken }).expect(200);
+        await request(server).get(`/v1/documents/${bodyOf<DocumentDto>(document).id}/content`).set(...auth).expect(200);
+        const refreshed = bodyOf<TokenPairDto>(await request(server).post('/v1/auth/refresh').send({ refreshToken: user.refreshToken }).expect(200));
         await request(server)
           .post('/v1/auth/password')
-          .set(...bearer(refreshed.body.accessToken))
+          .set(...bearer(refreshed.accessToken))
           .send({ currentPassword: user.password, newPassword: `${user.password} renewed` })
           .expect(204);
         await request(server).post('/v1/auth/login').send({ email: user.email, password: 'not the password at all' }).expect(401);
@@ -51,11 +55,11 @@ describe('key memory (issue 12)', () => {
         // The re-encryption job holds keyring copies until it has destroyed the old key.
         await waitUntil('the rotation is done', async () => {
           const me = await request(server).get('/v1/me').set(...bearer(rotating.accessToken));
-          return me.status === 200 && me.body.keyRotation === null;
+          return me.status === 200 && bodyOf<MeDto>(me).keyRotation === null;
         });
         await request(server).get('/v1/me/profile').set(...bearer(rotating.accessToken)).expect(200);
         await request(server).post('/v1/auth/logout').set(...bearer(rotating.accessToken)).expect(204);
-        await request(server).post('/v1/auth/logout').set(...bearer(refreshed.body.accessToken)).expect(401);
+        await request(server).post('/v1/auth/logout').set(...bearer(refreshed.accessToken)).expect(401);
       };
       // Keyrings are released when each response has finished, and a rotation job's copies when
       // the job has wound up: both can trail the client a little. Read the count once it holds still.

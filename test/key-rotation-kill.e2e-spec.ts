@@ -4,8 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
+import type { ContactPageDto } from '../src/contacts/dto/contact.dto';
+import type { DocumentDto } from '../src/documents/dto/document.dto';
+import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
 import { AppProcess, startAppProcess } from './support/app-process';
 import { bearer, login, RegisteredUser, registerUser } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { seedContacts, seededContact } from './support/key-rotation-seed';
 import { createTestApp } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
@@ -49,7 +53,7 @@ describe('key rotation killed mid-way resumes after restart', () => {
     let total = 0;
     for (const [table, owner, columns] of ENCRYPTED_COLUMNS) {
       const stale = columns.map((column) => `substring(${column} from 3 for 4) <> $2`).join(' OR ');
-      const [{ count }] = (await db.query(`SELECT count(*)::int AS count FROM ${table} WHERE ${owner} = $1 AND (${stale})`, [user.userId, versionBytes(version)])).rows;
+      const [{ count }] = (await db.query<{ count: number }>(`SELECT count(*)::int AS count FROM ${table} WHERE ${owner} = $1 AND (${stale})`, [user.userId, versionBytes(version)])).rows;
       total += count;
     }
     return total;
@@ -64,7 +68,7 @@ describe('key rotation killed mid-way resumes after restart', () => {
       const session = await login(seeder.app.getHttpServer(), user);
       const document = await request(seeder.app.getHttpServer()).post('/v1/documents').set(...bearer(session.accessToken)).send({ kind: 'profile-summary' });
       expect(document.status).toBe(201);
-      documentId = document.body.id;
+      documentId = bodyOf<DocumentDto>(document).id;
       await seedContacts(seeder, user.userId, user.password, CONTACTS);
     } finally {
       await seeder.close();
@@ -86,12 +90,13 @@ describe('key rotation killed mid-way resumes after restart', () => {
     const session = await login(first.base, user);
     const rotated = await request(first.base).post('/v1/me/keys/rotate').set(...bearer(session.accessToken)).send({ password: user.password });
     expect(rotated.status).toBe(200);
-    expect(rotated.body.keyVersion).toBe(2);
+    const { keyVersion, recoveryCode: rotatedCode } = bodyOf<RotatedKeysDto>(rotated);
+    expect(keyVersion).toBe(2);
 
     // Kill once a random share (10–90 %) of the rows has been re-encrypted and committed.
     const target = Math.floor(CONTACTS * (0.1 + Math.random() * 0.8));
     for (;;) {
-      const { rows } = await db.query('SELECT rows_reencrypted FROM key_rotations WHERE user_id = $1', [user.userId]);
+      const { rows } = await db.query<{ rows_reencrypted: string }>('SELECT rows_reencrypted FROM key_rotations WHERE user_id = $1', [user.userId]);
       if (rows.length === 0) throw new Error('the rotation finished before the kill: raise KEY_ROTATION_KILL_CONTACTS');
       if (Number(rows[0].rows_reencrypted) >= target) break;
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -100,7 +105,10 @@ describe('key rotation killed mid-way resumes after restart', () => {
     expect(await first.app.exited).toBe('SIGKILL');
 
     // Interrupted: both wrapped keys still there, ciphertexts under both versions.
-    const pending = await db.query('SELECT from_version, to_version, rows_reencrypted FROM key_rotations WHERE user_id = $1', [user.userId]);
+    const pending = await db.query<{ from_version: number; to_version: number; rows_reencrypted: string }>(
+      'SELECT from_version, to_version, rows_reencrypted FROM key_rotations WHERE user_id = $1',
+      [user.userId],
+    );
     expect(pending.rows).toHaveLength(1);
     const keysBefore = await db.query('SELECT key_version FROM user_data_keys WHERE user_id = $1 ORDER BY key_version', [user.userId]);
     expect(keysBefore.rows).toEqual([{ key_version: 1 }, { key_version: 2 }]);
@@ -113,7 +121,7 @@ describe('key rotation killed mid-way resumes after restart', () => {
     const again = await login(second.base, user);
     const early = await request(second.base).get('/v1/contacts').query({ email: seededContact(CONTACTS - 1).email }).set(...bearer(again.accessToken));
     expect(early.status).toBe(200);
-    expect(early.body.items).toEqual([expect.objectContaining(seededContact(CONTACTS - 1))]);
+    expect(bodyOf<ContactPageDto>(early).items).toEqual([expect.objectContaining(seededContact(CONTACTS - 1))]);
     await waitUntil(
       'the rotation resumed and finished',
       async () => (await db.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [user.userId])).rows.length === 0,
@@ -129,16 +137,16 @@ describe('key rotation killed mid-way resumes after restart', () => {
       .output()
       .split('\n')
       .filter((line) => line.includes('key rotation completed'))
-      .map((line) => JSON.parse(line));
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(completed).toEqual([expect.objectContaining({ outcome: 'completed', userId: user.userId })]);
     process.stdout.write(`resumed: ${JSON.stringify(completed[0])}\n`);
 
     // Data intact: the count, a sample of contacts by blind index, the profile, the document.
-    const [{ count }] = (await db.query('SELECT count(*)::int AS count FROM contacts WHERE owner_id = $1', [user.userId])).rows;
+    const [{ count }] = (await db.query<{ count: number }>('SELECT count(*)::int AS count FROM contacts WHERE owner_id = $1', [user.userId])).rows;
     expect(count).toBe(CONTACTS);
     for (const n of [0, Math.floor(CONTACTS / 3), Math.floor(CONTACTS / 2), CONTACTS - 1]) {
       const found = await request(second.base).get('/v1/contacts').query({ phone: seededContact(n).phone }).set(...bearer(again.accessToken));
-      expect(found.body.items).toEqual([expect.objectContaining(seededContact(n))]);
+      expect(bodyOf<ContactPageDto>(found).items).toEqual([expect.objectContaining(seededContact(n))]);
     }
     const profile = await request(second.base).get('/v1/me/profile').set(...bearer(again.accessToken));
     expect(profile.body).toMatchObject(PROFILE);
@@ -151,7 +159,7 @@ describe('key rotation killed mid-way resumes after restart', () => {
     // The recovery code handed out before the crash is the one that works.
     const oldCode = await request(second.base).post('/v1/auth/recover').send({ email: user.email, recoveryCode: user.recoveryCode, newPassword: 'Post crash passphrase 5521' });
     expect(oldCode.status).toBe(401);
-    const newCode = await request(second.base).post('/v1/auth/recover').send({ email: user.email, recoveryCode: rotated.body.recoveryCode, newPassword: 'Post crash passphrase 5521' });
+    const newCode = await request(second.base).post('/v1/auth/recover').send({ email: user.email, recoveryCode: rotatedCode, newPassword: 'Post crash passphrase 5521' });
     expect(newCode.status).toBe(200);
   }, 120_000);
 });

@@ -2,10 +2,12 @@ import request from 'supertest';
 import type { App } from 'supertest/types';
 import type { EntitySubscriberInterface, InsertEvent, TransactionCommitEvent } from 'typeorm';
 import { Contact } from '../src/contacts/contact.entity';
+import type { ContactDto, ContactPageDto } from '../src/contacts/dto/contact.dto';
 import { EncryptedWriteOutsideTransactionError, RetiredKeyVersionError } from '../src/encrypted-column/key-version-guard';
 import { KeyContext } from '../src/key-vault/key-context';
 import type { Keyring } from '../src/key-vault/keyring';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { unlockKeyring } from './support/key-rotation-seed';
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
@@ -56,12 +58,12 @@ describe('key rotation against writers still holding the old key version', () =>
     expect(response.status).toBe(200);
   }
 
-  const rotationDone = async (userId: string) => (await t.dataSource.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length === 0;
+  const rotationDone = async (userId: string) => (await t.dataSource.query<unknown[]>('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length === 0;
 
   /** A backend of this database waits for a row lock in a statement matching `pattern`. */
   const waitingOnLock = async (pattern: string) =>
     (
-      await t.dataSource.query(
+      await t.dataSource.query<unknown[]>(
         `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE $1`,
         [pattern],
       )
@@ -90,7 +92,7 @@ describe('key rotation against writers still holding the old key version', () =>
   async function listedNames(user: LoggedInUser): Promise<string[]> {
     const response = await request(http()).get('/v1/contacts').set(...bearer(user.accessToken));
     expect(response.status).toBe(200);
-    return response.body.items.map((item: { fullName: string }) => item.fullName).sort();
+    return bodyOf<ContactPageDto>(response).items.map((item) => item.fullName).sort();
   }
 
   it('refuses a write under the old version that commits after the old key was destroyed: nothing is stored', async () => {
@@ -128,6 +130,7 @@ describe('key rotation against writers still holding the old key version', () =>
     const user = await registerAndLogin(http());
     const created = await request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Before Rotation' });
     expect(created.status).toBe(201);
+    const contactId = bodyOf<ContactDto>(created).id;
     const stale = await unlockKeyring(t, user.userId, user.password);
 
     // Two connections pace the job. One holds the contact, so the job waits at its contacts
@@ -137,14 +140,14 @@ describe('key rotation against writers still holding the old key version', () =>
     const userLock = t.dataSource.createQueryRunner();
     try {
       await contactLock.startTransaction();
-      await contactLock.query('SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE', [created.body.id]);
+      await contactLock.query('SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
       await rotate(user);
       await waitUntil('the job waits at the contacts batch', () => waitingOnLock('%contacts%FOR UPDATE%'));
       expect(await emailVersion(user.userId)).toBe(2);
       await userLock.startTransaction();
       await userLock.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [user.userId]);
       await contactLock.commitTransaction();
-      await waitUntil('the job re-encrypted the contact', async () => (await contactVersions(user.userId)).get(created.body.id) === 2);
+      await waitUntil('the job re-encrypted the contact', async () => (await contactVersions(user.userId)).get(contactId) === 2);
       await waitUntil('the final check waits for the user row', () => waitingOnLock('%FROM users WHERE id%FOR%UPDATE%'));
 
       // The stale writer overwrites the (re-encrypted) contact under version 1 and stops between
@@ -155,11 +158,11 @@ describe('key rotation against writers still holding the old key version', () =>
       held = { keyring: stale, locked, release: new Promise<void>((resolve) => (release = resolve)) };
       const write = KeyContext.runWithKeyring(stale, () =>
         t.dataSource.transaction(async (manager) => {
-          await manager.update(Contact, { id: created.body.id }, { fullName: 'Written Under V1' });
+          await manager.update(Contact, { id: contactId }, { fullName: 'Written Under V1' });
         }),
       );
       await isLocked;
-      expect((await contactVersions(user.userId)).get(created.body.id)).toBe(2);
+      expect((await contactVersions(user.userId)).get(contactId)).toBe(2);
 
       // Let the final check go on: it must now wait for the writer's key lock, not destroy v1.
       await userLock.commitTransaction();
@@ -172,7 +175,7 @@ describe('key rotation against writers still holding the old key version', () =>
       // The check then saw the v1 value, another pass re-encrypted it, and only then was v1 destroyed.
       await waitUntil('the rotation finished', () => rotationDone(user.userId));
       expect(await keyVersions(user.userId)).toEqual([2]);
-      expect(await contactVersions(user.userId)).toEqual(new Map([[created.body.id, 2]]));
+      expect(await contactVersions(user.userId)).toEqual(new Map([[contactId, 2]]));
       expect(await listedNames(user)).toEqual(['Written Under V1']);
     } finally {
       held = undefined;
@@ -187,6 +190,7 @@ describe('key rotation against writers still holding the old key version', () =>
     const user = await registerAndLogin(http());
     const created = await request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Kept As Is' });
     expect(created.status).toBe(201);
+    const contactId = bodyOf<ContactDto>(created).id;
     const stale = await unlockKeyring(t, user.userId, user.password);
     await rotate(user);
     await waitUntil('the rotation finished', () => rotationDone(user.userId));
@@ -196,15 +200,15 @@ describe('key rotation against writers still holding the old key version', () =>
     await KeyContext.runWithKeyring(fresh.copy(), async () => {
       // Without a transaction no lock can last until the commit: refused, even with current keys.
       await expect(contacts.insert(contacts.create({ ownerId: user.userId, fullName: 'No Transaction' }))).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
-      await expect(contacts.update({ id: created.body.id }, { notes: 'no transaction' })).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
+      await expect(contacts.update({ id: contactId }, { notes: 'no transaction' })).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
       // Clearing a column seals nothing: no key is involved, and the write is not checked.
-      await expect(contacts.update({ id: created.body.id }, { notes: null })).resolves.toMatchObject({ affected: 1 });
+      await expect(contacts.update({ id: contactId }, { notes: null })).resolves.toMatchObject({ affected: 1 });
     });
     await KeyContext.runWithKeyring(stale, async () => {
       await expect(t.dataSource.transaction((m) => m.insert(Contact, m.create(Contact, { ownerId: user.userId, fullName: 'Stale Insert' })))).rejects.toBeInstanceOf(
         RetiredKeyVersionError,
       );
-      await expect(t.dataSource.transaction((m) => m.update(Contact, { id: created.body.id }, { notes: 'stale note' }))).rejects.toBeInstanceOf(RetiredKeyVersionError);
+      await expect(t.dataSource.transaction((m) => m.update(Contact, { id: contactId }, { notes: 'stale note' }))).rejects.toBeInstanceOf(RetiredKeyVersionError);
     });
     await KeyContext.runWithKeyring(fresh, () => t.dataSource.transaction((m) => m.insert(Contact, m.create(Contact, { ownerId: user.userId, fullName: 'Fresh Insert' }))));
 

@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from '@jest/globals';
 import request from 'supertest';
 import type { App } from 'supertest/types';
+import type { ContactDto, ContactPageDto } from '../src/contacts/dto/contact.dto';
+import type { DocumentDto } from '../src/documents/dto/document.dto';
+import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
 import { KeyRotationJob } from '../src/key-rotation/key-rotation.job';
+import type { MeDto } from '../src/users/me.controller';
 import { bearer, login, LoggedInUser, registerAndLogin, STRONG_PASSWORD } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { seedContacts, seededContact } from './support/key-rotation-seed';
 import { errorFields, expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
@@ -30,7 +36,7 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     waitUntil('the rotation finished', async () => !(await rotationPending(userId)), { timeoutMs: 30_000, intervalMs: 50 });
 
   async function rotationPending(userId: string): Promise<boolean> {
-    return (await t.dataSource.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length > 0;
+    return (await t.dataSource.query<unknown[]>('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length > 0;
   }
 
   /** Key version of every non-null ciphertext of the user, per table.column, from the raw bytes. */
@@ -62,10 +68,12 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
       .set(...bearer(user.accessToken))
       .send({ fullName: 'Ada Contact', email: 'Ada.Contact@Example.org', phone: '+1 (555) 010-2222', notes: 'met at the key party' });
     expect(contact.status).toBe(201);
+    const contactId = bodyOf<ContactDto>(contact).id;
     await seedContacts(t, user.userId, user.password, 40);
     const document = await request(http()).post('/v1/documents').set(...bearer(user.accessToken)).send({ kind: 'profile-summary' });
     expect(document.status).toBe(201);
-    expect(documentFileVersion(document.body.id)).toBe(1);
+    const documentId = bodyOf<DocumentDto>(document).id;
+    expect(documentFileVersion(documentId)).toBe(1);
     const before = await storedKeyVersions(user.userId);
     expect([...before.keys()].sort()).toEqual(
       expect.arrayContaining(['users.email', 'profiles.full_name', 'profiles.national_id', 'contacts.full_name', 'contacts.email', 'documents.filename']),
@@ -74,18 +82,19 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     const rotated = await rotate(user);
     expect(rotated.status).toBe(200);
     expect(rotated.headers['cache-control']).toBe('no-store');
-    expect(Object.keys(rotated.body).sort()).toEqual(['keyVersion', 'recoveryCode']);
-    expect(rotated.body.keyVersion).toBe(2);
-    expect(rotated.body.recoveryCode).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){6}$/);
-    expect(rotated.body.recoveryCode).not.toBe(user.recoveryCode);
+    const rotatedKeys = bodyOf<RotatedKeysDto>(rotated);
+    expect(Object.keys(rotatedKeys).sort()).toEqual(['keyVersion', 'recoveryCode']);
+    expect(rotatedKeys.keyVersion).toBe(2);
+    expect(rotatedKeys.recoveryCode).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){6}$/);
+    expect(rotatedKeys.recoveryCode).not.toBe(user.recoveryCode);
     await waitForRotation(user.userId);
 
     // Every ciphertext now names version 2; the documents' files too; version 1's wrapped key is gone.
     const after = await storedKeyVersions(user.userId);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
     for (const [column, versions] of after) expect({ column, versions: [...versions] }).toEqual({ column, versions: [2] });
-    expect(documentFileVersion(document.body.id)).toBe(2);
-    const keys = await t.dataSource.query('SELECT key_version FROM user_data_keys WHERE user_id = $1', [user.userId]);
+    expect(documentFileVersion(documentId)).toBe(2);
+    const keys = await t.dataSource.query<{ key_version: number }[]>('SELECT key_version FROM user_data_keys WHERE user_id = $1', [user.userId]);
     expect(keys).toEqual([{ key_version: 2 }]);
 
     // The data reads back through the API, blind-index searches included.
@@ -95,13 +104,13 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     const profile = await request(http()).get('/v1/me/profile').set(...bearer(user.accessToken));
     expect(profile.body).toMatchObject(PROFILE);
     const byEmail = await request(http()).get('/v1/contacts').query({ email: 'ada.contact@example.org' }).set(...bearer(user.accessToken));
-    expect(byEmail.body.items.map((item: { id: string }) => item.id)).toEqual([contact.body.id]);
+    expect(bodyOf<ContactPageDto>(byEmail).items.map((item) => item.id)).toEqual([contactId]);
     const byPhone = await request(http()).get('/v1/contacts').query({ phone: '+15550102222' }).set(...bearer(user.accessToken));
-    expect(byPhone.body.items.map((item: { id: string }) => item.id)).toEqual([contact.body.id]);
+    expect(bodyOf<ContactPageDto>(byPhone).items.map((item) => item.id)).toEqual([contactId]);
     const seeded = await request(http()).get('/v1/contacts').query({ email: seededContact(17).email }).set(...bearer(user.accessToken));
-    expect(seeded.body.items).toEqual([expect.objectContaining(seededContact(17))]);
+    expect(bodyOf<ContactPageDto>(seeded).items).toEqual([expect.objectContaining(seededContact(17))]);
     const pdf = await request(http())
-      .get(`/v1/documents/${document.body.id}/content`)
+      .get(`/v1/documents/${documentId}/content`)
       .set(...bearer(user.accessToken))
       .buffer(true)
       .parse((response, done) => {
@@ -117,19 +126,19 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     await request(http()).get('/v1/contacts').set(...bearer(user.accessToken)).expect(200);
 
     // The audit log has the event; the logs have the rate and no PII.
-    const audit = await t.dataSource.query(`SELECT outcome FROM audit_events WHERE event = 'keys.rotate' AND user_id = $1`, [user.userId]);
+    const audit = await t.dataSource.query<{ outcome: string }[]>(`SELECT outcome FROM audit_events WHERE event = 'keys.rotate' AND user_id = $1`, [user.userId]);
     expect(audit).toEqual([{ outcome: 'success' }]);
     const completed = t.logs.find((line) => line.msg === 'key rotation completed: old key version destroyed' && line.userId === user.userId);
     expect(completed).toMatchObject({ outcome: 'completed', rows: 1 + 1 + 41 + 1, files: 1, values: expect.any(Number), valuesPerSecond: expect.any(Number) });
     const logText = JSON.stringify(t.logs).toLowerCase();
-    for (const secret of [user.email, 'ada.contact@example.org', PROFILE.nationalId, rotated.body.recoveryCode]) {
+    for (const secret of [user.email, 'ada.contact@example.org', PROFILE.nationalId, rotatedKeys.recoveryCode]) {
       expect({ secret, logged: logText.includes(secret.toLowerCase()) }).toEqual({ secret, logged: false });
     }
 
     // The old recovery code no longer opens anything; the new one does.
     const oldCode = await request(http()).post('/v1/auth/recover').send({ email: user.email, recoveryCode: user.recoveryCode, newPassword: NEW_PASSWORD });
     expectProblem(oldCode, 401, 'invalid_credentials');
-    const newCode = await request(http()).post('/v1/auth/recover').send({ email: user.email, recoveryCode: rotated.body.recoveryCode, newPassword: NEW_PASSWORD });
+    const newCode = await request(http()).post('/v1/auth/recover').send({ email: user.email, recoveryCode: rotatedKeys.recoveryCode, newPassword: NEW_PASSWORD });
     expect(newCode.status).toBe(200);
     const recovered = await login(http(), { ...user, password: NEW_PASSWORD });
     const profileAfterRecovery = await request(http()).get('/v1/me/profile').set(...bearer(recovered.accessToken));
@@ -158,12 +167,13 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
         request(http()).get('/v1/me').set(...bearer(user.accessToken)),
       ]);
       expect([page.status, search.status, me.status]).toEqual([200, 200, 200]);
-      expect(page.body.items).toHaveLength(100);
-      expect(search.body.items).toEqual([expect.objectContaining(seededContact(n))]);
-      expect(me.body.email).toBe(user.email);
+      expect(bodyOf<ContactPageDto>(page).items).toHaveLength(100);
+      expect(bodyOf<ContactPageDto>(search).items).toEqual([expect.objectContaining(seededContact(n))]);
+      const account = bodyOf<MeDto>(me);
+      expect(account.email).toBe(user.email);
       // The account shows the rotation while it runs (it may just have ended).
-      if (me.body.keyRotation !== null) {
-        expect(me.body.keyRotation).toMatchObject({ fromVersion: 1, toVersion: 2, startedAt: expect.any(String) });
+      if (account.keyRotation !== null) {
+        expect(account.keyRotation).toMatchObject({ fromVersion: 1, toVersion: 2, startedAt: expect.any(String) });
         sawRotation++;
       }
       reads++;
@@ -177,12 +187,12 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     // Once finished, a new rotation is accepted (v3) and leaves only v3.
     const third = await rotate(user);
     expect(third.status).toBe(200);
-    expect(third.body.keyVersion).toBe(3);
+    expect(bodyOf<RotatedKeysDto>(third).keyVersion).toBe(3);
     await waitForRotation(user.userId);
-    const keys = await t.dataSource.query('SELECT key_version FROM user_data_keys WHERE user_id = $1', [user.userId]);
+    const keys = await t.dataSource.query<{ key_version: number }[]>('SELECT key_version FROM user_data_keys WHERE user_id = $1', [user.userId]);
     expect(keys).toEqual([{ key_version: 3 }]);
     const check = await request(http()).get('/v1/contacts').query({ email: seededContact(2999).email }).set(...bearer(user.accessToken));
-    expect(check.body.items).toEqual([expect.objectContaining(seededContact(2999))]);
+    expect(bodyOf<ContactPageDto>(check).items).toEqual([expect.objectContaining(seededContact(2999))]);
   });
 
   it('a wrong password answers 401 invalid_credentials, audited, and changes nothing', async () => {
@@ -191,8 +201,8 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
     expectProblem(response, 401, 'invalid_credentials', ['not the password at all']);
     expect(await rotationPending(user.userId)).toBe(false);
     const me = await request(http()).get('/v1/me').set(...bearer(user.accessToken));
-    expect(me.body.keyVersion).toBe(1);
-    const audit = await t.dataSource.query(`SELECT outcome FROM audit_events WHERE event = 'keys.rotate' AND user_id = $1`, [user.userId]);
+    expect(bodyOf<MeDto>(me).keyVersion).toBe(1);
+    const audit = await t.dataSource.query<{ outcome: string }[]>(`SELECT outcome FROM audit_events WHERE event = 'keys.rotate' AND user_id = $1`, [user.userId]);
     expect(audit).toEqual([{ outcome: 'failure' }]);
   });
 

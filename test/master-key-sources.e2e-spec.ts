@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from '@jest/globals';
 import request from 'supertest';
 import { ConfigValidationError, loadAppConfig } from '../src/config/app-config';
 import { deriveServerSecrets } from '../src/crypto/server-secrets';
 import { startAppProcess } from './support/app-process';
 import { bearer, login, registerUser, RegisteredUser } from './support/auth-client';
-import { runMasterKeyCommand, SOFTHSM_MODULE, SoftHsm, softHsmMissing } from './support/softhsm';
+import { readSealedFile, runMasterKeyCommand, SOFTHSM_MODULE, SoftHsm, softHsmMissing } from './support/softhsm';
 import { createTestApp, TestApp } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -105,7 +106,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       expect(sealed.stderr).toContain('created the AES-256 key labelled "K1" on token "T"');
       expect(sealed.code).toBe(0);
       expect(statSync(path('sealed-k1.json')).mode & 0o777).toBe(0o600);
-      const file = JSON.parse(readFileSync(path('sealed-k1.json'), 'utf8'));
+      const file = readSealedFile(path('sealed-k1.json'));
       expect(file).toMatchObject({ format: 'vault-pii-sealed-master-key', version: 1, mechanism: 'CKM_AES_GCM', keyLabel: 'K1' });
       expect(readFileSync(path('sealed-k1.json'), 'utf8')).not.toContain(masterKey.trim());
 
@@ -142,7 +143,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       });
       expect(resealed.stderr).toContain('created the AES-256 key labelled "K2" on token "T"');
       expect(resealed.code).toBe(0);
-      expect(JSON.parse(readFileSync(path('sealed-k2.json'), 'utf8')).keyLabel).toBe('K2');
+      expect(readSealedFile(path('sealed-k2.json')).keyLabel).toBe('K2');
       expect(statSync(path('sealed-k2.json')).mode & 0o777).toBe(0o600);
 
       const app = await startApp(sealedEnv(path('sealed-k2.json'), 'K2'));
@@ -159,7 +160,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       await stop(app);
     });
 
-    it('with PKCS11_PIN_FILE instead of PKCS11_PIN', async () => {
+    it('with PKCS11_PIN_FILE instead of PKCS11_PIN', () => {
       writeFileSync(path('pin'), `${PIN}\n`, { mode: 0o600 });
       const { PKCS11_PIN: _pin, ...withoutPin } = sealedEnv(path('sealed-k2.json'), 'K2');
       const config = loadAppConfig({ DATA_DIR: dir, ...withoutPin, PKCS11_PIN_FILE: path('pin') });
@@ -185,7 +186,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       expect(sealed.stderr).toContain('with the RSA key labelled "R1" (CKM_RSA_PKCS_OAEP)');
       expect(sealed.code).toBe(0);
       expect(statSync(path('sealed-r1.json')).mode & 0o777).toBe(0o600);
-      const file = JSON.parse(readFileSync(path('sealed-r1.json'), 'utf8'));
+      const file = readSealedFile(path('sealed-r1.json'));
       expect(Object.keys(file)).toEqual(['format', 'version', 'mechanism', 'keyLabel', 'oaepHash', 'ciphertext']);
       expect(file).toMatchObject({ format: 'vault-pii-sealed-master-key', version: 1, mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R1', oaepHash: 'SHA-1' });
       expect(Buffer.from(file.ciphertext, 'base64')).toHaveLength(384);
@@ -205,7 +206,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       });
       expect(resealed.stderr).toContain('created the RSA-2048 key pair labelled "R2" on token "T"');
       expect(resealed.code).toBe(0);
-      const file = JSON.parse(readFileSync(path('sealed-r2.json'), 'utf8'));
+      const file = readSealedFile(path('sealed-r2.json'));
       expect(file).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R2' });
       expect(Buffer.from(file.ciphertext, 'base64')).toHaveLength(256);
       expectSameMasterKey(sealedEnv(path('sealed-r2.json'), 'R2'));
@@ -217,7 +218,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       });
       expect(resealed.code).toBe(0);
       expect(resealed.stderr).toContain('resealed the master key of');
-      expect(JSON.parse(readFileSync(path('sealed-k2-to-r3.json'), 'utf8'))).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R3' });
+      expect(readSealedFile(path('sealed-k2-to-r3.json'))).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'R3' });
       const app = await startApp(sealedEnv(path('sealed-k2-to-r3.json'), 'R3'));
       await expectProfile(app, user);
       await stop(app);
@@ -229,7 +230,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       });
       expect(resealed.stderr).toContain('created the AES-256 key labelled "K3" on token "T"');
       expect(resealed.code).toBe(0);
-      expect(JSON.parse(readFileSync(path('sealed-r2-to-k3.json'), 'utf8'))).toMatchObject({ mechanism: 'CKM_AES_GCM', keyLabel: 'K3' });
+      expect(readSealedFile(path('sealed-r2-to-k3.json'))).toMatchObject({ mechanism: 'CKM_AES_GCM', keyLabel: 'K3' });
       const app = await startApp(sealedEnv(path('sealed-r2-to-k3.json'), 'K3'));
       await expectProfile(app, user);
       await stop(app);
@@ -246,7 +247,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
         input: masterKey,
       });
       expect(sealed.code).toBe(0);
-      const file = JSON.parse(readFileSync(path('sealed-k1.json'), 'utf8'));
+      const file = readSealedFile(path('sealed-k1.json'));
       writeFileSync(path('truncated.json'), readFileSync(path('sealed-k1.json'), 'utf8').slice(0, 100));
       const ciphertext = Buffer.from(file.ciphertext, 'base64');
       ciphertext[5] ^= 0x01;
@@ -254,7 +255,7 @@ describeWithSoftHsm('master key sources: APP_MASTER_KEY_FILE and APP_MASTER_KEY_
       writeFileSync(path('relabelled.json'), JSON.stringify({ ...file, keyLabel: 'K2' }));
       writeFileSync(path('wrong-pin'), `${WRONG_PIN}\n`);
 
-      const rsaFile = JSON.parse(readFileSync(path('sealed-r1.json'), 'utf8'));
+      const rsaFile = readSealedFile(path('sealed-r1.json'));
       const rsaCiphertext = Buffer.from(rsaFile.ciphertext, 'base64');
       rsaCiphertext[200] ^= 0x01;
       writeFileSync(path('rsa-tampered.json'), JSON.stringify({ ...rsaFile, ciphertext: rsaCiphertext.toString('base64') }));

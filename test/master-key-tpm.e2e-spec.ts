@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAppProcess } from './support/app-process';
-import { runMasterKeyCommand } from './support/softhsm';
+import { readSealedFile, runMasterKeyCommand } from './support/softhsm';
 import { SwTpm, swtpmMissing } from './support/swtpm';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -79,7 +79,7 @@ describeWithTpm('master key sealed with RSA-OAEP on a TPM (swtpm + tpm2-pkcs11)'
     expect(sealed.stderr).toContain('created the RSA-3072 key pair labelled "T1" on token "tpm"');
     expect(sealed.stderr).not.toContain('refused OAEP');
     expect(sealed.code).toBe(0);
-    const file = JSON.parse(readFileSync(path('tpm-1.json'), 'utf8'));
+    const file = readSealedFile(path('tpm-1.json'));
     expect(file).toMatchObject({ version: 1, mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'T1', oaepHash: 'SHA-256' });
     expect(Buffer.from(file.ciphertext, 'base64')).toHaveLength(384);
   });
@@ -97,7 +97,7 @@ describeWithTpm('master key sealed with RSA-OAEP on a TPM (swtpm + tpm2-pkcs11)'
   });
 
   it('refuses an altered ciphertext, naming APP_MASTER_KEY_SEALED', () => {
-    const file = JSON.parse(readFileSync(path('tpm-1.json'), 'utf8'));
+    const file = readSealedFile(path('tpm-1.json'));
     const ciphertext = Buffer.from(file.ciphertext, 'base64');
     ciphertext[17] ^= 0x01;
     writeFileSync(path('tpm-altered.json'), JSON.stringify({ ...file, ciphertext: ciphertext.toString('base64') }));
@@ -113,12 +113,12 @@ describeWithTpm('master key sealed with RSA-OAEP on a TPM (swtpm + tpm2-pkcs11)'
       env: { ...pkcs11('T1'), APP_MASTER_KEY_SEALED: path('tpm-1.json') },
     });
     expect(resealed.code).toBe(0);
-    expect(JSON.parse(readFileSync(path('tpm-2.json'), 'utf8'))).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'T2', oaepHash: 'SHA-256' });
+    expect(readSealedFile(path('tpm-2.json'))).toMatchObject({ mechanism: 'CKM_RSA_PKCS_OAEP', keyLabel: 'T2', oaepHash: 'SHA-256' });
     expect(unseal(path('tpm-2.json'), 'T2')).toMatchObject({ code: 0, stdout: masterKeyDigest });
   });
 
   it('a file relabelled to another key of the token does not open', () => {
-    const file = JSON.parse(readFileSync(path('tpm-2.json'), 'utf8'));
+    const file = readSealedFile(path('tpm-2.json'));
     writeFileSync(path('tpm-relabelled.json'), JSON.stringify({ ...file, keyLabel: 'T1' }));
     const result = unseal(path('tpm-relabelled.json'), 'T1');
     expect(result.code).toBe(1);

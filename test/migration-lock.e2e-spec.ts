@@ -27,11 +27,11 @@ describe('migrations at start-up, several instances at once', () => {
     const results = await Promise.allSettled(instances.map((dataSource) => runMigrationsWithLock(dataSource)));
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
 
-    const applied = (await instances[0].query('SELECT name FROM schema_migrations ORDER BY id')) as { name: string }[];
+    const applied = await instances[0].query<{ name: string }[]>('SELECT name FROM schema_migrations ORDER BY id');
     expect(applied.map((row) => row.name)).toEqual(MIGRATIONS.map((migration) => migration.name));
     // Nothing left pending for anyone, and the lock was released.
     expect(await instances[1].showMigrations()).toBe(false);
-    const locks = (await instances[2].query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`)) as { n: number }[];
+    const locks = await instances[2].query<{ n: number }[]>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`);
     expect(locks[0].n).toBe(0);
   });
 

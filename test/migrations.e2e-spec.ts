@@ -31,7 +31,7 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
     const client = new Client({ connectionString: database.url });
     await client.connect();
     try {
-      const { rows } = await client.query(
+      const { rows } = await client.query<{ table_name: string }>(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
       );
       expect(rows.map((row) => row.table_name)).toEqual([

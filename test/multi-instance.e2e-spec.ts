@@ -4,13 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import type { RegisteredDto, TokenPairDto } from '../src/auth/dto/auth.dto';
 import { Argon2Params, derivePasswordMasterKey, splitPasswordMasterKey } from '../src/crypto/kdf';
 import { unwrapDataKey } from '../src/crypto/data-key';
 import { deriveServerSecrets } from '../src/crypto/server-secrets';
+import type { DocumentDto } from '../src/documents/dto/document.dto';
 import { deriveSessionKey } from '../src/key-vault/session-key';
 import { AppInstance, instanceLogs, startAppInstance, stopAppInstance } from './support/app-instances';
 import { bearer } from './support/auth-client';
 import { Canary, Dump, dumpLogs, dumpRedis, findCanaries } from './support/canary-scan';
+import { bodyOf } from './support/http-body';
 import { decodeJwt } from './support/jwt-forge';
 import { expectProblem } from './support/problem-assertions';
 import { RedisServerProcess, redisServerMissingReason } from './support/redis-server-process';
@@ -92,20 +95,21 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     };
     const response = await on.http().post('/v1/auth/register').send({ email, password, profile });
     expect(response.status).toBe(201);
+    const { userId, recoveryCode } = bodyOf<RegisteredDto>(response);
     canaries.push(
       { label: `user ${userCount}: email`, text: [email, email.split('@')[0]] },
       { label: `user ${userCount}: profile`, text: Object.values(profile) },
-      { label: `user ${userCount}: recovery code`, text: [response.body.recoveryCode, response.body.recoveryCode.replace(/-/g, '')] },
+      { label: `user ${userCount}: recovery code`, text: [recoveryCode, recoveryCode.replace(/-/g, '')] },
     );
     addPassword(`user ${userCount}: password`, password);
-    passwordsOf.set(response.body.userId, [password]);
-    return { userId: response.body.userId, email, password, profile };
+    passwordsOf.set(userId, [password]);
+    return { userId, email, password, profile };
   }
 
   async function login(on: AppInstance, account: Account, label: string): Promise<Tokens> {
     const response = await on.http().post('/v1/auth/login').send({ email: account.email, password: account.password });
-    expect({ status: response.status, body: response.body }).toMatchObject({ status: 200 });
-    return addTokens(label, response.body);
+    expect({ status: response.status, body: bodyOf<unknown>(response) }).toMatchObject({ status: 200 });
+    return addTokens(label, bodyOf<TokenPairDto>(response));
   }
 
   const profileOf = (on: AppInstance, tokens: Tokens) => on.http().get('/v1/me/profile').set(...bearer(tokens.accessToken));
@@ -166,12 +170,12 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     const first = await login(a, account, 'refresh: login on A');
     const refreshed = await refreshOn(b, first);
     expect(refreshed.status).toBe(200);
-    const second = addTokens('refresh: refreshed on B', refreshed.body);
+    const second = addTokens('refresh: refreshed on B', bodyOf<TokenPairDto>(refreshed));
     expect((await profileOf(a, second)).status).toBe(200);
     // And once more the other way.
     const third = await refreshOn(a, second);
     expect(third.status).toBe(200);
-    expect((await profileOf(b, addTokens('refresh: refreshed on A', third.body))).status).toBe(200);
+    expect((await profileOf(b, addTokens('refresh: refreshed on A', bodyOf<TokenPairDto>(third)))).status).toBe(200);
   });
 
   it('a refresh token replayed on the other instance revokes the session everywhere', async () => {
@@ -179,7 +183,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     const spent = await login(a, account, 'replay: login on A');
     const rotated = await refreshOn(a, spent);
     expect(rotated.status).toBe(200);
-    const live = addTokens('replay: rotated on A', rotated.body);
+    const live = addTokens('replay: rotated on A', bodyOf<TokenPairDto>(rotated));
 
     expectProblem(await refreshOn(b, spent), 401, 'invalid_token', [spent.refreshToken]);
     // The thief's replay ended the victim's session too, on both instances, at once.
@@ -236,7 +240,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     const tokens = await login(a, account, 'documents: login on A');
     const created = await a.http().post('/v1/documents').set(...bearer(tokens.accessToken)).send({ kind: 'profile-summary' });
     expect(created.status).toBe(201);
-    const download = await b.http().get(`/v1/documents/${created.body.id}/content`).set(...bearer(tokens.accessToken)).buffer(true);
+    const download = await b.http().get(`/v1/documents/${bodyOf<DocumentDto>(created).id}/content`).set(...bearer(tokens.accessToken)).buffer(true);
     expect(download.status).toBe(200);
     expect(download.headers['content-type']).toBe('application/pdf');
     expect(Buffer.from(download.body).subarray(0, 5).toString('latin1')).toBe('%PDF-');
@@ -278,7 +282,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     }
     const refreshed = await refreshOn(a, beforeA);
     expect(refreshed.status).toBe(200);
-    expect((await profileOf(b, addTokens('restart: refreshed on restarted A', refreshed.body))).status).toBe(200);
+    expect((await profileOf(b, addTokens('restart: refreshed on restarted A', bodyOf<TokenPairDto>(refreshed)))).status).toBe(200);
   }, 90_000);
 
   it('Redis holds nothing usable: no PII, password, token (or part of one), client share or key in any key or value', async () => {
@@ -288,11 +292,14 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
     await pg.connect();
     try {
       const users: { id: string; kdf_salt: Buffer; kdf_params: Argon2Params }[] = (
-        await pg.query('SELECT id, kdf_salt, kdf_params FROM users')
+        await pg.query<{ id: string; kdf_salt: Buffer; kdf_params: Argon2Params }>('SELECT id, kdf_salt, kdf_params FROM users')
       ).rows;
       let unwrapped = 0;
       for (const user of users) {
-        const { rows } = await pg.query('SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1', [user.id]);
+        const { rows } = await pg.query<{ key_version: number; wrapped_by_password: Buffer }>(
+          'SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1',
+          [user.id],
+        );
         const password = passwordsOf.get(user.id)?.at(-1) as string;
         // The account's own KDF version (kdf_params.version): the pepper and argon2-output key both.
         const { kek } = splitPasswordMasterKey(await derivePasswordMasterKey(password, user.kdf_salt, user.kdf_params, secrets));

@@ -1,5 +1,8 @@
 import request from 'supertest';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
+import type { ProfileDto } from '../src/profile/dto/profile.dto';
 import { bearer, login, registerUser } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 /** SPEC/issue 4: concurrent password changes are serialised; one wins, nobody is locked out, no DEK is lost. */
@@ -27,7 +30,7 @@ describe('concurrent password changes', () => {
     // started after the first committed, it fails on the (now wrong) current password instead.
     expect(statuses[0]).toBe(204);
     expect([401, 409]).toContain(statuses[1]);
-    if (statuses[1] === 409) expect(results.find((r) => r.status === 409)?.body.code).toBe('conflict');
+    if (statuses[1] === 409) expect(bodyOf<ProblemDetails>(results.find((r) => r.status === 409)!).code).toBe('conflict');
 
     const winner = passwords[results.findIndex((r) => r.status === 204)];
     const loser = passwords[results.findIndex((r) => r.status !== 204)];
@@ -35,7 +38,7 @@ describe('concurrent password changes', () => {
     expect((await http().post('/v1/auth/login').send({ email: user.email, password: user.password })).status).toBe(401);
     const session = await login(t.app.getHttpServer(), { ...user, password: winner });
     const profile = await http().get('/v1/me/profile').set(...bearer(session.accessToken));
-    expect(profile.body.fullName).toBe('Race Condition');
+    expect(bodyOf<ProfileDto>(profile).fullName).toBe('Race Condition');
 
     // The recovery code still opens the same keys (its wraps were untouched).
     const recovered = await http()

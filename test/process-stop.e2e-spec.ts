@@ -51,8 +51,8 @@ async function start(script: 'start' | 'start:prod'): Promise<Started> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  npm.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  npm.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const started = { npm, dataDir, port, output: () => output };
   await waitUntil(`npm run ${script} answers /health/ready`, () => fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false), {
     timeoutMs: 90_000,

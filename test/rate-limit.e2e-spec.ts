@@ -1,10 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
+import { expect } from '@jest/globals';
 import request, { Response } from 'supertest';
 import { AccountKeysService } from '../src/auth/account-keys.service';
+import type { TokenPairDto } from '../src/auth/dto/auth.dto';
+import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { UsersService } from '../src/users/users.service';
 import { probeRedisSync, redactRedisUrl } from '../src/key-vault/testing/redis-probe';
 import { STRONG_PASSWORD } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 // SPEC §7 rate limits: per account (failed logins) and per client address (all auth routes).
@@ -18,7 +22,7 @@ const freshAddress = (): string => `198.51.${Math.floor(addressCounter / 250) + 
 const freshEmail = (): string => `rate.${randomUUID()}@example.org`;
 
 function expectTooManyRequests(response: Response, maxRetryAfterSeconds: number): number {
-  expect({ status: response.status, body: response.body }).toMatchObject({
+  expect({ status: response.status, body: bodyOf<ProblemDetails>(response) }).toMatchObject({
     status: 429,
     body: { type: '/problems/too-many-requests', status: 429, code: 'too_many_requests', title: 'Too many requests' },
   });
@@ -86,7 +90,7 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
     const lockedUnknown = await login(unknown, WRONG_PASSWORD);
     expectTooManyRequests(lockedKnown, 15 * 60);
     expectTooManyRequests(lockedUnknown, 15 * 60);
-    const comparable = (r: Response) => ({ ...r.body, requestId: undefined, retryAfter: Math.round(Number(r.headers['retry-after']) / 10) });
+    const comparable = (r: Response) => ({ ...bodyOf<ProblemDetails>(r), requestId: undefined, retryAfter: Math.round(Number(r.headers['retry-after']) / 10) });
     expect(comparable(lockedUnknown)).toEqual(comparable(lockedKnown));
   });
 
@@ -112,7 +116,7 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
     } finally {
       jest.restoreAllMocks();
     }
-    const [locked] = await t.dataSource.query(
+    const [locked] = await t.dataSource.query<{ user_id: string | null; outcome: string; address: string }[]>(
       `SELECT user_id, outcome, host(client_address) AS address FROM audit_events WHERE event = 'auth.login_locked' ORDER BY id DESC LIMIT 1`,
     );
     expect(locked).toEqual({ user_id: null, outcome: 'failure', address: expect.stringMatching(/^198\.51\./) });
@@ -174,7 +178,7 @@ describe('per-address limit and window resets (AUTH_RATE_LIMIT=3 per 2s, LOGIN_F
   it('takes the client address from X-Forwarded-For with TRUST_PROXY=1 (audit log too)', async () => {
     const address = freshAddress();
     await http().post('/v1/auth/login').set('X-Forwarded-For', `203.0.113.77, ${address}`).send({ email: freshEmail(), password: WRONG_PASSWORD });
-    const [event] = await t.dataSource.query(`SELECT host(client_address) AS address FROM audit_events WHERE event = 'auth.login' ORDER BY id DESC LIMIT 1`);
+    const [event] = await t.dataSource.query<{ address: string }[]>(`SELECT host(client_address) AS address FROM audit_events WHERE event = 'auth.login' ORDER BY id DESC LIMIT 1`);
     expect(event.address).toBe(address);
   });
 });
@@ -328,11 +332,12 @@ describe('account deletion shares the per-address budget (its password check is 
     expect(register.status).toBe(201);
     const loginResponse = await request(server).post('/v1/auth/login').send({ email: 'deleter@example.org', password: 'a long enough passphrase 77' });
     expect(loginResponse.status).toBe(200);
+    const { accessToken } = bodyOf<TokenPairDto>(loginResponse);
     const del = () =>
-      request(server).delete('/v1/me').set('Authorization', `Bearer ${loginResponse.body.accessToken}`).send({ password: 'wrong passphrase guess 1' });
+      request(server).delete('/v1/me').set('Authorization', `Bearer ${accessToken}`).send({ password: 'wrong passphrase guess 1' });
     expect((await del()).status).toBe(401);
     expectTooManyRequests(await del(), 60);
-    const me = await request(server).get('/v1/me').set('Authorization', `Bearer ${loginResponse.body.accessToken}`);
+    const me = await request(server).get('/v1/me').set('Authorization', `Bearer ${accessToken}`);
     expect(me.status).toBe(200);
   });
 });

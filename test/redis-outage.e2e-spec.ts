@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
+import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import { AppInstance, instanceLogs, startAppInstance, stopAppInstance } from './support/app-instances';
 import { bearer } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { expectNoSecrets, expectProblem } from './support/problem-assertions';
 import { RedisServerProcess, redisServerMissingReason } from './support/redis-server-process';
 import { createTestDatabase, TestDatabase } from './support/test-database';
@@ -100,7 +102,7 @@ const MAX_OUTAGE_ANSWER_MS = 2 * COMMAND_TIMEOUT_MS;
     expect(registered.status).toBe(201);
     const loggedIn = await loginRequest();
     expect(loggedIn.status).toBe(200);
-    tokens = loggedIn.body;
+    tokens = bodyOf<TokenPairDto>(loggedIn);
   }, 90_000);
 
   afterAll(async () => {
@@ -160,13 +162,13 @@ const MAX_OUTAGE_ANSWER_MS = 2 * COMMAND_TIMEOUT_MS;
 
     const again = await loginRequest();
     expect(again.status).toBe(200);
-    tokens = again.body;
+    tokens = bodyOf<TokenPairDto>(again);
     expect((await profile()).body).toMatchObject({ fullName });
     const rotated = await refresh();
     expect(rotated.status).toBe(200);
   });
 
-  it('stayed one process all along, and logged the outage without PII or secrets', async () => {
+  it('stayed one process all along, and logged the outage without PII or secrets', () => {
     expect(app.process.child.exitCode).toBeNull();
     const logs = instanceLogs(app);
     const text = JSON.stringify(logs).toLowerCase();

@@ -41,7 +41,7 @@ if (skipReason) console.warn(`session revocation outage e2e skipped: ${skipReaso
       redis.thaw();
     }
 
-    const live = await t.dataSource.query('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [user.userId]);
+    const live = await t.dataSource.query<{ id: string }[]>('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [user.userId]);
     expect(live).toEqual([]);
     for (const session of [user, other]) {
       const refreshed = await request(t.app.getHttpServer()).post('/v1/auth/refresh').send({ refreshToken: session.refreshToken });

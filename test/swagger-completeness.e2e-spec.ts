@@ -1,5 +1,8 @@
+import { expect } from '@jest/globals';
 import request from 'supertest';
 import { BEARER_AUTH_NAME } from '../src/app.setup';
+import type { TokenPairDto } from '../src/auth/dto/auth.dto';
+import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
@@ -223,14 +226,14 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
 
   it('accepts the documented example bodies of register and login as they are (Try it out works unedited)', async () => {
     const server = t.app.getHttpServer();
-    const bodyOf = (path: string) => exampleOf(document.paths[path].post!.requestBody!.content!['application/json'].schema!);
-    const register = bodyOf('/v1/auth/register') as { email: string; password: string; profile?: unknown };
+    const exampleBodyOf = (path: string) => exampleOf(document.paths[path].post!.requestBody!.content!['application/json'].schema!);
+    const register = exampleBodyOf('/v1/auth/register') as { email: string; password: string; profile?: unknown };
     expect(register).toMatchObject({ email: expect.any(String), password: expect.any(String), profile: expect.any(Object) });
     const registered = await request(server).post('/v1/auth/register').send(register);
     expect(registered.status).toBe(201);
-    const login = await request(server).post('/v1/auth/login').send(bodyOf('/v1/auth/login') as object);
+    const login = await request(server).post('/v1/auth/login').send(exampleBodyOf('/v1/auth/login') as object);
     expect(login.status).toBe(200);
-    const profile = await request(server).get('/v1/me/profile').set('Authorization', `Bearer ${login.body.accessToken}`);
+    const profile = await request(server).get('/v1/me/profile').set('Authorization', `Bearer ${bodyOf<TokenPairDto>(login).accessToken}`);
     expect(profile.body).toEqual(register.profile);
   });
 

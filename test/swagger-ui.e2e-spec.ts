@@ -154,7 +154,7 @@ describeInBrowser('Swagger UI in a real browser (SPEC §5: /docs with bearer Aut
       await profileOp.screenshot({ path: SCREENSHOT_PATH });
       process.stdout.write(`\nSwagger UI screenshot (GET /v1/me/profile, 200): ${SCREENSHOT_PATH}\n`);
 
-      const cspViolations = (await page.evaluate('window.__cspViolations || []')) as string[];
+      const cspViolations = await page.evaluate<string[]>('window.__cspViolations || []');
       if (otherConsoleErrors.length > 0) process.stdout.write(`browser console errors from elsewhere:\n  ${otherConsoleErrors.join('\n  ')}\n`);
       expect([...browserErrors, ...cspViolations.map((v) => `CSP violation: ${v}`)]).toEqual([]);
     } catch (error) {

@@ -113,14 +113,14 @@ export const runLoginBench: BenchSection = async (context) => {
     await probe();
     const loginP99s: number[] = [];
     const hashWidths = plan.bothHashWidths && threadpool !== cores ? [cores, threadpool] : [cores];
-    const rates = await interleave(plan.rounds, {
+    const rates = await interleave<string>(plan.rounds, {
       ...Object.fromEntries(hashWidths.map((width) => [`argon2id×${width}`, () => hashRate(plan.seconds, width)])),
       login: async () => {
         const run = await loginLoad(plan.seconds);
         loginP99s.push(run.p99);
         return run.rate;
       },
-    } as Record<string, () => Promise<number>>);
+    });
     // The raw rate: the better width.
     const raw = hashWidths.map((width) => rates[`argon2id×${width}`]).reduce((best, next) => (next.median > best.median ? next : best));
     const kdfRatio = ratio(rates.login, raw);

@@ -168,7 +168,7 @@ export const runOrmBench: BenchSection = async (context) => {
  */
 export async function openOrmVariants(
   url: string,
-): Promise<{ dataSource: DataSource; variants: Record<VariantName, Variant>; newOwners(rows: number): Promise<Owner[]> }> {
+): Promise<{ dataSource: DataSource; variants: Record<VariantName, Variant>; newOwners: (rows: number) => Promise<Owner[]> }> {
   const PeerContact = peerContactEntity(peerTransformer());
   const dataSource = new DataSource({
     type: 'postgres',

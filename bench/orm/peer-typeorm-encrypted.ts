@@ -39,7 +39,7 @@ export function peerTransformer(): ValueTransformer {
   const ours = require.resolve('typeorm');
   const theirs = require.resolve('typeorm', { paths: [join(PACKAGE_DIR, 'node_modules', 'typeorm-encrypted')] });
   if (ours !== theirs) throw new Error(`the peer would load another TypeORM (${theirs}); remove it from ${PACKAGE_DIR}`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path inside the peer's own install, resolved at run time: no import can name it
   const { EncryptionTransformer } = require(TRANSFORMER_MODULE) as { EncryptionTransformer: PeerTransformerClass };
   return new EncryptionTransformer({ key: randomBytes(32).toString('hex'), algorithm: 'aes-256-gcm', ivLength: 12 });
 }

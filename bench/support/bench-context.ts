@@ -19,7 +19,7 @@ export interface BenchContext {
   /** URL of a new empty database on the bench's PostgreSQL server. */
   createDatabase(prefix: string): Promise<string>;
   /** Progress line on stderr (stdout carries the tables). */
-  progress(message: string): void;
+  progress: (message: string) => void;
   /** Runs `cleanup` when the bench ends, before the databases are dropped (e.g. a server shared by sections). */
   onClose(cleanup: () => Promise<void>): void;
 }
@@ -72,15 +72,15 @@ export async function openBenchContext(quick: boolean): Promise<BenchContext & {
     },
     async createDatabase(prefix: string): Promise<string> {
       const name = `${prefix.replace(/[^a-z0-9_]/g, '_')}_${randomBytes(4).toString('hex')}`;
-      await admin(serverUrl!, `CREATE DATABASE ${name}`);
+      await admin(serverUrl, `CREATE DATABASE ${name}`);
       created.push(name);
-      const url = new URL(serverUrl!);
+      const url = new URL(serverUrl);
       url.pathname = `/${name}`;
       return url.toString();
     },
     async close(): Promise<void> {
       for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => progress(`cleanup failed: ${(error as Error).message}`));
-      for (const name of created) await admin(serverUrl!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+      for (const name of created) await admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
       await embedded?.stop();
       rmSync(scratchDir, { recursive: true, force: true });
     },

@@ -76,7 +76,6 @@ export function decodeBase64Secret(encoded: Uint8Array): Buffer | undefined {
       out[o++] = (accumulator >> bits) & 0xff;
     }
   }
-  accumulator = 0;
   if (invalid < 0) {
     zeroBuffer(out);
     return undefined;

@@ -25,7 +25,7 @@ describe('.env.example', () => {
     try {
       const withExample = loadAppConfig({ ...example, DATA_DIR: dataDir });
       const withNothing = loadAppConfig({ DATA_DIR: dataDir });
-      const comparable = (config: object) => ({ ...JSON.parse(JSON.stringify(config)), startupWarnings: undefined });
+      const comparable = (config: object) => ({ ...(JSON.parse(JSON.stringify(config)) as object), startupWarnings: undefined });
       expect(comparable(withExample)).toEqual(comparable(withNothing));
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

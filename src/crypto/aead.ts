@@ -199,7 +199,7 @@ export function openAndUse<T>(
   use: (plaintext: Buffer) => T,
 ): T {
   const plaintextBytes = envelope.length - HEADER_BYTES - XCHACHA_NONCE_BYTES - TAG_BYTES;
-  if (scratchInUse || envelope[1] !== AeadAlgorithm.XChaCha20Poly1305 || plaintextBytes < 0 || plaintextBytes > SCRATCH_BYTES) {
+  if (scratchInUse || (envelope[1] as AeadAlgorithm) !== AeadAlgorithm.XChaCha20Poly1305 || plaintextBytes < 0 || plaintextBytes > SCRATCH_BYTES) {
     const plaintext = open(envelope, keyForVersion, aad);
     try {
       return use(plaintext);

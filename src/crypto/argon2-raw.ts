@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
 /**
@@ -49,11 +50,13 @@ export function argon2Binding(): Argon2Binding | null {
   if (binding === undefined) {
     binding = null;
     try {
-      const packageDir = dirname(require.resolve('argon2/package.json'));
-      const { version } = require('argon2/package.json') as { version: string };
+      // argon2's own view of its package: its version, and the node-gyp-build it loads the binding with.
+      const packageJson = require.resolve('argon2/package.json');
+      const requireFromArgon2 = createRequire(packageJson);
+      const { version } = requireFromArgon2(packageJson) as { version: string };
       if (CHECKED_VERSIONS.test(version)) {
-        const gypBuild = require(require.resolve('node-gyp-build', { paths: [packageDir] })) as (dir: string) => Argon2Binding;
-        const loaded = gypBuild(packageDir);
+        const gypBuild = requireFromArgon2('node-gyp-build') as (dir: string) => Argon2Binding;
+        const loaded = gypBuild(dirname(packageJson));
         if (typeof loaded.hash === 'function') binding = loaded;
       }
     } catch {

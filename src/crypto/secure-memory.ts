@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import sodiumTyped from 'sodium-native';
 
 /** sodium-native 5's memory calls (its type package lacks `sodium_free`). */
@@ -233,8 +234,7 @@ function returnSlot(slot: Slot): void {
 
 function readMemlockLimit(): number | undefined {
   try {
-    // Lazy require: this module stays usable where /proc does not exist.
-    const { readFileSync } = require('node:fs') as typeof import('node:fs');
+    // Where /proc does not exist, the read throws and the limit is unknown.
     const line = readFileSync('/proc/self/limits', 'utf8')
       .split('\n')
       .find((candidate) => candidate.startsWith('Max locked memory'));

@@ -87,7 +87,11 @@ async function encrypt(
 
 async function decrypt(
   ciphertext: Buffer,
-  { keyForVersion = anyVersion, aad = AAD, writeBytes = 1 << 30 as number | readonly number[] } = {},
+  {
+    keyForVersion = anyVersion,
+    aad = AAD,
+    writeBytes = 1 << 30,
+  }: { keyForVersion?: typeof anyVersion; aad?: Buffer; writeBytes?: number | readonly number[] } = {},
 ): Promise<Decrypted> {
   const out: Buffer[] = [];
   let error: Error | undefined;

@@ -374,7 +374,7 @@ async function initialiseCluster(
     const hint = /error while loading shared libraries/.test(message)
       ? ' (the package install script that links its libraries did not run: check "allowScripts" in package.json and run npm ci again)'
       : '';
-    throw new Error(`initdb failed${hint}: ${message}`);
+    throw new Error(`initdb failed${hint}: ${message}`, { cause: error });
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -396,7 +396,7 @@ async function run(launcher: Launcher, program: string, programArgs: string[]): 
     });
   } catch (error) {
     const { stderr, stdout, message } = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error((stderr || stdout || message).trim());
+    throw new Error((stderr || stdout || message).trim(), { cause: error });
   }
 }
 

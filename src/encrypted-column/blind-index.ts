@@ -8,6 +8,7 @@ import {
 } from 'typeorm';
 import { computeBlindIndex, deriveBlindIndexKey } from '../crypto/blind-index';
 import { KeyContext } from '../key-vault/key-context';
+import { EntityClass } from './encryption-owner';
 import { encryptionSettings } from './encryption-settings';
 
 export interface BlindIndexOptions {
@@ -32,7 +33,7 @@ interface BlindIndexDefinition extends Required<Pick<BlindIndexOptions, 'source'
   purpose: string;
 }
 
-const definitions = new Map<Function, BlindIndexDefinition[]>();
+const definitions = new Map<EntityClass, BlindIndexDefinition[]>();
 
 /**
  * Companion `bytea` column holding HMAC-SHA256 of the normalised `source` value (SPEC §3),
@@ -66,7 +67,7 @@ export function BlindIndex(options: BlindIndexOptions): PropertyDecorator {
  * match while the rotation runs); for a server-keyed index, exactly one.
  * Use as `where: { emailIndex: In(blindIndexesFor(Contact, 'emailIndex', email)) }`.
  */
-export function blindIndexesFor(entity: Function, property: string, value: string): Buffer[] {
+export function blindIndexesFor(entity: EntityClass, property: string, value: string): Buffer[] {
   const definition = definitionOf(entity, property);
   const normalized = definition.normalize(value);
   if (definition.keyedBy === 'server') return [computeBlindIndex(serverKey(), normalized)];
@@ -84,12 +85,12 @@ export class BlindIndexSubscriber implements EntitySubscriberInterface {
   }
 
   beforeUpdate(event: UpdateEvent<Record<string, unknown>>): void {
-    if (event.entity) fillBlindIndexes(event.metadata.target, event.entity as Record<string, unknown>);
+    if (event.entity) fillBlindIndexes(event.metadata.target, event.entity);
   }
 }
 
 /** Recomputes the indexes whose source is present on `entity` (undefined = not being written). */
-export function fillBlindIndexes(entity: Function | string, values: Record<string, unknown>): void {
+export function fillBlindIndexes(entity: EntityClass | string, values: Record<string, unknown>): void {
   if (typeof entity !== 'function') return;
   for (const definition of definitions.get(entity) ?? []) {
     const source = values[definition.source];
@@ -98,7 +99,7 @@ export function fillBlindIndexes(entity: Function | string, values: Record<strin
       values[definition.property] = null;
       continue;
     }
-    const normalized = definition.normalize(String(source));
+    const normalized = definition.normalize(sourceText(source, entity, definition));
     const key =
       definition.keyedBy === 'server'
         ? serverKey()
@@ -107,7 +108,14 @@ export function fillBlindIndexes(entity: Function | string, values: Record<strin
   }
 }
 
-function ownerKey(entity: Function, definition: BlindIndexDefinition, version: number): Buffer {
+/** A source value as text: a primitive's or a Date's own string form. Any other object has none worth indexing. */
+function sourceText(source: unknown, entity: EntityClass, definition: BlindIndexDefinition): string {
+  if (typeof source === 'string') return source;
+  if (typeof source === 'number' || typeof source === 'boolean' || typeof source === 'bigint' || source instanceof Date) return String(source);
+  throw new Error(`${entity.name}.${definition.source}, the source of @BlindIndex ${definition.property}, holds no string`);
+}
+
+function ownerKey(entity: EntityClass, definition: BlindIndexDefinition, version: number): Buffer {
   const keyring = KeyContext.require();
   if (!definition.purpose) {
     const table = getMetadataArgsStorage().tables.find((t) => t.target === entity)?.name ?? entity.name;
@@ -126,7 +134,7 @@ function serverKey(): Buffer {
   return key;
 }
 
-function definitionOf(entity: Function, property: string): BlindIndexDefinition {
+function definitionOf(entity: EntityClass, property: string): BlindIndexDefinition {
   const definition = definitions.get(entity)?.find((d) => d.property === property);
   if (!definition) throw new Error(`${entity.name}.${property} is not a @BlindIndex`);
   return definition;

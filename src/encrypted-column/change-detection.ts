@@ -31,7 +31,7 @@ export function wipeAfterDiff(buffer: Buffer): Buffer {
 export function installChangeDetection(): void {
   if (installed) return;
   const computer = SubjectChangedColumnsComputer.prototype as unknown as Record<string, unknown>;
-  const computeDiffColumns = computer.computeDiffColumns;
+  const computeDiffColumns = computer.computeDiffColumns as ((this: unknown, ...args: unknown[]) => unknown) | undefined;
   if (typeof computeDiffColumns !== 'function') {
     throw new Error('TypeORM internals changed: cannot compare encrypted columns by value when saving');
   }

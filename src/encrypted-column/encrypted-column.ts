@@ -5,6 +5,7 @@ import { KeyContext } from '../key-vault/key-context';
 import { installChangeDetection, isComputingChanges, wipeAfterDiff } from './change-detection';
 import { DataIntegrityError, EncryptedColumnQueryError } from './encrypted-column.errors';
 import { decodeValue, EncryptedValueKind, encodeValue } from './encrypted-value-codec';
+import { EntityClass } from './encryption-owner';
 import { encryptionSettings } from './encryption-settings';
 import { installWhereClauseGuard, isBuildingWhereClause } from './where-clause-guard';
 
@@ -53,7 +54,7 @@ export class EncryptedValueTransformer implements ValueTransformer {
   private aadCache?: { ownerId: string; aad: PreparedAad };
 
   constructor(
-    private readonly entity: Function,
+    private readonly entity: EntityClass,
     private readonly propertyName: string,
     private readonly kind: EncryptedValueKind | undefined,
     private readonly aadLabel?: string,

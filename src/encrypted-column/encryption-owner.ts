@@ -1,4 +1,9 @@
-const ownerProperties = new Map<Function, string>();
+import type { ObjectType } from 'typeorm';
+
+/** An entity class, as TypeORM types one (`EntityMetadata.target`, a decorator's `target.constructor`). */
+export type EntityClass = ObjectType<unknown>;
+
+const ownerProperties = new Map<EntityClass, string>();
 
 /**
  * Marks the column that names whose data key encrypts a row's `@EncryptedColumn`s — the owner id
@@ -24,9 +29,9 @@ export function EncryptionOwner(): PropertyDecorator {
 }
 
 /** The property marked `@EncryptionOwner()` on `entity` (or a parent class), if any. */
-export function encryptionOwnerProperty(entity: Function): string | undefined {
+export function encryptionOwnerProperty(entity: EntityClass): string | undefined {
   for (let current: unknown = entity; typeof current === 'function' && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
-    const property = ownerProperties.get(current as Function);
+    const property = ownerProperties.get(current);
     if (property) return property;
   }
   return undefined;

@@ -101,12 +101,12 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
     if (!keyring) return;
     if (!queryRunner.isTransactionActive) throw new EncryptedWriteOutsideTransactionError(metadata.name);
     let pending = this.pending.get(queryRunner);
-    if (!pending) this.pending.set(queryRunner, (pending = new Map()));
+    if (!pending) this.pending.set(queryRunner, (pending = new Map<string, { ownerId: string; version: number }>()));
     pending.set(`${keyring.activeVersion}:${keyring.userId}`, { ownerId: keyring.userId, version: keyring.activeVersion });
   }
 
   private async check(queryRunner: QueryRunner, ownerId: string, version: number): Promise<void> {
-    const rows: unknown[] = await queryRunner.query(this.liveKeySql, [ownerId, version]);
+    const rows = (await queryRunner.query(this.liveKeySql, [ownerId, version])) as unknown[];
     if (rows.length === 0) throw new RetiredKeyVersionError();
   }
 

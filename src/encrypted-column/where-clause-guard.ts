@@ -19,8 +19,8 @@ export function installWhereClauseGuard(): void {
   if (installed) return;
   const select = SelectQueryBuilder.prototype as unknown as Record<string, unknown>;
   const base = QueryBuilder.prototype as unknown as Record<string, unknown>;
-  const buildWhere = select.buildWhere;
-  const getPredicates = base.getPredicates;
+  const buildWhere = select.buildWhere as ((this: unknown, ...args: unknown[]) => unknown) | undefined;
+  const getPredicates = base.getPredicates as ((this: unknown, ...args: unknown[]) => Iterator<unknown, unknown>) | undefined;
   if (typeof buildWhere !== 'function' || typeof getPredicates !== 'function') {
     throw new Error('TypeORM internals changed: cannot guard encrypted columns against where conditions');
   }
@@ -35,10 +35,10 @@ export function installWhereClauseGuard(): void {
   };
 
   base.getPredicates = function* guardedGetPredicates(this: unknown, ...args: unknown[]) {
-    const inner = (getPredicates as (...a: unknown[]) => Iterator<unknown>).apply(this, args);
+    const inner = getPredicates.apply(this, args);
     for (;;) {
       whereDepth++;
-      let step: IteratorResult<unknown>;
+      let step: IteratorResult<unknown, unknown>;
       try {
         step = inner.next();
       } finally {

@@ -187,9 +187,9 @@ export class Pkcs11Token {
       { type: b.CKA_EXTRACTABLE },
       { type: b.CKA_SENSITIVE },
     ]);
-    const bytes = readUlong(length.value as Buffer);
+    const bytes = readUlong(length.value);
     if (bytes !== 32) throw new Pkcs11SettingError(variable, `the key labelled "${label}" is AES-${bytes * 8}, not AES-256`);
-    if (readBool(extractable.value as Buffer) || !readBool(sensitive.value as Buffer)) {
+    if (readBool(extractable.value) || !readBool(sensitive.value)) {
       throw new Pkcs11SettingError(variable, `the key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`);
     }
   }
@@ -460,6 +460,7 @@ function protectedKeyAttributes(b: typeof Pkcs11Binding, label: string): Pkcs11B
 /** Loaded on first use: a deployment without an HSM never loads the native addon. */
 function loadBinding(): typeof Pkcs11Binding {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require, not an import: the native addon loads only when an HSM is configured
     return require('pkcs11js') as typeof Pkcs11Binding;
   } catch (error) {
     throw new Pkcs11SettingError('PKCS11_MODULE', `the pkcs11js package cannot be loaded (${(error as Error).message.split('\n')[0]}); reinstall with npm ci`);

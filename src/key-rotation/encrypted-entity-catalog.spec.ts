@@ -1,6 +1,6 @@
 import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
-import { EncryptionOwner } from '../encrypted-column/encryption-owner';
+import { EncryptionOwner, EntityClass } from '../encrypted-column/encryption-owner';
 import { discoverEncryptedEntities, EncryptedEntityDiscoveryError } from './encrypted-entity-catalog';
 
 @Entity({ name: 'catalog_owners' })
@@ -64,7 +64,7 @@ class Plain {
 }
 
 /** Entity metadata as the app builds it, without connecting. */
-async function metadataOf(entities: Function[]) {
+async function metadataOf(entities: EntityClass[]) {
   const dataSource = new DataSource({ type: 'postgres', entities });
   await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
   return { metadatas: dataSource.entityMetadatas, normalizeType: (column: Parameters<typeof dataSource.driver.normalizeType>[0]) => dataSource.driver.normalizeType(column) };

@@ -1,6 +1,6 @@
 import type { EntityMetadata } from 'typeorm';
 import { EncryptedValueTransformer } from '../encrypted-column/encrypted-column';
-import { encryptionOwnerProperty } from '../encrypted-column/encryption-owner';
+import { EntityClass, encryptionOwnerProperty } from '../encrypted-column/encryption-owner';
 
 export interface EncryptedColumnRef {
   propertyName: string;
@@ -10,7 +10,7 @@ export interface EncryptedColumnRef {
 
 /** What key rotation needs to know about one entity that has `@EncryptedColumn`s. */
 export interface EncryptedEntity {
-  target: Function;
+  target: EntityClass;
   /** Entity name, for logs. */
   name: string;
   /** `schema.table` or `table`, unquoted parts. */
@@ -41,7 +41,7 @@ export function discoverEncryptedEntities(metadatas: readonly EntityMetadata[], 
       const transformers = Array.isArray(column.transformer) ? column.transformer : column.transformer ? [column.transformer] : [];
       const transformer = transformers.find((candidate) => candidate instanceof EncryptedValueTransformer);
       return transformer
-        ? [{ propertyName: column.propertyName, databaseName: column.databaseName, transformer: transformer as EncryptedValueTransformer }]
+        ? [{ propertyName: column.propertyName, databaseName: column.databaseName, transformer }]
         : [];
     });
     if (encryptedColumns.length === 0) continue;
@@ -67,7 +67,7 @@ export function discoverEncryptedEntities(metadatas: readonly EntityMetadata[], 
 }
 
 function ownerColumnOf(metadata: EntityMetadata, roots: readonly EntityMetadata[]): string {
-  const marked = encryptionOwnerProperty(metadata.target as Function);
+  const marked = encryptionOwnerProperty(metadata.target as EntityClass);
   if (marked) {
     const column = metadata.findColumnWithPropertyName(marked);
     if (!column) throw new EncryptedEntityDiscoveryError(`@EncryptionOwner on ${metadata.name}.${marked}, which is not a column`);

@@ -162,7 +162,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   private async resumeOrPrune(session: VaultSession, keyring: Keyring): Promise<void> {
-    const [pending] = await this.dataSource.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [session.userId]);
+    const [pending] = await this.dataSource.query<unknown[]>('SELECT 1 FROM key_rotations WHERE user_id = $1', [session.userId]);
     if (pending) {
       this.resumeInBackground(session.userId, keyring, session);
       return;
@@ -198,17 +198,17 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     const lockKey = advisoryLockKey(userId);
     try {
       await runner.connect();
-      const [{ locked }] = await runner.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [lockKey]);
+      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [lockKey])) as { locked: boolean }[];
       if (!locked) return report('running-elsewhere');
       try {
-        const [state] = await runner.query(
+        const [state] = (await runner.query(
           `SELECT from_version, to_version,
                   GREATEST(0, $2::float8 - EXTRACT(EPOCH FROM clock_timestamp() - started_at) * 1000)::int AS grace_ms
              FROM key_rotations WHERE user_id = $1`,
           [userId, IN_FLIGHT_GRACE_MS],
-        );
+        )) as ({ from_version: number; to_version: number; grace_ms: number } | undefined)[];
         if (!state) return report('not-pending');
-        const toVersion: number = state.to_version;
+        const toVersion = state.to_version;
         const graceUntil = Date.now() + Number(state.grace_ms);
         // The rotation's two versions, the new one active (throws when the keyring lacks either).
         const work = keyring.copy({ versions: [state.from_version, toVersion], activeVersion: toVersion });
@@ -258,7 +258,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
         await runner.startTransaction();
         let batch: { rows: number; values: number };
         try {
-          const rows: Record<string, unknown>[] = await runner.query(sql.selectStale, [userId, versionBytes, ROTATION_BATCH_ROWS]);
+          const rows = (await runner.query(sql.selectStale, [userId, versionBytes, ROTATION_BATCH_ROWS])) as Record<string, unknown>[];
           if (rows.length === 0) {
             await runner.commitTransaction();
             break;
@@ -328,14 +328,14 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     try {
       // Serialises with password changes and recovery (they re-wrap every version). Not FOR
       // UPDATE: a concurrent write's foreign-key check takes KEY SHARE on this row.
-      const [user] = await runner.query('SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
+      const [user] = (await runner.query('SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId])) as unknown[];
       if (user) {
         // Waits for every write that locked an old version's key FOR KEY SHARE (KeyVersionWriteGuard)
         // to commit, so the checks below see its rows; a write that comes later waits for this
         // transaction, finds the key gone and is rolled back.
         await runner.query('SELECT key_version FROM user_data_keys WHERE user_id = $1 AND key_version <> $2 FOR UPDATE', [userId, toVersion]);
         for (const entity of this.entities) {
-          const [left] = await runner.query((this.sql.get(entity) as EntitySql).countStale, [userId, versionBytes]);
+          const [left] = (await runner.query((this.sql.get(entity) as EntitySql).countStale, [userId, versionBytes])) as unknown[];
           if (left) {
             await runner.rollbackTransaction();
             return false;

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import type { App } from 'supertest/types';
 import { KeyContext } from './key-context';
 import { KeyContextMiddleware } from './key-context.middleware';
 import { Keyring } from './keyring';
@@ -109,7 +110,7 @@ describe('KeyContextMiddleware in a Nest app', () => {
     }
   }
 
-  let app: INestApplication;
+  let app: INestApplication<App>;
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({ imports: [TestModule] }).compile();
     app = moduleRef.createNestApplication({ logger: false });

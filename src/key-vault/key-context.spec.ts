@@ -49,7 +49,7 @@ describe('KeyContext', () => {
     });
 
     const jobKeyring = newKeyring();
-    await expect(KeyContext.runWithKeyring(jobKeyring, async () => KeyContext.require().activeVersion)).resolves.toBe(1);
+    await expect(KeyContext.runWithKeyring(jobKeyring, () => KeyContext.require().activeVersion)).resolves.toBe(1);
     expect(jobKeyring.isZeroed).toBe(true);
   });
 });

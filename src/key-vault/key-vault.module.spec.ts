@@ -12,8 +12,12 @@ import { MemoryVaultStore } from './stores/memory-vault-store';
 import { newSession } from './testing/session-key-vault.behaviour';
 import { VAULT_STORE } from './vault-store';
 
-beforeAll(() => Logger.overrideLogger(false));
-afterAll(() => Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']));
+beforeAll(() => {
+  Logger.overrideLogger(false);
+});
+afterAll(() => {
+  Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+});
 
 describe('KeyVaultModule', () => {
   it('forRoot() provides a working SessionKeyVault and the middleware, with the defaults applied', async () => {
@@ -36,7 +40,7 @@ describe('KeyVaultModule', () => {
     const key = randomBytes(32);
     await vault.store(session, new Keyring(session.userId, new Map([[1, Buffer.from(key)]]), 1));
     expect((await vault.unlock(session)).activeKey().equals(key)).toBe(true);
-    const stored = (moduleRef.get(VAULT_STORE) as MemoryVaultStore).peek(session.sessionId)!.sealed;
+    const stored = moduleRef.get<MemoryVaultStore>(VAULT_STORE).peek(session.sessionId)!.sealed;
 
     // Shutdown: the store is closed and every buffer it held is zeroed.
     await app.close();

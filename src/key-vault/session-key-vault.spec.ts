@@ -14,10 +14,14 @@ import {
 import { VaultStore } from './vault-store';
 
 describe('SessionKeyVault over the memory store', () => {
-  beforeAll(() => Logger.overrideLogger(false));
-  afterAll(() => Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']));
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
 
-  describeSessionKeyVaultBehaviour(async () => {
+  describeSessionKeyVaultBehaviour(() => {
     const clock = new FakeClock();
     const store = new MemoryVaultStore({
       idleTtlMs: BEHAVIOUR_IDLE_TTL_SECONDS * 1000,
@@ -27,21 +31,27 @@ describe('SessionKeyVault over the memory store', () => {
       clock: clock.now,
     });
     const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, store);
-    return {
+    return Promise.resolve({
       vault,
-      elapse: async (ms) => clock.advance(ms),
-      dumpStore: async () =>
-        store.sessionIds().flatMap((id) => {
-          const entry = store.peek(id)!;
-          return [Buffer.from(id), Buffer.from(entry.userId), entry.sealed];
-        }),
-      flipStoredByte: async (sessionId, offset) => {
+      elapse: (ms) => {
+        clock.advance(ms);
+        return Promise.resolve();
+      },
+      dumpStore: () =>
+        Promise.resolve(
+          store.sessionIds().flatMap((id) => {
+            const entry = store.peek(id)!;
+            return [Buffer.from(id), Buffer.from(entry.userId), entry.sealed];
+          }),
+        ),
+      flipStoredByte: (sessionId, offset) => {
         const sealed = store.peek(sessionId)!.sealed;
         sealed[offset < 0 ? sealed.length + offset : offset] ^= 0x01;
+        return Promise.resolve();
       },
       copyStoredEntry: (from, to, userId) => store.put(to, userId, Buffer.from(store.peek(from)!.sealed)),
       close: () => vault.onApplicationShutdown(),
-    };
+    });
   });
 });
 
@@ -93,7 +103,7 @@ describe('SessionKeyVault', () => {
       delete: failure,
       deleteAllForUser: failure,
       ping: failure,
-      close: async () => undefined,
+      close: () => Promise.resolve(),
     };
     const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, broken);
     const session = newSession();

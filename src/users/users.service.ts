@@ -32,7 +32,7 @@ export class UsersService {
    */
   async findLoginAccount(email: string): Promise<LoginAccount | null> {
     const [emailIndex] = blindIndexesFor(User, 'emailIndex', email);
-    const rows = (await this.users.query(this.loginQuery, [emailIndex])) as Record<string, unknown>[];
+    const rows = await this.users.query<Record<string, unknown>[]>(this.loginQuery, [emailIndex]);
     if (rows.length === 0) return null;
     const account = Object.fromEntries(LOGIN_USER_FIELDS.map((field) => [field, rows[0][field]])) as Omit<LoginAccount, 'dataKeys'>;
     const dataKeys = rows

@@ -63,7 +63,7 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
   const as = <T>(work: () => Promise<T>) =>
     KeyContext.runWithKeyring(new Keyring(owner.id, new Map([[1, Buffer.from(owner.key)]]), 1), work);
   const updates = () => recorder.queries.filter((sql) => sql.startsWith('UPDATE'));
-  const raw = async (id: string) => (await dataSource.query('SELECT * FROM cards WHERE id = $1', [id]))[0] as Record<string, unknown>;
+  const raw = async (id: string) => (await dataSource.query<Record<string, unknown>[]>('SELECT * FROM cards WHERE id = $1', [id]))[0];
   const sealSpy = jest.mocked(aead.seal);
 
   beforeAll(async () => {

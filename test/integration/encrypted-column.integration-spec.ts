@@ -95,7 +95,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
   });
 
   async function rawRow(id: string): Promise<Record<string, Buffer | string | null>> {
-    const [row] = await dataSource.query('SELECT * FROM people WHERE id = $1', [id]);
+    const [row] = await dataSource.query<Record<string, Buffer | string | null>[]>('SELECT * FROM people WHERE id = $1', [id]);
     return row;
   }
 
@@ -164,7 +164,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
       `UPDATE people SET "fullName" = set_byte("fullName", length("fullName") - 3, get_byte("fullName", length("fullName") - 3) # 1) WHERE id = $1`,
       [saved.id],
     );
-    const error = await as(alice, () => people().findOneByOrFail({ id: saved.id })).catch((e) => e);
+    const error = await as(alice, () => people().findOneByOrFail({ id: saved.id })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DataIntegrityError);
     expect(error).toMatchObject({ code: 'data_integrity_error', table: 'people', column: 'fullName' });
     expect(JSON.stringify(error)).not.toContain('Ada');

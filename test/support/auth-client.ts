@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { App } from 'supertest/types';
+import type { RegisteredDto, TokenPairDto } from '../../src/auth/dto/auth.dto';
+import { bodyOf } from './http-body';
 
 export interface RegisteredUser {
   email: string;
@@ -24,13 +26,15 @@ export async function registerUser(server: App, overrides: Partial<{ email: stri
     .post('/v1/auth/register')
     .send({ email, password, ...(overrides.profile ? { profile: overrides.profile } : {}) });
   if (response.status !== 201) throw new Error(`register failed: ${response.status} ${JSON.stringify(response.body)}`);
-  return { email, password, userId: response.body.userId, recoveryCode: response.body.recoveryCode };
+  const { userId, recoveryCode } = bodyOf<RegisteredDto>(response);
+  return { email, password, userId, recoveryCode };
 }
 
 export async function login(server: App, user: RegisteredUser): Promise<LoggedInUser> {
   const response = await request(server).post('/v1/auth/login').send({ email: user.email, password: user.password });
   if (response.status !== 200) throw new Error(`login failed: ${response.status} ${JSON.stringify(response.body)}`);
-  return { ...user, accessToken: response.body.accessToken, refreshToken: response.body.refreshToken };
+  const { accessToken, refreshToken } = bodyOf<TokenPairDto>(response);
+  return { ...user, accessToken, refreshToken };
 }
 
 export async function registerAndLogin(server: App, overrides: Parameters<typeof registerUser>[1] = {}): Promise<LoggedInUser> {

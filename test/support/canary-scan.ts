@@ -66,6 +66,9 @@ function views(value: unknown, text: string[], hex: string[]): void {
     for (const inner of Object.values(value as Record<string, unknown>)) views(inner, text, hex);
     return;
   }
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'bigint') {
+    throw new Error(`no text view of a ${typeof value}`);
+  }
   text.push(String(value).toLowerCase());
 }
 
@@ -154,6 +157,6 @@ export function dumpFiles(dir: string): Dump[] {
 export function dumpLogs(logs: readonly Record<string, unknown>[]): Dump[] {
   return logs.map((line, index) => {
     const text = JSON.stringify(line);
-    return { where: `log#${index} ${String(line.msg ?? '').slice(0, 60)}`, text: [text.toLowerCase()], hex: [] };
+    return { where: `log#${index} ${typeof line.msg === 'string' ? line.msg.slice(0, 60) : ''}`, text: [text.toLowerCase()], hex: [] };
   });
 }

@@ -155,7 +155,7 @@ export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDum
     ));
   } catch (error) {
     const { stderr, message } = error as { stderr?: string; message: string };
-    throw new Error(`gdb could not dump ${pid}: ${(stderr || message).trim()}`);
+    throw new Error(`gdb could not dump ${pid}: ${(stderr || message).trim()}`, { cause: error });
   }
   if (!existsSync(path)) throw new Error(`gdb did not write ${path}:\n${stdout}`);
   let leftOut = { count: 0, bytes: 0, failedCalls: 0 };

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __E2E_EMBEDDED_POSTGRES__: { server: EmbeddedPostgres; dir: string } | undefined;
 }
 

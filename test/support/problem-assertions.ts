@@ -1,4 +1,7 @@
+import { expect } from '@jest/globals';
 import type { Response } from 'supertest';
+import type { ProblemDetails } from '../../src/common/problem/problem-details';
+import { bodyOf } from './http-body';
 
 /** The exact member set of our problem bodies (RFC 9457 + `code`, `instance`, `requestId`). */
 const PROBLEM_MEMBERS = ['code', 'detail', 'instance', 'requestId', 'status', 'title', 'type'];
@@ -10,7 +13,7 @@ const PROBLEM_MEMBERS = ['code', 'detail', 'instance', 'requestId', 'status', 't
  */
 export function expectProblem(response: Response, status: number, code: string, secrets: readonly string[] = []): void {
   const summary = `${response.status} ${JSON.stringify(response.body)}`;
-  expect({ status: response.status, code: response.body?.code, summary }).toEqual({ status, code, summary });
+  expect({ status: response.status, code: bodyOf<ProblemDetails | undefined>(response)?.code, summary }).toEqual({ status, code, summary });
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json; charset=utf-8$/);
   expect(response.headers['cache-control']).toBe('no-store');
   expect(response.body).toMatchObject({
@@ -23,7 +26,7 @@ export function expectProblem(response: Response, status: number, code: string, 
     requestId: response.headers['x-request-id'],
   });
   const allowed = code === 'validation_failed' ? [...PROBLEM_MEMBERS, 'errors'].sort() : PROBLEM_MEMBERS;
-  expect(Object.keys(response.body).sort()).toEqual(allowed);
+  expect(Object.keys(bodyOf<ProblemDetails>(response)).sort()).toEqual(allowed);
   expectNoSecrets(response, secrets);
 }
 
@@ -37,6 +40,6 @@ export function expectNoSecrets(response: Response, secrets: readonly string[]):
 
 /** The `field` of every entry of a validation problem's `errors`, sorted. */
 export function errorFields(response: Response): string[] {
-  const errors = (response.body?.errors ?? []) as { field: string }[];
+  const errors = bodyOf<ProblemDetails | undefined>(response)?.errors ?? [];
   return errors.map((error) => error.field).sort();
 }

@@ -17,9 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { AppProcess } from './app-process';
+import type { RecoveryCodeDto, RegisteredDto, TokenPairDto } from '../../src/auth/dto/auth.dto';
+import type { RotatedKeysDto } from '../../src/key-rotation/dto/rotated-keys.dto';
 import { bearer } from './auth-client';
 import { ensureBuild, startBuiltApp, stopApp } from './built-app';
 import { formatTable, Hit, scanFile, takeCoreDump } from './core-dump';
+import { bodyOf } from './http-body';
 import { MASTER_KEY_FILE } from './process-keys';
 import { COUNTED, CountedSecret, describeHolders, secretNeedles } from './secret-copies';
 import { createTestDatabase } from './test-database';
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
       async run(http) {
         const response = await http().post('/v1/auth/register').send({ email, password: passwords[0], profile: { fullName: 'Copy Counter' } });
         if (response.status !== 201) throw new Error(`register: ${response.status}`);
-        recoveryCode = response.body.recoveryCode;
+        recoveryCode = bodyOf<RegisteredDto>(response).recoveryCode;
         return [password(1), code('recovery code (response)', recoveryCode)];
       },
     },
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
       async run(http) {
         const response = await http().post('/v1/auth/login').send({ email, password: passwords[0] });
         if (response.status !== 200) throw new Error(`login: ${response.status}`);
-        accessToken = response.body.accessToken;
+        accessToken = bodyOf<TokenPairDto>(response).accessToken;
         return [password(1)];
       },
     },
@@ -86,7 +89,7 @@ async function main(): Promise<void> {
         const response = await http().post('/v1/me/keys/rotate').set(...bearer(accessToken)).send({ password: passwords[1] });
         if (response.status !== 200) throw new Error(`key rotation: ${response.status}`);
         const used = recoveryCode;
-        recoveryCode = response.body.recoveryCode;
+        recoveryCode = bodyOf<RotatedKeysDto>(response).recoveryCode;
         return [password(2), code('recovery code (old, unused)', used), code('recovery code (response)', recoveryCode)];
       },
     },
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
         const used = recoveryCode;
         const response = await http().post('/v1/auth/recover').send({ email, recoveryCode: used, newPassword: passwords[2] });
         if (response.status !== 200) throw new Error(`recover: ${response.status}`);
-        recoveryCode = response.body.recoveryCode;
+        recoveryCode = bodyOf<RecoveryCodeDto>(response).recoveryCode;
         return [code('recovery code (request)', used), { ...password(3), name: 'password 3 (new)' }, code('recovery code (response)', recoveryCode)];
       },
     },

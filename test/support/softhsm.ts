@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -116,12 +116,13 @@ export class SoftHsm {
         handle,
         names.map((name) => ({ type: constants[name] })),
       );
-      return Object.fromEntries(names.map((name, index) => [name, (values[index].value as Buffer).length === 1 ? (values[index].value as Buffer)[0] : (values[index].value as Buffer).length]));
+      return Object.fromEntries(names.map((name, index) => [name, values[index].value.length === 1 ? values[index].value[0] : values[index].value.length]));
     });
   }
 
   /** A logged-in read-write session on the token, through pkcs11js directly (needs `useInThisProcess`). */
   private withSession<T>(tokenLabel: string, pin: string, use: (pkcs11: typeof import('pkcs11js'), library: import('pkcs11js').PKCS11, session: Buffer) => T): T {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require: the native addon loads only in the tests that use the token directly
     const pkcs11 = require('pkcs11js') as typeof import('pkcs11js');
     const library = new pkcs11.PKCS11();
     library.load(SOFTHSM_MODULE);
@@ -185,4 +186,19 @@ export function runMasterKeyCommand(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A sealed master-key file (`npm run master-key -- seal`), as the JSON the command writes. */
+export interface SealedFileJson {
+  format: string;
+  version: number;
+  mechanism: string;
+  keyLabel: string;
+  iv?: string;
+  oaepHash?: string;
+  ciphertext: string;
+}
+
+export function readSealedFile(path: string): SealedFileJson {
+  return JSON.parse(readFileSync(path, 'utf8')) as SealedFileJson;
 }

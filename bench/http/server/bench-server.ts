@@ -27,8 +27,8 @@ async function main(): Promise<void> {
     // A normal exit, so that --cpu-prof writes its profile.
     process.exit(0);
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
 }
 
 main().catch((error: unknown) => {

@@ -63,7 +63,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
       sampleInt: 100,
       requests: [request],
     };
-    instance = autocannon(settings, (error: unknown, result: autocannon.Result) => (error ? reject(error) : resolve(result)));
+    instance = autocannon(settings, (error: Error | null, result: autocannon.Result) => (error ? reject(error) : resolve(result)));
   });
   instance.once('start', () => {
     windowStart = performance.now() + leadSeconds * 1000;

@@ -95,7 +95,7 @@ export class MemoryAttemptCounter implements AttemptCounter {
     return this.windows.size;
   }
 
-  async increment(key: string, windowMs: number): Promise<AttemptCount> {
+  increment(key: string, windowMs: number): Promise<AttemptCount> {
     const now = this.clock();
     let window = this.windows.get(key);
     if (!window || window.resetsAt <= now) {
@@ -106,12 +106,13 @@ export class MemoryAttemptCounter implements AttemptCounter {
       this.windows.set(key, window);
     }
     window.count += 1;
-    return { count: window.count, msUntilReset: window.resetsAt - now };
+    return Promise.resolve({ count: window.count, msUntilReset: window.resetsAt - now });
   }
 
-  async decrement(key: string): Promise<void> {
+  decrement(key: string): Promise<void> {
     const window = this.windows.get(key);
     if (window && window.resetsAt > this.clock() && window.count > 0) window.count -= 1;
+    return Promise.resolve();
   }
 
   private makeRoom(now: number): void {

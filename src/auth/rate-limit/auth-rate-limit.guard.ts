@@ -8,8 +8,8 @@ import { TooManyRequestsError } from '../../common/problem/too-many-requests.err
  */
 @Injectable()
 export class AuthRateLimitGuard extends ThrottlerGuard {
-  protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    throw new TooManyRequestsError(detail.timeToBlockExpire, 'Too many requests to the auth routes from this address; try again later.');
+  protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    return Promise.reject(new TooManyRequestsError(detail.timeToBlockExpire, 'Too many requests to the auth routes from this address; try again later.'));
   }
 }
 

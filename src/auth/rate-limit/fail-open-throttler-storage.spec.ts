@@ -3,7 +3,7 @@ import type { ThrottlerStorage } from '@nestjs/throttler';
 import { FailOpenThrottlerStorage } from './fail-open-throttler-storage';
 
 describe('FailOpenThrottlerStorage', () => {
-  let errors: jest.SpyInstance;
+  let errors: jest.SpyInstance<void, unknown[]>;
   beforeEach(() => {
     errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
   });

@@ -53,7 +53,7 @@ export class JsonBodyMiddleware implements NestMiddleware {
     }
     try {
       await new Promise<void>((resolve, reject) =>
-        parseJson(request, response, (error?: unknown) => (error ? reject(asClientBodyError(error)) : resolve())),
+        parseJson(request, response, (error?: Error) => (error ? reject(asClientBodyError(error)) : resolve())),
       );
     } finally {
       request.off('data', collect);
@@ -69,8 +69,8 @@ export class JsonBodyMiddleware implements NestMiddleware {
  * stream error through as a bare 400 with no `type`: a corrupt gzip/deflate body (zlib's
  * `Z_DATA_ERROR`) would otherwise surface as a 500. Such a body is the client's fault.
  */
-function asClientBodyError(error: unknown): unknown {
-  const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
+function asClientBodyError(error: Error): Error {
+  const { type, status } = error as Error & { type?: unknown; status?: unknown };
   if (type === undefined && typeof status === 'number' && status >= 400 && status < 500) {
     return new DomainError('bad_request', 'The request body could not be read (bad content encoding?).');
   }

@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger, Optional } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, Optional } from '@nestjs/common';
 import { AuditLogService } from '../../audit/audit-log.service';
 import type { Request, Response } from 'express';
 import { DomainError } from './domain-error';
@@ -50,7 +50,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
 
     const body: ProblemDetails & Record<string, unknown> = {
-      ...problemDetails(problem.code, problem.status, problem.detail, pathOf(request), String(request.id ?? '')),
+      ...problemDetails(problem.code, problem.status, problem.detail, pathOf(request), typeof request.id === 'string' ? request.id : ''),
       ...problem.extensions,
     };
     if (exception instanceof TooManyRequestsError) {
@@ -78,7 +78,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const code = codeForStatus(status);
-      if (status === HttpStatus.NOT_FOUND && isRouteNotFound(exception)) {
+      if (status === 404 && isRouteNotFound(exception)) {
         return { code, status, detail: `No route matches ${request.method} ${pathOf(request)}.` };
       }
       return { code, status, detail: status >= 500 ? ERROR_CATALOGUE[code].title + '.' : exception.message };

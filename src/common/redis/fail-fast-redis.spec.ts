@@ -8,12 +8,12 @@ describe('createFailFastRedis', () => {
   const TIMEOUT_MS = 300;
   let server: FakeRedisServer;
   let client: Redis;
-  let logger: { warn: jest.Mock; log: jest.Mock };
+  let logger: { warn: jest.Mock<void, unknown[]>; log: jest.Mock<void, unknown[]> };
 
   beforeEach(async () => {
     server = new FakeRedisServer();
     const url = await server.start();
-    logger = { warn: jest.fn(), log: jest.fn() };
+    logger = { warn: jest.fn<void, unknown[]>(), log: jest.fn<void, unknown[]>() };
     client = createFailFastRedis({ url, commandTimeoutMs: TIMEOUT_MS, label: 'test store', logger: logger as unknown as Logger });
     expect(await waitForRedisReady(client, 2_000)).toBe(true);
   });

@@ -32,6 +32,7 @@ interface MutableEntry {
  * read and by a periodic sweep; a per-user index keeps `deleteAllForUser` proportional to that
  * user's sessions. Every entry's bytes are zeroed when it leaves the store, however it leaves.
  */
+/* eslint-disable @typescript-eslint/require-await -- the VaultStore methods are async with nothing to await so that a closed store rejects (assertOpen() throws), as the Redis store does */
 export class MemoryVaultStore implements VaultStore {
   private readonly entries = new Map<string, MutableEntry>();
   private readonly sessionsByUser = new Map<string, Set<string>>();

@@ -29,8 +29,12 @@ const describeWithRedis = redis.reachable ? describe : describe.skip;
 const IDLE_MS = BEHAVIOUR_IDLE_TTL_SECONDS * 1000;
 const MAX_MS = BEHAVIOUR_MAX_TTL_SECONDS * 1000;
 
-beforeAll(() => Logger.overrideLogger(false));
-afterAll(() => Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']));
+beforeAll(() => {
+  Logger.overrideLogger(false);
+});
+afterAll(() => {
+  Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+});
 
 describeWithRedis(`SessionKeyVault over the Redis store (real Redis at ${redactRedisUrl(REDIS_URL)})`, () => {
   let admin: Redis;
