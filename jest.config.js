@@ -1,5 +1,8 @@
 // Unit specs live beside the code: src/**/NAME.spec.ts
-const { transform, transformIgnorePatterns } = require('./test/support/jest-transform');
+const {
+  transform,
+  transformIgnorePatterns,
+} = require('./test/support/jest-transform');
 
 module.exports = {
   rootDir: 'src',
@@ -10,5 +13,10 @@ module.exports = {
   testEnvironment: 'node',
   // npm run test:cov: coverage of the unit specs over src/, written to ./coverage.
   coverageDirectory: '<rootDir>/../coverage',
-  collectCoverageFrom: ['**/*.ts', '!**/*.spec.ts', '!main.ts', '!database/migrations/**'],
+  collectCoverageFrom: [
+    '**/*.ts',
+    '!**/*.spec.ts',
+    '!main.ts',
+    '!database/migrations/**',
+  ],
 };

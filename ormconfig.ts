@@ -13,7 +13,10 @@ async function createCliDataSource(): Promise<DataSource> {
   let url = process.env.DATABASE_URL;
   if (!url) {
     const dataDir = resolve(process.env.DATA_DIR ?? './.data');
-    const embedded = await EmbeddedPostgres.start({ baseDir: join(dataDir, 'postgres'), database: 'vault' });
+    const embedded = await EmbeddedPostgres.start({
+      baseDir: join(dataDir, 'postgres'),
+      database: 'vault',
+    });
     url = embedded.url;
   }
   return new DataSource(dataSourceOptions(url));

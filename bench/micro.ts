@@ -11,17 +11,26 @@ export interface MicroResult {
 
 export function compareSideBySide(
   variants: Record<string, () => void>,
-  { rounds = 7, minRoundMs = 200 }: { rounds?: number; minRoundMs?: number } = {},
+  {
+    rounds = 7,
+    minRoundMs = 200,
+  }: { rounds?: number; minRoundMs?: number } = {},
 ): MicroResult[] {
   const names = Object.keys(variants);
   const samples = new Map<string, number[]>(names.map((name) => [name, []]));
   for (const name of names) timeRound(variants[name], 20); // warm-up
   for (let round = 0; round < rounds; round++) {
-    for (const name of names) samples.get(name)!.push(timeRound(variants[name], minRoundMs));
+    for (const name of names)
+      samples.get(name)!.push(timeRound(variants[name], minRoundMs));
   }
   return names.map((name) => {
     const sorted = [...samples.get(name)!].sort((a, b) => a - b);
-    return { name, medianNs: sorted[Math.floor(sorted.length / 2)], minNs: sorted[0], maxNs: sorted[sorted.length - 1] };
+    return {
+      name,
+      medianNs: sorted[Math.floor(sorted.length / 2)],
+      minNs: sorted[0],
+      maxNs: sorted[sorted.length - 1],
+    };
   });
 }
 

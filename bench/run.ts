@@ -7,7 +7,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BenchSection, MetricKey, openBenchContext } from './support/bench-context';
+import {
+  BenchSection,
+  MetricKey,
+  openBenchContext,
+} from './support/bench-context';
 
 const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   orm: async () => (await import('./orm/orm.bench')).runOrmBench,
@@ -36,14 +40,23 @@ const REQUIRED_KEYS: MetricKey[] = [
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
-  const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+  const only = args
+    .find((arg) => arg.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',');
   const names = only ?? Object.keys(SECTIONS);
-  for (const name of names) if (!SECTIONS[name]) throw new Error(`unknown bench section "${name}" (have ${Object.keys(SECTIONS).join(', ')})`);
+  for (const name of names)
+    if (!SECTIONS[name])
+      throw new Error(
+        `unknown bench section "${name}" (have ${Object.keys(SECTIONS).join(', ')})`,
+      );
 
   const cpu = cpus();
   const machine = `${cpu[0]?.model?.trim() ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}-${process.arch}`;
   const startedAt = Date.now();
-  process.stdout.write(`vault-pii bench${quick ? ' (--quick)' : ''}\nmachine: ${machine}\n`);
+  process.stdout.write(
+    `vault-pii bench${quick ? ' (--quick)' : ''}\nmachine: ${machine}\n`,
+  );
 
   const context = await openBenchContext(quick);
   const metrics: Record<string, number> = {};
@@ -54,18 +67,33 @@ async function main(): Promise<void> {
       const sectionStart = Date.now();
       const result = await (await SECTIONS[name]())(context);
       Object.assign(metrics, result.metrics);
-      for (const [key, value] of Object.entries(result.extra ?? {})) extra[key] = value;
+      for (const [key, value] of Object.entries(result.extra ?? {}))
+        extra[key] = value;
       process.stdout.write(result.report);
-      context.progress(`section ${name} took ${((Date.now() - sectionStart) / 1000).toFixed(1)} s`);
+      context.progress(
+        `section ${name} took ${((Date.now() - sectionStart) / 1000).toFixed(1)} s`,
+      );
     }
   } finally {
     await context.close();
   }
 
-  const missing = only ? [] : REQUIRED_KEYS.filter((key) => typeof metrics[key] !== 'number' || !Number.isFinite(metrics[key]));
+  const missing = only
+    ? []
+    : REQUIRED_KEYS.filter(
+        (key) =>
+          typeof metrics[key] !== 'number' || !Number.isFinite(metrics[key]),
+      );
   const output = {
-    ...Object.fromEntries(REQUIRED_KEYS.filter((key) => key in metrics).map((key) => [key, round(metrics[key])])),
-    ...Object.fromEntries(Object.entries(extra).map(([key, value]) => [key, round(value)])),
+    ...Object.fromEntries(
+      REQUIRED_KEYS.filter((key) => key in metrics).map((key) => [
+        key,
+        round(metrics[key]),
+      ]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(extra).map(([key, value]) => [key, round(value)]),
+    ),
     machine,
     timestamp: new Date().toISOString(),
     quick,
@@ -75,7 +103,9 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, only ? 'partial.json' : 'latest.json');
   writeFileSync(file, JSON.stringify(output, null, 2) + '\n');
-  process.stdout.write(`\nwrote ${file} (${((Date.now() - startedAt) / 1000).toFixed(1)} s)\n`);
+  process.stdout.write(
+    `\nwrote ${file} (${((Date.now() - startedAt) / 1000).toFixed(1)} s)\n`,
+  );
   if (missing.length > 0) {
     process.stderr.write(`missing results: ${missing.join(', ')}\n`);
     process.exitCode = 1;

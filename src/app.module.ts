@@ -1,4 +1,10 @@
-import { DynamicModule, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import {
+  DynamicModule,
+  MiddlewareConsumer,
+  Module,
+  NestModule,
+  RequestMethod,
+} from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { UnexpectedBodyInterceptor } from './common/http/unexpected-body.interceptor';
 import type { DestinationStream } from 'pino';
@@ -32,7 +38,10 @@ export class AppModule implements NestModule {
    * @param config validated configuration whose `databaseUrl` is set (external or embedded).
    * @param options.logDestination where JSON log lines go instead of stdout.
    */
-  static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
+  static forRoot(
+    config: AppConfig,
+    options: AppModuleOptions = {},
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [

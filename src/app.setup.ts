@@ -4,7 +4,10 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { answerUnparsableRequests } from './common/http/unparsable-request-responder';
-import { FieldErrorDto, ProblemDetails } from './common/problem/problem-details';
+import {
+  FieldErrorDto,
+  ProblemDetails,
+} from './common/problem/problem-details';
 import { AppConfig } from './config/app-config';
 
 export const BEARER_AUTH_NAME = 'access-token';
@@ -19,7 +22,11 @@ export function configureApp(app: NestExpressApplication): void {
   // Behind a proxy the socket's peer is the proxy: TRUST_PROXY makes `req.ip` the client's
   // address (from X-Forwarded-For), which the rate limits and the audit log key on.
   const { trustProxy } = app.get(AppConfig);
-  if (trustProxy !== false) app.set('trust proxy', typeof trustProxy === 'number' ? trustProxy : [...trustProxy]);
+  if (trustProxy !== false)
+    app.set(
+      'trust proxy',
+      typeof trustProxy === 'number' ? trustProxy : [...trustProxy],
+    );
   // No ETags: Express computes one by copying the whole response body into a Buffer it never
   // wipes (for a register or rotate response, a copy of the new recovery code; for a profile, its
   // PII), and responses that carry PII are `no-store` anyway, so no client could revalidate them.
@@ -27,7 +34,11 @@ export function configureApp(app: NestExpressApplication): void {
   // helmet's default CSP, less `upgrade-insecure-requests`: over plain HTTP on any host but
   // localhost (a dev box, a container on a LAN) it sent Swagger UI's own scripts to https:// and
   // /docs rendered blank. Every URL of ours is relative, so over HTTPS nothing changes.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  app.use(
+    helmet({
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   answerUnparsableRequests(app.getHttpServer());
   setUpSwagger(app);
@@ -37,13 +48,23 @@ function setUpSwagger(app: NestExpressApplication): void {
   const config = new DocumentBuilder()
     .setTitle('Vault-backed PII API')
     .setDescription(
-      'Each user\'s personal data is encrypted under keys that only their password unlocks. ' +
+      "Each user's personal data is encrypted under keys that only their password unlocks. " +
         'Errors are RFC 9457 `application/problem+json` (schema `ProblemDetails`), with a machine-readable `code`.',
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /v1/auth/login' }, BEARER_AUTH_NAME)
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'Access token from POST /v1/auth/login',
+      },
+      BEARER_AUTH_NAME,
+    )
     .build();
-  const document = SwaggerModule.createDocument(app, config, { extraModels: [ProblemDetails, FieldErrorDto] });
+  const document = SwaggerModule.createDocument(app, config, {
+    extraModels: [ProblemDetails, FieldErrorDto],
+  });
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     customSiteTitle: 'Vault-backed PII API',

@@ -7,10 +7,17 @@ import pino from 'pino';
 import { AppModule } from './app.module';
 import { prettyTransport } from './common/logging/logging.module';
 import { configureApp } from './app.setup';
-import { AppConfig, ConfigValidationError, loadAppConfig } from './config/app-config';
+import {
+  AppConfig,
+  ConfigValidationError,
+  loadAppConfig,
+} from './config/app-config';
 import { removeSecretsFromEnvironment } from './config/secret-environment';
 import { EmbeddedPostgres } from './database/embedded-postgres';
-import { launchingProcesses, watchLaunchingProcesses } from './common/process/launching-processes';
+import {
+  launchingProcesses,
+  watchLaunchingProcesses,
+} from './common/process/launching-processes';
 
 /** A shutdown that takes longer than this (a stuck request, a hung store) is cut short. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -37,7 +44,9 @@ async function main(): Promise<void> {
         log: (message) => log.info(message),
       });
     } catch (error) {
-      log.fatal(`the embedded PostgreSQL could not start: ${(error as Error).message}`);
+      log.fatal(
+        `the embedded PostgreSQL could not start: ${(error as Error).message}`,
+      );
       process.exit(1);
     }
   }
@@ -45,22 +54,37 @@ async function main(): Promise<void> {
   let app: NestExpressApplication;
   try {
     app = await NestFactory.create<NestExpressApplication>(
-      AppModule.forRoot(embedded ? config.withDatabaseUrl(embedded.url) : config),
+      AppModule.forRoot(
+        embedded ? config.withDatabaseUrl(embedded.url) : config,
+      ),
       { bufferLogs: true, bodyParser: false, abortOnError: false },
     );
     configureApp(app);
     await app.listen(config.port);
   } catch (error) {
-    log.fatal({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'start-up failed');
+    log.fatal(
+      {
+        err: {
+          type: (error as Error)?.name,
+          message: (error as Error)?.message,
+        },
+      },
+      'start-up failed',
+    );
     await embedded?.stop();
     process.exit(1);
   }
 
   for (const warning of config.startupWarnings) log.warn(warning);
-  log.info({ port: config.port, database: embedded ? 'embedded' : 'external' }, `listening on :${config.port}`);
+  log.info(
+    { port: config.port, database: embedded ? 'embedded' : 'external' },
+    `listening on :${config.port}`,
+  );
 
   let stopping = false;
-  const shutdown = async (cause: { signal: NodeJS.Signals } | { launcherEnded: string }) => {
+  const shutdown = async (
+    cause: { signal: NodeJS.Signals } | { launcherEnded: string },
+  ) => {
     if (stopping) return;
     stopping = true;
     log.info(cause, 'shutting down: draining requests');
@@ -84,7 +108,11 @@ async function main(): Promise<void> {
   // A process manager that stops `npm start` or `npm run start:prod` signals npm's pid alone (and
   // SIGKILL reaches no one else): the app stops, with its embedded PostgreSQL, once the npm, shell
   // or `nest start` process that launched it has gone.
-  watchLaunchingProcesses(launchers, (ended) => void shutdown({ launcherEnded: `${ended.command} (pid ${ended.pid})` }));
+  watchLaunchingProcesses(
+    launchers,
+    (ended) =>
+      void shutdown({ launcherEnded: `${ended.command} (pid ${ended.pid})` }),
+  );
 }
 
 function loadConfigOrExit(): AppConfig {

@@ -1,7 +1,10 @@
 import { expect } from '@jest/globals';
 import request from 'supertest';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
-import type { ContactDto, ContactPageDto } from '../src/contacts/dto/contact.dto';
+import type {
+  ContactDto,
+  ContactPageDto,
+} from '../src/contacts/dto/contact.dto';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
@@ -12,14 +15,30 @@ describe('contacts (SPEC §5, issue 5)', () => {
   let bob: LoggedInUser;
   const http = () => request(t.app.getHttpServer());
   const as = (user: LoggedInUser) => ({
-    get: (path: string) => http().get(path).set(...bearer(user.accessToken)),
-    post: (path: string, body: unknown) => http().post(path).set(...bearer(user.accessToken)).send(body as object),
-    patch: (path: string, body: unknown) => http().patch(path).set(...bearer(user.accessToken)).send(body as object),
-    delete: (path: string) => http().delete(path).set(...bearer(user.accessToken)),
+    get: (path: string) =>
+      http()
+        .get(path)
+        .set(...bearer(user.accessToken)),
+    post: (path: string, body: unknown) =>
+      http()
+        .post(path)
+        .set(...bearer(user.accessToken))
+        .send(body as object),
+    patch: (path: string, body: unknown) =>
+      http()
+        .patch(path)
+        .set(...bearer(user.accessToken))
+        .send(body as object),
+    delete: (path: string) =>
+      http()
+        .delete(path)
+        .set(...bearer(user.accessToken)),
   });
 
   beforeAll(async () => {
-    t = await createTestApp({ env: { AUTH_RATE_LIMIT: '100000', LOGIN_FAILURE_LIMIT: '100000' } });
+    t = await createTestApp({
+      env: { AUTH_RATE_LIMIT: '100000', LOGIN_FAILURE_LIMIT: '100000' },
+    });
     alice = await registerAndLogin(t.app.getHttpServer());
     bob = await registerAndLogin(t.app.getHttpServer());
   });
@@ -35,15 +54,34 @@ describe('contacts (SPEC §5, issue 5)', () => {
     });
     expect(created.status).toBe(201);
     expect(created.headers['cache-control']).toBe('no-store');
-    expect(created.body).toMatchObject({ id: expect.any(String), fullName: 'Grace Hopper', email: 'Grace@Navy.example', notes: 'COBOL' });
+    expect(created.body).toMatchObject({
+      id: expect.any(String),
+      fullName: 'Grace Hopper',
+      email: 'Grace@Navy.example',
+      notes: 'COBOL',
+    });
 
     const id = bodyOf<ContactDto>(created).id;
-    expect(bodyOf<ContactDto>(await as(alice).get(`/v1/contacts/${id}`)).fullName).toBe('Grace Hopper');
-    const patched = await as(alice).patch(`/v1/contacts/${id}`, { notes: null, address: 'Arlington' });
-    expect(patched.body).toMatchObject({ notes: null, address: 'Arlington', fullName: 'Grace Hopper' });
+    expect(
+      bodyOf<ContactDto>(await as(alice).get(`/v1/contacts/${id}`)).fullName,
+    ).toBe('Grace Hopper');
+    const patched = await as(alice).patch(`/v1/contacts/${id}`, {
+      notes: null,
+      address: 'Arlington',
+    });
+    expect(patched.body).toMatchObject({
+      notes: null,
+      address: 'Arlington',
+      fullName: 'Grace Hopper',
+    });
 
-    const [row] = await t.dataSource.query<Record<string, unknown>[]>('SELECT * FROM contacts WHERE id = $1', [id]);
-    expect(JSON.stringify(row)).not.toMatch(/Grace|Hopper|Navy|Arlington|5550109999/i);
+    const [row] = await t.dataSource.query<Record<string, unknown>[]>(
+      'SELECT * FROM contacts WHERE id = $1',
+      [id],
+    );
+    expect(JSON.stringify(row)).not.toMatch(
+      /Grace|Hopper|Navy|Arlington|5550109999/i,
+    );
 
     expect((await as(alice).delete(`/v1/contacts/${id}`)).status).toBe(204);
     expect((await as(alice).get(`/v1/contacts/${id}`)).status).toBe(404);
@@ -51,7 +89,9 @@ describe('contacts (SPEC §5, issue 5)', () => {
   });
 
   it('answers 404 for another user’s contact, for reading, changing and deleting', async () => {
-    const body = bodyOf<ContactDto>(await as(alice).post('/v1/contacts', { fullName: 'Private Person' }));
+    const body = bodyOf<ContactDto>(
+      await as(alice).post('/v1/contacts', { fullName: 'Private Person' }),
+    );
     for (const response of [
       await as(bob).get(`/v1/contacts/${body.id}`),
       await as(bob).patch(`/v1/contacts/${body.id}`, { fullName: 'Hijacked' }),
@@ -61,25 +101,55 @@ describe('contacts (SPEC §5, issue 5)', () => {
       expect(response.status).toBe(404);
       expect(bodyOf<ProblemDetails>(response).code).toBe('not_found');
     }
-    expect(bodyOf<ContactDto>(await as(alice).get(`/v1/contacts/${body.id}`)).fullName).toBe('Private Person');
+    expect(
+      bodyOf<ContactDto>(await as(alice).get(`/v1/contacts/${body.id}`))
+        .fullName,
+    ).toBe('Private Person');
   });
 
   it('searches by email and phone through blind indexes: normalised hits, misses, never another user’s', async () => {
-    const mine = await as(alice).post('/v1/contacts', { fullName: 'Search Me', email: 'find.me@example.org', phone: '+44 20 7946 0000' });
-    await as(bob).post('/v1/contacts', { fullName: 'Bob’s copy', email: 'find.me@example.org', phone: '+44 20 7946 0000' });
+    const mine = await as(alice).post('/v1/contacts', {
+      fullName: 'Search Me',
+      email: 'find.me@example.org',
+      phone: '+44 20 7946 0000',
+    });
+    await as(bob).post('/v1/contacts', {
+      fullName: 'Bob’s copy',
+      email: 'find.me@example.org',
+      phone: '+44 20 7946 0000',
+    });
 
-    const byEmail = await as(alice).get('/v1/contacts?email=FIND.ME@example.org');
-    expect(bodyOf<ContactPageDto>(byEmail).items.map((c) => c.id)).toEqual([bodyOf<ContactDto>(mine).id]);
-    const byPhone = await as(alice).get(`/v1/contacts?phone=${encodeURIComponent('+442079460000')}`);
-    expect(bodyOf<ContactPageDto>(byPhone).items.map((c) => c.id)).toEqual([bodyOf<ContactDto>(mine).id]);
-    expect((await as(alice).get('/v1/contacts?email=nobody@example.org')).body).toEqual({ items: [], nextCursor: null });
-    expect(bodyOf<ContactPageDto>(await as(bob).get('/v1/contacts?email=find.me@example.org')).items).toHaveLength(1);
+    const byEmail = await as(alice).get(
+      '/v1/contacts?email=FIND.ME@example.org',
+    );
+    expect(bodyOf<ContactPageDto>(byEmail).items.map((c) => c.id)).toEqual([
+      bodyOf<ContactDto>(mine).id,
+    ]);
+    const byPhone = await as(alice).get(
+      `/v1/contacts?phone=${encodeURIComponent('+442079460000')}`,
+    );
+    expect(bodyOf<ContactPageDto>(byPhone).items.map((c) => c.id)).toEqual([
+      bodyOf<ContactDto>(mine).id,
+    ]);
+    expect(
+      (await as(alice).get('/v1/contacts?email=nobody@example.org')).body,
+    ).toEqual({ items: [], nextCursor: null });
+    expect(
+      bodyOf<ContactPageDto>(
+        await as(bob).get('/v1/contacts?email=find.me@example.org'),
+      ).items,
+    ).toHaveLength(1);
   });
 
   it('paginates with an opaque cursor: no duplicates, no gaps, limit boundaries', async () => {
     const carol = await registerAndLogin(t.app.getHttpServer());
     const created: string[] = [];
-    for (let i = 0; i < 25; i++) created.push(bodyOf<ContactDto>(await as(carol).post('/v1/contacts', { fullName: `Contact ${i}` })).id);
+    for (let i = 0; i < 25; i++)
+      created.push(
+        bodyOf<ContactDto>(
+          await as(carol).post('/v1/contacts', { fullName: `Contact ${i}` }),
+        ).id,
+      );
 
     const firstPage = await as(carol).get('/v1/contacts');
     expect(bodyOf<ContactPageDto>(firstPage).items).toHaveLength(20);
@@ -87,7 +157,9 @@ describe('contacts (SPEC §5, issue 5)', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: request.Response = await as(carol).get(`/v1/contacts?limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: request.Response = await as(carol).get(
+        `/v1/contacts?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(page.status).toBe(200);
       seen.push(...bodyOf<ContactPageDto>(page).items.map((c) => c.id));
       cursor = bodyOf<ContactPageDto>(page).nextCursor;
@@ -97,9 +169,16 @@ describe('contacts (SPEC §5, issue 5)', () => {
     expect([...seen].sort()).toEqual([...created].sort());
     expect(seen[0]).toBe(created[24]); // newest first
 
-    expect(bodyOf<ContactPageDto>(await as(carol).get('/v1/contacts?limit=1')).items).toHaveLength(1);
-    expect((await as(carol).get('/v1/contacts?limit=100')).body).toMatchObject({ nextCursor: null });
-    expect(bodyOf<ContactPageDto>(await as(carol).get('/v1/contacts?limit=25')).nextCursor).toBeNull();
+    expect(
+      bodyOf<ContactPageDto>(await as(carol).get('/v1/contacts?limit=1')).items,
+    ).toHaveLength(1);
+    expect((await as(carol).get('/v1/contacts?limit=100')).body).toMatchObject({
+      nextCursor: null,
+    });
+    expect(
+      bodyOf<ContactPageDto>(await as(carol).get('/v1/contacts?limit=25'))
+        .nextCursor,
+    ).toBeNull();
   });
 
   it.each([
@@ -114,7 +193,9 @@ describe('contacts (SPEC §5, issue 5)', () => {
     const response = await as(alice).get(`/v1/contacts?${query}`);
     expect(response.status).toBe(400);
     expect(bodyOf<ProblemDetails>(response).code).toBe('validation_failed');
-    expect(bodyOf<ProblemDetails>(response).errors?.map((e) => e.field)).toContain(field);
+    expect(
+      bodyOf<ProblemDetails>(response).errors?.map((e) => e.field),
+    ).toContain(field);
   });
 
   it.each([
@@ -129,7 +210,9 @@ describe('contacts (SPEC §5, issue 5)', () => {
   ])('rejects a contact with %s (400)', async (_name, body, field) => {
     const response = await as(alice).post('/v1/contacts', body);
     expect(response.status).toBe(400);
-    expect(bodyOf<ProblemDetails>(response).errors?.map((e) => e.field)).toContain(field);
+    expect(
+      bodyOf<ProblemDetails>(response).errors?.map((e) => e.field),
+    ).toContain(field);
   });
 
   it('needs a session', async () => {

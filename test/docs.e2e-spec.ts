@@ -6,8 +6,17 @@ import { createTestApp, TestApp } from './support/test-app';
 /** The parts of the OpenAPI document the checks below read. */
 interface OpenApiDocument {
   openapi: string;
-  components: { securitySchemes: Record<string, unknown>; schemas: Record<string, { required?: string[] }> };
-  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
+  components: {
+    securitySchemes: Record<string, unknown>;
+    schemas: Record<string, { required?: string[] }>;
+  };
+  paths: Record<
+    string,
+    Record<
+      string,
+      { responses: Record<string, { content?: Record<string, unknown> }> }
+    >
+  >;
 }
 
 describe('API documentation (SPEC §5)', () => {
@@ -34,10 +43,16 @@ describe('API documentation (SPEC §5)', () => {
     expect(response.status).toBe(200);
     const document = bodyOf<OpenApiDocument>(response);
     expect(document.openapi).toMatch(/^3\./);
-    expect(document.components.securitySchemes[BEARER_AUTH_NAME]).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(document.components.securitySchemes[BEARER_AUTH_NAME]).toMatchObject(
+      { type: 'http', scheme: 'bearer' },
+    );
     expect(document.components.schemas.ProblemDetails.required).toEqual(
       expect.arrayContaining(['type', 'title', 'status', 'detail', 'code']),
     );
-    expect(document.paths['/health/ready'].get.responses['503'].content?.['application/problem+json']).toBeDefined();
+    expect(
+      document.paths['/health/ready'].get.responses['503'].content?.[
+        'application/problem+json'
+      ],
+    ).toBeDefined();
   });
 });

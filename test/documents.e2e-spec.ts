@@ -1,4 +1,11 @@
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { expect } from '@jest/globals';
@@ -16,14 +23,17 @@ import { createTestApp, TestApp } from './support/test-app';
  */
 function pdfText(pdf: Buffer): string {
   let text = '';
-  for (const match of pdf.toString('latin1').matchAll(/stream\n([\s\S]*?)\nendstream/g)) {
+  for (const match of pdf
+    .toString('latin1')
+    .matchAll(/stream\n([\s\S]*?)\nendstream/g)) {
     let content: string;
     try {
       content = inflateSync(Buffer.from(match[1], 'latin1')).toString('latin1');
     } catch {
       continue; // not a deflated content stream (e.g. font data)
     }
-    for (const hex of content.matchAll(/<([0-9a-fA-F]+)>/g)) text += Buffer.from(hex[1], 'hex').toString('latin1');
+    for (const hex of content.matchAll(/<([0-9a-fA-F]+)>/g))
+      text += Buffer.from(hex[1], 'hex').toString('latin1');
   }
   return text;
 }
@@ -33,36 +43,70 @@ describe('documents (SPEC §4, issue 5)', () => {
   let user: LoggedInUser;
   const http = () => request(t.app.getHttpServer());
   const documentsDir = () => join(t.config.dataDir, 'documents');
-  const PII = { fullName: 'Ada Lovelace', nationalId: 'QQ123456C', phone: '+44 20 7946 0958' };
+  const PII = {
+    fullName: 'Ada Lovelace',
+    nationalId: 'QQ123456C',
+    phone: '+44 20 7946 0958',
+  };
 
   beforeAll(async () => {
-    t = await createTestApp({ env: { AUTH_RATE_LIMIT: '100000', LOGIN_FAILURE_LIMIT: '100000', DOCUMENT_RETENTION_DAYS: '30' } });
+    t = await createTestApp({
+      env: {
+        AUTH_RATE_LIMIT: '100000',
+        LOGIN_FAILURE_LIMIT: '100000',
+        DOCUMENT_RETENTION_DAYS: '30',
+      },
+    });
     user = await registerAndLogin(t.app.getHttpServer(), { profile: PII });
-    await http().post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Charles Babbage', email: 'charles@example.org' });
+    await http()
+      .post('/v1/contacts')
+      .set(...bearer(user.accessToken))
+      .send({ fullName: 'Charles Babbage', email: 'charles@example.org' });
   });
   afterAll(() => t?.close());
 
   async function createDocument(owner = user): Promise<Json<DocumentDto>> {
-    const response = await http().post('/v1/documents').set(...bearer(owner.accessToken)).send({ kind: 'profile-summary' });
+    const response = await http()
+      .post('/v1/documents')
+      .set(...bearer(owner.accessToken))
+      .send({ kind: 'profile-summary' });
     expect(response.status).toBe(201);
     return bodyOf<DocumentDto>(response);
   }
 
   it('renders the profile summary, stores it encrypted, and serves the decrypted PDF', async () => {
     const created = await createDocument();
-    expect(created).toMatchObject({ kind: 'profile-summary', filename: expect.stringMatching(/^profile-summary-\d{4}-\d{2}-\d{2}\.pdf$/) });
-    expect(new Date(created.expiresAt).getTime() - new Date(created.createdAt).getTime()).toBe(30 * 86_400_000);
+    expect(created).toMatchObject({
+      kind: 'profile-summary',
+      filename: expect.stringMatching(
+        /^profile-summary-\d{4}-\d{2}-\d{2}\.pdf$/,
+      ),
+    });
+    expect(
+      new Date(created.expiresAt).getTime() -
+        new Date(created.createdAt).getTime(),
+    ).toBe(30 * 86_400_000);
 
     const onDisk = readFileSync(join(documentsDir(), `${created.id}.vpd`));
     expect(onDisk.includes(Buffer.from('%PDF'))).toBe(false);
-    for (const value of [...Object.values(PII), 'Charles', 'Babbage', 'Lovelace']) {
+    for (const value of [
+      ...Object.values(PII),
+      'Charles',
+      'Babbage',
+      'Lovelace',
+    ]) {
       expect(onDisk.includes(Buffer.from(value))).toBe(false);
     }
 
-    const content = await http().get(`/v1/documents/${created.id}/content`).set(...bearer(user.accessToken)).responseType('blob');
+    const content = await http()
+      .get(`/v1/documents/${created.id}/content`)
+      .set(...bearer(user.accessToken))
+      .responseType('blob');
     expect(content.status).toBe(200);
     expect(content.headers['content-type']).toBe('application/pdf');
-    expect(content.headers['content-disposition']).toBe(`attachment; filename="${created.filename}"`);
+    expect(content.headers['content-disposition']).toBe(
+      `attachment; filename="${created.filename}"`,
+    );
     expect(content.headers['cache-control']).toBe('no-store');
     const pdf = content.body as Buffer;
     expect(pdf.length).toBe(created.sizeBytes);
@@ -77,23 +121,68 @@ describe('documents (SPEC §4, issue 5)', () => {
 
   it('lists, shows and deletes; another user gets 404; the row carries no plaintext', async () => {
     const created = await createDocument();
-    const list = await http().get('/v1/documents').set(...bearer(user.accessToken));
+    const list = await http()
+      .get('/v1/documents')
+      .set(...bearer(user.accessToken));
     expect(bodyOf<DocumentDto[]>(list).map((d) => d.id)).toContain(created.id);
-    expect((await http().get(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).body).toEqual(created);
+    expect(
+      (
+        await http()
+          .get(`/v1/documents/${created.id}`)
+          .set(...bearer(user.accessToken))
+      ).body,
+    ).toEqual(created);
 
-    const [row] = await t.dataSource.query<Record<string, unknown>[]>('SELECT * FROM documents WHERE id = $1', [created.id]);
+    const [row] = await t.dataSource.query<Record<string, unknown>[]>(
+      'SELECT * FROM documents WHERE id = $1',
+      [created.id],
+    );
     expect(JSON.stringify(row)).not.toContain('profile-summary-');
 
     const other = await registerAndLogin(t.app.getHttpServer());
-    for (const path of [`/v1/documents/${created.id}`, `/v1/documents/${created.id}/content`, '/v1/documents/not-a-uuid']) {
-      expect((await http().get(path).set(...bearer(other.accessToken))).status).toBe(404);
+    for (const path of [
+      `/v1/documents/${created.id}`,
+      `/v1/documents/${created.id}/content`,
+      '/v1/documents/not-a-uuid',
+    ]) {
+      expect(
+        (
+          await http()
+            .get(path)
+            .set(...bearer(other.accessToken))
+        ).status,
+      ).toBe(404);
     }
-    expect((await http().delete(`/v1/documents/${created.id}`).set(...bearer(other.accessToken))).status).toBe(404);
-    expect((await http().get('/v1/documents').set(...bearer(other.accessToken))).body).toEqual([]);
+    expect(
+      (
+        await http()
+          .delete(`/v1/documents/${created.id}`)
+          .set(...bearer(other.accessToken))
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await http()
+          .get('/v1/documents')
+          .set(...bearer(other.accessToken))
+      ).body,
+    ).toEqual([]);
 
-    expect((await http().delete(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).status).toBe(204);
+    expect(
+      (
+        await http()
+          .delete(`/v1/documents/${created.id}`)
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(204);
     expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(false);
-    expect((await http().get(`/v1/documents/${created.id}`).set(...bearer(user.accessToken))).status).toBe(404);
+    expect(
+      (
+        await http()
+          .get(`/v1/documents/${created.id}`)
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(404);
   });
 
   it.each([
@@ -101,24 +190,40 @@ describe('documents (SPEC §4, issue 5)', () => {
     ['no kind', {}],
     ['an unknown field', { kind: 'profile-summary', path: '/etc/passwd' }],
   ])('rejects %s with 400', async (_name, body) => {
-    const response = await http().post('/v1/documents').set(...bearer(user.accessToken)).send(body);
+    const response = await http()
+      .post('/v1/documents')
+      .set(...bearer(user.accessToken))
+      .send(body);
     expect(response.status).toBe(400);
     expect(bodyOf<ProblemDetails>(response).code).toBe('validation_failed');
   });
 
   describe('tampering', () => {
-    async function download(id: string): Promise<{ status?: number; body?: Buffer; error?: Error; problem?: { code: string } }> {
+    async function download(id: string): Promise<{
+      status?: number;
+      body?: Buffer;
+      error?: Error;
+      problem?: { code: string };
+    }> {
       try {
-        const response = await http().get(`/v1/documents/${id}/content`).set(...bearer(user.accessToken)).responseType('blob');
+        const response = await http()
+          .get(`/v1/documents/${id}/content`)
+          .set(...bearer(user.accessToken))
+          .responseType('blob');
         const body = response.body as Buffer;
-        const problem = response.headers['content-type']?.includes('problem') ? (JSON.parse(body.toString()) as { code: string }) : undefined;
+        const problem = response.headers['content-type']?.includes('problem')
+          ? (JSON.parse(body.toString()) as { code: string })
+          : undefined;
         return { status: response.status, body, problem };
       } catch (error) {
         return { error: error as Error };
       }
     }
 
-    function expectNoCompletePdf(result: Awaited<ReturnType<typeof download>>, sizeBytes: number): void {
+    function expectNoCompletePdf(
+      result: Awaited<ReturnType<typeof download>>,
+      sizeBytes: number,
+    ): void {
       if (result.error) return; // the connection was cut: no complete body was delivered
       if (result.status === 500) {
         expect(result.problem?.code).toBe('data_integrity_error');
@@ -137,7 +242,9 @@ describe('documents (SPEC §4, issue 5)', () => {
       const result = await download(created.id);
       expect(result.status).toBe(500);
       expect(result.problem?.code).toBe('data_integrity_error');
-      const events = await t.dataSource.query<{ n: number }[]>("SELECT count(*)::int AS n FROM audit_events WHERE event = 'data.integrity_failure'");
+      const events = await t.dataSource.query<{ n: number }[]>(
+        "SELECT count(*)::int AS n FROM audit_events WHERE event = 'data.integrity_failure'",
+      );
       expect(events[0].n).toBeGreaterThan(0);
     });
 
@@ -152,7 +259,10 @@ describe('documents (SPEC §4, issue 5)', () => {
     it('detects a file swapped in from another document', async () => {
       const a = await createDocument();
       const b = await createDocument();
-      writeFileSync(join(documentsDir(), `${a.id}.vpd`), readFileSync(join(documentsDir(), `${b.id}.vpd`)));
+      writeFileSync(
+        join(documentsDir(), `${a.id}.vpd`),
+        readFileSync(join(documentsDir(), `${b.id}.vpd`)),
+      );
       const result = await download(a.id);
       expect(result.status).toBe(500);
       expect(result.problem?.code).toBe('data_integrity_error');
@@ -184,16 +294,29 @@ describe('documents (SPEC §4, issue 5)', () => {
       // Row without file (an old one; a young one may belong to a document being created).
       const { rmSync } = await import('node:fs');
       rmSync(join(documentsDir(), `${lostFile.id}.vpd`));
-      await t.dataSource.query(`UPDATE documents SET created_at = now() - interval '2 hours' WHERE id = $1`, [lostFile.id]);
+      await t.dataSource.query(
+        `UPDATE documents SET created_at = now() - interval '2 hours' WHERE id = $1`,
+        [lostFile.id],
+      );
 
-      await t.dataSource.query(`UPDATE documents SET expires_at = now() - interval '1 minute' WHERE id = $1`, [expire.id]);
+      await t.dataSource.query(
+        `UPDATE documents SET expires_at = now() - interval '1 minute' WHERE id = $1`,
+        [expire.id],
+      );
       const report = await retention.run(new Date());
-      expect(report).toMatchObject({ expired: 1, orphanFiles: 1, strayFiles: 1, orphanRows: 1 });
+      expect(report).toMatchObject({
+        expired: 1,
+        orphanFiles: 1,
+        strayFiles: 1,
+        orphanRows: 1,
+      });
       expect(existsSync(join(documentsDir(), `${expire.id}.vpd`))).toBe(false);
       expect(existsSync(orphan)).toBe(false);
       expect(existsSync(stray)).toBe(false);
       expect(existsSync(join(documentsDir(), `${keep.id}.vpd`))).toBe(true);
-      const ids = (await t.dataSource.query<{ id: string }[]>('SELECT id FROM documents')).map((r) => r.id);
+      const ids = (
+        await t.dataSource.query<{ id: string }[]>('SELECT id FROM documents')
+      ).map((r) => r.id);
       expect(ids).toContain(keep.id);
       expect(ids).not.toContain(expire.id);
       expect(ids).not.toContain(lostFile.id);
@@ -201,14 +324,20 @@ describe('documents (SPEC §4, issue 5)', () => {
       // With a clock past the retention period, everything goes.
       const later = await retention.run(new Date(Date.now() + 31 * 86_400_000));
       expect(later.expired).toBeGreaterThan(0);
-      expect(readdirSync(documentsDir()).filter((name) => name.endsWith('.vpd'))).toEqual([]);
+      expect(
+        readdirSync(documentsDir()).filter((name) => name.endsWith('.vpd')),
+      ).toEqual([]);
     });
 
     it('account deletion removes the user’s files at once', async () => {
       const owner = await registerAndLogin(t.app.getHttpServer());
       const created = await createDocument(owner);
       expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(true);
-      await http().delete('/v1/me').set(...bearer(owner.accessToken)).send({ password: owner.password }).expect(204);
+      await http()
+        .delete('/v1/me')
+        .set(...bearer(owner.accessToken))
+        .send({ password: owner.password })
+        .expect(204);
       expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(false);
     });
 
@@ -218,12 +347,18 @@ describe('documents (SPEC §4, issue 5)', () => {
       rmSync(join(documentsDir(), `${young.id}.vpd`));
       const report = await t.app.get(DocumentRetentionService).run(new Date());
       expect(report.orphanRows).toBe(0);
-      const ids = await t.dataSource.query<unknown[]>('SELECT id FROM documents WHERE id = $1', [young.id]);
+      const ids = await t.dataSource.query<unknown[]>(
+        'SELECT id FROM documents WHERE id = $1',
+        [young.id],
+      );
       expect(ids).toHaveLength(1);
     });
 
     it('leaves a young file alone (a document being written right now)', async () => {
-      const young = join(documentsDir(), '00000000-0000-4000-8000-000000000002.vpd');
+      const young = join(
+        documentsDir(),
+        '00000000-0000-4000-8000-000000000002.vpd',
+      );
       writeFileSync(young, 'x');
       await t.app.get(DocumentRetentionService).run(new Date());
       expect(existsSync(young)).toBe(true);

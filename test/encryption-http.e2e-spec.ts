@@ -21,7 +21,9 @@ const dataKeys = new Map<string, Buffer>();
 @Public()
 @Controller('probe/users')
 class EncryptedUserProbeController {
-  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+  ) {}
 
   @Post()
   async create(): Promise<{ id: string }> {
@@ -43,7 +45,12 @@ class EncryptedUserProbeController {
           activeKeyVersion: 1,
         }),
       );
-      await manager.insert(UserDataKey, { userId: id, keyVersion: 1, wrappedByPassword: randomBytes(72), wrappedByRecovery: randomBytes(72) });
+      await manager.insert(UserDataKey, {
+        userId: id,
+        keyVersion: 1,
+        wrappedByPassword: randomBytes(72),
+        wrappedByRecovery: randomBytes(72),
+      });
     });
     return { id };
   }
@@ -62,7 +69,9 @@ class EncryptedUserProbeController {
   }
 
   private attachKeysOf(id: string): void {
-    KeyContext.attach(new Keyring(id, new Map([[1, Buffer.from(dataKeys.get(id)!)]]), 1));
+    KeyContext.attach(
+      new Keyring(id, new Map([[1, Buffer.from(dataKeys.get(id)!)]]), 1),
+    );
   }
 }
 
@@ -72,61 +81,95 @@ describe('encrypted data over HTTP', () => {
 
   beforeAll(async () => {
     t = await createTestApp({
-      extra: { controllers: [EncryptedUserProbeController], imports: [TypeOrmModule.forFeature([User])] },
+      extra: {
+        controllers: [EncryptedUserProbeController],
+        imports: [TypeOrmModule.forFeature([User])],
+      },
     });
   });
   afterAll(() => t?.close());
 
   it('stores the email encrypted and reads it back within the request that holds the keys', async () => {
-    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
-    const [row] = await t.dataSource.query<{ email: Buffer; email_index: Buffer }[]>('SELECT email, email_index FROM users WHERE id = $1', [id]);
+    const { id } = bodyOf<{ id: string }>(
+      await http().post('/v1/probe/users').expect(201),
+    );
+    const [row] = await t.dataSource.query<
+      { email: Buffer; email_index: Buffer }[]
+    >('SELECT email, email_index FROM users WHERE id = $1', [id]);
     expect(Buffer.from(row.email).includes(Buffer.from('canary'))).toBe(false);
     expect(row.email_index).toHaveLength(32);
-    expect((await http().get(`/v1/probe/users/${id}`).expect(200)).body).toEqual({ email: canaryEmail(id) });
+    expect(
+      (await http().get(`/v1/probe/users/${id}`).expect(200)).body,
+    ).toEqual({ email: canaryEmail(id) });
   });
 
   it('answers 500 key_unavailable when a route touches encrypted data without keys', async () => {
-    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
+    const { id } = bodyOf<{ id: string }>(
+      await http().post('/v1/probe/users').expect(201),
+    );
     const response = await http().get(`/v1/probe/users/${id}/without-keys`);
     expect(response.status).toBe(500);
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.headers['content-type']).toMatch(
+      /^application\/problem\+json/,
+    );
     expect(bodyOf<ProblemDetails>(response).code).toBe('key_unavailable');
     expect(JSON.stringify(response.body)).not.toContain('canary');
   });
 
   it('answers a tampered ciphertext with 500 data_integrity_error, logged with table and column only', async () => {
-    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
+    const { id } = bodyOf<{ id: string }>(
+      await http().post('/v1/probe/users').expect(201),
+    );
     await t.dataSource.query(
       'UPDATE users SET email = set_byte(email, length(email) - 1, get_byte(email, length(email) - 1) # 128) WHERE id = $1',
       [id],
     );
     const response = await http().get(`/v1/probe/users/${id}`);
     expect(response.status).toBe(500);
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.body).toMatchObject({ code: 'data_integrity_error', status: 500 });
+    expect(response.headers['content-type']).toMatch(
+      /^application\/problem\+json/,
+    );
+    expect(response.body).toMatchObject({
+      code: 'data_integrity_error',
+      status: 500,
+    });
     expect(JSON.stringify(response.body)).not.toContain('canary');
     expect(response.body).not.toHaveProperty('table');
     expect(response.body).not.toHaveProperty('column');
 
     const line = t.logs.find((l) => l.code === 'data_integrity_error');
-    expect(line).toMatchObject({ level: 50, table: 'users', column: 'email', reason: 'AuthenticationFailedError' });
+    expect(line).toMatchObject({
+      level: 50,
+      table: 'users',
+      column: 'email',
+      reason: 'AuthenticationFailedError',
+    });
     expect(JSON.stringify(t.logs)).not.toContain('canary');
     await new Promise((resolve) => setTimeout(resolve, 100)); // the audit write is not awaited by the response
-    const events = await t.dataSource.query<{ outcome: string; request_id: string }[]>(
+    const events = await t.dataSource.query<
+      { outcome: string; request_id: string }[]
+    >(
       "SELECT outcome, request_id FROM audit_events WHERE event = 'data.integrity_failure'",
     );
-    expect(events).toContainEqual({ outcome: 'failure', request_id: bodyOf<ProblemDetails>(response).requestId });
+    expect(events).toContainEqual({
+      outcome: 'failure',
+      request_id: bodyOf<ProblemDetails>(response).requestId,
+    });
   });
 
   it('zeroes the request keyring once the response is sent', async () => {
-    const { id } = bodyOf<{ id: string }>(await http().post('/v1/probe/users').expect(201));
+    const { id } = bodyOf<{ id: string }>(
+      await http().post('/v1/probe/users').expect(201),
+    );
     const key = dataKeys.get(id)!;
     const seen: Keyring[] = [];
     const attach = KeyContext.attach.bind(KeyContext);
-    const spy = jest.spyOn(KeyContext, 'attach').mockImplementation((keyring: Keyring) => {
-      seen.push(keyring);
-      attach(keyring);
-    });
+    const spy = jest
+      .spyOn(KeyContext, 'attach')
+      .mockImplementation((keyring: Keyring) => {
+        seen.push(keyring);
+        attach(keyring);
+      });
     try {
       await http().get(`/v1/probe/users/${id}`).expect(200);
     } finally {
@@ -140,27 +183,44 @@ describe('encrypted data over HTTP', () => {
 
 describe('readiness with the Redis vault store', () => {
   it('answers 503 with the vault down when Redis does not answer, quickly', async () => {
-    const t = await createTestApp({ env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    const t = await createTestApp({
+      env: { REDIS_URL: 'redis://127.0.0.1:1' },
+    });
     try {
       const started = Date.now();
-      const response = await request(t.app.getHttpServer()).get('/health/ready');
+      const response = await request(t.app.getHttpServer()).get(
+        '/health/ready',
+      );
       expect(Date.now() - started).toBeLessThan(3_000);
       expect(response.status).toBe(503);
-      expect(response.body).toMatchObject({ code: 'not_ready', checks: { database: 'up', vault: 'down' } });
+      expect(response.body).toMatchObject({
+        code: 'not_ready',
+        checks: { database: 'up', vault: 'down' },
+      });
     } finally {
       await t.close();
     }
   });
 
   const redisUrl = process.env.REDIS_URL;
-  (redisUrl ? it : it.skip)('answers 200 with a live Redis (REDIS_URL)', async () => {
-    const t = await createTestApp({ env: { REDIS_URL: redisUrl as string } });
-    try {
-      const response = await request(t.app.getHttpServer()).get('/health/ready');
-      expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
-    } finally {
-      await t.close();
-    }
-  });
-  if (!redisUrl) console.warn('Redis readiness test skipped: REDIS_URL is not set');
+  (redisUrl ? it : it.skip)(
+    'answers 200 with a live Redis (REDIS_URL)',
+    async () => {
+      const t = await createTestApp({ env: { REDIS_URL: redisUrl as string } });
+      try {
+        const response = await request(t.app.getHttpServer()).get(
+          '/health/ready',
+        );
+        expect(response.body).toEqual({
+          status: 'ok',
+          checks: { database: 'up', vault: 'up' },
+          keyMemory: 'locked',
+        });
+      } finally {
+        await t.close();
+      }
+    },
+  );
+  if (!redisUrl)
+    console.warn('Redis readiness test skipped: REDIS_URL is not set');
 });

@@ -19,11 +19,17 @@ describe('health (SPEC §5)', () => {
   it('GET /health/ready answers 200 with the database up', async () => {
     const response = await http().get('/health/ready');
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
+    expect(response.body).toEqual({
+      status: 'ok',
+      checks: { database: 'up', vault: 'up' },
+      keyMemory: 'locked',
+    });
   });
 
   it('ran the migrations at start-up, recorded in schema_migrations', async () => {
-    const applied = await t.dataSource.query<{ name: string }[]>('SELECT name FROM schema_migrations ORDER BY id');
+    const applied = await t.dataSource.query<{ name: string }[]>(
+      'SELECT name FROM schema_migrations ORDER BY id',
+    );
     expect(applied.map((row) => row.name)).toEqual([
       'CreateAuditEvents1795771187744',
       'CreateUsersAndDataKeys1795773554304',
@@ -32,7 +38,9 @@ describe('health (SPEC §5)', () => {
       'CreateDocuments1795775504630',
       'CreateKeyRotations1795782001272',
     ]);
-    const [{ count }] = await t.dataSource.query<{ count: number }[]>('SELECT count(*)::int AS count FROM audit_events');
+    const [{ count }] = await t.dataSource.query<{ count: number }[]>(
+      'SELECT count(*)::int AS count FROM audit_events',
+    );
     expect(count).toBe(0);
   });
 
@@ -43,12 +51,23 @@ describe('health (SPEC §5)', () => {
     const response = await http().get('/health/ready');
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(response.status).toBe(503);
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.body).toMatchObject({ code: 'not_ready', status: 503, checks: { database: 'down', vault: 'up' }, keyMemory: 'locked' });
+    expect(response.headers['content-type']).toMatch(
+      /^application\/problem\+json/,
+    );
+    expect(response.body).toMatchObject({
+      code: 'not_ready',
+      status: 503,
+      checks: { database: 'down', vault: 'up' },
+      keyMemory: 'locked',
+    });
     expect(JSON.stringify(response.body)).not.toContain(t.database.name);
     expect((await http().get('/health/live')).status).toBe(200);
     expect(t.logs).toContainEqual(
-      expect.objectContaining({ level: 50, code: 'not_ready', checks: { database: 'down', vault: 'up' } }),
+      expect.objectContaining({
+        level: 50,
+        code: 'not_ready',
+        checks: { database: 'down', vault: 'up' },
+      }),
     );
     expect(JSON.stringify(t.logs)).not.toContain(t.database.name);
   });

@@ -1,6 +1,15 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { Type } from 'class-transformer';
-import { IsEmail, IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
+import {
+  IsEmail,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from '@jest/globals';
@@ -49,7 +58,9 @@ class ProbeController {
 
   @Get('crash')
   crash(): never {
-    throw new Error(`database said: duplicate key (email)=(${CANARY_EMAIL}) password=${CANARY_SECRET}`);
+    throw new Error(
+      `database said: duplicate key (email)=(${CANARY_EMAIL}) password=${CANARY_SECRET}`,
+    );
   }
 
   @Get('domain-error')
@@ -68,7 +79,9 @@ describe('HTTP conventions (SPEC §5)', () => {
   afterAll(() => t?.close());
 
   it('accepts a valid body', async () => {
-    const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: 3 });
+    const response = await http()
+      .post('/v1/probe/echo')
+      .send({ email: 'a@example.org', count: 3 });
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ count: 3 });
   });
@@ -78,7 +91,9 @@ describe('HTTP conventions (SPEC §5)', () => {
       .post('/v1/probe/echo')
       .send({ email: CANARY_SECRET, count: 11, address: { city: '' } });
     expectProblem(response, 400, 'validation_failed');
-    const fields = bodyOf<ProblemDetails>(response).errors?.map((e) => e.field).sort();
+    const fields = bodyOf<ProblemDetails>(response)
+      .errors?.map((e) => e.field)
+      .sort();
     expect(fields).toEqual(['address.city', 'count', 'email']);
     expect(bodyOf<ProblemDetails>(response).errors).toContainEqual({
       field: 'address.city',
@@ -89,17 +104,27 @@ describe('HTTP conventions (SPEC §5)', () => {
   });
 
   it('rejects unknown fields (400)', async () => {
-    const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: 1, isAdmin: true });
+    const response = await http()
+      .post('/v1/probe/echo')
+      .send({ email: 'a@example.org', count: 1, isAdmin: true });
     expectProblem(response, 400, 'validation_failed');
     expect(bodyOf<ProblemDetails>(response).errors).toEqual([
-      { field: 'isAdmin', pointer: '#/isAdmin', messages: ['property isAdmin should not exist'] },
+      {
+        field: 'isAdmin',
+        pointer: '#/isAdmin',
+        messages: ['property isAdmin should not exist'],
+      },
     ]);
   });
 
   it('does not coerce wrong types (400)', async () => {
-    const response = await http().post('/v1/probe/echo').send({ email: 'a@example.org', count: '3' });
+    const response = await http()
+      .post('/v1/probe/echo')
+      .send({ email: 'a@example.org', count: '3' });
     expectProblem(response, 400, 'validation_failed');
-    expect(bodyOf<ProblemDetails>(response).errors?.map((e) => e.field)).toEqual(['count']);
+    expect(
+      bodyOf<ProblemDetails>(response).errors?.map((e) => e.field),
+    ).toEqual(['count']);
   });
 
   it.each([
@@ -108,7 +133,10 @@ describe('HTTP conventions (SPEC §5)', () => {
     ['a string', 'malformed_json', '"hello"'],
     ['an empty body', 'validation_failed', ''],
   ])('rejects %s as the body (400 %s)', async (_name, code, raw) => {
-    const response = await http().post('/v1/probe/echo').set('Content-Type', 'application/json').send(raw);
+    const response = await http()
+      .post('/v1/probe/echo')
+      .set('Content-Type', 'application/json')
+      .send(raw);
     expectProblem(response, 400, code);
   });
 
@@ -125,17 +153,28 @@ describe('HTTP conventions (SPEC §5)', () => {
     const response = await http()
       .post('/v1/probe/echo')
       .set('Content-Type', 'application/json')
-      .send(JSON.stringify({ email: 'a@example.org', count: 1, pad: 'x'.repeat(JSON_BODY_LIMIT_BYTES) }));
+      .send(
+        JSON.stringify({
+          email: 'a@example.org',
+          count: 1,
+          pad: 'x'.repeat(JSON_BODY_LIMIT_BYTES),
+        }),
+      );
     expectProblem(response, 413, 'payload_too_large');
   });
 
   it('answers a non-JSON body with 415 unsupported_media_type', async () => {
-    const response = await http().post('/v1/probe/echo').set('Content-Type', 'text/plain').send('email=a');
+    const response = await http()
+      .post('/v1/probe/echo')
+      .set('Content-Type', 'text/plain')
+      .send('email=a');
     expectProblem(response, 415, 'unsupported_media_type');
   });
 
   it('answers an unknown route with 404, without echoing its query string', async () => {
-    const response = await http().get(`/v1/nowhere?email=${encodeURIComponent(CANARY_EMAIL)}`);
+    const response = await http().get(
+      `/v1/nowhere?email=${encodeURIComponent(CANARY_EMAIL)}`,
+    );
     expectProblem(response, 404, 'not_found');
     expect(bodyOf<ProblemDetails>(response).instance).toBe('/v1/nowhere');
     expect(JSON.stringify(response.body)).not.toContain('canary');
@@ -144,7 +183,9 @@ describe('HTTP conventions (SPEC §5)', () => {
   it('maps a DomainError to its code and status', async () => {
     const response = await http().get('/v1/probe/domain-error');
     expectProblem(response, 409, 'conflict');
-    expect(bodyOf<ProblemDetails>(response).detail).toBe('That resource already exists.');
+    expect(bodyOf<ProblemDetails>(response).detail).toBe(
+      'That resource already exists.',
+    );
   });
 
   it('answers an unexpected error with a generic 500 and logs it without its message', async () => {
@@ -156,7 +197,9 @@ describe('HTTP conventions (SPEC §5)', () => {
     expect(body).not.toMatch(/database said|at \//);
 
     const errorLine = t.logs.find((line) => line.msg === 'unhandled error');
-    expect(errorLine).toMatchObject({ err: { type: 'Error', stack: expect.stringContaining('ProbeController') } });
+    expect(errorLine).toMatchObject({
+      err: { type: 'Error', stack: expect.stringContaining('ProbeController') },
+    });
     const allLogs = JSON.stringify(t.logs);
     expect(allLogs).not.toContain(CANARY_EMAIL);
     expect(allLogs).not.toContain(CANARY_SECRET);
@@ -169,9 +212,17 @@ describe('HTTP conventions (SPEC §5)', () => {
 
   describe('requests Node cannot parse (answered before Express sees them)', () => {
     /** Sends `bytes` on a raw connection and reads the answer until the server closes it. */
-    async function rawExchange(bytes: string): Promise<{ status: number; headers: Record<string, string>; text: string; body: Record<string, unknown> }> {
+    async function rawExchange(bytes: string): Promise<{
+      status: number;
+      headers: Record<string, string>;
+      text: string;
+      body: Record<string, unknown>;
+    }> {
       const server = t.app.getHttpServer();
-      if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      if (!server.listening)
+        await new Promise<void>((resolve) =>
+          server.listen(0, '127.0.0.1', resolve),
+        );
       const { port } = server.address() as AddressInfo;
       const answer = await new Promise<string>((resolve, reject) => {
         const socket = connect(port, '127.0.0.1');
@@ -181,34 +232,74 @@ describe('HTTP conventions (SPEC §5)', () => {
         socket.on('error', reject);
         socket.end(bytes);
       });
-      const [head, text] = [answer.slice(0, answer.indexOf('\r\n\r\n')), answer.slice(answer.indexOf('\r\n\r\n') + 4)];
+      const [head, text] = [
+        answer.slice(0, answer.indexOf('\r\n\r\n')),
+        answer.slice(answer.indexOf('\r\n\r\n') + 4),
+      ];
       const [statusLine, ...headerLines] = head.split('\r\n');
-      const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-      return { status: Number(statusLine.split(' ')[1]), headers, text, body: JSON.parse(text) as Record<string, unknown> };
+      const headers = Object.fromEntries(
+        headerLines.map((line) => [
+          line.slice(0, line.indexOf(':')).toLowerCase(),
+          line.slice(line.indexOf(':') + 1).trim(),
+        ]),
+      );
+      return {
+        status: Number(statusLine.split(' ')[1]),
+        headers,
+        text,
+        body: JSON.parse(text) as Record<string, unknown>,
+      };
     }
 
     /** The API's problem+json (`expectProblem`), with no path read and the connection closed. */
-    function expectRawProblem(answer: Awaited<ReturnType<typeof rawExchange>>, status: number, code: string): void {
-      expectProblem(answer as unknown as Response, status, code, [CANARY_SECRET]);
+    function expectRawProblem(
+      answer: Awaited<ReturnType<typeof rawExchange>>,
+      status: number,
+      code: string,
+    ): void {
+      expectProblem(answer as unknown as Response, status, code, [
+        CANARY_SECRET,
+      ]);
       expect(answer.body.instance).toBe('/');
       expect(answer.headers['connection']).toBe('close');
     }
 
     it('answers headers over 16 KiB with 431 problem+json, echoing none of them', async () => {
-      const answer = await rawExchange(`GET /v1/probe/echo?x=${CANARY_SECRET} HTTP/1.1\r\nHost: localhost\r\nX-Canary: ${CANARY_SECRET}${'a'.repeat(20_000)}\r\n\r\n`);
+      const answer = await rawExchange(
+        `GET /v1/probe/echo?x=${CANARY_SECRET} HTTP/1.1\r\nHost: localhost\r\nX-Canary: ${CANARY_SECRET}${'a'.repeat(20_000)}\r\n\r\n`,
+      );
       expectRawProblem(answer, 431, 'request_header_fields_too_large');
     });
 
     it('answers a request that is not HTTP with 400 problem+json', async () => {
-      expectRawProblem(await rawExchange(`GET /v1/probe/echo HTTP/1.1\r\nHost: localhost\r\n${CANARY_SECRET} without a colon\r\n\r\n`), 400, 'bad_request');
-      expectRawProblem(await rawExchange(`\u0000\u0001 not a request line at all ${CANARY_SECRET}\r\n\r\n`), 400, 'bad_request');
+      expectRawProblem(
+        await rawExchange(
+          `GET /v1/probe/echo HTTP/1.1\r\nHost: localhost\r\n${CANARY_SECRET} without a colon\r\n\r\n`,
+        ),
+        400,
+        'bad_request',
+      );
+      expectRawProblem(
+        await rawExchange(
+          `\u0000\u0001 not a request line at all ${CANARY_SECRET}\r\n\r\n`,
+        ),
+        400,
+        'bad_request',
+      );
     });
 
     it('keeps serving, and logs the parser error code only', async () => {
       expect((await http().get('/health/live')).status).toBe(200);
-      const lines = t.logs.filter((line) => line.msg === 'request could not be parsed');
+      const lines = t.logs.filter(
+        (line) => line.msg === 'request could not be parsed',
+      );
       expect(lines.length).toBeGreaterThanOrEqual(3);
-      expect(lines).toContainEqual(expect.objectContaining({ code: 'request_header_fields_too_large', parserError: 'HPE_HEADER_OVERFLOW' }));
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          code: 'request_header_fields_too_large',
+          parserError: 'HPE_HEADER_OVERFLOW',
+        }),
+      );
       expect(JSON.stringify(t.logs)).not.toContain(CANARY_SECRET);
     });
   });
@@ -218,16 +309,22 @@ describe('HTTP conventions (SPEC §5)', () => {
       const response = await http().get('/v1/nowhere');
       const id = response.headers['x-request-id'];
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
-      expect(t.logs).toContainEqual(expect.objectContaining({ req: expect.objectContaining({ id }) }));
+      expect(t.logs).toContainEqual(
+        expect.objectContaining({ req: expect.objectContaining({ id }) }),
+      );
     });
 
     it('keeps a well-formed incoming X-Request-Id', async () => {
-      const response = await http().get('/health/live').set('X-Request-Id', 'lb-1234-abcd');
+      const response = await http()
+        .get('/health/live')
+        .set('X-Request-Id', 'lb-1234-abcd');
       expect(response.headers['x-request-id']).toBe('lb-1234-abcd');
     });
 
     it('replaces a malformed incoming X-Request-Id', async () => {
-      const response = await http().get('/health/live').set('X-Request-Id', 'bad id\twith spaces');
+      const response = await http()
+        .get('/health/live')
+        .set('X-Request-Id', 'bad id\twith spaces');
       expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     });
   });
@@ -240,7 +337,9 @@ describe('HTTP conventions (SPEC §5)', () => {
         .set('Cookie', `session=${CANARY_SECRET}`)
         .send({ email: CANARY_EMAIL, count: 1, password: CANARY_SECRET });
       const line = t.logs.find(
-        (l) => (l.req as { path?: string } | undefined)?.path === '/v1/probe/echo' && l.msg === 'request completed',
+        (l) =>
+          (l.req as { path?: string } | undefined)?.path === '/v1/probe/echo' &&
+          l.msg === 'request completed',
       );
       expect(line).toBeDefined();
       const allLogs = JSON.stringify(t.logs);
@@ -253,14 +352,19 @@ describe('HTTP conventions (SPEC §5)', () => {
   it('sends the helmet security headers', async () => {
     const response = await http().get('/health/live');
     expect(response.headers['x-content-type-options']).toBe('nosniff');
-    expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(response.headers['content-security-policy']).toContain(
+      "default-src 'self'",
+    );
     expect(response.headers['x-powered-by']).toBeUndefined();
   });
 
   it('sends no ETag (Express would copy every response body, PII and recovery codes included, to compute one)', async () => {
     const register = await http()
       .post('/v1/auth/register')
-      .send({ email: `etag.${Date.now()}@example.org`, password: 'a long enough passphrase for etags' });
+      .send({
+        email: `etag.${Date.now()}@example.org`,
+        password: 'a long enough passphrase for etags',
+      });
     expect(register.status).toBe(201);
     expect(register.headers.etag).toBeUndefined();
     expect((await http().get('/health/live')).headers.etag).toBeUndefined();

@@ -1,6 +1,9 @@
 // HTTP e2e tests against real PostgreSQL: DATABASE_URL's server, or an embedded one that
 // support/global-setup.ts starts. Each test file creates (and drops) its own database.
-const { transform, transformIgnorePatterns } = require('./support/jest-transform');
+const {
+  transform,
+  transformIgnorePatterns,
+} = require('./support/jest-transform');
 
 module.exports = {
   rootDir: '.',

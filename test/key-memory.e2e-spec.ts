@@ -27,39 +27,90 @@ describe('key memory (issue 12)', () => {
     afterAll(() => t?.close());
 
     it('/health/ready says key memory is locked', async () => {
-      const response = await request(t.app.getHttpServer()).get('/health/ready').expect(200);
-      expect(response.body).toMatchObject({ status: 'ok', keyMemory: 'locked' });
+      const response = await request(t.app.getHttpServer())
+        .get('/health/ready')
+        .expect(200);
+      expect(response.body).toMatchObject({
+        status: 'ok',
+        keyMemory: 'locked',
+      });
     });
 
     it('gives back every key slot a request took: a whole account flow leaves secure memory as it found it', async () => {
       const server = t.app.getHttpServer();
       const flow = async () => {
-        const registered = await registerUser(server, { profile: { fullName: 'Ada Lovelace' } });
+        const registered = await registerUser(server, {
+          profile: { fullName: 'Ada Lovelace' },
+        });
         const user = await login(server, registered);
         const auth = bearer(user.accessToken);
-        await request(server).patch('/v1/me/profile').set(...auth).send({ fullName: 'Ada', phone: '+44 20 7946 0000' }).expect(200);
-        await request(server).post('/v1/contacts').set(...auth).send({ fullName: 'Charles', email: 'c@example.org' }).expect(201);
-        await request(server).get('/v1/contacts?email=c@example.org').set(...auth).expect(200);
-        const document = await request(server).post('/v1/documents').set(...auth).send({ kind: 'profile-summary' }).expect(201);
-        await request(server).get(`/v1/documents/${bodyOf<DocumentDto>(document).id}/content`).set(...auth).expect(200);
-        const refreshed = bodyOf<TokenPairDto>(await request(server).post('/v1/auth/refresh').send({ refreshToken: user.refreshToken }).expect(200));
+        await request(server)
+          .patch('/v1/me/profile')
+          .set(...auth)
+          .send({ fullName: 'Ada', phone: '+44 20 7946 0000' })
+          .expect(200);
+        await request(server)
+          .post('/v1/contacts')
+          .set(...auth)
+          .send({ fullName: 'Charles', email: 'c@example.org' })
+          .expect(201);
+        await request(server)
+          .get('/v1/contacts?email=c@example.org')
+          .set(...auth)
+          .expect(200);
+        const document = await request(server)
+          .post('/v1/documents')
+          .set(...auth)
+          .send({ kind: 'profile-summary' })
+          .expect(201);
+        await request(server)
+          .get(`/v1/documents/${bodyOf<DocumentDto>(document).id}/content`)
+          .set(...auth)
+          .expect(200);
+        const refreshed = bodyOf<TokenPairDto>(
+          await request(server)
+            .post('/v1/auth/refresh')
+            .send({ refreshToken: user.refreshToken })
+            .expect(200),
+        );
         await request(server)
           .post('/v1/auth/password')
           .set(...bearer(refreshed.accessToken))
-          .send({ currentPassword: user.password, newPassword: `${user.password} renewed` })
+          .send({
+            currentPassword: user.password,
+            newPassword: `${user.password} renewed`,
+          })
           .expect(204);
-        await request(server).post('/v1/auth/login').send({ email: user.email, password: 'not the password at all' }).expect(401);
+        await request(server)
+          .post('/v1/auth/login')
+          .send({ email: user.email, password: 'not the password at all' })
+          .expect(401);
         const renewed = { ...registered, password: `${user.password} renewed` };
         const rotating = await login(server, renewed);
-        await request(server).post('/v1/me/keys/rotate').set(...bearer(rotating.accessToken)).send({ password: renewed.password }).expect(200);
+        await request(server)
+          .post('/v1/me/keys/rotate')
+          .set(...bearer(rotating.accessToken))
+          .send({ password: renewed.password })
+          .expect(200);
         // The re-encryption job holds keyring copies until it has destroyed the old key.
         await waitUntil('the rotation is done', async () => {
-          const me = await request(server).get('/v1/me').set(...bearer(rotating.accessToken));
+          const me = await request(server)
+            .get('/v1/me')
+            .set(...bearer(rotating.accessToken));
           return me.status === 200 && bodyOf<MeDto>(me).keyRotation === null;
         });
-        await request(server).get('/v1/me/profile').set(...bearer(rotating.accessToken)).expect(200);
-        await request(server).post('/v1/auth/logout').set(...bearer(rotating.accessToken)).expect(204);
-        await request(server).post('/v1/auth/logout').set(...bearer(refreshed.accessToken)).expect(401);
+        await request(server)
+          .get('/v1/me/profile')
+          .set(...bearer(rotating.accessToken))
+          .expect(200);
+        await request(server)
+          .post('/v1/auth/logout')
+          .set(...bearer(rotating.accessToken))
+          .expect(204);
+        await request(server)
+          .post('/v1/auth/logout')
+          .set(...bearer(refreshed.accessToken))
+          .expect(401);
       };
       // Keyrings are released when each response has finished, and a rotation job's copies when
       // the job has wound up: both can trail the client a little. Read the count once it holds still.
@@ -96,7 +147,8 @@ describe('key memory (issue 12)', () => {
     });
     afterAll(async () => {
       for (const app of processes) {
-        if (app.child.exitCode === null && app.child.signalCode === null) app.child.kill('SIGTERM');
+        if (app.child.exitCode === null && app.child.signalCode === null)
+          app.child.kill('SIGTERM');
         await app.exited;
       }
       await database?.drop();
@@ -111,7 +163,9 @@ describe('key memory (issue 12)', () => {
       DATA_DIR: dataDir,
     });
 
-    async function readiness(app: AppProcess): Promise<Record<string, unknown>> {
+    async function readiness(
+      app: AppProcess,
+    ): Promise<Record<string, unknown>> {
       await app.waitForOutput(/listening on/, 60_000);
       const response = await fetch(`http://127.0.0.1:${app.port}/health/ready`);
       return (await response.json()) as Record<string, unknown>;
@@ -120,7 +174,10 @@ describe('key memory (issue 12)', () => {
     it('reports locked key memory when mlock works', async () => {
       const app = await startAppProcess(production());
       processes.push(app);
-      expect(await readiness(app)).toMatchObject({ status: 'ok', keyMemory: 'locked' });
+      expect(await readiness(app)).toMatchObject({
+        status: 'ok',
+        keyMemory: 'locked',
+      });
       expect(app.output()).toMatch(/key memory is locked/);
     });
 
@@ -135,7 +192,10 @@ describe('key memory (issue 12)', () => {
         '--memlock=0:0',
       ]);
       processes.push(app);
-      expect(await readiness(app)).toMatchObject({ status: 'ok', keyMemory: 'unlocked' });
+      expect(await readiness(app)).toMatchObject({
+        status: 'ok',
+        keyMemory: 'unlocked',
+      });
       const warning = app
         .output()
         .split('\n')

@@ -1,9 +1,19 @@
 import request from 'supertest';
 import type { App } from 'supertest/types';
-import type { EntitySubscriberInterface, InsertEvent, TransactionCommitEvent } from 'typeorm';
+import type {
+  EntitySubscriberInterface,
+  InsertEvent,
+  TransactionCommitEvent,
+} from 'typeorm';
 import { Contact } from '../src/contacts/contact.entity';
-import type { ContactDto, ContactPageDto } from '../src/contacts/dto/contact.dto';
-import { EncryptedWriteOutsideTransactionError, RetiredKeyVersionError } from '../src/encrypted-column/key-version-guard';
+import type {
+  ContactDto,
+  ContactPageDto,
+} from '../src/contacts/dto/contact.dto';
+import {
+  EncryptedWriteOutsideTransactionError,
+  RetiredKeyVersionError,
+} from '../src/encrypted-column/key-version-guard';
 import { KeyContext } from '../src/key-vault/key-context';
 import type { Keyring } from '../src/key-vault/keyring';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
@@ -22,12 +32,16 @@ describe('key rotation against writers still holding the old key version', () =>
   let t: TestApp;
   let http: () => App;
   /** Holds a transaction between its key-version check (lock taken) and its COMMIT. */
-  let held: { keyring: Keyring; locked: () => void; release: Promise<void> } | undefined;
+  let held:
+    | { keyring: Keyring; locked: () => void; release: Promise<void> }
+    | undefined;
   /**
    * Holds a request's insert of a contact after it unlocked its keys and opened its transaction,
    * before its INSERT (whose foreign-key check would lock the user row the job re-encrypts).
    */
-  let heldInsert: { userId: string; inserted: () => void; release: Promise<void> } | undefined;
+  let heldInsert:
+    | { userId: string; inserted: () => void; release: Promise<void> }
+    | undefined;
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -44,7 +58,12 @@ describe('key rotation against writers still holding the old key version', () =>
       },
       async beforeInsert(event: InsertEvent<unknown>) {
         const hold = heldInsert;
-        if (!hold || event.metadata.target !== Contact || KeyContext.current()?.userId !== hold.userId) return;
+        if (
+          !hold ||
+          event.metadata.target !== Contact ||
+          KeyContext.current()?.userId !== hold.userId
+        )
+          return;
         hold.inserted();
         await hold.release;
       },
@@ -54,11 +73,20 @@ describe('key rotation against writers still holding the old key version', () =>
   afterAll(() => t?.close());
 
   async function rotate(user: LoggedInUser): Promise<void> {
-    const response = await request(http()).post('/v1/me/keys/rotate').set(...bearer(user.accessToken)).send({ password: user.password });
+    const response = await request(http())
+      .post('/v1/me/keys/rotate')
+      .set(...bearer(user.accessToken))
+      .send({ password: user.password });
     expect(response.status).toBe(200);
   }
 
-  const rotationDone = async (userId: string) => (await t.dataSource.query<unknown[]>('SELECT 1 FROM key_rotations WHERE user_id = $1', [userId])).length === 0;
+  const rotationDone = async (userId: string) =>
+    (
+      await t.dataSource.query<unknown[]>(
+        'SELECT 1 FROM key_rotations WHERE user_id = $1',
+        [userId],
+      )
+    ).length === 0;
 
   /** A backend of this database waits for a row lock in a statement matching `pattern`. */
   const waitingOnLock = async (pattern: string) =>
@@ -80,19 +108,29 @@ describe('key rotation against writers still holding the old key version', () =>
 
   /** The key version named by the user row's login-email ciphertext. */
   async function emailVersion(userId: string): Promise<number> {
-    const [row]: { version: Buffer }[] = await t.dataSource.query('SELECT substring(email from 3 for 4) AS version FROM users WHERE id = $1', [userId]);
+    const [row]: { version: Buffer }[] = await t.dataSource.query(
+      'SELECT substring(email from 3 for 4) AS version FROM users WHERE id = $1',
+      [userId],
+    );
     return row.version.readUInt32BE(0);
   }
 
   async function keyVersions(userId: string): Promise<number[]> {
-    const rows: { key_version: number }[] = await t.dataSource.query('SELECT key_version FROM user_data_keys WHERE user_id = $1 ORDER BY 1', [userId]);
+    const rows: { key_version: number }[] = await t.dataSource.query(
+      'SELECT key_version FROM user_data_keys WHERE user_id = $1 ORDER BY 1',
+      [userId],
+    );
     return rows.map((row) => row.key_version);
   }
 
   async function listedNames(user: LoggedInUser): Promise<string[]> {
-    const response = await request(http()).get('/v1/contacts').set(...bearer(user.accessToken));
+    const response = await request(http())
+      .get('/v1/contacts')
+      .set(...bearer(user.accessToken));
     expect(response.status).toBe(200);
-    return bodyOf<ContactPageDto>(response).items.map((item) => item.fullName).sort();
+    return bodyOf<ContactPageDto>(response)
+      .items.map((item) => item.fullName)
+      .sort();
   }
 
   it('refuses a write under the old version that commits after the old key was destroyed: nothing is stored', async () => {
@@ -101,7 +139,10 @@ describe('key rotation against writers still holding the old key version', () =>
     await rotate(user);
     // Once the job is past the user row (an insert's foreign-key check locks it, and the job's
     // batch would wait for this writer, which waits for the job).
-    await waitUntil('the job re-encrypted the user row', async () => (await emailVersion(user.userId)) === 2);
+    await waitUntil(
+      'the job re-encrypted the user row',
+      async () => (await emailVersion(user.userId)) === 2,
+    );
 
     // The stale writer inserts (uncommitted, so the job cannot see it) and stays open until the
     // job has destroyed version 1.
@@ -109,7 +150,13 @@ describe('key rotation against writers still holding the old key version', () =>
     const mayCommit = new Promise<void>((resolve) => (commitNow = resolve));
     const write = KeyContext.runWithKeyring(stale, () =>
       t.dataSource.transaction(async (manager) => {
-        await manager.save(manager.create(Contact, { ownerId: user.userId, fullName: 'Late Writer', email: 'late@example.org' }));
+        await manager.save(
+          manager.create(Contact, {
+            ownerId: user.userId,
+            fullName: 'Late Writer',
+            email: 'late@example.org',
+          }),
+        );
         await mayCommit;
       }),
     );
@@ -117,7 +164,9 @@ describe('key rotation against writers still holding the old key version', () =>
       () => 'committed',
       (error: unknown) => error,
     );
-    await waitUntil('the rotation destroyed version 1', () => rotationDone(user.userId));
+    await waitUntil('the rotation destroyed version 1', () =>
+      rotationDone(user.userId),
+    );
     expect(await keyVersions(user.userId)).toEqual([2]);
     commitNow();
 
@@ -128,7 +177,10 @@ describe('key rotation against writers still holding the old key version', () =>
 
   it('makes the final check wait for a writer that checked its version first, then re-encrypts what it wrote', async () => {
     const user = await registerAndLogin(http());
-    const created = await request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Before Rotation' });
+    const created = await request(http())
+      .post('/v1/contacts')
+      .set(...bearer(user.accessToken))
+      .send({ fullName: 'Before Rotation' });
     expect(created.status).toBe(201);
     const contactId = bodyOf<ContactDto>(created).id;
     const stale = await unlockKeyring(t, user.userId, user.password);
@@ -140,25 +192,45 @@ describe('key rotation against writers still holding the old key version', () =>
     const userLock = t.dataSource.createQueryRunner();
     try {
       await contactLock.startTransaction();
-      await contactLock.query('SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
+      await contactLock.query(
+        'SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE',
+        [contactId],
+      );
       await rotate(user);
-      await waitUntil('the job waits at the contacts batch', () => waitingOnLock('%contacts%FOR UPDATE%'));
+      await waitUntil('the job waits at the contacts batch', () =>
+        waitingOnLock('%contacts%FOR UPDATE%'),
+      );
       expect(await emailVersion(user.userId)).toBe(2);
       await userLock.startTransaction();
-      await userLock.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [user.userId]);
+      await userLock.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [
+        user.userId,
+      ]);
       await contactLock.commitTransaction();
-      await waitUntil('the job re-encrypted the contact', async () => (await contactVersions(user.userId)).get(contactId) === 2);
-      await waitUntil('the final check waits for the user row', () => waitingOnLock('%FROM users WHERE id%FOR%UPDATE%'));
+      await waitUntil(
+        'the job re-encrypted the contact',
+        async () => (await contactVersions(user.userId)).get(contactId) === 2,
+      );
+      await waitUntil('the final check waits for the user row', () =>
+        waitingOnLock('%FROM users WHERE id%FOR%UPDATE%'),
+      );
 
       // The stale writer overwrites the (re-encrypted) contact under version 1 and stops between
       // its check — version 1 still exists, now locked FOR KEY SHARE — and its COMMIT.
       let release!: () => void;
       let locked!: () => void;
       const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      held = { keyring: stale, locked, release: new Promise<void>((resolve) => (release = resolve)) };
+      held = {
+        keyring: stale,
+        locked,
+        release: new Promise<void>((resolve) => (release = resolve)),
+      };
       const write = KeyContext.runWithKeyring(stale, () =>
         t.dataSource.transaction(async (manager) => {
-          await manager.update(Contact, { id: contactId }, { fullName: 'Written Under V1' });
+          await manager.update(
+            Contact,
+            { id: contactId },
+            { fullName: 'Written Under V1' },
+          );
         }),
       );
       await isLocked;
@@ -166,7 +238,9 @@ describe('key rotation against writers still holding the old key version', () =>
 
       // Let the final check go on: it must now wait for the writer's key lock, not destroy v1.
       await userLock.commitTransaction();
-      await waitUntil('the final check waits for the writer', () => waitingOnLock('%user_data_keys%key_version <>%FOR UPDATE%'));
+      await waitUntil('the final check waits for the writer', () =>
+        waitingOnLock('%user_data_keys%key_version <>%FOR UPDATE%'),
+      );
       expect(await keyVersions(user.userId)).toEqual([1, 2]);
       release();
       await write;
@@ -175,12 +249,15 @@ describe('key rotation against writers still holding the old key version', () =>
       // The check then saw the v1 value, another pass re-encrypted it, and only then was v1 destroyed.
       await waitUntil('the rotation finished', () => rotationDone(user.userId));
       expect(await keyVersions(user.userId)).toEqual([2]);
-      expect(await contactVersions(user.userId)).toEqual(new Map([[contactId, 2]]));
+      expect(await contactVersions(user.userId)).toEqual(
+        new Map([[contactId, 2]]),
+      );
       expect(await listedNames(user)).toEqual(['Written Under V1']);
     } finally {
       held = undefined;
       for (const runner of [contactLock, userLock]) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        if (runner.isTransactionActive)
+          await runner.rollbackTransaction().catch(() => undefined);
         await runner.release();
       }
     }
@@ -188,7 +265,10 @@ describe('key rotation against writers still holding the old key version', () =>
 
   it('refuses encrypted writes outside a transaction, and checks insert() and update() inside one', async () => {
     const user = await registerAndLogin(http());
-    const created = await request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send({ fullName: 'Kept As Is' });
+    const created = await request(http())
+      .post('/v1/contacts')
+      .set(...bearer(user.accessToken))
+      .send({ fullName: 'Kept As Is' });
     expect(created.status).toBe(201);
     const contactId = bodyOf<ContactDto>(created).id;
     const stale = await unlockKeyring(t, user.userId, user.password);
@@ -199,18 +279,45 @@ describe('key rotation against writers still holding the old key version', () =>
     const fresh = await unlockKeyring(t, user.userId, user.password);
     await KeyContext.runWithKeyring(fresh.copy(), async () => {
       // Without a transaction no lock can last until the commit: refused, even with current keys.
-      await expect(contacts.insert(contacts.create({ ownerId: user.userId, fullName: 'No Transaction' }))).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
-      await expect(contacts.update({ id: contactId }, { notes: 'no transaction' })).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
+      await expect(
+        contacts.insert(
+          contacts.create({ ownerId: user.userId, fullName: 'No Transaction' }),
+        ),
+      ).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
+      await expect(
+        contacts.update({ id: contactId }, { notes: 'no transaction' }),
+      ).rejects.toBeInstanceOf(EncryptedWriteOutsideTransactionError);
       // Clearing a column seals nothing: no key is involved, and the write is not checked.
-      await expect(contacts.update({ id: contactId }, { notes: null })).resolves.toMatchObject({ affected: 1 });
+      await expect(
+        contacts.update({ id: contactId }, { notes: null }),
+      ).resolves.toMatchObject({ affected: 1 });
     });
     await KeyContext.runWithKeyring(stale, async () => {
-      await expect(t.dataSource.transaction((m) => m.insert(Contact, m.create(Contact, { ownerId: user.userId, fullName: 'Stale Insert' })))).rejects.toBeInstanceOf(
-        RetiredKeyVersionError,
-      );
-      await expect(t.dataSource.transaction((m) => m.update(Contact, { id: contactId }, { notes: 'stale note' }))).rejects.toBeInstanceOf(RetiredKeyVersionError);
+      await expect(
+        t.dataSource.transaction((m) =>
+          m.insert(
+            Contact,
+            m.create(Contact, {
+              ownerId: user.userId,
+              fullName: 'Stale Insert',
+            }),
+          ),
+        ),
+      ).rejects.toBeInstanceOf(RetiredKeyVersionError);
+      await expect(
+        t.dataSource.transaction((m) =>
+          m.update(Contact, { id: contactId }, { notes: 'stale note' }),
+        ),
+      ).rejects.toBeInstanceOf(RetiredKeyVersionError);
     });
-    await KeyContext.runWithKeyring(fresh, () => t.dataSource.transaction((m) => m.insert(Contact, m.create(Contact, { ownerId: user.userId, fullName: 'Fresh Insert' }))));
+    await KeyContext.runWithKeyring(fresh, () =>
+      t.dataSource.transaction((m) =>
+        m.insert(
+          Contact,
+          m.create(Contact, { ownerId: user.userId, fullName: 'Fresh Insert' }),
+        ),
+      ),
+    );
 
     expect([...(await contactVersions(user.userId)).values()]).toEqual([2, 2]);
     expect(await listedNames(user)).toEqual(['Fresh Insert', 'Kept As Is']);
@@ -224,10 +331,22 @@ describe('key rotation against writers still holding the old key version', () =>
 
     const write = KeyContext.runWithKeyring(stale, () =>
       t.dataSource.transaction(async (manager) => {
-        await manager.save(manager.create(Contact, { ownerId: user.userId, fullName: 'Outer Write' }));
-        await manager.transaction(async (inner) => {
-          await inner.save(inner.create(Contact, { ownerId: user.userId, fullName: 'Inner Write' }));
-        }).catch(() => undefined);
+        await manager.save(
+          manager.create(Contact, {
+            ownerId: user.userId,
+            fullName: 'Outer Write',
+          }),
+        );
+        await manager
+          .transaction(async (inner) => {
+            await inner.save(
+              inner.create(Contact, {
+                ownerId: user.userId,
+                fullName: 'Inner Write',
+              }),
+            );
+          })
+          .catch(() => undefined);
       }),
     );
     await expect(write).rejects.toBeInstanceOf(RetiredKeyVersionError);
@@ -251,38 +370,68 @@ describe('key rotation against writers still holding the old key version', () =>
     try {
       zeroAfterInsert = true;
       const write = KeyContext.runWithKeyring(stale, () =>
-        t.dataSource.transaction((manager) => manager.save(manager.create(Contact, { ownerId: user.userId, fullName: 'Disconnected Writer' }))),
+        t.dataSource.transaction((manager) =>
+          manager.save(
+            manager.create(Contact, {
+              ownerId: user.userId,
+              fullName: 'Disconnected Writer',
+            }),
+          ),
+        ),
       );
       await expect(write).rejects.toBeInstanceOf(RetiredKeyVersionError);
     } finally {
       zeroAfterInsert = false;
-      t.dataSource.subscribers.splice(t.dataSource.subscribers.indexOf(dropKeys), 1);
+      t.dataSource.subscribers.splice(
+        t.dataSource.subscribers.indexOf(dropKeys),
+        1,
+      );
     }
     expect(await contactVersions(user.userId)).toEqual(new Map());
   });
 
   it('answers 409 problem+json to an API write whose keys a rotation retired while it ran, and serves the retry', async () => {
     const user = await registerAndLogin(http());
-    const contact = { fullName: 'Mid Rotation', email: 'mid.rotation@example.org' };
+    const contact = {
+      fullName: 'Mid Rotation',
+      email: 'mid.rotation@example.org',
+    };
     let inserted!: () => void;
     let release!: () => void;
     const isInserted = new Promise<void>((resolve) => (inserted = resolve));
-    heldInsert = { userId: user.userId, inserted, release: new Promise<void>((resolve) => (release = resolve)) };
+    heldInsert = {
+      userId: user.userId,
+      inserted,
+      release: new Promise<void>((resolve) => (release = resolve)),
+    };
     try {
       // The request unlocked version 1 and is about to write; the rotation runs to its end meanwhile.
-      const pending = request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send(contact).then((response) => response);
+      const pending = request(http())
+        .post('/v1/contacts')
+        .set(...bearer(user.accessToken))
+        .send(contact)
+        .then((response) => response);
       await isInserted;
       heldInsert = undefined;
       await rotate(user);
-      await waitUntil('the rotation destroyed version 1', () => rotationDone(user.userId));
+      await waitUntil('the rotation destroyed version 1', () =>
+        rotationDone(user.userId),
+      );
       release();
       const response = await pending;
-      expectProblem(response, 409, 'rotation_in_progress', [contact.fullName, contact.email, user.accessToken]);
+      expectProblem(response, 409, 'rotation_in_progress', [
+        contact.fullName,
+        contact.email,
+        user.accessToken,
+      ]);
       expect(await contactVersions(user.userId)).toEqual(new Map());
     } finally {
       heldInsert = undefined;
     }
-    const retry = await request(http()).post('/v1/contacts').set(...bearer(user.accessToken)).send(contact);
+    const retry = await request(http())
+      .post('/v1/contacts')
+      .set(...bearer(user.accessToken))
+      .send(contact);
     expect(retry.status).toBe(201);
     expect([...(await contactVersions(user.userId)).values()]).toEqual([2]);
     expect(await listedNames(user)).toEqual([contact.fullName]);

@@ -1,5 +1,8 @@
 import { DataSource } from 'typeorm';
-import { dataSourceOptions, MIGRATIONS } from '../src/database/data-source-options';
+import {
+  dataSourceOptions,
+  MIGRATIONS,
+} from '../src/database/data-source-options';
 import { runMigrationsWithLock } from '../src/database/migrate-with-lock';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -17,21 +20,36 @@ describe('migrations at start-up, several instances at once', () => {
   });
 
   async function connect(): Promise<DataSource> {
-    const dataSource = await new DataSource({ ...dataSourceOptions(database.url), migrationsRun: false }).initialize();
+    const dataSource = await new DataSource({
+      ...dataSourceOptions(database.url),
+      migrationsRun: false,
+    }).initialize();
     dataSources.push(dataSource);
     return dataSource;
   }
 
   it('three instances migrating an empty database together all succeed, each migration applied once', async () => {
     const instances = await Promise.all([connect(), connect(), connect()]);
-    const results = await Promise.allSettled(instances.map((dataSource) => runMigrationsWithLock(dataSource)));
-    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    const results = await Promise.allSettled(
+      instances.map((dataSource) => runMigrationsWithLock(dataSource)),
+    );
+    expect(results.map((result) => result.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
 
-    const applied = await instances[0].query<{ name: string }[]>('SELECT name FROM schema_migrations ORDER BY id');
-    expect(applied.map((row) => row.name)).toEqual(MIGRATIONS.map((migration) => migration.name));
+    const applied = await instances[0].query<{ name: string }[]>(
+      'SELECT name FROM schema_migrations ORDER BY id',
+    );
+    expect(applied.map((row) => row.name)).toEqual(
+      MIGRATIONS.map((migration) => migration.name),
+    );
     // Nothing left pending for anyone, and the lock was released.
     expect(await instances[1].showMigrations()).toBe(false);
-    const locks = await instances[2].query<{ n: number }[]>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`);
+    const locks = await instances[2].query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`,
+    );
     expect(locks[0].n).toBe(0);
   });
 
@@ -41,10 +59,19 @@ describe('migrations at start-up, several instances at once', () => {
     for (let attempt = 0; attempt < 5 && !collided; attempt++) {
       const fresh = await createTestDatabase();
       const racers = await Promise.all(
-        [0, 1, 2].map(() => new DataSource({ ...dataSourceOptions(fresh.url), migrationsRun: false }).initialize()),
+        [0, 1, 2].map(() =>
+          new DataSource({
+            ...dataSourceOptions(fresh.url),
+            migrationsRun: false,
+          }).initialize(),
+        ),
       );
       try {
-        const results = await Promise.allSettled(racers.map((dataSource) => dataSource.runMigrations({ transaction: 'all' })));
+        const results = await Promise.allSettled(
+          racers.map((dataSource) =>
+            dataSource.runMigrations({ transaction: 'all' }),
+          ),
+        );
         collided = results.some((result) => result.status === 'rejected');
       } finally {
         await Promise.all(racers.map((dataSource) => dataSource.destroy()));

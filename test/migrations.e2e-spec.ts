@@ -11,8 +11,20 @@ const PROJECT_ROOT = join(__dirname, '..');
 function typeormCli(args: string[], databaseUrl: string) {
   return execFileAsync(
     process.execPath,
-    [join(PROJECT_ROOT, 'node_modules/typeorm/cli-ts-node-commonjs.js'), '-d', 'ormconfig.ts', ...args],
-    { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: databaseUrl } },
+    [
+      join(PROJECT_ROOT, 'node_modules/typeorm/cli-ts-node-commonjs.js'),
+      '-d',
+      'ormconfig.ts',
+      ...args,
+    ],
+    {
+      cwd: PROJECT_ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        DATABASE_URL: databaseUrl,
+      },
+    },
   );
 }
 
@@ -26,7 +38,9 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
 
   it('migration:run creates the schema on an empty database', async () => {
     const { stdout } = await typeormCli(['migration:run'], database.url);
-    expect(stdout).toMatch(/Migration CreateAuditEvents\d+ has been executed successfully/);
+    expect(stdout).toMatch(
+      /Migration CreateAuditEvents\d+ has been executed successfully/,
+    );
 
     const client = new Client({ connectionString: database.url });
     await client.connect();

@@ -31,8 +31,11 @@ function processesLeft(started: Started): string[] {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (fields[0] === 'Z') continue; // a zombie holds nothing; its parent has not reaped it yet
       const session = Number(fields[3]);
-      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-      if (session === started.npm.pid || commandLine.includes(started.dataDir)) left.push(`${entry}: ${commandLine.slice(0, 120)}`);
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+        .replaceAll('\0', ' ')
+        .trim();
+      if (session === started.npm.pid || commandLine.includes(started.dataDir))
+        left.push(`${entry}: ${commandLine.slice(0, 120)}`);
     } catch {
       // The process ended while it was read.
     }
@@ -47,18 +50,32 @@ async function start(script: 'start' | 'start:prod'): Promise<Started> {
     cwd: PROJECT_ROOT,
     // A session of its own, as systemd, Docker or pm2 give a service; no DATABASE_URL: embedded PostgreSQL.
     detached: true,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), npm_config_update_notifier: 'false' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      npm_config_update_notifier: 'false',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const started = { npm, dataDir, port, output: () => output };
-  await waitUntil(`npm run ${script} answers /health/ready`, () => fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false), {
-    timeoutMs: 90_000,
-    intervalMs: 200,
-    detail: () => output.slice(-3000),
-  });
+  await waitUntil(
+    `npm run ${script} answers /health/ready`,
+    () =>
+      fetch(`http://127.0.0.1:${port}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      detail: () => output.slice(-3000),
+    },
+  );
   return started;
 }
 
@@ -67,11 +84,12 @@ const APP_PROCESS = /^\d+: \S*node .*dist\/main/;
 
 function appPid(started: Started): number {
   const line = processesLeft(started).find((entry) => APP_PROCESS.test(entry));
-  if (!line) throw new Error(`no app process in ${processesLeft(started).join('\n')}`);
+  if (!line)
+    throw new Error(`no app process in ${processesLeft(started).join('\n')}`);
   return Number(line.split(':')[0]);
 }
 
-describe('stopping npm start and npm run start:prod by npm\'s pid leaves nothing behind', () => {
+describe("stopping npm start and npm run start:prod by npm's pid leaves nothing behind", () => {
   let started: Started | undefined;
 
   beforeAll(() => {
@@ -97,37 +115,53 @@ describe('stopping npm start and npm run start:prod by npm\'s pid leaves nothing
     ['start', 'SIGKILL'],
     ['start:prod', 'SIGTERM'],
     ['start:prod', 'SIGKILL'],
-  ] as const)('npm run %s, then %s to npm: the shells, nest start, the app and its PostgreSQL all stop', async (script, signal) => {
-    started = await start(script);
-    const running = processesLeft(started);
-    expect(running.some((line) => APP_PROCESS.test(line))).toBe(true);
-    expect(running.some((line) => /bin\/postgres /.test(line))).toBe(true);
-    if (script === 'start') expect(running.some((line) => /nest(\.js)? start/.test(line))).toBe(true);
+  ] as const)(
+    'npm run %s, then %s to npm: the shells, nest start, the app and its PostgreSQL all stop',
+    async (script, signal) => {
+      started = await start(script);
+      const running = processesLeft(started);
+      expect(running.some((line) => APP_PROCESS.test(line))).toBe(true);
+      expect(running.some((line) => /bin\/postgres /.test(line))).toBe(true);
+      if (script === 'start')
+        expect(running.some((line) => /nest(\.js)? start/.test(line))).toBe(
+          true,
+        );
 
-    process.kill(started.npm.pid!, signal);
+      process.kill(started.npm.pid!, signal);
 
-    const s = started;
-    await waitUntil('every process of the job and of its PostgreSQL has ended', () => processesLeft(s).length === 0, {
-      timeoutMs: 20_000,
-      intervalMs: 100,
-      detail: () => `left:\n${processesLeft(s).join('\n')}\n--- output ---\n${s.output().slice(-3000)}`,
-    });
-    // The app stopped as it does on SIGTERM: requests drained, its PostgreSQL stopped, then exit.
-    expect(started.output()).toMatch(/shutting down: draining requests/);
-    expect(started.output()).toMatch(/embedded PostgreSQL stopped/);
-    expect(started.output()).toMatch(/shutdown complete/);
-  }, 120_000);
+      const s = started;
+      await waitUntil(
+        'every process of the job and of its PostgreSQL has ended',
+        () => processesLeft(s).length === 0,
+        {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+          detail: () =>
+            `left:\n${processesLeft(s).join('\n')}\n--- output ---\n${s.output().slice(-3000)}`,
+        },
+      );
+      // The app stopped as it does on SIGTERM: requests drained, its PostgreSQL stopped, then exit.
+      expect(started.output()).toMatch(/shutting down: draining requests/);
+      expect(started.output()).toMatch(/embedded PostgreSQL stopped/);
+      expect(started.output()).toMatch(/shutdown complete/);
+    },
+    120_000,
+  );
 
   it('an app killed outright (SIGKILL) still takes its embedded PostgreSQL with it', async () => {
     started = await start('start:prod');
     const app = appPid(started);
     process.kill(app, 'SIGKILL');
     const s = started;
-    await waitUntil('the postmaster and its watchdog have ended', () => processesLeft(s).length === 0, {
-      timeoutMs: 20_000,
-      intervalMs: 100,
-      detail: () => `left:\n${processesLeft(s).join('\n')}`,
-    });
+    await waitUntil(
+      'the postmaster and its watchdog have ended',
+      () => processesLeft(s).length === 0,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        detail: () => `left:\n${processesLeft(s).join('\n')}`,
+      },
+    );
     expect(started.output()).not.toMatch(/shutdown complete/);
   }, 120_000);
 });

@@ -6,7 +6,10 @@ import { AccountKeysService } from '../src/auth/account-keys.service';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { UsersService } from '../src/users/users.service';
-import { probeRedisSync, redactRedisUrl } from '../src/key-vault/testing/redis-probe';
+import {
+  probeRedisSync,
+  redactRedisUrl,
+} from '../src/key-vault/testing/redis-probe';
 import { STRONG_PASSWORD } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
@@ -18,15 +21,29 @@ import { createTestApp, TestApp } from './support/test-app';
 const WRONG_PASSWORD = 'not the right passphrase';
 let addressCounter = 0;
 /** A documentation address (RFC 5737) no other test has used. */
-const freshAddress = (): string => `198.51.${Math.floor(addressCounter / 250) + 100}.${(addressCounter++ % 250) + 1}`;
+const freshAddress = (): string =>
+  `198.51.${Math.floor(addressCounter / 250) + 100}.${(addressCounter++ % 250) + 1}`;
 const freshEmail = (): string => `rate.${randomUUID()}@example.org`;
 
-function expectTooManyRequests(response: Response, maxRetryAfterSeconds: number): number {
-  expect({ status: response.status, body: bodyOf<ProblemDetails>(response) }).toMatchObject({
+function expectTooManyRequests(
+  response: Response,
+  maxRetryAfterSeconds: number,
+): number {
+  expect({
+    status: response.status,
+    body: bodyOf<ProblemDetails>(response),
+  }).toMatchObject({
     status: 429,
-    body: { type: '/problems/too-many-requests', status: 429, code: 'too_many_requests', title: 'Too many requests' },
+    body: {
+      type: '/problems/too-many-requests',
+      status: 429,
+      code: 'too_many_requests',
+      title: 'Too many requests',
+    },
   });
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(response.headers['content-type']).toMatch(
+    /^application\/problem\+json/,
+  );
   expect(response.headers['retry-after']).toMatch(/^\d+$/);
   const retryAfter = Number(response.headers['retry-after']);
   expect(retryAfter).toBeGreaterThanOrEqual(1);
@@ -35,10 +52,21 @@ function expectTooManyRequests(response: Response, maxRetryAfterSeconds: number)
 }
 
 /** No email, and no client address, anywhere in the app's log lines. */
-function expectNoPiiInLogs(t: TestApp, emails: string[], addresses: string[] = []): void {
+function expectNoPiiInLogs(
+  t: TestApp,
+  emails: string[],
+  addresses: string[] = [],
+): void {
   const logs = JSON.stringify(t.logs).toLowerCase();
-  for (const value of [...emails, ...emails.map((e) => e.split('@')[0]), ...addresses]) {
-    expect({ inLogs: logs.includes(value.toLowerCase()), value }).toEqual({ inLogs: false, value });
+  for (const value of [
+    ...emails,
+    ...emails.map((e) => e.split('@')[0]),
+    ...addresses,
+  ]) {
+    expect({ inLogs: logs.includes(value.toLowerCase()), value }).toEqual({
+      inLogs: false,
+      value,
+    });
   }
 }
 
@@ -49,11 +77,16 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
   const emails: string[] = [];
   /** Each request from another address: the per-account limit holds against a distributed guesser. */
   const login = (email: string, password: string) =>
-    request(t.app.getHttpServer()).post('/v1/auth/login').set('X-Forwarded-For', freshAddress()).send({ email, password });
+    request(t.app.getHttpServer())
+      .post('/v1/auth/login')
+      .set('X-Forwarded-For', freshAddress())
+      .send({ email, password });
   const register = async (): Promise<string> => {
     const email = freshEmail();
     emails.push(email);
-    const response = await request(t.app.getHttpServer()).post('/v1/auth/register').send({ email, password: STRONG_PASSWORD });
+    const response = await request(t.app.getHttpServer())
+      .post('/v1/auth/register')
+      .send({ email, password: STRONG_PASSWORD });
     expect(response.status).toBe(201);
     return email;
   };
@@ -65,9 +98,13 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
 
   it('answers the 11th attempt after 10 failures with 429 and Retry-After, even with the right password', async () => {
     const email = await register();
-    for (let i = 0; i < 10; i++) expect((await login(email, WRONG_PASSWORD)).status).toBe(401);
+    for (let i = 0; i < 10; i++)
+      expect((await login(email, WRONG_PASSWORD)).status).toBe(401);
     expectTooManyRequests(await login(email, STRONG_PASSWORD), 15 * 60);
-    expectTooManyRequests(await login(email.toUpperCase(), WRONG_PASSWORD), 15 * 60);
+    expectTooManyRequests(
+      await login(email.toUpperCase(), WRONG_PASSWORD),
+      15 * 60,
+    );
   });
 
   it('leaves other accounts alone', async () => {
@@ -90,14 +127,20 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
     const lockedUnknown = await login(unknown, WRONG_PASSWORD);
     expectTooManyRequests(lockedKnown, 15 * 60);
     expectTooManyRequests(lockedUnknown, 15 * 60);
-    const comparable = (r: Response) => ({ ...bodyOf<ProblemDetails>(r), requestId: undefined, retryAfter: Math.round(Number(r.headers['retry-after']) / 10) });
+    const comparable = (r: Response) => ({
+      ...bodyOf<ProblemDetails>(r),
+      requestId: undefined,
+      retryAfter: Math.round(Number(r.headers['retry-after']) / 10),
+    });
     expect(comparable(lockedUnknown)).toEqual(comparable(lockedKnown));
   });
 
   it('does not count successful logins', async () => {
     const email = await register();
-    for (let i = 0; i < 9; i++) expect((await login(email, WRONG_PASSWORD)).status).toBe(401);
-    for (let i = 0; i < 3; i++) expect((await login(email, STRONG_PASSWORD)).status).toBe(200);
+    for (let i = 0; i < 9; i++)
+      expect((await login(email, WRONG_PASSWORD)).status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await login(email, STRONG_PASSWORD)).status).toBe(200);
     expect((await login(email, WRONG_PASSWORD)).status).toBe(401);
     expect((await login(email, STRONG_PASSWORD)).status).toBe(429);
   });
@@ -106,7 +149,10 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
     const email = await register();
     for (let i = 0; i < 10; i++) await login(email, WRONG_PASSWORD);
     const kdf = jest.spyOn(t.app.get(AccountKeysService), 'verifyPassword');
-    const dummyKdf = jest.spyOn(t.app.get(AccountKeysService), 'spendDummyVerification');
+    const dummyKdf = jest.spyOn(
+      t.app.get(AccountKeysService),
+      'spendDummyVerification',
+    );
     const lookup = jest.spyOn(t.app.get(UsersService), 'findByEmail');
     try {
       expect((await login(email, STRONG_PASSWORD)).status).toBe(429);
@@ -116,10 +162,16 @@ describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, 
     } finally {
       jest.restoreAllMocks();
     }
-    const [locked] = await t.dataSource.query<{ user_id: string | null; outcome: string; address: string }[]>(
+    const [locked] = await t.dataSource.query<
+      { user_id: string | null; outcome: string; address: string }[]
+    >(
       `SELECT user_id, outcome, host(client_address) AS address FROM audit_events WHERE event = 'auth.login_locked' ORDER BY id DESC LIMIT 1`,
     );
-    expect(locked).toEqual({ user_id: null, outcome: 'failure', address: expect.stringMatching(/^198\.51\./) });
+    expect(locked).toEqual({
+      user_id: null,
+      outcome: 'failure',
+      address: expect.stringMatching(/^198\.51\./),
+    });
   });
 
   it('writes no email in any log line', () => {
@@ -133,41 +185,131 @@ describe('per-address limit and window resets (AUTH_RATE_LIMIT=3 per 2s, LOGIN_F
 
   beforeAll(async () => {
     t = await createTestApp({
-      env: { TRUST_PROXY: '1', AUTH_RATE_LIMIT: '3', AUTH_RATE_LIMIT_WINDOW: '2s', LOGIN_FAILURE_LIMIT: '2', LOGIN_FAILURE_WINDOW: '2s' },
+      env: {
+        TRUST_PROXY: '1',
+        AUTH_RATE_LIMIT: '3',
+        AUTH_RATE_LIMIT_WINDOW: '2s',
+        LOGIN_FAILURE_LIMIT: '2',
+        LOGIN_FAILURE_WINDOW: '2s',
+      },
     });
   });
   afterAll(() => t?.close());
 
   it('shares one budget across the auth routes and answers the (limit+1)th request with 429 and Retry-After', async () => {
     const address = freshAddress();
-    expect((await http().post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x'.repeat(40) })).status).toBe(401);
-    expect((await http().post('/v1/auth/login').set('X-Forwarded-For', address).send({ email: 'bad' })).status).toBe(400);
-    expect((await http().post('/v1/auth/register').set('X-Forwarded-For', address).send({})).status).toBe(400);
-    expectTooManyRequests(await http().post('/v1/auth/recover').set('X-Forwarded-For', address).send({}), 2);
-    expectTooManyRequests(await http().post('/v1/auth/login').set('X-Forwarded-For', address).send({}), 2);
+    expect(
+      (
+        await http()
+          .post('/v1/auth/refresh')
+          .set('X-Forwarded-For', address)
+          .send({ refreshToken: 'x'.repeat(40) })
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await http()
+          .post('/v1/auth/login')
+          .set('X-Forwarded-For', address)
+          .send({ email: 'bad' })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await http()
+          .post('/v1/auth/register')
+          .set('X-Forwarded-For', address)
+          .send({})
+      ).status,
+    ).toBe(400);
+    expectTooManyRequests(
+      await http()
+        .post('/v1/auth/recover')
+        .set('X-Forwarded-For', address)
+        .send({}),
+      2,
+    );
+    expectTooManyRequests(
+      await http()
+        .post('/v1/auth/login')
+        .set('X-Forwarded-For', address)
+        .send({}),
+      2,
+    );
   });
 
   it('leaves other addresses and the other routes alone', async () => {
     const address = freshAddress();
-    for (let i = 0; i < 4; i++) await http().post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x' });
-    expect((await http().post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x' })).status).toBe(429);
-    expect((await http().post('/v1/auth/refresh').set('X-Forwarded-For', freshAddress()).send({ refreshToken: 'x' })).status).toBe(401);
-    expect((await http().get('/v1/auth/sessions').set('X-Forwarded-For', address)).status).toBe(401);
-    expect((await http().get('/health/live').set('X-Forwarded-For', address)).status).toBe(200);
+    for (let i = 0; i < 4; i++)
+      await http()
+        .post('/v1/auth/refresh')
+        .set('X-Forwarded-For', address)
+        .send({ refreshToken: 'x' });
+    expect(
+      (
+        await http()
+          .post('/v1/auth/refresh')
+          .set('X-Forwarded-For', address)
+          .send({ refreshToken: 'x' })
+      ).status,
+    ).toBe(429);
+    expect(
+      (
+        await http()
+          .post('/v1/auth/refresh')
+          .set('X-Forwarded-For', freshAddress())
+          .send({ refreshToken: 'x' })
+      ).status,
+    ).toBe(401);
+    expect(
+      (await http().get('/v1/auth/sessions').set('X-Forwarded-For', address))
+        .status,
+    ).toBe(401);
+    expect(
+      (await http().get('/health/live').set('X-Forwarded-For', address)).status,
+    ).toBe(200);
   });
 
   it('opens again once Retry-After has passed', async () => {
     const address = freshAddress();
-    for (let i = 0; i < 3; i++) await http().post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x' });
-    const retryAfter = expectTooManyRequests(await http().post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x' }), 2);
+    for (let i = 0; i < 3; i++)
+      await http()
+        .post('/v1/auth/refresh')
+        .set('X-Forwarded-For', address)
+        .send({ refreshToken: 'x' });
+    const retryAfter = expectTooManyRequests(
+      await http()
+        .post('/v1/auth/refresh')
+        .set('X-Forwarded-For', address)
+        .send({ refreshToken: 'x' }),
+      2,
+    );
     await sleep(retryAfter * 1000 + 100);
-    expect((await http().post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x' })).status).toBe(401);
+    expect(
+      (
+        await http()
+          .post('/v1/auth/refresh')
+          .set('X-Forwarded-For', address)
+          .send({ refreshToken: 'x' })
+      ).status,
+    ).toBe(401);
   });
 
   it('unlocks an account once its failure window has passed', async () => {
     const email = freshEmail();
-    const login = (password: string) => http().post('/v1/auth/login').set('X-Forwarded-For', freshAddress()).send({ email, password });
-    expect((await http().post('/v1/auth/register').set('X-Forwarded-For', freshAddress()).send({ email, password: STRONG_PASSWORD })).status).toBe(201);
+    const login = (password: string) =>
+      http()
+        .post('/v1/auth/login')
+        .set('X-Forwarded-For', freshAddress())
+        .send({ email, password });
+    expect(
+      (
+        await http()
+          .post('/v1/auth/register')
+          .set('X-Forwarded-For', freshAddress())
+          .send({ email, password: STRONG_PASSWORD })
+      ).status,
+    ).toBe(201);
     expect((await login(WRONG_PASSWORD)).status).toBe(401);
     expect((await login(WRONG_PASSWORD)).status).toBe(401);
     const retryAfter = expectTooManyRequests(await login(STRONG_PASSWORD), 2);
@@ -177,8 +319,13 @@ describe('per-address limit and window resets (AUTH_RATE_LIMIT=3 per 2s, LOGIN_F
 
   it('takes the client address from X-Forwarded-For with TRUST_PROXY=1 (audit log too)', async () => {
     const address = freshAddress();
-    await http().post('/v1/auth/login').set('X-Forwarded-For', `203.0.113.77, ${address}`).send({ email: freshEmail(), password: WRONG_PASSWORD });
-    const [event] = await t.dataSource.query<{ address: string }[]>(`SELECT host(client_address) AS address FROM audit_events WHERE event = 'auth.login' ORDER BY id DESC LIMIT 1`);
+    await http()
+      .post('/v1/auth/login')
+      .set('X-Forwarded-For', `203.0.113.77, ${address}`)
+      .send({ email: freshEmail(), password: WRONG_PASSWORD });
+    const [event] = await t.dataSource.query<{ address: string }[]>(
+      `SELECT host(client_address) AS address FROM audit_events WHERE event = 'auth.login' ORDER BY id DESC LIMIT 1`,
+    );
     expect(event.address).toBe(address);
   });
 });
@@ -191,7 +338,11 @@ describe('without TRUST_PROXY', () => {
   afterAll(() => t?.close());
 
   it('ignores X-Forwarded-For: a client cannot dodge the per-address limit by inventing addresses', async () => {
-    const refresh = () => request(t.app.getHttpServer()).post('/v1/auth/refresh').set('X-Forwarded-For', freshAddress()).send({ refreshToken: 'x' });
+    const refresh = () =>
+      request(t.app.getHttpServer())
+        .post('/v1/auth/refresh')
+        .set('X-Forwarded-For', freshAddress())
+        .send({ refreshToken: 'x' });
     expect((await refresh()).status).toBe(401);
     expect((await refresh()).status).toBe(401);
     expectTooManyRequests(await refresh(), 60);
@@ -201,16 +352,26 @@ describe('without TRUST_PROXY', () => {
 describe('when the rate-limit Redis does not answer', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({ env: { REDIS_URL: 'redis://127.0.0.1:1', AUTH_RATE_LIMIT: '1' } });
+    t = await createTestApp({
+      env: { REDIS_URL: 'redis://127.0.0.1:1', AUTH_RATE_LIMIT: '1' },
+    });
   });
   afterAll(() => t?.close());
 
   it('the per-address limit fails open (logged once): registration, which needs no Redis, still works', async () => {
     const emails = [freshEmail(), freshEmail()];
     for (const email of emails) {
-      expect((await request(t.app.getHttpServer()).post('/v1/auth/register').send({ email, password: STRONG_PASSWORD })).status).toBe(201);
+      expect(
+        (
+          await request(t.app.getHttpServer())
+            .post('/v1/auth/register')
+            .send({ email, password: STRONG_PASSWORD })
+        ).status,
+      ).toBe(201);
     }
-    const outageLines = t.logs.filter((line) => String(line.msg).includes('per-address rate limit store unavailable'));
+    const outageLines = t.logs.filter((line) =>
+      String(line.msg).includes('per-address rate limit store unavailable'),
+    );
     expect(outageLines).toHaveLength(1);
     expect(outageLines[0].level).toBe(50);
     expectNoPiiInLogs(t, emails);
@@ -221,15 +382,24 @@ describe('when the rate-limit Redis does not answer', () => {
     const email = freshEmail();
     try {
       const started = Date.now();
-      const response = await request(t.app.getHttpServer()).post('/v1/auth/login').send({ email, password: STRONG_PASSWORD });
+      const response = await request(t.app.getHttpServer())
+        .post('/v1/auth/login')
+        .send({ email, password: STRONG_PASSWORD });
       expect(Date.now() - started).toBeLessThan(1_500);
       expect(response.status).toBe(503);
-      expect(response.body).toMatchObject({ code: 'service_unavailable', status: 503 });
+      expect(response.body).toMatchObject({
+        code: 'service_unavailable',
+        status: 503,
+      });
       expect(kdf).not.toHaveBeenCalled();
     } finally {
       jest.restoreAllMocks();
     }
-    expect(t.logs.some((line) => String(line.msg).includes('login attempt counter unavailable'))).toBe(true);
+    expect(
+      t.logs.some((line) =>
+        String(line.msg).includes('login attempt counter unavailable'),
+      ),
+    ).toBe(true);
     expectNoPiiInLogs(t, [email]);
   });
 });
@@ -241,83 +411,108 @@ const redisSkipReason = !redisUrl
   : redisProbe && !redisProbe.reachable
     ? `no Redis at ${redactRedisUrl(redisUrl)} (${redisProbe.reason})`
     : undefined;
-if (redisSkipReason) console.warn(`Shared rate-limit tests skipped: ${redisSkipReason}`);
+if (redisSkipReason)
+  console.warn(`Shared rate-limit tests skipped: ${redisSkipReason}`);
 
-(redisSkipReason ? describe.skip : describe)('two instances sharing Redis (REDIS_URL)', () => {
-  const keyPrefix = `e2e-rate-limit-${randomUUID()}:`;
-  let first: TestApp;
-  let second: TestApp;
-  let admin: Redis;
-  const emails: string[] = [];
-  const addresses: string[] = [];
+(redisSkipReason ? describe.skip : describe)(
+  'two instances sharing Redis (REDIS_URL)',
+  () => {
+    const keyPrefix = `e2e-rate-limit-${randomUUID()}:`;
+    let first: TestApp;
+    let second: TestApp;
+    let admin: Redis;
+    const emails: string[] = [];
+    const addresses: string[] = [];
 
-  beforeAll(async () => {
-    // Same master key: the instances of one deployment derive the same counter keys.
-    const env = {
-      REDIS_URL: redisUrl as string,
-      REDIS_KEY_PREFIX: keyPrefix,
-      APP_MASTER_KEY: randomBytes(32).toString('base64'),
-      TRUST_PROXY: '1',
-      AUTH_RATE_LIMIT: '4',
-      LOGIN_FAILURE_LIMIT: '3',
-    };
-    [first, second] = await Promise.all([createTestApp({ env }), createTestApp({ env })]);
-    admin = new Redis(redisUrl as string);
-  });
-  afterAll(async () => {
-    await Promise.all([first?.close(), second?.close()]);
-    if (admin) {
-      const keys = await admin.keys(`${keyPrefix}*`);
-      if (keys.length) await admin.del(...keys);
-      admin.disconnect();
-    }
-  });
+    beforeAll(async () => {
+      // Same master key: the instances of one deployment derive the same counter keys.
+      const env = {
+        REDIS_URL: redisUrl as string,
+        REDIS_KEY_PREFIX: keyPrefix,
+        APP_MASTER_KEY: randomBytes(32).toString('base64'),
+        TRUST_PROXY: '1',
+        AUTH_RATE_LIMIT: '4',
+        LOGIN_FAILURE_LIMIT: '3',
+      };
+      [first, second] = await Promise.all([
+        createTestApp({ env }),
+        createTestApp({ env }),
+      ]);
+      admin = new Redis(redisUrl as string);
+    });
+    afterAll(async () => {
+      await Promise.all([first?.close(), second?.close()]);
+      if (admin) {
+        const keys = await admin.keys(`${keyPrefix}*`);
+        if (keys.length) await admin.del(...keys);
+        admin.disconnect();
+      }
+    });
 
-  it('share the per-address counter', async () => {
-    const address = freshAddress();
-    addresses.push(address);
-    const refresh = (t: TestApp) => request(t.app.getHttpServer()).post('/v1/auth/refresh').set('X-Forwarded-For', address).send({ refreshToken: 'x' });
-    expect((await refresh(first)).status).toBe(401);
-    expect((await refresh(second)).status).toBe(401);
-    expect((await refresh(first)).status).toBe(401);
-    expect((await refresh(second)).status).toBe(401);
-    expectTooManyRequests(await refresh(first), 60);
-    expectTooManyRequests(await refresh(second), 60);
-  });
-
-  it('share the per-account counter (an unknown email, so neither database knows it)', async () => {
-    const email = freshEmail();
-    emails.push(email);
-    const login = (t: TestApp) => {
+    it('share the per-address counter', async () => {
       const address = freshAddress();
       addresses.push(address);
-      return request(t.app.getHttpServer()).post('/v1/auth/login').set('X-Forwarded-For', address).send({ email, password: WRONG_PASSWORD });
-    };
-    expect((await login(first)).status).toBe(401);
-    expect((await login(second)).status).toBe(401);
-    expect((await login(first)).status).toBe(401);
-    expectTooManyRequests(await login(second), 15 * 60);
-    expectTooManyRequests(await login(first), 15 * 60);
-  });
+      const refresh = (t: TestApp) =>
+        request(t.app.getHttpServer())
+          .post('/v1/auth/refresh')
+          .set('X-Forwarded-For', address)
+          .send({ refreshToken: 'x' });
+      expect((await refresh(first)).status).toBe(401);
+      expect((await refresh(second)).status).toBe(401);
+      expect((await refresh(first)).status).toBe(401);
+      expect((await refresh(second)).status).toBe(401);
+      expectTooManyRequests(await refresh(first), 60);
+      expectTooManyRequests(await refresh(second), 60);
+    });
 
-  it('keep every counter under the key prefix, named by an HMAC: no email or address in Redis keys or logs', async () => {
-    const keys = await admin.keys(`${keyPrefix}*`);
-    expect(keys.length).toBeGreaterThanOrEqual(2);
-    for (const key of keys) {
-      expect(key).toMatch(
-        new RegExp(`^${keyPrefix.replace(/[.-]/g, '\\$&')}rate-limit:(login:[0-9a-f]{32}|\\{address:[0-9a-f]{32}:auth-address\\}:(hits|blocked))$`),
-      );
-    }
-    const everything = JSON.stringify(keys).toLowerCase();
-    for (const value of [...emails, ...emails.map((e) => e.split('@')[0]), ...addresses, '127.0.0.1']) {
-      expect(everything).not.toContain(value.toLowerCase());
-    }
-    expect(keys.some((key) => key.includes('rate-limit:login:'))).toBe(true);
-    expect(await admin.pttl(keys.find((key) => key.includes('rate-limit:login:')) as string)).toBeGreaterThan(14 * 60_000);
-    expectNoPiiInLogs(first, emails, addresses);
-    expectNoPiiInLogs(second, emails, addresses);
-  });
-});
+    it('share the per-account counter (an unknown email, so neither database knows it)', async () => {
+      const email = freshEmail();
+      emails.push(email);
+      const login = (t: TestApp) => {
+        const address = freshAddress();
+        addresses.push(address);
+        return request(t.app.getHttpServer())
+          .post('/v1/auth/login')
+          .set('X-Forwarded-For', address)
+          .send({ email, password: WRONG_PASSWORD });
+      };
+      expect((await login(first)).status).toBe(401);
+      expect((await login(second)).status).toBe(401);
+      expect((await login(first)).status).toBe(401);
+      expectTooManyRequests(await login(second), 15 * 60);
+      expectTooManyRequests(await login(first), 15 * 60);
+    });
+
+    it('keep every counter under the key prefix, named by an HMAC: no email or address in Redis keys or logs', async () => {
+      const keys = await admin.keys(`${keyPrefix}*`);
+      expect(keys.length).toBeGreaterThanOrEqual(2);
+      for (const key of keys) {
+        expect(key).toMatch(
+          new RegExp(
+            `^${keyPrefix.replace(/[.-]/g, '\\$&')}rate-limit:(login:[0-9a-f]{32}|\\{address:[0-9a-f]{32}:auth-address\\}:(hits|blocked))$`,
+          ),
+        );
+      }
+      const everything = JSON.stringify(keys).toLowerCase();
+      for (const value of [
+        ...emails,
+        ...emails.map((e) => e.split('@')[0]),
+        ...addresses,
+        '127.0.0.1',
+      ]) {
+        expect(everything).not.toContain(value.toLowerCase());
+      }
+      expect(keys.some((key) => key.includes('rate-limit:login:'))).toBe(true);
+      expect(
+        await admin.pttl(
+          keys.find((key) => key.includes('rate-limit:login:')) as string,
+        ),
+      ).toBeGreaterThan(14 * 60_000);
+      expectNoPiiInLogs(first, emails, addresses);
+      expectNoPiiInLogs(second, emails, addresses);
+    });
+  },
+);
 
 describe('account deletion shares the per-address budget (its password check is a guessing oracle too)', () => {
   let t: TestApp;
@@ -328,16 +523,27 @@ describe('account deletion shares the per-address budget (its password check is 
 
   it('answers 429 with Retry-After once the budget is spent, without deleting anything', async () => {
     const server = t.app.getHttpServer();
-    const register = await request(server).post('/v1/auth/register').send({ email: 'deleter@example.org', password: 'a long enough passphrase 77' });
+    const register = await request(server).post('/v1/auth/register').send({
+      email: 'deleter@example.org',
+      password: 'a long enough passphrase 77',
+    });
     expect(register.status).toBe(201);
-    const loginResponse = await request(server).post('/v1/auth/login').send({ email: 'deleter@example.org', password: 'a long enough passphrase 77' });
+    const loginResponse = await request(server).post('/v1/auth/login').send({
+      email: 'deleter@example.org',
+      password: 'a long enough passphrase 77',
+    });
     expect(loginResponse.status).toBe(200);
     const { accessToken } = bodyOf<TokenPairDto>(loginResponse);
     const del = () =>
-      request(server).delete('/v1/me').set('Authorization', `Bearer ${accessToken}`).send({ password: 'wrong passphrase guess 1' });
+      request(server)
+        .delete('/v1/me')
+        .set('Authorization', `Bearer ${accessToken}`)
+        .send({ password: 'wrong passphrase guess 1' });
     expect((await del()).status).toBe(401);
     expectTooManyRequests(await del(), 60);
-    const me = await request(server).get('/v1/me').set('Authorization', `Bearer ${accessToken}`);
+    const me = await request(server)
+      .get('/v1/me')
+      .set('Authorization', `Bearer ${accessToken}`);
     expect(me.status).toBe(200);
   });
 });

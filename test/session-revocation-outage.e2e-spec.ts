@@ -3,7 +3,10 @@ import { SessionService } from '../src/auth/sessions/session.service';
 import { VaultUnavailableError } from '../src/key-vault/key-vault.errors';
 import { bearer, login, registerAndLogin } from './support/auth-client';
 import { expectProblem } from './support/problem-assertions';
-import { RedisServerProcess, redisServerMissingReason } from './support/redis-server-process';
+import {
+  RedisServerProcess,
+  redisServerMissingReason,
+} from './support/redis-server-process';
 import { createTestApp, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait-until';
 
@@ -14,46 +17,74 @@ import { waitUntil } from './support/wait-until';
  * Redis here is a `redis-server` of this file's own, frozen with SIGSTOP.
  */
 const skipReason = redisServerMissingReason();
-if (skipReason) console.warn(`session revocation outage e2e skipped: ${skipReason}`);
+if (skipReason)
+  console.warn(`session revocation outage e2e skipped: ${skipReason}`);
 
-(skipReason ? describe.skip : describe)(`revoking sessions while Redis does not answer${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  let redis: RedisServerProcess;
-  let t: TestApp;
+(skipReason ? describe.skip : describe)(
+  `revoking sessions while Redis does not answer${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    let redis: RedisServerProcess;
+    let t: TestApp;
 
-  beforeAll(async () => {
-    redis = await RedisServerProcess.start();
-    t = await createTestApp({ env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' } });
-  });
-  afterAll(async () => {
-    redis?.thaw();
-    await t?.close();
-    await redis?.close();
-  });
-
-  it('revokes every session in the database before it fails on the vault, so no refresh token works afterwards', async () => {
-    const user = await registerAndLogin(t.app.getHttpServer());
-    const other = await login(t.app.getHttpServer(), user);
-
-    redis.freeze();
-    try {
-      await expect(t.app.get(SessionService).revokeAllForUser(user.userId)).rejects.toBeInstanceOf(VaultUnavailableError);
-    } finally {
-      redis.thaw();
-    }
-
-    const live = await t.dataSource.query<{ id: string }[]>('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [user.userId]);
-    expect(live).toEqual([]);
-    for (const session of [user, other]) {
-      const refreshed = await request(t.app.getHttpServer()).post('/v1/auth/refresh').send({ refreshToken: session.refreshToken });
-      expectProblem(refreshed, 401, 'invalid_token', [session.refreshToken, session.accessToken]);
-    }
-    // Once Redis answers again (the app notices by itself), a second revocation clears the vault
-    // entries: access tokens stop too.
-    await waitUntil('the vault is back', async () => (await request(t.app.getHttpServer()).get('/health/ready')).status === 200, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
+    beforeAll(async () => {
+      redis = await RedisServerProcess.start();
+      t = await createTestApp({
+        env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' },
+      });
     });
-    await t.app.get(SessionService).revokeAllForUser(user.userId);
-    expectProblem(await request(t.app.getHttpServer()).get('/v1/me').set(...bearer(other.accessToken)), 401, 'session_locked');
-  });
-});
+    afterAll(async () => {
+      redis?.thaw();
+      await t?.close();
+      await redis?.close();
+    });
+
+    it('revokes every session in the database before it fails on the vault, so no refresh token works afterwards', async () => {
+      const user = await registerAndLogin(t.app.getHttpServer());
+      const other = await login(t.app.getHttpServer(), user);
+
+      redis.freeze();
+      try {
+        await expect(
+          t.app.get(SessionService).revokeAllForUser(user.userId),
+        ).rejects.toBeInstanceOf(VaultUnavailableError);
+      } finally {
+        redis.thaw();
+      }
+
+      const live = await t.dataSource.query<{ id: string }[]>(
+        'SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL',
+        [user.userId],
+      );
+      expect(live).toEqual([]);
+      for (const session of [user, other]) {
+        const refreshed = await request(t.app.getHttpServer())
+          .post('/v1/auth/refresh')
+          .send({ refreshToken: session.refreshToken });
+        expectProblem(refreshed, 401, 'invalid_token', [
+          session.refreshToken,
+          session.accessToken,
+        ]);
+      }
+      // Once Redis answers again (the app notices by itself), a second revocation clears the vault
+      // entries: access tokens stop too.
+      await waitUntil(
+        'the vault is back',
+        async () =>
+          (await request(t.app.getHttpServer()).get('/health/ready')).status ===
+          200,
+        {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+        },
+      );
+      await t.app.get(SessionService).revokeAllForUser(user.userId);
+      expectProblem(
+        await request(t.app.getHttpServer())
+          .get('/v1/me')
+          .set(...bearer(other.accessToken)),
+        401,
+        'session_locked',
+      );
+    });
+  },
+);

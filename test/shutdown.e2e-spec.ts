@@ -27,9 +27,13 @@ describe('graceful shutdown', () => {
   });
 
   it('finishes an in-flight request, then stops accepting connections', async () => {
-    const started = new Promise<void>((resolve) => (slowRequestStarted = resolve));
+    const started = new Promise<void>(
+      (resolve) => (slowRequestStarted = resolve),
+    );
     const address = t.app.getHttpServer().address() as { port: number };
-    const inFlight = request(`http://127.0.0.1:${address.port}`).get('/v1/probe/slow');
+    const inFlight = request(`http://127.0.0.1:${address.port}`).get(
+      '/v1/probe/slow',
+    );
     const response = inFlight.then((r) => r);
     await started;
 
@@ -39,6 +43,8 @@ describe('graceful shutdown', () => {
     expect(finished.body).toEqual({ done: true });
     await closing;
 
-    await expect(fetch(`http://127.0.0.1:${address.port}/health/live`)).rejects.toThrow();
+    await expect(
+      fetch(`http://127.0.0.1:${address.port}/health/live`),
+    ).rejects.toThrow();
   });
 });

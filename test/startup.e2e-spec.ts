@@ -37,9 +37,24 @@ describe('start-up and shutdown (src/main.ts)', () => {
   describe('refuses to start on bad configuration, naming the variable', () => {
     it.each([
       ['a bad PORT', { PORT: 'eighty' }, /PORT: must be a whole number/],
-      ['a short APP_MASTER_KEY in production', { NODE_ENV: 'production', APP_MASTER_KEY: randomBytes(16).toString('base64') }, /APP_MASTER_KEY: must be 32 bytes/],
-      ['no APP_MASTER_KEY in production', { NODE_ENV: 'production' }, /APP_MASTER_KEY: is required when NODE_ENV=production/],
-      ['a bad SESSION_IDLE_TTL', { SESSION_IDLE_TTL: 'soon' }, /SESSION_IDLE_TTL: must be a duration/],
+      [
+        'a short APP_MASTER_KEY in production',
+        {
+          NODE_ENV: 'production',
+          APP_MASTER_KEY: randomBytes(16).toString('base64'),
+        },
+        /APP_MASTER_KEY: must be 32 bytes/,
+      ],
+      [
+        'no APP_MASTER_KEY in production',
+        { NODE_ENV: 'production' },
+        /APP_MASTER_KEY: is required when NODE_ENV=production/,
+      ],
+      [
+        'a bad SESSION_IDLE_TTL',
+        { SESSION_IDLE_TTL: 'soon' },
+        /SESSION_IDLE_TTL: must be a duration/,
+      ],
     ])('%s', async (_name, env, message) => {
       const app = await start({ DATA_DIR: tempDir(), ...env });
       expect(await app.exited).toBe(1);
@@ -64,7 +79,11 @@ describe('start-up and shutdown (src/main.ts)', () => {
       await app.waitForOutput(/listening on/);
       const ready = await fetch(`http://127.0.0.1:${app.port}/health/ready`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'up', vault: 'up' }, keyMemory: 'locked' });
+      expect(await ready.json()).toEqual({
+        status: 'ok',
+        checks: { database: 'up', vault: 'up' },
+        keyMemory: 'locked',
+      });
 
       app.child.kill('SIGTERM');
       expect(await app.exited).toBe(0);
@@ -81,10 +100,15 @@ describe('start-up and shutdown (src/main.ts)', () => {
       await fetch(`http://127.0.0.1:${app.port}/v1/me`); // a request log line (401)
       app.child.kill('SIGTERM');
       expect(await app.exited).toBe(0);
-      const lines = app.output().split('\n').filter((line) => line.trim() !== '');
+      const lines = app
+        .output()
+        .split('\n')
+        .filter((line) => line.trim() !== '');
       const listening = lines.find((line) => line.includes('listening on'));
       expect(listening).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO/);
-      expect(lines.some((line) => line.includes('WARN') && line.includes('/v1/me'))).toBe(true);
+      expect(
+        lines.some((line) => line.includes('WARN') && line.includes('/v1/me')),
+      ).toBe(true);
       expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
       expect(app.output()).toMatch(/shutdown complete/);
     });
@@ -98,8 +122,12 @@ describe('start-up and shutdown (src/main.ts)', () => {
       const first = await start({ DATA_DIR: dataDir });
       await first.waitForOutput(/listening on/, 60_000);
       expect(first.output()).toMatch(/cluster initialised in \d+ ms/);
-      expect(first.output()).toMatch(/APP_MASTER_KEY is not set: using the development key/);
-      expect((await fetch(`http://127.0.0.1:${first.port}/health/ready`)).status).toBe(200);
+      expect(first.output()).toMatch(
+        /APP_MASTER_KEY is not set: using the development key/,
+      );
+      expect(
+        (await fetch(`http://127.0.0.1:${first.port}/health/ready`)).status,
+      ).toBe(200);
 
       // A SIGKILL leaves the postmaster running; the next start must clear it, not fail.
       first.child.kill('SIGKILL');
@@ -112,7 +140,9 @@ describe('start-up and shutdown (src/main.ts)', () => {
       await second.waitForOutput(/listening on/, 60_000);
       expect(second.output()).toMatch(/stopping a stale embedded PostgreSQL/);
       expect(second.output()).not.toMatch(/cluster initialised/);
-      expect((await fetch(`http://127.0.0.1:${second.port}/health/ready`)).status).toBe(200);
+      expect(
+        (await fetch(`http://127.0.0.1:${second.port}/health/ready`)).status,
+      ).toBe(200);
 
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
@@ -132,7 +162,9 @@ function isRunning(pid: number): boolean {
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return (
+      stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+    );
   } catch {
     return true;
   }

@@ -13,16 +13,37 @@ import { createTestApp, TestApp } from './support/test-app';
  */
 
 /** The routes that take no token (SPEC §5); every other /v1 route needs `access-token`. */
-const PUBLIC_OPERATIONS = new Set(['POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'POST /v1/auth/recover']);
+const PUBLIC_OPERATIONS = new Set([
+  'POST /v1/auth/register',
+  'POST /v1/auth/login',
+  'POST /v1/auth/refresh',
+  'POST /v1/auth/recover',
+]);
 /** POST/PUT/PATCH routes that take no body (SPEC §5). */
 const BODYLESS_WRITES = new Set(['POST /v1/auth/logout']);
 /** Other routes that take a JSON body (SPEC §5: DELETE /v1/me takes `{password}`). */
 const OTHER_BODY_OPERATIONS = new Set(['DELETE /v1/me']);
 const PROBLEM_SCHEMA_REF = '#/components/schemas/ProblemDetails';
 const PROBLEM_CONTENT_TYPE = 'application/problem+json';
-const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const;
+const HTTP_METHODS = [
+  'get',
+  'put',
+  'post',
+  'delete',
+  'patch',
+  'options',
+  'head',
+  'trace',
+] as const;
 /** Formats for which Swagger UI renders a meaningful sample value without an `example`. */
-const SELF_EXPLAINING_FORMATS = new Set(['uuid', 'date-time', 'date', 'email', 'uri', 'binary']);
+const SELF_EXPLAINING_FORMATS = new Set([
+  'uuid',
+  'date-time',
+  'date',
+  'email',
+  'uri',
+  'binary',
+]);
 
 interface Schema {
   $ref?: string;
@@ -47,19 +68,33 @@ interface Operation {
   summary?: string;
   parameters?: { name: string; in: string; schema?: Schema }[];
   requestBody?: { content?: Record<string, MediaType>; required?: boolean };
-  responses: Record<string, { description?: string; content?: Record<string, MediaType> }>;
+  responses: Record<
+    string,
+    { description?: string; content?: Record<string, MediaType> }
+  >;
   security?: Record<string, string[]>[];
 }
 interface OpenApiDocument {
   openapi: string;
-  paths: Record<string, Partial<Record<(typeof HTTP_METHODS)[number], Operation>>>;
-  components: { schemas: Record<string, Schema>; securitySchemes: Record<string, unknown> };
+  paths: Record<
+    string,
+    Partial<Record<(typeof HTTP_METHODS)[number], Operation>>
+  >;
+  components: {
+    schemas: Record<string, Schema>;
+    securitySchemes: Record<string, unknown>;
+  };
 }
 
 describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
   let t: TestApp;
   let document: OpenApiDocument;
-  let operations: { key: string; method: string; path: string; op: Operation }[];
+  let operations: {
+    key: string;
+    method: string;
+    path: string;
+    op: Operation;
+  }[];
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -89,22 +124,54 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
   };
 
   /** Property paths (`a.b[]`) under `schema` that have neither an example nor a self-explaining type. */
-  const propertiesWithoutExamples = (schema: Schema, at = '', seen = new Set<string>()): string[] => {
+  const propertiesWithoutExamples = (
+    schema: Schema,
+    at = '',
+    seen = new Set<string>(),
+  ): string[] => {
     if (schema.$ref) {
       if (seen.has(schema.$ref)) return [];
-      return propertiesWithoutExamples(resolveRef(schema), at, new Set([...seen, schema.$ref]));
+      return propertiesWithoutExamples(
+        resolveRef(schema),
+        at,
+        new Set([...seen, schema.$ref]),
+      );
     }
-    const composed = [...(schema.allOf ?? []), ...(schema.oneOf ?? []), ...(schema.anyOf ?? [])];
-    if (composed.length > 0) return composed.flatMap((part) => propertiesWithoutExamples(part, at, seen));
-    if (schema.type === 'array' && schema.items) return propertiesWithoutExamples(schema.items, `${at}[]`, seen);
+    const composed = [
+      ...(schema.allOf ?? []),
+      ...(schema.oneOf ?? []),
+      ...(schema.anyOf ?? []),
+    ];
+    if (composed.length > 0)
+      return composed.flatMap((part) =>
+        propertiesWithoutExamples(part, at, seen),
+      );
+    if (schema.type === 'array' && schema.items)
+      return propertiesWithoutExamples(schema.items, `${at}[]`, seen);
     if (schema.properties) {
       return Object.entries(schema.properties).flatMap(([name, property]) => {
         const where = at ? `${at}.${name}` : name;
-        if (property.example !== undefined || property.enum || property.default !== undefined) return [];
-        if (property.$ref || property.allOf || property.oneOf || property.anyOf || property.items || property.properties) {
+        if (
+          property.example !== undefined ||
+          property.enum ||
+          property.default !== undefined
+        )
+          return [];
+        if (
+          property.$ref ||
+          property.allOf ||
+          property.oneOf ||
+          property.anyOf ||
+          property.items ||
+          property.properties
+        ) {
           return propertiesWithoutExamples(property, where, seen);
         }
-        if (property.type === 'boolean' || (property.format && SELF_EXPLAINING_FORMATS.has(property.format))) return [];
+        if (
+          property.type === 'boolean' ||
+          (property.format && SELF_EXPLAINING_FORMATS.has(property.format))
+        )
+          return [];
         return [where];
       });
     }
@@ -128,14 +195,18 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
   });
 
   it('gives every operation a summary', () => {
-    const gaps = operations.filter(({ op }) => !op.summary?.trim()).map(({ key }) => `${key}: no summary`);
+    const gaps = operations
+      .filter(({ op }) => !op.summary?.trim())
+      .map(({ key }) => `${key}: no summary`);
     expect(gaps).toEqual([]);
   });
 
   it('documents a success response with a schema (or a bare 204) on every /v1 operation', () => {
     const gaps: string[] = [];
     for (const { key, op } of v1()) {
-      const successes = Object.keys(op.responses).filter((status) => /^2\d\d$/.test(status));
+      const successes = Object.keys(op.responses).filter((status) =>
+        /^2\d\d$/.test(status),
+      );
       if (successes.length === 0) {
         gaps.push(`${key}: no 2xx response`);
         continue;
@@ -146,8 +217,11 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
           if (content) gaps.push(`${key}: 204 with a body`);
           continue;
         }
-        const schemas = Object.values(content ?? {}).filter((media) => media.schema);
-        if (schemas.length === 0) gaps.push(`${key}: ${status} without a schema`);
+        const schemas = Object.values(content ?? {}).filter(
+          (media) => media.schema,
+        );
+        if (schemas.length === 0)
+          gaps.push(`${key}: ${status} without a schema`);
       }
     }
     expect(gaps).toEqual([]);
@@ -156,14 +230,22 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
   it('documents the errors of every /v1 operation as problem+json (ProblemDetails), with 401 on every token route', () => {
     const gaps: string[] = [];
     for (const { key, op } of v1()) {
-      const errors = Object.keys(op.responses).filter((status) => /^[45]\d\d$/.test(status));
-      if (!errors.some((status) => status.startsWith('4'))) gaps.push(`${key}: no 4xx response`);
+      const errors = Object.keys(op.responses).filter((status) =>
+        /^[45]\d\d$/.test(status),
+      );
+      if (!errors.some((status) => status.startsWith('4')))
+        gaps.push(`${key}: no 4xx response`);
       for (const status of errors) {
         const problem = op.responses[status].content?.[PROBLEM_CONTENT_TYPE];
-        if (problem?.schema?.$ref !== PROBLEM_SCHEMA_REF) gaps.push(`${key}: ${status} is not ${PROBLEM_CONTENT_TYPE} with ${PROBLEM_SCHEMA_REF}`);
-        else if (problem.example === undefined) gaps.push(`${key}: ${status} problem without an example`);
+        if (problem?.schema?.$ref !== PROBLEM_SCHEMA_REF)
+          gaps.push(
+            `${key}: ${status} is not ${PROBLEM_CONTENT_TYPE} with ${PROBLEM_SCHEMA_REF}`,
+          );
+        else if (problem.example === undefined)
+          gaps.push(`${key}: ${status} problem without an example`);
       }
-      if (!PUBLIC_OPERATIONS.has(key) && !errors.includes('401')) gaps.push(`${key}: needs a token but documents no 401`);
+      if (!PUBLIC_OPERATIONS.has(key) && !errors.includes('401'))
+        gaps.push(`${key}: needs a token but documents no 401`);
     }
     expect(gaps).toEqual([]);
   });
@@ -171,21 +253,29 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
   it('documents the JSON request body (schema, every field with an example, and a 400) where a /v1 operation takes one, and none elsewhere', () => {
     const gaps: string[] = [];
     for (const { key, method, op } of v1()) {
-      const takesBody = (['POST', 'PUT', 'PATCH'].includes(method) && !BODYLESS_WRITES.has(key)) || OTHER_BODY_OPERATIONS.has(key);
+      const takesBody =
+        (['POST', 'PUT', 'PATCH'].includes(method) &&
+          !BODYLESS_WRITES.has(key)) ||
+        OTHER_BODY_OPERATIONS.has(key);
       const schema = op.requestBody?.content?.['application/json']?.schema;
       if (!takesBody) {
-        if (op.requestBody) gaps.push(`${key}: documents a request body it does not take`);
+        if (op.requestBody)
+          gaps.push(`${key}: documents a request body it does not take`);
         continue;
       }
       if (!schema) {
         gaps.push(`${key}: no application/json request body schema`);
         continue;
       }
-      if (!op.requestBody?.required) gaps.push(`${key}: request body not marked required`);
+      if (!op.requestBody?.required)
+        gaps.push(`${key}: request body not marked required`);
       const resolved = resolveRef(schema);
-      if (!resolved.properties || Object.keys(resolved.properties).length === 0) gaps.push(`${key}: request body schema has no properties`);
-      for (const field of propertiesWithoutExamples(schema)) gaps.push(`${key}: request field ${field} has no example`);
-      if (!op.responses['400']) gaps.push(`${key}: takes a body but documents no 400`);
+      if (!resolved.properties || Object.keys(resolved.properties).length === 0)
+        gaps.push(`${key}: request body schema has no properties`);
+      for (const field of propertiesWithoutExamples(schema))
+        gaps.push(`${key}: request field ${field} has no example`);
+      if (!op.responses['400'])
+        gaps.push(`${key}: takes a body but documents no 400`);
     }
     expect(gaps).toEqual([]);
   });
@@ -195,9 +285,14 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
     for (const { key, op } of v1()) {
       for (const [status, response] of Object.entries(op.responses)) {
         if (!/^2\d\d$/.test(status)) continue;
-        for (const [mediaType, media] of Object.entries(response.content ?? {})) {
+        for (const [mediaType, media] of Object.entries(
+          response.content ?? {},
+        )) {
           if (!media.schema || media.example !== undefined) continue;
-          for (const field of propertiesWithoutExamples(media.schema)) gaps.push(`${key}: ${status} ${mediaType} field ${field} has no example`);
+          for (const field of propertiesWithoutExamples(media.schema))
+            gaps.push(
+              `${key}: ${status} ${mediaType} field ${field} has no example`,
+            );
         }
       }
     }
@@ -208,8 +303,11 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
     const gaps: string[] = [];
     for (const { key, path, op } of v1()) {
       for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
-        const parameter = op.parameters?.find((p) => p.in === 'path' && p.name === name);
-        if (!parameter?.schema) gaps.push(`${key}: path parameter ${name} undocumented`);
+        const parameter = op.parameters?.find(
+          (p) => p.in === 'path' && p.name === name,
+        );
+        if (!parameter?.schema)
+          gaps.push(`${key}: path parameter ${name} undocumented`);
       }
     }
     expect(gaps).toEqual([]);
@@ -221,19 +319,45 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
     if (resolved.example !== undefined) return resolved.example;
     if (resolved.allOf?.length === 1) return exampleOf(resolved.allOf[0]);
     if (!resolved.properties) return undefined;
-    return Object.fromEntries(Object.entries(resolved.properties).map(([name, property]) => [name, exampleOf(property)]));
+    return Object.fromEntries(
+      Object.entries(resolved.properties).map(([name, property]) => [
+        name,
+        exampleOf(property),
+      ]),
+    );
   };
 
   it('accepts the documented example bodies of register and login as they are (Try it out works unedited)', async () => {
     const server = t.app.getHttpServer();
-    const exampleBodyOf = (path: string) => exampleOf(document.paths[path].post!.requestBody!.content!['application/json'].schema!);
-    const register = exampleBodyOf('/v1/auth/register') as { email: string; password: string; profile?: unknown };
-    expect(register).toMatchObject({ email: expect.any(String), password: expect.any(String), profile: expect.any(Object) });
-    const registered = await request(server).post('/v1/auth/register').send(register);
+    const exampleBodyOf = (path: string) =>
+      exampleOf(
+        document.paths[path].post!.requestBody!.content!['application/json']
+          .schema!,
+      );
+    const register = exampleBodyOf('/v1/auth/register') as {
+      email: string;
+      password: string;
+      profile?: unknown;
+    };
+    expect(register).toMatchObject({
+      email: expect.any(String),
+      password: expect.any(String),
+      profile: expect.any(Object),
+    });
+    const registered = await request(server)
+      .post('/v1/auth/register')
+      .send(register);
     expect(registered.status).toBe(201);
-    const login = await request(server).post('/v1/auth/login').send(exampleBodyOf('/v1/auth/login') as object);
+    const login = await request(server)
+      .post('/v1/auth/login')
+      .send(exampleBodyOf('/v1/auth/login') as object);
     expect(login.status).toBe(200);
-    const profile = await request(server).get('/v1/me/profile').set('Authorization', `Bearer ${bodyOf<TokenPairDto>(login).accessToken}`);
+    const profile = await request(server)
+      .get('/v1/me/profile')
+      .set(
+        'Authorization',
+        `Bearer ${bodyOf<TokenPairDto>(login).accessToken}`,
+      );
     expect(profile.body).toEqual(register.profile);
   });
 
@@ -241,14 +365,22 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
     expect(document.components.securitySchemes[BEARER_AUTH_NAME]).toBeDefined();
     const gaps: string[] = [];
     for (const { key, op } of v1()) {
-      const schemes = (op.security ?? []).flatMap((requirement) => Object.keys(requirement));
+      const schemes = (op.security ?? []).flatMap((requirement) =>
+        Object.keys(requirement),
+      );
       if (PUBLIC_OPERATIONS.has(key)) {
-        if (schemes.length > 0) gaps.push(`${key}: public, yet documents security ${schemes.join(', ')}`);
+        if (schemes.length > 0)
+          gaps.push(
+            `${key}: public, yet documents security ${schemes.join(', ')}`,
+          );
       } else if (!schemes.includes(BEARER_AUTH_NAME)) {
-        gaps.push(`${key}: needs a token, but no "${BEARER_AUTH_NAME}" security`);
+        gaps.push(
+          `${key}: needs a token, but no "${BEARER_AUTH_NAME}" security`,
+        );
       }
     }
-    for (const key of PUBLIC_OPERATIONS) expect(v1().map((o) => o.key)).toContain(key);
+    for (const key of PUBLIC_OPERATIONS)
+      expect(v1().map((o) => o.key)).toContain(key);
     expect(gaps).toEqual([]);
   });
 });

@@ -13,7 +13,11 @@ import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { loadAppConfig } from '../../src/config/app-config';
 import { generateDataKey } from '../../src/crypto/data-key';
-import { createDecryptStream, createEncryptStream, StreamAlgorithm } from '../../src/crypto/stream-aead';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  StreamAlgorithm,
+} from '../../src/crypto/stream-aead';
 import { DocumentFiles } from '../../src/documents/document-files';
 import { BenchSection } from '../support/bench-context';
 import { interleave, renderTable, summaryCells } from '../support/stats';
@@ -27,7 +31,13 @@ const SOURCE_CHUNK_BYTES = 64 * 1024;
 export const runDocumentsBench: BenchSection = async (context) => {
   const streamBytes = (context.quick ? 20 : 100) * MB;
   const rounds = context.quick ? 3 : 5;
-  const files = new DocumentFiles(loadAppConfig({ NODE_ENV: 'test', DATA_DIR: context.scratchDir, APP_MASTER_KEY: randomBytes(32).toString('base64') }));
+  const files = new DocumentFiles(
+    loadAppConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: context.scratchDir,
+      APP_MASTER_KEY: randomBytes(32).toString('base64'),
+    }),
+  );
   const dataKey = generateDataKey();
   const aad = Buffer.from('bench-document');
   const source = randomBytes(SOURCE_CHUNK_BYTES);
@@ -52,45 +62,94 @@ export const runDocumentsBench: BenchSection = async (context) => {
         },
       }),
     ]);
-    if (received !== streamBytes) throw new Error(`documents bench: read ${received} bytes of ${streamBytes}`);
+    if (received !== streamBytes)
+      throw new Error(
+        `documents bench: read ${received} bytes of ${streamBytes}`,
+      );
     return streamBytes / MB / seconds(start);
   };
-  const encrypt = (algorithm: StreamAlgorithm) => createEncryptStream(dataKey, { algorithm, keyVersion: 1, aad });
-  const decrypt = () => createDecryptStream((version) => (version === 1 ? dataKey : undefined), aad);
+  const encrypt = (algorithm: StreamAlgorithm) =>
+    createEncryptStream(dataKey, { algorithm, keyVersion: 1, aad });
+  const decrypt = () =>
+    createDecryptStream(
+      (version) => (version === 1 ? dataKey : undefined),
+      aad,
+    );
 
-  context.progress(`documents: ${streamBytes / MB} MB streams, ${rounds} rounds`);
-  await files.write('warm-up', sourceStream(source, 4 * MB), encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305));
+  context.progress(
+    `documents: ${streamBytes / MB} MB streams, ${rounds} rounds`,
+  );
+  await files.write(
+    'warm-up',
+    sourceStream(source, 4 * MB),
+    encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305),
+  );
   // Peak RSS growth of one encrypt + decrypt through disk, in a fresh process, for a tenth of the
   // stream and the full stream: flat memory means the two are about the same.
-  const smallGrowthMB = (await childGrowth(streamBytes / 10, context.scratchDir)) / MB;
+  const smallGrowthMB =
+    (await childGrowth(streamBytes / 10, context.scratchDir)) / MB;
   const rssGrowthMB = (await childGrowth(streamBytes, context.scratchDir)) / MB;
   // Ciphertext held in memory for the decrypt-only variants.
   const sealedInMemory = {
-    xchacha: await collect(sourceStream(source, streamBytes), encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305)),
-    gcm: await collect(sourceStream(source, streamBytes), encrypt(StreamAlgorithm.SegmentedAes256Gcm)),
+    xchacha: await collect(
+      sourceStream(source, streamBytes),
+      encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305),
+    ),
+    gcm: await collect(
+      sourceStream(source, streamBytes),
+      encrypt(StreamAlgorithm.SegmentedAes256Gcm),
+    ),
   };
   /** MB/s of `stages` between an in-memory source and a discarding sink (no disk). */
-  const timeInMemory = async (input: () => Readable, ...stages: NodeJS.ReadWriteStream[]) => {
+  const timeInMemory = async (
+    input: () => Readable,
+    ...stages: NodeJS.ReadWriteStream[]
+  ) => {
     const start = process.hrtime.bigint();
-    await pipeline([input(), ...stages, new Writable({ highWaterMark: SOURCE_CHUNK_BYTES, write: (_chunk, _encoding, done) => done() })]);
+    await pipeline([
+      input(),
+      ...stages,
+      new Writable({
+        highWaterMark: SOURCE_CHUNK_BYTES,
+        write: (_chunk, _encoding, done) => done(),
+      }),
+    ]);
     return streamBytes / MB / seconds(start);
   };
   const results = await interleave(rounds, {
-    'encrypt secretstream, in memory': () => timeInMemory(() => sourceStream(source, streamBytes), encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305)),
-    'encrypt AES-256-GCM, in memory': () => timeInMemory(() => sourceStream(source, streamBytes), encrypt(StreamAlgorithm.SegmentedAes256Gcm)),
-    'decrypt secretstream, in memory': () => timeInMemory(() => Readable.from(sealedInMemory.xchacha), decrypt()),
-    'decrypt AES-256-GCM, in memory': () => timeInMemory(() => Readable.from(sealedInMemory.gcm), decrypt()),
+    'encrypt secretstream, in memory': () =>
+      timeInMemory(
+        () => sourceStream(source, streamBytes),
+        encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305),
+      ),
+    'encrypt AES-256-GCM, in memory': () =>
+      timeInMemory(
+        () => sourceStream(source, streamBytes),
+        encrypt(StreamAlgorithm.SegmentedAes256Gcm),
+      ),
+    'decrypt secretstream, in memory': () =>
+      timeInMemory(() => Readable.from(sealedInMemory.xchacha), decrypt()),
+    'decrypt AES-256-GCM, in memory': () =>
+      timeInMemory(() => Readable.from(sealedInMemory.gcm), decrypt()),
     'plain copy to disk': () => timeWrite('plain'),
-    'encrypt secretstream to disk': () => timeWrite('xchacha', encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305)),
-    'encrypt AES-256-GCM to disk': () => timeWrite('gcm', encrypt(StreamAlgorithm.SegmentedAes256Gcm)),
+    'encrypt secretstream to disk': () =>
+      timeWrite(
+        'xchacha',
+        encrypt(StreamAlgorithm.SecretStreamXChaCha20Poly1305),
+      ),
+    'encrypt AES-256-GCM to disk': () =>
+      timeWrite('gcm', encrypt(StreamAlgorithm.SegmentedAes256Gcm)),
     'plain read from disk': async () => timeRead('plain'),
-    'decrypt secretstream from disk': async () => timeRead('xchacha', decrypt()),
+    'decrypt secretstream from disk': async () =>
+      timeRead('xchacha', decrypt()),
     'decrypt AES-256-GCM from disk': async () => timeRead('gcm', decrypt()),
   });
-  for (const id of ['warm-up', 'plain', 'xchacha', 'gcm']) await files.delete(id);
+  for (const id of ['warm-up', 'plain', 'xchacha', 'gcm'])
+    await files.delete(id);
 
   const rows = [['variant', 'MB/s median', 'min', 'max']];
-  for (const [name, summary] of Object.entries(results)) rows.push([name, ...summaryCells(summary)]);
+  for (const [name, summary] of Object.entries(results))
+    rows.push([name, ...summaryCells(summary)]);
   const report =
     renderTable(
       `documents: ${streamBytes / MB} MB streams, in memory (the encryption itself) and to/from disk (the app's path), ${rounds} rounds interleaved (MB = 10^6 bytes)`,
@@ -108,7 +167,8 @@ export const runDocumentsBench: BenchSection = async (context) => {
       'docs.encryptGcmMBps': results['encrypt AES-256-GCM, in memory'].median,
       'docs.decryptGcmMBps': results['decrypt AES-256-GCM, in memory'].median,
       'docs.encryptToDiskMBps': results['encrypt secretstream to disk'].median,
-      'docs.decryptFromDiskMBps': results['decrypt secretstream from disk'].median,
+      'docs.decryptFromDiskMBps':
+        results['decrypt secretstream from disk'].median,
       'docs.plainWriteMBps': results['plain copy to disk'].median,
       'docs.plainReadMBps': results['plain read from disk'].median,
       'docs.rssGrowthMBTenthSize': smallGrowthMB,
@@ -122,9 +182,18 @@ function seconds(start: bigint): number {
 }
 
 /** Every chunk `stages` make of `input`, in memory. */
-async function collect(input: Readable, ...stages: NodeJS.ReadWriteStream[]): Promise<Buffer[]> {
+async function collect(
+  input: Readable,
+  ...stages: NodeJS.ReadWriteStream[]
+): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
-  await pipeline([input, ...stages, new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) })]);
+  await pipeline([
+    input,
+    ...stages,
+    new Writable({
+      write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()),
+    }),
+  ]);
   return chunks;
 }
 
@@ -132,8 +201,20 @@ async function collect(input: Readable, ...stages: NodeJS.ReadWriteStream[]): Pr
 async function childGrowth(bytes: number, dataDir: string): Promise<number> {
   const { stdout } = await execFileAsync(
     process.execPath,
-    ['--expose-gc', '-r', 'ts-node/register/transpile-only', join(__dirname, 'stream-memory.child.ts'), String(bytes), dataDir],
-    { cwd: join(__dirname, '..', '..'), env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' } },
+    [
+      '--expose-gc',
+      '-r',
+      'ts-node/register/transpile-only',
+      join(__dirname, 'stream-memory.child.ts'),
+      String(bytes),
+      dataDir,
+    ],
+    {
+      cwd: join(__dirname, '..', '..'),
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' },
+    },
   );
-  return (JSON.parse(stdout.trim().split('\n').pop()!) as { growthBytes: number }).growthBytes;
+  return (
+    JSON.parse(stdout.trim().split('\n').pop()!) as { growthBytes: number }
+  ).growthBytes;
 }

@@ -8,24 +8,45 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { loadAppConfig } from '../../src/config/app-config';
 import { generateDataKey } from '../../src/crypto/data-key';
-import { createDecryptStream, createEncryptStream, StreamAlgorithm } from '../../src/crypto/stream-aead';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  StreamAlgorithm,
+} from '../../src/crypto/stream-aead';
 import { DocumentFiles } from '../../src/documents/document-files';
 import { sourceStream } from './source-stream';
 
 async function main(): Promise<void> {
   const [bytesArgument, dataDir] = process.argv.slice(2);
   const bytes = Number(bytesArgument);
-  const files = new DocumentFiles(loadAppConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, APP_MASTER_KEY: randomBytes(32).toString('base64') }));
+  const files = new DocumentFiles(
+    loadAppConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: dataDir,
+      APP_MASTER_KEY: randomBytes(32).toString('base64'),
+    }),
+  );
   const dataKey = generateDataKey();
   const aad = Buffer.from('bench-document');
   const chunk = randomBytes(64 * 1024);
   const id = `rss-${process.pid}`;
   // Warm every code path on a small stream first, then measure from there.
   const once = async (size: number) => {
-    await files.write(id, sourceStream(chunk, size), createEncryptStream(dataKey, { algorithm: StreamAlgorithm.SecretStreamXChaCha20Poly1305, keyVersion: 1, aad }));
+    await files.write(
+      id,
+      sourceStream(chunk, size),
+      createEncryptStream(dataKey, {
+        algorithm: StreamAlgorithm.SecretStreamXChaCha20Poly1305,
+        keyVersion: 1,
+        aad,
+      }),
+    );
     await pipeline([
       files.openRead(id),
-      createDecryptStream((version) => (version === 1 ? dataKey : undefined), aad),
+      createDecryptStream(
+        (version) => (version === 1 ? dataKey : undefined),
+        aad,
+      ),
       new Writable({ write: (_chunk, _encoding, done) => done() }),
     ]);
   };
@@ -33,7 +54,10 @@ async function main(): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = process.memoryUsage.rss();
   let peak = baseline;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
+  const timer = setInterval(
+    () => (peak = Math.max(peak, process.memoryUsage.rss())),
+    5,
+  );
   await once(bytes);
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage.rss());

@@ -21,8 +21,20 @@ import { ServerKeys } from '../../src/config/server-keys';
 import { derivePasswordMasterKey } from '../../src/crypto/kdf';
 import { zeroBuffer } from '../../src/crypto/secure-memory';
 import { BenchSection } from '../support/bench-context';
-import { interleave, ratio, renderTable, Summary, summarize, summaryCells } from '../support/stats';
-import { login, putProfile, realisticProfile, registerMany } from './support/accounts';
+import {
+  interleave,
+  ratio,
+  renderTable,
+  Summary,
+  summarize,
+  summaryCells,
+} from '../support/stats';
+import {
+  login,
+  putProfile,
+  realisticProfile,
+  registerMany,
+} from './support/accounts';
 import { sharedBenchServer } from './support/bench-server';
 import { measureThroughput, percentile, probeLatency } from './support/load';
 
@@ -34,8 +46,24 @@ const PROBE_RATE = 100;
 
 export const runLoginBench: BenchSection = async (context) => {
   const defaults = context.quick
-    ? { accounts: 4, rounds: 5, seconds: 0.4, lead: 0.2, settle: 0.15, probeSeconds: 0.4, bothHashWidths: false }
-    : { accounts: 16, rounds: 7, seconds: 3, lead: 0.5, settle: 1, probeSeconds: 3, bothHashWidths: true };
+    ? {
+        accounts: 4,
+        rounds: 5,
+        seconds: 0.4,
+        lead: 0.2,
+        settle: 0.15,
+        probeSeconds: 0.4,
+        bothHashWidths: false,
+      }
+    : {
+        accounts: 16,
+        rounds: 7,
+        seconds: 3,
+        lead: 0.5,
+        settle: 1,
+        probeSeconds: 3,
+        bothHashWidths: true,
+      };
   let plan = defaults;
   const cores = availableParallelism();
   const threadpool = threadpoolSize();
@@ -46,12 +74,21 @@ export const runLoginBench: BenchSection = async (context) => {
     // The cost the app configures for new passwords, read from the server's own environment.
     const config = loadAppConfig(env);
     const serverKeys = new ServerKeys(config);
-    const params = new AccountKeysService(serverKeys, config, new PasswordKdf(serverKeys)).argon2Params;
-    const kdfSecrets = { pepper: randomBytes(32), argon2OutputKey: randomBytes(32) };
+    const params = new AccountKeysService(
+      serverKeys,
+      config,
+      new PasswordKdf(serverKeys),
+    ).argon2Params;
+    const kdfSecrets = {
+      pepper: randomBytes(32),
+      argon2OutputKey: randomBytes(32),
+    };
 
     context.progress(`login: registering ${plan.accounts} accounts`);
     const accounts = await registerMany(server.baseUrl, plan.accounts, 'login');
-    const bodies = accounts.map((account) => JSON.stringify({ email: account.email, password: account.password }));
+    const bodies = accounts.map((account) =>
+      JSON.stringify({ email: account.email, password: account.password }),
+    );
     const probeToken = await login(server.baseUrl, accounts[0]);
     await putProfile(server.baseUrl, probeToken, realisticProfile(3));
 
@@ -66,7 +103,14 @@ export const runLoginBench: BenchSection = async (context) => {
       await Promise.all(
         Array.from({ length: width }, async () => {
           while (performance.now() < windowEnd) {
-            zeroBuffer(await derivePasswordMasterKey('correct horse battery staple', randomBytes(16), params, kdfSecrets));
+            zeroBuffer(
+              await derivePasswordMasterKey(
+                'correct horse battery staple',
+                randomBytes(16),
+                params,
+                kdfSecrets,
+              ),
+            );
             const now = performance.now();
             if (now >= windowStart && now < windowEnd) completed++;
           }
@@ -89,8 +133,13 @@ export const runLoginBench: BenchSection = async (context) => {
         seconds,
         leadSeconds: plan.lead,
       });
-      const drainMs = Math.min(2000, 100 + (1000 * loginConnections) / Math.max(run.rate, 1));
-      await new Promise((resolve) => setTimeout(resolve, Math.max(drainMs, plan.settle * 1000)));
+      const drainMs = Math.min(
+        2000,
+        100 + (1000 * loginConnections) / Math.max(run.rate, 1),
+      );
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(drainMs, plan.settle * 1000)),
+      );
       return run;
     };
     const probe = () =>
@@ -104,17 +153,38 @@ export const runLoginBench: BenchSection = async (context) => {
 
     // Windows long enough for a dozen calls and a lead of two, whatever the configured cost.
     const oneHashStarted = performance.now();
-    zeroBuffer(await derivePasswordMasterKey('correct horse battery staple', randomBytes(16), params, kdfSecrets));
+    zeroBuffer(
+      await derivePasswordMasterKey(
+        'correct horse battery staple',
+        randomBytes(16),
+        params,
+        kdfSecrets,
+      ),
+    );
     const oneHash = (performance.now() - oneHashStarted) / 1000;
-    plan = { ...defaults, seconds: Math.max(defaults.seconds, (12 * oneHash) / cores), lead: Math.max(defaults.lead, 2 * oneHash) };
-    context.progress(`login: warm-up, then ${plan.rounds} rounds of raw argon2id vs logins (${plan.seconds.toFixed(1)} s each)`);
+    plan = {
+      ...defaults,
+      seconds: Math.max(defaults.seconds, (12 * oneHash) / cores),
+      lead: Math.max(defaults.lead, 2 * oneHash),
+    };
+    context.progress(
+      `login: warm-up, then ${plan.rounds} rounds of raw argon2id vs logins (${plan.seconds.toFixed(1)} s each)`,
+    );
     await hashRate(0.2, cores);
     await loginLoad(0.2);
     await probe();
     const loginP99s: number[] = [];
-    const hashWidths = plan.bothHashWidths && threadpool !== cores ? [cores, threadpool] : [cores];
+    const hashWidths =
+      plan.bothHashWidths && threadpool !== cores
+        ? [cores, threadpool]
+        : [cores];
     const rates = await interleave<string>(plan.rounds, {
-      ...Object.fromEntries(hashWidths.map((width) => [`argon2id×${width}`, () => hashRate(plan.seconds, width)])),
+      ...Object.fromEntries(
+        hashWidths.map((width) => [
+          `argon2id×${width}`,
+          () => hashRate(plan.seconds, width),
+        ]),
+      ),
       login: async () => {
         const run = await loginLoad(plan.seconds);
         loginP99s.push(run.p99);
@@ -122,10 +192,14 @@ export const runLoginBench: BenchSection = async (context) => {
       },
     });
     // The raw rate: the better width.
-    const raw = hashWidths.map((width) => rates[`argon2id×${width}`]).reduce((best, next) => (next.median > best.median ? next : best));
+    const raw = hashWidths
+      .map((width) => rates[`argon2id×${width}`])
+      .reduce((best, next) => (next.median > best.median ? next : best));
     const kdfRatio = ratio(rates.login, raw);
 
-    context.progress(`login: ${plan.rounds} rounds of the profile probe, idle vs during logins (${plan.probeSeconds} s each)`);
+    context.progress(
+      `login: ${plan.rounds} rounds of the profile probe, idle vs during logins (${plan.probeSeconds} s each)`,
+    );
     const pooled = { idle: [] as number[], storm: [] as number[] };
     const p50s = { idle: [] as number[], storm: [] as number[] };
     const probeRound = (which: 'idle' | 'storm', latencies: number[]) => {
@@ -145,31 +219,66 @@ export const runLoginBench: BenchSection = async (context) => {
       },
     });
     const stormP99Ratio = ratio(p99.storm, p99.idle);
-    const pooledRatio = percentile(pooled.storm, 99) / percentile(pooled.idle, 99);
+    const pooledRatio =
+      percentile(pooled.storm, 99) / percentile(pooled.idle, 99);
 
     const median = (values: number[]) => summarize(values).median;
-    const rateRow = (label: string, summary: Summary, p99Cell = '') => [label, ...summaryCells(summary, 1), p99Cell, ratio(summary, raw).toFixed(3)];
+    const rateRow = (label: string, summary: Summary, p99Cell = '') => [
+      label,
+      ...summaryCells(summary, 1),
+      p99Cell,
+      ratio(summary, raw).toFixed(3),
+    ];
     const report =
       renderTable(
         `Login: per second over the last ${plan.seconds.toFixed(1)} s of ${(plan.lead + plan.seconds).toFixed(1)} s, ${plan.rounds} interleaved rounds; argon2id m=${params.memoryKiB} KiB t=${params.iterations} p=${params.parallelism} (the app's configured cost); ${cores} cores, threadpool ${threadpool}`,
         [
           ['variant', 'median', 'min', 'max', 'p99 ms', '÷ raw'],
-          ...hashWidths.map((width) => rateRow(`raw argon2id (kdf.ts), ${width} in flight, bench process`, rates[`argon2id×${width}`])),
-          rateRow(`POST /v1/auth/login, ${accounts.length} accounts in turn, ${loginConnections} connections`, rates.login, String(median(loginP99s))),
+          ...hashWidths.map((width) =>
+            rateRow(
+              `raw argon2id (kdf.ts), ${width} in flight, bench process`,
+              rates[`argon2id×${width}`],
+            ),
+          ),
+          rateRow(
+            `POST /v1/auth/login, ${accounts.length} accounts in turn, ${loginConnections} connections`,
+            rates.login,
+            String(median(loginP99s)),
+          ),
         ],
       ) +
       renderTable(
         `Login storm: GET /v1/me/profile probed at ${PROBE_RATE} req/s (open loop) for ${plan.probeSeconds} s, idle vs during the login load above; latency ms, ${plan.rounds} interleaved rounds`,
         [
-          ['probe', 'p99 median', 'p99 min', 'p99 max', 'p99 of all', 'p50 median'],
-          ['idle server', ...summaryCells(p99.idle, 2), percentile(pooled.idle, 99).toFixed(2), median(p50s.idle).toFixed(2)],
-          ['during logins', ...summaryCells(p99.storm, 2), percentile(pooled.storm, 99).toFixed(2), median(p50s.storm).toFixed(2)],
+          [
+            'probe',
+            'p99 median',
+            'p99 min',
+            'p99 max',
+            'p99 of all',
+            'p50 median',
+          ],
+          [
+            'idle server',
+            ...summaryCells(p99.idle, 2),
+            percentile(pooled.idle, 99).toFixed(2),
+            median(p50s.idle).toFixed(2),
+          ],
+          [
+            'during logins',
+            ...summaryCells(p99.storm, 2),
+            percentile(pooled.storm, 99).toFixed(2),
+            median(p50s.storm).toFixed(2),
+          ],
         ],
       ) +
       `  login.kdfRatio = ${kdfRatio.toFixed(3)} (target ≥ 0.9)   login.stormP99Ratio = ${stormP99Ratio.toFixed(2)} (target ≤ 2; of all samples: ${pooledRatio.toFixed(2)})\n`;
 
     return {
-      metrics: { 'login.kdfRatio': kdfRatio, 'login.stormP99Ratio': stormP99Ratio },
+      metrics: {
+        'login.kdfRatio': kdfRatio,
+        'login.stormP99Ratio': stormP99Ratio,
+      },
       report,
       extra: {
         'login.argon2idPerSec': raw.median,
@@ -179,6 +288,9 @@ export const runLoginBench: BenchSection = async (context) => {
       },
     };
   } catch (error) {
-    throw new Error(`${(error as Error).message}\nserver log (end):\n${server.logTail()}`, { cause: error });
+    throw new Error(
+      `${(error as Error).message}\nserver log (end):\n${server.logTail()}`,
+      { cause: error },
+    );
   }
 };

@@ -12,12 +12,22 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DataSource, Repository } from 'typeorm';
 import { AeadAlgorithm } from '../../src/crypto/aead';
-import { configureEncryption, encryptionSettings } from '../../src/encrypted-column/encryption-settings';
+import {
+  configureEncryption,
+  encryptionSettings,
+} from '../../src/encrypted-column/encryption-settings';
 import { KeyVersionWriteGuard } from '../../src/encrypted-column/key-version-guard';
 import { KeyContext } from '../../src/key-vault/key-context';
 import { Keyring } from '../../src/key-vault/keyring';
 import { BenchSection } from '../support/bench-context';
-import { interleave, ratio, renderTable, summarize, Summary, summaryCells } from '../support/stats';
+import {
+  interleave,
+  ratio,
+  renderTable,
+  summarize,
+  Summary,
+  summaryCells,
+} from '../support/stats';
 import {
   BenchContact,
   BenchContactClass,
@@ -66,7 +76,9 @@ export const runOrmBench: BenchSection = async (context) => {
   const UPDATE_SLICE = context.quick ? 8 : 25;
 
   ensurePeerInstalled(context.progress);
-  const { dataSource, variants, newOwners } = await openOrmVariants(await context.createDatabase('bench_orm'));
+  const { dataSource, variants, newOwners } = await openOrmVariants(
+    await context.createDatabase('bench_orm'),
+  );
   const defaultAlgorithm = encryptionSettings().algorithm;
   try {
     // The data set the reads run on, written before timing (also the warm-up): 1,000 rows per owner.
@@ -74,52 +86,97 @@ export const runOrmBench: BenchSection = async (context) => {
     context.progress(`orm: loading ${loadRows} rows per variant`);
     const findOwners = await newOwners(loadRows);
     const savedIds = {} as Record<VariantName, SavedRow[]>;
-    for (const [name, variant] of Object.entries(variants) as [VariantName, Variant][]) {
+    for (const [name, variant] of Object.entries(variants) as [
+      VariantName,
+      Variant,
+    ][]) {
       savedIds[name] = await insertAll(variant, findOwners);
       await checkRoundTrip(variant, savedIds[name][0], name);
     }
-    const time = (slices: number, rowsPerSlice: number, run: (variant: Variant, name: VariantName, slice: number) => Promise<void>) =>
-      timeInSlices(variants, rounds, slices, rowsPerSlice, run);
+    const time = (
+      slices: number,
+      rowsPerSlice: number,
+      run: (
+        variant: Variant,
+        name: VariantName,
+        slice: number,
+      ) => Promise<void>,
+    ) => timeInSlices(variants, rounds, slices, rowsPerSlice, run);
 
-    context.progress(`orm: find ${ROWS_PER_OWNER} rows by owner × ${findSlices} × ${rounds} rounds`);
-    const find1000 = await time(findSlices, ROWS_PER_OWNER, async (variant, _name, slice) => {
-      const owner = findOwners[slice % findOwners.length];
-      const rows = await variant.asOwner(owner, () => variant.repository.find({ where: { ownerId: owner.id } }));
-      if (rows.length !== ROWS_PER_OWNER) throw new Error(`orm bench: found ${rows.length} rows, expected ${ROWS_PER_OWNER}`);
-    });
+    context.progress(
+      `orm: find ${ROWS_PER_OWNER} rows by owner × ${findSlices} × ${rounds} rounds`,
+    );
+    const find1000 = await time(
+      findSlices,
+      ROWS_PER_OWNER,
+      async (variant, _name, slice) => {
+        const owner = findOwners[slice % findOwners.length];
+        const rows = await variant.asOwner(owner, () =>
+          variant.repository.find({ where: { ownerId: owner.id } }),
+        );
+        if (rows.length !== ROWS_PER_OWNER)
+          throw new Error(
+            `orm bench: found ${rows.length} rows, expected ${ROWS_PER_OWNER}`,
+          );
+      },
+    );
 
-    context.progress(`orm: find one by id × ${findOneSlices * FIND_ONE_SLICE} × ${rounds} rounds`);
-    const findOne = await time(findOneSlices, FIND_ONE_SLICE, async (variant, name, slice) => {
-      const saved = savedIds[name];
-      for (let i = 0; i < FIND_ONE_SLICE; i++) {
-        // The same spread of rows for every variant: a stride through the saved ids.
-        const { id, owner } = saved[((slice * FIND_ONE_SLICE + i) * 7919) % saved.length];
-        const row = await variant.asOwner(owner, () => variant.repository.findOneBy({ id }));
-        if (!row) throw new Error('orm bench: row not found');
-      }
-    });
+    context.progress(
+      `orm: find one by id × ${findOneSlices * FIND_ONE_SLICE} × ${rounds} rounds`,
+    );
+    const findOne = await time(
+      findOneSlices,
+      FIND_ONE_SLICE,
+      async (variant, name, slice) => {
+        const saved = savedIds[name];
+        for (let i = 0; i < FIND_ONE_SLICE; i++) {
+          // The same spread of rows for every variant: a stride through the saved ids.
+          const { id, owner } =
+            saved[((slice * FIND_ONE_SLICE + i) * 7919) % saved.length];
+          const row = await variant.asOwner(owner, () =>
+            variant.repository.findOneBy({ id }),
+          );
+          if (!row) throw new Error('orm bench: row not found');
+        }
+      },
+    );
 
-    context.progress(`orm: find one, change one field, save() × ${updateSlices * UPDATE_SLICE} × ${rounds} rounds`);
-    const update = await time(updateSlices, UPDATE_SLICE, async (variant, name, slice) => {
-      const saved = savedIds[name];
-      for (let i = 0; i < UPDATE_SLICE; i++) {
-        const { id, owner } = saved[((slice * UPDATE_SLICE + i) * 104_729) % saved.length];
-        await variant.asOwner(owner, async () => {
-          const row = await variant.repository.findOneByOrFail({ id });
-          row.notes = `Called back on ${slice}/${i}; prefers email.`;
-          await variant.repository.save(row);
-        });
-      }
-    });
+    context.progress(
+      `orm: find one, change one field, save() × ${updateSlices * UPDATE_SLICE} × ${rounds} rounds`,
+    );
+    const update = await time(
+      updateSlices,
+      UPDATE_SLICE,
+      async (variant, name, slice) => {
+        const saved = savedIds[name];
+        for (let i = 0; i < UPDATE_SLICE; i++) {
+          const { id, owner } =
+            saved[((slice * UPDATE_SLICE + i) * 104_729) % saved.length];
+          await variant.asOwner(owner, async () => {
+            const row = await variant.repository.findOneByOrFail({ id });
+            row.notes = `Called back on ${slice}/${i}; prefers email.`;
+            await variant.repository.save(row);
+          });
+        }
+      },
+    );
 
     // Inserts last: they grow every table eightfold, and the reads above should measure the ORM and
     // the crypto on the 10,000 rows just written, not how much of four grown tables (the encrypted
     // ones 2.4× the plaintext's size) PostgreSQL's shared buffers still hold.
-    context.progress(`orm: insert ${insertSlices * BATCH} rows (save() of ${BATCH}) × ${rounds} rounds`);
-    const insertOwners = await newOwners(rounds * insertSlices * ROWS_PER_OWNER);
-    const insert = await time(insertSlices, BATCH, async (variant, _name, slice) => {
-      await insertBatch(variant, insertOwners[slice], 0);
-    });
+    context.progress(
+      `orm: insert ${insertSlices * BATCH} rows (save() of ${BATCH}) × ${rounds} rounds`,
+    );
+    const insertOwners = await newOwners(
+      rounds * insertSlices * ROWS_PER_OWNER,
+    );
+    const insert = await time(
+      insertSlices,
+      BATCH,
+      async (variant, _name, slice) => {
+        await insertBatch(variant, insertOwners[slice], 0);
+      },
+    );
 
     const operations: [string, string, Record<VariantName, Summary>][] = [
       ['insert', `insert (save ${BATCH}/call)`, insert],
@@ -127,16 +184,25 @@ export const runOrmBench: BenchSection = async (context) => {
       ['findOne', 'find one by id', findOne],
       ['update', 'find one, change a field, save', update],
     ];
-    const rows = [['operation', 'variant', 'rows/s median', 'min', 'max', '÷ plaintext']];
+    const rows = [
+      ['operation', 'variant', 'rows/s median', 'min', 'max', '÷ plaintext'],
+    ];
     const extra: Record<string, number> = {};
     for (const [key, title, results] of operations) {
       for (const name of Object.keys(LABELS) as VariantName[]) {
         const summary = results[name];
-        rows.push([name === 'plaintext' ? title : '', LABELS[name], ...summaryCells(summary), ratio(summary, results.plaintext).toFixed(2)]);
+        rows.push([
+          name === 'plaintext' ? title : '',
+          LABELS[name],
+          ...summaryCells(summary),
+          ratio(summary, results.plaintext).toFixed(2),
+        ]);
       }
-      if (key === 'update') extra['orm.update.ratio'] = ratio(results.ours, results.plaintext);
+      if (key === 'update')
+        extra['orm.update.ratio'] = ratio(results.ours, results.plaintext);
       extra[`orm.${key}.gcmRatio`] = ratio(results.oursGcm, results.plaintext);
-      if (key !== 'find1000') extra[`orm.${key}.peerRatio`] = ratio(results.peer, results.plaintext);
+      if (key !== 'find1000')
+        extra[`orm.${key}.peerRatio`] = ratio(results.peer, results.plaintext);
       extra[`orm.${key}.plaintextRowsPerSecond`] = results.plaintext.median;
     }
     return {
@@ -166,45 +232,84 @@ export const runOrmBench: BenchSection = async (context) => {
  * writes encrypted values) over a table of the owners' key versions, as `user_data_keys` is.
  * `newOwners` makes owners with their key row.
  */
-export async function openOrmVariants(
-  url: string,
-): Promise<{ dataSource: DataSource; variants: Record<VariantName, Variant>; newOwners: (rows: number) => Promise<Owner[]> }> {
+export async function openOrmVariants(url: string): Promise<{
+  dataSource: DataSource;
+  variants: Record<VariantName, Variant>;
+  newOwners: (rows: number) => Promise<Owner[]>;
+}> {
   const PeerContact = peerContactEntity(peerTransformer());
   const dataSource = new DataSource({
     type: 'postgres',
     url,
-    entities: [PlainContact, EncryptedContact, EncryptedGcmContact, PeerContact, BenchDataKey],
+    entities: [
+      PlainContact,
+      EncryptedContact,
+      EncryptedGcmContact,
+      PeerContact,
+      BenchDataKey,
+    ],
     synchronize: true, // a throw-away database of bench entities only
   });
   await dataSource.initialize();
-  dataSource.subscribers.push(new KeyVersionWriteGuard('SELECT 1 FROM bench_data_keys WHERE owner_id = $1 AND key_version = $2 FOR KEY SHARE'));
+  dataSource.subscribers.push(
+    new KeyVersionWriteGuard(
+      'SELECT 1 FROM bench_data_keys WHERE owner_id = $1 AND key_version = $2 FOR KEY SHARE',
+    ),
+  );
   return {
     dataSource,
     newOwners: async (rows) => {
-      const owners = Array.from({ length: Math.ceil(rows / ROWS_PER_OWNER) }, () => ({ id: randomUUID(), dataKey: randomBytes(32) }));
-      await dataSource.getRepository(BenchDataKey).insert(owners.map((owner) => ({ ownerId: owner.id, keyVersion: 1 })));
+      const owners = Array.from(
+        { length: Math.ceil(rows / ROWS_PER_OWNER) },
+        () => ({ id: randomUUID(), dataKey: randomBytes(32) }),
+      );
+      await dataSource
+        .getRepository(BenchDataKey)
+        .insert(owners.map((owner) => ({ ownerId: owner.id, keyVersion: 1 })));
       return owners;
     },
     variants: {
       plaintext: plainVariant(dataSource, PlainContact),
-      ours: encryptedVariant(dataSource, EncryptedContact, AeadAlgorithm.XChaCha20Poly1305),
-      oursGcm: encryptedVariant(dataSource, EncryptedGcmContact, AeadAlgorithm.Aes256Gcm),
+      ours: encryptedVariant(
+        dataSource,
+        EncryptedContact,
+        AeadAlgorithm.XChaCha20Poly1305,
+      ),
+      oursGcm: encryptedVariant(
+        dataSource,
+        EncryptedGcmContact,
+        AeadAlgorithm.Aes256Gcm,
+      ),
       peer: plainVariant(dataSource, PeerContact),
     },
   };
 }
 
-function plainVariant(dataSource: DataSource, entity: BenchContactClass): Variant {
-  return { repository: dataSource.getRepository<BenchContact>(entity), asOwner: (_owner, work) => work() };
+function plainVariant(
+  dataSource: DataSource,
+  entity: BenchContactClass,
+): Variant {
+  return {
+    repository: dataSource.getRepository<BenchContact>(entity),
+    asOwner: (_owner, work) => work(),
+  };
 }
 
 /** Ours: `algorithm` is what new ciphertexts use (process-wide setting, set for the scope). */
-function encryptedVariant(dataSource: DataSource, entity: BenchContactClass, algorithm: AeadAlgorithm): Variant {
+function encryptedVariant(
+  dataSource: DataSource,
+  entity: BenchContactClass,
+  algorithm: AeadAlgorithm,
+): Variant {
   return {
     repository: dataSource.getRepository<BenchContact>(entity),
     asOwner: (owner, work) => {
       configureEncryption({ algorithm });
-      const keyring = new Keyring(owner.id, new Map([[1, Buffer.from(owner.dataKey)]]), 1);
+      const keyring = new Keyring(
+        owner.id,
+        new Map([[1, Buffer.from(owner.dataKey)]]),
+        1,
+      );
       return KeyContext.runWithKeyring(keyring, work);
     },
   };
@@ -216,18 +321,30 @@ export interface SavedRow {
 }
 
 /** ROWS_PER_OWNER rows for each owner, saved BATCH at a time; returns every id with its owner. */
-export async function insertAll(variant: Variant, owners: Owner[]): Promise<SavedRow[]> {
+export async function insertAll(
+  variant: Variant,
+  owners: Owner[],
+): Promise<SavedRow[]> {
   const saved: SavedRow[] = [];
   for (const owner of owners) {
-    for (let start = 0; start < ROWS_PER_OWNER; start += BATCH) saved.push(...(await insertBatch(variant, owner, start)));
+    for (let start = 0; start < ROWS_PER_OWNER; start += BATCH)
+      saved.push(...(await insertBatch(variant, owner, start)));
   }
   return saved;
 }
 
 /** One `repository.save()` of BATCH new entities of `owner`, numbered from `start`. */
-async function insertBatch(variant: Variant, owner: Owner, start: number): Promise<SavedRow[]> {
-  const batch = Array.from({ length: BATCH }, (_, i) => variant.repository.create(contactValues(owner.id, start + i)));
-  const saved = await variant.asOwner(owner, () => variant.repository.save(batch));
+async function insertBatch(
+  variant: Variant,
+  owner: Owner,
+  start: number,
+): Promise<SavedRow[]> {
+  const batch = Array.from({ length: BATCH }, (_, i) =>
+    variant.repository.create(contactValues(owner.id, start + i)),
+  );
+  const saved = await variant.asOwner(owner, () =>
+    variant.repository.save(batch),
+  );
   return saved.map((row) => ({ id: row.id, owner }));
 }
 
@@ -244,11 +361,18 @@ function contactValues(ownerId: string, n: number): Omit<BenchContact, 'id'> {
   };
 }
 
-async function checkRoundTrip(variant: Variant, { id, owner }: SavedRow, name: VariantName): Promise<void> {
-  const row = await variant.asOwner(owner, () => variant.repository.findOneByOrFail({ id }));
+async function checkRoundTrip(
+  variant: Variant,
+  { id, owner }: SavedRow,
+  name: VariantName,
+): Promise<void> {
+  const row = await variant.asOwner(owner, () =>
+    variant.repository.findOneByOrFail({ id }),
+  );
   const expected = contactValues(owner.id, 0);
   for (const column of PII_COLUMNS) {
-    if (row[column] !== expected[column]) throw new Error(`orm bench: ${name}.${column} did not round-trip`);
+    if (row[column] !== expected[column])
+      throw new Error(`orm bench: ${name}.${column} did not round-trip`);
   }
 }
 
@@ -284,7 +408,9 @@ async function timeInSlices(
   return Object.fromEntries(
     names.map((name) => {
       const perRound = Array.from({ length: rounds }, (_, round) => {
-        const roundSeconds = seconds[name].samples.slice(round * slices, (round + 1) * slices).reduce((a, b) => a + b, 0);
+        const roundSeconds = seconds[name].samples
+          .slice(round * slices, (round + 1) * slices)
+          .reduce((a, b) => a + b, 0);
         return (slices * rowsPerSlice) / roundSeconds;
       });
       return [name, summarize(perRound)];
@@ -293,5 +419,12 @@ async function timeInSlices(
 }
 
 function typeormVersion(): string {
-  return (JSON.parse(readFileSync(join(dirname(require.resolve('typeorm')), 'package.json'), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(
+      readFileSync(
+        join(dirname(require.resolve('typeorm')), 'package.json'),
+        'utf8',
+      ),
+    ) as { version: string }
+  ).version;
 }

@@ -9,13 +9,21 @@
  */
 import { openBenchContext } from '../support/bench-context';
 import { ensurePeerInstalled } from './peer-typeorm-encrypted';
-import { insertAll, openOrmVariants, ROWS_PER_OWNER, VariantName } from './orm.bench';
+import {
+  insertAll,
+  openOrmVariants,
+  ROWS_PER_OWNER,
+  VariantName,
+} from './orm.bench';
 
 async function main(): Promise<void> {
-  const [variantName = 'ours', operation = 'find1000', seconds = '15'] = process.argv.slice(2);
+  const [variantName = 'ours', operation = 'find1000', seconds = '15'] =
+    process.argv.slice(2);
   const context = await openBenchContext(false);
   ensurePeerInstalled(context.progress);
-  const { dataSource, variants, newOwners } = await openOrmVariants(await context.createDatabase('bench_orm_profile'));
+  const { dataSource, variants, newOwners } = await openOrmVariants(
+    await context.createDatabase('bench_orm_profile'),
+  );
   try {
     const variant = variants[variantName as VariantName];
     if (!variant) throw new Error(`unknown variant ${variantName}`);
@@ -26,10 +34,15 @@ async function main(): Promise<void> {
     const start = Date.now();
     while (Date.now() < deadline) {
       if (operation === 'insert') {
-        rows += (await insertAll(variant, await newOwners(ROWS_PER_OWNER))).length;
+        rows += (await insertAll(variant, await newOwners(ROWS_PER_OWNER)))
+          .length;
       } else if (operation === 'find1000') {
         const owner = owners[rows % owners.length];
-        rows += (await variant.asOwner(owner, () => variant.repository.find({ where: { ownerId: owner.id } }))).length;
+        rows += (
+          await variant.asOwner(owner, () =>
+            variant.repository.find({ where: { ownerId: owner.id } }),
+          )
+        ).length;
       } else if (operation === 'findOne' || operation === 'update') {
         const { id, owner } = saved[rows % saved.length];
         await variant.asOwner(owner, async () => {
@@ -42,7 +55,9 @@ async function main(): Promise<void> {
         rows++;
       } else throw new Error(`unknown operation ${operation}`);
     }
-    process.stderr.write(`${variantName} ${operation}: ${((rows * 1000) / (Date.now() - start)).toFixed(0)} rows/s\n`);
+    process.stderr.write(
+      `${variantName} ${operation}: ${((rows * 1000) / (Date.now() - start)).toFixed(0)} rows/s\n`,
+    );
   } finally {
     await dataSource.destroy();
     await context.close();

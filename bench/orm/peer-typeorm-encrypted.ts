@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import type { ValueTransformer } from 'typeorm';
 
 const PACKAGE_DIR = join(__dirname, '..', 'peer-typeorm-encrypted');
-const TRANSFORMER_MODULE = join(PACKAGE_DIR, 'node_modules', 'typeorm-encrypted', 'lib', 'transformer.js');
+const TRANSFORMER_MODULE = join(
+  PACKAGE_DIR,
+  'node_modules',
+  'typeorm-encrypted',
+  'lib',
+  'transformer.js',
+);
 
 interface PeerEncryptionOptions {
   key: string;
@@ -21,13 +27,21 @@ interface PeerEncryptionOptions {
   authTagLength?: number;
 }
 
-type PeerTransformerClass = new (options: PeerEncryptionOptions) => ValueTransformer;
+type PeerTransformerClass = new (
+  options: PeerEncryptionOptions,
+) => ValueTransformer;
 
 /** Installs the sub-package from its lockfile when a clean clone has not yet. */
 export function ensurePeerInstalled(progress: (message: string) => void): void {
   if (existsSync(TRANSFORMER_MODULE)) return;
-  progress('orm: installing the peer typeorm-encrypted (npm ci --prefix bench/peer-typeorm-encrypted)');
-  execFileSync('npm', ['ci', '--prefix', PACKAGE_DIR, '--no-audit', '--no-fund'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  progress(
+    'orm: installing the peer typeorm-encrypted (npm ci --prefix bench/peer-typeorm-encrypted)',
+  );
+  execFileSync(
+    'npm',
+    ['ci', '--prefix', PACKAGE_DIR, '--no-audit', '--no-fund'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
 }
 
 /**
@@ -37,9 +51,20 @@ export function ensurePeerInstalled(progress: (message: string) => void): void {
  */
 export function peerTransformer(): ValueTransformer {
   const ours = require.resolve('typeorm');
-  const theirs = require.resolve('typeorm', { paths: [join(PACKAGE_DIR, 'node_modules', 'typeorm-encrypted')] });
-  if (ours !== theirs) throw new Error(`the peer would load another TypeORM (${theirs}); remove it from ${PACKAGE_DIR}`);
+  const theirs = require.resolve('typeorm', {
+    paths: [join(PACKAGE_DIR, 'node_modules', 'typeorm-encrypted')],
+  });
+  if (ours !== theirs)
+    throw new Error(
+      `the peer would load another TypeORM (${theirs}); remove it from ${PACKAGE_DIR}`,
+    );
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path inside the peer's own install, resolved at run time: no import can name it
-  const { EncryptionTransformer } = require(TRANSFORMER_MODULE) as { EncryptionTransformer: PeerTransformerClass };
-  return new EncryptionTransformer({ key: randomBytes(32).toString('hex'), algorithm: 'aes-256-gcm', ivLength: 12 });
+  const { EncryptionTransformer } = require(TRANSFORMER_MODULE) as {
+    EncryptionTransformer: PeerTransformerClass;
+  };
+  return new EncryptionTransformer({
+    key: randomBytes(32).toString('hex'),
+    algorithm: 'aes-256-gcm',
+    ivLength: 12,
+  });
 }

@@ -50,14 +50,20 @@ export interface SectionResult {
 
 export type BenchSection = (context: BenchContext) => Promise<SectionResult>;
 
-export async function openBenchContext(quick: boolean): Promise<BenchContext & { close(): Promise<void> }> {
+export async function openBenchContext(
+  quick: boolean,
+): Promise<BenchContext & { close(): Promise<void> }> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'vault-pii-bench-'));
-  const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+  const progress = (message: string) =>
+    process.stderr.write(`[bench] ${message}\n`);
   let embedded: EmbeddedPostgres | undefined;
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
     progress('no DATABASE_URL: starting the embedded PostgreSQL');
-    embedded = await EmbeddedPostgres.start({ baseDir: join(scratchDir, 'postgres'), database: 'bench' });
+    embedded = await EmbeddedPostgres.start({
+      baseDir: join(scratchDir, 'postgres'),
+      database: 'bench',
+    });
     serverUrl = embedded.url;
   }
   const created: string[] = [];
@@ -79,8 +85,15 @@ export async function openBenchContext(quick: boolean): Promise<BenchContext & {
       return url.toString();
     },
     async close(): Promise<void> {
-      for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => progress(`cleanup failed: ${(error as Error).message}`));
-      for (const name of created) await admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+      for (const cleanup of cleanups.reverse())
+        await cleanup().catch((error: unknown) =>
+          progress(`cleanup failed: ${(error as Error).message}`),
+        );
+      for (const name of created)
+        await admin(
+          serverUrl,
+          `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`,
+        ).catch(() => undefined);
       await embedded?.stop();
       rmSync(scratchDir, { recursive: true, force: true });
     },

@@ -14,7 +14,10 @@ export function summarize(samples: number[]): Summary {
   if (samples.length === 0) throw new Error('summarize: no samples');
   const sorted = [...samples].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const median =
+    sorted.length % 2
+      ? sorted[middle]
+      : (sorted[middle - 1] + sorted[middle]) / 2;
   return { median, min: sorted[0], max: sorted[sorted.length - 1], samples };
 }
 
@@ -34,7 +37,9 @@ export async function interleave<K extends string>(
       samples.get(name)!.push(await variants[name](round));
     }
   }
-  return Object.fromEntries(names.map((name) => [name, summarize(samples.get(name)!)])) as Record<K, Summary>;
+  return Object.fromEntries(
+    names.map((name) => [name, summarize(samples.get(name)!)]),
+  ) as Record<K, Summary>;
 }
 
 /** `rate` of `summary` ÷ `baseline`, by medians. */
@@ -44,14 +49,28 @@ export function ratio(summary: Summary, baseline: Summary): number {
 
 /** A fixed-width text table: the first row is the header. */
 export function renderTable(title: string, rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  const widths = rows[0].map((_, column) =>
+    Math.max(...rows.map((row) => (row[column] ?? '').length)),
+  );
   const line = (row: string[]) =>
-    '  ' + row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('   ');
+    '  ' +
+    row
+      .map((cell, column) =>
+        column === 0
+          ? cell.padEnd(widths[column])
+          : cell.padStart(widths[column]),
+      )
+      .join('   ');
   const rule = '  ' + widths.map((width) => '-'.repeat(width)).join('   ');
-  return [`\n${title}`, line(rows[0]), rule, ...rows.slice(1).map(line)].join('\n') + '\n';
+  return (
+    [`\n${title}`, line(rows[0]), rule, ...rows.slice(1).map(line)].join('\n') +
+    '\n'
+  );
 }
 
 /** median / min / max cells of a summary, with `digits` decimals. */
 export function summaryCells(summary: Summary, digits = 0): string[] {
-  return [summary.median, summary.min, summary.max].map((value) => value.toFixed(digits));
+  return [summary.median, summary.min, summary.max].map((value) =>
+    value.toFixed(digits),
+  );
 }

@@ -34,11 +34,25 @@ export class AuditLogService {
   /** Plain SQL (database/plain-sql.ts): every login writes an event, beside one argon2id call. */
   private readonly insertEvent: string;
 
-  constructor(@InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>) {
-    this.insertEvent = insertStatement(events.metadata, ['event', 'outcome', 'userId', 'clientAddress', 'requestId']);
+  constructor(
+    @InjectRepository(AuditEvent)
+    private readonly events: Repository<AuditEvent>,
+  ) {
+    this.insertEvent = insertStatement(events.metadata, [
+      'event',
+      'outcome',
+      'userId',
+      'clientAddress',
+      'requestId',
+    ]);
   }
 
-  async record(event: AuditEventName, outcome: AuditOutcome, userId: string | null, context: AuditContext = {}): Promise<void> {
+  async record(
+    event: AuditEventName,
+    outcome: AuditOutcome,
+    userId: string | null,
+    context: AuditContext = {},
+  ): Promise<void> {
     try {
       await this.events.query(this.insertEvent, [
         event,
@@ -48,7 +62,10 @@ export class AuditLogService {
         typeof context.id === 'string' ? context.id.slice(0, 128) : null,
       ]);
     } catch (error) {
-      this.logger.error({ event, outcome, err: { type: (error as Error)?.name } }, 'audit event not written');
+      this.logger.error(
+        { event, outcome, err: { type: (error as Error)?.name } },
+        'audit event not written',
+      );
     }
   }
 }

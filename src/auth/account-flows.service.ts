@@ -15,8 +15,15 @@ import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccountKeysService, PasswordMaterial } from './account-keys.service';
-import { ConcurrentAccountChangeError, EmailTakenError, InvalidCredentialsError } from './auth.errors';
-import { AdmittedLoginAttempt, LoginAttemptsService } from './rate-limit/login-attempts.service';
+import {
+  ConcurrentAccountChangeError,
+  EmailTakenError,
+  InvalidCredentialsError,
+} from './auth.errors';
+import {
+  AdmittedLoginAttempt,
+  LoginAttemptsService,
+} from './rate-limit/login-attempts.service';
 import { SessionService, TokenPair } from './sessions/session.service';
 
 export interface ProfileFields {
@@ -49,35 +56,63 @@ export class AccountFlowsService {
   ) {}
 
   /** @returns the new account's id and its recovery code (shown once). */
-  async register(email: string, password: string, profile: ProfileFields | undefined, audit: AuditContext): Promise<{ userId: string; recoveryCode: string }> {
+  async register(
+    email: string,
+    password: string,
+    profile: ProfileFields | undefined,
+    audit: AuditContext,
+  ): Promise<{ userId: string; recoveryCode: string }> {
     if (await this.users.findByEmail(email)) throw new EmailTakenError();
     const passwordMaterial = await this.keys.derivePasswordMaterial(password);
     const recovery = this.keys.newRecoveryMaterial();
     const userId = randomUUID();
-    const { dataKey, wrapped } = this.keys.newDataKey(userId, FIRST_KEY_VERSION, passwordMaterial.kek, recovery.kek);
+    const { dataKey, wrapped } = this.keys.newDataKey(
+      userId,
+      FIRST_KEY_VERSION,
+      passwordMaterial.kek,
+      recovery.kek,
+    );
     zeroBuffer(passwordMaterial.kek, recovery.kek);
 
     // The email and profile are encrypted under the new DEK: it is this request's keyring.
-    const keyring = new Keyring(userId, new Map([[FIRST_KEY_VERSION, dataKey]]), FIRST_KEY_VERSION);
+    const keyring = new Keyring(
+      userId,
+      new Map([[FIRST_KEY_VERSION, dataKey]]),
+      FIRST_KEY_VERSION,
+    );
     try {
       await KeyContext.runWithKeyring(keyring, () =>
         this.dataSource.transaction(async (manager) => {
-          await manager.insert(User, manager.create(User, {
-            id: userId,
-            email,
-            authVerifier: passwordMaterial.authVerifier,
-            kdfSalt: passwordMaterial.kdfSalt,
-            kdfParams: passwordMaterial.kdfParams,
-            recoverySalt: recovery.recoverySalt,
-            activeKeyVersion: FIRST_KEY_VERSION,
-          }));
+          await manager.insert(
+            User,
+            manager.create(User, {
+              id: userId,
+              email,
+              authVerifier: passwordMaterial.authVerifier,
+              kdfSalt: passwordMaterial.kdfSalt,
+              kdfParams: passwordMaterial.kdfParams,
+              recoverySalt: recovery.recoverySalt,
+              activeKeyVersion: FIRST_KEY_VERSION,
+            }),
+          );
           await manager.insert(UserDataKey, { userId, ...wrapped });
-          if (profile) await manager.insert(Profile, manager.create(Profile, { userId, ...emptyProfile(), ...profile }));
+          if (profile)
+            await manager.insert(
+              Profile,
+              manager.create(Profile, {
+                userId,
+                ...emptyProfile(),
+                ...profile,
+              }),
+            );
         }),
       );
     } catch (error) {
       // Two registrations of one email raced past the check above: the unique index decides.
-      if (error instanceof QueryFailedError && (error as { code?: string }).code === PG_UNIQUE_VIOLATION) {
+      if (
+        error instanceof QueryFailedError &&
+        (error as { code?: string }).code === PG_UNIQUE_VIOLATION
+      ) {
         throw new EmailTakenError();
       }
       throw error;
@@ -90,12 +125,17 @@ export class AccountFlowsService {
    * One argon2id call whether or not the account exists; identical failures (SPEC §7). A locked
    * account (too many failures, unknown emails alike) is refused before the lookup and the KDF.
    */
-  async login(email: string, password: string, audit: AuditContext): Promise<TokenPair> {
+  async login(
+    email: string,
+    password: string,
+    audit: AuditContext,
+  ): Promise<TokenPair> {
     let attempt: AdmittedLoginAttempt;
     try {
       attempt = await this.loginAttempts.admit(email);
     } catch (error) {
-      if (error instanceof TooManyRequestsError) await this.audit.record('auth.login_locked', 'failure', null, audit);
+      if (error instanceof TooManyRequestsError)
+        await this.audit.record('auth.login_locked', 'failure', null, audit);
       throw error;
     }
     // One round trip for the account and its wrapped keys, whether or not the password is right.
@@ -110,14 +150,23 @@ export class AccountFlowsService {
       await this.audit.record('auth.login', 'failure', user.id, audit);
       throw new InvalidCredentialsError();
     }
-    const keyring = this.keys.unwrapKeyring(user, user.dataKeys, kek, 'password');
+    const keyring = this.keys.unwrapKeyring(
+      user,
+      user.dataKeys,
+      kek,
+      'password',
+    );
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
     await this.loginAttempts.succeeded(attempt);
     try {
       if (this.keys.needsUpgrade(user.kdfParams)) {
         // Stronger configured cost, or KDF version 1: re-derive once now, with the password in hand.
-        await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(password)).catch((error: unknown) => {
+        await this.setPassword(
+          user,
+          keyring,
+          await this.keys.derivePasswordMaterial(password),
+        ).catch((error: unknown) => {
           // Another request changed the account meanwhile: the next login upgrades instead.
           if (!(error instanceof ConcurrentAccountChangeError)) throw error;
         });
@@ -133,7 +182,13 @@ export class AccountFlowsService {
   }
 
   /** Re-wraps every DEK version under the new password (no data is re-encrypted). */
-  async changePassword(userId: string, currentSessionKeyId: string, currentPassword: string, newPassword: string, audit: AuditContext): Promise<void> {
+  async changePassword(
+    userId: string,
+    currentSessionKeyId: string,
+    currentPassword: string,
+    newPassword: string,
+    audit: AuditContext,
+  ): Promise<void> {
     const user = await this.users.findById(userId);
     if (!user) throw new InvalidCredentialsError();
     const kek = await this.keys.verifyPassword(user, currentPassword);
@@ -141,11 +196,20 @@ export class AccountFlowsService {
       await this.audit.record('auth.password_change', 'failure', userId, audit);
       throw new InvalidCredentialsError();
     }
-    const keyring = this.keys.unwrapKeyring(user, await this.users.dataKeysOf(userId), kek, 'password');
+    const keyring = this.keys.unwrapKeyring(
+      user,
+      await this.users.dataKeysOf(userId),
+      kek,
+      'password',
+    );
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
     try {
-      await this.setPassword(user, keyring, await this.keys.derivePasswordMaterial(newPassword));
+      await this.setPassword(
+        user,
+        keyring,
+        await this.keys.derivePasswordMaterial(newPassword),
+      );
     } finally {
       keyring.zero();
     }
@@ -154,13 +218,26 @@ export class AccountFlowsService {
   }
 
   /** New password from the recovery code; a new code replaces the old; every session ends. */
-  async recover(email: string, recoveryCode: string, newPassword: string, audit: AuditContext): Promise<{ recoveryCode: string }> {
+  async recover(
+    email: string,
+    recoveryCode: string,
+    newPassword: string,
+    audit: AuditContext,
+  ): Promise<{ recoveryCode: string }> {
     const user = await this.users.findByEmail(email);
     let keyring: Keyring | undefined;
     if (user) {
       try {
-        const recoveryKek = this.keys.recoveryKek(recoveryCode, user.recoverySalt);
-        keyring = this.keys.unwrapKeyring(user, await this.users.dataKeysOf(user.id), recoveryKek, 'recovery');
+        const recoveryKek = this.keys.recoveryKek(
+          recoveryCode,
+          user.recoverySalt,
+        );
+        keyring = this.keys.unwrapKeyring(
+          user,
+          await this.users.dataKeysOf(user.id),
+          recoveryKek,
+          'recovery',
+        );
         zeroBuffer(recoveryKek);
       } catch (error) {
         if (!(error instanceof InvalidCryptoInputError)) throw error;
@@ -169,11 +246,17 @@ export class AccountFlowsService {
     if (!user || !keyring) {
       // The success path spends an argon2id call on the new password: so does failure.
       await this.keys.spendDummyVerification(newPassword);
-      await this.audit.record('auth.recovery', 'failure', user?.id ?? null, audit);
+      await this.audit.record(
+        'auth.recovery',
+        'failure',
+        user?.id ?? null,
+        audit,
+      );
       throw new InvalidCredentialsError();
     }
     try {
-      const passwordMaterial = await this.keys.derivePasswordMaterial(newPassword);
+      const passwordMaterial =
+        await this.keys.derivePasswordMaterial(newPassword);
       const recovery = this.keys.newRecoveryMaterial();
       await this.setPassword(user, keyring, passwordMaterial, recovery);
       await this.sessions.revokeAllForUser(user.id);
@@ -185,12 +268,20 @@ export class AccountFlowsService {
   }
 
   /** Records a successful security event that needs no other work here (logout, revocation). */
-  audited(event: 'auth.logout' | 'auth.session_revoke', userId: string, audit: AuditContext): Promise<void> {
+  audited(
+    event: 'auth.logout' | 'auth.session_revoke',
+    userId: string,
+    audit: AuditContext,
+  ): Promise<void> {
     return this.audit.record(event, 'success', userId, audit);
   }
 
   /** Crypto-shredding (SPEC §1): keys, rows and sessions go; only audit events stay. */
-  async deleteAccount(userId: string, password: string, audit: AuditContext): Promise<void> {
+  async deleteAccount(
+    userId: string,
+    password: string,
+    audit: AuditContext,
+  ): Promise<void> {
     const user = await this.users.findById(userId);
     if (!user) throw new InvalidCredentialsError();
     const kek = await this.keys.verifyPassword(user, password);
@@ -200,7 +291,9 @@ export class AccountFlowsService {
     }
     zeroBuffer(kek);
     await this.sessions.revokeAllForUser(userId);
-    const documents = await this.dataSource.getRepository(StoredDocument).find({ where: { ownerId: userId }, select: { id: true } });
+    const documents = await this.dataSource
+      .getRepository(StoredDocument)
+      .find({ where: { ownerId: userId }, select: { id: true } });
     await this.dataSource.getRepository(User).delete({ id: userId });
     // Rows went with the user (cascade); their files are deleted now rather than by the orphan sweep.
     for (const { id } of documents) await this.documentFiles.delete(id);
@@ -234,12 +327,21 @@ export class AccountFlowsService {
         if (!updated.affected) throw new ConcurrentAccountChangeError();
         for (const version of keyring.versions) {
           const dataKey = keyring.key(version) as Buffer;
-          const wrapped = this.keys.wrap(user.id, version, dataKey, password.kek, recoveryKekForRewrap ?? password.kek);
+          const wrapped = this.keys.wrap(
+            user.id,
+            version,
+            dataKey,
+            password.kek,
+            recoveryKekForRewrap ?? password.kek,
+          );
           await manager.update(
             UserDataKey,
             { userId: user.id, keyVersion: version },
             recovery
-              ? { wrappedByPassword: wrapped.wrappedByPassword, wrappedByRecovery: wrapped.wrappedByRecovery }
+              ? {
+                  wrappedByPassword: wrapped.wrappedByPassword,
+                  wrappedByRecovery: wrapped.wrappedByRecovery,
+                }
               : { wrappedByPassword: wrapped.wrappedByPassword },
           );
         }
@@ -251,5 +353,11 @@ export class AccountFlowsService {
 }
 
 function emptyProfile(): Required<ProfileFields> {
-  return { fullName: null, dateOfBirth: null, phone: null, address: null, nationalId: null };
+  return {
+    fullName: null,
+    dateOfBirth: null,
+    phone: null,
+    address: null,
+    nationalId: null,
+  };
 }

@@ -3,7 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { ServerKeys } from '../config/server-keys';
 import { AeadAlgorithm } from '../crypto/aead';
-import { DataKeyWrapContext, generateDataKey, unwrapDataKey, wrapDataKey } from '../crypto/data-key';
+import {
+  DataKeyWrapContext,
+  generateDataKey,
+  unwrapDataKey,
+  wrapDataKey,
+} from '../crypto/data-key';
 import { CryptoError } from '../crypto/errors';
 import {
   Argon2Params,
@@ -14,7 +19,10 @@ import {
   splitPasswordMasterKey,
   verifiersMatch,
 } from '../crypto/kdf';
-import { deriveRecoveryKek, generateRecoveryCode } from '../crypto/recovery-code';
+import {
+  deriveRecoveryKek,
+  generateRecoveryCode,
+} from '../crypto/recovery-code';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { Keyring } from '../key-vault/keyring';
 import type { UserDataKey } from '../users/user-data-key.entity';
@@ -53,7 +61,9 @@ export class AccountKeysService {
    * Cost and KDF version for new and upgraded passwords; stored per user, so raising either
    * upgrades the account at its next login.
    */
-  readonly argon2Params: Readonly<Argon2Params & { version: PasswordKdfVersion }>;
+  readonly argon2Params: Readonly<
+    Argon2Params & { version: PasswordKdfVersion }
+  >;
 
   constructor(
     private readonly serverKeys: ServerKeys,
@@ -61,9 +71,18 @@ export class AccountKeysService {
     private readonly kdf: PasswordKdf,
   ) {
     this.argon2Params = Object.freeze({
-      memoryKiB: Math.max(config.argon2MemoryKiB, OWASP_MINIMUM_ARGON2_PARAMS.memoryKiB),
-      iterations: Math.max(config.argon2Iterations, OWASP_MINIMUM_ARGON2_PARAMS.iterations),
-      parallelism: Math.max(config.argon2Parallelism, OWASP_MINIMUM_ARGON2_PARAMS.parallelism),
+      memoryKiB: Math.max(
+        config.argon2MemoryKiB,
+        OWASP_MINIMUM_ARGON2_PARAMS.memoryKiB,
+      ),
+      iterations: Math.max(
+        config.argon2Iterations,
+        OWASP_MINIMUM_ARGON2_PARAMS.iterations,
+      ),
+      parallelism: Math.max(
+        config.argon2Parallelism,
+        OWASP_MINIMUM_ARGON2_PARAMS.parallelism,
+      ),
       version: CURRENT_PASSWORD_KDF_VERSION,
     });
   }
@@ -72,7 +91,11 @@ export class AccountKeysService {
   async derivePasswordMaterial(password: string): Promise<PasswordMaterial> {
     const kdfSalt = generateSalt();
     const kdfParams = { ...this.argon2Params };
-    const masterKey = await this.kdf.deriveMasterKey(password, kdfSalt, kdfParams);
+    const masterKey = await this.kdf.deriveMasterKey(
+      password,
+      kdfSalt,
+      kdfParams,
+    );
     try {
       const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
       return { authVerifier, kdfSalt, kdfParams, kek };
@@ -86,8 +109,15 @@ export class AccountKeysService {
    * account is verified as it was made); the KEK when the password is right, `undefined`
    * otherwise (compared in constant time).
    */
-  async verifyPassword(user: Pick<User, 'authVerifier' | 'kdfSalt' | 'kdfParams'>, password: string): Promise<Buffer | undefined> {
-    const masterKey = await this.kdf.deriveMasterKey(password, user.kdfSalt, user.kdfParams);
+  async verifyPassword(
+    user: Pick<User, 'authVerifier' | 'kdfSalt' | 'kdfParams'>,
+    password: string,
+  ): Promise<Buffer | undefined> {
+    const masterKey = await this.kdf.deriveMasterKey(
+      password,
+      user.kdfSalt,
+      user.kdfParams,
+    );
     try {
       const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
       if (verifiersMatch(user.authVerifier, authVerifier)) return kek;
@@ -100,7 +130,11 @@ export class AccountKeysService {
 
   /** Same cost as `verifyPassword` for an account that does not exist (SPEC §7). */
   async spendDummyVerification(password: string): Promise<void> {
-    const masterKey = await this.kdf.deriveMasterKey(password, randomBytes(16), this.argon2Params);
+    const masterKey = await this.kdf.deriveMasterKey(
+      password,
+      randomBytes(16),
+      this.argon2Params,
+    );
     zeroBuffer(masterKey);
   }
 
@@ -121,25 +155,61 @@ export class AccountKeysService {
   newRecoveryMaterial(): RecoveryMaterial {
     const recoveryCode = generateRecoveryCode();
     const recoverySalt = generateSalt();
-    return { recoveryCode, recoverySalt, kek: deriveRecoveryKek(recoveryCode, recoverySalt, this.serverKeys.pepper) };
+    return {
+      recoveryCode,
+      recoverySalt,
+      kek: deriveRecoveryKek(
+        recoveryCode,
+        recoverySalt,
+        this.serverKeys.pepper,
+      ),
+    };
   }
 
   /** @throws InvalidCryptoInputError when the code is not shaped like a recovery code. */
   recoveryKek(recoveryCode: string, recoverySalt: Buffer): Buffer {
-    return deriveRecoveryKek(recoveryCode, recoverySalt, this.serverKeys.pepper);
+    return deriveRecoveryKek(
+      recoveryCode,
+      recoverySalt,
+      this.serverKeys.pepper,
+    );
   }
 
   /** A new random DEK wrapped by both KEKs. */
-  newDataKey(userId: string, keyVersion: number, passwordKek: Buffer, recoveryKek: Buffer): { dataKey: Buffer; wrapped: WrappedDataKey } {
+  newDataKey(
+    userId: string,
+    keyVersion: number,
+    passwordKek: Buffer,
+    recoveryKek: Buffer,
+  ): { dataKey: Buffer; wrapped: WrappedDataKey } {
     const dataKey = generateDataKey();
-    return { dataKey, wrapped: this.wrap(userId, keyVersion, dataKey, passwordKek, recoveryKek) };
+    return {
+      dataKey,
+      wrapped: this.wrap(userId, keyVersion, dataKey, passwordKek, recoveryKek),
+    };
   }
 
-  wrap(userId: string, keyVersion: number, dataKey: Buffer, passwordKek: Buffer, recoveryKek: Buffer): WrappedDataKey {
+  wrap(
+    userId: string,
+    keyVersion: number,
+    dataKey: Buffer,
+    passwordKek: Buffer,
+    recoveryKek: Buffer,
+  ): WrappedDataKey {
     return {
       keyVersion,
-      wrappedByPassword: wrapDataKey(dataKey, passwordKek, { userId, keyVersion, wrappedBy: 'password' }, AeadAlgorithm.XChaCha20Poly1305),
-      wrappedByRecovery: wrapDataKey(dataKey, recoveryKek, { userId, keyVersion, wrappedBy: 'recovery' }, AeadAlgorithm.XChaCha20Poly1305),
+      wrappedByPassword: wrapDataKey(
+        dataKey,
+        passwordKek,
+        { userId, keyVersion, wrappedBy: 'password' },
+        AeadAlgorithm.XChaCha20Poly1305,
+      ),
+      wrappedByRecovery: wrapDataKey(
+        dataKey,
+        recoveryKek,
+        { userId, keyVersion, wrappedBy: 'recovery' },
+        AeadAlgorithm.XChaCha20Poly1305,
+      ),
     };
   }
 
@@ -149,15 +219,28 @@ export class AccountKeysService {
    */
   unwrapKeyring(
     user: Pick<User, 'id' | 'activeKeyVersion'>,
-    dataKeys: readonly Pick<UserDataKey, 'keyVersion' | 'wrappedByPassword' | 'wrappedByRecovery'>[],
+    dataKeys: readonly Pick<
+      UserDataKey,
+      'keyVersion' | 'wrappedByPassword' | 'wrappedByRecovery'
+    >[],
     kek: Buffer,
     wrappedBy: DataKeyWrapContext['wrappedBy'],
   ): Keyring | undefined {
     const keys = new Map<number, Buffer>();
     try {
       for (const row of dataKeys) {
-        const wrapped = wrappedBy === 'password' ? row.wrappedByPassword : row.wrappedByRecovery;
-        keys.set(row.keyVersion, unwrapDataKey(wrapped, kek, { userId: user.id, keyVersion: row.keyVersion, wrappedBy }));
+        const wrapped =
+          wrappedBy === 'password'
+            ? row.wrappedByPassword
+            : row.wrappedByRecovery;
+        keys.set(
+          row.keyVersion,
+          unwrapDataKey(wrapped, kek, {
+            userId: user.id,
+            keyVersion: row.keyVersion,
+            wrappedBy,
+          }),
+        );
       }
       return new Keyring(user.id, keys, user.activeKeyVersion);
     } catch (error) {

@@ -1,8 +1,29 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Delete, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Delete,
+  Req,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BEARER_AUTH_NAME } from '../app.setup';
-import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
+import {
+  ApiProblemResponses,
+  BODY_ERRORS,
+} from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { AccountFlowsService } from './account-flows.service';
 import {
@@ -16,7 +37,10 @@ import {
   SessionDto,
   TokenPairDto,
 } from './dto/auth.dto';
-import { AuthenticatedSession, CurrentSession } from './guards/authenticated-session';
+import {
+  AuthenticatedSession,
+  CurrentSession,
+} from './guards/authenticated-session';
 import { Public } from './guards/public.decorator';
 import { AuthRateLimited } from './rate-limit/auth-rate-limit.guard';
 import { SessionService } from './sessions/session.service';
@@ -34,11 +58,22 @@ export class AuthController {
   @Public()
   @Post('register')
   @AuthRateLimited()
-  @ApiOperation({ summary: 'Create an account; returns the recovery code once' })
+  @ApiOperation({
+    summary: 'Create an account; returns the recovery code once',
+  })
   @ApiCreatedResponse({ type: RegisteredDto })
   @ApiProblemResponses(...BODY_ERRORS, 'email_taken', 'too_many_requests')
-  async register(@Body() body: RegisterDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RegisteredDto> {
-    const { userId, recoveryCode } = await this.accounts.register(body.email, body.password, body.profile, request);
+  async register(
+    @Body() body: RegisterDto,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<RegisteredDto> {
+    const { userId, recoveryCode } = await this.accounts.register(
+      body.email,
+      body.password,
+      body.profile,
+      request,
+    );
     response.setHeader('Cache-Control', 'no-store');
     return { userId, email: body.email, recoveryCode };
   }
@@ -47,10 +82,23 @@ export class AuthController {
   @Post('login')
   @AuthRateLimited()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Exchange email and password for tokens (unlocks the data keys for the session)' })
+  @ApiOperation({
+    summary:
+      'Exchange email and password for tokens (unlocks the data keys for the session)',
+  })
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'too_many_requests', 'service_unavailable', 'vault_unavailable')
-  async login(@Body() body: LoginDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'invalid_credentials',
+    'too_many_requests',
+    'service_unavailable',
+    'vault_unavailable',
+  )
+  async login(
+    @Body() body: LoginDto,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<TokenPairDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.accounts.login(body.email, body.password, request);
   }
@@ -59,10 +107,20 @@ export class AuthController {
   @Post('refresh')
   @AuthRateLimited()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Rotate the refresh token; a spent one revokes the session' })
+  @ApiOperation({
+    summary: 'Rotate the refresh token; a spent one revokes the session',
+  })
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_token', 'too_many_requests', 'vault_unavailable')
-  async refresh(@Body() body: RefreshDto, @Res({ passthrough: true }) response: Response): Promise<TokenPairDto> {
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'invalid_token',
+    'too_many_requests',
+    'vault_unavailable',
+  )
+  async refresh(
+    @Body() body: RefreshDto,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<TokenPairDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.sessions.refresh(body.refreshToken);
   }
@@ -70,10 +128,16 @@ export class AuthController {
   @Post('logout')
   @HttpCode(204)
   @ApiBearerAuth(BEARER_AUTH_NAME)
-  @ApiOperation({ summary: 'End this session: its keys leave the vault, its tokens stop working' })
+  @ApiOperation({
+    summary:
+      'End this session: its keys leave the vault, its tokens stop working',
+  })
   @ApiNoContentResponse()
   @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable')
-  async logout(@CurrentSession() session: AuthenticatedSession, @Req() request: Request): Promise<void> {
+  async logout(
+    @CurrentSession() session: AuthenticatedSession,
+    @Req() request: Request,
+  ): Promise<void> {
     await this.sessions.revokeByKeyId(session.sessionKeyId);
     await this.accounts.audited('auth.logout', session.userId, request);
   }
@@ -82,23 +146,59 @@ export class AuthController {
   @AuthRateLimited()
   @HttpCode(204)
   @ApiBearerAuth(BEARER_AUTH_NAME)
-  @ApiOperation({ summary: 'Change the password: keys are re-wrapped, other sessions end' })
+  @ApiOperation({
+    summary: 'Change the password: keys are re-wrapped, other sessions end',
+  })
   @ApiNoContentResponse()
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'invalid_token', 'session_locked', 'conflict', 'too_many_requests')
-  async changePassword(@CurrentSession() session: AuthenticatedSession, @Body() body: ChangePasswordDto, @Req() request: Request): Promise<void> {
-    await this.accounts.changePassword(session.userId, session.sessionKeyId, body.currentPassword, body.newPassword, request);
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'invalid_credentials',
+    'invalid_token',
+    'session_locked',
+    'conflict',
+    'too_many_requests',
+  )
+  async changePassword(
+    @CurrentSession() session: AuthenticatedSession,
+    @Body() body: ChangePasswordDto,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.accounts.changePassword(
+      session.userId,
+      session.sessionKeyId,
+      body.currentPassword,
+      body.newPassword,
+      request,
+    );
   }
 
   @Public()
   @Post('recover')
   @AuthRateLimited()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Set a new password with the recovery code; returns a new code, ends every session' })
+  @ApiOperation({
+    summary:
+      'Set a new password with the recovery code; returns a new code, ends every session',
+  })
   @ApiOkResponse({ type: RecoveryCodeDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'too_many_requests', 'conflict')
-  async recover(@Body() body: RecoverDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RecoveryCodeDto> {
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'invalid_credentials',
+    'too_many_requests',
+    'conflict',
+  )
+  async recover(
+    @Body() body: RecoverDto,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<RecoveryCodeDto> {
     response.setHeader('Cache-Control', 'no-store');
-    return this.accounts.recover(body.email, body.recoveryCode, body.newPassword, request);
+    return this.accounts.recover(
+      body.email,
+      body.recoveryCode,
+      body.newPassword,
+      request,
+    );
   }
 
   @Get('sessions')
@@ -106,7 +206,9 @@ export class AuthController {
   @ApiOperation({ summary: 'Your live sessions (no secrets)' })
   @ApiOkResponse({ type: [SessionDto] })
   @ApiProblemResponses('invalid_token', 'session_locked')
-  async listSessions(@CurrentSession() session: AuthenticatedSession): Promise<SessionDto[]> {
+  async listSessions(
+    @CurrentSession() session: AuthenticatedSession,
+  ): Promise<SessionDto[]> {
     const sessions = await this.sessions.listForUser(session.userId);
     return sessions.map((s) => ({
       id: s.id,
@@ -122,13 +224,25 @@ export class AuthController {
   @ApiBearerAuth(BEARER_AUTH_NAME)
   @ApiOperation({ summary: 'End one of your sessions' })
   @ApiNoContentResponse()
-  @ApiProblemResponses(VALIDATION, 'not_found', 'invalid_token', 'session_locked')
+  @ApiProblemResponses(
+    VALIDATION,
+    'not_found',
+    'invalid_token',
+    'session_locked',
+  )
   async revokeSession(
     @CurrentSession() session: AuthenticatedSession,
-    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('session') })) id: string,
+    @Param(
+      'id',
+      new ParseUUIDPipe({
+        exceptionFactory: () => new NotFoundError('session'),
+      }),
+    )
+    id: string,
     @Req() request: Request,
   ): Promise<void> {
-    if (!(await this.sessions.revokeById(session.userId, id))) throw new NotFoundError('session');
+    if (!(await this.sessions.revokeById(session.userId, id)))
+      throw new NotFoundError('session');
     await this.accounts.audited('auth.session_revoke', session.userId, request);
   }
 }

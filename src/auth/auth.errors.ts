@@ -3,7 +3,10 @@ import { DomainError } from '../common/problem/domain-error';
 /** Wrong password, unknown email, wrong recovery code: one answer for all (SPEC §5, §7). */
 export class InvalidCredentialsError extends DomainError {
   constructor() {
-    super('invalid_credentials', 'The email, password or recovery code is not correct.');
+    super(
+      'invalid_credentials',
+      'The email, password or recovery code is not correct.',
+    );
   }
 }
 
@@ -23,13 +26,19 @@ export class EmailTakenError extends DomainError {
 /** Two changes to the same account raced; the loser retries (nothing was lost). */
 export class ConcurrentAccountChangeError extends DomainError {
   constructor() {
-    super('conflict', 'The account was changed by another request at the same time; try again.');
+    super(
+      'conflict',
+      'The account was changed by another request at the same time; try again.',
+    );
   }
 }
 
 /** The login attempt counter (Redis) does not answer: logins stop rather than go unlimited. */
 export class LoginLimiterUnavailableError extends DomainError {
   constructor() {
-    super('service_unavailable', 'Login is temporarily unavailable; try again shortly.');
+    super(
+      'service_unavailable',
+      'Login is temporarily unavailable; try again shortly.',
+    );
   }
 }

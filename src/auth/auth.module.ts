@@ -25,7 +25,13 @@ import { TokenService } from './tokens/token.service';
  * The auth routes are rate limited per client address and, for login, per account (SPEC §7).
  */
 @Module({
-  imports: [PassportModule, TypeOrmModule.forFeature([User, UserDataKey, Session, KeyRotation]), RateLimitModule, DocumentsModule, KeyRotationJobModule],
+  imports: [
+    PassportModule,
+    TypeOrmModule.forFeature([User, UserDataKey, Session, KeyRotation]),
+    RateLimitModule,
+    DocumentsModule,
+    KeyRotationJobModule,
+  ],
   controllers: [AuthController, MeController],
   providers: [
     PasswordKdf,

@@ -6,9 +6,13 @@ export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 256;
 
 /** ~49,000 leaked and common passwords (zxcvbn-ts's list), compared case-insensitively. */
-const COMMON_PASSWORDS = new Set(dictionary.passwords.map((password) => password.toLowerCase()));
+const COMMON_PASSWORDS = new Set(
+  dictionary.passwords.map((password) => password.toLowerCase()),
+);
 /** Longer passwords cannot be on the list: they are not lower-cased, which would leave a copy. */
-const LONGEST_COMMON_PASSWORD = Math.max(...[...COMMON_PASSWORDS].map((password) => password.length));
+const LONGEST_COMMON_PASSWORD = Math.max(
+  ...[...COMMON_PASSWORDS].map((password) => password.length),
+);
 
 export type PasswordProblem = 'too_short' | 'too_long' | 'too_common';
 
@@ -17,7 +21,11 @@ export function checkPassword(password: string): PasswordProblem | undefined {
   const length = [...password.normalize('NFC')].length;
   if (length < PASSWORD_MIN_LENGTH) return 'too_short';
   if (length > PASSWORD_MAX_LENGTH) return 'too_long';
-  if ((password.length <= LONGEST_COMMON_PASSWORD && COMMON_PASSWORDS.has(password.toLowerCase())) || isRepetition(password)) {
+  if (
+    (password.length <= LONGEST_COMMON_PASSWORD &&
+      COMMON_PASSWORDS.has(password.toLowerCase())) ||
+    isRepetition(password)
+  ) {
     return 'too_common';
   }
   return undefined;
@@ -26,7 +34,11 @@ export function checkPassword(password: string): PasswordProblem | undefined {
 /** "aaaaaaaaaaaa", "abcabcabcabc": one short unit repeated. */
 function isRepetition(password: string): boolean {
   for (let unit = 1; unit <= 4; unit++) {
-    if (password.length % unit === 0 && password === password.slice(0, unit).repeat(password.length / unit)) return true;
+    if (
+      password.length % unit === 0 &&
+      password === password.slice(0, unit).repeat(password.length / unit)
+    )
+      return true;
   }
   return false;
 }
@@ -38,7 +50,9 @@ const MESSAGES: Record<PasswordProblem, string> = {
 };
 
 /** class-validator decorator applying `checkPassword`; the message never contains the password. */
-export function IsAcceptablePassword(options?: ValidationOptions): PropertyDecorator {
+export function IsAcceptablePassword(
+  options?: ValidationOptions,
+): PropertyDecorator {
   return (target: object, propertyName: string | symbol) => {
     registerDecorator({
       name: 'isAcceptablePassword',
@@ -46,7 +60,8 @@ export function IsAcceptablePassword(options?: ValidationOptions): PropertyDecor
       propertyName: String(propertyName),
       options,
       validator: {
-        validate: (value: unknown) => typeof value === 'string' && checkPassword(value) === undefined,
+        validate: (value: unknown) =>
+          typeof value === 'string' && checkPassword(value) === undefined,
         defaultMessage: (args) =>
           typeof args?.value === 'string'
             ? `${args.property} ${MESSAGES[checkPassword(args.value) ?? 'too_short']}`

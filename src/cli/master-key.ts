@@ -1,12 +1,34 @@
 import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encodeBase64Secret } from '../config/base64-bytes';
-import { looksNonRandom, MASTER_KEY_BYTES, readBase64MasterKey } from '../config/master-key';
+import {
+  looksNonRandom,
+  MASTER_KEY_BYTES,
+  readBase64MasterKey,
+} from '../config/master-key';
 import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
-import { Pkcs11Settings, Pkcs11SettingError, readPkcs11Settings } from '../hsm/pkcs11-settings';
-import { Pkcs11Token, RSA_NEW_KEY_BITS, withPkcs11Token } from '../hsm/pkcs11-token';
+import {
+  Pkcs11Settings,
+  Pkcs11SettingError,
+  readPkcs11Settings,
+} from '../hsm/pkcs11-settings';
+import {
+  Pkcs11Token,
+  RSA_NEW_KEY_BITS,
+  withPkcs11Token,
+} from '../hsm/pkcs11-token';
 import {
   AES_GCM_MECHANISM,
   openSealedMasterKey,
@@ -62,7 +84,10 @@ class UsageError extends Error {}
 /** The command cannot do its work (bad input, a file in the way): the message, exit code 1. */
 class CommandError extends Error {}
 
-export function runMasterKeyCommand(argv: string[], env: Record<string, string | undefined>): number {
+export function runMasterKeyCommand(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): number {
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(argv);
@@ -81,13 +106,26 @@ export function runMasterKeyCommand(argv: string[], env: Record<string, string |
         generate();
         return 0;
       case 'seal':
-        seal(requireOption(values.out, '--out'), sealingChoice(sealingOptions(values), AES_GCM_MECHANISM), Boolean(values.force), env);
+        seal(
+          requireOption(values.out, '--out'),
+          sealingChoice(sealingOptions(values), AES_GCM_MECHANISM),
+          Boolean(values.force),
+          env,
+        );
         return 0;
       case 'reseal':
-        reseal(requireOption(values['new-key-label'], '--new-key-label'), requireOption(values.out, '--out'), sealingOptions(values), Boolean(values.force), env);
+        reseal(
+          requireOption(values['new-key-label'], '--new-key-label'),
+          requireOption(values.out, '--out'),
+          sealingOptions(values),
+          Boolean(values.force),
+          env,
+        );
         return 0;
       default:
-        throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+        throw new UsageError(
+          command ? `unknown command "${command}"` : 'no command given',
+        );
     }
   } catch (error) {
     if (error instanceof UsageError) {
@@ -115,7 +153,8 @@ function parseCommandLine(argv: string[]) {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  if (positionals.length > 1)
+    throw new UsageError(`unexpected argument "${positionals[1]}"`);
   return { command: positionals[0], values };
 }
 
@@ -128,26 +167,50 @@ interface SealingOptions {
 /** The mechanism of a new sealed file, and the size of an RSA key pair if one is created. */
 type SealingChoice = SealingOptions & { mechanism: SealingMechanism };
 
-const MECHANISM_OPTIONS: Record<string, SealingMechanism> = { 'aes-gcm': AES_GCM_MECHANISM, 'rsa-oaep': RSA_OAEP_MECHANISM };
+const MECHANISM_OPTIONS: Record<string, SealingMechanism> = {
+  'aes-gcm': AES_GCM_MECHANISM,
+  'rsa-oaep': RSA_OAEP_MECHANISM,
+};
 
-function sealingOptions(values: { mechanism?: string; 'rsa-bits'?: string }): SealingOptions {
+function sealingOptions(values: {
+  mechanism?: string;
+  'rsa-bits'?: string;
+}): SealingOptions {
   const options: SealingOptions = {};
   if (values.mechanism !== undefined) {
-    options.mechanism = Object.hasOwn(MECHANISM_OPTIONS, values.mechanism) ? MECHANISM_OPTIONS[values.mechanism] : undefined;
-    if (!options.mechanism) throw new UsageError(`--mechanism must be aes-gcm or rsa-oaep, not "${values.mechanism}"`);
+    options.mechanism = Object.hasOwn(MECHANISM_OPTIONS, values.mechanism)
+      ? MECHANISM_OPTIONS[values.mechanism]
+      : undefined;
+    if (!options.mechanism)
+      throw new UsageError(
+        `--mechanism must be aes-gcm or rsa-oaep, not "${values.mechanism}"`,
+      );
   }
   if (values['rsa-bits'] !== undefined) {
-    options.rsaBits = RSA_NEW_KEY_BITS.find((bits) => String(bits) === values['rsa-bits']);
-    if (!options.rsaBits) throw new UsageError(`--rsa-bits must be ${RSA_NEW_KEY_BITS.join(' or ')}, not "${values['rsa-bits']}"`);
+    options.rsaBits = RSA_NEW_KEY_BITS.find(
+      (bits) => String(bits) === values['rsa-bits'],
+    );
+    if (!options.rsaBits)
+      throw new UsageError(
+        `--rsa-bits must be ${RSA_NEW_KEY_BITS.join(' or ')}, not "${values['rsa-bits']}"`,
+      );
   }
   return options;
 }
 
 /** The options with the mechanism settled (given, or the default); --rsa-bits only with RSA-OAEP. */
-function sealingChoice(options: SealingOptions, defaultMechanism: SealingMechanism): SealingChoice {
-  const choice = { ...options, mechanism: options.mechanism ?? defaultMechanism };
+function sealingChoice(
+  options: SealingOptions,
+  defaultMechanism: SealingMechanism,
+): SealingChoice {
+  const choice = {
+    ...options,
+    mechanism: options.mechanism ?? defaultMechanism,
+  };
   if (choice.rsaBits !== undefined && choice.mechanism !== RSA_OAEP_MECHANISM) {
-    throw new UsageError('--rsa-bits goes with --mechanism rsa-oaep (or reseal of an RSA-OAEP file)');
+    throw new UsageError(
+      '--rsa-bits goes with --mechanism rsa-oaep (or reseal of an RSA-OAEP file)',
+    );
   }
   return choice;
 }
@@ -168,35 +231,83 @@ function generate(): void {
   }
 }
 
-function seal(out: string, choice: SealingChoice, force: boolean, env: Record<string, string | undefined>): void {
+function seal(
+  out: string,
+  choice: SealingChoice,
+  force: boolean,
+  env: Record<string, string | undefined>,
+): void {
   refuseToOverwrite(out, force);
   const settings = readPkcs11Settings(env, 'the master-key command');
   const masterKey = readMasterKeyFromStdin();
   try {
-    const { text, key } = withPkcs11Token(settings, { readWrite: true }, (token) => {
-      const sealingKey = findOrCreateSealingKey(token, settings.keyLabel, 'PKCS11_KEY_LABEL', choice);
-      return { text: sealWithNote(token, sealingKey, masterKey), key: sealingKey };
-    });
+    const { text, key } = withPkcs11Token(
+      settings,
+      { readWrite: true },
+      (token) => {
+        const sealingKey = findOrCreateSealingKey(
+          token,
+          settings.keyLabel,
+          'PKCS11_KEY_LABEL',
+          choice,
+        );
+        return {
+          text: sealWithNote(token, sealingKey, masterKey),
+          key: sealingKey,
+        };
+      },
+    );
     writeSealedFile(out, text, force);
-    report(`sealed the master key to ${out} with ${describeKey(key)} on token "${settings.tokenLabel}"`);
+    report(
+      `sealed the master key to ${out} with ${describeKey(key)} on token "${settings.tokenLabel}"`,
+    );
   } finally {
     zeroBuffer(masterKey);
   }
 }
 
-function reseal(newKeyLabel: string, out: string, options: SealingOptions, force: boolean, env: Record<string, string | undefined>): void {
+function reseal(
+  newKeyLabel: string,
+  out: string,
+  options: SealingOptions,
+  force: boolean,
+  env: Record<string, string | undefined>,
+): void {
   refuseToOverwrite(out, force);
   const sealedPath = env.APP_MASTER_KEY_SEALED?.trim();
-  if (!sealedPath) throw new Pkcs11SettingError('APP_MASTER_KEY_SEALED', 'is required by reseal: the sealed file to open');
-  const settings: Pkcs11Settings = readPkcs11Settings(env, 'the master-key command');
+  if (!sealedPath)
+    throw new Pkcs11SettingError(
+      'APP_MASTER_KEY_SEALED',
+      'is required by reseal: the sealed file to open',
+    );
+  const settings: Pkcs11Settings = readPkcs11Settings(
+    env,
+    'the master-key command',
+  );
   // Without --mechanism, the new file is sealed the way the old one was.
-  const choice = sealingChoice(options, options.mechanism ?? readSealedMasterKeyFile(sealedPath, 'APP_MASTER_KEY_SEALED').mechanism);
+  const choice = sealingChoice(
+    options,
+    options.mechanism ??
+      readSealedMasterKeyFile(sealedPath, 'APP_MASTER_KEY_SEALED').mechanism,
+  );
   const masterKey = openSealedMasterKey(settings, sealedPath);
   try {
-    const { text, key } = withPkcs11Token(settings, { readWrite: true }, (token) => {
-      const sealingKey = findOrCreateSealingKey(token, newKeyLabel, '--new-key-label', choice);
-      return { text: sealWithNote(token, sealingKey, masterKey), key: sealingKey };
-    });
+    const { text, key } = withPkcs11Token(
+      settings,
+      { readWrite: true },
+      (token) => {
+        const sealingKey = findOrCreateSealingKey(
+          token,
+          newKeyLabel,
+          '--new-key-label',
+          choice,
+        );
+        return {
+          text: sealWithNote(token, sealingKey, masterKey),
+          key: sealingKey,
+        };
+      },
+    );
     writeSealedFile(out, text, force);
     report(
       `resealed the master key of ${sealedPath} to ${out} with ${describeKey(key)} on token "${settings.tokenLabel}"; ` +
@@ -208,17 +319,28 @@ function reseal(newKeyLabel: string, out: string, options: SealingOptions, force
   }
 }
 
-function sealWithNote(token: Pkcs11Token, key: SealingKey, masterKey: Buffer): string {
+function sealWithNote(
+  token: Pkcs11Token,
+  key: SealingKey,
+  masterKey: Buffer,
+): string {
   const { sealed, note } = sealMasterKey(token, key, masterKey);
   if (note) report(note);
   return serializeSealedMasterKey(sealed);
 }
 
 function describeKey(key: SealingKey): string {
-  return key.mechanism === AES_GCM_MECHANISM ? `the AES-256 key labelled "${key.label}" (CKM_AES_GCM)` : `the RSA key labelled "${key.label}" (CKM_RSA_PKCS_OAEP)`;
+  return key.mechanism === AES_GCM_MECHANISM
+    ? `the AES-256 key labelled "${key.label}" (CKM_AES_GCM)`
+    : `the RSA key labelled "${key.label}" (CKM_RSA_PKCS_OAEP)`;
 }
 
-function findOrCreateSealingKey(token: Pkcs11Token, label: string, variable: string, choice: SealingChoice): SealingKey {
+function findOrCreateSealingKey(
+  token: Pkcs11Token,
+  label: string,
+  variable: string,
+  choice: SealingChoice,
+): SealingKey {
   const { mechanism } = choice;
   if (mechanism === AES_GCM_MECHANISM) {
     const existing = token.findAesKey(label, variable);
@@ -228,7 +350,9 @@ function findOrCreateSealingKey(token: Pkcs11Token, label: string, variable: str
     }
     refuseOccupiedLabel(token, label, variable, 'an AES-256 key');
     const created = token.createAesKey(label, variable);
-    report(`created the AES-256 key labelled "${label}" on token "${token.tokenLabel}"`);
+    report(
+      `created the AES-256 key labelled "${label}" on token "${token.tokenLabel}"`,
+    );
     return { ...created, mechanism };
   }
   const existing = token.findRsaPrivateKey(label, variable);
@@ -239,14 +363,24 @@ function findOrCreateSealingKey(token: Pkcs11Token, label: string, variable: str
   refuseOccupiedLabel(token, label, variable, 'an RSA private key');
   const bits = choice.rsaBits ?? 3072;
   const created = token.createRsaKeyPair(label, bits, variable);
-  report(`created the RSA-${bits} key pair labelled "${label}" on token "${token.tokenLabel}"`);
+  report(
+    `created the RSA-${bits} key pair labelled "${label}" on token "${token.tokenLabel}"`,
+  );
   return { ...created, mechanism };
 }
 
 /** A label that already names another kind of object is not given to a new key as well. */
-function refuseOccupiedLabel(token: Pkcs11Token, label: string, variable: string, wanted: string): void {
+function refuseOccupiedLabel(
+  token: Pkcs11Token,
+  label: string,
+  variable: string,
+  wanted: string,
+): void {
   if (token.hasObjectLabelled(label)) {
-    throw new Pkcs11SettingError(variable, `the label "${label}" on token "${token.tokenLabel}" names an object that is not ${wanted}; choose another label`);
+    throw new Pkcs11SettingError(
+      variable,
+      `the label "${label}" on token "${token.tokenLabel}" names an object that is not ${wanted}; choose another label`,
+    );
   }
 }
 
@@ -257,11 +391,15 @@ function refuseOccupiedLabel(token: Pkcs11Token, label: string, variable: string
 function readMasterKeyFromStdin(): Buffer {
   const key = readBase64MasterKey(readStdin);
   if (!key) {
-    throw new CommandError(`standard input must be a master key: ${MASTER_KEY_BYTES} bytes in base64 (44 characters) and at most one newline`);
+    throw new CommandError(
+      `standard input must be a master key: ${MASTER_KEY_BYTES} bytes in base64 (44 characters) and at most one newline`,
+    );
   }
   if (looksNonRandom(key)) {
     zeroBuffer(key);
-    throw new CommandError('the key on standard input looks like a placeholder, not random bytes; generate one with `npm run master-key -- generate`');
+    throw new CommandError(
+      'the key on standard input looks like a placeholder, not random bytes; generate one with `npm run master-key -- generate`',
+    );
   }
   return key;
 }
@@ -278,13 +416,16 @@ function readStdin(buffer: Buffer, offset: number): number {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
         continue;
       }
-      throw new CommandError(`standard input cannot be read (${code ?? (error as Error).message})`);
+      throw new CommandError(
+        `standard input cannot be read (${code ?? (error as Error).message})`,
+      );
     }
   }
 }
 
 function refuseToOverwrite(out: string, force: boolean): void {
-  if (!force && existsSync(out)) throw new CommandError(`${out} exists; pass --force to replace it`);
+  if (!force && existsSync(out))
+    throw new CommandError(`${out} exists; pass --force to replace it`);
 }
 
 /**
@@ -305,8 +446,11 @@ function writeSealedFile(out: string, text: string, force: boolean): void {
     else linkSync(temporary, out);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' && !force && existsSync(out)) throw new CommandError(`${out} exists; pass --force to replace it`);
-    throw new CommandError(`cannot write ${out} (${code ?? (error as Error).message})`);
+    if (code === 'EEXIST' && !force && existsSync(out))
+      throw new CommandError(`${out} exists; pass --force to replace it`);
+    throw new CommandError(
+      `cannot write ${out} (${code ?? (error as Error).message})`,
+    );
   } finally {
     rmSync(temporary, { force: true });
   }

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveServerSecrets } from '../crypto/server-secrets';
@@ -25,7 +31,10 @@ describe('loadAppConfig', () => {
   }
 
   it('applies the SPEC §6 defaults', () => {
-    const config = loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey });
+    const config = loadAppConfig({
+      DATA_DIR: dataDir,
+      APP_MASTER_KEY: validKey,
+    });
     expect(config).toMatchObject({
       nodeEnv: 'development',
       port: 3000,
@@ -47,7 +56,11 @@ describe('loadAppConfig', () => {
       loginFailureWindowSeconds: 900,
       trustProxy: false,
     });
-    expect(config.serverSecrets.vaultKey.equals(deriveServerSecrets(Buffer.from(validKey, 'base64')).vaultKey)).toBe(true);
+    expect(
+      config.serverSecrets.vaultKey.equals(
+        deriveServerSecrets(Buffer.from(validKey, 'base64')).vaultKey,
+      ),
+    ).toBe(true);
   });
 
   it('reads every variable', () => {
@@ -128,7 +141,9 @@ describe('loadAppConfig', () => {
     ['TRUST_PROXY', '10.0.0.0/33'],
     ['TRUST_PROXY', 'loopback, proxy.internal'],
   ])('names %s when it is %p', (variable, value) => {
-    expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual([variable]);
+    expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual(
+      [variable],
+    );
   });
 
   it.each([
@@ -136,30 +151,45 @@ describe('loadAppConfig', () => {
     ['0', false],
     ['1', 1],
     ['loopback', ['loopback']],
-    ['10.0.0.0/8, 192.168.1.7 ,uniquelocal', ['10.0.0.0/8', '192.168.1.7', 'uniquelocal']],
+    [
+      '10.0.0.0/8, 192.168.1.7 ,uniquelocal',
+      ['10.0.0.0/8', '192.168.1.7', 'uniquelocal'],
+    ],
     ['fd00::/8,::1', ['fd00::/8', '::1']],
   ])('reads TRUST_PROXY=%p as %p', (value, expected) => {
-    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey, TRUST_PROXY: value }).trustProxy).toEqual(expected);
+    expect(
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        TRUST_PROXY: value,
+      }).trustProxy,
+    ).toEqual(expected);
   });
 
   it('reports every bad variable at once', () => {
-    expect(problemsOf({ PORT: 'x', LOG_LEVEL: 'loud', APP_MASTER_KEY: 'short' })).toEqual([
-      'PORT',
-      'LOG_LEVEL',
-      'APP_MASTER_KEY',
-    ]);
+    expect(
+      problemsOf({ PORT: 'x', LOG_LEVEL: 'loud', APP_MASTER_KEY: 'short' }),
+    ).toEqual(['PORT', 'LOG_LEVEL', 'APP_MASTER_KEY']);
   });
 
   it('rejects an idle timeout longer than the absolute session lifetime', () => {
     expect(
-      problemsOf({ APP_MASTER_KEY: validKey, SESSION_IDLE_TTL: '2h', SESSION_MAX_TTL: '1h' }),
+      problemsOf({
+        APP_MASTER_KEY: validKey,
+        SESSION_IDLE_TTL: '2h',
+        SESSION_MAX_TTL: '1h',
+      }),
     ).toEqual(['SESSION_IDLE_TTL']);
   });
 
   it('never echoes a bad master key or a URL password in its message', () => {
     const secret = 'c2VjcmV0LXZhbHVlLXRoYXQtaXMtdG9vLXNob3J0';
     try {
-      loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: secret, DATABASE_URL: 'ftp://u:hunter2@x' });
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: secret,
+        DATABASE_URL: 'ftp://u:hunter2@x',
+      });
       throw new Error('expected a ConfigValidationError');
     } catch (error) {
       expect((error as Error).message).toContain('APP_MASTER_KEY');
@@ -182,33 +212,59 @@ describe('loadAppConfig', () => {
   });
 
   it('reads LOG_PRETTY as true or false, and refuses anything else', () => {
-    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey }).logPretty).toBe(false);
-    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey, LOG_PRETTY: 'true' }).logPretty).toBe(true);
-    expect(loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey, LOG_PRETTY: '0' }).logPretty).toBe(false);
-    expect(problemsOf({ APP_MASTER_KEY: validKey, LOG_PRETTY: 'yes please' })).toEqual(['LOG_PRETTY']);
+    expect(
+      loadAppConfig({ DATA_DIR: dataDir, APP_MASTER_KEY: validKey }).logPretty,
+    ).toBe(false);
+    expect(
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        LOG_PRETTY: 'true',
+      }).logPretty,
+    ).toBe(true);
+    expect(
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        LOG_PRETTY: '0',
+      }).logPretty,
+    ).toBe(false);
+    expect(
+      problemsOf({ APP_MASTER_KEY: validKey, LOG_PRETTY: 'yes please' }),
+    ).toEqual(['LOG_PRETTY']);
   });
 
   describe('APP_MASTER_KEY in production', () => {
     it('refuses to start without one', () => {
-      expect(() => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir })).toThrow(
-        /APP_MASTER_KEY: is required when NODE_ENV=production/,
-      );
+      expect(() =>
+        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir }),
+      ).toThrow(/APP_MASTER_KEY: is required when NODE_ENV=production/);
     });
 
     it('refuses a short key', () => {
       expect(() =>
-        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, APP_MASTER_KEY: randomBytes(16).toString('base64') }),
+        loadAppConfig({
+          NODE_ENV: 'production',
+          DATA_DIR: dataDir,
+          APP_MASTER_KEY: randomBytes(16).toString('base64'),
+        }),
       ).toThrow(/APP_MASTER_KEY: must be 32 bytes, base64-encoded/);
     });
 
     it('refuses a placeholder key', () => {
       expect(() =>
-        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, APP_MASTER_KEY: Buffer.alloc(32).toString('base64') }),
+        loadAppConfig({
+          NODE_ENV: 'production',
+          DATA_DIR: dataDir,
+          APP_MASTER_KEY: Buffer.alloc(32).toString('base64'),
+        }),
       ).toThrow(/APP_MASTER_KEY: looks like a placeholder/);
     });
 
     it('never generates a development key file', () => {
-      expect(() => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir })).toThrow();
+      expect(() =>
+        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir }),
+      ).toThrow();
       expect(() => statSync(join(dataDir, 'master.key'))).toThrow();
     });
   });
@@ -221,20 +277,30 @@ describe('loadAppConfig', () => {
       expect(first.masterKeySource).toBe('development-file');
       expect(first.startupWarnings.join()).toContain(file);
       expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(second.serverSecrets.pepper.equals(first.serverSecrets.pepper)).toBe(true);
-      const fromFile = deriveServerSecrets(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64'));
+      expect(
+        second.serverSecrets.pepper.equals(first.serverSecrets.pepper),
+      ).toBe(true);
+      const fromFile = deriveServerSecrets(
+        Buffer.from(readFileSync(file, 'utf8').trim(), 'base64'),
+      );
       expect(fromFile.pepper.equals(first.serverSecrets.pepper)).toBe(true);
     });
 
     it('does not write the key file when another variable is invalid', () => {
-      expect(() => loadAppConfig({ DATA_DIR: dataDir, PORT: 'x' })).toThrow(ConfigValidationError);
+      expect(() => loadAppConfig({ DATA_DIR: dataDir, PORT: 'x' })).toThrow(
+        ConfigValidationError,
+      );
       expect(() => statSync(join(dataDir, 'master.key'))).toThrow();
     });
 
     it('refuses a corrupt key file instead of replacing it', () => {
       writeFileSync(join(dataDir, 'master.key'), 'garbage\n', { mode: 0o600 });
-      expect(() => loadAppConfig({ DATA_DIR: dataDir })).toThrow(/master\.key is corrupt/);
-      expect(readFileSync(join(dataDir, 'master.key'), 'utf8')).toBe('garbage\n');
+      expect(() => loadAppConfig({ DATA_DIR: dataDir })).toThrow(
+        /master\.key is corrupt/,
+      );
+      expect(readFileSync(join(dataDir, 'master.key'), 'utf8')).toBe(
+        'garbage\n',
+      );
     });
   });
 });

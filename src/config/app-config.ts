@@ -3,16 +3,31 @@ import { resolve } from 'node:path';
 import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { parseDurationSeconds } from './duration';
-import { masterKeySettingProblems, MasterKeySource, resolveMasterKey } from './master-key';
+import {
+  masterKeySettingProblems,
+  MasterKeySource,
+  resolveMasterKey,
+} from './master-key';
 
 export const NODE_ENVIRONMENTS = ['development', 'production', 'test'] as const;
 export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
 
 /** AEAD for new ciphertexts (SPEC §1); both always decrypt. */
-export const ENCRYPTION_ALGORITHMS = ['xchacha20-poly1305', 'aes-256-gcm'] as const;
+export const ENCRYPTION_ALGORITHMS = [
+  'xchacha20-poly1305',
+  'aes-256-gcm',
+] as const;
 export type EncryptionAlgorithmName = (typeof ENCRYPTION_ALGORITHMS)[number];
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
@@ -72,7 +87,9 @@ export class AppConfig {
   /** Things worth a warning once the logger is up (e.g. a generated development key). */
   readonly startupWarnings: readonly string[];
 
-  constructor(values: Omit<AppConfig, 'toJSON' | 'withDatabaseUrl' | 'isProduction'>) {
+  constructor(
+    values: Omit<AppConfig, 'toJSON' | 'withDatabaseUrl' | 'isProduction'>,
+  ) {
     Object.assign(this, values);
     Object.freeze(this);
   }
@@ -127,35 +144,83 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const port = reader.integer('PORT', 3000, 1, 65535);
   const databaseUrl = reader.url('DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
-  const redisKeyPrefix = reader.pattern('REDIS_KEY_PREFIX', /^[A-Za-z0-9:._-]{1,64}$/, 'up to 64 letters, digits, ":", ".", "_" or "-"') ?? '';
-  const redisCommandTimeoutMs = reader.integer('REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 60_000);
+  const redisKeyPrefix =
+    reader.pattern(
+      'REDIS_KEY_PREFIX',
+      /^[A-Za-z0-9:._-]{1,64}$/,
+      'up to 64 letters, digits, ":", ".", "_" or "-"',
+    ) ?? '';
+  const redisCommandTimeoutMs = reader.integer(
+    'REDIS_COMMAND_TIMEOUT_MS',
+    1000,
+    50,
+    60_000,
+  );
   const dataDir = resolve(reader.string('DATA_DIR') ?? './.data');
   const accessTokenTtlSeconds = reader.duration('ACCESS_TOKEN_TTL', '10m');
   const sessionIdleTtlSeconds = reader.duration('SESSION_IDLE_TTL', '30m');
   const sessionMaxTtlSeconds = reader.duration('SESSION_MAX_TTL', '12h');
-  const documentRetentionDays = reader.integer('DOCUMENT_RETENTION_DAYS', 90, 1, 36500);
-  const logLevel = reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info');
+  const documentRetentionDays = reader.integer(
+    'DOCUMENT_RETENTION_DAYS',
+    90,
+    1,
+    36500,
+  );
+  const logLevel = reader.oneOf(
+    'LOG_LEVEL',
+    LOG_LEVELS,
+    nodeEnv === 'test' ? 'silent' : 'info',
+  );
   const logPretty = reader.boolean('LOG_PRETTY', false);
   if (logPretty && !isInstalled('pino-pretty')) {
-    reader.problem('LOG_PRETTY', 'needs pino-pretty, a development dependency (npm ci without --omit=dev); production logs are JSON');
+    reader.problem(
+      'LOG_PRETTY',
+      'needs pino-pretty, a development dependency (npm ci without --omit=dev); production logs are JSON',
+    );
   }
-  const encryptionAlgorithm = reader.oneOf('ENCRYPTION_ALGORITHM', ENCRYPTION_ALGORITHMS, 'xchacha20-poly1305');
+  const encryptionAlgorithm = reader.oneOf(
+    'ENCRYPTION_ALGORITHM',
+    ENCRYPTION_ALGORITHMS,
+    'xchacha20-poly1305',
+  );
   const authRateLimit = reader.integer('AUTH_RATE_LIMIT', 100, 1, 1_000_000);
-  const authRateLimitWindowSeconds = reader.duration('AUTH_RATE_LIMIT_WINDOW', '1m');
-  const loginFailureLimit = reader.integer('LOGIN_FAILURE_LIMIT', 10, 1, 1_000_000);
-  const loginFailureWindowSeconds = reader.duration('LOGIN_FAILURE_WINDOW', '15m');
+  const authRateLimitWindowSeconds = reader.duration(
+    'AUTH_RATE_LIMIT_WINDOW',
+    '1m',
+  );
+  const loginFailureLimit = reader.integer(
+    'LOGIN_FAILURE_LIMIT',
+    10,
+    1,
+    1_000_000,
+  );
+  const loginFailureWindowSeconds = reader.duration(
+    'LOGIN_FAILURE_WINDOW',
+    '15m',
+  );
   const trustProxy = reader.trustProxy('TRUST_PROXY');
   // Floors are OWASP's argon2id minimum (m = 19 MiB, t = 2, p = 1); ceilings keep a typo from
   // turning every login into a denial of service.
-  const argon2MemoryKiB = reader.integer('ARGON2_MEMORY_KIB', 19_456, 19_456, 1_048_576);
+  const argon2MemoryKiB = reader.integer(
+    'ARGON2_MEMORY_KIB',
+    19_456,
+    19_456,
+    1_048_576,
+  );
   const argon2Iterations = reader.integer('ARGON2_ITERATIONS', 2, 2, 20);
   const argon2Parallelism = reader.integer('ARGON2_PARALLELISM', 1, 1, 16);
 
   if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
-    reader.problem('SESSION_IDLE_TTL', 'must not be longer than SESSION_MAX_TTL');
+    reader.problem(
+      'SESSION_IDLE_TTL',
+      'must not be longer than SESSION_MAX_TTL',
+    );
   }
   if (accessTokenTtlSeconds > sessionMaxTtlSeconds) {
-    reader.problem('ACCESS_TOKEN_TTL', 'must not be longer than SESSION_MAX_TTL');
+    reader.problem(
+      'ACCESS_TOKEN_TTL',
+      'must not be longer than SESSION_MAX_TTL',
+    );
   }
   // The master key comes last: a generated dev key is only written once everything else is valid.
   if (reader.problems.length > 0) {
@@ -165,7 +230,8 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
 
   // A secure buffer, from APP_MASTER_KEY, APP_MASTER_KEY_FILE, APP_MASTER_KEY_SEALED (PKCS#11) or the dev file.
   const masterKey = resolveMasterKey({ env, nodeEnv, dataDir });
-  if ('problems' in masterKey) throw new ConfigValidationError(masterKey.problems);
+  if ('problems' in masterKey)
+    throw new ConfigValidationError(masterKey.problems);
   let serverSecrets: ServerSecrets;
   try {
     serverSecrets = deriveServerSecrets(masterKey.key);
@@ -224,7 +290,9 @@ class EnvironmentReader {
 
   string(name: string): string | undefined {
     const value = this.env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
+    return value === undefined || value.trim() === ''
+      ? undefined
+      : value.trim();
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {
@@ -232,7 +300,10 @@ class EnvironmentReader {
     if (raw === undefined) return fallback;
     const value = /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(value) || value < min || value > max) {
-      this.problem(name, `must be a whole number from ${min} to ${max} (got "${clip(raw)}")`);
+      this.problem(
+        name,
+        `must be a whole number from ${min} to ${max} (got "${clip(raw)}")`,
+      );
       return fallback;
     }
     return value;
@@ -242,7 +313,10 @@ class EnvironmentReader {
     const raw = this.string(name) ?? fallback;
     const seconds = parseDurationSeconds(raw);
     if (seconds === undefined) {
-      this.problem(name, `must be a duration like 600, 45s, 10m, 12h or 7d (got "${clip(raw)}")`);
+      this.problem(
+        name,
+        `must be a duration like 600, 45s, 10m, 12h or 7d (got "${clip(raw)}")`,
+      );
       return parseDurationSeconds(fallback) as number;
     }
     return seconds;
@@ -261,13 +335,20 @@ class EnvironmentReader {
     const raw = this.string(name);
     if (raw === undefined) return fallback;
     if (!(allowed as readonly string[]).includes(raw)) {
-      this.problem(name, `must be one of ${allowed.join(', ')} (got "${clip(raw)}")`);
+      this.problem(
+        name,
+        `must be one of ${allowed.join(', ')} (got "${clip(raw)}")`,
+      );
       return fallback;
     }
     return raw as T;
   }
 
-  pattern(name: string, allowed: RegExp, description: string): string | undefined {
+  pattern(
+    name: string,
+    allowed: RegExp,
+    description: string,
+  ): string | undefined {
     const raw = this.string(name);
     if (raw === undefined) return undefined;
     if (!allowed.test(raw)) {
@@ -286,7 +367,8 @@ class EnvironmentReader {
       if (hops <= 32) return hops;
     }
     const entries = raw.split(',').map((entry) => entry.trim());
-    if (raw !== 'true' && entries.every(isTrustedProxyEntry)) return Object.freeze(entries);
+    if (raw !== 'true' && entries.every(isTrustedProxyEntry))
+      return Object.freeze(entries);
     this.problem(
       name,
       `must be false, a hop count from 1 to 32, or a comma-separated list of proxy addresses, CIDRs, loopback, linklocal or uniquelocal (got "${clip(raw)}")`,
@@ -306,7 +388,10 @@ class EnvironmentReader {
       return undefined;
     }
     if (!protocols.includes(parsed.protocol)) {
-      this.problem(name, `must use the ${protocols.join(' or ')} scheme (got "${parsed.protocol}")`);
+      this.problem(
+        name,
+        `must use the ${protocols.join(' or ')} scheme (got "${parsed.protocol}")`,
+      );
       return undefined;
     }
     return raw;
@@ -324,7 +409,9 @@ function isTrustedProxyEntry(entry: string): boolean {
   const family = isIP(address);
   if (family === 0 || rest.length > 0) return false;
   if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  return (
+    /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+  );
 }
 
 function isInstalled(packageName: string): boolean {

@@ -10,7 +10,9 @@ describe('base64 over bytes (keys that never become strings)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
         const encoded = encodeBase64Secret(bytes);
-        expect(encoded.toString('latin1')).toBe(Buffer.from(bytes).toString('base64'));
+        expect(encoded.toString('latin1')).toBe(
+          Buffer.from(bytes).toString('base64'),
+        );
         if (encoded.length > 0) expect(isSecureBuffer(encoded)).toBe(true);
         zeroBuffer(encoded);
       }),
@@ -20,7 +22,9 @@ describe('base64 over bytes (keys that never become strings)', () => {
   it('decodes what Buffer encodes, into secure memory', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 1, maxLength: 100 }), (bytes) => {
-        const decoded = decodeBase64Secret(ascii(Buffer.from(bytes).toString('base64')));
+        const decoded = decodeBase64Secret(
+          ascii(Buffer.from(bytes).toString('base64')),
+        );
         expect(decoded && Buffer.from(decoded)).toEqual(Buffer.from(bytes));
         expect(isSecureBuffer(decoded as Buffer)).toBe(true);
         zeroBuffer(decoded);
@@ -36,12 +40,15 @@ describe('base64 over bytes (keys that never become strings)', () => {
   });
 
   it('accepts exactly the 64 characters of the standard alphabet', () => {
-    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const alphabet =
+      'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     for (let byte = 0; byte < 256; byte++) {
       const character = String.fromCharCode(byte);
       const decoded = decodeBase64Secret(Buffer.from([byte, byte, byte, byte]));
       if (alphabet.includes(character)) {
-        expect(decoded?.equals(Buffer.from(character.repeat(4), 'base64'))).toBe(true);
+        expect(
+          decoded?.equals(Buffer.from(character.repeat(4), 'base64')),
+        ).toBe(true);
       } else {
         expect(decoded).toBeUndefined();
       }

@@ -15,7 +15,14 @@ function inRange(c: number, lo: number, hi: number): number {
 /** The base64 character of a sextet (0–63). */
 function sextetToChar(x: number): number {
   // 'A'..'Z', then +6 to 'a'..'z', then -75 to '0'..'9', then -15 to '+', then +3 to '/'.
-  return 65 + x + (((25 - x) >> 8) & 6) - (((51 - x) >> 8) & 75) - (((61 - x) >> 8) & 15) + (((62 - x) >> 8) & 3);
+  return (
+    65 +
+    x +
+    (((25 - x) >> 8) & 6) -
+    (((51 - x) >> 8) & 75) -
+    (((61 - x) >> 8) & 15) +
+    (((62 - x) >> 8) & 3)
+  );
 }
 
 /** The sextet of a base64 character, or -1 for a byte outside the alphabet. */
@@ -25,7 +32,12 @@ function charToSextet(c: number): number {
   const digit = inRange(c, 48, 57);
   const plus = inRange(c, 43, 43);
   const slash = inRange(c, 47, 47);
-  const value = (upper & (c - 65)) | (lower & (c - 71)) | (digit & (c + 4)) | (plus & 62) | (slash & 63);
+  const value =
+    (upper & (c - 65)) |
+    (lower & (c - 71)) |
+    (digit & (c + 4)) |
+    (plus & 62) |
+    (slash & 63);
   const valid = upper | lower | digit | plus | slash;
   return value | ~valid;
 }
@@ -41,7 +53,8 @@ export function encodeBase64Secret(bytes: Uint8Array): Buffer {
     const b2 = remaining > 2 ? bytes[i + 2] : 0;
     out[o++] = sextetToChar(b0 >> 2);
     out[o++] = sextetToChar(((b0 & 3) << 4) | (b1 >> 4));
-    out[o++] = remaining > 1 ? sextetToChar(((b1 & 15) << 2) | (b2 >> 6)) : 0x3d;
+    out[o++] =
+      remaining > 1 ? sextetToChar(((b1 & 15) << 2) | (b2 >> 6)) : 0x3d;
     out[o++] = remaining > 2 ? sextetToChar(b2 & 63) : 0x3d;
   }
   return out;
@@ -59,7 +72,8 @@ export function decodeBase64Secret(encoded: Uint8Array): Buffer | undefined {
   const length = encoded.length;
   if (length === 0 || length % 4 !== 0) return undefined;
   // Padding depends on the length of the key only, not on its bytes: branching on it is fine.
-  const padding = encoded[length - 1] === 0x3d ? (encoded[length - 2] === 0x3d ? 2 : 1) : 0;
+  const padding =
+    encoded[length - 1] === 0x3d ? (encoded[length - 2] === 0x3d ? 2 : 1) : 0;
   const out = secureAlloc((length / 4) * 3 - padding);
   const sextets = length - padding;
   let invalid = 0;

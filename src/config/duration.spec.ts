@@ -12,10 +12,18 @@ describe('parseDurationSeconds', () => {
     expect(parseDurationSeconds(input)).toBe(expected);
   });
 
-  it.each(['', '0', '0m', '-5m', '10 minutes', '1.5h', '10w', 'm', '10mm', '9999999999'])(
-    'rejects %p',
-    (input) => {
-      expect(parseDurationSeconds(input)).toBeUndefined();
-    },
-  );
+  it.each([
+    '',
+    '0',
+    '0m',
+    '-5m',
+    '10 minutes',
+    '1.5h',
+    '10w',
+    'm',
+    '10mm',
+    '9999999999',
+  ])('rejects %p', (input) => {
+    expect(parseDurationSeconds(input)).toBeUndefined();
+  });
 });

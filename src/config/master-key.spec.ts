@@ -1,9 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSecureBuffer, zeroBuffer } from '../crypto/secure-memory';
-import { masterKeySettingProblems, MasterKeyResolution, readMasterKeyFile, resolveMasterKey } from './master-key';
+import {
+  masterKeySettingProblems,
+  MasterKeyResolution,
+  readMasterKeyFile,
+  resolveMasterKey,
+} from './master-key';
 
 describe('master key sources (SPEC §1)', () => {
   let dir: string;
@@ -15,12 +26,21 @@ describe('master key sources (SPEC §1)', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function resolve(env: Record<string, string>, nodeEnv = 'test'): MasterKeyResolution {
+  function resolve(
+    env: Record<string, string>,
+    nodeEnv = 'test',
+  ): MasterKeyResolution {
     return resolveMasterKey({ env, nodeEnv, dataDir: join(dir, 'data') });
   }
 
-  function keyOf(resolution: MasterKeyResolution): { key: Buffer; source: string } {
-    if ('problems' in resolution) throw new Error(`unexpected problems: ${JSON.stringify(resolution.problems)}`);
+  function keyOf(resolution: MasterKeyResolution): {
+    key: Buffer;
+    source: string;
+  } {
+    if ('problems' in resolution)
+      throw new Error(
+        `unexpected problems: ${JSON.stringify(resolution.problems)}`,
+      );
     return resolution;
   }
 
@@ -46,8 +66,14 @@ describe('master key sources (SPEC §1)', () => {
 
     it('refuses a placeholder in production only', () => {
       const zeros = Buffer.alloc(32).toString('base64');
-      expect(problemsOf(resolve({ APP_MASTER_KEY: zeros }, 'production'))).toEqual([expect.stringMatching(/^APP_MASTER_KEY: looks like a placeholder/)]);
-      expect(keyOf(resolve({ APP_MASTER_KEY: zeros })).source).toBe('environment');
+      expect(
+        problemsOf(resolve({ APP_MASTER_KEY: zeros }, 'production')),
+      ).toEqual([
+        expect.stringMatching(/^APP_MASTER_KEY: looks like a placeholder/),
+      ]);
+      expect(keyOf(resolve({ APP_MASTER_KEY: zeros })).source).toBe(
+        'environment',
+      );
     });
   });
 
@@ -57,7 +83,9 @@ describe('master key sources (SPEC §1)', () => {
       ['a newline', '\n'],
       ['CRLF', '\r\n'],
     ])('reads a file with %s into secure memory', (_name, ending) => {
-      const resolved = keyOf(resolve({ APP_MASTER_KEY_FILE: keyFile(encoded + ending) }));
+      const resolved = keyOf(
+        resolve({ APP_MASTER_KEY_FILE: keyFile(encoded + ending) }),
+      );
       expect(resolved.source).toBe('file');
       expect(resolved.key.equals(key)).toBe(true);
       expect(isSecureBuffer(resolved.key)).toBe(true);
@@ -81,24 +109,34 @@ describe('master key sources (SPEC §1)', () => {
     ])('refuses a file holding %s, without echoing it', (_name, content) => {
       const path = keyFile(content);
       const problems = problemsOf(resolve({ APP_MASTER_KEY_FILE: path }));
-      expect(problems).toEqual([`APP_MASTER_KEY_FILE: ${path} must hold 32 bytes in base64 (44 characters), optionally followed by one newline`]);
-      const text = Buffer.isBuffer(content) ? content.toString('base64') : content.trim();
+      expect(problems).toEqual([
+        `APP_MASTER_KEY_FILE: ${path} must hold 32 bytes in base64 (44 characters), optionally followed by one newline`,
+      ]);
+      const text = Buffer.isBuffer(content)
+        ? content.toString('base64')
+        : content.trim();
       if (text) expect(problems.join()).not.toContain(text.slice(0, 12));
     });
 
     it('names a missing file and a directory', () => {
-      expect(problemsOf(resolve({ APP_MASTER_KEY_FILE: join(dir, 'absent') }))).toEqual([
+      expect(
+        problemsOf(resolve({ APP_MASTER_KEY_FILE: join(dir, 'absent') })),
+      ).toEqual([
         `APP_MASTER_KEY_FILE: cannot read ${join(dir, 'absent')} (no such file)`,
       ]);
       mkdirSync(join(dir, 'folder'));
-      expect(problemsOf(resolve({ APP_MASTER_KEY_FILE: join(dir, 'folder') }))).toEqual([
+      expect(
+        problemsOf(resolve({ APP_MASTER_KEY_FILE: join(dir, 'folder') })),
+      ).toEqual([
         `APP_MASTER_KEY_FILE: cannot read ${join(dir, 'folder')} (it is a directory)`,
       ]);
     });
 
     it('refuses a placeholder in production, naming APP_MASTER_KEY_FILE', () => {
       const path = keyFile(`${Buffer.alloc(32, 7).toString('base64')}\n`);
-      expect(problemsOf(resolve({ APP_MASTER_KEY_FILE: path }, 'production'))).toEqual([
+      expect(
+        problemsOf(resolve({ APP_MASTER_KEY_FILE: path }, 'production')),
+      ).toEqual([
         expect.stringMatching(/^APP_MASTER_KEY_FILE: looks like a placeholder/),
       ]);
     });
@@ -114,23 +152,46 @@ describe('master key sources (SPEC §1)', () => {
 
   describe('choosing a source', () => {
     it.each([
-      [{ APP_MASTER_KEY: encoded, APP_MASTER_KEY_FILE: '/k' }, 'APP_MASTER_KEY, APP_MASTER_KEY_FILE: are both set: set only one master key source'],
-      [{ APP_MASTER_KEY_FILE: '/k', APP_MASTER_KEY_SEALED: '/s' }, 'APP_MASTER_KEY_FILE, APP_MASTER_KEY_SEALED: are both set: set only one master key source'],
       [
-        { APP_MASTER_KEY: encoded, APP_MASTER_KEY_FILE: '/k', APP_MASTER_KEY_SEALED: '/s' },
+        { APP_MASTER_KEY: encoded, APP_MASTER_KEY_FILE: '/k' },
+        'APP_MASTER_KEY, APP_MASTER_KEY_FILE: are both set: set only one master key source',
+      ],
+      [
+        { APP_MASTER_KEY_FILE: '/k', APP_MASTER_KEY_SEALED: '/s' },
+        'APP_MASTER_KEY_FILE, APP_MASTER_KEY_SEALED: are both set: set only one master key source',
+      ],
+      [
+        {
+          APP_MASTER_KEY: encoded,
+          APP_MASTER_KEY_FILE: '/k',
+          APP_MASTER_KEY_SEALED: '/s',
+        },
         'APP_MASTER_KEY, APP_MASTER_KEY_FILE, APP_MASTER_KEY_SEALED: are all set: set only one master key source',
       ],
     ])('refuses two sources at once, naming both: %p', (env, problem) => {
       expect(problemsOf(resolve(env))).toEqual([problem]);
-      expect(masterKeySettingProblems(env).map((p) => `${p.variable}: ${p.message}`)).toEqual([problem]);
+      expect(
+        masterKeySettingProblems(env).map((p) => `${p.variable}: ${p.message}`),
+      ).toEqual([problem]);
     });
 
     it('treats an empty variable as unset', () => {
-      expect(keyOf(resolve({ APP_MASTER_KEY: '', APP_MASTER_KEY_FILE: keyFile(encoded) })).source).toBe('file');
+      expect(
+        keyOf(
+          resolve({
+            APP_MASTER_KEY: '',
+            APP_MASTER_KEY_FILE: keyFile(encoded),
+          }),
+        ).source,
+      ).toBe('file');
     });
 
     it('names every PKCS11_* variable a sealed key lacks, before touching any file or token', () => {
-      expect(problemsOf(resolve({ APP_MASTER_KEY_SEALED: join(dir, 'absent.json') }))).toEqual([
+      expect(
+        problemsOf(
+          resolve({ APP_MASTER_KEY_SEALED: join(dir, 'absent.json') }),
+        ),
+      ).toEqual([
         'PKCS11_MODULE: is required with APP_MASTER_KEY_SEALED',
         'PKCS11_TOKEN_LABEL: is required with APP_MASTER_KEY_SEALED',
         'PKCS11_KEY_LABEL: is required with APP_MASTER_KEY_SEALED',
@@ -148,14 +209,16 @@ describe('master key sources (SPEC §1)', () => {
           }),
         ),
       ).toEqual([
-        'PKCS11_TOKEN_LABEL: must be at most 32 bytes (a token label\'s size)',
+        "PKCS11_TOKEN_LABEL: must be at most 32 bytes (a token label's size)",
         'PKCS11_PIN, PKCS11_PIN_FILE: are both set: set only one',
       ]);
     });
 
     it('refuses to start in production without any source, naming all three', () => {
       const [problem] = problemsOf(resolve({}, 'production'));
-      expect(problem).toMatch(/^APP_MASTER_KEY: is required when NODE_ENV=production/);
+      expect(problem).toMatch(
+        /^APP_MASTER_KEY: is required when NODE_ENV=production/,
+      );
       expect(problem).toContain('APP_MASTER_KEY_FILE');
       expect(problem).toContain('APP_MASTER_KEY_SEALED');
     });

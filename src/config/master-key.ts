@@ -1,8 +1,21 @@
 import { randomFillSync } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
-import { describeFsError, pkcs11SettingProblems, Pkcs11SettingError, readPkcs11Settings } from '../hsm/pkcs11-settings';
+import {
+  describeFsError,
+  pkcs11SettingProblems,
+  Pkcs11SettingError,
+  readPkcs11Settings,
+} from '../hsm/pkcs11-settings';
 import { openSealedMasterKey } from '../hsm/sealed-master-key';
 import { decodeBase64Secret, encodeBase64Secret } from './base64-bytes';
 
@@ -10,9 +23,14 @@ export const MASTER_KEY_BYTES = 32;
 export const DEV_MASTER_KEY_FILE = 'master.key';
 
 /** The three ways to give the master key (SPEC §1); at most one may be set. */
-export const MASTER_KEY_VARIABLES = ['APP_MASTER_KEY', 'APP_MASTER_KEY_FILE', 'APP_MASTER_KEY_SEALED'] as const;
+export const MASTER_KEY_VARIABLES = [
+  'APP_MASTER_KEY',
+  'APP_MASTER_KEY_FILE',
+  'APP_MASTER_KEY_SEALED',
+] as const;
 
-export type MasterKeySource = 'environment' | 'file' | 'pkcs11' | 'development-file';
+export type MasterKeySource =
+  'environment' | 'file' | 'pkcs11' | 'development-file';
 
 export interface MasterKeyProblem {
   variable: string;
@@ -28,7 +46,8 @@ type Environment = Record<string, string | undefined>;
 const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/;
 /** 44 base64 characters, then CRLF at most. */
 const KEY_FILE_MAX_BYTES = 46;
-const HOW_TO_GENERATE = 'generate one with `openssl rand -base64 32` (or `npm run master-key -- generate`)';
+const HOW_TO_GENERATE =
+  'generate one with `openssl rand -base64 32` (or `npm run master-key -- generate`)';
 const FILE_FORMAT = `must hold ${MASTER_KEY_BYTES} bytes in base64 (44 characters), optionally followed by one newline`;
 
 /**
@@ -44,22 +63,39 @@ const FILE_FORMAT = `must hold ${MASTER_KEY_BYTES} bytes in base64 (44 character
  * @returns the key in secure memory (the caller releases it with `zeroBuffer`), or the problems,
  *   each naming a variable and never holding a secret.
  */
-export function resolveMasterKey(input: { env: Environment; nodeEnv: string; dataDir: string }): MasterKeyResolution {
+export function resolveMasterKey(input: {
+  env: Environment;
+  nodeEnv: string;
+  dataDir: string;
+}): MasterKeyResolution {
   const { env, nodeEnv } = input;
   const problems = masterKeySettingProblems(env);
   if (problems.length > 0) return { problems };
 
-  let resolved: { key: Buffer; source: MasterKeySource; warning?: string } | MasterKeyProblem;
+  let resolved:
+    | { key: Buffer; source: MasterKeySource; warning?: string }
+    | MasterKeyProblem;
   try {
-    resolved = readConfiguredKey(env) ?? noConfiguredKey(nodeEnv, input.dataDir);
+    resolved =
+      readConfiguredKey(env) ?? noConfiguredKey(nodeEnv, input.dataDir);
   } catch (error) {
-    if (error instanceof Pkcs11SettingError) return { problems: [{ variable: error.variable, message: error.detail }] };
+    if (error instanceof Pkcs11SettingError)
+      return {
+        problems: [{ variable: error.variable, message: error.detail }],
+      };
     throw error;
   }
   if ('variable' in resolved) return { problems: [resolved] };
   if (nodeEnv === 'production' && looksNonRandom(resolved.key)) {
     zeroBuffer(resolved.key);
-    return { problems: [{ variable: variableOf(resolved.source), message: `looks like a placeholder, not random bytes; ${HOW_TO_GENERATE}` }] };
+    return {
+      problems: [
+        {
+          variable: variableOf(resolved.source),
+          message: `looks like a placeholder, not random bytes; ${HOW_TO_GENERATE}`,
+        },
+      ],
+    };
   }
   return resolved;
 }
@@ -69,34 +105,60 @@ export function resolveMasterKey(input: { env: Environment; nodeEnv: string; dat
  * most one source, `APP_MASTER_KEY`'s format, the `PKCS11_*` variables a sealed key needs.
  */
 export function masterKeySettingProblems(env: Environment): MasterKeyProblem[] {
-  const set = MASTER_KEY_VARIABLES.filter((name) => setting(env, name) !== undefined);
+  const set = MASTER_KEY_VARIABLES.filter(
+    (name) => setting(env, name) !== undefined,
+  );
   if (set.length > 1) {
-    return [{ variable: set.join(', '), message: `are ${set.length === 2 ? 'both' : 'all'} set: set only one master key source` }];
+    return [
+      {
+        variable: set.join(', '),
+        message: `are ${set.length === 2 ? 'both' : 'all'} set: set only one master key source`,
+      },
+    ];
   }
   const encoded = setting(env, 'APP_MASTER_KEY');
   if (encoded !== undefined && !BASE64_32_BYTES.test(encoded)) {
-    return [{ variable: 'APP_MASTER_KEY', message: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}` }];
+    return [
+      {
+        variable: 'APP_MASTER_KEY',
+        message: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}`,
+      },
+    ];
   }
-  if (setting(env, 'APP_MASTER_KEY_SEALED') !== undefined) return pkcs11SettingProblems(env, 'APP_MASTER_KEY_SEALED');
+  if (setting(env, 'APP_MASTER_KEY_SEALED') !== undefined)
+    return pkcs11SettingProblems(env, 'APP_MASTER_KEY_SEALED');
   return [];
 }
 
-function readConfiguredKey(env: Environment): { key: Buffer; source: MasterKeySource } | MasterKeyProblem | undefined {
+function readConfiguredKey(
+  env: Environment,
+): { key: Buffer; source: MasterKeySource } | MasterKeyProblem | undefined {
   const encoded = setting(env, 'APP_MASTER_KEY');
   if (encoded !== undefined) {
     // Decoded straight into secure memory; the format was checked by masterKeySettingProblems.
     const key = secureAlloc(MASTER_KEY_BYTES);
     if (key.write(encoded, 0, 'base64') !== MASTER_KEY_BYTES) {
       zeroBuffer(key);
-      return { variable: 'APP_MASTER_KEY', message: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}` };
+      return {
+        variable: 'APP_MASTER_KEY',
+        message: `must be ${MASTER_KEY_BYTES} bytes, base64-encoded; ${HOW_TO_GENERATE}`,
+      };
     }
     return { key, source: 'environment' };
   }
   const file = setting(env, 'APP_MASTER_KEY_FILE');
   if (file !== undefined) {
     const key = readMasterKeyFile(file);
-    if ('unreadable' in key) return { variable: 'APP_MASTER_KEY_FILE', message: `cannot read ${file} (${key.unreadable})` };
-    if ('malformed' in key) return { variable: 'APP_MASTER_KEY_FILE', message: `${file} ${FILE_FORMAT}` };
+    if ('unreadable' in key)
+      return {
+        variable: 'APP_MASTER_KEY_FILE',
+        message: `cannot read ${file} (${key.unreadable})`,
+      };
+    if ('malformed' in key)
+      return {
+        variable: 'APP_MASTER_KEY_FILE',
+        message: `${file} ${FILE_FORMAT}`,
+      };
     return { key: key.key, source: 'file' };
   }
   const sealed = setting(env, 'APP_MASTER_KEY_SEALED');
@@ -107,7 +169,11 @@ function readConfiguredKey(env: Environment): { key: Buffer; source: MasterKeySo
   return undefined;
 }
 
-function noConfiguredKey(nodeEnv: string, dataDir: string): { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
+function noConfiguredKey(
+  nodeEnv: string,
+  dataDir: string,
+):
+  { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
   if (nodeEnv === 'production') {
     return {
       variable: 'APP_MASTER_KEY',
@@ -123,7 +189,9 @@ function noConfiguredKey(nodeEnv: string, dataDir: string): { key: Buffer; sourc
  * Reads a file holding a base64 key, as bytes into secure memory (never a JavaScript string),
  * and decodes it into secure memory; the bytes read are wiped at once.
  */
-export function readMasterKeyFile(path: string): { key: Buffer } | { unreadable: string } | { malformed: true } {
+export function readMasterKeyFile(
+  path: string,
+): { key: Buffer } | { unreadable: string } | { malformed: true } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -131,7 +199,9 @@ export function readMasterKeyFile(path: string): { key: Buffer } | { unreadable:
     return { unreadable: describeFsError(error) };
   }
   try {
-    const key = readBase64MasterKey((buffer, offset) => readSync(fd, buffer, offset, buffer.length - offset, null));
+    const key = readBase64MasterKey((buffer, offset) =>
+      readSync(fd, buffer, offset, buffer.length - offset, null),
+    );
     return key ? { key } : { malformed: true };
   } catch (error) {
     return { unreadable: describeFsError(error) };
@@ -149,7 +219,9 @@ export function readMasterKeyFile(path: string): { key: Buffer } | { unreadable:
  * @returns the key in secure memory (release it with `zeroBuffer`), or `undefined` when the input
  *   is not one. Errors of `read` are thrown as they come.
  */
-export function readBase64MasterKey(read: (buffer: Buffer, offset: number) => number): Buffer | undefined {
+export function readBase64MasterKey(
+  read: (buffer: Buffer, offset: number) => number,
+): Buffer | undefined {
   // One byte more than a valid input can hold, to tell "too long" from "exactly full".
   const content = secureAlloc(KEY_FILE_MAX_BYTES + 1);
   try {
@@ -194,7 +266,10 @@ function variableOf(source: MasterKeySource): string {
   }
 }
 
-function loadOrCreateDevelopmentKey(dataDir: string): { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
+function loadOrCreateDevelopmentKey(
+  dataDir: string,
+):
+  { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
   const path = join(dataDir, DEV_MASTER_KEY_FILE);
   const warning =
     `APP_MASTER_KEY is not set: using the development key in ${path}. ` +
@@ -205,14 +280,24 @@ function loadOrCreateDevelopmentKey(dataDir: string): { key: Buffer; source: Mas
     if (created) return { key: created, source: 'development-file', warning };
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   } catch (error) {
-    return { variable: 'APP_MASTER_KEY', message: `is not set and the development key file ${path} cannot be used (${(error as Error).message})` };
+    return {
+      variable: 'APP_MASTER_KEY',
+      message: `is not set and the development key file ${path} cannot be used (${(error as Error).message})`,
+    };
   }
   const read = readMasterKeyFile(path);
-  if ('key' in read) return { key: read.key, source: 'development-file', warning };
+  if ('key' in read)
+    return { key: read.key, source: 'development-file', warning };
   if ('unreadable' in read) {
-    return { variable: 'APP_MASTER_KEY', message: `is not set and the development key file ${path} cannot be used (${read.unreadable})` };
+    return {
+      variable: 'APP_MASTER_KEY',
+      message: `is not set and the development key file ${path} cannot be used (${read.unreadable})`,
+    };
   }
-  return { variable: 'APP_MASTER_KEY', message: `is not set and the development key file ${path} is corrupt; delete it only if no data depends on it` };
+  return {
+    variable: 'APP_MASTER_KEY',
+    message: `is not set and the development key file ${path} is corrupt; delete it only if no data depends on it`,
+  };
 }
 
 /** A new key written to `path` (base64 and a newline, mode 0600), or `undefined` if the file exists. */

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { removeSecretsFromEnvironment, SECRET_ENVIRONMENT_VARIABLES } from './secret-environment';
+import {
+  removeSecretsFromEnvironment,
+  SECRET_ENVIRONMENT_VARIABLES,
+} from './secret-environment';
 
 describe('removeSecretsFromEnvironment (SPEC §1: secrets leave process.env after reading)', () => {
   it('removes every secret variable and keeps the rest', () => {
@@ -13,8 +16,15 @@ describe('removeSecretsFromEnvironment (SPEC §1: secrets leave process.env afte
       PORT: '3000',
       PATH: '/usr/bin',
     };
-    expect(removeSecretsFromEnvironment(env).sort()).toEqual([...SECRET_ENVIRONMENT_VARIABLES].sort());
-    expect(env).toEqual({ APP_MASTER_KEY_FILE: '/run/secrets/master-key', PKCS11_PIN_FILE: '/run/secrets/pin', PORT: '3000', PATH: '/usr/bin' });
+    expect(removeSecretsFromEnvironment(env).sort()).toEqual(
+      [...SECRET_ENVIRONMENT_VARIABLES].sort(),
+    );
+    expect(env).toEqual({
+      APP_MASTER_KEY_FILE: '/run/secrets/master-key',
+      PKCS11_PIN_FILE: '/run/secrets/pin',
+      PORT: '3000',
+      PATH: '/usr/bin',
+    });
   });
 
   it('names only what was there, and an empty value counts as there', () => {
@@ -33,11 +43,25 @@ describe('removeSecretsFromEnvironment (SPEC §1: secrets leave process.env afte
       const inherited = execFileSync('env', { encoding: 'utf8' });
       process.stdout.write(JSON.stringify({ own: Object.keys(process.env), inherited: inherited.split('\\n').map((l) => l.split('=')[0]) }));
     `;
-    const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
-      env: { PATH: process.env.PATH, APP_MASTER_KEY: 'x'.repeat(43) + '=', DATABASE_URL: 'postgres://a:b@c/d', PKCS11_PIN: '9', REDIS_URL: 'redis://r', KEEP: '1' },
-      encoding: 'utf8',
-    });
-    const { own, inherited } = JSON.parse(out) as { own: string[]; inherited: string[] };
+    const out = execFileSync(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', '-e', script],
+      {
+        env: {
+          PATH: process.env.PATH,
+          APP_MASTER_KEY: 'x'.repeat(43) + '=',
+          DATABASE_URL: 'postgres://a:b@c/d',
+          PKCS11_PIN: '9',
+          REDIS_URL: 'redis://r',
+          KEEP: '1',
+        },
+        encoding: 'utf8',
+      },
+    );
+    const { own, inherited } = JSON.parse(out) as {
+      own: string[];
+      inherited: string[];
+    };
     for (const name of SECRET_ENVIRONMENT_VARIABLES) {
       expect(own).not.toContain(name);
       expect(inherited).not.toContain(name);

@@ -12,7 +12,12 @@
  * them from `process.env` afterwards (`ormconfig.ts`, the TypeORM CLI's entry point, is a process
  * of its own).
  */
-export const SECRET_ENVIRONMENT_VARIABLES = ['APP_MASTER_KEY', 'PKCS11_PIN', 'DATABASE_URL', 'REDIS_URL'] as const;
+export const SECRET_ENVIRONMENT_VARIABLES = [
+  'APP_MASTER_KEY',
+  'PKCS11_PIN',
+  'DATABASE_URL',
+  'REDIS_URL',
+] as const;
 
 /**
  * Deletes every secret variable from `env` (`process.env` in `main.ts`, right after the config
@@ -25,7 +30,9 @@ export const SECRET_ENVIRONMENT_VARIABLES = ['APP_MASTER_KEY', 'PKCS11_PIN', 'DA
  * `environ`. Prefer a source that never puts the secret there (`APP_MASTER_KEY_FILE`,
  * `PKCS11_PIN_FILE`).
  */
-export function removeSecretsFromEnvironment(env: NodeJS.ProcessEnv = process.env): string[] {
+export function removeSecretsFromEnvironment(
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   const removed: string[] = [];
   for (const name of SECRET_ENVIRONMENT_VARIABLES) {
     if (Object.prototype.hasOwnProperty.call(env, name)) {

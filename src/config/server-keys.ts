@@ -22,7 +22,13 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
-    zeroBuffer(this.pepper, this.argon2OutputKey, this.blindIndexKey, this.vaultKey, this.rateLimitKey);
+    zeroBuffer(
+      this.pepper,
+      this.argon2OutputKey,
+      this.blindIndexKey,
+      this.vaultKey,
+      this.rateLimitKey,
+    );
   }
 
   toJSON(): string {

@@ -9,16 +9,32 @@ export interface ContactCursor {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodeContactCursor(cursor: ContactCursor): string {
-  return Buffer.from(`${cursor.createdAt.toISOString()}|${cursor.id}`, 'utf8').toString('base64url');
+  return Buffer.from(
+    `${cursor.createdAt.toISOString()}|${cursor.id}`,
+    'utf8',
+  ).toString('base64url');
 }
 
 /** @throws DomainError(validation_failed) for anything we did not issue. */
 export function decodeContactCursor(value: string): ContactCursor {
-  const [iso, id, extra] = Buffer.from(value, 'base64url').toString('utf8').split('|');
+  const [iso, id, extra] = Buffer.from(value, 'base64url')
+    .toString('utf8')
+    .split('|');
   const createdAt = new Date(iso ?? '');
-  if (extra !== undefined || !id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) {
+  if (
+    extra !== undefined ||
+    !id ||
+    !UUID.test(id) ||
+    Number.isNaN(createdAt.getTime())
+  ) {
     throw new DomainError('validation_failed', 'The cursor is not valid.', {
-      errors: [{ field: 'cursor', pointer: '#/cursor', messages: ['cursor must be a nextCursor returned by this API'] }],
+      errors: [
+        {
+          field: 'cursor',
+          pointer: '#/cursor',
+          messages: ['cursor must be a nextCursor returned by this API'],
+        },
+      ],
     });
   }
   return { createdAt, id };

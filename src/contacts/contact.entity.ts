@@ -1,4 +1,14 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn, type Relation } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+  type Relation,
+} from 'typeorm';
 import { normalizeEmail, normalizePhone } from '../crypto/blind-index';
 import { BlindIndex } from '../encrypted-column/blind-index';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
@@ -22,13 +32,21 @@ export class Contact {
   @EncryptedColumn()
   email: string | null;
 
-  @BlindIndex({ source: 'email', normalize: normalizeEmail, name: 'email_index' })
+  @BlindIndex({
+    source: 'email',
+    normalize: normalizeEmail,
+    name: 'email_index',
+  })
   emailIndex: Buffer | null;
 
   @EncryptedColumn()
   phone: string | null;
 
-  @BlindIndex({ source: 'phone', normalize: normalizePhone, name: 'phone_index' })
+  @BlindIndex({
+    source: 'phone',
+    normalize: normalizePhone,
+    name: 'phone_index',
+  })
   phoneIndex: Buffer | null;
 
   @EncryptedColumn()

@@ -5,7 +5,13 @@ import { NotFoundError } from '../common/problem/not-found.error';
 import { blindIndexesFor } from '../encrypted-column/blind-index';
 import { Contact } from './contact.entity';
 import { decodeContactCursor, encodeContactCursor } from './contact-cursor';
-import { ContactDto, ContactPageDto, CreateContactDto, ListContactsQueryDto, UpdateContactDto } from './dto/contact.dto';
+import {
+  ContactDto,
+  ContactPageDto,
+  CreateContactDto,
+  ListContactsQueryDto,
+  UpdateContactDto,
+} from './dto/contact.dto';
 
 const DEFAULT_PAGE_SIZE = 20;
 const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
@@ -13,7 +19,9 @@ const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
 /** The caller's address book. Every query is scoped by owner: another user's id is simply not found. */
 @Injectable()
 export class ContactsService {
-  constructor(@InjectRepository(Contact) private readonly contacts: Repository<Contact>) {}
+  constructor(
+    @InjectRepository(Contact) private readonly contacts: Repository<Contact>,
+  ) {}
 
   async create(ownerId: string, fields: CreateContactDto): Promise<ContactDto> {
     const contact = this.contacts.create({
@@ -31,7 +39,11 @@ export class ContactsService {
     return toDto(await this.find(ownerId, id));
   }
 
-  async update(ownerId: string, id: string, fields: UpdateContactDto): Promise<ContactDto> {
+  async update(
+    ownerId: string,
+    id: string,
+    fields: UpdateContactDto,
+  ): Promise<ContactDto> {
     const contact = await this.find(ownerId, id);
     for (const field of EDITABLE) {
       if (fields[field] === undefined) continue;
@@ -47,7 +59,10 @@ export class ContactsService {
   }
 
   /** Newest first, keyset-paginated on (createdAt, id); `email`/`phone` narrow by blind index. */
-  async list(ownerId: string, query: ListContactsQueryDto): Promise<ContactPageDto> {
+  async list(
+    ownerId: string,
+    query: ListContactsQueryDto,
+  ): Promise<ContactPageDto> {
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const builder = this.contacts
       .createQueryBuilder('contact')
@@ -56,18 +71,27 @@ export class ContactsService {
       .addOrderBy('contact.id', 'DESC')
       .take(limit + 1);
     if (query.email !== undefined) {
-      builder.andWhere({ emailIndex: In(blindIndexesFor(Contact, 'emailIndex', query.email)) });
+      builder.andWhere({
+        emailIndex: In(blindIndexesFor(Contact, 'emailIndex', query.email)),
+      });
     }
     if (query.phone !== undefined) {
-      builder.andWhere({ phoneIndex: In(blindIndexesFor(Contact, 'phoneIndex', query.phone)) });
+      builder.andWhere({
+        phoneIndex: In(blindIndexesFor(Contact, 'phoneIndex', query.phone)),
+      });
     }
     if (query.cursor !== undefined) {
       const cursor = decodeContactCursor(query.cursor);
       builder.andWhere(
         new Brackets((after) =>
           after
-            .where('contact.createdAt < :cursorCreatedAt', { cursorCreatedAt: cursor.createdAt })
-            .orWhere('contact.createdAt = :cursorCreatedAt AND contact.id < :cursorId', { cursorId: cursor.id }),
+            .where('contact.createdAt < :cursorCreatedAt', {
+              cursorCreatedAt: cursor.createdAt,
+            })
+            .orWhere(
+              'contact.createdAt = :cursorCreatedAt AND contact.id < :cursorId',
+              { cursorId: cursor.id },
+            ),
         ),
       );
     }
@@ -76,7 +100,8 @@ export class ContactsService {
     const last = page[page.length - 1];
     return {
       items: page.map(toDto),
-      nextCursor: rows.length > limit && last ? encodeContactCursor(last) : null,
+      nextCursor:
+        rows.length > limit && last ? encodeContactCursor(last) : null,
     };
   }
 

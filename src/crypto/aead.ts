@@ -34,7 +34,8 @@ export enum AeadAlgorithm {
 }
 
 const NONCE_BYTES: Record<AeadAlgorithm, number> = {
-  [AeadAlgorithm.XChaCha20Poly1305]: sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+  [AeadAlgorithm.XChaCha20Poly1305]:
+    sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
   [AeadAlgorithm.Aes256Gcm]: 12,
 };
 
@@ -77,13 +78,24 @@ export class PreparedAad {
 }
 
 /** Encrypts `plaintext` under `key` into a self-describing envelope. */
-export function seal(plaintext: Buffer, key: Buffer, options: SealOptions): Buffer {
+export function seal(
+  plaintext: Buffer,
+  key: Buffer,
+  options: SealOptions,
+): Buffer {
   assertKey(key);
   const { algorithm, keyVersion } = options;
   const nonceBytes = NONCE_BYTES[algorithm];
-  if (nonceBytes === undefined) throw new InvalidCryptoInputError(`unknown AEAD algorithm ${algorithm}`);
-  if (!Number.isInteger(keyVersion) || keyVersion < 0 || keyVersion > 0xffffffff) {
-    throw new InvalidCryptoInputError('key version must be a 32-bit unsigned integer');
+  if (nonceBytes === undefined)
+    throw new InvalidCryptoInputError(`unknown AEAD algorithm ${algorithm}`);
+  if (
+    !Number.isInteger(keyVersion) ||
+    keyVersion < 0 ||
+    keyVersion > 0xffffffff
+  ) {
+    throw new InvalidCryptoInputError(
+      'key version must be a 32-bit unsigned integer',
+    );
   }
 
   const bodyStart = HEADER_BYTES + nonceBytes;
@@ -97,9 +109,18 @@ export function seal(plaintext: Buffer, key: Buffer, options: SealOptions): Buff
   const body = envelope.subarray(bodyStart);
 
   if (algorithm === AeadAlgorithm.XChaCha20Poly1305) {
-    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(body, plaintext, aad, null, nonce, key);
+    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+      body,
+      plaintext,
+      aad,
+      null,
+      nonce,
+      key,
+    );
   } else {
-    const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    const cipher = createCipheriv('aes-256-gcm', key, nonce, {
+      authTagLength: TAG_BYTES,
+    });
     cipher.setAAD(aad);
     const written = cipher.update(plaintext);
     written.copy(body, 0);
@@ -130,7 +151,14 @@ export function open(
   if (algorithm === AeadAlgorithm.XChaCha20Poly1305) {
     const plaintext = Buffer.allocUnsafe(body.length - TAG_BYTES);
     try {
-      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, null, body, fullAad, nonce, key);
+      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        plaintext,
+        null,
+        body,
+        fullAad,
+        nonce,
+        key,
+      );
     } catch {
       plaintext.fill(0);
       throw new AuthenticationFailedError();
@@ -140,7 +168,9 @@ export function open(
   // GCM's update() releases plaintext before final() checks the tag: zeroed if the check fails.
   let written: Buffer | undefined;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, {
+      authTagLength: TAG_BYTES,
+    });
     decipher.setAAD(fullAad);
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
     written = decipher.update(body.subarray(0, body.length - TAG_BYTES));
@@ -166,7 +196,8 @@ export function openSecret(
   aad: Buffer | PreparedAad,
 ): Buffer {
   const algorithm = checkHeader(envelope);
-  if (algorithm !== AeadAlgorithm.XChaCha20Poly1305) return secureTakeOver(open(envelope, keyForVersion, aad));
+  if (algorithm !== AeadAlgorithm.XChaCha20Poly1305)
+    return secureTakeOver(open(envelope, keyForVersion, aad));
   const bodyStart = HEADER_BYTES + XCHACHA_NONCE_BYTES;
   const key = envelopeKey(envelope, bodyStart, keyForVersion);
   const plaintext = secureAlloc(envelope.length - bodyStart - TAG_BYTES);
@@ -198,8 +229,14 @@ export function openAndUse<T>(
   aad: Buffer | PreparedAad,
   use: (plaintext: Buffer) => T,
 ): T {
-  const plaintextBytes = envelope.length - HEADER_BYTES - XCHACHA_NONCE_BYTES - TAG_BYTES;
-  if (scratchInUse || (envelope[1] as AeadAlgorithm) !== AeadAlgorithm.XChaCha20Poly1305 || plaintextBytes < 0 || plaintextBytes > SCRATCH_BYTES) {
+  const plaintextBytes =
+    envelope.length - HEADER_BYTES - XCHACHA_NONCE_BYTES - TAG_BYTES;
+  if (
+    scratchInUse ||
+    (envelope[1] as AeadAlgorithm) !== AeadAlgorithm.XChaCha20Poly1305 ||
+    plaintextBytes < 0 ||
+    plaintextBytes > SCRATCH_BYTES
+  ) {
     const plaintext = open(envelope, keyForVersion, aad);
     try {
       return use(plaintext);
@@ -212,7 +249,8 @@ export function openAndUse<T>(
   const key = keyForVersion(keyVersion);
   if (!key) throw new UnknownKeyVersionError(keyVersion);
   assertKey(key);
-  for (let i = 0; i < XCHACHA_NONCE_BYTES; i++) scratchNonce[i] = envelope[HEADER_BYTES + i];
+  for (let i = 0; i < XCHACHA_NONCE_BYTES; i++)
+    scratchNonce[i] = envelope[HEADER_BYTES + i];
   const plaintext = scratchView(plaintextBytes);
   scratchInUse = true;
   try {
@@ -250,16 +288,26 @@ function scratchView(length: number): Buffer {
 /** Reads and checks the header without decrypting (e.g. to find which key version to fetch). */
 export function readEnvelopeHeader(envelope: Buffer): EnvelopeHeader {
   const algorithm = checkHeader(envelope);
-  return { formatVersion: ENVELOPE_FORMAT_VERSION, algorithm, keyVersion: envelope.readUInt32BE(2) };
+  return {
+    formatVersion: ENVELOPE_FORMAT_VERSION,
+    algorithm,
+    keyVersion: envelope.readUInt32BE(2),
+  };
 }
 
 /**
  * The key of the version the envelope names, once the envelope is known to hold its nonce and
  * tag (`bodyStart` = header + nonce bytes).
  */
-function envelopeKey(envelope: Buffer, bodyStart: number, keyForVersion: (keyVersion: number) => Buffer | undefined): Buffer {
+function envelopeKey(
+  envelope: Buffer,
+  bodyStart: number,
+  keyForVersion: (keyVersion: number) => Buffer | undefined,
+): Buffer {
   if (envelope.length < bodyStart + TAG_BYTES) {
-    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its nonce and tag`);
+    throw new TruncatedEnvelopeError(
+      `envelope of ${envelope.length} bytes is shorter than its nonce and tag`,
+    );
   }
   const keyVersion = envelope.readUInt32BE(2);
   const key = keyForVersion(keyVersion);
@@ -271,15 +319,21 @@ function envelopeKey(envelope: Buffer, bodyStart: number, keyForVersion: (keyVer
 /** Checks the format version and algorithm id; returns the algorithm. */
 function checkHeader(envelope: Buffer): AeadAlgorithm {
   if (envelope.length < HEADER_BYTES) {
-    throw new TruncatedEnvelopeError(`envelope of ${envelope.length} bytes is shorter than its header`);
+    throw new TruncatedEnvelopeError(
+      `envelope of ${envelope.length} bytes is shorter than its header`,
+    );
   }
   const formatVersion = envelope[0];
   if (formatVersion !== ENVELOPE_FORMAT_VERSION) {
-    throw new UnsupportedEnvelopeError(`unknown envelope format version ${formatVersion}`);
+    throw new UnsupportedEnvelopeError(
+      `unknown envelope format version ${formatVersion}`,
+    );
   }
   const algorithm = envelope[1] as AeadAlgorithm;
   if (NONCE_BYTES[algorithm] === undefined) {
-    throw new UnsupportedEnvelopeError(`unknown AEAD algorithm id ${algorithm}`);
+    throw new UnsupportedEnvelopeError(
+      `unknown AEAD algorithm id ${algorithm}`,
+    );
   }
   return algorithm;
 }
@@ -301,17 +355,24 @@ function fillNonce(target: Buffer, offset: number, length: number): void {
     noncePoolOffset = 0;
   }
   // A byte loop: Buffer#copy would build a view of the pool for every 12 or 24 bytes.
-  for (let i = 0; i < length; i++) target[offset + i] = noncePool[noncePoolOffset + i];
+  for (let i = 0; i < length; i++)
+    target[offset + i] = noncePool[noncePoolOffset + i];
   noncePoolOffset += length;
 }
 
 /** What the AEAD authenticates: the envelope's 6 header bytes ‖ the caller's AAD. */
-function authenticatedData(envelope: Buffer, aad: Buffer | PreparedAad): Buffer {
+function authenticatedData(
+  envelope: Buffer,
+  aad: Buffer | PreparedAad,
+): Buffer {
   if (aad instanceof PreparedAad) return aad.forHeader(envelope);
   const header = envelope.subarray(0, HEADER_BYTES);
-  return aad.length === 0 ? header : Buffer.concat([header, aad], HEADER_BYTES + aad.length);
+  return aad.length === 0
+    ? header
+    : Buffer.concat([header, aad], HEADER_BYTES + aad.length);
 }
 
 function assertKey(key: Buffer): void {
-  if (key.length !== AEAD_KEY_BYTES) throw new InvalidCryptoInputError(`AEAD keys are ${AEAD_KEY_BYTES} bytes`);
+  if (key.length !== AEAD_KEY_BYTES)
+    throw new InvalidCryptoInputError(`AEAD keys are ${AEAD_KEY_BYTES} bytes`);
 }

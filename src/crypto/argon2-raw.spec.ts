@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { argon2Binding, rawArgon2id } from './argon2-raw';
 
 describe('rawArgon2id (argon2 through its native binding)', () => {
-  const options = { salt: randomBytes(16), secret: randomBytes(32), hashLength: 32, memoryKiB: 19_456, iterations: 2, parallelism: 1 };
+  const options = {
+    salt: randomBytes(16),
+    secret: randomBytes(32),
+    hashLength: 32,
+    memoryKiB: 19_456,
+    iterations: 2,
+    parallelism: 1,
+  };
 
   it('uses the binding for the installed argon2 version (else the password lingers in a pooled copy)', () => {
     expect(argon2Binding()).not.toBeNull();
@@ -22,7 +29,11 @@ describe('rawArgon2id (argon2 through its native binding)', () => {
       parallelism: options.parallelism,
     });
     expect((await rawArgon2id(password, options)).equals(expected)).toBe(true);
-    expect((await rawArgon2id(Buffer.from('another password'), options)).equals(expected)).toBe(false);
+    expect(
+      (await rawArgon2id(Buffer.from('another password'), options)).equals(
+        expected,
+      ),
+    ).toBe(false);
   });
 
   it("leaves the caller's password buffer as it was (the caller wipes it)", async () => {

@@ -55,7 +55,9 @@ export function argon2Binding(): Argon2Binding | null {
       const requireFromArgon2 = createRequire(packageJson);
       const { version } = requireFromArgon2(packageJson) as { version: string };
       if (CHECKED_VERSIONS.test(version)) {
-        const gypBuild = requireFromArgon2('node-gyp-build') as (dir: string) => Argon2Binding;
+        const gypBuild = requireFromArgon2('node-gyp-build') as (
+          dir: string,
+        ) => Argon2Binding;
         const loaded = gypBuild(dirname(packageJson));
         if (typeof loaded.hash === 'function') binding = loaded;
       }
@@ -67,7 +69,10 @@ export function argon2Binding(): Argon2Binding | null {
 }
 
 /** Raw argon2id of `password` (the caller's buffer, which this neither keeps nor copies into shared memory). */
-export function rawArgon2id(password: Buffer, options: RawArgon2idOptions): Promise<Buffer> {
+export function rawArgon2id(
+  password: Buffer,
+  options: RawArgon2idOptions,
+): Promise<Buffer> {
   const native = argon2Binding();
   if (!native) {
     return argon2.hash(password, {

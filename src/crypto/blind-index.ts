@@ -9,7 +9,10 @@ import { hkdfSha256 } from './kdf';
  */
 export const BLIND_INDEX_BYTES = 32;
 
-export function computeBlindIndex(key: Buffer, normalizedValue: string): Buffer {
+export function computeBlindIndex(
+  key: Buffer,
+  normalizedValue: string,
+): Buffer {
   // The index is stored, not secret; the key's HMAC states stay in locked memory (`hkdf.ts`).
   const index = Buffer.allocUnsafe(BLIND_INDEX_BYTES);
   hmacSha256Into(index, key, Buffer.from(normalizedValue, 'utf8'));

@@ -1,10 +1,24 @@
-import { AeadAlgorithm, HEADER_BYTES, TAG_BYTES, readEnvelopeHeader } from './aead';
-import { DataKeyWrapContext, generateDataKey, unwrapDataKey, wrapDataKey } from './data-key';
+import {
+  AeadAlgorithm,
+  HEADER_BYTES,
+  TAG_BYTES,
+  readEnvelopeHeader,
+} from './aead';
+import {
+  DataKeyWrapContext,
+  generateDataKey,
+  unwrapDataKey,
+  wrapDataKey,
+} from './data-key';
 import { AuthenticationFailedError } from './errors';
 
 const KEK = Buffer.alloc(32, 0x5a);
 const OTHER_KEK = Buffer.alloc(32, 0xa5);
-const CONTEXT: DataKeyWrapContext = { userId: '0b9a3c1e-7d52-4c1a-9b8e-2f6d1a0c4e77', keyVersion: 3, wrappedBy: 'password' };
+const CONTEXT: DataKeyWrapContext = {
+  userId: '0b9a3c1e-7d52-4c1a-9b8e-2f6d1a0c4e77',
+  keyVersion: 3,
+  wrappedBy: 'password',
+};
 
 describe('generateDataKey', () => {
   it('returns fresh 32-byte keys', () => {
@@ -32,38 +46,70 @@ describe.each([
 
   it('is an envelope naming the algorithm and the context key version, without the key in clear', () => {
     expect(wrapped.length).toBe(HEADER_BYTES + nonceBytes + 32 + TAG_BYTES);
-    expect(readEnvelopeHeader(wrapped)).toEqual({ formatVersion: 1, algorithm, keyVersion: CONTEXT.keyVersion });
+    expect(readEnvelopeHeader(wrapped)).toEqual({
+      formatVersion: 1,
+      algorithm,
+      keyVersion: CONTEXT.keyVersion,
+    });
     expect(wrapped.includes(dataKey)).toBe(false);
   });
 
   it.each<[string, DataKeyWrapContext]>([
-    ['another userId', { ...CONTEXT, userId: '0b9a3c1e-7d52-4c1a-9b8e-2f6d1a0c4e78' }],
+    [
+      'another userId',
+      { ...CONTEXT, userId: '0b9a3c1e-7d52-4c1a-9b8e-2f6d1a0c4e78' },
+    ],
     ['another keyVersion', { ...CONTEXT, keyVersion: 4 }],
     ['another wrappedBy', { ...CONTEXT, wrappedBy: 'recovery' }],
-  ])('unwrapping for %s fails with AuthenticationFailedError', (_label, context) => {
-    expect(() => unwrapDataKey(wrapped, KEK, context)).toThrow(AuthenticationFailedError);
-  });
+  ])(
+    'unwrapping for %s fails with AuthenticationFailedError',
+    (_label, context) => {
+      expect(() => unwrapDataKey(wrapped, KEK, context)).toThrow(
+        AuthenticationFailedError,
+      );
+    },
+  );
 
   it('unwrapping with another KEK fails with AuthenticationFailedError', () => {
-    expect(() => unwrapDataKey(wrapped, OTHER_KEK, CONTEXT)).toThrow(AuthenticationFailedError);
+    expect(() => unwrapDataKey(wrapped, OTHER_KEK, CONTEXT)).toThrow(
+      AuthenticationFailedError,
+    );
   });
 
   it('a wrap for the recovery KEK opens only as a recovery wrap', () => {
-    const recoveryContext: DataKeyWrapContext = { ...CONTEXT, wrappedBy: 'recovery' };
-    const recoveryWrap = wrapDataKey(dataKey, OTHER_KEK, recoveryContext, algorithm);
-    expect(unwrapDataKey(recoveryWrap, OTHER_KEK, recoveryContext).equals(dataKey)).toBe(true);
-    expect(() => unwrapDataKey(recoveryWrap, OTHER_KEK, CONTEXT)).toThrow(AuthenticationFailedError);
+    const recoveryContext: DataKeyWrapContext = {
+      ...CONTEXT,
+      wrappedBy: 'recovery',
+    };
+    const recoveryWrap = wrapDataKey(
+      dataKey,
+      OTHER_KEK,
+      recoveryContext,
+      algorithm,
+    );
+    expect(
+      unwrapDataKey(recoveryWrap, OTHER_KEK, recoveryContext).equals(dataKey),
+    ).toBe(true);
+    expect(() => unwrapDataKey(recoveryWrap, OTHER_KEK, CONTEXT)).toThrow(
+      AuthenticationFailedError,
+    );
   });
 });
 
 describe('wrapDataKey defaults', () => {
   it('uses XChaCha20-Poly1305 when no algorithm is given', () => {
     const wrapped = wrapDataKey(generateDataKey(), KEK, CONTEXT);
-    expect(readEnvelopeHeader(wrapped).algorithm).toBe(AeadAlgorithm.XChaCha20Poly1305);
+    expect(readEnvelopeHeader(wrapped).algorithm).toBe(
+      AeadAlgorithm.XChaCha20Poly1305,
+    );
   });
 
   it('wraps the same key differently each time (random nonces)', () => {
     const dataKey = generateDataKey();
-    expect(wrapDataKey(dataKey, KEK, CONTEXT).equals(wrapDataKey(dataKey, KEK, CONTEXT))).toBe(false);
+    expect(
+      wrapDataKey(dataKey, KEK, CONTEXT).equals(
+        wrapDataKey(dataKey, KEK, CONTEXT),
+      ),
+    ).toBe(false);
   });
 });

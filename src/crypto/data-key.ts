@@ -23,17 +23,32 @@ export function wrapDataKey(
   context: DataKeyWrapContext,
   algorithm: AeadAlgorithm = AeadAlgorithm.XChaCha20Poly1305,
 ): Buffer {
-  return seal(dataKey, kek, { algorithm, keyVersion: context.keyVersion, aad: wrapAad(context) });
+  return seal(dataKey, kek, {
+    algorithm,
+    keyVersion: context.keyVersion,
+    aad: wrapAad(context),
+  });
 }
 
 /**
  * The DEK, in locked memory (release with `zeroBuffer`).
  * @throws AuthenticationFailedError for a wrong KEK or a wrap made for another context.
  */
-export function unwrapDataKey(wrapped: Buffer, kek: Buffer, context: DataKeyWrapContext): Buffer {
+export function unwrapDataKey(
+  wrapped: Buffer,
+  kek: Buffer,
+  context: DataKeyWrapContext,
+): Buffer {
   return openSecret(wrapped, () => kek, wrapAad(context));
 }
 
-function wrapAad({ userId, keyVersion, wrappedBy }: DataKeyWrapContext): Buffer {
-  return Buffer.from(`dek-wrap\u0000${wrappedBy}\u0000${userId}\u0000${keyVersion}`, 'utf8');
+function wrapAad({
+  userId,
+  keyVersion,
+  wrappedBy,
+}: DataKeyWrapContext): Buffer {
+  return Buffer.from(
+    `dek-wrap\u0000${wrappedBy}\u0000${userId}\u0000${keyVersion}`,
+    'utf8',
+  );
 }

@@ -15,7 +15,9 @@ export class UnsupportedEnvelopeError extends CryptoError {}
 /** The authentication tag did not verify: wrong key, wrong AAD, or altered bytes. */
 export class AuthenticationFailedError extends CryptoError {
   constructor() {
-    super('authentication failed: the ciphertext, its header or its associated data were altered, or the key is wrong');
+    super(
+      'authentication failed: the ciphertext, its header or its associated data were altered, or the key is wrong',
+    );
   }
 }
 

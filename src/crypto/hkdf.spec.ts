@@ -4,19 +4,42 @@ import { hkdfSha256Into, hmacSha256, hmacSha256Into } from './hkdf';
 import { isSecureBuffer, zeroBuffer } from './secure-memory';
 
 const hex = (value: string) => Buffer.from(value.replace(/\s/g, ''), 'hex');
-const bytes = (length: number, first = 0) => Buffer.from(Array.from({ length }, (_, i) => (first + i) & 0xff));
+const bytes = (length: number, first = 0) =>
+  Buffer.from(Array.from({ length }, (_, i) => (first + i) & 0xff));
 
 describe('hmacSha256 (RFC 2104 over libsodium SHA-256)', () => {
   // RFC 4231 §4, HMAC-SHA-256 (case 5 truncates its output, so it is left out).
   it.each([
-    { name: '1', key: Buffer.alloc(20, 0x0b), data: Buffer.from('Hi There'), mac: 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7' },
-    { name: '2 (short key)', key: Buffer.from('Jefe'), data: Buffer.from('what do ya want for nothing?'), mac: '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843' },
-    { name: '3', key: Buffer.alloc(20, 0xaa), data: Buffer.alloc(50, 0xdd), mac: '773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe' },
-    { name: '4', key: bytes(25, 1), data: Buffer.alloc(50, 0xcd), mac: '82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b' },
+    {
+      name: '1',
+      key: Buffer.alloc(20, 0x0b),
+      data: Buffer.from('Hi There'),
+      mac: 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+    },
+    {
+      name: '2 (short key)',
+      key: Buffer.from('Jefe'),
+      data: Buffer.from('what do ya want for nothing?'),
+      mac: '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    },
+    {
+      name: '3',
+      key: Buffer.alloc(20, 0xaa),
+      data: Buffer.alloc(50, 0xdd),
+      mac: '773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe',
+    },
+    {
+      name: '4',
+      key: bytes(25, 1),
+      data: Buffer.alloc(50, 0xcd),
+      mac: '82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b',
+    },
     {
       name: '6 (key longer than a block)',
       key: Buffer.alloc(131, 0xaa),
-      data: Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'),
+      data: Buffer.from(
+        'Test Using Larger Than Block-Size Key - Hash Key First',
+      ),
       mac: '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
     },
     {
@@ -38,7 +61,9 @@ describe('hmacSha256 (RFC 2104 over libsodium SHA-256)', () => {
         fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 4 }),
         (key, parts) => {
           const buffers = parts.map((part) => Buffer.from(part));
-          const expected = createHmac('sha256', key).update(Buffer.concat(buffers)).digest();
+          const expected = createHmac('sha256', key)
+            .update(Buffer.concat(buffers))
+            .digest();
           const actual = Buffer.alloc(32);
           hmacSha256Into(actual, Buffer.from(key), ...buffers);
           expect(actual.equals(expected)).toBe(true);
@@ -52,7 +77,9 @@ describe('hmacSha256 (RFC 2104 over libsodium SHA-256)', () => {
     const mac = hmacSha256(Buffer.alloc(32, 1), Buffer.from('x'));
     expect(isSecureBuffer(mac)).toBe(true);
     zeroBuffer(mac);
-    expect(() => hmacSha256Into(Buffer.alloc(16), Buffer.alloc(32), Buffer.from('x'))).toThrow(/32 bytes/);
+    expect(() =>
+      hmacSha256Into(Buffer.alloc(16), Buffer.alloc(32), Buffer.from('x')),
+    ).toThrow(/32 bytes/);
   });
 });
 
@@ -97,9 +124,16 @@ describe('hkdfSha256Into (RFC 5869)', () => {
         fc.uint8Array({ maxLength: 500 }),
         fc.integer({ min: 1, max: 200 }),
         (ikm, salt, info, length) => {
-          const expected = Buffer.from(hkdfSync('sha256', ikm, salt, info, length));
+          const expected = Buffer.from(
+            hkdfSync('sha256', ikm, salt, info, length),
+          );
           const output = Buffer.alloc(length);
-          hkdfSha256Into(output, Buffer.from(ikm), Buffer.from(info), Buffer.from(salt));
+          hkdfSha256Into(
+            output,
+            Buffer.from(ikm),
+            Buffer.from(info),
+            Buffer.from(salt),
+          );
           expect(output.equals(expected)).toBe(true);
         },
       ),
@@ -108,7 +142,21 @@ describe('hkdfSha256Into (RFC 5869)', () => {
   });
 
   it('refuses output lengths RFC 5869 does not allow', () => {
-    expect(() => hkdfSha256Into(Buffer.alloc(0), Buffer.alloc(32), Buffer.alloc(0), Buffer.alloc(0))).toThrow(/1 to 8160/);
-    expect(() => hkdfSha256Into(Buffer.alloc(255 * 32 + 1), Buffer.alloc(32), Buffer.alloc(0), Buffer.alloc(0))).toThrow(/1 to 8160/);
+    expect(() =>
+      hkdfSha256Into(
+        Buffer.alloc(0),
+        Buffer.alloc(32),
+        Buffer.alloc(0),
+        Buffer.alloc(0),
+      ),
+    ).toThrow(/1 to 8160/);
+    expect(() =>
+      hkdfSha256Into(
+        Buffer.alloc(255 * 32 + 1),
+        Buffer.alloc(32),
+        Buffer.alloc(0),
+        Buffer.alloc(0),
+      ),
+    ).toThrow(/1 to 8160/);
   });
 });

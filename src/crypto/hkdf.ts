@@ -53,7 +53,13 @@ let scratch: Scratch | undefined;
 /** One locked buffer, carved into the working areas; created at first use, never released. */
 function workspace(): Scratch {
   if (!scratch) {
-    const all = secureAlloc(STATE_BYTES + BLOCK_BYTES + INLINE_MESSAGE_BYTES + BLOCK_BYTES + 4 * SHA256_BYTES);
+    const all = secureAlloc(
+      STATE_BYTES +
+        BLOCK_BYTES +
+        INLINE_MESSAGE_BYTES +
+        BLOCK_BYTES +
+        4 * SHA256_BYTES,
+    );
     let offset = 0;
     const take = (length: number) => all.subarray(offset, (offset += length));
     scratch = {
@@ -76,8 +82,13 @@ const COUNTER = Buffer.alloc(1);
 const ZERO_SALT = Buffer.alloc(SHA256_BYTES);
 
 /** HMAC-SHA256(key, parts[0] ‖ parts[1] ‖ …) written into `output` (32 bytes). */
-export function hmacSha256Into(output: Buffer, key: Buffer, ...parts: Buffer[]): void {
-  if (output.byteLength !== SHA256_BYTES) throw new InvalidCryptoInputError('HMAC-SHA256 output is 32 bytes');
+export function hmacSha256Into(
+  output: Buffer,
+  key: Buffer,
+  ...parts: Buffer[]
+): void {
+  if (output.byteLength !== SHA256_BYTES)
+    throw new InvalidCryptoInputError('HMAC-SHA256 output is 32 bytes');
   const s = workspace();
   try {
     hmac(output, key, parts, s);
@@ -102,16 +113,29 @@ export function hmacSha256(key: Buffer, ...parts: Buffer[]): Buffer {
  * HKDF-SHA256 (RFC 5869) of `ikm` into `output` (1 to 8,160 bytes). An empty `salt` means
  * HashLen zero bytes, as the RFC says.
  */
-export function hkdfSha256Into(output: Buffer, ikm: Buffer, info: Buffer, salt: Buffer): void {
+export function hkdfSha256Into(
+  output: Buffer,
+  ikm: Buffer,
+  info: Buffer,
+  salt: Buffer,
+): void {
   const length = output.byteLength;
-  if (length < 1 || length > MAX_HKDF_BYTES) throw new InvalidCryptoInputError(`HKDF-SHA256 output is 1 to ${MAX_HKDF_BYTES} bytes`);
+  if (length < 1 || length > MAX_HKDF_BYTES)
+    throw new InvalidCryptoInputError(
+      `HKDF-SHA256 output is 1 to ${MAX_HKDF_BYTES} bytes`,
+    );
   const s = workspace();
   try {
     hmac(s.prk, salt.byteLength > 0 ? salt : ZERO_SALT, [ikm], s);
     let written = 0;
     for (let counter = 1; written < length; counter++) {
       COUNTER[0] = counter;
-      hmac(s.block, s.prk, counter === 1 ? [info, COUNTER] : [s.block, info, COUNTER], s);
+      hmac(
+        s.block,
+        s.prk,
+        counter === 1 ? [info, COUNTER] : [s.block, info, COUNTER],
+        s,
+      );
       const take = Math.min(SHA256_BYTES, length - written);
       for (let i = 0; i < take; i++) output[written + i] = s.block[i];
       written += take;
@@ -125,7 +149,12 @@ export function hkdfSha256Into(output: Buffer, ikm: Buffer, info: Buffer, salt: 
  * One HMAC over `parts` with the working areas of `s`. `output` may be `s.block` while `s.block`
  * is also a part: the parts are read into the inner hash before the output is written.
  */
-function hmac(output: Buffer, key: Buffer, parts: readonly Buffer[], s: Scratch): void {
+function hmac(
+  output: Buffer,
+  key: Buffer,
+  parts: readonly Buffer[],
+  s: Scratch,
+): void {
   let k = key;
   if (key.byteLength > BLOCK_BYTES) {
     sha256.crypto_hash_sha256(s.keyHash, key);
@@ -145,11 +174,18 @@ function hmac(output: Buffer, key: Buffer, parts: readonly Buffer[], s: Scratch)
       inner.set(part, offset);
       offset += part.byteLength;
     }
-    sha256.crypto_hash_sha256(innerHash, (s.innerViews[offset] ??= inner.subarray(0, offset)));
+    sha256.crypto_hash_sha256(
+      innerHash,
+      (s.innerViews[offset] ??= inner.subarray(0, offset)),
+    );
   } else {
     sha256.crypto_hash_sha256_init(s.state);
-    sha256.crypto_hash_sha256_update(s.state, (s.innerViews[BLOCK_BYTES] ??= inner.subarray(0, BLOCK_BYTES)));
-    for (const part of parts) if (part.byteLength > 0) sha256.crypto_hash_sha256_update(s.state, part);
+    sha256.crypto_hash_sha256_update(
+      s.state,
+      (s.innerViews[BLOCK_BYTES] ??= inner.subarray(0, BLOCK_BYTES)),
+    );
+    for (const part of parts)
+      if (part.byteLength > 0) sha256.crypto_hash_sha256_update(s.state, part);
     sha256.crypto_hash_sha256_final(s.state, innerHash);
   }
   sha256.crypto_hash_sha256(output, outer);

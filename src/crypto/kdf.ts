@@ -36,18 +36,24 @@ export interface PasswordKdfSecrets {
 }
 
 /** The stored version of `params` (absent: 1). @throws InvalidCryptoInputError for an unknown one. */
-export function passwordKdfVersion(params: Pick<Argon2Params, 'version'>): PasswordKdfVersion {
+export function passwordKdfVersion(
+  params: Pick<Argon2Params, 'version'>,
+): PasswordKdfVersion {
   const version = params.version ?? 1;
-  if (version !== 1 && version !== 2) throw new InvalidCryptoInputError(`unknown password KDF version ${String(version)}`);
+  if (version !== 1 && version !== 2)
+    throw new InvalidCryptoInputError(
+      `unknown password KDF version ${String(version)}`,
+    );
   return version;
 }
 
 /** OWASP's minimum for argon2id: m = 19 MiB, t = 2, p = 1. */
-export const OWASP_MINIMUM_ARGON2_PARAMS: Readonly<Argon2Params> = Object.freeze({
-  memoryKiB: 19 * 1024,
-  iterations: 2,
-  parallelism: 1,
-});
+export const OWASP_MINIMUM_ARGON2_PARAMS: Readonly<Argon2Params> =
+  Object.freeze({
+    memoryKiB: 19 * 1024,
+    iterations: 2,
+    parallelism: 1,
+  });
 
 export const KDF_SALT_BYTES = 16;
 export const DERIVED_KEY_BYTES = 32;
@@ -72,9 +78,14 @@ export async function derivePasswordMasterKey(
   secrets: PasswordKdfSecrets,
 ): Promise<Buffer> {
   const version = passwordKdfVersion(params);
-  if (salt.length < KDF_SALT_BYTES) throw new InvalidCryptoInputError(`salts are at least ${KDF_SALT_BYTES} bytes`);
+  if (salt.length < KDF_SALT_BYTES)
+    throw new InvalidCryptoInputError(
+      `salts are at least ${KDF_SALT_BYTES} bytes`,
+    );
   if (version === 2 && secrets.argon2OutputKey?.length !== DERIVED_KEY_BYTES) {
-    throw new InvalidCryptoInputError(`the argon2-output key is ${DERIVED_KEY_BYTES} bytes`);
+    throw new InvalidCryptoInputError(
+      `the argon2-output key is ${DERIVED_KEY_BYTES} bytes`,
+    );
   }
   // The password's bytes in locked memory, wiped once argon2 has them (it wipes its own copy).
   const normalized = password.normalize('NFC');
@@ -95,7 +106,9 @@ export async function derivePasswordMasterKey(
   }
   // argon2 hands its output back in an ordinary Buffer: moved or keyed into locked memory, and
   // wiped, at once.
-  return version === 1 ? secureTakeOver(output) : keyArgon2Output(output, secrets.argon2OutputKey);
+  return version === 1
+    ? secureTakeOver(output)
+    : keyArgon2Output(output, secrets.argon2OutputKey);
 }
 
 /**
@@ -115,10 +128,20 @@ export function keyArgon2Output(argon2Output: Buffer, key: Buffer): Buffer {
  * HKDF-SHA256 (RFC 5869; `hkdf.ts`) into a new buffer in locked memory: release it with
  * `zeroBuffer`. `info` is prefixed with this product's label.
  */
-export function hkdfSha256(ikm: Buffer, info: string, length = DERIVED_KEY_BYTES, salt: Buffer = EMPTY): Buffer {
+export function hkdfSha256(
+  ikm: Buffer,
+  info: string,
+  length = DERIVED_KEY_BYTES,
+  salt: Buffer = EMPTY,
+): Buffer {
   const output = secureAlloc(length);
   try {
-    hkdfSha256Into(output, ikm, Buffer.from(`${LABEL_PREFIX}${info}`, 'utf8'), salt);
+    hkdfSha256Into(
+      output,
+      ikm,
+      Buffer.from(`${LABEL_PREFIX}${info}`, 'utf8'),
+      salt,
+    );
     return output;
   } catch (error) {
     zeroBuffer(output);

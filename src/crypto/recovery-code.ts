@@ -19,10 +19,17 @@ const ALPHABET_CODES = Buffer.from(ALPHABET, 'latin1');
 const CANONICAL_SYMBOL = new Uint8Array(0x7f);
 for (const symbol of ALPHABET_CODES) {
   CANONICAL_SYMBOL[symbol] = symbol;
-  if (symbol >= 0x41 && symbol <= 0x5a) CANONICAL_SYMBOL[symbol + 0x20] = symbol;
+  if (symbol >= 0x41 && symbol <= 0x5a)
+    CANONICAL_SYMBOL[symbol + 0x20] = symbol;
 }
-for (const [lookAlike, symbol] of [['O', '0'], ['I', '1'], ['L', '1']]) {
-  CANONICAL_SYMBOL[lookAlike.charCodeAt(0)] = CANONICAL_SYMBOL[lookAlike.toLowerCase().charCodeAt(0)] = symbol.charCodeAt(0);
+for (const [lookAlike, symbol] of [
+  ['O', '0'],
+  ['I', '1'],
+  ['L', '1'],
+]) {
+  CANONICAL_SYMBOL[lookAlike.charCodeAt(0)] = CANONICAL_SYMBOL[
+    lookAlike.toLowerCase().charCodeAt(0)
+  ] = symbol.charCodeAt(0);
 }
 
 /**
@@ -70,7 +77,11 @@ export function normalizeRecoveryCode(input: string): string {
  * made as a string (each would stay in the V8 heap, unwipeable, until collected and overwritten).
  * @throws InvalidCryptoInputError when it cannot be a recovery code (`target` may then hold part of it).
  */
-function writeCanonicalCode(input: string, target: Buffer, offset: number): void {
+function writeCanonicalCode(
+  input: string,
+  target: Buffer,
+  offset: number,
+): void {
   let count = 0;
   for (let i = 0; i < input.length; i++) {
     const code = input.charCodeAt(i);
@@ -81,10 +92,12 @@ function writeCanonicalCode(input: string, target: Buffer, offset: number): void
     }
     if (code === 0x20 || code === HYPHEN) continue;
     const symbol = CANONICAL_SYMBOL[code];
-    if (symbol === 0 || count === RECOVERY_CODE_CHARACTERS) throw new InvalidCryptoInputError('not a recovery code');
+    if (symbol === 0 || count === RECOVERY_CODE_CHARACTERS)
+      throw new InvalidCryptoInputError('not a recovery code');
     target[offset + count++] = symbol;
   }
-  if (count !== RECOVERY_CODE_CHARACTERS) throw new InvalidCryptoInputError('not a recovery code');
+  if (count !== RECOVERY_CODE_CHARACTERS)
+    throw new InvalidCryptoInputError('not a recovery code');
 }
 
 /** `/\s/` (ECMAScript white space and line terminators) for one UTF-16 code unit, without making a string of it. */
@@ -110,8 +123,15 @@ function isWhiteSpace(code: number): boolean {
  * (2^140 HKDF calls) while costing a second argon2id call at registration; SPEC §1 allows
  * exactly one per registration or login. The pepper keeps a database dump alone useless here too.
  */
-export function deriveRecoveryKek(recoveryCode: string, salt: Buffer, pepper: Buffer): Buffer {
-  if (salt.length < KDF_SALT_BYTES) throw new InvalidCryptoInputError(`salts are at least ${KDF_SALT_BYTES} bytes`);
+export function deriveRecoveryKek(
+  recoveryCode: string,
+  salt: Buffer,
+  pepper: Buffer,
+): Buffer {
+  if (salt.length < KDF_SALT_BYTES)
+    throw new InvalidCryptoInputError(
+      `salts are at least ${KDF_SALT_BYTES} bytes`,
+    );
   // ikm = pepper ‖ canonical code, assembled in locked memory (the code is ASCII: one byte a character).
   const ikm = secureAlloc(pepper.length + RECOVERY_CODE_CHARACTERS);
   try {

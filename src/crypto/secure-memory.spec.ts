@@ -1,4 +1,11 @@
-import { isSecureBuffer, secureAlloc, secureCopy, secureMemoryStatus, secureTakeOver, zeroBuffer } from './secure-memory';
+import {
+  isSecureBuffer,
+  secureAlloc,
+  secureCopy,
+  secureMemoryStatus,
+  secureTakeOver,
+  zeroBuffer,
+} from './secure-memory';
 
 describe('zeroBuffer', () => {
   it('zeroes every buffer it is given, in place', () => {
@@ -12,12 +19,24 @@ describe('zeroBuffer', () => {
   it('zeroes only the bytes of a subarray view, not the rest of its backing memory', () => {
     const parent = Buffer.alloc(16, 0xff);
     zeroBuffer(parent.subarray(4, 8));
-    expect([...parent]).toEqual([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, ...Array<number>(8).fill(0xff)]);
+    expect([...parent]).toEqual([
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0,
+      0,
+      0,
+      0,
+      ...Array<number>(8).fill(0xff),
+    ]);
   });
 
   it('tolerates undefined, null and empty buffers among real ones', () => {
     const real = Buffer.alloc(8, 1);
-    expect(() => zeroBuffer(undefined, null, Buffer.alloc(0), real)).not.toThrow();
+    expect(() =>
+      zeroBuffer(undefined, null, Buffer.alloc(0), real),
+    ).not.toThrow();
     expect(real.equals(Buffer.alloc(8))).toBe(true);
     expect(() => zeroBuffer()).not.toThrow();
   });
@@ -71,7 +90,10 @@ describe('secure memory', () => {
     const before = secureMemoryStatus().slabs;
     const keys = Array.from({ length: 2000 }, () => secureAlloc(32));
     const slabIds = new Map<ArrayBufferLike, number>();
-    const places = keys.map((key) => `${slabIds.get(key.buffer) ?? slabIds.set(key.buffer, slabIds.size).size - 1}:${key.byteOffset}`);
+    const places = keys.map(
+      (key) =>
+        `${slabIds.get(key.buffer) ?? slabIds.set(key.buffer, slabIds.size).size - 1}:${key.byteOffset}`,
+    );
     expect(new Set(places).size).toBe(2000);
     expect(secureMemoryStatus().slabs).toBeGreaterThan(before);
     zeroBuffer(...keys);
@@ -92,8 +114,10 @@ describe('secure memory', () => {
     const status = secureMemoryStatus();
     expect(status.slabs).toBeGreaterThan(0);
     expect(typeof status.locked).toBe('boolean');
-    if (process.platform === 'linux') expect(status.memlockLimitBytes).toBeDefined();
+    if (process.platform === 'linux')
+      expect(status.memlockLimitBytes).toBeDefined();
     // With a limit above what the slabs need (8 MiB here and on CI), locking must work.
-    if ((status.memlockLimitBytes ?? 0) > status.secureBytes + 65536) expect(status).toMatchObject({ locked: true, lockFailure: undefined });
+    if ((status.memlockLimitBytes ?? 0) > status.secureBytes + 65536)
+      expect(status).toMatchObject({ locked: true, lockFailure: undefined });
   });
 });

@@ -63,11 +63,15 @@ interface Lease {
 const LEASE = Symbol('secure-memory lease');
 type LeasedBuffer = Buffer & { [LEASE]?: Lease };
 
-const sizeClasses: SizeClass[] = SIZE_CLASSES.map((slotBytes) => ({ slotBytes, free: [] }));
+const sizeClasses: SizeClass[] = SIZE_CLASSES.map((slotBytes) => ({
+  slotBytes,
+  free: [],
+}));
 /** Size class per length 0…4,096, so an allocation does not search. */
 const classForLength: SizeClass[] = Array.from(
   { length: LARGEST_SLOT + 1 },
-  (_, length) => sizeClasses.find((candidate) => candidate.slotBytes >= length) as SizeClass,
+  (_, length) =>
+    sizeClasses.find((candidate) => candidate.slotBytes >= length) as SizeClass,
 );
 /** Dedicated `sodium_malloc` buffers (larger than a slot), released with `sodium_free`. */
 const dedicated = new WeakSet<Buffer>();
@@ -80,14 +84,20 @@ interface LockState {
   /** Why the last mlock failed (errno text), if one did. */
   lockFailure?: string;
 }
-const lockState: LockState = { slabs: 0, lockedSlabs: 0, slotsInUse: 0, dedicatedBytes: 0 };
+const lockState: LockState = {
+  slabs: 0,
+  lockedSlabs: 0,
+  slotsInUse: 0,
+  dedicatedBytes: 0,
+};
 
 /**
  * A zero-filled buffer of `length` bytes in locked, undumpable memory. Release it with
  * `zeroBuffer()` as soon as its key is no longer needed.
  */
 export function secureAlloc(length: number): Buffer {
-  if (!Number.isInteger(length) || length < 0) throw new RangeError('secureAlloc: length must be a whole number of bytes');
+  if (!Number.isInteger(length) || length < 0)
+    throw new RangeError('secureAlloc: length must be a whole number of bytes');
   if (length > LARGEST_SLOT) {
     const buffer = sodium.sodium_malloc(length);
     tryLock(buffer);
@@ -99,11 +109,16 @@ export function secureAlloc(length: number): Buffer {
   const sizeClass = classForLength[length];
   if (sizeClass.free.length === 0) addSlab(sizeClass);
   const slot = sizeClass.free.pop() as Slot;
-  const buffer: LeasedBuffer = slot.slab.memory.subarray(slot.offset, slot.offset + length);
+  const buffer: LeasedBuffer = slot.slab.memory.subarray(
+    slot.offset,
+    slot.offset + length,
+  );
   slot.generation++;
   slot.inUse = true;
   // Not enumerable: it must not show in inspection or in deep equality of the buffer.
-  Object.defineProperty(buffer, LEASE, { value: { slot, generation: slot.generation } });
+  Object.defineProperty(buffer, LEASE, {
+    value: { slot, generation: slot.generation },
+  });
   lockState.slotsInUse++;
   return buffer;
 }
@@ -193,7 +208,10 @@ export function secureMemoryStatus(): SecureMemoryStatus {
  */
 export function secureMemoryLocked(): boolean {
   if (lockState.slabs === 0) addSlab(sizeClasses[0]);
-  return lockState.lockedSlabs === lockState.slabs && lockState.lockFailure === undefined;
+  return (
+    lockState.lockedSlabs === lockState.slabs &&
+    lockState.lockFailure === undefined
+  );
 }
 
 function addSlab(sizeClass: SizeClass): void {
@@ -204,7 +222,12 @@ function addSlab(sizeClass: SizeClass): void {
   sodium.sodium_memzero(memory);
   const count = Math.floor(SLAB_BYTES / sizeClass.slotBytes);
   for (let i = count - 1; i >= 0; i--) {
-    sizeClass.free.push({ slab, offset: i * sizeClass.slotBytes, generation: 0, inUse: false });
+    sizeClass.free.push({
+      slab,
+      offset: i * sizeClass.slotBytes,
+      generation: 0,
+      inUse: false,
+    });
   }
 }
 

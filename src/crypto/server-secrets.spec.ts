@@ -5,7 +5,9 @@ import { deriveServerSecrets } from './server-secrets';
 
 const MASTER = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 const label = (master: Buffer, info: string): Buffer =>
-  Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `vault-pii/v1/${info}`, 32));
+  Buffer.from(
+    hkdfSync('sha256', master, Buffer.alloc(0), `vault-pii/v1/${info}`, 32),
+  );
 
 describe('deriveServerSecrets', () => {
   it('derives six distinct 32-byte secrets', () => {
@@ -26,12 +28,22 @@ describe('deriveServerSecrets', () => {
 
   it('uses the documented HKDF labels (changing one would orphan existing data)', () => {
     const secrets = deriveServerSecrets(MASTER);
-    expect(secrets.jwtSigningKey.export().equals(label(MASTER, 'server/jwt-hs256'))).toBe(true);
-    expect(secrets.pepper.equals(label(MASTER, 'server/argon2-pepper'))).toBe(true);
-    expect(secrets.argon2OutputKey.equals(label(MASTER, 'server/argon2-output'))).toBe(true);
-    expect(secrets.blindIndexKey.equals(label(MASTER, 'server/blind-index'))).toBe(true);
+    expect(
+      secrets.jwtSigningKey.export().equals(label(MASTER, 'server/jwt-hs256')),
+    ).toBe(true);
+    expect(secrets.pepper.equals(label(MASTER, 'server/argon2-pepper'))).toBe(
+      true,
+    );
+    expect(
+      secrets.argon2OutputKey.equals(label(MASTER, 'server/argon2-output')),
+    ).toBe(true);
+    expect(
+      secrets.blindIndexKey.equals(label(MASTER, 'server/blind-index')),
+    ).toBe(true);
     expect(secrets.vaultKey.equals(label(MASTER, 'server/vault'))).toBe(true);
-    expect(secrets.rateLimitKey.equals(label(MASTER, 'server/rate-limit'))).toBe(true);
+    expect(
+      secrets.rateLimitKey.equals(label(MASTER, 'server/rate-limit')),
+    ).toBe(true);
   });
 
   it('is deterministic per master key and changes completely with the master key', () => {
@@ -55,13 +67,26 @@ describe('deriveServerSecrets', () => {
 
   it('gives the argon2-output key its own label: not the pepper, nor any other secret, under any existing label', () => {
     const { argon2OutputKey } = deriveServerSecrets(MASTER);
-    const labels = ['server/jwt-hs256', 'server/argon2-pepper', 'server/blind-index', 'server/vault', 'server/rate-limit'];
-    for (const other of labels) expect(argon2OutputKey.equals(label(MASTER, other))).toBe(false);
+    const labels = [
+      'server/jwt-hs256',
+      'server/argon2-pepper',
+      'server/blind-index',
+      'server/vault',
+      'server/rate-limit',
+    ];
+    for (const other of labels)
+      expect(argon2OutputKey.equals(label(MASTER, other))).toBe(false);
   });
 
   it('keeps the Buffer secrets in locked memory', () => {
     const secrets = deriveServerSecrets(MASTER);
-    for (const secret of [secrets.pepper, secrets.argon2OutputKey, secrets.blindIndexKey, secrets.vaultKey, secrets.rateLimitKey]) {
+    for (const secret of [
+      secrets.pepper,
+      secrets.argon2OutputKey,
+      secrets.blindIndexKey,
+      secrets.vaultKey,
+      secrets.rateLimitKey,
+    ]) {
       expect(isSecureBuffer(secret)).toBe(true);
     }
   });
@@ -81,7 +106,12 @@ describe('deriveServerSecrets', () => {
     expect(MASTER.equals(copy)).toBe(true);
   });
 
-  it.each([0, 16, 31, 33, 64])('rejects a %d-byte master key with InvalidCryptoInputError', (length) => {
-    expect(() => deriveServerSecrets(Buffer.alloc(length, 7))).toThrow(InvalidCryptoInputError);
-  });
+  it.each([0, 16, 31, 33, 64])(
+    'rejects a %d-byte master key with InvalidCryptoInputError',
+    (length) => {
+      expect(() => deriveServerSecrets(Buffer.alloc(length, 7))).toThrow(
+        InvalidCryptoInputError,
+      );
+    },
+  );
 });

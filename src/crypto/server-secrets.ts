@@ -28,7 +28,8 @@ export interface ServerSecrets {
 }
 
 export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
-  if (appMasterKey.length !== 32) throw new InvalidCryptoInputError('APP_MASTER_KEY is 32 bytes');
+  if (appMasterKey.length !== 32)
+    throw new InvalidCryptoInputError('APP_MASTER_KEY is 32 bytes');
   const jwtKeyBytes = hkdfSha256(appMasterKey, 'server/jwt-hs256');
   let jwtSigningKey: KeyObject;
   try {

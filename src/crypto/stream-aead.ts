@@ -102,12 +102,18 @@ const OFFSET_ALGORITHM_HEADER = 46;
 const FILE_KEY_BYTES = 32;
 
 const SS_ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
-const SS_HEADER_BYTES = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
-const SS_STATE_BYTES: number = (sodium as unknown as { crypto_secretstream_xchacha20poly1305_STATEBYTES: number })
-  .crypto_secretstream_xchacha20poly1305_STATEBYTES;
+const SS_HEADER_BYTES =
+  sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+const SS_STATE_BYTES: number = (
+  sodium as unknown as {
+    crypto_secretstream_xchacha20poly1305_STATEBYTES: number;
+  }
+).crypto_secretstream_xchacha20poly1305_STATEBYTES;
 // sodium-native 5 exposes the tags as numbers (its @types still say Buffer).
-const SS_TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE as unknown as number;
-const SS_TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL as unknown as number;
+const SS_TAG_MESSAGE =
+  sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE as unknown as number;
+const SS_TAG_FINAL =
+  sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL as unknown as number;
 
 const GCM_TAG_BYTES = 16;
 const GCM_NONCE_PREFIX_BYTES = 8;
@@ -116,10 +122,30 @@ const GCM_MAX_SEGMENTS = 0x1_0000_0000;
 
 /** sodium-native 5's secretstream calls: the state is a caller-owned STATEBYTES buffer. */
 const secretstream = sodium as unknown as {
-  crypto_secretstream_xchacha20poly1305_init_push(state: Buffer, header: Buffer, key: Buffer): void;
-  crypto_secretstream_xchacha20poly1305_init_pull(state: Buffer, header: Buffer, key: Buffer): void;
-  crypto_secretstream_xchacha20poly1305_push(state: Buffer, c: Buffer, m: Buffer, ad: Buffer | null, tag: number): number;
-  crypto_secretstream_xchacha20poly1305_pull(state: Buffer, m: Buffer, tag: Buffer, c: Buffer, ad: Buffer | null): number;
+  crypto_secretstream_xchacha20poly1305_init_push(
+    state: Buffer,
+    header: Buffer,
+    key: Buffer,
+  ): void;
+  crypto_secretstream_xchacha20poly1305_init_pull(
+    state: Buffer,
+    header: Buffer,
+    key: Buffer,
+  ): void;
+  crypto_secretstream_xchacha20poly1305_push(
+    state: Buffer,
+    c: Buffer,
+    m: Buffer,
+    ad: Buffer | null,
+    tag: number,
+  ): number;
+  crypto_secretstream_xchacha20poly1305_pull(
+    state: Buffer,
+    m: Buffer,
+    tag: Buffer,
+    c: Buffer,
+    ad: Buffer | null,
+  ): number;
 };
 
 const OVERHEAD: Record<StreamAlgorithm, number> = {
@@ -135,41 +161,72 @@ export function readStreamHeader(firstBytes: Buffer): StreamHeader {
     );
   }
   if (!firstBytes.subarray(0, STREAM_MAGIC.length).equals(STREAM_MAGIC)) {
-    throw new UnsupportedEnvelopeError('not an encrypted document stream (bad magic)');
+    throw new UnsupportedEnvelopeError(
+      'not an encrypted document stream (bad magic)',
+    );
   }
   const formatVersion = firstBytes[OFFSET_FORMAT_VERSION];
   if (formatVersion !== STREAM_FORMAT_VERSION) {
-    throw new UnsupportedEnvelopeError(`unknown stream format version ${formatVersion}`);
+    throw new UnsupportedEnvelopeError(
+      `unknown stream format version ${formatVersion}`,
+    );
   }
   const algorithm = firstBytes[OFFSET_ALGORITHM] as StreamAlgorithm;
-  if (OVERHEAD[algorithm] === undefined) throw new UnsupportedEnvelopeError(`unknown stream algorithm id ${algorithm}`);
+  if (OVERHEAD[algorithm] === undefined)
+    throw new UnsupportedEnvelopeError(
+      `unknown stream algorithm id ${algorithm}`,
+    );
   const chunkBytes = firstBytes.readUInt32BE(OFFSET_CHUNK_BYTES);
-  if (chunkBytes < MIN_STREAM_CHUNK_BYTES || chunkBytes > MAX_STREAM_CHUNK_BYTES) {
+  if (
+    chunkBytes < MIN_STREAM_CHUNK_BYTES ||
+    chunkBytes > MAX_STREAM_CHUNK_BYTES
+  ) {
     throw new UnsupportedEnvelopeError(
       `stream chunk size ${chunkBytes} is outside ${MIN_STREAM_CHUNK_BYTES}…${MAX_STREAM_CHUNK_BYTES}`,
     );
   }
-  return { formatVersion, algorithm, keyVersion: firstBytes.readUInt32BE(OFFSET_KEY_VERSION), chunkBytes };
+  return {
+    formatVersion,
+    algorithm,
+    keyVersion: firstBytes.readUInt32BE(OFFSET_KEY_VERSION),
+    chunkBytes,
+  };
 }
 
 /**
  * Transform: plaintext in, encrypted file bytes out (header first). The per-file key is derived
  * inside from dataKey and a random 32-byte file salt kept in the header; `dataKey` is not kept.
  */
-export function createEncryptStream(dataKey: Buffer, options: StreamEncryptOptions): Transform {
+export function createEncryptStream(
+  dataKey: Buffer,
+  options: StreamEncryptOptions,
+): Transform {
   const { algorithm, keyVersion, aad } = options;
   const chunkBytes = options.chunkBytes ?? DEFAULT_STREAM_CHUNK_BYTES;
-  if (dataKey.length !== FILE_KEY_BYTES) throw new InvalidCryptoInputError(`data keys are ${FILE_KEY_BYTES} bytes`);
-  if (OVERHEAD[algorithm] === undefined) throw new InvalidCryptoInputError(`unknown stream algorithm ${algorithm}`);
-  if (!Number.isInteger(keyVersion) || keyVersion < 0 || keyVersion > 0xffffffff) {
-    throw new InvalidCryptoInputError('key version must be a 32-bit unsigned integer');
+  if (dataKey.length !== FILE_KEY_BYTES)
+    throw new InvalidCryptoInputError(`data keys are ${FILE_KEY_BYTES} bytes`);
+  if (OVERHEAD[algorithm] === undefined)
+    throw new InvalidCryptoInputError(`unknown stream algorithm ${algorithm}`);
+  if (
+    !Number.isInteger(keyVersion) ||
+    keyVersion < 0 ||
+    keyVersion > 0xffffffff
+  ) {
+    throw new InvalidCryptoInputError(
+      'key version must be a 32-bit unsigned integer',
+    );
   }
-  if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_STREAM_CHUNK_BYTES || chunkBytes > MAX_STREAM_CHUNK_BYTES) {
+  if (
+    !Number.isInteger(chunkBytes) ||
+    chunkBytes < MIN_STREAM_CHUNK_BYTES ||
+    chunkBytes > MAX_STREAM_CHUNK_BYTES
+  ) {
     throw new InvalidCryptoInputError(
       `chunk size must be an integer in ${MIN_STREAM_CHUNK_BYTES}…${MAX_STREAM_CHUNK_BYTES}`,
     );
   }
-  if (!Buffer.isBuffer(aad)) throw new InvalidCryptoInputError('aad must be a Buffer');
+  if (!Buffer.isBuffer(aad))
+    throw new InvalidCryptoInputError('aad must be a Buffer');
 
   const header = Buffer.alloc(STREAM_HEADER_BYTES);
   STREAM_MAGIC.copy(header, 0);
@@ -193,14 +250,30 @@ export function createEncryptStream(dataKey: Buffer, options: StreamEncryptOptio
  * as is). Failures are CryptoError subclasses; a chunk's plaintext is emitted only after that
  * chunk authenticated.
  */
-export function createDecryptStream(keyForVersion: (keyVersion: number) => Buffer | undefined, aad: Buffer): Transform {
-  if (!Buffer.isBuffer(aad)) throw new InvalidCryptoInputError('aad must be a Buffer');
+export function createDecryptStream(
+  keyForVersion: (keyVersion: number) => Buffer | undefined,
+  aad: Buffer,
+): Transform {
+  if (!Buffer.isBuffer(aad))
+    throw new InvalidCryptoInputError('aad must be a Buffer');
   return new DecryptStream(keyForVersion, aad);
 }
 
-function deriveFileKey(dataKey: Buffer, algorithm: StreamAlgorithm, header: Buffer): Buffer {
-  const fileSalt = header.subarray(OFFSET_FILE_SALT, OFFSET_FILE_SALT + STREAM_FILE_SALT_BYTES);
-  return hkdfSha256(dataKey, `document-stream/${algorithm}`, FILE_KEY_BYTES, fileSalt);
+function deriveFileKey(
+  dataKey: Buffer,
+  algorithm: StreamAlgorithm,
+  header: Buffer,
+): Buffer {
+  const fileSalt = header.subarray(
+    OFFSET_FILE_SALT,
+    OFFSET_FILE_SALT + STREAM_FILE_SALT_BYTES,
+  );
+  return hkdfSha256(
+    dataKey,
+    `document-stream/${algorithm}`,
+    FILE_KEY_BYTES,
+    fileSalt,
+  );
 }
 
 function concatAad(header: Buffer, aad: Buffer, trailerBytes: number): Buffer {
@@ -237,9 +310,16 @@ class SecretStreamSealer implements ChunkSealer {
     header: Buffer,
     aad: Buffer,
   ) {
-    const ssHeader = header.subarray(OFFSET_ALGORITHM_HEADER, OFFSET_ALGORITHM_HEADER + SS_HEADER_BYTES);
+    const ssHeader = header.subarray(
+      OFFSET_ALGORITHM_HEADER,
+      OFFSET_ALGORITHM_HEADER + SS_HEADER_BYTES,
+    );
     // init_push writes its random nonce into the header slice, which the first chunk then authenticates.
-    secretstream.crypto_secretstream_xchacha20poly1305_init_push(this.state, ssHeader, fileKey);
+    secretstream.crypto_secretstream_xchacha20poly1305_init_push(
+      this.state,
+      ssHeader,
+      fileKey,
+    );
     this.firstAd = concatAad(header, aad, 0);
   }
 
@@ -273,15 +353,28 @@ class SecretStreamOpener implements ChunkOpener {
     header: Buffer,
     aad: Buffer,
   ) {
-    const ssHeader = header.subarray(OFFSET_ALGORITHM_HEADER, OFFSET_ALGORITHM_HEADER + SS_HEADER_BYTES);
-    secretstream.crypto_secretstream_xchacha20poly1305_init_pull(this.state, ssHeader, fileKey);
+    const ssHeader = header.subarray(
+      OFFSET_ALGORITHM_HEADER,
+      OFFSET_ALGORITHM_HEADER + SS_HEADER_BYTES,
+    );
+    secretstream.crypto_secretstream_xchacha20poly1305_init_pull(
+      this.state,
+      ssHeader,
+      fileKey,
+    );
     this.firstAd = concatAad(header, aad, 0);
   }
 
   open(chunk: Buffer, final: boolean): Buffer {
     const plaintext = Buffer.allocUnsafe(chunk.length - SS_ABYTES);
     try {
-      secretstream.crypto_secretstream_xchacha20poly1305_pull(this.state, plaintext, this.tag, chunk, this.firstAd);
+      secretstream.crypto_secretstream_xchacha20poly1305_pull(
+        this.state,
+        plaintext,
+        this.tag,
+        chunk,
+        this.firstAd,
+      );
     } catch {
       zeroBuffer(plaintext);
       throw new AuthenticationFailedError();
@@ -290,7 +383,8 @@ class SecretStreamOpener implements ChunkOpener {
     const tag = this.tag[0];
     if (tag === (final ? SS_TAG_FINAL : SS_TAG_MESSAGE)) return plaintext;
     zeroBuffer(plaintext);
-    if (tag === SS_TAG_MESSAGE) throw new TruncatedEnvelopeError('stream ended before its final chunk');
+    if (tag === SS_TAG_MESSAGE)
+      throw new TruncatedEnvelopeError('stream ended before its final chunk');
     // A verified FINAL with bytes after it (extension), or a tag this format never writes.
     throw new AuthenticationFailedError();
   }
@@ -308,13 +402,19 @@ class GcmSegments {
   private counter = 0;
 
   constructor(header: Buffer, callerAad: Buffer) {
-    header.copy(this.nonce, 0, OFFSET_ALGORITHM_HEADER, OFFSET_ALGORITHM_HEADER + GCM_NONCE_PREFIX_BYTES);
+    header.copy(
+      this.nonce,
+      0,
+      OFFSET_ALGORITHM_HEADER,
+      OFFSET_ALGORITHM_HEADER + GCM_NONCE_PREFIX_BYTES,
+    );
     this.aad = concatAad(header, callerAad, 5);
   }
 
   /** Sets nonce and AAD for the current segment; `advance()` moves on once it was used. */
   prepare(final: boolean): { nonce: Buffer; aad: Buffer } {
-    if (this.counter >= GCM_MAX_SEGMENTS) throw new InvalidCryptoInputError('stream exceeds 2^32 segments');
+    if (this.counter >= GCM_MAX_SEGMENTS)
+      throw new InvalidCryptoInputError('stream exceeds 2^32 segments');
     this.nonce.writeUInt32BE(this.counter, GCM_NONCE_PREFIX_BYTES);
     this.aad.writeUInt32BE(this.counter, this.aad.length - 5);
     this.aad[this.aad.length - 1] = final ? 1 : 0;
@@ -341,7 +441,9 @@ class GcmSegmentSealer implements ChunkSealer {
 
   seal(plaintext: Buffer, final: boolean): Buffer[] {
     const { nonce, aad } = this.segments.prepare(final);
-    const cipher = createCipheriv('aes-256-gcm', this.fileKey, nonce, { authTagLength: GCM_TAG_BYTES });
+    const cipher = createCipheriv('aes-256-gcm', this.fileKey, nonce, {
+      authTagLength: GCM_TAG_BYTES,
+    });
     cipher.setAAD(aad);
     const ciphertext = cipher.update(plaintext);
     cipher.final(); // GCM emits nothing here
@@ -378,7 +480,9 @@ class GcmSegmentOpener implements ChunkOpener {
       const notFinal = this.tryOpen(chunk, false);
       if (notFinal) {
         zeroBuffer(notFinal);
-        throw new TruncatedEnvelopeError('stream ended before its final segment');
+        throw new TruncatedEnvelopeError(
+          'stream ended before its final segment',
+        );
       }
     }
     throw new AuthenticationFailedError();
@@ -390,7 +494,9 @@ class GcmSegmentOpener implements ChunkOpener {
     const bodyLength = chunk.length - GCM_TAG_BYTES;
     let plaintext: Buffer | undefined;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.fileKey, nonce, { authTagLength: GCM_TAG_BYTES });
+      const decipher = createDecipheriv('aes-256-gcm', this.fileKey, nonce, {
+        authTagLength: GCM_TAG_BYTES,
+      });
       decipher.setAAD(aad);
       decipher.setAuthTag(chunk.subarray(bodyLength));
       plaintext = decipher.update(chunk.subarray(0, bodyLength));
@@ -430,7 +536,11 @@ class EncryptStream extends Transform {
     this.staged = Buffer.alloc(chunkBytes);
   }
 
-  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  override _transform(
+    data: Buffer,
+    _encoding: BufferEncoding,
+    callback: TransformCallback,
+  ): void {
     try {
       this.sendHeader();
       const { chunkBytes, staged } = this;
@@ -442,7 +552,9 @@ class EncryptStream extends Transform {
         }
         const remaining = data.length - offset;
         if (this.stagedBytes === 0 && remaining > chunkBytes) {
-          this.pushAll(this.sealer.seal(data.subarray(offset, offset + chunkBytes), false));
+          this.pushAll(
+            this.sealer.seal(data.subarray(offset, offset + chunkBytes), false),
+          );
           offset += chunkBytes;
           continue;
         }
@@ -460,7 +572,9 @@ class EncryptStream extends Transform {
   override _flush(callback: TransformCallback): void {
     try {
       this.sendHeader();
-      this.pushAll(this.sealer.seal(this.staged.subarray(0, this.stagedBytes), true));
+      this.pushAll(
+        this.sealer.seal(this.staged.subarray(0, this.stagedBytes), true),
+      );
       this.wipe();
       callback();
     } catch (error) {
@@ -468,7 +582,10 @@ class EncryptStream extends Transform {
     }
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+  override _destroy(
+    error: Error | null,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.wipe();
     callback(error);
   }
@@ -511,7 +628,11 @@ class DecryptStream extends Transform {
     super();
   }
 
-  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  override _transform(
+    data: Buffer,
+    _encoding: BufferEncoding,
+    callback: TransformCallback,
+  ): void {
     try {
       let offset = 0;
       if (!this.opener) {
@@ -532,7 +653,9 @@ class DecryptStream extends Transform {
         }
         const remaining = data.length - offset;
         if (this.pendingBytes === 0 && remaining > segmentBytes) {
-          this.push(opener.open(data.subarray(offset, offset + segmentBytes), false));
+          this.push(
+            opener.open(data.subarray(offset, offset + segmentBytes), false),
+          );
           offset += segmentBytes;
           continue;
         }
@@ -557,7 +680,12 @@ class DecryptStream extends Transform {
       if (this.pendingBytes < this.opener.overhead) {
         throw new TruncatedEnvelopeError('stream ended before its final chunk');
       }
-      this.push(this.opener.open((this.pending as Buffer).subarray(0, this.pendingBytes), true));
+      this.push(
+        this.opener.open(
+          (this.pending as Buffer).subarray(0, this.pendingBytes),
+          true,
+        ),
+      );
       this.wipe();
       callback();
     } catch (error) {
@@ -565,7 +693,10 @@ class DecryptStream extends Transform {
     }
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+  override _destroy(
+    error: Error | null,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.wipe();
     callback(error);
   }
@@ -574,7 +705,10 @@ class DecryptStream extends Transform {
     const { algorithm, keyVersion, chunkBytes } = readStreamHeader(this.header);
     const dataKey = this.keyForVersion(keyVersion);
     if (!dataKey) throw new UnknownKeyVersionError(keyVersion);
-    if (dataKey.length !== FILE_KEY_BYTES) throw new InvalidCryptoInputError(`data keys are ${FILE_KEY_BYTES} bytes`);
+    if (dataKey.length !== FILE_KEY_BYTES)
+      throw new InvalidCryptoInputError(
+        `data keys are ${FILE_KEY_BYTES} bytes`,
+      );
     const fileKey = deriveFileKey(dataKey, algorithm, this.header);
     this.opener =
       algorithm === StreamAlgorithm.SecretStreamXChaCha20Poly1305

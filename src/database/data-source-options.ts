@@ -15,11 +15,22 @@ import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateCo
 import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateDocuments';
 import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
 
-
-type PostgresConnectionOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
+type PostgresConnectionOptions = Extract<
+  DataSourceOptions,
+  { type: 'postgres' }
+>;
 
 /** Every entity of the application; the TypeORM CLI needs them listed to generate migrations. */
-export const ENTITIES = [AuditEvent, User, UserDataKey, Session, Profile, Contact, StoredDocument, KeyRotation];
+export const ENTITIES = [
+  AuditEvent,
+  User,
+  UserDataKey,
+  Session,
+  Profile,
+  Contact,
+  StoredDocument,
+  KeyRotation,
+];
 
 /** In order. New migrations come from `npm run migration:generate -- src/database/migrations/Name`. */
 export const MIGRATIONS = [

@@ -15,8 +15,14 @@ import { runMigrationsWithLock } from './migrate-with-lock';
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => {
-        if (!config.databaseUrl) throw new Error('DatabaseModule needs AppConfig.databaseUrl');
-        return { ...dataSourceOptions(config.databaseUrl), migrationsRun: false, retryAttempts: 3, retryDelay: 1000 };
+        if (!config.databaseUrl)
+          throw new Error('DatabaseModule needs AppConfig.databaseUrl');
+        return {
+          ...dataSourceOptions(config.databaseUrl),
+          migrationsRun: false,
+          retryAttempts: 3,
+          retryDelay: 1000,
+        };
       },
       dataSourceFactory: async (options) => {
         const dataSource = await new DataSource(options!).initialize();

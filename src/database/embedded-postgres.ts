@@ -1,4 +1,9 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  type ChildProcess,
+  execFile,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -29,8 +34,13 @@ const execFileAsync = promisify(execFile);
  * any PostgreSQL. The binaries need nothing else: they find their libraries through their
  * RUNPATH ($ORIGIN/../lib) and their share/ directory next to themselves.
  */
-export function childEnvironment(parent: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: parent.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
+export function childEnvironment(
+  parent: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: parent.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    LC_ALL: 'C',
+  };
   if (parent.TZ) env.TZ = parent.TZ;
   return env;
 }
@@ -77,7 +87,9 @@ export class EmbeddedPostgres {
   }
 
   /** Initialises the cluster on first use, clears a stale server, starts it on a free port. */
-  static async start(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  static async start(
+    options: EmbeddedPostgresOptions,
+  ): Promise<EmbeddedPostgres> {
     const log = options.log ?? (() => undefined);
     const binaries = locateBinaries();
     const launcher = chooseLauncher();
@@ -89,25 +101,61 @@ export class EmbeddedPostgres {
 
     if (!existsSync(join(paths.pgdata, 'PG_VERSION'))) {
       const started = Date.now();
-      log(`initialising a new PostgreSQL cluster in ${paths.pgdata} (${launcher.description})`);
+      log(
+        `initialising a new PostgreSQL cluster in ${paths.pgdata} (${launcher.description})`,
+      );
       await initialiseCluster(binaries, paths, launcher);
       log(`cluster initialised in ${Date.now() - started} ms`);
     }
 
     const port = await findFreePort();
     const started = Date.now();
-    await run(launcher, binaries.pgCtl, ['start', '-w', '-t', '60', '-D', paths.pgdata, '-l', paths.logFile, '-o', `-p ${port}`])
-      .catch((error: Error) => {
-        throw new Error(`embedded PostgreSQL did not start (see ${paths.logFile}): ${error.message}`);
-      });
-    writeFileSync(paths.owner, JSON.stringify({ pid: process.pid, port } satisfies OwnerRecord), { mode: 0o600 });
-    const watchdog = startStopWatchdog(launcher.wrap(binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]));
-    log(`embedded PostgreSQL started on 127.0.0.1:${port} in ${Date.now() - started} ms`);
+    await run(launcher, binaries.pgCtl, [
+      'start',
+      '-w',
+      '-t',
+      '60',
+      '-D',
+      paths.pgdata,
+      '-l',
+      paths.logFile,
+      '-o',
+      `-p ${port}`,
+    ]).catch((error: Error) => {
+      throw new Error(
+        `embedded PostgreSQL did not start (see ${paths.logFile}): ${error.message}`,
+      );
+    });
+    writeFileSync(
+      paths.owner,
+      JSON.stringify({ pid: process.pid, port } satisfies OwnerRecord),
+      { mode: 0o600 },
+    );
+    const watchdog = startStopWatchdog(
+      launcher.wrap(binaries.pgCtl, [
+        'stop',
+        '-w',
+        '-m',
+        'fast',
+        '-D',
+        paths.pgdata,
+      ]),
+    );
+    log(
+      `embedded PostgreSQL started on 127.0.0.1:${port} in ${Date.now() - started} ms`,
+    );
 
     const password = readFileSync(paths.password, 'utf8').trim();
     const serverUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
     await ensureDatabase(`${serverUrl}/postgres`, options.database);
-    return new EmbeddedPostgres(options, binaries, launcher, watchdog, port, `${serverUrl}/${options.database}`);
+    return new EmbeddedPostgres(
+      options,
+      binaries,
+      launcher,
+      watchdog,
+      port,
+      `${serverUrl}/${options.database}`,
+    );
   }
 
   /** Fast shutdown: open sessions are closed, the cluster stays on disk. */
@@ -117,7 +165,14 @@ export class EmbeddedPostgres {
     process.removeListener('exit', this.exitHook);
     this.watchdog.kill('SIGKILL');
     const paths = clusterPaths(this.options.baseDir);
-    await run(this.launcher, this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
+    await run(this.launcher, this.binaries.pgCtl, [
+      'stop',
+      '-w',
+      '-m',
+      'fast',
+      '-D',
+      paths.pgdata,
+    ]);
     rmSync(paths.owner, { force: true });
     this.options.log?.('embedded PostgreSQL stopped');
   }
@@ -129,8 +184,19 @@ export class EmbeddedPostgres {
     this.watchdog.kill('SIGKILL');
     const paths = clusterPaths(this.options.baseDir);
     try {
-      const { file, args, identity } = this.launcher.wrap(this.binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
-      execFileSync(file, args, { stdio: 'ignore', env: childEnvironment(), ...identity });
+      const { file, args, identity } = this.launcher.wrap(this.binaries.pgCtl, [
+        'stop',
+        '-w',
+        '-m',
+        'fast',
+        '-D',
+        paths.pgdata,
+      ]);
+      execFileSync(file, args, {
+        stdio: 'ignore',
+        env: childEnvironment(),
+        ...identity,
+      });
       rmSync(paths.owner, { force: true });
     } catch {
       // Already stopped, or the process is going away anyway; the next start clears it.
@@ -145,12 +211,20 @@ export class EmbeddedPostgres {
  * ignores the others) reads a pipe that only the app writes to; at its end, which comes however the
  * app ends, it runs `pg_ctl stop -m fast` and exits. A normal stop kills it first.
  */
-function startStopWatchdog(stopCommand: { file: string; args: string[]; identity?: Identity }): ChildProcess {
-  const watchdog = spawn(process.execPath, ['-e', STOP_WATCHDOG_SCRIPT, JSON.stringify(stopCommand)], {
-    detached: true,
-    stdio: ['pipe', 'ignore', 'ignore'],
-    env: childEnvironment(),
-  });
+function startStopWatchdog(stopCommand: {
+  file: string;
+  args: string[];
+  identity?: Identity;
+}): ChildProcess {
+  const watchdog = spawn(
+    process.execPath,
+    ['-e', STOP_WATCHDOG_SCRIPT, JSON.stringify(stopCommand)],
+    {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: childEnvironment(),
+    },
+  );
   watchdog.unref();
   (watchdog.stdin as unknown as { unref(): void }).unref();
   return watchdog;
@@ -199,7 +273,10 @@ interface Launcher {
   description: string;
   /** Only for `service-user`: the owner that the cluster's directories are given to. */
   serviceUser?: Identity;
-  wrap(file: string, args: string[]): { file: string; args: string[]; identity?: Identity };
+  wrap(
+    file: string,
+    args: string[],
+  ): { file: string; args: string[]; identity?: Identity };
 }
 
 function clusterPaths(baseDir: string): ClusterPaths {
@@ -227,15 +304,29 @@ function locateBinaries(): PostgresBinaries {
 
 function chooseLauncher(): Launcher {
   if (userInfo().uid !== 0) {
-    return { description: 'as the current user', wrap: (file, args) => ({ file, args }) };
+    return {
+      description: 'as the current user',
+      wrap: (file, args) => ({ file, args }),
+    };
   }
   const nobody = idOf('nobody') ?? { uid: 65534, gid: 65534 };
-  const unshare = ['--user', `--map-user=${nobody.uid}`, `--map-group=${nobody.gid}`];
+  const unshare = [
+    '--user',
+    `--map-user=${nobody.uid}`,
+    `--map-group=${nobody.gid}`,
+  ];
   try {
-    execFileSync('unshare', [...unshare, 'true'], { stdio: 'ignore', env: childEnvironment(), timeout: 10_000 });
+    execFileSync('unshare', [...unshare, 'true'], {
+      stdio: 'ignore',
+      env: childEnvironment(),
+      timeout: 10_000,
+    });
     return {
       description: 'as root mapped to an unprivileged user in a user namespace',
-      wrap: (file, args) => ({ file: 'unshare', args: [...unshare, file, ...args] }),
+      wrap: (file, args) => ({
+        file: 'unshare',
+        args: [...unshare, file, ...args],
+      }),
     };
   } catch {
     const serviceUser = idOf(SERVICE_USER) ?? createServiceUser();
@@ -249,7 +340,13 @@ function chooseLauncher(): Launcher {
 
 function idOf(user: string): Identity | undefined {
   try {
-    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8', env: childEnvironment() }).trim());
+    const id = (flag: string) =>
+      Number(
+        execFileSync('id', [flag, user], {
+          encoding: 'utf8',
+          env: childEnvironment(),
+        }).trim(),
+      );
     return { uid: id('-u'), gid: id('-g') };
   } catch {
     return undefined;
@@ -257,9 +354,16 @@ function idOf(user: string): Identity | undefined {
 }
 
 function createServiceUser(): Identity {
-  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', SERVICE_USER], { stdio: 'ignore', env: childEnvironment() });
+  execFileSync(
+    'useradd',
+    ['--system', '--user-group', '--no-create-home', SERVICE_USER],
+    { stdio: 'ignore', env: childEnvironment() },
+  );
   const identity = idOf(SERVICE_USER);
-  if (!identity) throw new Error(`could not create the ${SERVICE_USER} system user for the embedded PostgreSQL`);
+  if (!identity)
+    throw new Error(
+      `could not create the ${SERVICE_USER} system user for the embedded PostgreSQL`,
+    );
   return identity;
 }
 
@@ -284,7 +388,10 @@ function claimClusterFiles(pgdata: string, { serviceUser }: Launcher): void {
   if (userInfo().uid !== 0 || !existsSync(pgdata)) return;
   const owner = serviceUser ?? { uid: 0, gid: 0 };
   if (statSync(pgdata).uid !== owner.uid) {
-    execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, pgdata], { stdio: 'ignore', env: childEnvironment() });
+    execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, pgdata], {
+      stdio: 'ignore',
+      env: childEnvironment(),
+    });
   }
 }
 
@@ -306,13 +413,24 @@ async function stopStaleServer(
       `the embedded PostgreSQL in ${paths.pgdata} is in use by process ${owner.pid}; stop it or use another DATA_DIR`,
     );
   }
-  const running = await run(launcher, binaries.pgCtl, ['status', '-D', paths.pgdata]).then(
+  const running = await run(launcher, binaries.pgCtl, [
+    'status',
+    '-D',
+    paths.pgdata,
+  ]).then(
     () => true,
     () => false,
   );
   if (running) {
     log('stopping a stale embedded PostgreSQL left by a previous run');
-    await run(launcher, binaries.pgCtl, ['stop', '-w', '-m', 'fast', '-D', paths.pgdata]);
+    await run(launcher, binaries.pgCtl, [
+      'stop',
+      '-w',
+      '-m',
+      'fast',
+      '-D',
+      paths.pgdata,
+    ]);
   }
   rmSync(paths.owner, { force: true });
 }
@@ -386,7 +504,11 @@ async function initialiseCluster(
   );
 }
 
-async function run(launcher: Launcher, program: string, programArgs: string[]): Promise<void> {
+async function run(
+  launcher: Launcher,
+  program: string,
+  programArgs: string[],
+): Promise<void> {
   const { file, args, identity } = launcher.wrap(program, programArgs);
   try {
     await execFileAsync(file, args, {
@@ -395,17 +517,30 @@ async function run(launcher: Launcher, program: string, programArgs: string[]): 
       timeout: 120_000,
     });
   } catch (error) {
-    const { stderr, stdout, message } = error as { stderr?: string; stdout?: string; message: string };
+    const { stderr, stdout, message } = error as {
+      stderr?: string;
+      stdout?: string;
+      message: string;
+    };
     throw new Error((stderr || stdout || message).trim(), { cause: error });
   }
 }
 
-async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+async function ensureDatabase(
+  adminUrl: string,
+  database: string,
+): Promise<void> {
   const client = new Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+    const { rowCount } = await client.query(
+      'SELECT 1 FROM pg_database WHERE datname = $1',
+      [database],
+    );
+    if (!rowCount)
+      await client.query(
+        `CREATE DATABASE ${client.escapeIdentifier(database)}`,
+      );
   } finally {
     await client.end();
   }

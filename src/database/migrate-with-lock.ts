@@ -11,7 +11,9 @@ export const MIGRATION_LOCK_KEY = '7652931846027511810';
  * Runs pending migrations under a session-level advisory lock: a second instance waits for the
  * first, then finds nothing left to run. The lock goes with its connection if the process dies.
  */
-export async function runMigrationsWithLock(dataSource: DataSource): Promise<void> {
+export async function runMigrationsWithLock(
+  dataSource: DataSource,
+): Promise<void> {
   const lockRunner = dataSource.createQueryRunner();
   await lockRunner.connect();
   try {
@@ -19,7 +21,9 @@ export async function runMigrationsWithLock(dataSource: DataSource): Promise<voi
     try {
       await dataSource.runMigrations({ transaction: 'all' });
     } finally {
-      await lockRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await lockRunner.query('SELECT pg_advisory_unlock($1)', [
+        MIGRATION_LOCK_KEY,
+      ]);
     }
   } finally {
     await lockRunner.release();

@@ -10,12 +10,18 @@ import type { EntityMetadata } from 'typeorm';
 /** The quoted column name of `property`. @throws when the entity has no such column. */
 export function columnName(metadata: EntityMetadata, property: string): string {
   const column = metadata.findColumnWithPropertyName(property);
-  if (!column) throw new Error(`${metadata.name} has no column for property "${property}"`);
+  if (!column)
+    throw new Error(
+      `${metadata.name} has no column for property "${property}"`,
+    );
   return `"${column.databaseName}"`;
 }
 
 /** `INSERT INTO "table" ("a", "b") VALUES ($1, $2)` for `properties`, in that order. */
-export function insertStatement(metadata: EntityMetadata, properties: readonly string[]): string {
+export function insertStatement(
+  metadata: EntityMetadata,
+  properties: readonly string[],
+): string {
   const columns = properties.map((property) => columnName(metadata, property));
   return `INSERT INTO "${metadata.tableName}" (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`;
 }

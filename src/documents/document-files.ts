@@ -10,7 +10,8 @@ const FILE_SUFFIX = '.vpd';
 const TEMP_SUFFIX = '.tmp';
 /** Temporary name of a file being re-encrypted (its own, so it never meets a create's). */
 const REWRITE_SUFFIX = '.rewrite.tmp';
-const UUID_FILE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.vpd$/;
+const UUID_FILE =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.vpd$/;
 
 /**
  * Encrypted document files under `DATA_DIR/documents/`, named by document id (no PII in names).
@@ -30,12 +31,18 @@ export class DocumentFiles {
   }
 
   /** Streams the output of `stages` (ending in the encryption) to disk; returns the file size. */
-  async write(id: string, ...stages: [Readable, ...NodeJS.ReadWriteStream[]]): Promise<number> {
+  async write(
+    id: string,
+    ...stages: [Readable, ...NodeJS.ReadWriteStream[]]
+  ): Promise<number> {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
     const finalPath = this.pathOf(id);
     const tempPath = `${finalPath}${TEMP_SUFFIX}`;
     try {
-      await pipeline([...stages, createWriteStream(tempPath, { mode: 0o600, flags: 'wx' })]);
+      await pipeline([
+        ...stages,
+        createWriteStream(tempPath, { mode: 0o600, flags: 'wx' }),
+      ]);
       await rename(tempPath, finalPath);
     } catch (error) {
       await rm(tempPath, { force: true });
@@ -51,19 +58,30 @@ export class DocumentFiles {
    * temporary file left by an earlier crash is discarded first.
    * @returns false when the file does not exist (nothing was written).
    */
-  async replace(id: string, ...stages: NodeJS.ReadWriteStream[]): Promise<boolean> {
+  async replace(
+    id: string,
+    ...stages: NodeJS.ReadWriteStream[]
+  ): Promise<boolean> {
     const finalPath = this.pathOf(id);
     const tempPath = `${finalPath}${REWRITE_SUFFIX}`;
     if (!(await this.exists(id))) return false;
     await rm(tempPath, { force: true });
     try {
-      await pipeline([createReadStream(finalPath), ...stages, createWriteStream(tempPath, { mode: 0o600, flags: 'wx' })]);
+      await pipeline([
+        createReadStream(finalPath),
+        ...stages,
+        createWriteStream(tempPath, { mode: 0o600, flags: 'wx' }),
+      ]);
       await syncPath(tempPath);
       await rename(tempPath, finalPath);
       await syncPath(this.directory);
     } catch (error) {
       await rm(tempPath, { force: true });
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await this.exists(id))) return false;
+      if (
+        (error as NodeJS.ErrnoException).code === 'ENOENT' &&
+        !(await this.exists(id))
+      )
+        return false;
       throw error;
     }
     return true;
@@ -71,10 +89,12 @@ export class DocumentFiles {
 
   /** The first `bytes` bytes of a file (fewer if it is shorter), or undefined when it does not exist. */
   async readHead(id: string, bytes: number): Promise<Buffer | undefined> {
-    const handle = await open(this.pathOf(id), 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
+    const handle = await open(this.pathOf(id), 'r').catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      },
+    );
     if (!handle) return undefined;
     try {
       const buffer = Buffer.alloc(bytes);
@@ -101,15 +121,22 @@ export class DocumentFiles {
   }
 
   /** Every file in the directory with its age: document files (by id) and anything else. */
-  async inventory(): Promise<{ documents: { id: string; ageMs: number }[]; strays: { name: string; ageMs: number }[] }> {
-    const names = await readdir(this.directory).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [] as string[];
-      throw error;
-    });
+  async inventory(): Promise<{
+    documents: { id: string; ageMs: number }[];
+    strays: { name: string; ageMs: number }[];
+  }> {
+    const names = await readdir(this.directory).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return [] as string[];
+        throw error;
+      },
+    );
     const documents: { id: string; ageMs: number }[] = [];
     const strays: { name: string; ageMs: number }[] = [];
     for (const name of names) {
-      const info = await stat(join(this.directory, name)).catch(() => undefined);
+      const info = await stat(join(this.directory, name)).catch(
+        () => undefined,
+      );
       if (!info?.isFile()) continue;
       const ageMs = Date.now() - info.mtimeMs;
       const match = UUID_FILE.exec(name);

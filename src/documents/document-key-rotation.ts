@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { createDecryptStream, createEncryptStream, readStreamHeader, STREAM_HEADER_BYTES } from '../crypto/stream-aead';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  readStreamHeader,
+  STREAM_HEADER_BYTES,
+} from '../crypto/stream-aead';
 import type { Keyring } from '../key-vault/keyring';
 import { DocumentFiles } from './document-files';
 import { StoredDocument } from './document.entity';
@@ -16,7 +21,8 @@ import { documentAad, streamAlgorithmFor } from './documents.service';
 @Injectable()
 export class DocumentKeyRotation {
   constructor(
-    @InjectRepository(StoredDocument) private readonly documents: Repository<StoredDocument>,
+    @InjectRepository(StoredDocument)
+    private readonly documents: Repository<StoredDocument>,
     private readonly files: DocumentFiles,
     private readonly config: AppConfig,
   ) {}
@@ -26,8 +32,16 @@ export class DocumentKeyRotation {
    * the `manager` of a transaction that holds locks, so the query runs on its connection rather
    * than waiting for a pooled one.
    */
-  async filesNotUnder(ownerId: string, version: number, manager: EntityManager = this.documents.manager): Promise<string[]> {
-    const rows = await manager.find(StoredDocument, { where: { ownerId }, select: { id: true }, order: { id: 'ASC' } });
+  async filesNotUnder(
+    ownerId: string,
+    version: number,
+    manager: EntityManager = this.documents.manager,
+  ): Promise<string[]> {
+    const rows = await manager.find(StoredDocument, {
+      where: { ownerId },
+      select: { id: true },
+      order: { id: 'ASC' },
+    });
     const stale: string[] = [];
     for (const { id } of rows) {
       const head = await this.files.readHead(id, STREAM_HEADER_BYTES);
@@ -41,12 +55,20 @@ export class DocumentKeyRotation {
    * Re-encrypts one file under the keyring's active version (decrypting with whichever version
    * its header names). @returns false when the document is gone.
    */
-  async reencrypt(ownerId: string, id: string, keyring: Keyring): Promise<boolean> {
+  async reencrypt(
+    ownerId: string,
+    id: string,
+    keyring: Keyring,
+  ): Promise<boolean> {
     const aad = documentAad(ownerId, id);
     const replaced = await this.files.replace(
       id,
       createDecryptStream((version) => keyring.key(version), aad),
-      createEncryptStream(keyring.activeKey(), { algorithm: streamAlgorithmFor(this.config), keyVersion: keyring.activeVersion, aad }),
+      createEncryptStream(keyring.activeKey(), {
+        algorithm: streamAlgorithmFor(this.config),
+        keyVersion: keyring.activeVersion,
+        aad,
+      }),
     );
     if (!replaced) return false;
     // Deleted while it was rewritten: the rename may have put the file back.

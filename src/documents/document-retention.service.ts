@@ -28,7 +28,8 @@ export class DocumentRetentionService {
   private running = false;
 
   constructor(
-    @InjectRepository(StoredDocument) private readonly documents: Repository<StoredDocument>,
+    @InjectRepository(StoredDocument)
+    private readonly documents: Repository<StoredDocument>,
     private readonly files: DocumentFiles,
   ) {}
 
@@ -39,15 +40,26 @@ export class DocumentRetentionService {
     try {
       await this.run(new Date());
     } catch (error) {
-      this.logger.error({ err: { type: (error as Error)?.name } }, 'document retention run failed');
+      this.logger.error(
+        { err: { type: (error as Error)?.name } },
+        'document retention run failed',
+      );
     } finally {
       this.running = false;
     }
   }
 
   async run(now: Date): Promise<RetentionReport> {
-    const report: RetentionReport = { expired: 0, orphanFiles: 0, orphanRows: 0, strayFiles: 0 };
-    const expired = await this.documents.find({ where: { expiresAt: LessThanOrEqual(now) }, select: { id: true } });
+    const report: RetentionReport = {
+      expired: 0,
+      orphanFiles: 0,
+      orphanRows: 0,
+      strayFiles: 0,
+    };
+    const expired = await this.documents.find({
+      where: { expiresAt: LessThanOrEqual(now) },
+      select: { id: true },
+    });
     for (const { id } of expired) {
       await this.documents.delete({ id });
       await this.files.delete(id);
@@ -59,7 +71,12 @@ export class DocumentRetentionService {
     const known = new Set(
       ids.length === 0
         ? []
-        : (await this.documents.find({ where: { id: In(ids) }, select: { id: true } })).map((row) => row.id),
+        : (
+            await this.documents.find({
+              where: { id: In(ids) },
+              select: { id: true },
+            })
+          ).map((row) => row.id),
     );
     for (const { id, ageMs } of files) {
       if (known.has(id) || ageMs < ORPHAN_GRACE_MS) continue;
@@ -84,7 +101,13 @@ export class DocumentRetentionService {
       await this.documents.delete({ id });
       report.orphanRows++;
     }
-    if (report.expired + report.orphanFiles + report.orphanRows + report.strayFiles > 0) {
+    if (
+      report.expired +
+        report.orphanFiles +
+        report.orphanRows +
+        report.strayFiles >
+      0
+    ) {
       this.logger.log({ ...report }, 'document retention run');
     }
     return report;

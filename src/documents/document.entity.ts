@@ -1,4 +1,13 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, type Relation } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+} from 'typeorm';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
 import { User } from '../users/user.entity';
 
@@ -27,7 +36,11 @@ export class StoredDocument {
   filename: string;
 
   /** Size of the PDF (plaintext); the file on disk is a little larger. */
-  @Column({ name: 'size_bytes', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } })
+  @Column({
+    name: 'size_bytes',
+    type: 'bigint',
+    transformer: { to: (v: number) => v, from: (v: string) => Number(v) },
+  })
   sizeBytes: number;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })

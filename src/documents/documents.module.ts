@@ -13,7 +13,12 @@ import { DocumentsService } from './documents.service';
 @Module({
   imports: [TypeOrmModule.forFeature([StoredDocument, Profile, Contact, User])],
   controllers: [DocumentsController],
-  providers: [DocumentsService, DocumentFiles, DocumentRetentionService, DocumentKeyRotation],
+  providers: [
+    DocumentsService,
+    DocumentFiles,
+    DocumentRetentionService,
+    DocumentKeyRotation,
+  ],
   exports: [DocumentFiles, DocumentKeyRotation],
 })
 export class DocumentsModule {}

@@ -9,7 +9,11 @@ import { describeUnexpectedError } from '../common/problem/problem-details.filte
 import { AppConfig } from '../config/app-config';
 import { Contact } from '../contacts/contact.entity';
 import { CryptoError } from '../crypto/errors';
-import { createDecryptStream, createEncryptStream, StreamAlgorithm } from '../crypto/stream-aead';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  StreamAlgorithm,
+} from '../crypto/stream-aead';
 import { DataIntegrityError } from '../encrypted-column/encrypted-column.errors';
 import { KeyContext } from '../key-vault/key-context';
 import { RotationInProgressError } from '../key-rotation/key-rotation.errors';
@@ -36,7 +40,8 @@ export class DocumentsService {
   private readonly logger = new Logger(DocumentsService.name);
 
   constructor(
-    @InjectRepository(StoredDocument) private readonly documents: Repository<StoredDocument>,
+    @InjectRepository(StoredDocument)
+    private readonly documents: Repository<StoredDocument>,
     @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
     @InjectRepository(Contact) private readonly contacts: Repository<Contact>,
     @InjectRepository(User) private readonly users: Repository<User>,
@@ -88,7 +93,9 @@ export class DocumentsService {
       filename: `${kind}-${createdAt.toISOString().slice(0, 10)}.pdf`,
       sizeBytes,
       createdAt,
-      expiresAt: new Date(createdAt.getTime() + this.config.documentRetentionDays * DAY_MS),
+      expiresAt: new Date(
+        createdAt.getTime() + this.config.documentRetentionDays * DAY_MS,
+      ),
     });
     try {
       await this.documents.manager.transaction(async (manager) => {
@@ -101,7 +108,9 @@ export class DocumentsService {
           lock: { mode: 'pessimistic_read' },
         });
         if (owner?.activeKeyVersion !== keyring.activeVersion) {
-          throw new RotationInProgressError('The data key changed while the document was being written; try again.');
+          throw new RotationInProgressError(
+            'The data key changed while the document was being written; try again.',
+          );
         }
         await manager.insert(StoredDocument, row);
       });
@@ -113,7 +122,10 @@ export class DocumentsService {
   }
 
   async list(ownerId: string): Promise<DocumentDto[]> {
-    const rows = await this.documents.find({ where: { ownerId }, order: { createdAt: 'DESC' } });
+    const rows = await this.documents.find({
+      where: { ownerId },
+      order: { createdAt: 'DESC' },
+    });
     return rows.map(toDto);
   }
 
@@ -131,22 +143,37 @@ export class DocumentsService {
    * Opens the decrypting stream and waits for the first authenticated chunk, so a tampered
    * header or first chunk still answers a clean 500 problem; later failures end the connection.
    */
-  async open(ownerId: string, id: string, audit: AuditContext): Promise<OpenedDocument> {
+  async open(
+    ownerId: string,
+    id: string,
+    audit: AuditContext,
+  ): Promise<OpenedDocument> {
     const document = await this.find(ownerId, id);
     const keyring = KeyContext.require();
     if (!(await this.files.exists(id))) {
-      this.logger.error({ documentId: id }, 'document file missing (orphan row)');
+      this.logger.error(
+        { documentId: id },
+        'document file missing (orphan row)',
+      );
       throw new DataIntegrityError('documents', 'file', 'MissingFile');
     }
     const decrypted = pipeline(
       this.files.openRead(id),
-      createDecryptStream((version) => keyring.key(version), documentAad(ownerId, id)),
+      createDecryptStream(
+        (version) => keyring.key(version),
+        documentAad(ownerId, id),
+      ),
       () => undefined, // errors surface through the iterator below
     );
     const iterator = decrypted[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     try {
       const first = await iterator.next();
-      return { document: toDto(document), firstChunk: first.done ? undefined : first.value, rest: iterator, abort: () => decrypted.destroy() };
+      return {
+        document: toDto(document),
+        firstChunk: first.done ? undefined : first.value,
+        rest: iterator,
+        abort: () => decrypted.destroy(),
+      };
     } catch (error) {
       decrypted.destroy();
       throw await this.integrityFailure(id, error, audit);
@@ -154,12 +181,22 @@ export class DocumentsService {
   }
 
   /** Logged and audited; the caller ends the response without a valid-looking body. */
-  async integrityFailure(id: string, error: unknown, audit: AuditContext): Promise<Error> {
+  async integrityFailure(
+    id: string,
+    error: unknown,
+    audit: AuditContext,
+  ): Promise<Error> {
     if (!(error instanceof CryptoError)) {
-      this.logger.warn({ documentId: id, err: describeUnexpectedError(error) }, 'document stream ended early');
+      this.logger.warn(
+        { documentId: id, err: describeUnexpectedError(error) },
+        'document stream ended early',
+      );
       return error as Error;
     }
-    this.logger.error({ documentId: id, reason: error.name }, 'document failed its integrity check');
+    this.logger.error(
+      { documentId: id, reason: error.name },
+      'document failed its integrity check',
+    );
     await this.audit.record('data.integrity_failure', 'failure', null, audit);
     return new DataIntegrityError('documents', 'content', error.name);
   }
@@ -183,11 +220,12 @@ export class DocumentsService {
     if (!document) throw new NotFoundError('document');
     return document;
   }
-
 }
 
 /** The streaming AEAD new document files are sealed with (both always decrypt). */
-export function streamAlgorithmFor(config: Pick<AppConfig, 'encryptionAlgorithm'>): StreamAlgorithm {
+export function streamAlgorithmFor(
+  config: Pick<AppConfig, 'encryptionAlgorithm'>,
+): StreamAlgorithm {
   return config.encryptionAlgorithm === 'aes-256-gcm'
     ? StreamAlgorithm.SegmentedAes256Gcm
     : StreamAlgorithm.SecretStreamXChaCha20Poly1305;
@@ -208,4 +246,3 @@ function toDto(document: StoredDocument): DocumentDto {
     expiresAt: document.expiresAt,
   };
 }
-

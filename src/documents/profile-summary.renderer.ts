@@ -5,7 +5,14 @@ export interface ProfileSummaryInput {
   email: string;
   profile: Record<string, string | null>;
   /** Pages of contacts, fetched as the PDF is written (never all at once). */
-  contactPages: AsyncIterable<{ fullName: string; email: string | null; phone: string | null; address: string | null }[]>;
+  contactPages: AsyncIterable<
+    {
+      fullName: string;
+      email: string | null;
+      phone: string | null;
+      address: string | null;
+    }[]
+  >;
   generatedAt: Date;
 }
 
@@ -22,11 +29,20 @@ const PROFILE_LABELS: Record<string, string> = {
  * they are written, so neither the contacts nor the document are ever held whole in memory.
  */
 export function renderProfileSummary(input: ProfileSummaryInput): Readable {
-  const pdf = new PDFDocument({ size: 'A4', margin: 50, info: { Title: 'Profile summary', Producer: 'vault-pii-backend' } });
+  const pdf = new PDFDocument({
+    size: 'A4',
+    margin: 50,
+    info: { Title: 'Profile summary', Producer: 'vault-pii-backend' },
+  });
   void (async () => {
     try {
       pdf.fontSize(20).text('Profile summary');
-      pdf.moveDown(0.5).fontSize(10).fillColor('#555').text(`Generated ${input.generatedAt.toISOString()}`).fillColor('#000');
+      pdf
+        .moveDown(0.5)
+        .fontSize(10)
+        .fillColor('#555')
+        .text(`Generated ${input.generatedAt.toISOString()}`)
+        .fillColor('#000');
       pdf.moveDown().fontSize(12).text(`Account: ${input.email}`);
       pdf.moveDown();
       for (const [field, label] of Object.entries(PROFILE_LABELS)) {
@@ -38,8 +54,11 @@ export function renderProfileSummary(input: ProfileSummaryInput): Readable {
         for (const contact of page) {
           count++;
           pdf.moveDown(0.4).fontSize(11).text(contact.fullName);
-          const details = [contact.email, contact.phone, contact.address].filter(Boolean).join(' · ');
-          if (details) pdf.fontSize(9).fillColor('#333').text(details).fillColor('#000');
+          const details = [contact.email, contact.phone, contact.address]
+            .filter(Boolean)
+            .join(' · ');
+          if (details)
+            pdf.fontSize(9).fillColor('#333').text(details).fillColor('#000');
         }
       }
       if (count === 0) pdf.fontSize(11).text('No contacts.');

@@ -28,7 +28,9 @@ export interface BlindIndexOptions {
   unique?: boolean;
 }
 
-interface BlindIndexDefinition extends Required<Pick<BlindIndexOptions, 'source' | 'normalize' | 'keyedBy'>> {
+interface BlindIndexDefinition extends Required<
+  Pick<BlindIndexOptions, 'source' | 'normalize' | 'keyedBy'>
+> {
   property: string;
   purpose: string;
 }
@@ -57,7 +59,13 @@ export function BlindIndex(options: BlindIndexOptions): PropertyDecorator {
       purpose: '', // resolved lazily: the table name is known only once @Entity has run
     });
     definitions.set(target.constructor, list);
-    Column({ type: 'bytea', name: options.name, nullable: true, unique: options.unique, select: true })(target, propertyKey);
+    Column({
+      type: 'bytea',
+      name: options.name,
+      nullable: true,
+      unique: options.unique,
+      select: true,
+    })(target, propertyKey);
   };
 }
 
@@ -67,10 +75,15 @@ export function BlindIndex(options: BlindIndexOptions): PropertyDecorator {
  * match while the rotation runs); for a server-keyed index, exactly one.
  * Use as `where: { emailIndex: In(blindIndexesFor(Contact, 'emailIndex', email)) }`.
  */
-export function blindIndexesFor(entity: EntityClass, property: string, value: string): Buffer[] {
+export function blindIndexesFor(
+  entity: EntityClass,
+  property: string,
+  value: string,
+): Buffer[] {
   const definition = definitionOf(entity, property);
   const normalized = definition.normalize(value);
-  if (definition.keyedBy === 'server') return [computeBlindIndex(serverKey(), normalized)];
+  if (definition.keyedBy === 'server')
+    return [computeBlindIndex(serverKey(), normalized)];
   const keyring = KeyContext.require();
   return keyring.versions.map((version) =>
     computeBlindIndex(ownerKey(entity, definition, version), normalized),
@@ -90,7 +103,10 @@ export class BlindIndexSubscriber implements EntitySubscriberInterface {
 }
 
 /** Recomputes the indexes whose source is present on `entity` (undefined = not being written). */
-export function fillBlindIndexes(entity: EntityClass | string, values: Record<string, unknown>): void {
+export function fillBlindIndexes(
+  entity: EntityClass | string,
+  values: Record<string, unknown>,
+): void {
   if (typeof entity !== 'function') return;
   for (const definition of definitions.get(entity) ?? []) {
     const source = values[definition.source];
@@ -99,7 +115,9 @@ export function fillBlindIndexes(entity: EntityClass | string, values: Record<st
       values[definition.property] = null;
       continue;
     }
-    const normalized = definition.normalize(sourceText(source, entity, definition));
+    const normalized = definition.normalize(
+      sourceText(source, entity, definition),
+    );
     const key =
       definition.keyedBy === 'server'
         ? serverKey()
@@ -109,20 +127,40 @@ export function fillBlindIndexes(entity: EntityClass | string, values: Record<st
 }
 
 /** A source value as text: a primitive's or a Date's own string form. Any other object has none worth indexing. */
-function sourceText(source: unknown, entity: EntityClass, definition: BlindIndexDefinition): string {
+function sourceText(
+  source: unknown,
+  entity: EntityClass,
+  definition: BlindIndexDefinition,
+): string {
   if (typeof source === 'string') return source;
-  if (typeof source === 'number' || typeof source === 'boolean' || typeof source === 'bigint' || source instanceof Date) return String(source);
-  throw new Error(`${entity.name}.${definition.source}, the source of @BlindIndex ${definition.property}, holds no string`);
+  if (
+    typeof source === 'number' ||
+    typeof source === 'boolean' ||
+    typeof source === 'bigint' ||
+    source instanceof Date
+  )
+    return String(source);
+  throw new Error(
+    `${entity.name}.${definition.source}, the source of @BlindIndex ${definition.property}, holds no string`,
+  );
 }
 
-function ownerKey(entity: EntityClass, definition: BlindIndexDefinition, version: number): Buffer {
+function ownerKey(
+  entity: EntityClass,
+  definition: BlindIndexDefinition,
+  version: number,
+): Buffer {
   const keyring = KeyContext.require();
   if (!definition.purpose) {
-    const table = getMetadataArgsStorage().tables.find((t) => t.target === entity)?.name ?? entity.name;
+    const table =
+      getMetadataArgsStorage().tables.find((t) => t.target === entity)?.name ??
+      entity.name;
     definition.purpose = `${table}.${definition.property}`;
   }
-  const key = keyring.derivedKey(version, `blind-index/${definition.purpose}`, (dataKey) =>
-    deriveBlindIndexKey(dataKey, definition.purpose),
+  const key = keyring.derivedKey(
+    version,
+    `blind-index/${definition.purpose}`,
+    (dataKey) => deriveBlindIndexKey(dataKey, definition.purpose),
   );
   if (!key) throw new Error(`keyring holds no key version ${version}`);
   return key;
@@ -130,12 +168,21 @@ function ownerKey(entity: EntityClass, definition: BlindIndexDefinition, version
 
 function serverKey(): Buffer {
   const key = encryptionSettings().serverBlindIndexKey;
-  if (!key) throw new Error('server blind-index key not configured (EncryptedColumnsModule.forRoot)');
+  if (!key)
+    throw new Error(
+      'server blind-index key not configured (EncryptedColumnsModule.forRoot)',
+    );
   return key;
 }
 
-function definitionOf(entity: EntityClass, property: string): BlindIndexDefinition {
-  const definition = definitions.get(entity)?.find((d) => d.property === property);
-  if (!definition) throw new Error(`${entity.name}.${property} is not a @BlindIndex`);
+function definitionOf(
+  entity: EntityClass,
+  property: string,
+): BlindIndexDefinition {
+  const definition = definitions
+    .get(entity)
+    ?.find((d) => d.property === property);
+  if (!definition)
+    throw new Error(`${entity.name}.${property} is not a @BlindIndex`);
   return definition;
 }

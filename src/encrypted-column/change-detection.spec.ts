@@ -1,5 +1,9 @@
 import { SubjectChangedColumnsComputer } from 'typeorm/persistence/SubjectChangedColumnsComputer.js';
-import { installChangeDetection, isComputingChanges, wipeAfterDiff } from './change-detection';
+import {
+  installChangeDetection,
+  isComputingChanges,
+  wipeAfterDiff,
+} from './change-detection';
 
 describe('change detection by plaintext', () => {
   beforeAll(() => installChangeDetection());
@@ -12,7 +16,12 @@ describe('change detection by plaintext', () => {
         return undefined; // undefined: TypeORM skips the column, nothing else is needed
       },
     };
-    return { entity: {}, metadata: { columns: [column], relationsWithJoinColumns: [] }, changeMaps: [], diffColumns: [] };
+    return {
+      entity: {},
+      metadata: { columns: [column], relationsWithJoinColumns: [] },
+      changeMaps: [],
+      diffColumns: [],
+    };
   }
 
   it('is on only while TypeORM computes a diff, and wipes the comparison buffers after it', () => {
@@ -46,8 +55,20 @@ describe('change detection by plaintext', () => {
   });
 
   it('installs once', () => {
-    const wrapped = (SubjectChangedColumnsComputer.prototype as unknown as Record<string, unknown>).computeDiffColumns;
+    const wrapped = (
+      SubjectChangedColumnsComputer.prototype as unknown as Record<
+        string,
+        unknown
+      >
+    ).computeDiffColumns;
     installChangeDetection();
-    expect((SubjectChangedColumnsComputer.prototype as unknown as Record<string, unknown>).computeDiffColumns).toBe(wrapped);
+    expect(
+      (
+        SubjectChangedColumnsComputer.prototype as unknown as Record<
+          string,
+          unknown
+        >
+      ).computeDiffColumns,
+    ).toBe(wrapped);
   });
 });

@@ -30,12 +30,21 @@ export function wipeAfterDiff(buffer: Buffer): Buffer {
 
 export function installChangeDetection(): void {
   if (installed) return;
-  const computer = SubjectChangedColumnsComputer.prototype as unknown as Record<string, unknown>;
-  const computeDiffColumns = computer.computeDiffColumns as ((this: unknown, ...args: unknown[]) => unknown) | undefined;
+  const computer = SubjectChangedColumnsComputer.prototype as unknown as Record<
+    string,
+    unknown
+  >;
+  const computeDiffColumns = computer.computeDiffColumns as
+    ((this: unknown, ...args: unknown[]) => unknown) | undefined;
   if (typeof computeDiffColumns !== 'function') {
-    throw new Error('TypeORM internals changed: cannot compare encrypted columns by value when saving');
+    throw new Error(
+      'TypeORM internals changed: cannot compare encrypted columns by value when saving',
+    );
   }
-  computer.computeDiffColumns = function diffByPlaintext(this: unknown, ...args: unknown[]) {
+  computer.computeDiffColumns = function diffByPlaintext(
+    this: unknown,
+    ...args: unknown[]
+  ) {
     diffDepth++;
     try {
       return computeDiffColumns.apply(this, args);

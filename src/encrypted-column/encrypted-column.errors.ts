@@ -12,7 +12,10 @@ export class DataIntegrityError extends DomainError {
     readonly column: string,
     readonly reason: string,
   ) {
-    super('data_integrity_error', 'Stored data failed its integrity check; the incident has been logged.');
+    super(
+      'data_integrity_error',
+      'Stored data failed its integrity check; the incident has been logged.',
+    );
   }
 }
 

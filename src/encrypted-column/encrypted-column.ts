@@ -1,13 +1,32 @@
-import { Column, FindOperator, getMetadataArgsStorage, ValueTransformer } from 'typeorm';
+import {
+  Column,
+  FindOperator,
+  getMetadataArgsStorage,
+  ValueTransformer,
+} from 'typeorm';
 import { openAndUse, PreparedAad, seal } from '../crypto/aead';
 import { CryptoError } from '../crypto/errors';
 import { KeyContext } from '../key-vault/key-context';
-import { installChangeDetection, isComputingChanges, wipeAfterDiff } from './change-detection';
-import { DataIntegrityError, EncryptedColumnQueryError } from './encrypted-column.errors';
-import { decodeValue, EncryptedValueKind, encodeValue } from './encrypted-value-codec';
+import {
+  installChangeDetection,
+  isComputingChanges,
+  wipeAfterDiff,
+} from './change-detection';
+import {
+  DataIntegrityError,
+  EncryptedColumnQueryError,
+} from './encrypted-column.errors';
+import {
+  decodeValue,
+  EncryptedValueKind,
+  encodeValue,
+} from './encrypted-value-codec';
 import { EntityClass } from './encryption-owner';
 import { encryptionSettings } from './encryption-settings';
-import { installWhereClauseGuard, isBuildingWhereClause } from './where-clause-guard';
+import {
+  installWhereClauseGuard,
+  isBuildingWhereClause,
+} from './where-clause-guard';
 
 export interface EncryptedColumnOptions {
   /**
@@ -38,13 +57,25 @@ export interface EncryptedColumnOptions {
  * @EncryptedColumn() dateOfBirth: Date | null;
  * ```
  */
-export function EncryptedColumn(options: EncryptedColumnOptions = {}): PropertyDecorator {
+export function EncryptedColumn(
+  options: EncryptedColumnOptions = {},
+): PropertyDecorator {
   installWhereClauseGuard();
   installChangeDetection();
   return (target: object, propertyKey: string | symbol) => {
     const propertyName = String(propertyKey);
-    const transformer = new EncryptedValueTransformer(target.constructor, propertyName, options.type, options.aadLabel);
-    Column({ type: 'bytea', name: options.name, nullable: options.nullable ?? true, transformer })(target, propertyKey);
+    const transformer = new EncryptedValueTransformer(
+      target.constructor,
+      propertyName,
+      options.type,
+      options.aadLabel,
+    );
+    Column({
+      type: 'bytea',
+      name: options.name,
+      nullable: options.nullable ?? true,
+      transformer,
+    })(target, propertyKey);
   };
 }
 
@@ -67,7 +98,8 @@ export class EncryptedValueTransformer implements ValueTransformer {
       throw new EncryptedColumnQueryError(table, column);
     }
     // save() comparing the entity with the stored row: compare plaintexts (see change-detection.ts).
-    if (isComputingChanges()) return wipeAfterDiff(encodeValue(value, this.kind));
+    if (isComputingChanges())
+      return wipeAfterDiff(encodeValue(value, this.kind));
     const keyring = KeyContext.require();
     const plaintext = encodeValue(value, this.kind);
     try {
@@ -86,7 +118,12 @@ export class EncryptedValueTransformer implements ValueTransformer {
     if (stored === null || stored === undefined) return stored;
     const keyring = KeyContext.require();
     try {
-      return openAndUse(stored, (version) => keyring.key(version), this.aadFor(keyring.userId), decodeValue);
+      return openAndUse(
+        stored,
+        (version) => keyring.key(version),
+        this.aadFor(keyring.userId),
+        decodeValue,
+      );
     } catch (error) {
       if (error instanceof CryptoError) {
         const { table, column } = this.label();
@@ -99,11 +136,20 @@ export class EncryptedValueTransformer implements ValueTransformer {
   /** `table.column` as bound into the AAD (see `EncryptedColumnOptions.aadLabel`). */
   label(): { table: string; column: string; prefix: Buffer } {
     if (!this.labelCache) {
-      const tableArgs = getMetadataArgsStorage().tables.find((table) => table.target === this.entity);
+      const tableArgs = getMetadataArgsStorage().tables.find(
+        (table) => table.target === this.entity,
+      );
       const [table, column] = this.aadLabel
         ? splitLabel(this.aadLabel)
         : [tableArgs?.name ?? this.entity.name, this.propertyName];
-      this.labelCache = { table, column, prefix: Buffer.from(`enc-col\u0000${table}\u0000${column}\u0000`, 'utf8') };
+      this.labelCache = {
+        table,
+        column,
+        prefix: Buffer.from(
+          `enc-col\u0000${table}\u0000${column}\u0000`,
+          'utf8',
+        ),
+      };
     }
     return this.labelCache;
   }
@@ -112,7 +158,12 @@ export class EncryptedValueTransformer implements ValueTransformer {
   private aadFor(ownerId: string): PreparedAad {
     if (this.aadCache?.ownerId !== ownerId) {
       const { prefix } = this.label();
-      this.aadCache = { ownerId, aad: new PreparedAad(Buffer.concat([prefix, Buffer.from(ownerId, 'utf8')])) };
+      this.aadCache = {
+        ownerId,
+        aad: new PreparedAad(
+          Buffer.concat([prefix, Buffer.from(ownerId, 'utf8')]),
+        ),
+      };
     }
     return this.aadCache.aad;
   }
@@ -120,6 +171,7 @@ export class EncryptedValueTransformer implements ValueTransformer {
 
 function splitLabel(label: string): [string, string] {
   const dot = label.lastIndexOf('.');
-  if (dot <= 0 || dot === label.length - 1) throw new Error(`aadLabel must look like "table.column" (got "${label}")`);
+  if (dot <= 0 || dot === label.length - 1)
+    throw new Error(`aadLabel must look like "table.column" (got "${label}")`);
   return [label.slice(0, dot), label.slice(dot + 1)];
 }

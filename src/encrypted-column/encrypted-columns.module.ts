@@ -18,7 +18,9 @@ export class EncryptedColumnsModule implements OnModuleInit {
   onModuleInit(): void {
     configureEncryption({
       algorithm:
-        this.config.encryptionAlgorithm === 'aes-256-gcm' ? AeadAlgorithm.Aes256Gcm : AeadAlgorithm.XChaCha20Poly1305,
+        this.config.encryptionAlgorithm === 'aes-256-gcm'
+          ? AeadAlgorithm.Aes256Gcm
+          : AeadAlgorithm.XChaCha20Poly1305,
       serverBlindIndexKey: this.serverKeys.blindIndexKey,
     });
   }

@@ -13,7 +13,9 @@ describe('encrypted value codec', () => {
   });
 
   it('round-trips a Date as a Date', () => {
-    const decoded = decodeValue(encodeValue(new Date('1815-12-10T00:00:00.000Z')));
+    const decoded = decodeValue(
+      encodeValue(new Date('1815-12-10T00:00:00.000Z')),
+    );
     expect(decoded).toBeInstanceOf(Date);
     expect((decoded as Date).toISOString()).toBe('1815-12-10T00:00:00.000Z');
   });

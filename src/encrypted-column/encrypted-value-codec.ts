@@ -1,7 +1,14 @@
 /** The value kinds an `@EncryptedColumn` holds; the kind is stored inside the ciphertext. */
-export type EncryptedValueKind = 'string' | 'number' | 'boolean' | 'date' | 'json';
+export type EncryptedValueKind =
+  'string' | 'number' | 'boolean' | 'date' | 'json';
 
-const TAG: Record<EncryptedValueKind, number> = { string: 1, number: 2, boolean: 3, date: 4, json: 5 };
+const TAG: Record<EncryptedValueKind, number> = {
+  string: 1,
+  number: 2,
+  boolean: 3,
+  date: 4,
+  json: 5,
+};
 
 /**
  * The kind of a runtime value. Taken from the value, not from `design:type` metadata: TypeScript
@@ -24,7 +31,10 @@ export function kindOf(value: unknown): EncryptedValueKind {
  * Plaintext layout: one tag byte, then the value (UTF-8 text, a float64, one byte, or JSON).
  * The tag makes a decrypted value decode to what was written, whatever the entity now declares.
  */
-export function encodeValue(value: unknown, kind: EncryptedValueKind = kindOf(value)): Buffer {
+export function encodeValue(
+  value: unknown,
+  kind: EncryptedValueKind = kindOf(value),
+): Buffer {
   switch (kind) {
     case 'string':
       return tagged(TAG.string, String(value));
@@ -38,7 +48,10 @@ export function encodeValue(value: unknown, kind: EncryptedValueKind = kindOf(va
     case 'boolean':
       return Buffer.from([TAG.boolean, value ? 1 : 0]);
     case 'date': {
-      const time = value instanceof Date ? value.getTime() : new Date(value as string | number).getTime();
+      const time =
+        value instanceof Date
+          ? value.getTime()
+          : new Date(value as string | number).getTime();
       if (Number.isNaN(time)) throw new TypeError('expected a valid date');
       const out = Buffer.allocUnsafe(9);
       out[0] = TAG.date;

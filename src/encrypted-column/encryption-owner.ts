@@ -22,15 +22,23 @@ export function EncryptionOwner(): PropertyDecorator {
   return (target: object, propertyKey: string | symbol) => {
     const existing = ownerProperties.get(target.constructor);
     if (existing && existing !== String(propertyKey)) {
-      throw new Error(`${target.constructor.name} has two @EncryptionOwner columns (${existing}, ${String(propertyKey)})`);
+      throw new Error(
+        `${target.constructor.name} has two @EncryptionOwner columns (${existing}, ${String(propertyKey)})`,
+      );
     }
     ownerProperties.set(target.constructor, String(propertyKey));
   };
 }
 
 /** The property marked `@EncryptionOwner()` on `entity` (or a parent class), if any. */
-export function encryptionOwnerProperty(entity: EntityClass): string | undefined {
-  for (let current: unknown = entity; typeof current === 'function' && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
+export function encryptionOwnerProperty(
+  entity: EntityClass,
+): string | undefined {
+  for (
+    let current: unknown = entity;
+    typeof current === 'function' && current !== Function.prototype;
+    current = Object.getPrototypeOf(current)
+  ) {
     const property = ownerProperties.get(current);
     if (property) return property;
   }

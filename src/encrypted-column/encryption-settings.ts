@@ -12,7 +12,9 @@ export interface EncryptionSettings {
   serverBlindIndexKey?: Buffer;
 }
 
-const settings: EncryptionSettings = { algorithm: AeadAlgorithm.XChaCha20Poly1305 };
+const settings: EncryptionSettings = {
+  algorithm: AeadAlgorithm.XChaCha20Poly1305,
+};
 
 export function configureEncryption(update: Partial<EncryptionSettings>): void {
   Object.assign(settings, update);

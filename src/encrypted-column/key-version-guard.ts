@@ -21,7 +21,10 @@ import { EncryptedValueTransformer } from './encrypted-column';
  */
 export class RetiredKeyVersionError extends DomainError {
   constructor() {
-    super('rotation_in_progress', "This account's data key was rotated while the request ran; nothing was saved. Try again.");
+    super(
+      'rotation_in_progress',
+      "This account's data key was rotated while the request ran; nothing was saved. Try again.",
+    );
   }
 }
 
@@ -58,8 +61,14 @@ export class EncryptedWriteOutsideTransactionError extends Error {
  */
 export class KeyVersionWriteGuard implements EntitySubscriberInterface {
   /** Per open transaction: the owner/version pairs it sealed values under, checked at its commit. */
-  private readonly pending = new WeakMap<QueryRunner, Map<string, { ownerId: string; version: number }>>();
-  private readonly encryptedColumns = new WeakMap<EntityMetadata, ColumnMetadata[]>();
+  private readonly pending = new WeakMap<
+    QueryRunner,
+    Map<string, { ownerId: string; version: number }>
+  >();
+  private readonly encryptedColumns = new WeakMap<
+    EntityMetadata,
+    ColumnMetadata[]
+  >();
 
   constructor(private readonly liveKeySql: string) {}
 
@@ -68,12 +77,18 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
   }
 
   beforeUpdate(event: UpdateEvent<unknown>): void {
-    this.note(event.queryRunner, event.metadata, event.entity, event.updatedColumns);
+    this.note(
+      event.queryRunner,
+      event.metadata,
+      event.entity,
+      event.updatedColumns,
+    );
   }
 
   beforeTransactionStart(event: TransactionStartEvent): void {
     // A runner reused after a failed ROLLBACK (no rollback event) starts its next transaction clean.
-    if (transactionDepth(event.queryRunner) === 0) this.pending.delete(event.queryRunner);
+    if (transactionDepth(event.queryRunner) === 0)
+      this.pending.delete(event.queryRunner);
   }
 
   async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
@@ -82,39 +97,67 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
     if (transactionDepth(event.queryRunner) > 1) return;
     const pending = this.pending.get(event.queryRunner);
     if (!pending) return;
-    for (const { ownerId, version } of pending.values()) await this.check(event.queryRunner, ownerId, version);
+    for (const { ownerId, version } of pending.values())
+      await this.check(event.queryRunner, ownerId, version);
   }
 
   afterTransactionCommit(event: TransactionCommitEvent): void {
-    if (!event.queryRunner.isTransactionActive) this.pending.delete(event.queryRunner);
+    if (!event.queryRunner.isTransactionActive)
+      this.pending.delete(event.queryRunner);
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent): void {
     // A savepoint's rollback keeps what the enclosing transaction still has to check.
-    if (!event.queryRunner.isTransactionActive) this.pending.delete(event.queryRunner);
+    if (!event.queryRunner.isTransactionActive)
+      this.pending.delete(event.queryRunner);
   }
 
-  private note(queryRunner: QueryRunner, metadata: EntityMetadata, entity: unknown, updatedColumns: ColumnMetadata[] | undefined): void {
+  private note(
+    queryRunner: QueryRunner,
+    metadata: EntityMetadata,
+    entity: unknown,
+    updatedColumns: ColumnMetadata[] | undefined,
+  ): void {
     if (!this.writesEncryptedValue(metadata, entity, updatedColumns)) return;
     const keyring = KeyContext.current();
     // No keys: the transformer itself refuses to seal (KeyUnavailableError).
     if (!keyring) return;
-    if (!queryRunner.isTransactionActive) throw new EncryptedWriteOutsideTransactionError(metadata.name);
+    if (!queryRunner.isTransactionActive)
+      throw new EncryptedWriteOutsideTransactionError(metadata.name);
     let pending = this.pending.get(queryRunner);
-    if (!pending) this.pending.set(queryRunner, (pending = new Map<string, { ownerId: string; version: number }>()));
-    pending.set(`${keyring.activeVersion}:${keyring.userId}`, { ownerId: keyring.userId, version: keyring.activeVersion });
+    if (!pending)
+      this.pending.set(
+        queryRunner,
+        (pending = new Map<string, { ownerId: string; version: number }>()),
+      );
+    pending.set(`${keyring.activeVersion}:${keyring.userId}`, {
+      ownerId: keyring.userId,
+      version: keyring.activeVersion,
+    });
   }
 
-  private async check(queryRunner: QueryRunner, ownerId: string, version: number): Promise<void> {
-    const rows = (await queryRunner.query(this.liveKeySql, [ownerId, version])) as unknown[];
+  private async check(
+    queryRunner: QueryRunner,
+    ownerId: string,
+    version: number,
+  ): Promise<void> {
+    const rows = (await queryRunner.query(this.liveKeySql, [
+      ownerId,
+      version,
+    ])) as unknown[];
     if (rows.length === 0) throw new RetiredKeyVersionError();
   }
 
   /** Whether the write carries a non-null value for an encrypted column (what the transformer seals). */
-  private writesEncryptedValue(metadata: EntityMetadata, entity: unknown, updatedColumns: ColumnMetadata[] | undefined): boolean {
+  private writesEncryptedValue(
+    metadata: EntityMetadata,
+    entity: unknown,
+    updatedColumns: ColumnMetadata[] | undefined,
+  ): boolean {
     const encrypted = this.encryptedColumnsOf(metadata);
     if (encrypted.length === 0) return false;
-    if (updatedColumns && updatedColumns.length > 0) return updatedColumns.some((column) => encrypted.includes(column));
+    if (updatedColumns && updatedColumns.length > 0)
+      return updatedColumns.some((column) => encrypted.includes(column));
     if (entity === null || typeof entity !== 'object') return false;
     return encrypted.some((column) => column.getEntityValue(entity) != null);
   }
@@ -122,7 +165,13 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
   private encryptedColumnsOf(metadata: EntityMetadata): ColumnMetadata[] {
     let columns = this.encryptedColumns.get(metadata);
     if (!columns) {
-      columns = metadata.columns.filter((column) => [column.transformer].flat().some((transformer) => transformer instanceof EncryptedValueTransformer));
+      columns = metadata.columns.filter((column) =>
+        [column.transformer]
+          .flat()
+          .some(
+            (transformer) => transformer instanceof EncryptedValueTransformer,
+          ),
+      );
       this.encryptedColumns.set(metadata, columns);
     }
     return columns;
@@ -131,7 +180,11 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
 
 /** TypeORM's nesting depth of the runner's transaction (1 = outermost); protected, hence read this way. */
 function transactionDepth(queryRunner: QueryRunner): number {
-  const depth = (queryRunner as unknown as { transactionDepth?: unknown }).transactionDepth;
-  if (typeof depth !== 'number') throw new Error('TypeORM QueryRunner.transactionDepth is gone: KeyVersionWriteGuard needs updating');
+  const depth = (queryRunner as unknown as { transactionDepth?: unknown })
+    .transactionDepth;
+  if (typeof depth !== 'number')
+    throw new Error(
+      'TypeORM QueryRunner.transactionDepth is gone: KeyVersionWriteGuard needs updating',
+    );
   return depth;
 }

@@ -17,15 +17,26 @@ export function isBuildingWhereClause(): boolean {
 
 export function installWhereClauseGuard(): void {
   if (installed) return;
-  const select = SelectQueryBuilder.prototype as unknown as Record<string, unknown>;
+  const select = SelectQueryBuilder.prototype as unknown as Record<
+    string,
+    unknown
+  >;
   const base = QueryBuilder.prototype as unknown as Record<string, unknown>;
-  const buildWhere = select.buildWhere as ((this: unknown, ...args: unknown[]) => unknown) | undefined;
-  const getPredicates = base.getPredicates as ((this: unknown, ...args: unknown[]) => Iterator<unknown, unknown>) | undefined;
+  const buildWhere = select.buildWhere as
+    ((this: unknown, ...args: unknown[]) => unknown) | undefined;
+  const getPredicates = base.getPredicates as
+    | ((this: unknown, ...args: unknown[]) => Iterator<unknown, unknown>)
+    | undefined;
   if (typeof buildWhere !== 'function' || typeof getPredicates !== 'function') {
-    throw new Error('TypeORM internals changed: cannot guard encrypted columns against where conditions');
+    throw new Error(
+      'TypeORM internals changed: cannot guard encrypted columns against where conditions',
+    );
   }
 
-  select.buildWhere = function guardedBuildWhere(this: unknown, ...args: unknown[]) {
+  select.buildWhere = function guardedBuildWhere(
+    this: unknown,
+    ...args: unknown[]
+  ) {
     whereDepth++;
     try {
       return buildWhere.apply(this, args);
@@ -34,7 +45,10 @@ export function installWhereClauseGuard(): void {
     }
   };
 
-  base.getPredicates = function* guardedGetPredicates(this: unknown, ...args: unknown[]) {
+  base.getPredicates = function* guardedGetPredicates(
+    this: unknown,
+    ...args: unknown[]
+  ) {
     const inner = getPredicates.apply(this, args);
     for (;;) {
       whereDepth++;

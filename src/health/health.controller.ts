@@ -1,5 +1,10 @@
 import { Controller, Get, HttpCode, VERSION_NEUTRAL } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details';
 import { Public } from '../auth/guards/public.decorator';
 import { HealthService } from './health.service';
@@ -20,14 +25,19 @@ export class HealthController {
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'Readiness: the database and the session key store answer' })
+  @ApiOperation({
+    summary: 'Readiness: the database and the session key store answer',
+  })
   @ApiOkResponse({ type: HealthStatusDto })
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down; `checks` says which',
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDetails' } } },
+    content: {
+      [PROBLEM_CONTENT_TYPE]: {
+        schema: { $ref: '#/components/schemas/ProblemDetails' },
+      },
+    },
   })
   ready(): Promise<HealthStatusDto> {
     return this.health.ready();
   }
 }
-

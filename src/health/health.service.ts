@@ -1,5 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheckService,
+  HealthIndicatorService,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { DomainError } from '../common/problem/domain-error';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
@@ -29,26 +33,46 @@ export class HealthService {
   async ready(): Promise<HealthStatusDto> {
     try {
       const result = await this.checks.check([
-        () => this.database.pingCheck('database', { timeout: DATABASE_PING_TIMEOUT_MS }),
+        () =>
+          this.database.pingCheck('database', {
+            timeout: DATABASE_PING_TIMEOUT_MS,
+          }),
         async () => {
           const vault = this.indicators.check('vault');
           return (await this.vault.isAvailable()) ? vault.up() : vault.down();
         },
       ]);
-      return { status: 'ok', checks: summarise(result.details), keyMemory: this.keyMemory.state() };
+      return {
+        status: 'ok',
+        checks: summarise(result.details),
+        keyMemory: this.keyMemory.state(),
+      };
     } catch (error) {
       // Terminus throws a 503 whose response holds per-check results (with driver messages we
       // keep out of the response and the logs); anything else is a failure of the check itself.
       // The problem filter logs the summary.
-      const details = (error as { response?: { details?: HealthIndicatorResult } }).response?.details;
-      const checks = details ? summarise(details) : { database: 'down' as const, vault: 'down' as const };
-      throw new DomainError('not_ready', 'A dependency of the service is unavailable.', { checks, keyMemory: this.keyMemory.state() });
+      const details = (
+        error as { response?: { details?: HealthIndicatorResult } }
+      ).response?.details;
+      const checks = details
+        ? summarise(details)
+        : { database: 'down' as const, vault: 'down' as const };
+      throw new DomainError(
+        'not_ready',
+        'A dependency of the service is unavailable.',
+        { checks, keyMemory: this.keyMemory.state() },
+      );
     }
   }
 }
 
-function summarise(details: HealthIndicatorResult): Record<string, 'up' | 'down'> {
+function summarise(
+  details: HealthIndicatorResult,
+): Record<string, 'up' | 'down'> {
   return Object.fromEntries(
-    Object.entries(details).map(([name, detail]) => [name, detail.status === 'up' ? 'up' : 'down']),
+    Object.entries(details).map(([name, detail]) => [
+      name,
+      detail.status === 'up' ? 'up' : 'down',
+    ]),
   );
 }

@@ -1,6 +1,9 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { secureMemoryLocked, secureMemoryStatus } from '../crypto/secure-memory';
+import {
+  secureMemoryLocked,
+  secureMemoryStatus,
+} from '../crypto/secure-memory';
 
 export type KeyMemoryState = 'locked' | 'unlocked';
 
@@ -24,9 +27,17 @@ export class KeyMemoryCheck implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     const status = secureMemoryStatus();
-    const limit = status.memlockLimitBytes === undefined ? 'unknown' : status.memlockLimitBytes === Infinity ? 'unlimited' : `${status.memlockLimitBytes} bytes`;
+    const limit =
+      status.memlockLimitBytes === undefined
+        ? 'unknown'
+        : status.memlockLimitBytes === Infinity
+          ? 'unlimited'
+          : `${status.memlockLimitBytes} bytes`;
     if (status.locked) {
-      this.logger.log({ secureBytes: status.secureBytes, memlockLimit: limit }, 'key memory is locked (mlock) and excluded from core dumps');
+      this.logger.log(
+        { secureBytes: status.secureBytes, memlockLimit: limit },
+        'key memory is locked (mlock) and excluded from core dumps',
+      );
       return;
     }
     const message =

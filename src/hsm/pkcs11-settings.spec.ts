@@ -15,7 +15,11 @@ describe('readPkcs11Settings', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const base = () => ({ PKCS11_MODULE: modulePath, PKCS11_TOKEN_LABEL: 'T', PKCS11_KEY_LABEL: 'K' });
+  const base = () => ({
+    PKCS11_MODULE: modulePath,
+    PKCS11_TOKEN_LABEL: 'T',
+    PKCS11_KEY_LABEL: 'K',
+  });
 
   function problem(env: Record<string, string>): string {
     try {
@@ -34,7 +38,9 @@ describe('readPkcs11Settings', () => {
   }
 
   it('takes PKCS11_PIN as it is (a PIN is opaque)', () => {
-    expect(readPkcs11Settings({ ...base(), PKCS11_PIN: ' 1234 ' }, 'x')).toEqual({
+    expect(
+      readPkcs11Settings({ ...base(), PKCS11_PIN: ' 1234 ' }, 'x'),
+    ).toEqual({
       modulePath,
       tokenLabel: 'T',
       keyLabel: 'K',
@@ -48,28 +54,53 @@ describe('readPkcs11Settings', () => {
     ['a newline', '1234\n'],
     ['CRLF', '1234\r\n'],
   ])('reads PKCS11_PIN_FILE with %s', (_name, content) => {
-    const settings = readPkcs11Settings({ ...base(), PKCS11_PIN_FILE: pinFile(content) }, 'x');
-    expect(settings).toMatchObject({ pin: '1234', pinVariable: 'PKCS11_PIN_FILE' });
+    const settings = readPkcs11Settings(
+      { ...base(), PKCS11_PIN_FILE: pinFile(content) },
+      'x',
+    );
+    expect(settings).toMatchObject({
+      pin: '1234',
+      pinVariable: 'PKCS11_PIN_FILE',
+    });
   });
 
   it.each([
     ['empty', '', 'is empty'],
     ['a newline only', '\n', 'is empty'],
     ['two lines', '1234\n5678\n', 'must hold the PIN on one line'],
-  ])('refuses a PIN file that is %s, without echoing it', (_name, content, reason) => {
-    const path = pinFile(content);
-    const message = problem({ ...base(), PKCS11_PIN_FILE: path });
-    expect(message).toBe(`PKCS11_PIN_FILE: ${path} ${reason}`);
-    expect(message).not.toContain('5678');
-  });
+  ])(
+    'refuses a PIN file that is %s, without echoing it',
+    (_name, content, reason) => {
+      const path = pinFile(content);
+      const message = problem({ ...base(), PKCS11_PIN_FILE: path });
+      expect(message).toBe(`PKCS11_PIN_FILE: ${path} ${reason}`);
+      expect(message).not.toContain('5678');
+    },
+  );
 
   it('names a missing PIN file and a missing module', () => {
-    expect(problem({ ...base(), PKCS11_PIN_FILE: join(dir, 'absent') })).toBe(`PKCS11_PIN_FILE: cannot read ${join(dir, 'absent')} (no such file)`);
-    expect(problem({ ...base(), PKCS11_MODULE: join(dir, 'absent.so'), PKCS11_PIN: '1' })).toBe(`PKCS11_MODULE: no file at ${join(dir, 'absent.so')}`);
+    expect(problem({ ...base(), PKCS11_PIN_FILE: join(dir, 'absent') })).toBe(
+      `PKCS11_PIN_FILE: cannot read ${join(dir, 'absent')} (no such file)`,
+    );
+    expect(
+      problem({
+        ...base(),
+        PKCS11_MODULE: join(dir, 'absent.so'),
+        PKCS11_PIN: '1',
+      }),
+    ).toBe(`PKCS11_MODULE: no file at ${join(dir, 'absent.so')}`);
   });
 
   it('needs exactly one of PKCS11_PIN and PKCS11_PIN_FILE', () => {
-    expect(problem(base())).toBe('PKCS11_PIN: (or PKCS11_PIN_FILE) is required with APP_MASTER_KEY_SEALED');
-    expect(problem({ ...base(), PKCS11_PIN: '1234', PKCS11_PIN_FILE: pinFile('1234') })).toBe('PKCS11_PIN, PKCS11_PIN_FILE: are both set: set only one');
+    expect(problem(base())).toBe(
+      'PKCS11_PIN: (or PKCS11_PIN_FILE) is required with APP_MASTER_KEY_SEALED',
+    );
+    expect(
+      problem({
+        ...base(),
+        PKCS11_PIN: '1234',
+        PKCS11_PIN_FILE: pinFile('1234'),
+      }),
+    ).toBe('PKCS11_PIN, PKCS11_PIN_FILE: are both set: set only one');
   });
 });

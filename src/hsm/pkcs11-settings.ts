@@ -33,7 +33,11 @@ export interface Pkcs11Settings {
   pinVariable: 'PKCS11_PIN' | 'PKCS11_PIN_FILE';
 }
 
-export const PKCS11_VARIABLES = ['PKCS11_MODULE', 'PKCS11_TOKEN_LABEL', 'PKCS11_KEY_LABEL'] as const;
+export const PKCS11_VARIABLES = [
+  'PKCS11_MODULE',
+  'PKCS11_TOKEN_LABEL',
+  'PKCS11_KEY_LABEL',
+] as const;
 
 /** A token label is a 32-byte field, blank-padded. */
 const TOKEN_LABEL_BYTES = 32;
@@ -51,22 +55,41 @@ function setting(env: Environment, name: string): string | undefined {
  * What is wrong with the PKCS11_* variables, without touching the file system or the token
  * (a start-up that already failed on another variable reports these too).
  */
-export function pkcs11SettingProblems(env: Environment, neededBy: string): { variable: string; message: string }[] {
+export function pkcs11SettingProblems(
+  env: Environment,
+  neededBy: string,
+): { variable: string; message: string }[] {
   const problems: { variable: string; message: string }[] = [];
   for (const name of PKCS11_VARIABLES) {
-    if (setting(env, name) === undefined) problems.push({ variable: name, message: `is required with ${neededBy}` });
+    if (setting(env, name) === undefined)
+      problems.push({
+        variable: name,
+        message: `is required with ${neededBy}`,
+      });
   }
   const tokenLabel = setting(env, 'PKCS11_TOKEN_LABEL');
-  if (tokenLabel !== undefined && Buffer.byteLength(tokenLabel, 'utf8') > TOKEN_LABEL_BYTES) {
-    problems.push({ variable: 'PKCS11_TOKEN_LABEL', message: `must be at most ${TOKEN_LABEL_BYTES} bytes (a token label's size)` });
+  if (
+    tokenLabel !== undefined &&
+    Buffer.byteLength(tokenLabel, 'utf8') > TOKEN_LABEL_BYTES
+  ) {
+    problems.push({
+      variable: 'PKCS11_TOKEN_LABEL',
+      message: `must be at most ${TOKEN_LABEL_BYTES} bytes (a token label's size)`,
+    });
   }
   // A PIN is opaque: PKCS11_PIN counts as set unless empty, spaces included.
   const hasPin = Boolean(env.PKCS11_PIN);
   const hasPinFile = setting(env, 'PKCS11_PIN_FILE') !== undefined;
   if (hasPin && hasPinFile) {
-    problems.push({ variable: 'PKCS11_PIN, PKCS11_PIN_FILE', message: 'are both set: set only one' });
+    problems.push({
+      variable: 'PKCS11_PIN, PKCS11_PIN_FILE',
+      message: 'are both set: set only one',
+    });
   } else if (!hasPin && !hasPinFile) {
-    problems.push({ variable: 'PKCS11_PIN', message: `(or PKCS11_PIN_FILE) is required with ${neededBy}` });
+    problems.push({
+      variable: 'PKCS11_PIN',
+      message: `(or PKCS11_PIN_FILE) is required with ${neededBy}`,
+    });
   }
   return problems;
 }
@@ -76,18 +99,23 @@ export function pkcs11SettingProblems(env: Environment, neededBy: string): { var
  *
  * @throws Pkcs11SettingError for the first problem (see `pkcs11SettingProblems` for all of them).
  */
-export function readPkcs11Settings(env: Environment, neededBy: string): Pkcs11Settings {
+export function readPkcs11Settings(
+  env: Environment,
+  neededBy: string,
+): Pkcs11Settings {
   const [problem] = pkcs11SettingProblems(env, neededBy);
   if (problem) throw new Pkcs11SettingError(problem.variable, problem.message);
   const modulePath = setting(env, 'PKCS11_MODULE') as string;
-  if (!existsSync(modulePath)) throw new Pkcs11SettingError('PKCS11_MODULE', `no file at ${modulePath}`);
+  if (!existsSync(modulePath))
+    throw new Pkcs11SettingError('PKCS11_MODULE', `no file at ${modulePath}`);
   const pinFile = setting(env, 'PKCS11_PIN_FILE');
   return {
     modulePath,
     tokenLabel: setting(env, 'PKCS11_TOKEN_LABEL') as string,
     keyLabel: setting(env, 'PKCS11_KEY_LABEL') as string,
     // A PIN is opaque: taken as it is, not trimmed.
-    pin: pinFile === undefined ? (env.PKCS11_PIN as string) : readPinFile(pinFile),
+    pin:
+      pinFile === undefined ? (env.PKCS11_PIN as string) : readPinFile(pinFile),
     pinVariable: pinFile === undefined ? 'PKCS11_PIN' : 'PKCS11_PIN_FILE',
   };
 }
@@ -98,15 +126,22 @@ function readPinFile(path: string): string {
   try {
     content = readFileSync(path);
   } catch (error) {
-    throw new Pkcs11SettingError('PKCS11_PIN_FILE', `cannot read ${path} (${describeFsError(error)})`);
+    throw new Pkcs11SettingError(
+      'PKCS11_PIN_FILE',
+      `cannot read ${path} (${describeFsError(error)})`,
+    );
   }
   try {
     let end = content.length;
     if (end > 0 && content[end - 1] === 0x0a) end--;
     if (end > 0 && content[end - 1] === 0x0d && end < content.length) end--;
-    if (end === 0) throw new Pkcs11SettingError('PKCS11_PIN_FILE', `${path} is empty`);
+    if (end === 0)
+      throw new Pkcs11SettingError('PKCS11_PIN_FILE', `${path} is empty`);
     if (end > PIN_FILE_MAX_BYTES || content.subarray(0, end).includes(0x0a)) {
-      throw new Pkcs11SettingError('PKCS11_PIN_FILE', `${path} must hold the PIN on one line`);
+      throw new Pkcs11SettingError(
+        'PKCS11_PIN_FILE',
+        `${path} must hold the PIN on one line`,
+      );
     }
     return content.toString('utf8', 0, end);
   } finally {
@@ -128,4 +163,3 @@ export function describeFsError(error: unknown): string {
       return code ?? (error as Error).message;
   }
 }
-

@@ -72,7 +72,11 @@ export class MechanismRefusedError extends Pkcs11SettingError {
 }
 
 /** Codes by which a token says "not this mechanism, or not with these parameters". */
-const MECHANISM_REFUSALS = new Set(['CKR_MECHANISM_INVALID', 'CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD']);
+const MECHANISM_REFUSALS = new Set([
+  'CKR_MECHANISM_INVALID',
+  'CKR_MECHANISM_PARAM_INVALID',
+  'CKR_ARGUMENTS_BAD',
+]);
 
 /**
  * One logged-in session on the token labelled `settings.tokenLabel`. Open it with
@@ -88,13 +92,19 @@ export class Pkcs11Token {
   ) {}
 
   /** Loads the library, finds the token, opens a session and logs in as the user. */
-  static open(settings: Pkcs11Settings, options: { readWrite: boolean }): Pkcs11Token {
+  static open(
+    settings: Pkcs11Settings,
+    options: { readWrite: boolean },
+  ): Pkcs11Token {
     const binding = loadBinding();
     const library = new binding.PKCS11();
     try {
       library.load(settings.modulePath);
     } catch (error) {
-      throw new Pkcs11SettingError('PKCS11_MODULE', `${settings.modulePath} cannot be loaded as a PKCS#11 library (${ckr(error)})`);
+      throw new Pkcs11SettingError(
+        'PKCS11_MODULE',
+        `${settings.modulePath} cannot be loaded as a PKCS#11 library (${ckr(error)})`,
+      );
     }
     let ownsInitialize = true;
     try {
@@ -104,20 +114,34 @@ export class Pkcs11Token {
         ownsInitialize = false;
       } else {
         closeQuietly(library, true);
-        throw new Pkcs11SettingError('PKCS11_MODULE', `C_Initialize failed (${ckr(error)})`);
+        throw new Pkcs11SettingError(
+          'PKCS11_MODULE',
+          `C_Initialize failed (${ckr(error)})`,
+        );
       }
     }
     let session: Handle | undefined;
     try {
       const slot = findTokenSlot(binding, library, settings.tokenLabel);
-      const flags = binding.CKF_SERIAL_SESSION | (options.readWrite ? binding.CKF_RW_SESSION : 0);
+      const flags =
+        binding.CKF_SERIAL_SESSION |
+        (options.readWrite ? binding.CKF_RW_SESSION : 0);
       try {
         session = library.C_OpenSession(slot, flags);
       } catch (error) {
-        throw new Pkcs11SettingError('PKCS11_TOKEN_LABEL', `the token "${settings.tokenLabel}" refused a session (${ckr(error)})`);
+        throw new Pkcs11SettingError(
+          'PKCS11_TOKEN_LABEL',
+          `the token "${settings.tokenLabel}" refused a session (${ckr(error)})`,
+        );
       }
       login(binding, library, session, settings);
-      return new Pkcs11Token(binding, library, session, settings, ownsInitialize);
+      return new Pkcs11Token(
+        binding,
+        library,
+        session,
+        settings,
+        ownsInitialize,
+      );
     } catch (error) {
       if (session) tryCall(() => library.C_CloseSession(session as Handle));
       closeQuietly(library, ownsInitialize);
@@ -131,10 +155,20 @@ export class Pkcs11Token {
    * @throws Pkcs11SettingError when several keys share the label (which one would be used is
    *   up to the token: refuse rather than guess).
    */
-  findAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey | undefined {
-    const found = this.findObjects(this.binding.CKO_SECRET_KEY, this.binding.CKK_AES, label);
+  findAesKey(
+    label: string,
+    variable = 'PKCS11_KEY_LABEL',
+  ): TokenKey | undefined {
+    const found = this.findObjects(
+      this.binding.CKO_SECRET_KEY,
+      this.binding.CKK_AES,
+      label,
+    );
     if (found.length > 1) {
-      throw new Pkcs11SettingError(variable, `several AES keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`);
+      throw new Pkcs11SettingError(
+        variable,
+        `several AES keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`,
+      );
     }
     return found.length === 1 ? { handle: found[0], label } : undefined;
   }
@@ -142,7 +176,11 @@ export class Pkcs11Token {
   /** The AES key labelled `label`, or a problem naming `variable` when the token has none. */
   requireAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey {
     const key = this.findAesKey(label, variable);
-    if (!key) throw new Pkcs11SettingError(variable, `no AES key labelled "${label}" on token "${this.tokenLabel}"`);
+    if (!key)
+      throw new Pkcs11SettingError(
+        variable,
+        `no AES key labelled "${label}" on token "${this.tokenLabel}"`,
+      );
     return key;
   }
 
@@ -153,25 +191,36 @@ export class Pkcs11Token {
   createAesKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey {
     const b = this.binding;
     try {
-      const handle = this.library.C_GenerateKey(this.session, { mechanism: b.CKM_AES_KEY_GEN }, [
-        { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
-        { type: b.CKA_KEY_TYPE, value: b.CKK_AES },
-        { type: b.CKA_VALUE_LEN, value: 32 },
-        ...protectedKeyAttributes(b, label),
-        { type: b.CKA_ENCRYPT, value: true },
-        { type: b.CKA_DECRYPT, value: true },
-        { type: b.CKA_WRAP, value: false },
-        { type: b.CKA_UNWRAP, value: false },
-        { type: b.CKA_SIGN, value: false },
-        { type: b.CKA_VERIFY, value: false },
-        { type: b.CKA_DERIVE, value: false },
-      ]);
+      const handle = this.library.C_GenerateKey(
+        this.session,
+        { mechanism: b.CKM_AES_KEY_GEN },
+        [
+          { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
+          { type: b.CKA_KEY_TYPE, value: b.CKK_AES },
+          { type: b.CKA_VALUE_LEN, value: 32 },
+          ...protectedKeyAttributes(b, label),
+          { type: b.CKA_ENCRYPT, value: true },
+          { type: b.CKA_DECRYPT, value: true },
+          { type: b.CKA_WRAP, value: false },
+          { type: b.CKA_UNWRAP, value: false },
+          { type: b.CKA_SIGN, value: false },
+          { type: b.CKA_VERIFY, value: false },
+          { type: b.CKA_DERIVE, value: false },
+        ],
+      );
       return { handle, label };
     } catch (error) {
       const code = ckr(error);
       // tpm2-pkcs11 (TPMs) has no C_GenerateKey and no CKM_AES_GCM.
-      const hint = code === 'CKR_FUNCTION_NOT_SUPPORTED' || code === 'CKR_MECHANISM_INVALID' ? '; a token without AES keys (a TPM through tpm2-pkcs11) seals with --mechanism rsa-oaep' : '';
-      throw new Pkcs11SettingError(variable, `the token could not create an AES-256 key labelled "${label}" (${code})${hint}`);
+      const hint =
+        code === 'CKR_FUNCTION_NOT_SUPPORTED' ||
+        code === 'CKR_MECHANISM_INVALID'
+          ? '; a token without AES keys (a TPM through tpm2-pkcs11) seals with --mechanism rsa-oaep'
+          : '';
+      throw new Pkcs11SettingError(
+        variable,
+        `the token could not create an AES-256 key labelled "${label}" (${code})${hint}`,
+      );
     }
   }
 
@@ -182,25 +231,51 @@ export class Pkcs11Token {
   checkSealingKey(key: TokenKey, variable = 'PKCS11_KEY_LABEL'): void {
     const b = this.binding;
     const label = key.label;
-    const [length, extractable, sensitive] = this.library.C_GetAttributeValue(this.session, key.handle, [
-      { type: b.CKA_VALUE_LEN },
-      { type: b.CKA_EXTRACTABLE },
-      { type: b.CKA_SENSITIVE },
-    ]);
+    const [length, extractable, sensitive] = this.library.C_GetAttributeValue(
+      this.session,
+      key.handle,
+      [
+        { type: b.CKA_VALUE_LEN },
+        { type: b.CKA_EXTRACTABLE },
+        { type: b.CKA_SENSITIVE },
+      ],
+    );
     const bytes = readUlong(length.value);
-    if (bytes !== 32) throw new Pkcs11SettingError(variable, `the key labelled "${label}" is AES-${bytes * 8}, not AES-256`);
+    if (bytes !== 32)
+      throw new Pkcs11SettingError(
+        variable,
+        `the key labelled "${label}" is AES-${bytes * 8}, not AES-256`,
+      );
     if (readBool(extractable.value) || !readBool(sensitive.value)) {
-      throw new Pkcs11SettingError(variable, `the key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`);
+      throw new Pkcs11SettingError(
+        variable,
+        `the key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`,
+      );
     }
   }
 
   /** AES-GCM encryption on the token: ciphertext ‖ 16-byte tag. */
-  encryptAesGcm(key: TokenKey, parameters: AesGcmParameters, plaintext: Buffer): Buffer {
+  encryptAesGcm(
+    key: TokenKey,
+    parameters: AesGcmParameters,
+    plaintext: Buffer,
+  ): Buffer {
     try {
-      this.library.C_EncryptInit(this.session, this.gcmMechanism(parameters), key.handle);
-      return this.library.C_Encrypt(this.session, plaintext, Buffer.alloc(plaintext.length + GCM_TAG_BYTES));
+      this.library.C_EncryptInit(
+        this.session,
+        this.gcmMechanism(parameters),
+        key.handle,
+      );
+      return this.library.C_Encrypt(
+        this.session,
+        plaintext,
+        Buffer.alloc(plaintext.length + GCM_TAG_BYTES),
+      );
     } catch (error) {
-      throw new Pkcs11SettingError('PKCS11_KEY_LABEL', `the token could not encrypt with the key labelled "${key.label}" using CKM_AES_GCM (${ckr(error)})`);
+      throw new Pkcs11SettingError(
+        'PKCS11_KEY_LABEL',
+        `the token could not encrypt with the key labelled "${key.label}" using CKM_AES_GCM (${ckr(error)})`,
+      );
     }
   }
 
@@ -212,11 +287,23 @@ export class Pkcs11Token {
    *   (wrong key, altered ciphertext, IV or AAD).
    * @throws Pkcs11SettingError when the key may not decrypt or the token lacks CKM_AES_GCM.
    */
-  decryptAesGcmInto(key: TokenKey, parameters: AesGcmParameters, ciphertext: Buffer, out: Buffer): number | undefined {
+  decryptAesGcmInto(
+    key: TokenKey,
+    parameters: AesGcmParameters,
+    ciphertext: Buffer,
+    out: Buffer,
+  ): number | undefined {
     try {
-      this.library.C_DecryptInit(this.session, this.gcmMechanism(parameters), key.handle);
+      this.library.C_DecryptInit(
+        this.session,
+        this.gcmMechanism(parameters),
+        key.handle,
+      );
     } catch (error) {
-      throw new Pkcs11SettingError('PKCS11_KEY_LABEL', `the key labelled "${key.label}" cannot decrypt with CKM_AES_GCM (${ckr(error)})`);
+      throw new Pkcs11SettingError(
+        'PKCS11_KEY_LABEL',
+        `the key labelled "${key.label}" cannot decrypt with CKM_AES_GCM (${ckr(error)})`,
+      );
     }
     try {
       return this.library.C_Decrypt(this.session, ciphertext, out).length;
@@ -226,13 +313,14 @@ export class Pkcs11Token {
     }
   }
 
-
   /**
    * Whether any object on the token (of any class or type) carries `label`: a new sealing key is
    * not created under a label that already names something else.
    */
   hasObjectLabelled(label: string): boolean {
-    this.library.C_FindObjectsInit(this.session, [{ type: this.binding.CKA_LABEL, value: label }]);
+    this.library.C_FindObjectsInit(this.session, [
+      { type: this.binding.CKA_LABEL, value: label },
+    ]);
     try {
       return this.library.C_FindObjects(this.session, 1).length > 0;
     } finally {
@@ -246,10 +334,20 @@ export class Pkcs11Token {
    *
    * @throws Pkcs11SettingError when several RSA private keys share the label.
    */
-  findRsaPrivateKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey | undefined {
-    const found = this.findObjects(this.binding.CKO_PRIVATE_KEY, this.binding.CKK_RSA, label);
+  findRsaPrivateKey(
+    label: string,
+    variable = 'PKCS11_KEY_LABEL',
+  ): TokenKey | undefined {
+    const found = this.findObjects(
+      this.binding.CKO_PRIVATE_KEY,
+      this.binding.CKK_RSA,
+      label,
+    );
     if (found.length > 1) {
-      throw new Pkcs11SettingError(variable, `several RSA private keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`);
+      throw new Pkcs11SettingError(
+        variable,
+        `several RSA private keys are labelled "${label}" on token "${this.tokenLabel}"; labels must be unique`,
+      );
     }
     return found.length === 1 ? { handle: found[0], label } : undefined;
   }
@@ -257,7 +355,11 @@ export class Pkcs11Token {
   /** The RSA private key labelled `label`, or a problem naming `variable` when the token has none. */
   requireRsaPrivateKey(label: string, variable = 'PKCS11_KEY_LABEL'): TokenKey {
     const key = this.findRsaPrivateKey(label, variable);
-    if (!key) throw new Pkcs11SettingError(variable, `no RSA private key labelled "${label}" on token "${this.tokenLabel}"`);
+    if (!key)
+      throw new Pkcs11SettingError(
+        variable,
+        `no RSA private key labelled "${label}" on token "${this.tokenLabel}"`,
+      );
     return key;
   }
 
@@ -271,7 +373,11 @@ export class Pkcs11Token {
    *
    * @returns the private key (the one unsealing uses).
    */
-  createRsaKeyPair(label: string, bits: (typeof RSA_NEW_KEY_BITS)[number], variable = 'PKCS11_KEY_LABEL'): TokenKey {
+  createRsaKeyPair(
+    label: string,
+    bits: (typeof RSA_NEW_KEY_BITS)[number],
+    variable = 'PKCS11_KEY_LABEL',
+  ): TokenKey {
     const b = this.binding;
     try {
       const { privateKey } = this.library.C_GenerateKeyPair(
@@ -284,7 +390,10 @@ export class Pkcs11Token {
           { type: b.CKA_TOKEN, value: true },
           { type: b.CKA_MODIFIABLE, value: false },
           { type: b.CKA_MODULUS_BITS, value: bits },
-          { type: b.CKA_PUBLIC_EXPONENT, value: Buffer.from([0x01, 0x00, 0x01]) },
+          {
+            type: b.CKA_PUBLIC_EXPONENT,
+            value: Buffer.from([0x01, 0x00, 0x01]),
+          },
         ],
         [
           { type: b.CKA_CLASS, value: b.CKO_PRIVATE_KEY },
@@ -298,8 +407,12 @@ export class Pkcs11Token {
       );
       return { handle: privateKey, label };
     } catch (error) {
-      const hint = bits > 2048 ? `; a TPM without RSA-${bits} needs --rsa-bits 2048` : '';
-      throw new Pkcs11SettingError(variable, `the token could not create a ${bits}-bit RSA key pair labelled "${label}" (${ckr(error)})${hint}`);
+      const hint =
+        bits > 2048 ? `; a TPM without RSA-${bits} needs --rsa-bits 2048` : '';
+      throw new Pkcs11SettingError(
+        variable,
+        `the token could not create a ${bits}-bit RSA key pair labelled "${label}" (${ckr(error)})${hint}`,
+      );
     }
   }
 
@@ -308,16 +421,33 @@ export class Pkcs11Token {
    * attributes of a private key), or of the public key object of the same label when the private
    * key object does not carry the exponent.
    */
-  rsaPublicNumbers(key: TokenKey, variable = 'PKCS11_KEY_LABEL'): RsaPublicNumbers {
+  rsaPublicNumbers(
+    key: TokenKey,
+    variable = 'PKCS11_KEY_LABEL',
+  ): RsaPublicNumbers {
     const b = this.binding;
-    const [modulus, exponent] = this.readAttributes(key.handle, [b.CKA_MODULUS, b.CKA_PUBLIC_EXPONENT]);
+    const [modulus, exponent] = this.readAttributes(key.handle, [
+      b.CKA_MODULUS,
+      b.CKA_PUBLIC_EXPONENT,
+    ]);
     if (modulus && exponent) return { modulus, publicExponent: exponent };
-    const [publicKey] = this.findObjects(b.CKO_PUBLIC_KEY, b.CKK_RSA, key.label);
+    const [publicKey] = this.findObjects(
+      b.CKO_PUBLIC_KEY,
+      b.CKK_RSA,
+      key.label,
+    );
     if (publicKey) {
-      const [publicModulus, publicExponent] = this.readAttributes(publicKey, [b.CKA_MODULUS, b.CKA_PUBLIC_EXPONENT]);
-      if (publicModulus && publicExponent) return { modulus: publicModulus, publicExponent };
+      const [publicModulus, publicExponent] = this.readAttributes(publicKey, [
+        b.CKA_MODULUS,
+        b.CKA_PUBLIC_EXPONENT,
+      ]);
+      if (publicModulus && publicExponent)
+        return { modulus: publicModulus, publicExponent };
     }
-    throw new Pkcs11SettingError(variable, `the token does not report the public key of the RSA key labelled "${key.label}"`);
+    throw new Pkcs11SettingError(
+      variable,
+      `the token does not report the public key of the RSA key labelled "${key.label}"`,
+    );
   }
 
   /**
@@ -327,13 +457,27 @@ export class Pkcs11Token {
   checkRsaSealingKey(key: TokenKey, variable = 'PKCS11_KEY_LABEL'): void {
     const b = this.binding;
     const label = key.label;
-    const [extractable, sensitive] = this.readAttributes(key.handle, [b.CKA_EXTRACTABLE, b.CKA_SENSITIVE]);
-    if (!extractable || !sensitive || readBool(extractable) || !readBool(sensitive)) {
-      throw new Pkcs11SettingError(variable, `the RSA key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`);
+    const [extractable, sensitive] = this.readAttributes(key.handle, [
+      b.CKA_EXTRACTABLE,
+      b.CKA_SENSITIVE,
+    ]);
+    if (
+      !extractable ||
+      !sensitive ||
+      readBool(extractable) ||
+      !readBool(sensitive)
+    ) {
+      throw new Pkcs11SettingError(
+        variable,
+        `the RSA key labelled "${label}" can be extracted from the token (CKA_EXTRACTABLE or not CKA_SENSITIVE); seal under a key that cannot`,
+      );
     }
     const bits = this.rsaPublicNumbers(key, variable).modulus.length * 8;
     if (!(RSA_SEALING_KEY_BITS as readonly number[]).includes(bits)) {
-      throw new Pkcs11SettingError(variable, `the RSA key labelled "${label}" is ${bits} bits; a sealing key is ${RSA_SEALING_KEY_BITS.join(', ')} bits`);
+      throw new Pkcs11SettingError(
+        variable,
+        `the RSA key labelled "${label}" is ${bits} bits; a sealing key is ${RSA_SEALING_KEY_BITS.join(', ')} bits`,
+      );
     }
   }
 
@@ -348,13 +492,23 @@ export class Pkcs11Token {
    * @throws MechanismRefusedError when the token refuses CKM_RSA_PKCS_OAEP with these parameters;
    *   Pkcs11SettingError when the key may not decrypt for another reason.
    */
-  decryptRsaOaepInto(key: TokenKey, parameters: RsaOaepParameters, ciphertext: Buffer, out: Buffer): number | undefined {
+  decryptRsaOaepInto(
+    key: TokenKey,
+    parameters: RsaOaepParameters,
+    ciphertext: Buffer,
+    out: Buffer,
+  ): number | undefined {
     try {
-      this.library.C_DecryptInit(this.session, this.oaepMechanism(parameters), key.handle);
+      this.library.C_DecryptInit(
+        this.session,
+        this.oaepMechanism(parameters),
+        key.handle,
+      );
     } catch (error) {
       const code = ckr(error);
       const detail = `the key labelled "${key.label}" cannot decrypt with CKM_RSA_PKCS_OAEP, ${parameters.hash}${parameters.label.length > 0 ? ' and a label' : ''} (${code})`;
-      if (MECHANISM_REFUSALS.has(code)) throw new MechanismRefusedError('PKCS11_KEY_LABEL', detail, code);
+      if (MECHANISM_REFUSALS.has(code))
+        throw new MechanismRefusedError('PKCS11_KEY_LABEL', detail, code);
       throw new Pkcs11SettingError('PKCS11_KEY_LABEL', detail);
     }
     try {
@@ -377,7 +531,9 @@ export class Pkcs11Token {
     closeQuietly(this.library, this.ownsInitialize);
   }
 
-  private oaepMechanism(parameters: RsaOaepParameters): Pkcs11Binding.Mechanism {
+  private oaepMechanism(
+    parameters: RsaOaepParameters,
+  ): Pkcs11Binding.Mechanism {
     const b = this.binding;
     const sha256 = parameters.hash === 'SHA-256';
     const oaep: Pkcs11Binding.RsaOAEP = {
@@ -391,7 +547,11 @@ export class Pkcs11Token {
     return { mechanism: b.CKM_RSA_PKCS_OAEP, parameter: oaep };
   }
 
-  private findObjects(objectClass: number, keyType: number, label: string): Handle[] {
+  private findObjects(
+    objectClass: number,
+    keyType: number,
+    label: string,
+  ): Handle[] {
     const b = this.binding;
     this.library.C_FindObjectsInit(this.session, [
       { type: b.CKA_CLASS, value: objectClass },
@@ -406,10 +566,17 @@ export class Pkcs11Token {
   }
 
   /** Attribute values, `undefined` for one the object does not have or will not reveal. */
-  private readAttributes(handle: Handle, types: number[]): (Buffer | undefined)[] {
+  private readAttributes(
+    handle: Handle,
+    types: number[],
+  ): (Buffer | undefined)[] {
     return types.map((type) => {
       try {
-        const [attribute] = this.library.C_GetAttributeValue(this.session, handle, [{ type }]);
+        const [attribute] = this.library.C_GetAttributeValue(
+          this.session,
+          handle,
+          [{ type }],
+        );
         const value = attribute.value as Buffer | undefined;
         return value && value.length > 0 ? value : undefined;
       } catch {
@@ -433,7 +600,11 @@ export class Pkcs11Token {
 }
 
 /** Opens the token, runs `use`, and always closes it (log out, close the session, finalize). */
-export function withPkcs11Token<T>(settings: Pkcs11Settings, options: { readWrite: boolean }, use: (token: Pkcs11Token) => T): T {
+export function withPkcs11Token<T>(
+  settings: Pkcs11Settings,
+  options: { readWrite: boolean },
+  use: (token: Pkcs11Token) => T,
+): T {
   const token = Pkcs11Token.open(settings, options);
   try {
     return use(token);
@@ -446,7 +617,10 @@ export function withPkcs11Token<T>(settings: Pkcs11Settings, options: { readWrit
  * What every key this app creates on a token is: persistent, labelled, usable only after login,
  * sensitive, not extractable, and not modifiable afterwards.
  */
-function protectedKeyAttributes(b: typeof Pkcs11Binding, label: string): Pkcs11Binding.Template {
+function protectedKeyAttributes(
+  b: typeof Pkcs11Binding,
+  label: string,
+): Pkcs11Binding.Template {
   return [
     { type: b.CKA_LABEL, value: label },
     { type: b.CKA_TOKEN, value: true },
@@ -463,11 +637,18 @@ function loadBinding(): typeof Pkcs11Binding {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require, not an import: the native addon loads only when an HSM is configured
     return require('pkcs11js') as typeof Pkcs11Binding;
   } catch (error) {
-    throw new Pkcs11SettingError('PKCS11_MODULE', `the pkcs11js package cannot be loaded (${(error as Error).message.split('\n')[0]}); reinstall with npm ci`);
+    throw new Pkcs11SettingError(
+      'PKCS11_MODULE',
+      `the pkcs11js package cannot be loaded (${(error as Error).message.split('\n')[0]}); reinstall with npm ci`,
+    );
   }
 }
 
-function findTokenSlot(binding: typeof Pkcs11Binding, library: Pkcs11Binding.PKCS11, label: string): Handle {
+function findTokenSlot(
+  binding: typeof Pkcs11Binding,
+  library: Pkcs11Binding.PKCS11,
+  label: string,
+): Handle {
   const matches: Handle[] = [];
   const seen: string[] = [];
   for (const slot of library.C_GetSlotList(true)) {
@@ -484,14 +665,29 @@ function findTokenSlot(binding: typeof Pkcs11Binding, library: Pkcs11Binding.PKC
     if (tokenLabel === label) matches.push(slot);
   }
   if (matches.length === 0) {
-    const present = seen.length > 0 ? `tokens present: ${seen.join(', ')}` : 'no token present';
-    throw new Pkcs11SettingError('PKCS11_TOKEN_LABEL', `no token labelled "${label}" (${present})`);
+    const present =
+      seen.length > 0
+        ? `tokens present: ${seen.join(', ')}`
+        : 'no token present';
+    throw new Pkcs11SettingError(
+      'PKCS11_TOKEN_LABEL',
+      `no token labelled "${label}" (${present})`,
+    );
   }
-  if (matches.length > 1) throw new Pkcs11SettingError('PKCS11_TOKEN_LABEL', `${matches.length} tokens are labelled "${label}"; labels must be unique`);
+  if (matches.length > 1)
+    throw new Pkcs11SettingError(
+      'PKCS11_TOKEN_LABEL',
+      `${matches.length} tokens are labelled "${label}"; labels must be unique`,
+    );
   return matches[0];
 }
 
-function login(binding: typeof Pkcs11Binding, library: Pkcs11Binding.PKCS11, session: Handle, settings: Pkcs11Settings): void {
+function login(
+  binding: typeof Pkcs11Binding,
+  library: Pkcs11Binding.PKCS11,
+  session: Handle,
+  settings: Pkcs11Settings,
+): void {
   try {
     library.C_Login(session, binding.CKU_USER, settings.pin);
   } catch (error) {
@@ -502,13 +698,25 @@ function login(binding: typeof Pkcs11Binding, library: Pkcs11Binding.PKCS11, ses
       case 'CKR_PIN_INCORRECT':
       case 'CKR_PIN_INVALID':
       case 'CKR_PIN_LEN_RANGE':
-        throw new Pkcs11SettingError(settings.pinVariable, `the token "${settings.tokenLabel}" refused the PIN (${code})`);
+        throw new Pkcs11SettingError(
+          settings.pinVariable,
+          `the token "${settings.tokenLabel}" refused the PIN (${code})`,
+        );
       case 'CKR_PIN_LOCKED':
-        throw new Pkcs11SettingError(settings.pinVariable, `the user PIN of token "${settings.tokenLabel}" is locked (too many wrong PINs)`);
+        throw new Pkcs11SettingError(
+          settings.pinVariable,
+          `the user PIN of token "${settings.tokenLabel}" is locked (too many wrong PINs)`,
+        );
       case 'CKR_USER_PIN_NOT_INITIALIZED':
-        throw new Pkcs11SettingError(settings.pinVariable, `token "${settings.tokenLabel}" has no user PIN yet`);
+        throw new Pkcs11SettingError(
+          settings.pinVariable,
+          `token "${settings.tokenLabel}" has no user PIN yet`,
+        );
       default:
-        throw new Pkcs11SettingError(settings.pinVariable, `login to token "${settings.tokenLabel}" failed (${code})`);
+        throw new Pkcs11SettingError(
+          settings.pinVariable,
+          `login to token "${settings.tokenLabel}" failed (${code})`,
+        );
     }
   }
 }
@@ -529,8 +737,12 @@ function tryCall(call: () => void): void {
 /** A CK_ULONG attribute as the binding returns it: native width and byte order. */
 function readUlong(value: Buffer): number {
   const littleEndian = endianness() === 'LE';
-  if (value.length === 8) return Number(littleEndian ? value.readBigUInt64LE(0) : value.readBigUInt64BE(0));
-  if (value.length === 4) return littleEndian ? value.readUInt32LE(0) : value.readUInt32BE(0);
+  if (value.length === 8)
+    return Number(
+      littleEndian ? value.readBigUInt64LE(0) : value.readBigUInt64BE(0),
+    );
+  if (value.length === 4)
+    return littleEndian ? value.readUInt32LE(0) : value.readUInt32BE(0);
   return value.length > 0 ? value[0] : 0;
 }
 

@@ -1,7 +1,18 @@
-import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPublicKey,
+  publicEncrypt,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { secureAlloc, secureCopy, zeroBuffer } from '../crypto/secure-memory';
-import { describeFsError, Pkcs11Settings, Pkcs11SettingError } from './pkcs11-settings';
+import {
+  describeFsError,
+  Pkcs11Settings,
+  Pkcs11SettingError,
+} from './pkcs11-settings';
 import {
   GCM_TAG_BYTES,
   MechanismRefusedError,
@@ -65,7 +76,8 @@ export const SEALED_MASTER_KEY_VERSION = 1;
 export const AES_GCM_MECHANISM = 'CKM_AES_GCM';
 export const RSA_OAEP_MECHANISM = 'CKM_RSA_PKCS_OAEP';
 
-export type SealingMechanism = typeof AES_GCM_MECHANISM | typeof RSA_OAEP_MECHANISM;
+export type SealingMechanism =
+  typeof AES_GCM_MECHANISM | typeof RSA_OAEP_MECHANISM;
 
 const MASTER_KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -75,8 +87,22 @@ const OAEP_HASHES: readonly OaepHash[] = ['SHA-256', 'SHA-1'];
 /** A version-1 file is at most about 900 bytes (RSA-4096); a larger file is not one. */
 const SEALED_FILE_MAX_BYTES = 4096;
 const MEMBERS: Record<SealingMechanism, string[]> = {
-  [AES_GCM_MECHANISM]: ['format', 'version', 'mechanism', 'keyLabel', 'iv', 'ciphertext'],
-  [RSA_OAEP_MECHANISM]: ['format', 'version', 'mechanism', 'keyLabel', 'oaepHash', 'ciphertext'],
+  [AES_GCM_MECHANISM]: [
+    'format',
+    'version',
+    'mechanism',
+    'keyLabel',
+    'iv',
+    'ciphertext',
+  ],
+  [RSA_OAEP_MECHANISM]: [
+    'format',
+    'version',
+    'mechanism',
+    'keyLabel',
+    'oaepHash',
+    'ciphertext',
+  ],
 };
 
 export interface AesGcmSealedMasterKey {
@@ -104,22 +130,48 @@ export function sealedMasterKeyAad(keyLabel: string): Buffer {
 
 /** `vault-pii/v1/sealed-master-key` NUL format version NUL `parts` joined by NUL: what a sealed file binds. */
 function sealingContext(...parts: string[]): string {
-  return ['vault-pii/v1/sealed-master-key', String(SEALED_MASTER_KEY_VERSION), ...parts].join('\0');
+  return [
+    'vault-pii/v1/sealed-master-key',
+    String(SEALED_MASTER_KEY_VERSION),
+    ...parts,
+  ].join('\0');
 }
 
 /** The OAEP parameters of a version-1 RSA file: SHA-256 with its bound label, or SHA-1 without one. */
-export function sealedMasterKeyOaepParameters(hash: OaepHash, keyLabel: string): RsaOaepParameters {
+export function sealedMasterKeyOaepParameters(
+  hash: OaepHash,
+  keyLabel: string,
+): RsaOaepParameters {
   if (hash === 'SHA-1') return { hash, label: Buffer.alloc(0) };
   const context = sealingContext(RSA_OAEP_MECHANISM, hash, keyLabel);
-  return { hash, label: Buffer.concat([createHash('sha256').update(context, 'utf8').digest(), Buffer.from([0])]) };
+  return {
+    hash,
+    label: Buffer.concat([
+      createHash('sha256').update(context, 'utf8').digest(),
+      Buffer.from([0]),
+    ]),
+  };
 }
 
 export function serializeSealedMasterKey(sealed: SealedMasterKey): string {
-  const common = { format: SEALED_MASTER_KEY_FORMAT, version: SEALED_MASTER_KEY_VERSION, mechanism: sealed.mechanism, keyLabel: sealed.keyLabel };
+  const common = {
+    format: SEALED_MASTER_KEY_FORMAT,
+    version: SEALED_MASTER_KEY_VERSION,
+    mechanism: sealed.mechanism,
+    keyLabel: sealed.keyLabel,
+  };
   const file =
     sealed.mechanism === AES_GCM_MECHANISM
-      ? { ...common, iv: sealed.iv.toString('base64'), ciphertext: sealed.ciphertext.toString('base64') }
-      : { ...common, oaepHash: sealed.oaepHash, ciphertext: sealed.ciphertext.toString('base64') };
+      ? {
+          ...common,
+          iv: sealed.iv.toString('base64'),
+          ciphertext: sealed.ciphertext.toString('base64'),
+        }
+      : {
+          ...common,
+          oaepHash: sealed.oaepHash,
+          ciphertext: sealed.ciphertext.toString('base64'),
+        };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
 
@@ -128,41 +180,72 @@ export function serializeSealedMasterKey(sealed: SealedMasterKey): string {
  *
  * @returns the sealed key, or the reason the text is not a version-1 sealed master key.
  */
-export function parseSealedMasterKey(text: string): SealedMasterKey | { invalid: string } {
+export function parseSealedMasterKey(
+  text: string,
+): SealedMasterKey | { invalid: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return { invalid: 'not JSON' };
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { invalid: 'not a JSON object' };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { invalid: 'not a JSON object' };
   const file = parsed as Record<string, unknown>;
-  if (file.format !== SEALED_MASTER_KEY_FORMAT) return { invalid: `"format" is not "${SEALED_MASTER_KEY_FORMAT}"` };
+  if (file.format !== SEALED_MASTER_KEY_FORMAT)
+    return { invalid: `"format" is not "${SEALED_MASTER_KEY_FORMAT}"` };
   if (file.version !== SEALED_MASTER_KEY_VERSION) {
-    return { invalid: `format version ${JSON.stringify(file.version)} is not supported (this version reads ${SEALED_MASTER_KEY_VERSION})` };
+    return {
+      invalid: `format version ${JSON.stringify(file.version)} is not supported (this version reads ${SEALED_MASTER_KEY_VERSION})`,
+    };
   }
   const mechanism = file.mechanism;
-  if (mechanism !== AES_GCM_MECHANISM && mechanism !== RSA_OAEP_MECHANISM) return { invalid: `mechanism ${JSON.stringify(mechanism)} is not supported` };
-  const unknown = Object.keys(file).filter((member) => !MEMBERS[mechanism].includes(member));
-  if (unknown.length > 0) return { invalid: `unknown member ${JSON.stringify(unknown[0])}${mechanism === RSA_OAEP_MECHANISM ? ` for ${mechanism}` : ''}` };
-  if (typeof file.keyLabel !== 'string' || file.keyLabel === '') return { invalid: '"keyLabel" is missing' };
+  if (mechanism !== AES_GCM_MECHANISM && mechanism !== RSA_OAEP_MECHANISM)
+    return {
+      invalid: `mechanism ${JSON.stringify(mechanism)} is not supported`,
+    };
+  const unknown = Object.keys(file).filter(
+    (member) => !MEMBERS[mechanism].includes(member),
+  );
+  if (unknown.length > 0)
+    return {
+      invalid: `unknown member ${JSON.stringify(unknown[0])}${mechanism === RSA_OAEP_MECHANISM ? ` for ${mechanism}` : ''}`,
+    };
+  if (typeof file.keyLabel !== 'string' || file.keyLabel === '')
+    return { invalid: '"keyLabel" is missing' };
   if (mechanism === AES_GCM_MECHANISM) {
     const iv = decodeExactBase64(file.iv, IV_BYTES);
     if (!iv) return { invalid: `"iv" is not ${IV_BYTES} bytes in base64` };
     const ciphertext = decodeExactBase64(file.ciphertext, CIPHERTEXT_BYTES);
-    if (!ciphertext) return { invalid: `"ciphertext" is not ${CIPHERTEXT_BYTES} bytes in base64` };
+    if (!ciphertext)
+      return {
+        invalid: `"ciphertext" is not ${CIPHERTEXT_BYTES} bytes in base64`,
+      };
     return { mechanism, keyLabel: file.keyLabel, iv, ciphertext };
   }
   const oaepHash = OAEP_HASHES.find((hash) => hash === file.oaepHash);
-  if (!oaepHash) return { invalid: `"oaepHash" is not ${OAEP_HASHES.map((hash) => `"${hash}"`).join(' or ')}` };
-  const ciphertext = RSA_CIPHERTEXT_BYTES.map((bytes) => decodeExactBase64(file.ciphertext, bytes)).find((decoded) => decoded !== undefined);
-  if (!ciphertext) return { invalid: `"ciphertext" is not ${RSA_CIPHERTEXT_BYTES.join(', ')} bytes in base64` };
+  if (!oaepHash)
+    return {
+      invalid: `"oaepHash" is not ${OAEP_HASHES.map((hash) => `"${hash}"`).join(' or ')}`,
+    };
+  const ciphertext = RSA_CIPHERTEXT_BYTES.map((bytes) =>
+    decodeExactBase64(file.ciphertext, bytes),
+  ).find((decoded) => decoded !== undefined);
+  if (!ciphertext)
+    return {
+      invalid: `"ciphertext" is not ${RSA_CIPHERTEXT_BYTES.join(', ')} bytes in base64`,
+    };
   return { mechanism, keyLabel: file.keyLabel, oaepHash, ciphertext };
 }
 
 function decodeExactBase64(value: unknown, bytes: number): Buffer | undefined {
   const characters = Math.ceil(bytes / 3) * 4;
-  if (typeof value !== 'string' || value.length !== characters || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return undefined;
+  if (
+    typeof value !== 'string' ||
+    value.length !== characters ||
+    !/^[A-Za-z0-9+/]+={0,2}$/.test(value)
+  )
+    return undefined;
   const decoded = Buffer.from(value, 'base64');
   return decoded.length === bytes ? decoded : undefined;
 }
@@ -172,16 +255,30 @@ function decodeExactBase64(value: unknown, bytes: number): Buffer | undefined {
  *
  * @throws Pkcs11SettingError naming `variable` when the file cannot be read or is not one.
  */
-export function readSealedMasterKeyFile(path: string, variable: string): SealedMasterKey {
+export function readSealedMasterKeyFile(
+  path: string,
+  variable: string,
+): SealedMasterKey {
   let content: Buffer;
   try {
     content = readFileSync(path);
   } catch (error) {
-    throw new Pkcs11SettingError(variable, `cannot read ${path} (${describeFsError(error)})`);
+    throw new Pkcs11SettingError(
+      variable,
+      `cannot read ${path} (${describeFsError(error)})`,
+    );
   }
-  if (content.length > SEALED_FILE_MAX_BYTES) throw new Pkcs11SettingError(variable, `${path} is not a sealed master key file (too large)`);
+  if (content.length > SEALED_FILE_MAX_BYTES)
+    throw new Pkcs11SettingError(
+      variable,
+      `${path} is not a sealed master key file (too large)`,
+    );
   const sealed = parseSealedMasterKey(content.toString('utf8'));
-  if ('invalid' in sealed) throw new Pkcs11SettingError(variable, `${path} is not a sealed master key file (${sealed.invalid})`);
+  if ('invalid' in sealed)
+    throw new Pkcs11SettingError(
+      variable,
+      `${path} is not a sealed master key file (${sealed.invalid})`,
+    );
   return sealed;
 }
 
@@ -203,12 +300,26 @@ export interface SealingKey extends TokenKey {
  *
  * @returns the sealed key, and a note when RSA-OAEP fell back to SHA-1.
  */
-export function sealMasterKey(token: Pkcs11Token, key: SealingKey, masterKey: Buffer): { sealed: SealedMasterKey; note?: string } {
-  if (masterKey.length !== MASTER_KEY_BYTES) throw new RangeError(`a master key is ${MASTER_KEY_BYTES} bytes`);
+export function sealMasterKey(
+  token: Pkcs11Token,
+  key: SealingKey,
+  masterKey: Buffer,
+): { sealed: SealedMasterKey; note?: string } {
+  if (masterKey.length !== MASTER_KEY_BYTES)
+    throw new RangeError(`a master key is ${MASTER_KEY_BYTES} bytes`);
   if (key.mechanism === AES_GCM_MECHANISM) {
     const iv = randomBytes(IV_BYTES);
-    const ciphertext = token.encryptAesGcm(key, { iv, aad: sealedMasterKeyAad(key.label) }, masterKey);
-    const sealed: AesGcmSealedMasterKey = { mechanism: AES_GCM_MECHANISM, keyLabel: key.label, iv, ciphertext };
+    const ciphertext = token.encryptAesGcm(
+      key,
+      { iv, aad: sealedMasterKeyAad(key.label) },
+      masterKey,
+    );
+    const sealed: AesGcmSealedMasterKey = {
+      mechanism: AES_GCM_MECHANISM,
+      keyLabel: key.label,
+      iv,
+      ciphertext,
+    };
     checkRoundTrip(token, sealed, key, masterKey);
     return { sealed };
   }
@@ -217,26 +328,48 @@ export function sealMasterKey(token: Pkcs11Token, key: SealingKey, masterKey: Bu
   for (const oaepHash of OAEP_HASHES) {
     const parameters = sealedMasterKeyOaepParameters(oaepHash, key.label);
     const ciphertext = publicEncrypt(
-      { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: oaepHash === 'SHA-256' ? 'sha256' : 'sha1', oaepLabel: parameters.label },
+      {
+        key: publicKey,
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: oaepHash === 'SHA-256' ? 'sha256' : 'sha1',
+        oaepLabel: parameters.label,
+      },
       masterKey,
     );
-    const sealed: RsaOaepSealedMasterKey = { mechanism: RSA_OAEP_MECHANISM, keyLabel: key.label, oaepHash, ciphertext };
+    const sealed: RsaOaepSealedMasterKey = {
+      mechanism: RSA_OAEP_MECHANISM,
+      keyLabel: key.label,
+      oaepHash,
+      ciphertext,
+    };
     try {
       checkRoundTrip(token, sealed, key, masterKey);
       return { sealed, note };
     } catch (error) {
-      if (!(error instanceof MechanismRefusedError) || oaepHash === OAEP_HASHES[OAEP_HASHES.length - 1]) throw error;
+      if (
+        !(error instanceof MechanismRefusedError) ||
+        oaepHash === OAEP_HASHES[OAEP_HASHES.length - 1]
+      )
+        throw error;
       note = `the token refused OAEP with ${oaepHash} (${error.code}); sealed with OAEP SHA-1 (MGF1-SHA-1) and no label`;
     }
   }
   throw new Error('unreachable: the last OAEP hash either seals or throws');
 }
 
-function checkRoundTrip(token: Pkcs11Token, sealed: SealedMasterKey, key: TokenKey, masterKey: Buffer): void {
+function checkRoundTrip(
+  token: Pkcs11Token,
+  sealed: SealedMasterKey,
+  key: TokenKey,
+  masterKey: Buffer,
+): void {
   const reopened = unsealMasterKey(token, sealed, 'PKCS11_KEY_LABEL', key);
   try {
     if (!timingSafeEqual(reopened, masterKey)) {
-      throw new Pkcs11SettingError('PKCS11_KEY_LABEL', `the token's ${sealed.mechanism} with the key labelled "${key.label}" did not round-trip`);
+      throw new Pkcs11SettingError(
+        'PKCS11_KEY_LABEL',
+        `the token's ${sealed.mechanism} with the key labelled "${key.label}" did not round-trip`,
+      );
     }
   } finally {
     zeroBuffer(reopened);
@@ -245,7 +378,11 @@ function checkRoundTrip(token: Pkcs11Token, sealed: SealedMasterKey, key: TokenK
 
 function rsaPublicKey(numbers: RsaPublicNumbers) {
   return createPublicKey({
-    key: { kty: 'RSA', n: stripLeadingZeros(numbers.modulus).toString('base64url'), e: stripLeadingZeros(numbers.publicExponent).toString('base64url') },
+    key: {
+      kty: 'RSA',
+      n: stripLeadingZeros(numbers.modulus).toString('base64url'),
+      e: stripLeadingZeros(numbers.publicExponent).toString('base64url'),
+    },
     format: 'jwk',
   });
 }
@@ -265,17 +402,32 @@ function stripLeadingZeros(value: Buffer): Buffer {
  * @returns the master key in secure memory (release it with `zeroBuffer`).
  * @throws Pkcs11SettingError naming `variable` when it does not open.
  */
-export function unsealMasterKey(token: Pkcs11Token, sealed: SealedMasterKey, variable: string, key?: TokenKey): Buffer {
+export function unsealMasterKey(
+  token: Pkcs11Token,
+  sealed: SealedMasterKey,
+  variable: string,
+  key?: TokenKey,
+): Buffer {
   const out = secureAlloc(sealed.ciphertext.length);
   try {
     let length: number | undefined;
     if (sealed.mechanism === AES_GCM_MECHANISM) {
       const tokenKey = key ?? token.requireAesKey(sealed.keyLabel);
       // Room for the ciphertext with its tag: SoftHSM (and others) ask for the whole input length.
-      length = token.decryptAesGcmInto(tokenKey, { iv: sealed.iv, aad: sealedMasterKeyAad(sealed.keyLabel) }, sealed.ciphertext, out);
+      length = token.decryptAesGcmInto(
+        tokenKey,
+        { iv: sealed.iv, aad: sealedMasterKeyAad(sealed.keyLabel) },
+        sealed.ciphertext,
+        out,
+      );
     } else {
       const tokenKey = key ?? token.requireRsaPrivateKey(sealed.keyLabel);
-      length = token.decryptRsaOaepInto(tokenKey, sealedMasterKeyOaepParameters(sealed.oaepHash, sealed.keyLabel), sealed.ciphertext, out);
+      length = token.decryptRsaOaepInto(
+        tokenKey,
+        sealedMasterKeyOaepParameters(sealed.oaepHash, sealed.keyLabel),
+        sealed.ciphertext,
+        out,
+      );
     }
     if (length !== MASTER_KEY_BYTES) {
       throw new Pkcs11SettingError(
@@ -295,7 +447,11 @@ export function unsealMasterKey(token: Pkcs11Token, sealed: SealedMasterKey, var
  *
  * @throws Pkcs11SettingError naming the variable to fix.
  */
-export function openSealedMasterKey(settings: Pkcs11Settings, path: string, variable = 'APP_MASTER_KEY_SEALED'): Buffer {
+export function openSealedMasterKey(
+  settings: Pkcs11Settings,
+  path: string,
+  variable = 'APP_MASTER_KEY_SEALED',
+): Buffer {
   const sealed = readSealedMasterKeyFile(path, variable);
   if (sealed.keyLabel !== settings.keyLabel) {
     throw new Pkcs11SettingError(
@@ -303,5 +459,7 @@ export function openSealedMasterKey(settings: Pkcs11Settings, path: string, vari
       `is "${settings.keyLabel}", but ${variable} was sealed under the key labelled "${sealed.keyLabel}"`,
     );
   }
-  return withPkcs11Token(settings, { readWrite: false }, (token) => unsealMasterKey(token, sealed, variable));
+  return withPkcs11Token(settings, { readWrite: false }, (token) =>
+    unsealMasterKey(token, sealed, variable),
+  );
 }

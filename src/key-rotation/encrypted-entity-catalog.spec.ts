@@ -1,7 +1,21 @@
-import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  DataSource,
+  Entity,
+  JoinColumn,
+  ManyToOne,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
-import { EncryptionOwner, EntityClass } from '../encrypted-column/encryption-owner';
-import { discoverEncryptedEntities, EncryptedEntityDiscoveryError } from './encrypted-entity-catalog';
+import {
+  EncryptionOwner,
+  EntityClass,
+} from '../encrypted-column/encryption-owner';
+import {
+  discoverEncryptedEntities,
+  EncryptedEntityDiscoveryError,
+} from './encrypted-entity-catalog';
 
 @Entity({ name: 'catalog_owners' })
 class Owner {
@@ -66,32 +80,69 @@ class Plain {
 /** Entity metadata as the app builds it, without connecting. */
 async function metadataOf(entities: EntityClass[]) {
   const dataSource = new DataSource({ type: 'postgres', entities });
-  await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
-  return { metadatas: dataSource.entityMetadatas, normalizeType: (column: Parameters<typeof dataSource.driver.normalizeType>[0]) => dataSource.driver.normalizeType(column) };
+  await (
+    dataSource as unknown as { buildMetadatas(): Promise<void> }
+  ).buildMetadatas();
+  return {
+    metadatas: dataSource.entityMetadatas,
+    normalizeType: (
+      column: Parameters<typeof dataSource.driver.normalizeType>[0],
+    ) => dataSource.driver.normalizeType(column),
+  };
 }
 
 describe('discoverEncryptedEntities', () => {
   it('finds every entity with an @EncryptedColumn and its owner column: marked, by relation, or its own key', async () => {
-    const { metadatas, normalizeType } = await metadataOf([Owner, Note, Marked, Plain]);
+    const { metadatas, normalizeType } = await metadataOf([
+      Owner,
+      Note,
+      Marked,
+      Plain,
+    ]);
     const found = discoverEncryptedEntities(metadatas, normalizeType);
     const summary = found.map((entity) => ({
       name: entity.name,
       table: entity.tablePath.join('.'),
       owner: entity.ownerColumn,
-      primary: [entity.primaryColumn.databaseName, entity.primaryColumn.sqlType],
+      primary: [
+        entity.primaryColumn.databaseName,
+        entity.primaryColumn.sqlType,
+      ],
       columns: entity.encryptedColumns.map((column) => column.databaseName),
     }));
     expect(summary).toEqual([
-      { name: 'Owner', table: 'catalog_owners', owner: 'id', primary: ['id', 'uuid'], columns: ['secret'] },
-      { name: 'Note', table: 'catalog_notes', owner: 'author_id', primary: ['id', 'uuid'], columns: ['body_text'] },
-      { name: 'Marked', table: 'catalog_marked', owner: 'belongs_to', primary: ['id', 'integer'], columns: ['value'] },
+      {
+        name: 'Owner',
+        table: 'catalog_owners',
+        owner: 'id',
+        primary: ['id', 'uuid'],
+        columns: ['secret'],
+      },
+      {
+        name: 'Note',
+        table: 'catalog_notes',
+        owner: 'author_id',
+        primary: ['id', 'uuid'],
+        columns: ['body_text'],
+      },
+      {
+        name: 'Marked',
+        table: 'catalog_marked',
+        owner: 'belongs_to',
+        primary: ['id', 'integer'],
+        columns: ['value'],
+      },
     ]);
   });
 
   it('fails loudly (at start-up) for an encrypted entity whose owner cannot be found', async () => {
     const { metadatas, normalizeType } = await metadataOf([Owner, Orphan]);
-    expect(() => discoverEncryptedEntities(metadatas, normalizeType)).toThrow(EncryptedEntityDiscoveryError);
-    expect(() => discoverEncryptedEntities(metadatas, normalizeType)).toThrow(/Orphan has no relation to its owner: mark the owner column with @EncryptionOwner\(\)/);
+    expect(() => discoverEncryptedEntities(metadatas, normalizeType)).toThrow(
+      EncryptedEntityDiscoveryError,
+    );
+    expect(() => discoverEncryptedEntities(metadatas, normalizeType)).toThrow(
+      /Orphan has no relation to its owner: mark the owner column with @EncryptionOwner\(\)/,
+    );
   });
 
   it('refuses a second @EncryptionOwner on one entity', () => {

@@ -1,6 +1,9 @@
 import type { EntityMetadata } from 'typeorm';
 import { EncryptedValueTransformer } from '../encrypted-column/encrypted-column';
-import { EntityClass, encryptionOwnerProperty } from '../encrypted-column/encryption-owner';
+import {
+  EntityClass,
+  encryptionOwnerProperty,
+} from '../encrypted-column/encryption-owner';
 
 export interface EncryptedColumnRef {
   propertyName: string;
@@ -15,7 +18,11 @@ export interface EncryptedEntity {
   name: string;
   /** `schema.table` or `table`, unquoted parts. */
   tablePath: string[];
-  primaryColumn: { propertyName: string; databaseName: string; sqlType: string };
+  primaryColumn: {
+    propertyName: string;
+    databaseName: string;
+    sqlType: string;
+  };
   /** The column holding the owner id bound into the AAD (see `@EncryptionOwner`). */
   ownerColumn: string;
   encryptedColumns: EncryptedColumnRef[];
@@ -30,54 +37,95 @@ export class EncryptedEntityDiscoveryError extends Error {}
  * list, so a new encrypted entity is rotated without further code. Throws (at start-up) when an
  * encrypted entity has no discoverable owner column or no single-column primary key.
  */
-export function discoverEncryptedEntities(metadatas: readonly EntityMetadata[], normalizeType: (column: EntityMetadata['columns'][number]) => string): EncryptedEntity[] {
+export function discoverEncryptedEntities(
+  metadatas: readonly EntityMetadata[],
+  normalizeType: (column: EntityMetadata['columns'][number]) => string,
+): EncryptedEntity[] {
   const roots = metadatas.filter((metadata) => {
-    const owner = typeof metadata.target === 'function' ? encryptionOwnerProperty(metadata.target) : undefined;
-    return owner !== undefined && metadata.primaryColumns.some((column) => column.propertyName === owner);
+    const owner =
+      typeof metadata.target === 'function'
+        ? encryptionOwnerProperty(metadata.target)
+        : undefined;
+    return (
+      owner !== undefined &&
+      metadata.primaryColumns.some((column) => column.propertyName === owner)
+    );
   });
   const entities: EncryptedEntity[] = [];
   for (const metadata of metadatas) {
     const encryptedColumns = metadata.columns.flatMap((column) => {
-      const transformers = Array.isArray(column.transformer) ? column.transformer : column.transformer ? [column.transformer] : [];
-      const transformer = transformers.find((candidate) => candidate instanceof EncryptedValueTransformer);
+      const transformers = Array.isArray(column.transformer)
+        ? column.transformer
+        : column.transformer
+          ? [column.transformer]
+          : [];
+      const transformer = transformers.find(
+        (candidate) => candidate instanceof EncryptedValueTransformer,
+      );
       return transformer
-        ? [{ propertyName: column.propertyName, databaseName: column.databaseName, transformer }]
+        ? [
+            {
+              propertyName: column.propertyName,
+              databaseName: column.databaseName,
+              transformer,
+            },
+          ]
         : [];
     });
     if (encryptedColumns.length === 0) continue;
     const name = metadata.name;
     if (typeof metadata.target !== 'function') {
-      throw new EncryptedEntityDiscoveryError(`encrypted entity ${name} must be a class`);
+      throw new EncryptedEntityDiscoveryError(
+        `encrypted entity ${name} must be a class`,
+      );
     }
     if (metadata.primaryColumns.length !== 1) {
-      throw new EncryptedEntityDiscoveryError(`encrypted entity ${name} needs a single-column primary key for key rotation`);
+      throw new EncryptedEntityDiscoveryError(
+        `encrypted entity ${name} needs a single-column primary key for key rotation`,
+      );
     }
     const [primary] = metadata.primaryColumns;
     entities.push({
       target: metadata.target,
       name,
       tablePath: metadata.tablePath.split('.'),
-      primaryColumn: { propertyName: primary.propertyName, databaseName: primary.databaseName, sqlType: normalizeType(primary) },
+      primaryColumn: {
+        propertyName: primary.propertyName,
+        databaseName: primary.databaseName,
+        sqlType: normalizeType(primary),
+      },
       ownerColumn: ownerColumnOf(metadata, roots),
       encryptedColumns,
-      columnName: (propertyName) => metadata.findColumnWithPropertyName(propertyName)?.databaseName,
+      columnName: (propertyName) =>
+        metadata.findColumnWithPropertyName(propertyName)?.databaseName,
     });
   }
   return entities;
 }
 
-function ownerColumnOf(metadata: EntityMetadata, roots: readonly EntityMetadata[]): string {
+function ownerColumnOf(
+  metadata: EntityMetadata,
+  roots: readonly EntityMetadata[],
+): string {
   const marked = encryptionOwnerProperty(metadata.target as EntityClass);
   if (marked) {
     const column = metadata.findColumnWithPropertyName(marked);
-    if (!column) throw new EncryptedEntityDiscoveryError(`@EncryptionOwner on ${metadata.name}.${marked}, which is not a column`);
+    if (!column)
+      throw new EncryptedEntityDiscoveryError(
+        `@EncryptionOwner on ${metadata.name}.${marked}, which is not a column`,
+      );
     return column.databaseName;
   }
   if (roots.length === 0) {
-    throw new EncryptedEntityDiscoveryError('no entity marks its primary key @EncryptionOwner(): key rotation cannot find owners');
+    throw new EncryptedEntityDiscoveryError(
+      'no entity marks its primary key @EncryptionOwner(): key rotation cannot find owners',
+    );
   }
   const relations = metadata.relations.filter(
-    (relation) => (relation.isManyToOne || relation.isOneToOneOwner) && roots.includes(relation.inverseEntityMetadata) && relation.joinColumns.length === 1,
+    (relation) =>
+      (relation.isManyToOne || relation.isOneToOneOwner) &&
+      roots.includes(relation.inverseEntityMetadata) &&
+      relation.joinColumns.length === 1,
   );
   if (relations.length !== 1) {
     throw new EncryptedEntityDiscoveryError(

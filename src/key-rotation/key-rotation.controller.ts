@@ -1,11 +1,22 @@
 import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BEARER_AUTH_NAME } from '../app.setup';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
-import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
+import {
+  AuthenticatedSession,
+  CurrentSession,
+} from '../auth/guards/authenticated-session';
 import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
-import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
+import {
+  ApiProblemResponses,
+  BODY_ERRORS,
+} from '../common/problem/api-problem-responses';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotationService } from './key-rotation.service';
 
@@ -19,7 +30,8 @@ export class KeyRotationController {
   @HttpCode(200)
   @AuthRateLimited()
   @ApiOperation({
-    summary: 'Rotate your data key: a new key version and recovery code; your data is re-encrypted',
+    summary:
+      'Rotate your data key: a new key version and recovery code; your data is re-encrypted',
     description:
       'Answers once the new key is in force and the new recovery code works (the old code stops working at once). ' +
       'Existing data is then re-encrypted in the background and the old key version destroyed; reads work throughout. ' +

@@ -1,7 +1,19 @@
-import { Column, CreateDateColumn, Entity, JoinColumn, OneToOne, PrimaryColumn, UpdateDateColumn, type Relation } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  JoinColumn,
+  OneToOne,
+  PrimaryColumn,
+  UpdateDateColumn,
+  type Relation,
+} from 'typeorm';
 import { User } from '../users/user.entity';
 
-const bigintAsNumber = { to: (value: number) => value, from: (value: string | null) => (value === null ? null : Number(value)) };
+const bigintAsNumber = {
+  to: (value: number) => value,
+  from: (value: string | null) => (value === null ? null : Number(value)),
+};
 
 /**
  * A key rotation that has started and not finished (SPEC §1): the row exists from the moment the
@@ -27,10 +39,20 @@ export class KeyRotation {
   updatedAt: Date;
 
   /** Progress, summed over every run (a resumed rotation adds to it). */
-  @Column({ name: 'rows_reencrypted', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  @Column({
+    name: 'rows_reencrypted',
+    type: 'bigint',
+    default: 0,
+    transformer: bigintAsNumber,
+  })
   rowsReencrypted: number;
 
-  @Column({ name: 'values_reencrypted', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  @Column({
+    name: 'values_reencrypted',
+    type: 'bigint',
+    default: 0,
+    transformer: bigintAsNumber,
+  })
   valuesReencrypted: number;
 
   @Column({ name: 'files_reencrypted', type: 'int', default: 0 })

@@ -1,4 +1,9 @@
-import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnModuleInit,
+} from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource, QueryRunner } from 'typeorm';
@@ -10,13 +15,17 @@ import { SessionLockedError } from '../key-vault/key-vault.errors';
 import type { Keyring } from '../key-vault/keyring';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
 import type { VaultSession } from '../key-vault/vault-entry';
-import { discoverEncryptedEntities, EncryptedEntity } from './encrypted-entity-catalog';
+import {
+  discoverEncryptedEntities,
+  EncryptedEntity,
+} from './encrypted-entity-catalog';
 
 /**
  * What a transaction that wrote encrypted values runs before it commits (`KeyVersionWriteGuard`):
  * the wrapped key of the version it sealed under still exists, and stays until the commit.
  */
-const LIVE_KEY_SQL = 'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE';
+const LIVE_KEY_SQL =
+  'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE';
 /** Rows re-encrypted per transaction: small enough to keep locks short and memory flat. */
 export const ROTATION_BATCH_ROWS = 500;
 /**
@@ -34,7 +43,8 @@ const RETRY_AFTER_FAILURE_MS = 60_000;
 const SESSION_RECHECK_MS = 2_000;
 const PROGRESS_LOG_INTERVAL_MS = 2_000;
 
-export type RotationOutcome = 'completed' | 'not-pending' | 'running-elsewhere' | 'stopped';
+export type RotationOutcome =
+  'completed' | 'not-pending' | 'running-elsewhere' | 'stopped';
 
 export interface RotationReport {
   outcome: RotationOutcome;
@@ -99,12 +109,23 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
    * installs the write guard that keeps new ciphertexts from landing under a destroyed version.
    */
   onModuleInit(): void {
-    if (!this.dataSource.subscribers.some((subscriber) => subscriber instanceof KeyVersionWriteGuard)) {
+    if (
+      !this.dataSource.subscribers.some(
+        (subscriber) => subscriber instanceof KeyVersionWriteGuard,
+      )
+    ) {
       this.dataSource.subscribers.push(new KeyVersionWriteGuard(LIVE_KEY_SQL));
     }
-    this.entities = discoverEncryptedEntities(this.dataSource.entityMetadatas, (column) => this.dataSource.driver.normalizeType(column));
-    for (const entity of this.entities) this.sql.set(entity, this.buildSql(entity));
-    this.logger.log({ entities: this.entities.map((entity) => entity.name) }, 'key rotation covers these encrypted entities');
+    this.entities = discoverEncryptedEntities(
+      this.dataSource.entityMetadatas,
+      (column) => this.dataSource.driver.normalizeType(column),
+    );
+    for (const entity of this.entities)
+      this.sql.set(entity, this.buildSql(entity));
+    this.logger.log(
+      { entities: this.entities.map((entity) => entity.name) },
+      'key rotation covers these encrypted entities',
+    );
   }
 
   /** Lets the current batches finish, then stops every run; their rows stay for the next start. */
@@ -126,13 +147,19 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
    * `keyring`, which must hold the rotation's old and new versions. When `session` is given, its
    * vault entry is re-stored without the destroyed key once the rotation completes.
    */
-  run(userId: string, keyring: Keyring, session?: VaultSession): Promise<RotationReport> {
+  run(
+    userId: string,
+    keyring: Keyring,
+    session?: VaultSession,
+  ): Promise<RotationReport> {
     const existing = this.running.get(userId);
     if (existing) {
       keyring.zero();
       return existing;
     }
-    const run = this.execute(userId, keyring, session).finally(() => this.running.delete(userId));
+    const run = this.execute(userId, keyring, session).finally(() =>
+      this.running.delete(userId),
+    );
     this.running.set(userId, run);
     return run;
   }
@@ -149,20 +176,41 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
    * session's vault entry is re-stored without the destroyed key. Never delays or fails the request.
    */
   afterUnlock(session: VaultSession, keyring: Keyring): void {
-    if (keyring.versions.length < 2 || this.running.has(session.userId) || this.stopping) return;
+    if (
+      keyring.versions.length < 2 ||
+      this.running.has(session.userId) ||
+      this.stopping
+    )
+      return;
     const now = Date.now();
-    if (now - (this.lastSessionCheck.get(session.userId) ?? 0) < SESSION_RECHECK_MS) return;
+    if (
+      now - (this.lastSessionCheck.get(session.userId) ?? 0) <
+      SESSION_RECHECK_MS
+    )
+      return;
     forgetOlderThan(this.lastSessionCheck, SESSION_RECHECK_MS, now);
     this.lastSessionCheck.set(session.userId, now);
     const copy = keyring.copy();
-    const ownSession = { ...session, clientShare: Buffer.from(session.clientShare) };
+    const ownSession = {
+      ...session,
+      clientShare: Buffer.from(session.clientShare),
+    };
     void this.resumeOrPrune(ownSession, copy).catch((error: unknown) =>
-      this.logger.warn({ userId: session.userId, err: { type: (error as Error)?.name } }, 'key rotation check failed'),
+      this.logger.warn(
+        { userId: session.userId, err: { type: (error as Error)?.name } },
+        'key rotation check failed',
+      ),
     );
   }
 
-  private async resumeOrPrune(session: VaultSession, keyring: Keyring): Promise<void> {
-    const [pending] = await this.dataSource.query<unknown[]>('SELECT 1 FROM key_rotations WHERE user_id = $1', [session.userId]);
+  private async resumeOrPrune(
+    session: VaultSession,
+    keyring: Keyring,
+  ): Promise<void> {
+    const [pending] = await this.dataSource.query<unknown[]>(
+      'SELECT 1 FROM key_rotations WHERE user_id = $1',
+      [session.userId],
+    );
     if (pending) {
       this.resumeInBackground(session.userId, keyring, session);
       return;
@@ -174,9 +222,16 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     }
   }
 
-  private resumeInBackground(userId: string, keyring: Keyring, session?: VaultSession): void {
+  private resumeInBackground(
+    userId: string,
+    keyring: Keyring,
+    session?: VaultSession,
+  ): void {
     const failedAt = this.lastFailure.get(userId);
-    if (this.stopping || (failedAt !== undefined && Date.now() - failedAt < RETRY_AFTER_FAILURE_MS)) {
+    if (
+      this.stopping ||
+      (failedAt !== undefined && Date.now() - failedAt < RETRY_AFTER_FAILURE_MS)
+    ) {
       keyring.zero();
       return;
     }
@@ -184,8 +239,19 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     void this.run(userId, keyring, session).catch(() => undefined);
   }
 
-  private async execute(userId: string, keyring: Keyring, session: VaultSession | undefined): Promise<RotationReport> {
-    const progress: Progress = { rows: 0, values: 0, files: 0, reencryptMs: 0, startedMs: performance.now(), lastLogMs: performance.now() };
+  private async execute(
+    userId: string,
+    keyring: Keyring,
+    session: VaultSession | undefined,
+  ): Promise<RotationReport> {
+    const progress: Progress = {
+      rows: 0,
+      values: 0,
+      files: 0,
+      reencryptMs: 0,
+      startedMs: performance.now(),
+      lastLogMs: performance.now(),
+    };
     const report = (outcome: RotationOutcome): RotationReport => ({
       outcome,
       rows: progress.rows,
@@ -198,7 +264,10 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     const lockKey = advisoryLockKey(userId);
     try {
       await runner.connect();
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [lockKey])) as { locked: boolean }[];
+      const [{ locked }] = (await runner.query(
+        'SELECT pg_try_advisory_lock($1::bigint) AS locked',
+        [lockKey],
+      )) as { locked: boolean }[];
       if (!locked) return report('running-elsewhere');
       try {
         const [state] = (await runner.query(
@@ -206,13 +275,22 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
                   GREATEST(0, $2::float8 - EXTRACT(EPOCH FROM clock_timestamp() - started_at) * 1000)::int AS grace_ms
              FROM key_rotations WHERE user_id = $1`,
           [userId, IN_FLIGHT_GRACE_MS],
-        )) as ({ from_version: number; to_version: number; grace_ms: number } | undefined)[];
+        )) as (
+          | { from_version: number; to_version: number; grace_ms: number }
+          | undefined
+        )[];
         if (!state) return report('not-pending');
         const toVersion = state.to_version;
         const graceUntil = Date.now() + Number(state.grace_ms);
         // The rotation's two versions, the new one active (throws when the keyring lacks either).
-        const work = keyring.copy({ versions: [state.from_version, toVersion], activeVersion: toVersion });
-        this.logger.log({ userId, fromVersion: state.from_version, toVersion }, 'key rotation running');
+        const work = keyring.copy({
+          versions: [state.from_version, toVersion],
+          activeVersion: toVersion,
+        });
+        this.logger.log(
+          { userId, fromVersion: state.from_version, toVersion },
+          'key rotation running',
+        );
         await KeyContext.runWithKeyring(work, async () => {
           for (let pass = 1; ; pass++) {
             const passStarted = performance.now();
@@ -220,27 +298,42 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
             await this.reencryptFiles(userId, toVersion, work, progress);
             progress.reencryptMs += performance.now() - passStarted;
             const wait = graceUntil - Date.now();
-            if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+            if (wait > 0)
+              await new Promise((resolve) => setTimeout(resolve, wait));
             if (await this.destroyOldKeys(runner, userId, toVersion)) break;
-            if (pass >= MAX_PASSES) throw new Error('ciphertexts under the old key version keep appearing');
+            if (pass >= MAX_PASSES)
+              throw new Error(
+                'ciphertexts under the old key version keep appearing',
+              );
           }
           if (session) await this.pruneSessionKeys(session, work);
         });
         this.lastFailure.delete(userId);
         const done = report('completed');
-        this.logger.log({ userId, toVersion, ...done, ...rates(done) }, 'key rotation completed: old key version destroyed');
+        this.logger.log(
+          { userId, toVersion, ...done, ...rates(done) },
+          'key rotation completed: old key version destroyed',
+        );
         return done;
       } finally {
-        await runner.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey]).catch(() => undefined);
+        await runner
+          .query('SELECT pg_advisory_unlock($1::bigint)', [lockKey])
+          .catch(() => undefined);
       }
     } catch (error) {
       if (error instanceof RotationStopped) {
-        this.logger.warn({ userId, ...report('stopped') }, 'key rotation paused by shutdown; the next login or request resumes it');
+        this.logger.warn(
+          { userId, ...report('stopped') },
+          'key rotation paused by shutdown; the next login or request resumes it',
+        );
         return report('stopped');
       }
       forgetOlderThan(this.lastFailure, RETRY_AFTER_FAILURE_MS, Date.now());
       this.lastFailure.set(userId, Date.now());
-      this.logger.error({ userId, err: { type: (error as Error)?.name }, ...report('stopped') }, 'key rotation failed; it stays pending');
+      this.logger.error(
+        { userId, err: { type: (error as Error)?.name }, ...report('stopped') },
+        'key rotation failed; it stays pending',
+      );
       throw error;
     } finally {
       keyring.zero();
@@ -249,7 +342,12 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /** Batches of rows still holding a ciphertext under another version, per encrypted entity. */
-  private async reencryptColumns(runner: QueryRunner, userId: string, toVersion: number, progress: Progress): Promise<void> {
+  private async reencryptColumns(
+    runner: QueryRunner,
+    userId: string,
+    toVersion: number,
+    progress: Progress,
+  ): Promise<void> {
     const versionBytes = keyVersionBytes(toVersion);
     for (const entity of this.entities) {
       const sql = this.sql.get(entity) as EntitySql;
@@ -258,7 +356,11 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
         await runner.startTransaction();
         let batch: { rows: number; values: number };
         try {
-          const rows = (await runner.query(sql.selectStale, [userId, versionBytes, ROTATION_BATCH_ROWS])) as Record<string, unknown>[];
+          const rows = (await runner.query(sql.selectStale, [
+            userId,
+            versionBytes,
+            ROTATION_BATCH_ROWS,
+          ])) as Record<string, unknown>[];
           if (rows.length === 0) {
             await runner.commitTransaction();
             break;
@@ -284,7 +386,11 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /** Decrypts each value with the version its envelope names and encrypts it under the active one. */
-  private reencryptRows(entity: EncryptedEntity, sql: EntitySql, rows: Record<string, unknown>[]): { parameters: unknown[]; values: number } {
+  private reencryptRows(
+    entity: EncryptedEntity,
+    sql: EntitySql,
+    rows: Record<string, unknown>[],
+  ): { parameters: unknown[]; values: number } {
     const primary: unknown[] = [];
     const columns = entity.encryptedColumns.map(() => [] as (Buffer | null)[]);
     let indexColumns: (Buffer | null)[][] | undefined;
@@ -292,27 +398,46 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     for (const row of rows) {
       primary.push(row[entity.primaryColumn.databaseName]);
       const plain: Record<string, unknown> = {};
-      for (const column of entity.encryptedColumns) plain[column.propertyName] = column.transformer.from(row[column.databaseName] as Buffer | null);
+      for (const column of entity.encryptedColumns)
+        plain[column.propertyName] = column.transformer.from(
+          row[column.databaseName] as Buffer | null,
+        );
       // Per-user blind indexes are keyed by the DEK version: recomputed under the new one.
       fillBlindIndexes(entity.target, plain);
       entity.encryptedColumns.forEach((column, i) => {
-        const sealed = column.transformer.to(plain[column.propertyName]) ?? null;
+        const sealed =
+          column.transformer.to(plain[column.propertyName]) ?? null;
         if (sealed) values++;
         columns[i].push(sealed);
       });
       if (!sql.blindIndexes) this.completeSql(entity, sql, plain);
       indexColumns ??= (sql.blindIndexes ?? []).map(() => []);
-      (sql.blindIndexes ?? []).forEach((index, i) => (indexColumns as (Buffer | null)[][])[i].push((plain[index.propertyName] as Buffer | null) ?? null));
+      (sql.blindIndexes ?? []).forEach((index, i) =>
+        (indexColumns as (Buffer | null)[][])[i].push(
+          (plain[index.propertyName] as Buffer | null) ?? null,
+        ),
+      );
     }
-    return { parameters: [primary, ...columns, ...(indexColumns ?? [])], values };
+    return {
+      parameters: [primary, ...columns, ...(indexColumns ?? [])],
+      values,
+    };
   }
 
-  private async reencryptFiles(userId: string, toVersion: number, keyring: Keyring, progress: Progress): Promise<void> {
+  private async reencryptFiles(
+    userId: string,
+    toVersion: number,
+    keyring: Keyring,
+    progress: Progress,
+  ): Promise<void> {
     for (const id of await this.documents.filesNotUnder(userId, toVersion)) {
       if (this.stopping) throw new RotationStopped();
       if (await this.documents.reencrypt(userId, id, keyring)) {
         progress.files++;
-        await this.dataSource.query('UPDATE key_rotations SET files_reencrypted = files_reencrypted + 1, updated_at = now() WHERE user_id = $1', [userId]);
+        await this.dataSource.query(
+          'UPDATE key_rotations SET files_reencrypted = files_reencrypted + 1, updated_at = now() WHERE user_id = $1',
+          [userId],
+        );
       }
     }
   }
@@ -322,31 +447,57 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
    * under another version, then deletes the other versions' wrapped keys and the rotation row.
    * @returns false when something under the old version appeared meanwhile (another pass runs).
    */
-  private async destroyOldKeys(runner: QueryRunner, userId: string, toVersion: number): Promise<boolean> {
+  private async destroyOldKeys(
+    runner: QueryRunner,
+    userId: string,
+    toVersion: number,
+  ): Promise<boolean> {
     const versionBytes = keyVersionBytes(toVersion);
     await runner.startTransaction();
     try {
       // Serialises with password changes and recovery (they re-wrap every version). Not FOR
       // UPDATE: a concurrent write's foreign-key check takes KEY SHARE on this row.
-      const [user] = (await runner.query('SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId])) as unknown[];
+      const [user] = (await runner.query(
+        'SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE',
+        [userId],
+      )) as unknown[];
       if (user) {
         // Waits for every write that locked an old version's key FOR KEY SHARE (KeyVersionWriteGuard)
         // to commit, so the checks below see its rows; a write that comes later waits for this
         // transaction, finds the key gone and is rolled back.
-        await runner.query('SELECT key_version FROM user_data_keys WHERE user_id = $1 AND key_version <> $2 FOR UPDATE', [userId, toVersion]);
+        await runner.query(
+          'SELECT key_version FROM user_data_keys WHERE user_id = $1 AND key_version <> $2 FOR UPDATE',
+          [userId, toVersion],
+        );
         for (const entity of this.entities) {
-          const [left] = (await runner.query((this.sql.get(entity) as EntitySql).countStale, [userId, versionBytes])) as unknown[];
+          const [left] = (await runner.query(
+            (this.sql.get(entity) as EntitySql).countStale,
+            [userId, versionBytes],
+          )) as unknown[];
           if (left) {
             await runner.rollbackTransaction();
             return false;
           }
         }
-        if ((await this.documents.filesNotUnder(userId, toVersion, runner.manager)).length > 0) {
+        if (
+          (
+            await this.documents.filesNotUnder(
+              userId,
+              toVersion,
+              runner.manager,
+            )
+          ).length > 0
+        ) {
           await runner.rollbackTransaction();
           return false;
         }
-        await runner.query('DELETE FROM user_data_keys WHERE user_id = $1 AND key_version <> $2', [userId, toVersion]);
-        await runner.query('DELETE FROM key_rotations WHERE user_id = $1', [userId]);
+        await runner.query(
+          'DELETE FROM user_data_keys WHERE user_id = $1 AND key_version <> $2',
+          [userId, toVersion],
+        );
+        await runner.query('DELETE FROM key_rotations WHERE user_id = $1', [
+          userId,
+        ]);
       }
       await runner.commitTransaction();
       return true;
@@ -361,16 +512,21 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
    * a destroyed key outlives the rotation. A session that has ended (logout, revocation) is not
    * brought back: the entry is unlocked first and left alone if it is gone.
    */
-  private async pruneSessionKeys(session: VaultSession, keyring: Keyring): Promise<void> {
-    const stored: { key_version: number; active_key_version: number }[] = await this.dataSource.query(
-      `SELECT k.key_version, u.active_key_version FROM user_data_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = $1`,
-      [session.userId],
-    );
+  private async pruneSessionKeys(
+    session: VaultSession,
+    keyring: Keyring,
+  ): Promise<void> {
+    const stored: { key_version: number; active_key_version: number }[] =
+      await this.dataSource.query(
+        `SELECT k.key_version, u.active_key_version FROM user_data_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = $1`,
+        [session.userId],
+      );
     if (stored.length === 0) return;
     const existing = new Set(stored.map((row) => row.key_version));
     const active = stored[0].active_key_version;
     const keep = keyring.versions.filter((version) => existing.has(version));
-    if (keep.length === keyring.versions.length || !keep.includes(active)) return;
+    if (keep.length === keyring.versions.length || !keep.includes(active))
+      return;
     const live = await this.vault.unlock(session).catch((error: unknown) => {
       if (error instanceof SessionLockedError) return undefined;
       throw error;
@@ -385,21 +541,42 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     }
   }
 
-  private logProgress(userId: string, progress: Progress, entity: string): void {
+  private logProgress(
+    userId: string,
+    progress: Progress,
+    entity: string,
+  ): void {
     const now = performance.now();
     if (now - progress.lastLogMs < PROGRESS_LOG_INTERVAL_MS) return;
     progress.lastLogMs = now;
-    const current = { rows: progress.rows, values: progress.values, files: progress.files, reencryptMs: Math.round(now - progress.startedMs) };
-    this.logger.log({ userId, entity, ...current, ...rates(current) }, 'key rotation progress');
+    const current = {
+      rows: progress.rows,
+      values: progress.values,
+      files: progress.files,
+      reencryptMs: Math.round(now - progress.startedMs),
+    };
+    this.logger.log(
+      { userId, entity, ...current, ...rates(current) },
+      'key rotation progress',
+    );
   }
 
   private buildSql(entity: EncryptedEntity): EntitySql {
     const q = (name: string) => this.dataSource.driver.escape(name);
     const table = entity.tablePath.map(q).join('.');
     // Envelope bytes 3–6 (1-based) hold the key version; NULL stays NULL and never matches.
-    const stale = entity.encryptedColumns.map((column) => `substring(${q(column.databaseName)} from 3 for 4) <> $2`).join(' OR ');
+    const stale = entity.encryptedColumns
+      .map(
+        (column) => `substring(${q(column.databaseName)} from 3 for 4) <> $2`,
+      )
+      .join(' OR ');
     const where = `${q(entity.ownerColumn)} = $1 AND (${stale})`;
-    const selected = [entity.primaryColumn.databaseName, ...entity.encryptedColumns.map((column) => column.databaseName)].map(q).join(', ');
+    const selected = [
+      entity.primaryColumn.databaseName,
+      ...entity.encryptedColumns.map((column) => column.databaseName),
+    ]
+      .map(q)
+      .join(', ');
     return {
       selectStale: `SELECT ${selected} FROM ${table} WHERE ${where} LIMIT $3 FOR UPDATE`,
       countStale: `SELECT 1 FROM ${table} WHERE ${where} LIMIT 1`,
@@ -407,19 +584,34 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /** The UPDATE … FROM unnest(…) of a batch, once the entity's blind-index columns are known. */
-  private completeSql(entity: EncryptedEntity, sql: EntitySql, filled: Record<string, unknown>): void {
+  private completeSql(
+    entity: EncryptedEntity,
+    sql: EntitySql,
+    filled: Record<string, unknown>,
+  ): void {
     const q = (name: string) => this.dataSource.driver.escape(name);
-    const encrypted = new Set(entity.encryptedColumns.map((column) => column.propertyName));
+    const encrypted = new Set(
+      entity.encryptedColumns.map((column) => column.propertyName),
+    );
     sql.blindIndexes = Object.keys(filled)
       .filter((property) => !encrypted.has(property))
       .map((propertyName) => {
         const databaseName = entity.columnName(propertyName);
-        if (!databaseName) throw new Error(`blind index ${entity.name}.${propertyName} is not a column`);
+        if (!databaseName)
+          throw new Error(
+            `blind index ${entity.name}.${propertyName} is not a column`,
+          );
         return { propertyName, databaseName };
       });
-    const written = [...entity.encryptedColumns.map((column) => column.databaseName), ...sql.blindIndexes.map((index) => index.databaseName)];
+    const written = [
+      ...entity.encryptedColumns.map((column) => column.databaseName),
+      ...sql.blindIndexes.map((index) => index.databaseName),
+    ];
     const primary = entity.primaryColumn.databaseName;
-    const arrays = [`$1::${entity.primaryColumn.sqlType}[]`, ...written.map((_, i) => `$${i + 2}::bytea[]`)].join(', ');
+    const arrays = [
+      `$1::${entity.primaryColumn.sqlType}[]`,
+      ...written.map((_, i) => `$${i + 2}::bytea[]`),
+    ].join(', ');
     const aliases = [primary, ...written].map(q).join(', ');
     sql.update =
       `UPDATE ${entity.tablePath.map(q).join('.')} AS t SET ${written.map((name) => `${q(name)} = v.${q(name)}`).join(', ')} ` +
@@ -438,17 +630,32 @@ export function keyVersionBytes(version: number): Buffer {
  * Drops the entries of `times` (user id → when) older than `ageMs`, which no longer hold anything
  * back, once the map has grown: one entry per user seen would otherwise stay for the uptime.
  */
-export function forgetOlderThan(times: Map<string, number>, ageMs: number, now: number, keepUpTo = 64): void {
+export function forgetOlderThan(
+  times: Map<string, number>,
+  ageMs: number,
+  now: number,
+  keepUpTo = 64,
+): void {
   if (times.size < keepUpTo) return;
   for (const [key, at] of times) if (now - at >= ageMs) times.delete(key);
 }
 
 /** A 64-bit advisory lock id per user, in its own namespace. */
 function advisoryLockKey(userId: string): string {
-  return createHash('sha256').update(`key-rotation\u0000${userId}`).digest().readBigInt64BE(0).toString();
+  return createHash('sha256')
+    .update(`key-rotation\u0000${userId}`)
+    .digest()
+    .readBigInt64BE(0)
+    .toString();
 }
 
-function rates(report: { rows: number; values: number; reencryptMs: number }): { rowsPerSecond: number; valuesPerSecond: number } {
+function rates(report: { rows: number; values: number; reencryptMs: number }): {
+  rowsPerSecond: number;
+  valuesPerSecond: number;
+} {
   const seconds = Math.max(report.reencryptMs, 1) / 1000;
-  return { rowsPerSecond: Math.round(report.rows / seconds), valuesPerSecond: Math.round(report.values / seconds) };
+  return {
+    rowsPerSecond: Math.round(report.rows / seconds),
+    valuesPerSecond: Math.round(report.values / seconds),
+  };
 }

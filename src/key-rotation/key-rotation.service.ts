@@ -2,7 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { AccountKeysService } from '../auth/account-keys.service';
-import { ConcurrentAccountChangeError, InvalidCredentialsError } from '../auth/auth.errors';
+import {
+  ConcurrentAccountChangeError,
+  InvalidCredentialsError,
+} from '../auth/auth.errors';
 import type { AuthenticatedSession } from '../auth/guards/authenticated-session';
 import { SessionService } from '../auth/sessions/session.service';
 import { zeroBuffer } from '../crypto/secure-memory';
@@ -37,17 +40,31 @@ export class KeyRotationService {
     private readonly job: KeyRotationJob,
   ) {}
 
-  async rotate(session: AuthenticatedSession, password: string, audit: AuditContext): Promise<RotatedKeysDto> {
+  async rotate(
+    session: AuthenticatedSession,
+    password: string,
+    audit: AuditContext,
+  ): Promise<RotatedKeysDto> {
     const user = await this.users.findById(session.userId);
     if (!user) throw new InvalidCredentialsError();
-    if (await this.dataSource.getRepository(KeyRotation).existsBy({ userId: user.id })) throw new RotationInProgressError();
+    if (
+      await this.dataSource
+        .getRepository(KeyRotation)
+        .existsBy({ userId: user.id })
+    )
+      throw new RotationInProgressError();
 
     const kek = await this.keys.verifyPassword(user, password);
     if (!kek) {
       await this.audit.record('keys.rotate', 'failure', user.id, audit);
       throw new InvalidCredentialsError();
     }
-    const keyring = this.keys.unwrapKeyring(user, await this.users.dataKeysOf(user.id), kek, 'password');
+    const keyring = this.keys.unwrapKeyring(
+      user,
+      await this.users.dataKeysOf(user.id),
+      kek,
+      'password',
+    );
     if (!keyring) {
       zeroBuffer(kek);
       throw new InvalidCredentialsError();
@@ -55,11 +72,27 @@ export class KeyRotationService {
     const fromVersion = user.activeKeyVersion;
     const toVersion = Math.max(...keyring.versions) + 1;
     const recovery = this.keys.newRecoveryMaterial();
-    const { dataKey, wrapped } = this.keys.newDataKey(user.id, toVersion, kek, recovery.kek);
+    const { dataKey, wrapped } = this.keys.newDataKey(
+      user.id,
+      toVersion,
+      kek,
+      recovery.kek,
+    );
     // Until it is destroyed, the old version opens with the new recovery code only.
-    const rewrapped = keyring.versions.map((version) => this.keys.wrap(user.id, version, keyring.key(version) as Buffer, kek, recovery.kek));
+    const rewrapped = keyring.versions.map((version) =>
+      this.keys.wrap(
+        user.id,
+        version,
+        keyring.key(version) as Buffer,
+        kek,
+        recovery.kek,
+      ),
+    );
     zeroBuffer(kek, recovery.kek);
-    const next = keyring.copy({ add: { version: toVersion, key: dataKey }, activeVersion: toVersion });
+    const next = keyring.copy({
+      add: { version: toVersion, key: dataKey },
+      activeVersion: toVersion,
+    });
     keyring.zero();
 
     try {
@@ -69,27 +102,55 @@ export class KeyRotationService {
         const updated = await manager.update(
           User,
           { id: user.id, version: user.version },
-          { activeKeyVersion: toVersion, recoverySalt: recovery.recoverySalt, version: user.version + 1 },
+          {
+            activeKeyVersion: toVersion,
+            recoverySalt: recovery.recoverySalt,
+            version: user.version + 1,
+          },
         );
         if (!updated.affected) throw new ConcurrentAccountChangeError();
-        await manager.insert(KeyRotation, { userId: user.id, fromVersion, toVersion });
+        await manager.insert(KeyRotation, {
+          userId: user.id,
+          fromVersion,
+          toVersion,
+        });
         await manager.insert(UserDataKey, { userId: user.id, ...wrapped });
         for (const rewrap of rewrapped) {
-          await manager.update(UserDataKey, { userId: user.id, keyVersion: rewrap.keyVersion }, { wrappedByRecovery: rewrap.wrappedByRecovery });
+          await manager.update(
+            UserDataKey,
+            { userId: user.id, keyVersion: rewrap.keyVersion },
+            { wrappedByRecovery: rewrap.wrappedByRecovery },
+          );
         }
       });
     } catch (error) {
       next.zero();
-      if (error instanceof QueryFailedError && (error as { code?: string }).code === PG_UNIQUE_VIOLATION) throw new RotationInProgressError();
+      if (
+        error instanceof QueryFailedError &&
+        (error as { code?: string }).code === PG_UNIQUE_VIOLATION
+      )
+        throw new RotationInProgressError();
       throw error;
     }
 
-    const vaultSession = { sessionId: session.sessionKeyId, userId: user.id, clientShare: Buffer.from(session.clientShare) };
+    const vaultSession = {
+      sessionId: session.sessionKeyId,
+      userId: user.id,
+      clientShare: Buffer.from(session.clientShare),
+    };
     try {
-      await this.sessions.replaceKeys(vaultSession.sessionId, user.id, vaultSession.clientShare, next);
+      await this.sessions.replaceKeys(
+        vaultSession.sessionId,
+        user.id,
+        vaultSession.clientShare,
+        next,
+      );
     } catch (error) {
       // Committed: the new recovery code must still reach the user. This session logs in again.
-      this.logger.error({ userId: user.id, err: { type: (error as Error)?.name } }, 'rotated keys not stored for the session');
+      this.logger.error(
+        { userId: user.id, err: { type: (error as Error)?.name } },
+        'rotated keys not stored for the session',
+      );
     }
     await this.audit.record('keys.rotate', 'success', user.id, audit);
     // The job owns `next` from here and logs its own failures; the next login or request resumes it.

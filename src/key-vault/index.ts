@@ -4,7 +4,10 @@ export { KeyContextMiddleware } from './key-context.middleware';
 export { KeyVaultModule } from './key-vault.module';
 export { KEY_VAULT_MODULE_OPTIONS } from './key-vault.module-definition';
 export type { KeyVaultModuleExtras } from './key-vault.module-definition';
-export { KEY_VAULT_DEFAULTS, resolveKeyVaultOptions } from './key-vault.options';
+export {
+  KEY_VAULT_DEFAULTS,
+  resolveKeyVaultOptions,
+} from './key-vault.options';
 export type {
   KeyVaultModuleOptions,
   MemoryVaultStoreConfig,
@@ -12,7 +15,11 @@ export type {
   ResolvedKeyVaultOptions,
   VaultStoreConfig,
 } from './key-vault.options';
-export { KeyUnavailableError, SessionLockedError, VaultUnavailableError } from './key-vault.errors';
+export {
+  KeyUnavailableError,
+  SessionLockedError,
+  VaultUnavailableError,
+} from './key-vault.errors';
 export { Keyring } from './keyring';
 export { SessionKeyVault } from './session-key-vault';
 export type { RevokeAllOptions } from './session-key-vault';

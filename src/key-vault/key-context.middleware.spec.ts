@@ -1,4 +1,14 @@
-import { CanActivate, Controller, Get, INestApplication, Injectable, MiddlewareConsumer, Module, NestModule, UseGuards } from '@nestjs/common';
+import {
+  CanActivate,
+  Controller,
+  Get,
+  INestApplication,
+  Injectable,
+  MiddlewareConsumer,
+  Module,
+  NestModule,
+  UseGuards,
+} from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -19,21 +29,28 @@ describe('KeyContextMiddleware', () => {
   /** Runs the middleware with `next` = `handler`; the response is a bare EventEmitter. */
   function runRequest(handler: () => void): EventEmitter {
     const response = new EventEmitter();
-    middleware.use({} as IncomingMessage, response as unknown as ServerResponse, handler);
+    middleware.use(
+      {} as IncomingMessage,
+      response as unknown as ServerResponse,
+      handler,
+    );
     return response;
   }
 
-  it.each(['finish', 'close'])("zeroes the request's keyring on the response's '%s' event", (event) => {
-    const keyring = newKeyring();
-    const key = keyring.activeKey();
-    const response = runRequest(() => KeyContext.attach(keyring));
+  it.each(['finish', 'close'])(
+    "zeroes the request's keyring on the response's '%s' event",
+    (event) => {
+      const keyring = newKeyring();
+      const key = keyring.activeKey();
+      const response = runRequest(() => KeyContext.attach(keyring));
 
-    expect(keyring.isZeroed).toBe(false);
-    response.emit(event);
-    expect(keyring.isZeroed).toBe(true);
-    expect(key.every((byte) => byte === 0)).toBe(true);
-    response.emit(event === 'finish' ? 'close' : 'finish'); // the other one too: harmless
-  });
+      expect(keyring.isZeroed).toBe(false);
+      response.emit(event);
+      expect(keyring.isZeroed).toBe(true);
+      expect(key.every((byte) => byte === 0)).toBe(true);
+      response.emit(event === 'finish' ? 'close' : 'finish'); // the other one too: harmless
+    },
+  );
 
   it('reaches a keyring attached later in the chain, after awaits', async () => {
     const keyring = newKeyring();
@@ -112,15 +129,20 @@ describe('KeyContextMiddleware in a Nest app', () => {
 
   let app: INestApplication<App>;
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [TestModule] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [TestModule],
+    }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.init();
   });
   afterAll(() => app.close());
 
   it('keeps the keyring for the whole request and zeroes it once the response is sent', async () => {
-    const responses = await Promise.all([1, 2, 3].map(() => request(app.getHttpServer()).get('/keys')));
-    for (const response of responses) expect(response.body).toEqual({ activeVersion: 1, zeroed: false });
+    const responses = await Promise.all(
+      [1, 2, 3].map(() => request(app.getHttpServer()).get('/keys')),
+    );
+    for (const response of responses)
+      expect(response.body).toEqual({ activeVersion: 1, zeroed: false });
 
     await new Promise((resolve) => setImmediate(resolve));
     expect(attachedKeyrings).toHaveLength(3);

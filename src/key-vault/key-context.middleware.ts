@@ -8,8 +8,15 @@ import { KeyContext } from './key-context';
  * never outlive their request. Works with Express and with Fastify's raw request and response.
  */
 @Injectable()
-export class KeyContextMiddleware implements NestMiddleware<IncomingMessage, ServerResponse> {
-  use(_request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void): void {
+export class KeyContextMiddleware implements NestMiddleware<
+  IncomingMessage,
+  ServerResponse
+> {
+  use(
+    _request: IncomingMessage,
+    response: ServerResponse,
+    next: (error?: unknown) => void,
+  ): void {
     KeyContext.runInScope(() => {
       const releaseScope = KeyContext.scopeReleaser();
       response.once('finish', releaseScope);

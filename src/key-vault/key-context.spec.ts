@@ -4,7 +4,8 @@ import { KeyContext } from './key-context';
 import { KeyUnavailableError } from './key-vault.errors';
 import { Keyring } from './keyring';
 
-const newKeyring = () => new Keyring('user-1', new Map([[1, randomBytes(32)]]), 1);
+const newKeyring = () =>
+  new Keyring('user-1', new Map([[1, randomBytes(32)]]), 1);
 
 describe('KeyContext', () => {
   it('scopeReleaser() ends its own scope even when called from another async context', () => {
@@ -26,7 +27,9 @@ describe('KeyContext', () => {
   });
 
   it('keeps its existing API: attach, current, require, release, runWithKeyring', async () => {
-    expect(() => KeyContext.attach(newKeyring())).toThrow(/outside a key scope/);
+    expect(() => KeyContext.attach(newKeyring())).toThrow(
+      /outside a key scope/,
+    );
     expect(KeyContext.current()).toBeUndefined();
     expect(() => KeyContext.require()).toThrow(KeyUnavailableError);
 
@@ -49,7 +52,12 @@ describe('KeyContext', () => {
     });
 
     const jobKeyring = newKeyring();
-    await expect(KeyContext.runWithKeyring(jobKeyring, () => KeyContext.require().activeVersion)).resolves.toBe(1);
+    await expect(
+      KeyContext.runWithKeyring(
+        jobKeyring,
+        () => KeyContext.require().activeVersion,
+      ),
+    ).resolves.toBe(1);
     expect(jobKeyring.isZeroed).toBe(true);
   });
 });

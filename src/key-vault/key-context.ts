@@ -26,7 +26,10 @@ export const KeyContext = {
    * Runs `fn` with `keyring` as the current keys (jobs, tests), and zeroes the keyring once
    * `fn` has settled.
    */
-  async runWithKeyring<T>(keyring: Keyring, fn: () => Promise<T> | T): Promise<T> {
+  async runWithKeyring<T>(
+    keyring: Keyring,
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
     return storage.run({ keyring }, async () => {
       try {
         return await fn();
@@ -64,7 +67,8 @@ export const KeyContext = {
    */
   scopeReleaser(): () => void {
     const scope = storage.getStore();
-    if (!scope) throw new Error('KeyContext.scopeReleaser called outside a key scope');
+    if (!scope)
+      throw new Error('KeyContext.scopeReleaser called outside a key scope');
     return () => {
       scope.ended = true;
       scope.keyring?.zero();

@@ -6,20 +6,29 @@ import { DomainError } from '../common/problem/domain-error';
  */
 export class KeyUnavailableError extends DomainError {
   constructor() {
-    super('key_unavailable', 'The keys needed for this data are not available in this context.');
+    super(
+      'key_unavailable',
+      'The keys needed for this data are not available in this context.',
+    );
   }
 }
 
 /** The session's vault entry is gone (expired, logged out, revoked): the client logs in again. */
 export class SessionLockedError extends DomainError {
   constructor() {
-    super('session_locked', 'This session is locked or has ended; log in again.');
+    super(
+      'session_locked',
+      'This session is locked or has ended; log in again.',
+    );
   }
 }
 
 /** The vault store failed (Redis down, timeout): fail closed with 503, never run without keys. */
 export class VaultUnavailableError extends DomainError {
   constructor() {
-    super('vault_unavailable', 'The session key store is unavailable; try again shortly.');
+    super(
+      'vault_unavailable',
+      'The session key store is unavailable; try again shortly.',
+    );
   }
 }

@@ -11,10 +11,15 @@ export const {
   MODULE_OPTIONS_TOKEN: KEY_VAULT_MODULE_OPTIONS,
   OPTIONS_TYPE: KEY_VAULT_OPTIONS_TYPE,
   ASYNC_OPTIONS_TYPE: KEY_VAULT_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<KeyVaultModuleOptions>({ moduleName: 'KeyVault' })
+} = new ConfigurableModuleBuilder<KeyVaultModuleOptions>({
+  moduleName: 'KeyVault',
+})
   .setClassMethodName('forRoot')
-  .setExtras<KeyVaultModuleExtras>({ isGlobal: false }, (definition, extras) => ({
-    ...definition,
-    global: extras.isGlobal,
-  }))
+  .setExtras<KeyVaultModuleExtras>(
+    { isGlobal: false },
+    (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal,
+    }),
+  )
   .build();

@@ -6,7 +6,11 @@ import {
   KEY_VAULT_MODULE_OPTIONS,
   KEY_VAULT_OPTIONS_TYPE,
 } from './key-vault.module-definition';
-import { KeyVaultModuleOptions, RESOLVED_KEY_VAULT_OPTIONS, resolveKeyVaultOptions } from './key-vault.options';
+import {
+  KeyVaultModuleOptions,
+  RESOLVED_KEY_VAULT_OPTIONS,
+  resolveKeyVaultOptions,
+} from './key-vault.options';
 import { SessionKeyVault } from './session-key-vault';
 import { createVaultStore } from './stores/create-vault-store';
 import { VAULT_STORE } from './vault-store';
@@ -23,7 +27,11 @@ import { VAULT_STORE } from './vault-store';
       useFactory: resolveKeyVaultOptions,
       inject: [KEY_VAULT_MODULE_OPTIONS],
     },
-    { provide: VAULT_STORE, useFactory: createVaultStore, inject: [RESOLVED_KEY_VAULT_OPTIONS] },
+    {
+      provide: VAULT_STORE,
+      useFactory: createVaultStore,
+      inject: [RESOLVED_KEY_VAULT_OPTIONS],
+    },
     SessionKeyVault,
     KeyContextMiddleware,
   ],
@@ -38,7 +46,9 @@ export class KeyVaultModule extends ConfigurableKeyVaultModule {
    * @param options `vaultKey` (32 bytes) is required; TTLs default to 30 min idle / 12 h absolute
    *   and the store to in-memory. `isGlobal` exports `SessionKeyVault` to every module.
    */
-  static override forRoot(options: typeof KEY_VAULT_OPTIONS_TYPE): DynamicModule {
+  static override forRoot(
+    options: typeof KEY_VAULT_OPTIONS_TYPE,
+  ): DynamicModule {
     return super.forRoot(options);
   }
 
@@ -53,7 +63,9 @@ export class KeyVaultModule extends ConfigurableKeyVaultModule {
    * @param options `useFactory` + `inject` (+ `imports`), or `useClass` / `useExisting` of a
    *   `create()` factory; the result is validated and completed with defaults at start-up.
    */
-  static override forRootAsync(options: typeof KEY_VAULT_ASYNC_OPTIONS_TYPE): DynamicModule {
+  static override forRootAsync(
+    options: typeof KEY_VAULT_ASYNC_OPTIONS_TYPE,
+  ): DynamicModule {
     return super.forRootAsync(options);
   }
 }

@@ -59,17 +59,25 @@ export const RESOLVED_KEY_VAULT_OPTIONS = Symbol('RESOLVED_KEY_VAULT_OPTIONS');
  * Applies the defaults and rejects what cannot work, at start-up rather than on the first login.
  * @throws Error naming the bad option (never its value: the vault key is a secret).
  */
-export function resolveKeyVaultOptions(options: KeyVaultModuleOptions): ResolvedKeyVaultOptions {
+export function resolveKeyVaultOptions(
+  options: KeyVaultModuleOptions,
+): ResolvedKeyVaultOptions {
   const { vaultKey } = options;
   if (!Buffer.isBuffer(vaultKey) || vaultKey.length !== AEAD_KEY_BYTES) {
-    throw new Error(`KeyVaultModule: vaultKey must be a Buffer of ${AEAD_KEY_BYTES} bytes`);
+    throw new Error(
+      `KeyVaultModule: vaultKey must be a Buffer of ${AEAD_KEY_BYTES} bytes`,
+    );
   }
-  const idleTtlSeconds = options.idleTtlSeconds ?? KEY_VAULT_DEFAULTS.idleTtlSeconds;
-  const maxTtlSeconds = options.maxTtlSeconds ?? KEY_VAULT_DEFAULTS.maxTtlSeconds;
+  const idleTtlSeconds =
+    options.idleTtlSeconds ?? KEY_VAULT_DEFAULTS.idleTtlSeconds;
+  const maxTtlSeconds =
+    options.maxTtlSeconds ?? KEY_VAULT_DEFAULTS.maxTtlSeconds;
   assertPositiveInteger('idleTtlSeconds', idleTtlSeconds);
   assertPositiveInteger('maxTtlSeconds', maxTtlSeconds);
   if (idleTtlSeconds > maxTtlSeconds) {
-    throw new Error('KeyVaultModule: idleTtlSeconds must not be longer than maxTtlSeconds');
+    throw new Error(
+      'KeyVaultModule: idleTtlSeconds must not be longer than maxTtlSeconds',
+    );
   }
 
   const store = options.store ?? { type: 'memory' };
@@ -78,23 +86,35 @@ export function resolveKeyVaultOptions(options: KeyVaultModuleOptions): Resolved
     resolvedStore = {
       type: 'memory',
       maxEntries: store.maxEntries ?? KEY_VAULT_DEFAULTS.memory.maxEntries,
-      sweepIntervalMs: store.sweepIntervalMs ?? KEY_VAULT_DEFAULTS.memory.sweepIntervalMs,
+      sweepIntervalMs:
+        store.sweepIntervalMs ?? KEY_VAULT_DEFAULTS.memory.sweepIntervalMs,
     };
     assertPositiveInteger('store.maxEntries', resolvedStore.maxEntries);
-    assertPositiveInteger('store.sweepIntervalMs', resolvedStore.sweepIntervalMs);
+    assertPositiveInteger(
+      'store.sweepIntervalMs',
+      resolvedStore.sweepIntervalMs,
+    );
   } else if (store.type === 'redis') {
     if (typeof store.url !== 'string' || !/^rediss?:\/\//.test(store.url)) {
-      throw new Error('KeyVaultModule: store.url must be a redis:// or rediss:// URL');
+      throw new Error(
+        'KeyVaultModule: store.url must be a redis:// or rediss:// URL',
+      );
     }
     resolvedStore = {
       type: 'redis',
       url: store.url,
       keyPrefix: store.keyPrefix ?? KEY_VAULT_DEFAULTS.redis.keyPrefix,
-      commandTimeoutMs: store.commandTimeoutMs ?? KEY_VAULT_DEFAULTS.redis.commandTimeoutMs,
+      commandTimeoutMs:
+        store.commandTimeoutMs ?? KEY_VAULT_DEFAULTS.redis.commandTimeoutMs,
     };
-    assertPositiveInteger('store.commandTimeoutMs', resolvedStore.commandTimeoutMs);
+    assertPositiveInteger(
+      'store.commandTimeoutMs',
+      resolvedStore.commandTimeoutMs,
+    );
   } else {
-    throw new Error(`KeyVaultModule: unknown store type "${String((store as { type?: unknown }).type)}"`);
+    throw new Error(
+      `KeyVaultModule: unknown store type "${String((store as { type?: unknown }).type)}"`,
+    );
   }
 
   return {

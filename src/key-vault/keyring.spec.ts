@@ -3,7 +3,12 @@ import { isSecureBuffer } from '../crypto/secure-memory';
 import { Keyring } from './keyring';
 
 describe('Keyring.copy', () => {
-  const keyringOf = (versions: number[], active: number) => new Keyring('user-1', new Map(versions.map((version) => [version, randomBytes(32)])), active);
+  const keyringOf = (versions: number[], active: number) =>
+    new Keyring(
+      'user-1',
+      new Map(versions.map((version) => [version, randomBytes(32)])),
+      active,
+    );
 
   it('copies every key into buffers of its own: zeroing either side leaves the other whole', () => {
     const original = keyringOf([1, 2], 2);
@@ -26,7 +31,10 @@ describe('Keyring.copy', () => {
   it('narrows to some versions, adds a key it takes over, and names another active version', () => {
     const original = keyringOf([1, 2], 1);
     const added = randomBytes(32);
-    const next = original.copy({ add: { version: 3, key: added }, activeVersion: 3 });
+    const next = original.copy({
+      add: { version: 3, key: added },
+      activeVersion: 3,
+    });
     expect(next.versions.sort()).toEqual([1, 2, 3]);
     expect(next.activeKey()).toBe(added);
     const pair = next.copy({ versions: [1, 3], activeVersion: 3 });
@@ -36,7 +44,11 @@ describe('Keyring.copy', () => {
 
   it('refuses a version it does not hold, or an active version outside the copy', () => {
     const original = keyringOf([1, 2], 2);
-    expect(() => original.copy({ versions: [1, 5] })).toThrow('does not hold key version 5');
-    expect(() => original.copy({ versions: [1] })).toThrow('no key for its active version 2');
+    expect(() => original.copy({ versions: [1, 5] })).toThrow(
+      'does not hold key version 5',
+    );
+    expect(() => original.copy({ versions: [1] })).toThrow(
+      'no key for its active version 2',
+    );
   });
 });

@@ -21,7 +21,10 @@ export class Keyring {
     readonly activeVersion: number,
     private readonly backing: readonly Buffer[] = [],
   ) {
-    if (!keys.has(activeVersion)) throw new Error(`keyring for user has no key for its active version ${activeVersion}`);
+    if (!keys.has(activeVersion))
+      throw new Error(
+        `keyring for user has no key for its active version ${activeVersion}`,
+      );
     this.keys = new Map(keys);
   }
 
@@ -45,7 +48,11 @@ export class Keyring {
    * A key derived from one of this keyring's keys, computed once per keyring and zeroed with it
    * (e.g. a per-user blind-index key).
    */
-  derivedKey(version: number, purpose: string, derive: (dataKey: Buffer) => Buffer): Buffer | undefined {
+  derivedKey(
+    version: number,
+    purpose: string,
+    derive: (dataKey: Buffer) => Buffer,
+  ): Buffer | undefined {
     const dataKey = this.key(version);
     if (!dataKey) return undefined;
     const cacheKey = `${version}\u0000${purpose}`;
@@ -62,16 +69,27 @@ export class Keyring {
    * when the request ends). `versions` narrows it (each must be held), `add` puts in one more key (taken over, not
    * copied) and `activeVersion` names the active one (by default this keyring's).
    */
-  copy(options: { versions?: readonly number[]; add?: { version: number; key: Buffer }; activeVersion?: number } = {}): Keyring {
+  copy(
+    options: {
+      versions?: readonly number[];
+      add?: { version: number; key: Buffer };
+      activeVersion?: number;
+    } = {},
+  ): Keyring {
     const keys = new Map<number, Buffer>();
     try {
       for (const version of options.versions ?? this.versions) {
         const key = this.key(version);
-        if (!key) throw new Error(`keyring does not hold key version ${version}`);
+        if (!key)
+          throw new Error(`keyring does not hold key version ${version}`);
         keys.set(version, secureCopy(key));
       }
       if (options.add) keys.set(options.add.version, options.add.key);
-      return new Keyring(this.userId, keys, options.activeVersion ?? this.activeVersion);
+      return new Keyring(
+        this.userId,
+        keys,
+        options.activeVersion ?? this.activeVersion,
+      );
     } catch (error) {
       zeroBuffer(...keys.values());
       throw error;
@@ -85,7 +103,11 @@ export class Keyring {
   zero(): void {
     if (this.zeroed) return;
     this.zeroed = true;
-    zeroBuffer(...this.keys.values(), ...this.derived.values(), ...this.backing);
+    zeroBuffer(
+      ...this.keys.values(),
+      ...this.derived.values(),
+      ...this.backing,
+    );
     this.keys.clear();
     this.derived.clear();
   }

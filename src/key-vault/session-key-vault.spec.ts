@@ -18,7 +18,14 @@ describe('SessionKeyVault over the memory store', () => {
     Logger.overrideLogger(false);
   });
   afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+    Logger.overrideLogger([
+      'log',
+      'error',
+      'warn',
+      'debug',
+      'verbose',
+      'fatal',
+    ]);
   });
 
   describeSessionKeyVaultBehaviour(() => {
@@ -49,7 +56,8 @@ describe('SessionKeyVault over the memory store', () => {
         sealed[offset < 0 ? sealed.length + offset : offset] ^= 0x01;
         return Promise.resolve();
       },
-      copyStoredEntry: (from, to, userId) => store.put(to, userId, Buffer.from(store.peek(from)!.sealed)),
+      copyStoredEntry: (from, to, userId) =>
+        store.put(to, userId, Buffer.from(store.peek(from)!.sealed)),
       close: () => vault.onApplicationShutdown(),
     });
   });
@@ -58,12 +66,19 @@ describe('SessionKeyVault over the memory store', () => {
 describe('SessionKeyVault', () => {
   let warn: jest.SpyInstance;
   beforeEach(() => {
-    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    warn = jest
+      .spyOn(Logger.prototype, 'warn')
+      .mockImplementation(() => undefined);
   });
   afterEach(() => warn.mockRestore());
 
   function memoryStore(): MemoryVaultStore {
-    return new MemoryVaultStore({ idleTtlMs: 60_000, maxTtlMs: 600_000, maxEntries: 100, sweepIntervalMs: 60_000 });
+    return new MemoryVaultStore({
+      idleTtlMs: 60_000,
+      maxTtlMs: 600_000,
+      maxEntries: 100,
+      sweepIntervalMs: 60_000,
+    });
   }
 
   it('stores an entry of 88 bytes for one key version, 124 for two', async () => {
@@ -71,19 +86,40 @@ describe('SessionKeyVault', () => {
     const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, store);
     const one = newSession();
     const two = newSession();
-    await vault.store(one, new Keyring(one.userId, new Map([[1, randomBytes(32)]]), 1));
-    await vault.store(two, new Keyring(two.userId, new Map([[1, randomBytes(32)], [2, randomBytes(32)]]), 2));
+    await vault.store(
+      one,
+      new Keyring(one.userId, new Map([[1, randomBytes(32)]]), 1),
+    );
+    await vault.store(
+      two,
+      new Keyring(
+        two.userId,
+        new Map([
+          [1, randomBytes(32)],
+          [2, randomBytes(32)],
+        ]),
+        2,
+      ),
+    );
     expect(store.peek(one.sessionId)?.sealed.length).toBe(88);
     expect(store.peek(two.sessionId)?.sealed.length).toBe(124);
     await vault.onApplicationShutdown();
   });
 
   it('logs a failed open as a warning that carries no secret', async () => {
-    const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, memoryStore());
+    const vault = new SessionKeyVault(
+      { vaultKey: randomBytes(32) },
+      memoryStore(),
+    );
     const session = newSession();
-    await vault.store(session, new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1));
+    await vault.store(
+      session,
+      new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1),
+    );
     const wrongShare = randomBytes(16);
-    await expect(vault.unlock({ ...session, clientShare: wrongShare })).rejects.toBeInstanceOf(SessionLockedError);
+    await expect(
+      vault.unlock({ ...session, clientShare: wrongShare }),
+    ).rejects.toBeInstanceOf(SessionLockedError);
 
     expect(warn).toHaveBeenCalledTimes(1);
     const logged = JSON.stringify(warn.mock.calls[0]);
@@ -107,12 +143,24 @@ describe('SessionKeyVault', () => {
     };
     const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, broken);
     const session = newSession();
-    const keyring = new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1);
+    const keyring = new Keyring(
+      session.userId,
+      new Map([[1, randomBytes(32)]]),
+      1,
+    );
 
-    await expect(vault.store(session, keyring)).rejects.toBeInstanceOf(VaultUnavailableError);
-    await expect(vault.unlock(session)).rejects.toBeInstanceOf(VaultUnavailableError);
-    await expect(vault.revoke(session.sessionId)).rejects.toBeInstanceOf(VaultUnavailableError);
-    await expect(vault.revokeAllForUser(session.userId)).rejects.toBeInstanceOf(VaultUnavailableError);
+    await expect(vault.store(session, keyring)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
+    await expect(vault.unlock(session)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
+    await expect(vault.revoke(session.sessionId)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
+    await expect(vault.revokeAllForUser(session.userId)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
     await expect(vault.isAvailable()).resolves.toBe(false);
   });
 
@@ -121,7 +169,10 @@ describe('SessionKeyVault', () => {
     const store = memoryStore();
     const vault = new SessionKeyVault({ vaultKey }, store);
     const session = newSession();
-    await vault.store(session, new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1));
+    await vault.store(
+      session,
+      new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1),
+    );
     const sealed = store.peek(session.sessionId)!.sealed;
 
     vaultKey.fill(0x55); // the caller's buffer changing later does not affect the vault
@@ -131,15 +182,23 @@ describe('SessionKeyVault', () => {
     await vault.onApplicationShutdown();
     expect(sealed.every((byte) => byte === 0)).toBe(true);
     expect(vaultKey.equals(Buffer.alloc(32, 0x55))).toBe(true);
-    await expect(vault.unlock(session)).rejects.toBeInstanceOf(VaultUnavailableError);
+    await expect(vault.unlock(session)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
   });
 
   it('rejects empty identifiers before touching the store', async () => {
-    const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, memoryStore());
-    const keyring = new Keyring('', new Map([[1, randomBytes(32)]]), 1);
-    await expect(vault.store({ sessionId: '', userId: '', clientShare: randomBytes(16) }, keyring)).rejects.toThrow(
-      /non-empty/,
+    const vault = new SessionKeyVault(
+      { vaultKey: randomBytes(32) },
+      memoryStore(),
     );
+    const keyring = new Keyring('', new Map([[1, randomBytes(32)]]), 1);
+    await expect(
+      vault.store(
+        { sessionId: '', userId: '', clientShare: randomBytes(16) },
+        keyring,
+      ),
+    ).rejects.toThrow(/non-empty/);
     await vault.onApplicationShutdown();
   });
 });

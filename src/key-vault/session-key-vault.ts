@@ -1,7 +1,15 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import { secureCopy, zeroBuffer } from '../crypto/secure-memory';
 import { SessionLockedError, VaultUnavailableError } from './key-vault.errors';
-import { RESOLVED_KEY_VAULT_OPTIONS, ResolvedKeyVaultOptions } from './key-vault.options';
+import {
+  RESOLVED_KEY_VAULT_OPTIONS,
+  ResolvedKeyVaultOptions,
+} from './key-vault.options';
 import { Keyring } from './keyring';
 import { describeStoreError, VAULT_STORE, VaultStore } from './vault-store';
 import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
@@ -27,7 +35,8 @@ export class SessionKeyVault implements OnApplicationShutdown {
   private closed = false;
 
   constructor(
-    @Inject(RESOLVED_KEY_VAULT_OPTIONS) options: Pick<ResolvedKeyVaultOptions, 'vaultKey'>,
+    @Inject(RESOLVED_KEY_VAULT_OPTIONS)
+    options: Pick<ResolvedKeyVaultOptions, 'vaultKey'>,
     @Inject(VAULT_STORE) private readonly entryStore: VaultStore,
   ) {
     this.vaultKey = secureCopy(options.vaultKey);
@@ -92,9 +101,15 @@ export class SessionKeyVault implements OnApplicationShutdown {
    * account deletion), and resolves how many live sessions were revoked.
    * @throws VaultUnavailableError
    */
-  async revokeAllForUser(userId: string, options: RevokeAllOptions = {}): Promise<number> {
+  async revokeAllForUser(
+    userId: string,
+    options: RevokeAllOptions = {},
+  ): Promise<number> {
     try {
-      return await this.entryStore.deleteAllForUser(userId, options.exceptSessionId);
+      return await this.entryStore.deleteAllForUser(
+        userId,
+        options.exceptSessionId,
+      );
     } catch (error) {
       throw this.unavailable('revokeAllForUser', error);
     }
@@ -121,14 +136,26 @@ export class SessionKeyVault implements OnApplicationShutdown {
     }
   }
 
-  private unavailable(operation: string, error: unknown): VaultUnavailableError {
-    this.logger.warn(`vault store failed during ${operation} (${describeStoreError(error)})`);
+  private unavailable(
+    operation: string,
+    error: unknown,
+  ): VaultUnavailableError {
+    this.logger.warn(
+      `vault store failed during ${operation} (${describeStoreError(error)})`,
+    );
     return new VaultUnavailableError();
   }
 }
 
 function assertIdentifiers(sessionId: string, userId: string): void {
-  if (typeof sessionId !== 'string' || sessionId.length === 0 || typeof userId !== 'string' || userId.length === 0) {
-    throw new Error('SessionKeyVault: sessionId and userId must be non-empty strings');
+  if (
+    typeof sessionId !== 'string' ||
+    sessionId.length === 0 ||
+    typeof userId !== 'string' ||
+    userId.length === 0
+  ) {
+    throw new Error(
+      'SessionKeyVault: sessionId and userId must be non-empty strings',
+    );
   }
 }

@@ -11,8 +11,22 @@ describe('deriveSessionKey', () => {
         fc.string({ minLength: 1, maxLength: 64 }),
         fc.uint8Array({ minLength: 16, maxLength: 64 }),
         (vaultKey, sessionId, clientShare) => {
-          const expected = Buffer.from(hkdfSync('sha256', vaultKey, clientShare, `vault-pii/v1/vault/session/${sessionId}`, 32));
-          expect(deriveSessionKey(Buffer.from(vaultKey), sessionId, Buffer.from(clientShare)).equals(expected)).toBe(true);
+          const expected = Buffer.from(
+            hkdfSync(
+              'sha256',
+              vaultKey,
+              clientShare,
+              `vault-pii/v1/vault/session/${sessionId}`,
+              32,
+            ),
+          );
+          expect(
+            deriveSessionKey(
+              Buffer.from(vaultKey),
+              sessionId,
+              Buffer.from(clientShare),
+            ).equals(expected),
+          ).toBe(true);
         },
       ),
       { numRuns: 300 },
@@ -20,7 +34,11 @@ describe('deriveSessionKey', () => {
   });
 
   it('is held in locked memory', () => {
-    expect(isSecureBuffer(deriveSessionKey(Buffer.alloc(32, 1), 's1', Buffer.alloc(16, 2)))).toBe(true);
+    expect(
+      isSecureBuffer(
+        deriveSessionKey(Buffer.alloc(32, 1), 's1', Buffer.alloc(16, 2)),
+      ),
+    ).toBe(true);
   });
 
   it('gives different keys for different sessions, shares and vault keys', () => {
@@ -28,7 +46,11 @@ describe('deriveSessionKey', () => {
     const share = Buffer.alloc(16, 2);
     const base = deriveSessionKey(vaultKey, 's1', share);
     expect(deriveSessionKey(vaultKey, 's2', share).equals(base)).toBe(false);
-    expect(deriveSessionKey(vaultKey, 's1', Buffer.alloc(16, 3)).equals(base)).toBe(false);
-    expect(deriveSessionKey(Buffer.alloc(32, 4), 's1', share).equals(base)).toBe(false);
+    expect(
+      deriveSessionKey(vaultKey, 's1', Buffer.alloc(16, 3)).equals(base),
+    ).toBe(false);
+    expect(
+      deriveSessionKey(Buffer.alloc(32, 4), 's1', share).equals(base),
+    ).toBe(false);
   });
 });

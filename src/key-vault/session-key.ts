@@ -6,6 +6,10 @@ import { hkdfSha256 } from '../crypto/kdf';
  * In locked memory (`src/crypto/hkdf.ts` computes it there): release it with `zeroBuffer` right
  * after use.
  */
-export function deriveSessionKey(vaultKey: Buffer, sessionId: string, clientShare: Buffer): Buffer {
+export function deriveSessionKey(
+  vaultKey: Buffer,
+  sessionId: string,
+  clientShare: Buffer,
+): Buffer {
   return hkdfSha256(vaultKey, `vault/session/${sessionId}`, 32, clientShare);
 }

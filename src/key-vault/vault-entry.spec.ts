@@ -13,11 +13,30 @@ import {
 } from './vault-entry';
 
 const vaultKey = randomBytes(32);
-const session: VaultSession = { sessionId: 'sid-1', userId: 'user-1', clientShare: randomBytes(16) };
+const session: VaultSession = {
+  sessionId: 'sid-1',
+  userId: 'user-1',
+  clientShare: randomBytes(16),
+};
 
-function keyringOf(count: number, active = count): { keyring: Keyring; keys: Map<number, Buffer> } {
-  const keys = new Map(Array.from({ length: count }, (_, i) => [i + 1, randomBytes(32)] as [number, Buffer]));
-  return { keyring: new Keyring(session.userId, new Map([...keys].map(([v, k]) => [v, Buffer.from(k)])), active), keys };
+function keyringOf(
+  count: number,
+  active = count,
+): { keyring: Keyring; keys: Map<number, Buffer> } {
+  const keys = new Map(
+    Array.from(
+      { length: count },
+      (_, i) => [i + 1, randomBytes(32)] as [number, Buffer],
+    ),
+  );
+  return {
+    keyring: new Keyring(
+      session.userId,
+      new Map([...keys].map(([v, k]) => [v, Buffer.from(k)])),
+      active,
+    ),
+    keys,
+  };
 }
 
 describe('vault entry', () => {
@@ -25,7 +44,9 @@ describe('vault entry', () => {
     expect(sealedVaultEntryBytes(1)).toBe(88);
     expect(sealedVaultEntryBytes(2)).toBe(124);
     for (const count of [1, 2, 5]) {
-      expect(sealVaultEntry(keyringOf(count).keyring, session, vaultKey).length).toBe(sealedVaultEntryBytes(count));
+      expect(
+        sealVaultEntry(keyringOf(count).keyring, session, vaultKey).length,
+      ).toBe(sealedVaultEntryBytes(count));
     }
   });
 
@@ -38,8 +59,16 @@ describe('vault entry', () => {
       keyVersion: VAULT_ENTRY_FORMAT_VERSION,
     });
 
-    const sessionKey = deriveSessionKey(vaultKey, session.sessionId, session.clientShare);
-    const plaintext = open(sealed, () => sessionKey, Buffer.from('vault-entry\u0000sid-1\u0000user-1'));
+    const sessionKey = deriveSessionKey(
+      vaultKey,
+      session.sessionId,
+      session.clientShare,
+    );
+    const plaintext = open(
+      sealed,
+      () => sessionKey,
+      Buffer.from('vault-entry\u0000sid-1\u0000user-1'),
+    );
     expect(plaintext[0]).toBe(VAULT_ENTRY_FORMAT_VERSION);
     expect(plaintext[1]).toBe(2);
     expect(plaintext.readUInt32BE(2)).toBe(1);
@@ -51,10 +80,16 @@ describe('vault entry', () => {
 
   it('opens into a keyring whose zero() clears every key', () => {
     const { keyring, keys } = keyringOf(3, 2);
-    const opened = openVaultEntry(sealVaultEntry(keyring, session, vaultKey), session, vaultKey);
+    const opened = openVaultEntry(
+      sealVaultEntry(keyring, session, vaultKey),
+      session,
+      vaultKey,
+    );
     expect(opened.activeVersion).toBe(2);
     const held = opened.versions.map((version) => opened.key(version)!);
-    expect(held.map((key) => key.toString('hex')).sort()).toEqual([...keys.values()].map((k) => k.toString('hex')).sort());
+    expect(held.map((key) => key.toString('hex')).sort()).toEqual(
+      [...keys.values()].map((k) => k.toString('hex')).sort(),
+    );
     opened.zero();
     expect(held.every((key) => key.every((byte) => byte === 0))).toBe(true);
   });
@@ -73,29 +108,69 @@ describe('vault entry', () => {
       [vaultKey, { ...session, sessionId: 'sid-2' }],
       [vaultKey, { ...session, userId: 'user-2' }],
     ] as [Buffer, VaultSession][]) {
-      expect(() => openVaultEntry(sealed, other, vk)).toThrow(AuthenticationFailedError);
+      expect(() => openVaultEntry(sealed, other, vk)).toThrow(
+        AuthenticationFailedError,
+      );
     }
   });
 
   it(`holds up to ${MAX_KEYRING_VERSIONS} key versions`, () => {
-    expect(() => sealVaultEntry(keyringOf(MAX_KEYRING_VERSIONS).keyring, session, vaultKey)).not.toThrow();
-    expect(() => sealVaultEntry(keyringOf(MAX_KEYRING_VERSIONS + 1).keyring, session, vaultKey)).toThrow(/at most/);
+    expect(() =>
+      sealVaultEntry(
+        keyringOf(MAX_KEYRING_VERSIONS).keyring,
+        session,
+        vaultKey,
+      ),
+    ).not.toThrow();
+    expect(() =>
+      sealVaultEntry(
+        keyringOf(MAX_KEYRING_VERSIONS + 1).keyring,
+        session,
+        vaultKey,
+      ),
+    ).toThrow(/at most/);
   });
 
   it('refuses a client share shorter than 16 bytes', () => {
     const short = { ...session, clientShare: randomBytes(15) };
-    expect(() => sealVaultEntry(keyringOf(1).keyring, short, vaultKey)).toThrow(/client share/);
+    expect(() => sealVaultEntry(keyringOf(1).keyring, short, vaultKey)).toThrow(
+      /client share/,
+    );
   });
 
   it('rejects an authentic entry whose keyring layout it cannot read', () => {
-    const sessionKey = deriveSessionKey(vaultKey, session.sessionId, session.clientShare);
+    const sessionKey = deriveSessionKey(
+      vaultKey,
+      session.sessionId,
+      session.clientShare,
+    );
     const aad = Buffer.from('vault-entry\u0000sid-1\u0000user-1');
-    const options = { algorithm: AeadAlgorithm.XChaCha20Poly1305, keyVersion: VAULT_ENTRY_FORMAT_VERSION, aad };
-    const unknownFormat = Buffer.concat([Buffer.of(9, 1, 0, 0, 0, 1, 0, 0, 0, 1), randomBytes(32)]);
-    const wrongCount = Buffer.concat([Buffer.of(1, 2, 0, 0, 0, 1, 0, 0, 0, 1), randomBytes(32)]);
-    const noActiveKey = Buffer.concat([Buffer.of(1, 1, 0, 0, 0, 7, 0, 0, 0, 1), randomBytes(32)]);
-    for (const plaintext of [unknownFormat, wrongCount, noActiveKey, Buffer.alloc(0)]) {
-      expect(() => openVaultEntry(seal(plaintext, sessionKey, options), session, vaultKey)).toThrow();
+    const options = {
+      algorithm: AeadAlgorithm.XChaCha20Poly1305,
+      keyVersion: VAULT_ENTRY_FORMAT_VERSION,
+      aad,
+    };
+    const unknownFormat = Buffer.concat([
+      Buffer.of(9, 1, 0, 0, 0, 1, 0, 0, 0, 1),
+      randomBytes(32),
+    ]);
+    const wrongCount = Buffer.concat([
+      Buffer.of(1, 2, 0, 0, 0, 1, 0, 0, 0, 1),
+      randomBytes(32),
+    ]);
+    const noActiveKey = Buffer.concat([
+      Buffer.of(1, 1, 0, 0, 0, 7, 0, 0, 0, 1),
+      randomBytes(32),
+    ]);
+    for (const plaintext of [
+      unknownFormat,
+      wrongCount,
+      noActiveKey,
+      Buffer.alloc(0),
+    ]) {
+      expect(() =>
+        openVaultEntry(seal(plaintext, sessionKey, options), session, vaultKey),
+      ).toThrow();
     }
   });
 });

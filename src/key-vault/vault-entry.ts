@@ -1,4 +1,9 @@
-import { AEAD_KEY_BYTES, AeadAlgorithm, openSecret, seal } from '../crypto/aead';
+import {
+  AEAD_KEY_BYTES,
+  AeadAlgorithm,
+  openSecret,
+  seal,
+} from '../crypto/aead';
 import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
 import { Keyring } from './keyring';
 import { deriveSessionKey } from './session-key';
@@ -41,19 +46,32 @@ export interface VaultSession {
 
 /** Size in bytes of a sealed entry holding `keyCount` key versions. */
 export function sealedVaultEntryBytes(keyCount: number): number {
-  return ENVELOPE_OVERHEAD_BYTES + PLAINTEXT_HEADER_BYTES + keyCount * KEY_RECORD_BYTES;
+  return (
+    ENVELOPE_OVERHEAD_BYTES +
+    PLAINTEXT_HEADER_BYTES +
+    keyCount * KEY_RECORD_BYTES
+  );
 }
 
 /** Serialises and seals `keyring` for `session`. Zeroes every intermediate secret. */
-export function sealVaultEntry(keyring: Keyring, session: VaultSession, vaultKey: Buffer): Buffer {
-  if (keyring.userId !== session.userId) throw new Error('vault entry: the keyring belongs to another user');
+export function sealVaultEntry(
+  keyring: Keyring,
+  session: VaultSession,
+  vaultKey: Buffer,
+): Buffer {
+  if (keyring.userId !== session.userId)
+    throw new Error('vault entry: the keyring belongs to another user');
   const versions = keyring.versions;
   if (versions.length > MAX_KEYRING_VERSIONS) {
-    throw new Error(`vault entry: a keyring holds at most ${MAX_KEYRING_VERSIONS} key versions`);
+    throw new Error(
+      `vault entry: a keyring holds at most ${MAX_KEYRING_VERSIONS} key versions`,
+    );
   }
 
   const sessionKey = sessionKeyFor(vaultKey, session);
-  const plaintext = secureAlloc(PLAINTEXT_HEADER_BYTES + versions.length * KEY_RECORD_BYTES);
+  const plaintext = secureAlloc(
+    PLAINTEXT_HEADER_BYTES + versions.length * KEY_RECORD_BYTES,
+  );
   try {
     plaintext[0] = VAULT_ENTRY_FORMAT_VERSION;
     plaintext[1] = versions.length;
@@ -61,7 +79,8 @@ export function sealVaultEntry(keyring: Keyring, session: VaultSession, vaultKey
     let offset = PLAINTEXT_HEADER_BYTES;
     for (const version of versions) {
       const key = keyring.key(version) as Buffer;
-      if (key.length !== AEAD_KEY_BYTES) throw new Error(`vault entry: data keys are ${AEAD_KEY_BYTES} bytes`);
+      if (key.length !== AEAD_KEY_BYTES)
+        throw new Error(`vault entry: data keys are ${AEAD_KEY_BYTES} bytes`);
       plaintext.writeUInt32BE(version, offset);
       key.copy(plaintext, offset + 4);
       offset += KEY_RECORD_BYTES;
@@ -82,11 +101,16 @@ export function sealVaultEntry(keyring: Keyring, session: VaultSession, vaultKey
  * @throws AuthenticationFailedError (wrong client share, other session or user, altered bytes),
  *   or another `Error` for an entry this build cannot read.
  */
-export function openVaultEntry(sealed: Buffer, session: VaultSession, vaultKey: Buffer): Keyring {
+export function openVaultEntry(
+  sealed: Buffer,
+  session: VaultSession,
+  vaultKey: Buffer,
+): Keyring {
   const sessionKey = sessionKeyFor(vaultKey, session);
   let plaintext: Buffer;
   try {
-    const keyForVersion = (version: number) => (version === VAULT_ENTRY_FORMAT_VERSION ? sessionKey : undefined);
+    const keyForVersion = (version: number) =>
+      version === VAULT_ENTRY_FORMAT_VERSION ? sessionKey : undefined;
     plaintext = openSecret(sealed, keyForVersion, entryAad(session));
   } finally {
     zeroBuffer(sessionKey);
@@ -112,15 +136,30 @@ function parseKeyring(plaintext: Buffer, userId: string): Keyring {
   // The keys are views into `plaintext`, which the keyring keeps and releases when zeroed: no copy
   // per key.
   const keys = new Map<number, Buffer>();
-  for (let offset = PLAINTEXT_HEADER_BYTES; offset < plaintext.length; offset += KEY_RECORD_BYTES) {
-    keys.set(plaintext.readUInt32BE(offset), plaintext.subarray(offset + 4, offset + KEY_RECORD_BYTES));
+  for (
+    let offset = PLAINTEXT_HEADER_BYTES;
+    offset < plaintext.length;
+    offset += KEY_RECORD_BYTES
+  ) {
+    keys.set(
+      plaintext.readUInt32BE(offset),
+      plaintext.subarray(offset + 4, offset + KEY_RECORD_BYTES),
+    );
   }
   return new Keyring(userId, keys, plaintext.readUInt32BE(2), [plaintext]);
 }
 
-function sessionKeyFor(vaultKey: Buffer, { sessionId, clientShare }: VaultSession): Buffer {
-  if (!Buffer.isBuffer(clientShare) || clientShare.length < MIN_CLIENT_SHARE_BYTES) {
-    throw new Error(`vault entry: the client share must be at least ${MIN_CLIENT_SHARE_BYTES} bytes`);
+function sessionKeyFor(
+  vaultKey: Buffer,
+  { sessionId, clientShare }: VaultSession,
+): Buffer {
+  if (
+    !Buffer.isBuffer(clientShare) ||
+    clientShare.length < MIN_CLIENT_SHARE_BYTES
+  ) {
+    throw new Error(
+      `vault entry: the client share must be at least ${MIN_CLIENT_SHARE_BYTES} bytes`,
+    );
   }
   return deriveSessionKey(vaultKey, sessionId, clientShare);
 }

@@ -43,6 +43,9 @@ export const VAULT_STORE = Symbol('VAULT_STORE');
 export function describeStoreError(error: unknown): string {
   if (!(error instanceof Error)) return typeof error;
   const code = (error as { code?: unknown }).code;
-  const message = error.message.length > 120 ? `${error.message.slice(0, 120)}…` : error.message;
+  const message =
+    error.message.length > 120
+      ? `${error.message.slice(0, 120)}…`
+      : error.message;
   return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${message}`;
 }

@@ -1,10 +1,25 @@
 import { Body, Controller, Get, Patch, Put, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { BEARER_AUTH_NAME } from '../app.setup';
-import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
-import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
-import { ProfileDto, ReplaceProfileDto, UpdateProfileDto } from './dto/profile.dto';
+import {
+  AuthenticatedSession,
+  CurrentSession,
+} from '../auth/guards/authenticated-session';
+import {
+  ApiProblemResponses,
+  BODY_ERRORS,
+} from '../common/problem/api-problem-responses';
+import {
+  ProfileDto,
+  ReplaceProfileDto,
+  UpdateProfileDto,
+} from './dto/profile.dto';
 import { ProfileService } from './profile.service';
 
 @ApiTags('me')
@@ -16,16 +31,32 @@ export class ProfileController {
   @Get()
   @ApiOperation({ summary: 'Your profile (decrypted with your session keys)' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable', 'data_integrity_error')
-  get(@CurrentSession() session: AuthenticatedSession, @Res({ passthrough: true }) response: Response): Promise<ProfileDto> {
+  @ApiProblemResponses(
+    'invalid_token',
+    'session_locked',
+    'vault_unavailable',
+    'data_integrity_error',
+  )
+  get(
+    @CurrentSession() session: AuthenticatedSession,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<ProfileDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.profiles.get(session.userId);
   }
 
   @Put()
-  @ApiOperation({ summary: 'Replace your profile (every field required; null clears it)' })
+  @ApiOperation({
+    summary: 'Replace your profile (every field required; null clears it)',
+  })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', 'invalid_token', 'session_locked', 'vault_unavailable')
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'rotation_in_progress',
+    'invalid_token',
+    'session_locked',
+    'vault_unavailable',
+  )
   replace(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: ReplaceProfileDto,
@@ -38,7 +69,13 @@ export class ProfileController {
   @Patch()
   @ApiOperation({ summary: 'Change some fields of your profile' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', 'invalid_token', 'session_locked', 'vault_unavailable')
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'rotation_in_progress',
+    'invalid_token',
+    'session_locked',
+    'vault_unavailable',
+  )
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: UpdateProfileDto,

@@ -4,12 +4,20 @@ import { Repository } from 'typeorm';
 import { ProfileDto } from './dto/profile.dto';
 import { Profile } from './profile.entity';
 
-const FIELDS = ['fullName', 'dateOfBirth', 'phone', 'address', 'nationalId'] as const;
+const FIELDS = [
+  'fullName',
+  'dateOfBirth',
+  'phone',
+  'address',
+  'nationalId',
+] as const;
 
 /** The caller's own profile; encryption is the entity's business (`@EncryptedColumn`). */
 @Injectable()
 export class ProfileService {
-  constructor(@InjectRepository(Profile) private readonly profiles: Repository<Profile>) {}
+  constructor(
+    @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
+  ) {}
 
   async get(userId: string): Promise<ProfileDto> {
     return toProfileDto(await this.profiles.findOneBy({ userId }));
@@ -20,15 +28,23 @@ export class ProfileService {
     return toProfileDto(await this.profiles.save(profile));
   }
 
-  async update(userId: string, fields: Partial<ProfileDto>): Promise<ProfileDto> {
-    const current = (await this.profiles.findOneBy({ userId })) ?? this.profiles.create({ userId, ...toProfileDto(null) });
-    for (const field of FIELDS) if (fields[field] !== undefined) current[field] = fields[field] ?? null;
+  async update(
+    userId: string,
+    fields: Partial<ProfileDto>,
+  ): Promise<ProfileDto> {
+    const current =
+      (await this.profiles.findOneBy({ userId })) ??
+      this.profiles.create({ userId, ...toProfileDto(null) });
+    for (const field of FIELDS)
+      if (fields[field] !== undefined) current[field] = fields[field] ?? null;
     return toProfileDto(await this.profiles.save(current));
   }
 }
 
 /** An explicit allow-list: a new column on the entity never leaks by itself. */
-export function toProfileDto(profile: Pick<Profile, (typeof FIELDS)[number]> | null): ProfileDto {
+export function toProfileDto(
+  profile: Pick<Profile, (typeof FIELDS)[number]> | null,
+): ProfileDto {
   return {
     fullName: profile?.fullName ?? null,
     dateOfBirth: profile?.dateOfBirth ?? null,

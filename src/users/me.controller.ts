@@ -1,23 +1,52 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Req,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiTags,
+} from '@nestjs/swagger';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
 import { Repository } from 'typeorm';
 import { BEARER_AUTH_NAME } from '../app.setup';
 import { AccountFlowsService } from '../auth/account-flows.service';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
-import { AuthenticatedSession, CurrentSession } from '../auth/guards/authenticated-session';
+import {
+  AuthenticatedSession,
+  CurrentSession,
+} from '../auth/guards/authenticated-session';
 import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
-import { ApiProblemResponses, BODY_ERRORS } from '../common/problem/api-problem-responses';
+import {
+  ApiProblemResponses,
+  BODY_ERRORS,
+} from '../common/problem/api-problem-responses';
 import { KeyRotation } from '../key-rotation/key-rotation.entity';
 import { UsersService } from './users.service';
 
 /** A key rotation still re-encrypting (SPEC §1): the old version's key exists until it ends. */
 export class KeyRotationStatusDto {
-  @ApiProperty({ example: 1, description: 'The version being retired; its key is destroyed when the rotation ends' })
+  @ApiProperty({
+    example: 1,
+    description:
+      'The version being retired; its key is destroyed when the rotation ends',
+  })
   fromVersion: number;
 
-  @ApiProperty({ example: 2, description: 'The new version (already encrypting new data)' })
+  @ApiProperty({
+    example: 2,
+    description: 'The new version (already encrypting new data)',
+  })
   toVersion: number;
 
   @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
@@ -26,12 +55,18 @@ export class KeyRotationStatusDto {
   @ApiProperty({ example: 1500, description: 'Rows re-encrypted so far' })
   rowsReencrypted: number;
 
-  @ApiProperty({ example: 1, description: 'Document files re-encrypted so far' })
+  @ApiProperty({
+    example: 1,
+    description: 'Document files re-encrypted so far',
+  })
   filesReencrypted: number;
 }
 
 export class MeDto {
-  @ApiProperty({ format: 'uuid', example: '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10' })
+  @ApiProperty({
+    format: 'uuid',
+    example: '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10',
+  })
   userId: string;
 
   @ApiProperty({ example: 'ada@example.org' })
@@ -40,13 +75,17 @@ export class MeDto {
   @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
   createdAt: Date;
 
-  @ApiProperty({ example: 1, description: 'Version of the data key that encrypts new data' })
+  @ApiProperty({
+    example: 1,
+    description: 'Version of the data key that encrypts new data',
+  })
   keyVersion: number;
 
   @ApiProperty({
     type: KeyRotationStatusDto,
     nullable: true,
-    description: 'The key rotation still running (old data being re-encrypted), or null',
+    description:
+      'The key rotation still running (old data being re-encrypted), or null',
   })
   keyRotation: KeyRotationStatusDto | null;
 }
@@ -58,14 +97,18 @@ export class MeController {
   constructor(
     private readonly users: UsersService,
     private readonly accounts: AccountFlowsService,
-    @InjectRepository(KeyRotation) private readonly rotations: Repository<KeyRotation>,
+    @InjectRepository(KeyRotation)
+    private readonly rotations: Repository<KeyRotation>,
   ) {}
 
   @Get()
   @ApiOperation({ summary: 'Your account' })
   @ApiOkResponse({ type: MeDto })
   @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable')
-  async me(@CurrentSession() session: AuthenticatedSession, @Res({ passthrough: true }) response: Response): Promise<MeDto> {
+  async me(
+    @CurrentSession() session: AuthenticatedSession,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<MeDto> {
     const [user, rotation] = await Promise.all([
       this.users.findByIdWithEmail(session.userId),
       this.rotations.findOneBy({ userId: session.userId }),
@@ -79,16 +122,35 @@ export class MeController {
       rowsReencrypted: rotation.rowsReencrypted,
       filesReencrypted: rotation.filesReencrypted,
     };
-    return { userId: user.id, email: user.email, createdAt: user.createdAt, keyVersion: user.activeKeyVersion, keyRotation };
+    return {
+      userId: user.id,
+      email: user.email,
+      createdAt: user.createdAt,
+      keyVersion: user.activeKeyVersion,
+      keyRotation,
+    };
   }
 
   @Delete()
   @HttpCode(204)
   @AuthRateLimited()
-  @ApiOperation({ summary: 'Delete your account: keys, data and sessions are destroyed (crypto-shredding)' })
+  @ApiOperation({
+    summary:
+      'Delete your account: keys, data and sessions are destroyed (crypto-shredding)',
+  })
   @ApiNoContentResponse()
-  @ApiProblemResponses(...BODY_ERRORS, 'invalid_credentials', 'invalid_token', 'session_locked', 'too_many_requests')
-  async delete(@CurrentSession() session: AuthenticatedSession, @Body() body: PasswordConfirmationDto, @Req() request: Request): Promise<void> {
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'invalid_credentials',
+    'invalid_token',
+    'session_locked',
+    'too_many_requests',
+  )
+  async delete(
+    @CurrentSession() session: AuthenticatedSession,
+    @Body() body: PasswordConfirmationDto,
+    @Req() request: Request,
+  ): Promise<void> {
     await this.accounts.deleteAccount(session.userId, body.password, request);
   }
 }

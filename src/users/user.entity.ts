@@ -1,4 +1,12 @@
-import { Column, CreateDateColumn, Entity, OneToMany, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  OneToMany,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+  VersionColumn,
+} from 'typeorm';
 import { normalizeEmail } from '../crypto/blind-index';
 import type { Argon2Params } from '../crypto/kdf';
 import { BlindIndex } from '../encrypted-column/blind-index';
@@ -22,7 +30,13 @@ export class User {
   @EncryptedColumn({ nullable: false })
   email: string;
 
-  @BlindIndex({ source: 'email', normalize: normalizeEmail, keyedBy: 'server', unique: true, name: 'email_index' })
+  @BlindIndex({
+    source: 'email',
+    normalize: normalizeEmail,
+    keyedBy: 'server',
+    unique: true,
+    name: 'email_index',
+  })
   emailIndex: Buffer | null;
 
   @Column({ name: 'auth_verifier', type: 'bytea' })

@@ -11,8 +11,20 @@ export type LoginAccount = Pick<User, (typeof LOGIN_USER_FIELDS)[number]> & {
   dataKeys: Pick<UserDataKey, (typeof LOGIN_KEY_FIELDS)[number]>[];
 };
 
-const LOGIN_USER_FIELDS = ['id', 'authVerifier', 'kdfSalt', 'kdfParams', 'recoverySalt', 'activeKeyVersion', 'version'] as const;
-const LOGIN_KEY_FIELDS = ['keyVersion', 'wrappedByPassword', 'wrappedByRecovery'] as const;
+const LOGIN_USER_FIELDS = [
+  'id',
+  'authVerifier',
+  'kdfSalt',
+  'kdfParams',
+  'recoverySalt',
+  'activeKeyVersion',
+  'version',
+] as const;
+const LOGIN_KEY_FIELDS = [
+  'keyVersion',
+  'wrappedByPassword',
+  'wrappedByRecovery',
+] as const;
 
 /** Account lookups that need no keys: by id, and by login email through its server-keyed index. */
 @Injectable()
@@ -21,7 +33,8 @@ export class UsersService {
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
-    @InjectRepository(UserDataKey) private readonly dataKeys: Repository<UserDataKey>,
+    @InjectRepository(UserDataKey)
+    private readonly dataKeys: Repository<UserDataKey>,
   ) {
     this.loginQuery = loginAccountQuery(users.metadata, dataKeys.metadata);
   }
@@ -32,19 +45,32 @@ export class UsersService {
    */
   async findLoginAccount(email: string): Promise<LoginAccount | null> {
     const [emailIndex] = blindIndexesFor(User, 'emailIndex', email);
-    const rows = await this.users.query<Record<string, unknown>[]>(this.loginQuery, [emailIndex]);
+    const rows = await this.users.query<Record<string, unknown>[]>(
+      this.loginQuery,
+      [emailIndex],
+    );
     if (rows.length === 0) return null;
-    const account = Object.fromEntries(LOGIN_USER_FIELDS.map((field) => [field, rows[0][field]])) as Omit<LoginAccount, 'dataKeys'>;
+    const account = Object.fromEntries(
+      LOGIN_USER_FIELDS.map((field) => [field, rows[0][field]]),
+    ) as Omit<LoginAccount, 'dataKeys'>;
     const dataKeys = rows
       .filter((row) => row['key.keyVersion'] !== null)
-      .map((row) => Object.fromEntries(LOGIN_KEY_FIELDS.map((field) => [field, row[`key.${field}`]])) as LoginAccount['dataKeys'][number]);
+      .map(
+        (row) =>
+          Object.fromEntries(
+            LOGIN_KEY_FIELDS.map((field) => [field, row[`key.${field}`]]),
+          ) as LoginAccount['dataKeys'][number],
+      );
     return { ...account, dataKeys };
   }
 
   /** Finds the account without decrypting anything: the email column is never read here. */
   findByEmail(email: string): Promise<User | null> {
     const [emailIndex] = blindIndexesFor(User, 'emailIndex', email);
-    return this.users.findOne({ where: { emailIndex }, select: withoutEmail() });
+    return this.users.findOne({
+      where: { emailIndex },
+      select: withoutEmail(),
+    });
   }
 
   findById(id: string): Promise<User | null> {
@@ -57,7 +83,10 @@ export class UsersService {
   }
 
   dataKeysOf(userId: string): Promise<UserDataKey[]> {
-    return this.dataKeys.find({ where: { userId }, order: { keyVersion: 'ASC' } });
+    return this.dataKeys.find({
+      where: { userId },
+      order: { keyVersion: 'ASC' },
+    });
   }
 }
 
@@ -78,10 +107,17 @@ function withoutEmail(): FindOptionsSelect<User> {
 }
 
 /** `SELECT` of `LOGIN_USER_FIELDS` and `LOGIN_KEY_FIELDS` (aliased `key.<field>`) by email index. */
-function loginAccountQuery(users: EntityMetadata, dataKeys: EntityMetadata): string {
+function loginAccountQuery(
+  users: EntityMetadata,
+  dataKeys: EntityMetadata,
+): string {
   const select = [
-    ...LOGIN_USER_FIELDS.map((field) => `u.${columnName(users, field)} AS "${field}"`),
-    ...LOGIN_KEY_FIELDS.map((field) => `k.${columnName(dataKeys, field)} AS "key.${field}"`),
+    ...LOGIN_USER_FIELDS.map(
+      (field) => `u.${columnName(users, field)} AS "${field}"`,
+    ),
+    ...LOGIN_KEY_FIELDS.map(
+      (field) => `k.${columnName(dataKeys, field)} AS "key.${field}"`,
+    ),
   ];
   return (
     `SELECT ${select.join(', ')} FROM "${users.tableName}" u ` +

@@ -7,7 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AppConfig, loadAppConfig } from '../../src/config/app-config';
-import { createDecryptStream, createEncryptStream, StreamAlgorithm } from '../../src/crypto/stream-aead';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  StreamAlgorithm,
+} from '../../src/crypto/stream-aead';
 import { DocumentFiles } from '../../src/documents/document-files';
 
 const TOTAL_BYTES = 50 * 1024 * 1024;
@@ -63,18 +67,26 @@ describe('documents: a 50 MB stream through encryption to disk and back keeps me
 
   beforeAll(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'doc-stream-'));
-    const config: AppConfig = loadAppConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, APP_MASTER_KEY: randomBytes(32).toString('base64') });
+    const config: AppConfig = loadAppConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: dataDir,
+      APP_MASTER_KEY: randomBytes(32).toString('base64'),
+    });
     files = new DocumentFiles(config);
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it.each([
-    ['secretstream XChaCha20-Poly1305', StreamAlgorithm.SecretStreamXChaCha20Poly1305],
+    [
+      'secretstream XChaCha20-Poly1305',
+      StreamAlgorithm.SecretStreamXChaCha20Poly1305,
+    ],
     ['segmented AES-256-GCM', StreamAlgorithm.SegmentedAes256Gcm],
   ])('%s', async (name, algorithm) => {
     const key = randomBytes(32);
     const aad = Buffer.from('document\u0000owner\u0000doc');
-    const id = '00000000-0000-4000-8000-0000000000' + String(algorithm).padStart(2, '0');
+    const id =
+      '00000000-0000-4000-8000-0000000000' + String(algorithm).padStart(2, '0');
     const writtenHash = createHash('sha256');
 
     const writeSampler = sampler();
@@ -84,7 +96,12 @@ describe('documents: a 50 MB stream through encryption to disk and back keeps me
         done(null, chunk);
       },
     });
-    const fileBytes = await files.write(id, plaintextSource(writtenHash), meter, createEncryptStream(key, { algorithm, keyVersion: 1, aad }));
+    const fileBytes = await files.write(
+      id,
+      plaintextSource(writtenHash),
+      meter,
+      createEncryptStream(key, { algorithm, keyVersion: 1, aad }),
+    );
     expect(fileBytes).toBeGreaterThan(TOTAL_BYTES);
     expect(statSync(files.pathOf(id)).size).toBe(fileBytes);
 
@@ -106,7 +123,10 @@ describe('documents: a 50 MB stream through encryption to disk and back keeps me
 
     expect(readBytes).toBe(TOTAL_BYTES);
     expect(readHash.digest('hex')).toBe(writtenHash.digest('hex'));
-    const growth = { write: writeSampler.peakGrowth(), read: readSampler.peakGrowth() };
+    const growth = {
+      write: writeSampler.peakGrowth(),
+      read: readSampler.peakGrowth(),
+    };
     process.stdout.write(
       `\n50 MB document stream, ${name}: peak growth of heap + buffers ${(growth.write / 1048576).toFixed(1)} MiB ` +
         `writing (encrypt + disk), ${(growth.read / 1048576).toFixed(1)} MiB reading (disk + decrypt)\n`,

@@ -1,9 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { AbstractLogger, Column, DataSource, Entity, LogLevel, LogMessage, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  AbstractLogger,
+  Column,
+  DataSource,
+  Entity,
+  LogLevel,
+  LogMessage,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
 import * as aead from '../../src/crypto/aead';
 import { normalizeEmail } from '../../src/crypto/blind-index';
 import { generateDataKey } from '../../src/crypto/data-key';
-import { BlindIndex, BlindIndexSubscriber } from '../../src/encrypted-column/blind-index';
+import {
+  BlindIndex,
+  BlindIndexSubscriber,
+} from '../../src/encrypted-column/blind-index';
 import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
 import { configureEncryption } from '../../src/encrypted-column/encryption-settings';
 import { KeyContext } from '../../src/key-vault/key-context';
@@ -12,7 +23,9 @@ import { createTestDatabase, TestDatabase } from '../support/test-database';
 
 // Counts seal() calls by wrapping the real one (ES module exports cannot be reassigned by spyOn).
 jest.mock('../../src/crypto/aead', () => {
-  const actual = jest.requireActual<typeof import('../../src/crypto/aead')>('../../src/crypto/aead');
+  const actual = jest.requireActual<typeof import('../../src/crypto/aead')>(
+    '../../src/crypto/aead',
+  );
   return { ...actual, seal: jest.fn(actual.seal) };
 });
 
@@ -47,7 +60,10 @@ class Card {
 /** Records the SQL of every query, to see what an UPDATE sets. */
 class QueryRecorder extends AbstractLogger {
   readonly queries: string[] = [];
-  protected writeLog(_level: LogLevel, message: LogMessage | LogMessage[]): void {
+  protected writeLog(
+    _level: LogLevel,
+    message: LogMessage | LogMessage[],
+  ): void {
     for (const entry of Array.isArray(message) ? message : [message]) {
       if (entry.type === 'query') this.queries.push(String(entry.message));
     }
@@ -61,13 +77,26 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
   const cards = () => dataSource.getRepository(Card);
   const owner = { id: randomUUID(), key: generateDataKey() };
   const as = <T>(work: () => Promise<T>) =>
-    KeyContext.runWithKeyring(new Keyring(owner.id, new Map([[1, Buffer.from(owner.key)]]), 1), work);
-  const updates = () => recorder.queries.filter((sql) => sql.startsWith('UPDATE'));
-  const raw = async (id: string) => (await dataSource.query<Record<string, unknown>[]>('SELECT * FROM cards WHERE id = $1', [id]))[0];
+    KeyContext.runWithKeyring(
+      new Keyring(owner.id, new Map([[1, Buffer.from(owner.key)]]), 1),
+      work,
+    );
+  const updates = () =>
+    recorder.queries.filter((sql) => sql.startsWith('UPDATE'));
+  const raw = async (id: string) =>
+    (
+      await dataSource.query<Record<string, unknown>[]>(
+        'SELECT * FROM cards WHERE id = $1',
+        [id],
+      )
+    )[0];
   const sealSpy = jest.mocked(aead.seal);
 
   beforeAll(async () => {
-    configureEncryption({ algorithm: aead.AeadAlgorithm.XChaCha20Poly1305, serverBlindIndexKey: randomBytes(32) });
+    configureEncryption({
+      algorithm: aead.AeadAlgorithm.XChaCha20Poly1305,
+      serverBlindIndexKey: randomBytes(32),
+    });
     database = await createTestDatabase();
     // A throw-away database: synchronize is acceptable here and only here.
     dataSource = new DataSource({
@@ -147,13 +176,25 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
     });
     expect(sealSpy).toHaveBeenCalledTimes(1);
     expect(updates()).toHaveLength(1);
-    expect(updates()[0]).toMatch(/^UPDATE "cards" SET "fullName" = \$1 WHERE "id" = \$2$/);
+    expect(updates()[0]).toMatch(
+      /^UPDATE "cards" SET "fullName" = \$1 WHERE "id" = \$2$/,
+    );
     expect(updates()[0]).not.toMatch(/"email"|"dateOfBirth"|"address"|"label"/);
     expect(after.fullName).not.toEqual(before.fullName);
-    for (const column of ['email', 'emailIndex', 'dateOfBirth', 'address', 'label']) expect(after[column]).toEqual(before[column]);
+    for (const column of [
+      'email',
+      'emailIndex',
+      'dateOfBirth',
+      'address',
+      'label',
+    ])
+      expect(after[column]).toEqual(before[column]);
     const reloaded = await as(() => cards().findOneByOrFail({ id }));
     expect(reloaded.fullName).toBe('Augusta Ada King');
-    expect(reloaded.address).toEqual({ street: '12 St James’s Square', city: 'London' });
+    expect(reloaded.address).toEqual({
+      street: '12 St James’s Square',
+      city: 'London',
+    });
   });
 
   it('a changed source of a blind index: the column and its index are written, nothing else', async () => {
@@ -164,7 +205,8 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
     expect(sealSpy).toHaveBeenCalledTimes(1);
     expect(after.email).not.toEqual(before.email);
     expect(after.emailIndex).not.toEqual(before.emailIndex);
-    for (const column of ['fullName', 'dateOfBirth', 'address', 'label']) expect(after[column]).toEqual(before[column]);
+    for (const column of ['fullName', 'dateOfBirth', 'address', 'label'])
+      expect(after[column]).toEqual(before[column]);
   });
 
   it('a column set to null is written as NULL; a plain column changes alone', async () => {
@@ -180,7 +222,9 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
       card.label = 'home';
     });
     expect(sealSpy).not.toHaveBeenCalled();
-    expect(updates()[0]).not.toMatch(/"fullName"|"email"|"dateOfBirth"|"address"/);
+    expect(updates()[0]).not.toMatch(
+      /"fullName"|"email"|"dateOfBirth"|"address"/,
+    );
     expect(relabelled.after.label).toBe('home');
     expect(relabelled.after.fullName).toEqual(relabelled.before.fullName);
   });
@@ -195,6 +239,9 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
     });
     expect(sealSpy).toHaveBeenCalledTimes(1);
     expect(Buffer.isBuffer(after.address)).toBe(true);
-    expect((await as(() => cards().findOneByOrFail({ id }))).address).toEqual({ street: '1 Infinite Loop', city: 'Cupertino' });
+    expect((await as(() => cards().findOneByOrFail({ id }))).address).toEqual({
+      street: '1 Infinite Loop',
+      city: 'Cupertino',
+    });
   });
 });

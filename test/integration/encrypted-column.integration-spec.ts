@@ -1,11 +1,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Column, DataSource, Entity, In, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  DataSource,
+  Entity,
+  In,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
 import { AeadAlgorithm, readEnvelopeHeader } from '../../src/crypto/aead';
 import { normalizeEmail } from '../../src/crypto/blind-index';
 import { generateDataKey } from '../../src/crypto/data-key';
-import { BlindIndex, BlindIndexSubscriber, blindIndexesFor } from '../../src/encrypted-column/blind-index';
+import {
+  BlindIndex,
+  BlindIndexSubscriber,
+  blindIndexesFor,
+} from '../../src/encrypted-column/blind-index';
 import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
-import { DataIntegrityError, EncryptedColumnQueryError } from '../../src/encrypted-column/encrypted-column.errors';
+import {
+  DataIntegrityError,
+  EncryptedColumnQueryError,
+} from '../../src/encrypted-column/encrypted-column.errors';
 import { configureEncryption } from '../../src/encrypted-column/encryption-settings';
 import { KeyContext } from '../../src/key-vault/key-context';
 import { KeyUnavailableError } from '../../src/key-vault/key-vault.errors';
@@ -48,7 +61,12 @@ class Person {
   @EncryptedColumn()
   loginEmail: string | null;
 
-  @BlindIndex({ source: 'loginEmail', normalize: normalizeEmail, keyedBy: 'server', unique: true })
+  @BlindIndex({
+    source: 'loginEmail',
+    normalize: normalizeEmail,
+    keyedBy: 'server',
+    unique: true,
+  })
   loginEmailIndex: Buffer | null;
 }
 
@@ -59,13 +77,22 @@ interface User {
 }
 
 function newUser(): User {
-  return { id: randomUUID(), keys: new Map([[1, generateDataKey()]]), active: 1 };
+  return {
+    id: randomUUID(),
+    keys: new Map([[1, generateDataKey()]]),
+    active: 1,
+  };
 }
 
 /** A fresh keyring per call (the context zeroes it afterwards), as each request gets one. */
 function as<T>(user: User, work: () => Promise<T>): Promise<T> {
-  const copies = new Map([...user.keys].map(([version, key]) => [version, Buffer.from(key)]));
-  return KeyContext.runWithKeyring(new Keyring(user.id, copies, user.active), work);
+  const copies = new Map(
+    [...user.keys].map(([version, key]) => [version, Buffer.from(key)]),
+  );
+  return KeyContext.runWithKeyring(
+    new Keyring(user.id, copies, user.active),
+    work,
+  );
 }
 
 describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
@@ -76,7 +103,10 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
   const bob = newUser();
 
   beforeAll(async () => {
-    configureEncryption({ algorithm: AeadAlgorithm.XChaCha20Poly1305, serverBlindIndexKey: randomBytes(32) });
+    configureEncryption({
+      algorithm: AeadAlgorithm.XChaCha20Poly1305,
+      serverBlindIndexKey: randomBytes(32),
+    });
     database = await createTestDatabase();
     // A throw-away database: synchronize is acceptable here and only here.
     dataSource = new DataSource({
@@ -94,13 +124,19 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
     configureEncryption({ algorithm: AeadAlgorithm.XChaCha20Poly1305 });
   });
 
-  async function rawRow(id: string): Promise<Record<string, Buffer | string | null>> {
-    const [row] = await dataSource.query<Record<string, Buffer | string | null>[]>('SELECT * FROM people WHERE id = $1', [id]);
+  async function rawRow(
+    id: string,
+  ): Promise<Record<string, Buffer | string | null>> {
+    const [row] = await dataSource.query<
+      Record<string, Buffer | string | null>[]
+    >('SELECT * FROM people WHERE id = $1', [id]);
     return row;
   }
 
   async function insert(owner: User, values: Partial<Person>): Promise<Person> {
-    return as(owner, () => people().save(people().create({ ownerId: owner.id, ...values })));
+    return as(owner, () =>
+      people().save(people().create({ ownerId: owner.id, ...values })),
+    );
   }
 
   const sample = () => ({
@@ -109,7 +145,11 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
     luckyNumber: -1234.5678,
     verified: true,
     dateOfBirth: new Date('1815-12-10T00:00:00.000Z'),
-    address: { street: '12 St James’s Square', city: 'London', lines: ['Flat 1', 'Floor 2'] },
+    address: {
+      street: '12 St James’s Square',
+      city: 'London',
+      lines: ['Flat 1', 'Floor 2'],
+    },
     email: 'Ada@Example.ORG',
     loginEmail: `ada.login.${randomUUID()}@example.org`,
   });
@@ -117,14 +157,22 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
   it('round-trips every value kind, and null stays NULL', async () => {
     const values = sample();
     const saved = await insert(alice, values);
-    const loaded = await as(alice, () => people().findOneByOrFail({ id: saved.id }));
+    const loaded = await as(alice, () =>
+      people().findOneByOrFail({ id: saved.id }),
+    );
     expect(loaded).toMatchObject(values);
     expect(loaded.dateOfBirth).toBeInstanceOf(Date);
 
-    const empty = await insert(alice, { fullName: null, luckyNumber: null, address: null });
+    const empty = await insert(alice, {
+      fullName: null,
+      luckyNumber: null,
+      address: null,
+    });
     const raw = await rawRow(empty.id);
     expect(raw.full_name ?? raw.fullName).toBeNull();
-    const loadedEmpty = await as(alice, () => people().findOneByOrFail({ id: empty.id }));
+    const loadedEmpty = await as(alice, () =>
+      people().findOneByOrFail({ id: empty.id }),
+    );
     expect(loadedEmpty.fullName).toBeNull();
     expect(loadedEmpty.address).toBeNull();
   });
@@ -132,30 +180,50 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
   it('stores only ciphertext: no plaintext in any column, a versioned envelope in each', async () => {
     const saved = await insert(alice, sample());
     const raw = await rawRow(saved.id);
-    const stored = Buffer.concat(Object.values(raw).filter((v): v is Buffer => Buffer.isBuffer(v)));
-    for (const needle of ['Ada', 'Lovelace', 'London', 'Square', 'example', 'ada.login', '1815']) {
+    const stored = Buffer.concat(
+      Object.values(raw).filter((v): v is Buffer => Buffer.isBuffer(v)),
+    );
+    for (const needle of [
+      'Ada',
+      'Lovelace',
+      'London',
+      'Square',
+      'example',
+      'ada.login',
+      '1815',
+    ]) {
       expect(stored.includes(Buffer.from(needle, 'utf8'))).toBe(false);
     }
-    expect(readEnvelopeHeader(raw.fullName as Buffer)).toEqual({ formatVersion: 1, algorithm: 1, keyVersion: 1 });
+    expect(readEnvelopeHeader(raw.fullName as Buffer)).toEqual({
+      formatVersion: 1,
+      algorithm: 1,
+      keyVersion: 1,
+    });
   });
 
   it('encrypts the same value differently each time (random nonces)', async () => {
     const one = await insert(alice, { fullName: 'Same Name' });
     const two = await insert(alice, { fullName: 'Same Name' });
-    expect((await rawRow(one.id)).fullName).not.toEqual((await rawRow(two.id)).fullName);
+    expect((await rawRow(one.id)).fullName).not.toEqual(
+      (await rawRow(two.id)).fullName,
+    );
   });
 
   it('cannot be read with another user’s keys', async () => {
     const saved = await insert(alice, sample());
-    await expect(as(bob, () => people().findOneByOrFail({ id: saved.id }))).rejects.toThrow(DataIntegrityError);
+    await expect(
+      as(bob, () => people().findOneByOrFail({ id: saved.id })),
+    ).rejects.toThrow(DataIntegrityError);
   });
 
   it('cannot be read or written without keys (KeyUnavailableError, never ciphertext or null)', async () => {
     const saved = await insert(alice, sample());
-    await expect(people().findOneByOrFail({ id: saved.id })).rejects.toThrow(KeyUnavailableError);
-    await expect(people().save(people().create({ ownerId: alice.id, fullName: 'x' }))).rejects.toThrow(
+    await expect(people().findOneByOrFail({ id: saved.id })).rejects.toThrow(
       KeyUnavailableError,
     );
+    await expect(
+      people().save(people().create({ ownerId: alice.id, fullName: 'x' })),
+    ).rejects.toThrow(KeyUnavailableError);
   });
 
   it('detects a byte flipped in the database', async () => {
@@ -164,22 +232,38 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
       `UPDATE people SET "fullName" = set_byte("fullName", length("fullName") - 3, get_byte("fullName", length("fullName") - 3) # 1) WHERE id = $1`,
       [saved.id],
     );
-    const error = await as(alice, () => people().findOneByOrFail({ id: saved.id })).catch((e: unknown) => e);
+    const error = await as(alice, () =>
+      people().findOneByOrFail({ id: saved.id }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DataIntegrityError);
-    expect(error).toMatchObject({ code: 'data_integrity_error', table: 'people', column: 'fullName' });
+    expect(error).toMatchObject({
+      code: 'data_integrity_error',
+      table: 'people',
+      column: 'fullName',
+    });
     expect(JSON.stringify(error)).not.toContain('Ada');
   });
 
   it('detects a truncated ciphertext and a foreign blob', async () => {
     const saved = await insert(alice, sample());
-    await dataSource.query(`UPDATE people SET "nickname" = substring("fullName" from 1 for 20), "email" = '\\x0102'::bytea WHERE id = $1`, [saved.id]);
-    await expect(as(alice, () => people().findOneByOrFail({ id: saved.id }))).rejects.toThrow(DataIntegrityError);
+    await dataSource.query(
+      `UPDATE people SET "nickname" = substring("fullName" from 1 for 20), "email" = '\\x0102'::bytea WHERE id = $1`,
+      [saved.id],
+    );
+    await expect(
+      as(alice, () => people().findOneByOrFail({ id: saved.id })),
+    ).rejects.toThrow(DataIntegrityError);
   });
 
   it('rejects a ciphertext copied to another column of the same row', async () => {
     const saved = await insert(alice, sample());
-    await dataSource.query(`UPDATE people SET "nickname" = "fullName" WHERE id = $1`, [saved.id]);
-    await expect(as(alice, () => people().findOneByOrFail({ id: saved.id }))).rejects.toThrow(DataIntegrityError);
+    await dataSource.query(
+      `UPDATE people SET "nickname" = "fullName" WHERE id = $1`,
+      [saved.id],
+    );
+    await expect(
+      as(alice, () => people().findOneByOrFail({ id: saved.id })),
+    ).rejects.toThrow(DataIntegrityError);
   });
 
   it('rejects a ciphertext copied into another owner’s row', async () => {
@@ -187,20 +271,36 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
     const attacker = await insert(bob, { fullName: 'Bob' });
     // Even if Bob's keys were Alice's keys, the AAD binds the owner: simulate with a shared DEK.
     const shared = { ...bob, keys: alice.keys };
-    await dataSource.query(`UPDATE people SET "fullName" = (SELECT "fullName" FROM people WHERE id = $1) WHERE id = $2`, [
-      victim.id,
-      attacker.id,
-    ]);
-    await expect(as(bob, () => people().findOneByOrFail({ id: attacker.id }))).rejects.toThrow(DataIntegrityError);
-    await expect(as(shared, () => people().findOneByOrFail({ id: attacker.id }))).rejects.toThrow(DataIntegrityError);
+    await dataSource.query(
+      `UPDATE people SET "fullName" = (SELECT "fullName" FROM people WHERE id = $1) WHERE id = $2`,
+      [victim.id, attacker.id],
+    );
+    await expect(
+      as(bob, () => people().findOneByOrFail({ id: attacker.id })),
+    ).rejects.toThrow(DataIntegrityError);
+    await expect(
+      as(shared, () => people().findOneByOrFail({ id: attacker.id })),
+    ).rejects.toThrow(DataIntegrityError);
   });
 
   describe('where conditions on encrypted columns fail loudly', () => {
     it.each<[string, () => Promise<unknown>]>([
       ['findOneBy', () => people().findOneBy({ fullName: 'Ada' })],
-      ['find with In()', () => people().find({ where: { fullName: In(['Ada']) } })],
+      [
+        'find with In()',
+        () => people().find({ where: { fullName: In(['Ada']) } }),
+      ],
       ['count', () => people().countBy({ email: 'ada@example.org' })],
-      ['query builder where object', () => people().createQueryBuilder().update().set({ verified: false }).where({ fullName: 'Ada' }).execute()],
+      [
+        'query builder where object',
+        () =>
+          people()
+            .createQueryBuilder()
+            .update()
+            .set({ verified: false })
+            .where({ fullName: 'Ada' })
+            .execute(),
+      ],
       ['delete by criteria', () => people().delete({ fullName: 'Ada' })],
     ])('%s', async (_name, query) => {
       await expect(as(alice, query)).rejects.toThrow(EncryptedColumnQueryError);
@@ -212,12 +312,22 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
       const mine = await insert(alice, { email: 'Grace@Example.org' });
       const theirs = await insert(bob, { email: 'grace@example.org' });
       const found = await as(alice, () =>
-        people().findBy({ emailIndex: In(blindIndexesFor(Person, 'emailIndex', '  GRACE@example.ORG ')) }),
+        people().findBy({
+          emailIndex: In(
+            blindIndexesFor(Person, 'emailIndex', '  GRACE@example.ORG '),
+          ),
+        }),
       );
       expect(found.map((p) => p.id)).toEqual([mine.id]);
-      expect((await rawRow(mine.id)).emailIndex).not.toEqual((await rawRow(theirs.id)).emailIndex);
+      expect((await rawRow(mine.id)).emailIndex).not.toEqual(
+        (await rawRow(theirs.id)).emailIndex,
+      );
       const miss = await as(alice, () =>
-        people().findBy({ emailIndex: In(blindIndexesFor(Person, 'emailIndex', 'nobody@example.org')) }),
+        people().findBy({
+          emailIndex: In(
+            blindIndexesFor(Person, 'emailIndex', 'nobody@example.org'),
+          ),
+        }),
       );
       expect(miss).toEqual([]);
     });
@@ -229,8 +339,20 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
         entity.email = 'new@example.org';
         await people().save(entity);
       });
-      const byNew = await as(alice, () => people().findBy({ emailIndex: In(blindIndexesFor(Person, 'emailIndex', 'new@example.org')) }));
-      const byOld = await as(alice, () => people().findBy({ emailIndex: In(blindIndexesFor(Person, 'emailIndex', 'old@example.org')) }));
+      const byNew = await as(alice, () =>
+        people().findBy({
+          emailIndex: In(
+            blindIndexesFor(Person, 'emailIndex', 'new@example.org'),
+          ),
+        }),
+      );
+      const byOld = await as(alice, () =>
+        people().findBy({
+          emailIndex: In(
+            blindIndexesFor(Person, 'emailIndex', 'old@example.org'),
+          ),
+        }),
+      );
       expect(byNew.map((p) => p.id)).toEqual([saved.id]);
       expect(byOld).toEqual([]);
 
@@ -244,9 +366,17 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
 
     it('server-keyed index is unique across users (the login email)', async () => {
       await insert(alice, { loginEmail: 'unique@example.org' });
-      await expect(insert(bob, { loginEmail: ' UNIQUE@example.org' })).rejects.toThrow(/duplicate key|unique/i);
-      const [index] = blindIndexesFor(Person, 'loginEmailIndex', 'unique@example.org');
-      const found = await as(alice, () => people().findBy({ loginEmailIndex: index }));
+      await expect(
+        insert(bob, { loginEmail: ' UNIQUE@example.org' }),
+      ).rejects.toThrow(/duplicate key|unique/i);
+      const [index] = blindIndexesFor(
+        Person,
+        'loginEmailIndex',
+        'unique@example.org',
+      );
+      const found = await as(alice, () =>
+        people().findBy({ loginEmailIndex: index }),
+      );
       expect(found).toHaveLength(1);
     });
   });
@@ -254,23 +384,46 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
   describe('key versions', () => {
     it('reads old versions, writes the active one, and searches across both', async () => {
       const carol = newUser();
-      const old = await insert(carol, { fullName: 'Carol v1', email: 'carol@example.org' });
+      const old = await insert(carol, {
+        fullName: 'Carol v1',
+        email: 'carol@example.org',
+      });
       carol.keys.set(2, generateDataKey());
       carol.active = 2;
-      const fresh = await insert(carol, { fullName: 'Carol v2', email: 'carol@example.org' });
+      const fresh = await insert(carol, {
+        fullName: 'Carol v2',
+        email: 'carol@example.org',
+      });
 
-      expect(readEnvelopeHeader((await rawRow(old.id)).fullName as Buffer).keyVersion).toBe(1);
-      expect(readEnvelopeHeader((await rawRow(fresh.id)).fullName as Buffer).keyVersion).toBe(2);
-      const both = await as(carol, () => people().findBy({ ownerId: carol.id }));
-      expect(both.map((p) => p.fullName).sort()).toEqual(['Carol v1', 'Carol v2']);
+      expect(
+        readEnvelopeHeader((await rawRow(old.id)).fullName as Buffer)
+          .keyVersion,
+      ).toBe(1);
+      expect(
+        readEnvelopeHeader((await rawRow(fresh.id)).fullName as Buffer)
+          .keyVersion,
+      ).toBe(2);
+      const both = await as(carol, () =>
+        people().findBy({ ownerId: carol.id }),
+      );
+      expect(both.map((p) => p.fullName).sort()).toEqual([
+        'Carol v1',
+        'Carol v2',
+      ]);
       const byEmail = await as(carol, () =>
-        people().findBy({ emailIndex: In(blindIndexesFor(Person, 'emailIndex', 'carol@example.org')) }),
+        people().findBy({
+          emailIndex: In(
+            blindIndexesFor(Person, 'emailIndex', 'carol@example.org'),
+          ),
+        }),
       );
       expect(byEmail).toHaveLength(2);
 
       // A destroyed version (dropped from the keyring) is an integrity failure, not a silent null.
       carol.keys.delete(1);
-      await expect(as(carol, () => people().findOneByOrFail({ id: old.id }))).rejects.toThrow(DataIntegrityError);
+      await expect(
+        as(carol, () => people().findOneByOrFail({ id: old.id })),
+      ).rejects.toThrow(DataIntegrityError);
     });
   });
 
@@ -279,9 +432,16 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
     configureEncryption({ algorithm: AeadAlgorithm.Aes256Gcm });
     try {
       const gcm = await insert(alice, { fullName: 'GCM row' });
-      expect(readEnvelopeHeader((await rawRow(gcm.id)).fullName as Buffer).algorithm).toBe(AeadAlgorithm.Aes256Gcm);
-      const loaded = await as(alice, () => people().findBy({ id: In([xchacha.id, gcm.id]) }));
-      expect(loaded.map((p) => p.fullName).sort()).toEqual(['GCM row', 'XChaCha row']);
+      expect(
+        readEnvelopeHeader((await rawRow(gcm.id)).fullName as Buffer).algorithm,
+      ).toBe(AeadAlgorithm.Aes256Gcm);
+      const loaded = await as(alice, () =>
+        people().findBy({ id: In([xchacha.id, gcm.id]) }),
+      );
+      expect(loaded.map((p) => p.fullName).sort()).toEqual([
+        'GCM row',
+        'XChaCha row',
+      ]);
     } finally {
       configureEncryption({ algorithm: AeadAlgorithm.XChaCha20Poly1305 });
     }

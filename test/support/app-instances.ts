@@ -13,7 +13,11 @@ export interface AppInstance {
  * Starts `src/main.ts` with `env` and resolves once it listens. Instances of one deployment get
  * the same `env` (one APP_MASTER_KEY, DATABASE_URL, REDIS_URL): they differ only in their port.
  */
-export async function startAppInstance(name: string, env: Record<string, string>, timeoutMs = 60_000): Promise<AppInstance> {
+export async function startAppInstance(
+  name: string,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<AppInstance> {
   const process = await startAppProcess(env);
   // However the test process ends (a crash, a timeout), the app does not outlive it.
   const killOnExit = () => process.child.kill('SIGKILL');
@@ -30,10 +34,14 @@ export async function startAppInstance(name: string, env: Record<string, string>
 }
 
 /** Sends `signal` (SIGTERM: drain and exit 0) and resolves with the exit code or signal name. */
-export async function stopAppInstance(instance: AppInstance | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string | undefined> {
+export async function stopAppInstance(
+  instance: AppInstance | undefined,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<number | string | undefined> {
   const child = instance?.process.child;
   if (!child) return undefined;
-  if (child.exitCode !== null || child.signalCode !== null) return instance.process.exited;
+  if (child.exitCode !== null || child.signalCode !== null)
+    return instance.process.exited;
   child.kill(signal);
   return instance.process.exited;
 }

@@ -18,9 +18,21 @@ export interface AppProcess {
  * the build step. Only the given variables (plus PATH/HOME) reach it: no DATABASE_URL leaks in.
  * `wrapper` is a command line that runs it (e.g. `prlimit --memlock=0:0`).
  */
-export async function startAppProcess(env: Record<string, string>, wrapper: readonly string[] = []): Promise<AppProcess> {
-  const port = env.PORT && /^\d+$/.test(env.PORT) ? Number(env.PORT) : await findFreePort();
-  const command = [...wrapper, process.execPath, '-r', 'ts-node/register/transpile-only', 'src/main.ts'];
+export async function startAppProcess(
+  env: Record<string, string>,
+  wrapper: readonly string[] = [],
+): Promise<AppProcess> {
+  const port =
+    env.PORT && /^\d+$/.test(env.PORT)
+      ? Number(env.PORT)
+      : await findFreePort();
+  const command = [
+    ...wrapper,
+    process.execPath,
+    '-r',
+    'ts-node/register/transpile-only',
+    'src/main.ts',
+  ];
   const child = spawn(command[0], command.slice(1), {
     cwd: PROJECT_ROOT,
     env: {
@@ -61,7 +73,11 @@ export function watchAppProcess(child: ChildProcess, port: number): AppProcess {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
+          reject(
+            new Error(
+              `timed out waiting for ${pattern}; output so far:\n${output}`,
+            ),
+          );
         }, timeoutMs);
         const check = () => {
           if (pattern.test(output)) {
@@ -71,7 +87,9 @@ export function watchAppProcess(child: ChildProcess, port: number): AppProcess {
           } else if (child.exitCode !== null || child.signalCode !== null) {
             clearTimeout(timer);
             waiters.delete(check);
-            reject(new Error(`process ended before ${pattern}; output:\n${output}`));
+            reject(
+              new Error(`process ended before ${pattern}; output:\n${output}`),
+            );
           }
         };
         waiters.add(check);

@@ -14,7 +14,8 @@ function newestSourceTime(dir: string): number {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSourceTime(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
+      newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
@@ -24,14 +25,26 @@ function newestSourceTime(dir: string): number {
  * (the compiled app is what production runs: `node dist/main.js`).
  */
 export function ensureBuild(): 'reused' | 'built' {
-  const sources = Math.max(newestSourceTime(join(PROJECT_ROOT, 'src')), statSync(join(PROJECT_ROOT, 'tsconfig.build.json')).mtimeMs);
-  if (existsSync(DIST_MAIN) && statSync(DIST_MAIN).mtimeMs > sources) return 'reused';
-  execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build'], {
-    cwd: PROJECT_ROOT,
-    stdio: 'pipe',
-    timeout: 180_000,
-  });
-  if (!existsSync(DIST_MAIN)) throw new Error('npm run build did not produce dist/main.js');
+  const sources = Math.max(
+    newestSourceTime(join(PROJECT_ROOT, 'src')),
+    statSync(join(PROJECT_ROOT, 'tsconfig.build.json')).mtimeMs,
+  );
+  if (existsSync(DIST_MAIN) && statSync(DIST_MAIN).mtimeMs > sources)
+    return 'reused';
+  execFileSync(
+    process.execPath,
+    [
+      join(PROJECT_ROOT, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'),
+      'build',
+    ],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: 'pipe',
+      timeout: 180_000,
+    },
+  );
+  if (!existsSync(DIST_MAIN))
+    throw new Error('npm run build did not produce dist/main.js');
   return 'built';
 }
 
@@ -39,8 +52,14 @@ export function ensureBuild(): 'reused' | 'built' {
  * `node [nodeArgs] dist/main.js` in its own process with only `env` (plus PATH, and a free PORT
  * unless given): what `npm run start:prod` runs.
  */
-export async function startBuiltApp(env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
-  const port = env.PORT && /^\d+$/.test(env.PORT) ? Number(env.PORT) : await findFreePort();
+export async function startBuiltApp(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<AppProcess> {
+  const port =
+    env.PORT && /^\d+$/.test(env.PORT)
+      ? Number(env.PORT)
+      : await findFreePort();
   const child = spawn(process.execPath, [...nodeArgs, DIST_MAIN], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
@@ -54,8 +73,11 @@ export async function startBuiltApp(env: Record<string, string>, nodeArgs: strin
 }
 
 /** SIGTERM (drain and exit), then the exit code or signal name. */
-export async function stopApp(app: AppProcess | undefined): Promise<number | string | undefined> {
+export async function stopApp(
+  app: AppProcess | undefined,
+): Promise<number | string | undefined> {
   if (!app) return undefined;
-  if (app.child.exitCode === null && app.child.signalCode === null) app.child.kill('SIGTERM');
+  if (app.child.exitCode === null && app.child.signalCode === null)
+    app.child.kill('SIGTERM');
   return app.exited;
 }

@@ -29,17 +29,24 @@ export interface Finding {
 }
 
 /** Every (canary, place) pair where a canary shows, in any of its encodings. */
-export function findCanaries(canaries: readonly Canary[], dumps: readonly Dump[]): Finding[] {
+export function findCanaries(
+  canaries: readonly Canary[],
+  dumps: readonly Dump[],
+): Finding[] {
   const findings: Finding[] = [];
   for (const canary of canaries) {
-    const texts = canary.text.filter((value) => value.length >= 4).map((value) => value.toLowerCase());
+    const texts = canary.text
+      .filter((value) => value.length >= 4)
+      .map((value) => value.toLowerCase());
     const hexes = [
       ...texts.map((value) => Buffer.from(value, 'utf8').toString('hex')),
       ...canary.text.map((value) => Buffer.from(value, 'utf8').toString('hex')),
       ...(canary.bytes ?? []).map((bytes) => bytes.toString('hex')),
     ].filter((hex) => hex.length >= 8);
     for (const dump of dumps) {
-      if (texts.some((value) => dump.text.some((text) => text.includes(value)))) {
+      if (
+        texts.some((value) => dump.text.some((text) => text.includes(value)))
+      ) {
         findings.push({ canary: canary.label, where: dump.where, how: 'text' });
       } else if (hexes.some((hex) => dump.hex.some((h) => h.includes(hex)))) {
         findings.push({ canary: canary.label, where: dump.where, how: 'hex' });
@@ -53,7 +60,10 @@ export function findCanaries(canaries: readonly Canary[], dumps: readonly Dump[]
 function views(value: unknown, text: string[], hex: string[]): void {
   if (value === null || value === undefined) return;
   if (Buffer.isBuffer(value)) {
-    text.push(value.toString('utf8').toLowerCase(), value.toString('latin1').toLowerCase());
+    text.push(
+      value.toString('utf8').toLowerCase(),
+      value.toString('latin1').toLowerCase(),
+    );
     hex.push(value.toString('hex'));
     return;
   }
@@ -63,24 +73,34 @@ function views(value: unknown, text: string[], hex: string[]): void {
   }
   if (typeof value === 'object') {
     text.push(JSON.stringify(value).toLowerCase());
-    for (const inner of Object.values(value as Record<string, unknown>)) views(inner, text, hex);
+    for (const inner of Object.values(value as Record<string, unknown>))
+      views(inner, text, hex);
     return;
   }
-  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'bigint') {
+  if (
+    typeof value !== 'string' &&
+    typeof value !== 'number' &&
+    typeof value !== 'boolean' &&
+    typeof value !== 'bigint'
+  ) {
     throw new Error(`no text view of a ${typeof value}`);
   }
   text.push(String(value).toLowerCase());
 }
 
 /** Every row of every table of the public schema, bytea as UTF-8, latin1 and hex. */
-export async function dumpDatabase(dataSource: DataSource): Promise<{ dumps: Dump[]; rowCounts: Record<string, number> }> {
+export async function dumpDatabase(
+  dataSource: DataSource,
+): Promise<{ dumps: Dump[]; rowCounts: Record<string, number> }> {
   const tables: { table_name: string }[] = await dataSource.query(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`,
   );
   const dumps: Dump[] = [];
   const rowCounts: Record<string, number> = {};
   for (const { table_name: table } of tables) {
-    const rows: Record<string, unknown>[] = await dataSource.query(`SELECT * FROM "public"."${table.replace(/"/g, '""')}"`);
+    const rows: Record<string, unknown>[] = await dataSource.query(
+      `SELECT * FROM "public"."${table.replace(/"/g, '""')}"`,
+    );
     // The server's own hex rendering of every bytea too, in case a driver decoded one differently.
     const hexRows: { row: string }[] = await dataSource.query(
       `SELECT row_to_json(t)::text AS row FROM "public"."${table.replace(/"/g, '""')}" t`,
@@ -95,7 +115,8 @@ export async function dumpDatabase(dataSource: DataSource): Promise<{ dumps: Dum
       }
       const rendered = hexRows[index]?.row ?? '';
       text.push(rendered.toLowerCase());
-      for (const match of rendered.matchAll(/\\\\x([0-9a-f]+)/gi)) hex.push(match[1].toLowerCase());
+      for (const match of rendered.matchAll(/\\\\x([0-9a-f]+)/gi))
+        hex.push(match[1].toLowerCase());
       dumps.push({ where: `db:${table}#${index}`, text, hex });
     });
   }
@@ -103,7 +124,9 @@ export async function dumpDatabase(dataSource: DataSource): Promise<{ dumps: Dum
 }
 
 /** Every key of the Redis database (names and values, whatever their type). */
-export async function dumpRedis(redis: Redis): Promise<{ dumps: Dump[]; keys: string[] }> {
+export async function dumpRedis(
+  redis: Redis,
+): Promise<{ dumps: Dump[]; keys: string[] }> {
   const keys: string[] = [];
   let cursor = '0';
   do {
@@ -120,7 +143,8 @@ export async function dumpRedis(redis: Redis): Promise<{ dumps: Dump[]; keys: st
       if (value) values.push(value);
     } else if (type === 'hash') {
       const hash = await redis.hgetallBuffer(key);
-      for (const [field, value] of Object.entries(hash)) values.push(Buffer.from(field), value);
+      for (const [field, value] of Object.entries(hash))
+        values.push(Buffer.from(field), value);
     } else if (type === 'set') {
       values.push(...(await redis.smembersBuffer(key)));
     } else if (type === 'zset') {
@@ -145,7 +169,14 @@ export function dumpFiles(dir: string): Dump[] {
       if (statSync(full).isDirectory()) walk(full);
       else {
         const content = readFileSync(full);
-        dumps.push({ where: `file:${full}`, text: [content.toString('utf8').toLowerCase(), content.toString('latin1').toLowerCase()], hex: [content.toString('hex')] });
+        dumps.push({
+          where: `file:${full}`,
+          text: [
+            content.toString('utf8').toLowerCase(),
+            content.toString('latin1').toLowerCase(),
+          ],
+          hex: [content.toString('hex')],
+        });
       }
     }
   };
@@ -157,6 +188,10 @@ export function dumpFiles(dir: string): Dump[] {
 export function dumpLogs(logs: readonly Record<string, unknown>[]): Dump[] {
   return logs.map((line, index) => {
     const text = JSON.stringify(line);
-    return { where: `log#${index} ${typeof line.msg === 'string' ? line.msg.slice(0, 60) : ''}`, text: [text.toLowerCase()], hex: [] };
+    return {
+      where: `log#${index} ${typeof line.msg === 'string' ? line.msg.slice(0, 60) : ''}`,
+      text: [text.toLowerCase()],
+      hex: [],
+    };
   });
 }

@@ -16,5 +16,7 @@ sodium.randombytes_buf(secure);
 
 // Kept reachable for as long as the process runs.
 (globalThis as { heldKeys?: Buffer[] }).heldKeys = [ordinary, secure];
-process.stdout.write(`${JSON.stringify({ ordinary: ordinary.toString('hex'), secure: secure.toString('hex') })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ordinary: ordinary.toString('hex'), secure: secure.toString('hex') })}\n`,
+);
 setInterval(() => undefined, 60_000);

@@ -1,5 +1,13 @@
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -36,11 +44,25 @@ export function gdbFunctionCallsUnavailableReason(): string | undefined {
   try {
     const result = spawnSync(
       GDB_PATH,
-      ['--nx', '--batch', '--readnever', '-iex', 'set debuginfod enabled off', '-ex', `attach ${sleeper.pid}`, '-ex', 'print (int) getpid()', '-ex', 'detach'],
+      [
+        '--nx',
+        '--batch',
+        '--readnever',
+        '-iex',
+        'set debuginfod enabled off',
+        '-ex',
+        `attach ${sleeper.pid}`,
+        '-ex',
+        'print (int) getpid()',
+        '-ex',
+        'detach',
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
     const printed = /^\$1 = (\d+)$/m.exec(result.stdout ?? '')?.[1];
-    const trouble = `${result.stderr ?? ''}`.split('\n').find((line) => /couldn't write|cannot|error/i.test(line));
+    const trouble = `${result.stderr ?? ''}`
+      .split('\n')
+      .find((line) => /couldn't write|cannot|error/i.test(line));
     functionCallsChecked =
       printed === String(sleeper.pid) && !trouble
         ? undefined
@@ -58,18 +80,28 @@ export function dumpsAllMappings(): boolean {
 
 /** Why core dumps cannot be taken here (no gdb, no Python in gdb, no ptrace), or undefined when they can. */
 export function coreDumpUnavailableReason(): string | undefined {
-  if (process.platform !== 'linux') return `core dumps are checked on Linux only (this is ${process.platform})`;
-  if (!existsSync(GDB_PATH)) return `${GDB_PATH} not found (Debian: apt-get install -y gdb)`;
+  if (process.platform !== 'linux')
+    return `core dumps are checked on Linux only (this is ${process.platform})`;
+  if (!existsSync(GDB_PATH))
+    return `${GDB_PATH} not found (Debian: apt-get install -y gdb)`;
   try {
-    const configuration = execFileSync(GDB_PATH, ['--configuration'], { encoding: 'utf8' });
-    if (!configuration.includes('--with-python')) return `${GDB_PATH} was built without Python (Debian's gdb has it)`;
+    const configuration = execFileSync(GDB_PATH, ['--configuration'], {
+      encoding: 'utf8',
+    });
+    if (!configuration.includes('--with-python'))
+      return `${GDB_PATH} was built without Python (Debian's gdb has it)`;
   } catch (error) {
     return `${GDB_PATH} --configuration failed: ${(error as Error).message}`;
   }
   try {
-    const scope = readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim();
-    if (scope === '3') return 'ptrace is disabled (kernel.yama.ptrace_scope = 3)';
-    if (scope !== '0' && process.getuid?.() !== 0) return `ptrace of child processes needs root or kernel.yama.ptrace_scope = 0 (it is ${scope})`;
+    const scope = readFileSync(
+      '/proc/sys/kernel/yama/ptrace_scope',
+      'utf8',
+    ).trim();
+    if (scope === '3')
+      return 'ptrace is disabled (kernel.yama.ptrace_scope = 3)';
+    if (scope !== '0' && process.getuid?.() !== 0)
+      return `ptrace of child processes needs root or kernel.yama.ptrace_scope = 0 (it is ${scope})`;
   } catch {
     // No Yama: ptrace of one's own processes is allowed.
   }
@@ -93,7 +125,8 @@ export function readMappings(pid: number): Mapping[] {
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     const range = /^([0-9a-f]+-[0-9a-f]+) /.exec(line);
     if (range) current = range[1];
-    else if (line.startsWith('VmFlags:') && / dd( |$)/.test(line)) dontDump.add(current);
+    else if (line.startsWith('VmFlags:') && / dd( |$)/.test(line))
+      dontDump.add(current);
   }
   return readFileSync(`/proc/${pid}/maps`, 'utf8')
     .split('\n')
@@ -101,7 +134,13 @@ export function readMappings(pid: number): Mapping[] {
     .map((line) => {
       const [range, perms, , , , ...name] = line.split(/\s+/);
       const [start, end] = range.split('-').map((hex) => BigInt(`0x${hex}`));
-      return { start, end, perms, name: name.join(' '), dontDump: dontDump.has(range) };
+      return {
+        start,
+        end,
+        perms,
+        name: name.join(' '),
+        dontDump: dontDump.has(range),
+      };
     });
 }
 
@@ -130,12 +169,18 @@ export interface CoreDump {
  * /usr/bin/gcore runs it (the process is stopped while gdb is attached and continues afterwards),
  * through gcore-without-empty-mappings.py unless every mapping is dumped (dumpsAllMappings()).
  */
-export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDump> {
+export async function takeCoreDump(
+  pid: number,
+  prefix: string,
+): Promise<CoreDump> {
   const mappings = readMappings(pid);
   const threads = new Map<number, string>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      threads.set(Number(tid), readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim());
+      threads.set(
+        Number(tid),
+        readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
+      );
     } catch {
       // The thread ended meanwhile.
     }
@@ -149,18 +194,46 @@ export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDum
     ({ stdout } = await execFileAsync(
       GDB_PATH,
       // /usr/bin/gcore's own invocation (no .gdbinit, no debug info, no debuginfod).
-      ['--nx', '--batch', '--readnever', '-iex', 'set debuginfod enabled off', '-ex', 'set pagination off', '-ex', 'set height 0', '-ex', 'set width 0',
-        '-ex', `attach ${pid}`, ...dump, '-ex', 'detach', '-ex', 'quit'],
-      { env: { ...process.env, CORE_DUMP_PATH: path }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      [
+        '--nx',
+        '--batch',
+        '--readnever',
+        '-iex',
+        'set debuginfod enabled off',
+        '-ex',
+        'set pagination off',
+        '-ex',
+        'set height 0',
+        '-ex',
+        'set width 0',
+        '-ex',
+        `attach ${pid}`,
+        ...dump,
+        '-ex',
+        'detach',
+        '-ex',
+        'quit',
+      ],
+      {
+        env: { ...process.env, CORE_DUMP_PATH: path },
+        timeout: 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
     ));
   } catch (error) {
     const { stderr, message } = error as { stderr?: string; message: string };
-    throw new Error(`gdb could not dump ${pid}: ${(stderr || message).trim()}`, { cause: error });
+    throw new Error(
+      `gdb could not dump ${pid}: ${(stderr || message).trim()}`,
+      { cause: error },
+    );
   }
-  if (!existsSync(path)) throw new Error(`gdb did not write ${path}:\n${stdout}`);
+  if (!existsSync(path))
+    throw new Error(`gdb did not write ${path}:\n${stdout}`);
   let leftOut = { count: 0, bytes: 0, failedCalls: 0 };
   if (!allMappings) {
-    const line = stdout.split('\n').find((l) => l.startsWith('CORE_DUMP_RESULT '));
+    const line = stdout
+      .split('\n')
+      .find((l) => l.startsWith('CORE_DUMP_RESULT '));
     if (!line) throw new Error(`${GCORE_SCRIPT} printed no result:\n${stdout}`);
     const result = JSON.parse(line.slice('CORE_DUMP_RESULT '.length)) as {
       left_out: string[][];
@@ -168,8 +241,15 @@ export async function takeCoreDump(pid: number, prefix: string): Promise<CoreDum
       mark_failed: number;
       dont_dump_restored: boolean;
     };
-    if (!result.dont_dump_restored) throw new Error(`the MADV_DONTDUMP mappings of ${pid} changed during the dump`);
-    leftOut = { count: result.left_out.length, bytes: result.left_out_bytes, failedCalls: result.mark_failed };
+    if (!result.dont_dump_restored)
+      throw new Error(
+        `the MADV_DONTDUMP mappings of ${pid} changed during the dump`,
+      );
+    leftOut = {
+      count: result.left_out.length,
+      bytes: result.left_out_bytes,
+      failedCalls: result.mark_failed,
+    };
   }
   const stat = statSync(path);
   return {
@@ -207,10 +287,17 @@ export function loadSegments(path: string): LoadSegment[] {
       return buffer;
     };
     const header = read(0, 64);
-    if (header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2 || header[5] !== 1) {
+    if (
+      header.readUInt32BE(0) !== 0x7f454c46 ||
+      header[4] !== 2 ||
+      header[5] !== 1
+    ) {
       throw new Error(`${path} is not a little-endian ELF64 file`);
     }
-    if (header.readUInt16LE(16) !== 4) throw new Error(`${path} is not a core file (e_type ${header.readUInt16LE(16)})`);
+    if (header.readUInt16LE(16) !== 4)
+      throw new Error(
+        `${path} is not a core file (e_type ${header.readUInt16LE(16)})`,
+      );
     const phoff = Number(header.readBigUInt64LE(0x20));
     const phentsize = header.readUInt16LE(0x36);
     let phnum = header.readUInt16LE(0x38);
@@ -238,12 +325,20 @@ export function loadSegments(path: string): LoadSegment[] {
 }
 
 /** The virtual address a core file offset holds, or undefined outside every PT_LOAD segment. */
-export function addressOf(segments: readonly LoadSegment[], offset: number): bigint | undefined {
-  const segment = segments.find((s) => offset >= s.offset && offset < s.offset + s.fileSize);
+export function addressOf(
+  segments: readonly LoadSegment[],
+  offset: number,
+): bigint | undefined {
+  const segment = segments.find(
+    (s) => offset >= s.offset && offset < s.offset + s.fileSize,
+  );
   return segment && segment.vaddr + BigInt(offset - segment.offset);
 }
 
-export function mappingOf(mappings: readonly Mapping[], address: bigint): Mapping | undefined {
+export function mappingOf(
+  mappings: readonly Mapping[],
+  address: bigint,
+): Mapping | undefined {
   return mappings.find((m) => address >= m.start && address < m.end);
 }
 
@@ -288,7 +383,9 @@ export function scanFile(
   mappings: readonly Mapping[] = [],
   notes: readonly Note[] = [],
 ): Hit[] {
-  const searched = needles.filter((needle) => needle.bytes.some((byte) => byte !== 0));
+  const searched = needles.filter((needle) =>
+    needle.bytes.some((byte) => byte !== 0),
+  );
   const longest = Math.max(1, ...searched.map((n) => n.bytes.length));
   const overlap = longest - 1;
   const fd = openSync(path, 'r');
@@ -313,7 +410,12 @@ export function scanFile(
               hits.push({
                 needle,
                 offset: windowStart + inWindow,
-                context: view.subarray(Math.max(0, inWindow - 48), inWindow + needle.bytes.length + 48).toString('hex'),
+                context: view
+                  .subarray(
+                    Math.max(0, inWindow - 48),
+                    inWindow + needle.bytes.length + 48,
+                  )
+                  .toString('hex'),
               });
             }
             at = range.indexOf(needle.bytes, at + 1);
@@ -332,8 +434,13 @@ export function scanFile(
   }
   for (const hit of hits) {
     hit.address = addressOf(segments, hit.offset);
-    if (hit.address !== undefined) hit.mapping = mappingOf(mappings, hit.address);
-    else hit.note = notes.find((note) => hit.offset >= note.offset && hit.offset < note.offset + note.bytes);
+    if (hit.address !== undefined)
+      hit.mapping = mappingOf(mappings, hit.address);
+    else
+      hit.note = notes.find(
+        (note) =>
+          hit.offset >= note.offset && hit.offset < note.offset + note.bytes,
+      );
   }
   return hits;
 }
@@ -343,7 +450,10 @@ function nonZeroRanges(view: Buffer, margin: number): [number, number][] {
   const ranges: [number, number][] = [];
   for (let block = 0; block < view.length; block += BLOCK_BYTES) {
     const end = Math.min(view.length, block + BLOCK_BYTES);
-    const isZero = end - block === BLOCK_BYTES ? view.subarray(block, end).equals(ZERO_BLOCK) : view.subarray(block, end).every((byte) => byte === 0);
+    const isZero =
+      end - block === BLOCK_BYTES
+        ? view.subarray(block, end).equals(ZERO_BLOCK)
+        : view.subarray(block, end).every((byte) => byte === 0);
     if (isZero) continue;
     const from = Math.max(0, block - margin);
     const to = Math.min(view.length, end + margin);
@@ -406,20 +516,31 @@ export function readNotes(path: string): Note[] {
       const data = Buffer.alloc(size);
       readSync(fd, data, 0, size, start);
       let tid: number | undefined;
-      for (let at = 0; at + 12 <= size; ) {
+      for (let at = 0; at + 12 <= size;) {
         const nameBytes = data.readUInt32LE(at);
         const descBytes = data.readUInt32LE(at + 4);
         const type = data.readUInt32LE(at + 8);
-        const name = data.subarray(at + 12, at + 12 + nameBytes).toString('latin1').replace(/\0+$/, '');
+        const name = data
+          .subarray(at + 12, at + 12 + nameBytes)
+          .toString('latin1')
+          .replace(/\0+$/, '');
         const descAt = at + 12 + align4(nameBytes);
         // elf_prstatus: siginfo (12), cursig + pad (4), sigpend (8), sighold (8), then pr_pid.
         let stackPointer: bigint | undefined;
         if (type === 1 && name === 'CORE' && descBytes >= 36) {
           tid = data.readInt32LE(descAt + 32);
           // x86-64: pr_reg (user_regs_struct, rsp is its 20th register) starts at byte 112.
-          if (process.arch === 'x64' && descBytes >= 112 + 27 * 8) stackPointer = data.readBigUInt64LE(descAt + 112 + 19 * 8);
+          if (process.arch === 'x64' && descBytes >= 112 + 27 * 8)
+            stackPointer = data.readBigUInt64LE(descAt + 112 + 19 * 8);
         }
-        notes.push({ offset: start + descAt, bytes: descBytes, type, name, tid, stackPointer });
+        notes.push({
+          offset: start + descAt,
+          bytes: descBytes,
+          type,
+          name,
+          tid,
+          stackPointer,
+        });
         at = descAt + align4(descBytes);
       }
     }
@@ -433,16 +554,25 @@ const PT_NOTE = 4;
 const align4 = (n: number) => (n + 3) & ~3;
 
 /** The thread whose stack pointer lies in `mapping` (its stack), if any. */
-export function stackOwner(notes: readonly Note[], mapping: Mapping | undefined): number | undefined {
+export function stackOwner(
+  notes: readonly Note[],
+  mapping: Mapping | undefined,
+): number | undefined {
   if (!mapping) return undefined;
-  return notes.find((note) => note.stackPointer !== undefined && note.stackPointer >= mapping.start && note.stackPointer < mapping.end)?.tid;
+  return notes.find(
+    (note) =>
+      note.stackPointer !== undefined &&
+      note.stackPointer >= mapping.start &&
+      note.stackPointer < mapping.end,
+  )?.tid;
 }
 
 /** `start-end perms name` of a mapping, for reports. */
 export function describeMapping(mapping: Mapping | undefined): string {
   if (!mapping) return '(no mapping)';
   const size = Number(mapping.end - mapping.start);
-  const name = mapping.name || (mapping.perms.startsWith('rw') ? 'anonymous' : '');
+  const name =
+    mapping.name || (mapping.perms.startsWith('rw') ? 'anonymous' : '');
   return `${mapping.start.toString(16)}-${mapping.end.toString(16)} ${mapping.perms} ${name} (${formatBytes(size)})`;
 }
 
@@ -453,16 +583,31 @@ export function formatBytes(bytes: number): string {
 }
 
 /** A plain-text table (for the test's printed report). */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((cell, i) => (cell ?? '').padEnd(widths[i])).join(' | ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+export function formatTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (cell ?? '').padEnd(widths[i]))
+      .join(' | ')
+      .trimEnd();
+  return [
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('-|-'),
+    ...rows.map(line),
+  ].join('\n');
 }
 
 /** The gdb version line, for the report. */
 export function gdbVersion(): string {
   try {
-    return execFileSync('gdb', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+    return execFileSync('gdb', ['--version'], { encoding: 'utf8' }).split(
+      '\n',
+    )[0];
   } catch {
     return 'gdb (version unknown)';
   }

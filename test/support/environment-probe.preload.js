@@ -8,7 +8,9 @@ const { writeFileSync, renameSync } = require('node:fs');
 const target = process.env.ENV_PROBE_FILE;
 if (target) {
   process.on('SIGUSR2', () => {
-    writeFileSync(`${target}.tmp`, JSON.stringify({ ...process.env }), { mode: 0o600 });
+    writeFileSync(`${target}.tmp`, JSON.stringify({ ...process.env }), {
+      mode: 0o600,
+    });
     renameSync(`${target}.tmp`, target);
   });
 }

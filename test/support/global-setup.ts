@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres';
 
 declare global {
-  var __E2E_EMBEDDED_POSTGRES__: { server: EmbeddedPostgres; dir: string } | undefined;
+  var __E2E_EMBEDDED_POSTGRES__:
+    { server: EmbeddedPostgres; dir: string } | undefined;
 }
 
 /**
@@ -15,13 +16,20 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   if (process.env.DATABASE_URL) {
     const { host } = new URL(process.env.DATABASE_URL);
-    process.stdout.write(`\ne2e: PostgreSQL from DATABASE_URL (${host || 'localhost'})\n`);
+    process.stdout.write(
+      `\ne2e: PostgreSQL from DATABASE_URL (${host || 'localhost'})\n`,
+    );
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'e2e-postgres-'));
   const started = Date.now();
-  const server = await EmbeddedPostgres.start({ baseDir: join(dir, 'postgres'), database: 'e2e' });
+  const server = await EmbeddedPostgres.start({
+    baseDir: join(dir, 'postgres'),
+    database: 'e2e',
+  });
   globalThis.__E2E_EMBEDDED_POSTGRES__ = { server, dir };
   process.env.DATABASE_URL = server.url;
-  process.stdout.write(`\ne2e: no DATABASE_URL, embedded PostgreSQL started in ${Date.now() - started} ms\n`);
+  process.stdout.write(
+    `\ne2e: no DATABASE_URL, embedded PostgreSQL started in ${Date.now() - started} ms\n`,
+  );
 }

@@ -8,7 +8,9 @@
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
-const swcrc = JSON.parse(readFileSync(join(__dirname, '..', '..', '.swcrc'), 'utf8'));
+const swcrc = JSON.parse(
+  readFileSync(join(__dirname, '..', '..', '.swcrc'), 'utf8'),
+);
 const { $schema, ...typescriptOptions } = swcrc;
 typescriptOptions.sourceMaps = 'inline';
 const ecmascriptOptions = {
@@ -20,12 +22,22 @@ const [major, minor] = process.versions.node.split('.').map(Number);
 const jestRequiresEsmNatively = major > 24 || (major === 24 && minor >= 9);
 
 // ESM-only packages the app or its tests load (`@nestjs/throttler` is CommonJS).
-const esmOnlyPackages = ['@nestjs/(?!throttler/)', 'file-type/', 'strtok3/', 'token-types/', '@tokenizer/', '@borewit/', 'uint8array-extras/'];
+const esmOnlyPackages = [
+  '@nestjs/(?!throttler/)',
+  'file-type/',
+  'strtok3/',
+  'token-types/',
+  '@tokenizer/',
+  '@borewit/',
+  'uint8array-extras/',
+];
 
 module.exports = {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { ...typescriptOptions, swcrc: false }],
-    ...(jestRequiresEsmNatively ? {} : { '^.+\\.js$': ['@swc/jest', { ...ecmascriptOptions, swcrc: false }] }),
+    ...(jestRequiresEsmNatively
+      ? {}
+      : { '^.+\\.js$': ['@swc/jest', { ...ecmascriptOptions, swcrc: false }] }),
   },
   transformIgnorePatterns: jestRequiresEsmNatively
     ? ['/node_modules/']

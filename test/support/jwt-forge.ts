@@ -2,14 +2,23 @@ import { createHmac, KeyObject } from 'node:crypto';
 
 export type JsonObject = Record<string, unknown>;
 
-const b64url = (value: string | Buffer) => Buffer.from(value).toString('base64url');
+const b64url = (value: string | Buffer) =>
+  Buffer.from(value).toString('base64url');
 
 /** The decoded header and payload of a compact JWS (no verification). */
-export function decodeJwt(token: string): { header: JsonObject; payload: JsonObject; signature: string } {
+export function decodeJwt(token: string): {
+  header: JsonObject;
+  payload: JsonObject;
+  signature: string;
+} {
   const [header, payload, signature] = token.split('.');
   return {
-    header: JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as JsonObject,
-    payload: JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as JsonObject,
+    header: JSON.parse(
+      Buffer.from(header, 'base64url').toString('utf8'),
+    ) as JsonObject,
+    payload: JSON.parse(
+      Buffer.from(payload, 'base64url').toString('utf8'),
+    ) as JsonObject,
     signature,
   };
 }

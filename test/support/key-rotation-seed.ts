@@ -8,7 +8,13 @@ import { User } from '../../src/users/user.entity';
 import type { TestApp } from './test-app';
 
 /** The n-th seeded contact's fields (deterministic, so a test can check any of them). */
-export function seededContact(n: number): { fullName: string; email: string; phone: string; address: string; notes: string } {
+export function seededContact(n: number): {
+  fullName: string;
+  email: string;
+  phone: string;
+  address: string;
+  notes: string;
+} {
   return {
     fullName: `Seeded Contact ${n}`,
     email: `seeded.${n}@example.org`,
@@ -23,16 +29,28 @@ export function seededContact(n: number): { fullName: string; email: string; pho
  * the account holds, its active version active. A test keeps it to write as a request that
  * unlocked its keys then would (the caller owns it: `KeyContext.runWithKeyring` zeroes it).
  */
-export async function unlockKeyring(app: Pick<TestApp, 'app' | 'dataSource'>, userId: string, password: string): Promise<Keyring> {
+export async function unlockKeyring(
+  app: Pick<TestApp, 'app' | 'dataSource'>,
+  userId: string,
+  password: string,
+): Promise<Keyring> {
   const dataSource: DataSource = app.dataSource;
   const keys = app.app.get(AccountKeysService);
   const user = await dataSource.getRepository(User).findOneOrFail({
     where: { id: userId },
-    select: { id: true, authVerifier: true, kdfSalt: true, kdfParams: true, activeKeyVersion: true },
+    select: {
+      id: true,
+      authVerifier: true,
+      kdfSalt: true,
+      kdfParams: true,
+      activeKeyVersion: true,
+    },
   });
   const kek = await keys.verifyPassword(user, password);
   if (!kek) throw new Error('unlockKeyring: wrong password');
-  const dataKeys = await dataSource.getRepository(UserDataKey).findBy({ userId });
+  const dataKeys = await dataSource
+    .getRepository(UserDataKey)
+    .findBy({ userId });
   const keyring = keys.unwrapKeyring(user, dataKeys, kek, 'password');
   kek.fill(0);
   if (!keyring) throw new Error('unlockKeyring: keys did not unwrap');
@@ -44,13 +62,23 @@ export async function unlockKeyring(app: Pick<TestApp, 'app' | 'dataSource'>, us
  * user's keys (unwrapped with the password, as login does): thousands in seconds, where the API
  * would take minutes. 5 encrypted values per contact.
  */
-export async function seedContacts(app: Pick<TestApp, 'app' | 'dataSource'>, userId: string, password: string, count: number): Promise<void> {
+export async function seedContacts(
+  app: Pick<TestApp, 'app' | 'dataSource'>,
+  userId: string,
+  password: string,
+  count: number,
+): Promise<void> {
   const dataSource: DataSource = app.dataSource;
   const keyring = await unlockKeyring(app, userId, password);
   await KeyContext.runWithKeyring(keyring, async () => {
     for (let start = 0; start < count; start += 500) {
       const batch: Contact[] = [];
-      for (let n = start; n < Math.min(count, start + 500); n++) batch.push(dataSource.getRepository(Contact).create({ ownerId: userId, ...seededContact(n) }));
+      for (let n = start; n < Math.min(count, start + 500); n++)
+        batch.push(
+          dataSource
+            .getRepository(Contact)
+            .create({ ownerId: userId, ...seededContact(n) }),
+        );
       await dataSource.transaction((manager) => manager.insert(Contact, batch));
     }
   });

@@ -4,17 +4,36 @@ import type { ProblemDetails } from '../../src/common/problem/problem-details';
 import { bodyOf } from './http-body';
 
 /** The exact member set of our problem bodies (RFC 9457 + `code`, `instance`, `requestId`). */
-const PROBLEM_MEMBERS = ['code', 'detail', 'instance', 'requestId', 'status', 'title', 'type'];
+const PROBLEM_MEMBERS = [
+  'code',
+  'detail',
+  'instance',
+  'requestId',
+  'status',
+  'title',
+  'type',
+];
 
 /**
  * Asserts an RFC 9457 problem+json answer with this status and code, carrying only the members
  * the API documents (plus `errors` for validation), and none of the `secrets` anywhere in its
  * body or headers (case-insensitive).
  */
-export function expectProblem(response: Response, status: number, code: string, secrets: readonly string[] = []): void {
+export function expectProblem(
+  response: Response,
+  status: number,
+  code: string,
+  secrets: readonly string[] = [],
+): void {
   const summary = `${response.status} ${JSON.stringify(response.body)}`;
-  expect({ status: response.status, code: bodyOf<ProblemDetails | undefined>(response)?.code, summary }).toEqual({ status, code, summary });
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json; charset=utf-8$/);
+  expect({
+    status: response.status,
+    code: bodyOf<ProblemDetails | undefined>(response)?.code,
+    summary,
+  }).toEqual({ status, code, summary });
+  expect(response.headers['content-type']).toMatch(
+    /^application\/problem\+json; charset=utf-8$/,
+  );
   expect(response.headers['cache-control']).toBe('no-store');
   expect(response.body).toMatchObject({
     type: `/problems/${code.replace(/_/g, '-')}`,
@@ -25,16 +44,30 @@ export function expectProblem(response: Response, status: number, code: string, 
     instance: expect.stringMatching(/^\/[^?]*$/),
     requestId: response.headers['x-request-id'],
   });
-  const allowed = code === 'validation_failed' ? [...PROBLEM_MEMBERS, 'errors'].sort() : PROBLEM_MEMBERS;
+  const allowed =
+    code === 'validation_failed'
+      ? [...PROBLEM_MEMBERS, 'errors'].sort()
+      : PROBLEM_MEMBERS;
   expect(Object.keys(bodyOf<ProblemDetails>(response)).sort()).toEqual(allowed);
   expectNoSecrets(response, secrets);
 }
 
 /** None of `secrets` (case-insensitive) in the raw body text or any header value. */
-export function expectNoSecrets(response: Response, secrets: readonly string[]): void {
-  const haystack = (response.text + '\n' + JSON.stringify(response.headers)).toLowerCase();
+export function expectNoSecrets(
+  response: Response,
+  secrets: readonly string[],
+): void {
+  const haystack = (
+    response.text +
+    '\n' +
+    JSON.stringify(response.headers)
+  ).toLowerCase();
   for (const secret of secrets) {
-    if (secret) expect({ leaked: haystack.includes(secret.toLowerCase()), secret }).toEqual({ leaked: false, secret });
+    if (secret)
+      expect({
+        leaked: haystack.includes(secret.toLowerCase()),
+        secret,
+      }).toEqual({ leaked: false, secret });
   }
 }
 

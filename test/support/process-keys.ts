@@ -3,7 +3,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deriveBlindIndexKey } from '../../src/crypto/blind-index';
 import { unwrapDataKey } from '../../src/crypto/data-key';
-import { Argon2Params, derivePasswordMasterKey, hkdfSha256, PasswordKdfSecrets, passwordKdfVersion } from '../../src/crypto/kdf';
+import {
+  Argon2Params,
+  derivePasswordMasterKey,
+  hkdfSha256,
+  PasswordKdfSecrets,
+  passwordKdfVersion,
+} from '../../src/crypto/kdf';
 import { deriveRecoveryKek } from '../../src/crypto/recovery-code';
 import { deriveServerSecrets } from '../../src/crypto/server-secrets';
 import { deriveSessionKey } from '../../src/key-vault/session-key';
@@ -26,7 +32,11 @@ export interface MasterKeySource {
   /** NODE_ENV the source works under (the development key file is refused in production). */
   nodeEnv: 'production' | 'development';
   /** Writes whatever files the source needs under `dir` and returns the app's variables. */
-  provide(masterKey: Buffer, dir: string, dataDir: string): Record<string, string>;
+  provide(
+    masterKey: Buffer,
+    dir: string,
+    dataDir: string,
+  ): Record<string, string>;
 }
 
 /** `APP_MASTER_KEY_FILE`: a file holding the key in base64 (SPEC §1). */
@@ -45,7 +55,11 @@ export const DEVELOPMENT_KEY_FILE: MasterKeySource = {
   name: 'DATA_DIR/master.key (development)',
   nodeEnv: 'development',
   provide(masterKey, _dir, dataDir) {
-    writeFileSync(join(dataDir, 'master.key'), `${masterKey.toString('base64')}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(dataDir, 'master.key'),
+      `${masterKey.toString('base64')}\n`,
+      { mode: 0o600 },
+    );
     return {};
   },
 };
@@ -60,7 +74,10 @@ export const MASTER_KEY_ENVIRONMENT: MasterKeySource = {
 /** Whether the compiled app at `distDir` knows `APP_MASTER_KEY_FILE` yet. */
 export function masterKeyFileSupported(distDir: string): boolean {
   try {
-    return readFileSync(join(distDir, 'config', 'master-key.js'), 'utf8').includes('APP_MASTER_KEY_FILE');
+    return readFileSync(
+      join(distDir, 'config', 'master-key.js'),
+      'utf8',
+    ).includes('APP_MASTER_KEY_FILE');
   } catch {
     return false;
   }
@@ -85,10 +102,23 @@ export function needlesFor(keys: readonly ProcessKey[]): Needle[] {
   const needles: Needle[] = [];
   for (const key of keys) {
     needles.push({ key: key.label, form: 'raw', bytes: key.bytes });
-    for (const text of key.text ?? []) needles.push({ key: key.label, form: `text ${text.slice(0, 6)}…`, bytes: Buffer.from(text, 'latin1') });
+    for (const text of key.text ?? [])
+      needles.push({
+        key: key.label,
+        form: `text ${text.slice(0, 6)}…`,
+        bytes: Buffer.from(text, 'latin1'),
+      });
     if (key.bytes.length >= 32) {
-      needles.push({ key: key.label, form: 'first half', bytes: key.bytes.subarray(0, 16) });
-      needles.push({ key: key.label, form: 'second half', bytes: key.bytes.subarray(key.bytes.length - 16) });
+      needles.push({
+        key: key.label,
+        form: 'first half',
+        bytes: key.bytes.subarray(0, 16),
+      });
+      needles.push({
+        key: key.label,
+        form: 'second half',
+        bytes: key.bytes.subarray(key.bytes.length - 16),
+      });
     }
   }
   return needles;
@@ -105,7 +135,10 @@ const kdfSecretsByPepper = new Map<string, PasswordKdfSecrets>();
 /** The server secrets the password KDF takes (pepper, argon2-output key), as ordinary copies. */
 export function passwordKdfSecrets(masterKey: Buffer): PasswordKdfSecrets {
   const secrets = deriveServerSecrets(masterKey);
-  const kdfSecrets = { pepper: copy(secrets.pepper), argon2OutputKey: copy(secrets.argon2OutputKey) };
+  const kdfSecrets = {
+    pepper: copy(secrets.pepper),
+    argon2OutputKey: copy(secrets.argon2OutputKey),
+  };
   kdfSecretsByPepper.set(kdfSecrets.pepper.toString('hex'), kdfSecrets);
   return kdfSecrets;
 }
@@ -116,16 +149,30 @@ export function serverKeys(masterKey: Buffer): ProcessKey[] {
   passwordKdfSecrets(masterKey);
   const jwt = hkdfSha256(masterKey, 'server/jwt-hs256');
   return [
-    { label: 'master key', bytes: copy(masterKey), text: [masterKey.toString('base64')] },
+    {
+      label: 'master key',
+      bytes: copy(masterKey),
+      text: [masterKey.toString('base64')],
+    },
     { label: 'server secret: argon2 pepper', bytes: copy(secrets.pepper) },
-    { label: 'server secret: argon2-output key', bytes: copy(secrets.argon2OutputKey) },
-    { label: 'server secret: blind-index key', bytes: copy(secrets.blindIndexKey) },
+    {
+      label: 'server secret: argon2-output key',
+      bytes: copy(secrets.argon2OutputKey),
+    },
+    {
+      label: 'server secret: blind-index key',
+      bytes: copy(secrets.blindIndexKey),
+    },
     { label: 'server secret: vault key', bytes: copy(secrets.vaultKey) },
-    { label: 'server secret: rate-limit key', bytes: copy(secrets.rateLimitKey) },
+    {
+      label: 'server secret: rate-limit key',
+      bytes: copy(secrets.rateLimitKey),
+    },
     {
       label: 'server secret: JWT HS256 key',
       bytes: copy(jwt),
-      expectedLeak: 'a node:crypto KeyObject: OpenSSL keeps its bytes in ordinary memory (documented)',
+      expectedLeak:
+        'a node:crypto KeyObject: OpenSSL keeps its bytes in ordinary memory (documented)',
     },
   ];
 }
@@ -145,9 +192,15 @@ interface UserRow {
 }
 
 /** The account's current salts (read them before a rotation replaces the recovery salt). */
-export async function readUserRow(databaseUrl: string, userId: string): Promise<UserRow> {
+export async function readUserRow(
+  databaseUrl: string,
+  userId: string,
+): Promise<UserRow> {
   return withPgClient(databaseUrl, async (pg) => {
-    const { rows } = await pg.query('SELECT kdf_salt, kdf_params, recovery_salt FROM users WHERE id = $1', [userId]);
+    const { rows } = await pg.query(
+      'SELECT kdf_salt, kdf_params, recovery_salt FROM users WHERE id = $1',
+      [userId],
+    );
     if (rows.length !== 1) throw new Error(`no users row for ${userId}`);
     return rows[0] as UserRow;
   });
@@ -175,22 +228,50 @@ export async function userKeys(
   kdfSecrets: PasswordKdfSecrets | Buffer,
   documentsDir?: string,
 ): Promise<ProcessKey[]> {
-  const secrets = Buffer.isBuffer(kdfSecrets) ? kdfSecretsByPepper.get(kdfSecrets.toString('hex')) : kdfSecrets;
-  if (!secrets) throw new Error('userKeys: pass passwordKdfSecrets(masterKey), or call serverKeys(masterKey) before passing its pepper');
+  const secrets = Buffer.isBuffer(kdfSecrets)
+    ? kdfSecretsByPepper.get(kdfSecrets.toString('hex'))
+    : kdfSecrets;
+  if (!secrets)
+    throw new Error(
+      'userKeys: pass passwordKdfSecrets(masterKey), or call serverKeys(masterKey) before passing its pepper',
+    );
   const user = await readUserRow(databaseUrl, account.userId);
-  const rows = await withPgClient(databaseUrl, async (pg) =>
-    (await pg.query('SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1 ORDER BY key_version', [account.userId]))
-      .rows as { key_version: number; wrapped_by_password: Buffer }[],
+  const rows = await withPgClient(
+    databaseUrl,
+    async (pg) =>
+      (
+        await pg.query(
+          'SELECT key_version, wrapped_by_password FROM user_data_keys WHERE user_id = $1 ORDER BY key_version',
+          [account.userId],
+        )
+      ).rows as { key_version: number; wrapped_by_password: Buffer }[],
   );
   const version = passwordKdfVersion(user.kdf_params);
   // argon2id's output is version 1's master key; version 2's is recomputed here with node:crypto.
-  const argon2Output = copy(await derivePasswordMasterKey(account.password, user.kdf_salt, { ...user.kdf_params, version: 1 }, secrets));
-  const passwordMasterKey = version === 1 ? argon2Output : createHmac('sha256', secrets.argon2OutputKey).update(argon2Output).digest();
+  const argon2Output = copy(
+    await derivePasswordMasterKey(
+      account.password,
+      user.kdf_salt,
+      { ...user.kdf_params, version: 1 },
+      secrets,
+    ),
+  );
+  const passwordMasterKey =
+    version === 1
+      ? argon2Output
+      : createHmac('sha256', secrets.argon2OutputKey)
+          .update(argon2Output)
+          .digest();
   const kek = hkdfSha256(passwordMasterKey, 'password/kek');
   const authKey = hkdfSha256(passwordMasterKey, 'password/auth');
   const keys: ProcessKey[] =
     version === 1
-      ? [{ label: 'password master key (argon2id output, KDF version 1)', bytes: copy(passwordMasterKey) }]
+      ? [
+          {
+            label: 'password master key (argon2id output, KDF version 1)',
+            bytes: copy(passwordMasterKey),
+          },
+        ]
       : [
           {
             label: 'argon2 output (harmless without the argon2-output key)',
@@ -198,31 +279,61 @@ export async function userKeys(
             expectedLeak:
               'KDF version 2: argon2 leaves its output in threadpool registers and freed heap; the master key is its HMAC under a key in locked memory',
           },
-          { label: 'password master key (HMAC of the argon2 output, KDF version 2)', bytes: copy(passwordMasterKey) },
+          {
+            label:
+              'password master key (HMAC of the argon2 output, KDF version 2)',
+            bytes: copy(passwordMasterKey),
+          },
         ];
-  keys.push({ label: 'password auth key', bytes: copy(authKey) }, { label: 'password KEK', bytes: copy(kek) });
+  keys.push(
+    { label: 'password auth key', bytes: copy(authKey) },
+    { label: 'password KEK', bytes: copy(kek) },
+  );
   const files = documentsDir ? documentSalts(documentsDir) : [];
   for (const row of rows) {
-    const dataKey = unwrapDataKey(row.wrapped_by_password, kek, { userId: account.userId, keyVersion: row.key_version, wrappedBy: 'password' });
-    keys.push({ label: `data key v${row.key_version}`, bytes: copy(dataKey), text: [dataKey.toString('base64'), dataKey.toString('hex')] });
+    const dataKey = unwrapDataKey(row.wrapped_by_password, kek, {
+      userId: account.userId,
+      keyVersion: row.key_version,
+      wrappedBy: 'password',
+    });
+    keys.push({
+      label: `data key v${row.key_version}`,
+      bytes: copy(dataKey),
+      text: [dataKey.toString('base64'), dataKey.toString('hex')],
+    });
     for (const purpose of ['contacts.email', 'contacts.phone']) {
-      keys.push({ label: `blind-index key ${purpose} v${row.key_version}`, bytes: copy(deriveBlindIndexKey(dataKey, purpose)) });
+      keys.push({
+        label: `blind-index key ${purpose} v${row.key_version}`,
+        bytes: copy(deriveBlindIndexKey(dataKey, purpose)),
+      });
     }
     for (const file of files.filter((f) => f.keyVersion === row.key_version)) {
       keys.push({
         label: `document file key ${file.name.slice(0, 8)}… v${row.key_version}`,
-        bytes: copy(hkdfSha256(dataKey, `document-stream/${file.algorithm}`, 32, file.salt)),
+        bytes: copy(
+          hkdfSha256(
+            dataKey,
+            `document-stream/${file.algorithm}`,
+            32,
+            file.salt,
+          ),
+        ),
       });
     }
   }
   for (const { code, salt } of account.recoveryCodes) {
-    keys.push({ label: `recovery KEK (code ${code.slice(0, 4)}…)`, bytes: copy(deriveRecoveryKek(code, salt, secrets.pepper)) });
+    keys.push({
+      label: `recovery KEK (code ${code.slice(0, 4)}…)`,
+      bytes: copy(deriveRecoveryKek(code, salt, secrets.pepper)),
+    });
   }
   return keys;
 }
 
 /** The file salt, algorithm and key version of every document file (their 70-byte headers). */
-function documentSalts(dir: string): { name: string; algorithm: number; keyVersion: number; salt: Buffer }[] {
+function documentSalts(
+  dir: string,
+): { name: string; algorithm: number; keyVersion: number; salt: Buffer }[] {
   let names: string[];
   try {
     names = readdirSync(dir).filter((name) => name.endsWith('.vpd'));
@@ -231,7 +342,12 @@ function documentSalts(dir: string): { name: string; algorithm: number; keyVersi
   }
   return names.map((name) => {
     const header = readFileSync(join(dir, name)).subarray(0, 70);
-    return { name, algorithm: header[5], keyVersion: header.readUInt32BE(6), salt: Buffer.from(header.subarray(14, 46)) };
+    return {
+      name,
+      algorithm: header[5],
+      keyVersion: header.readUInt32BE(6),
+      salt: Buffer.from(header.subarray(14, 46)),
+    };
   });
 }
 
@@ -239,10 +355,17 @@ function documentSalts(dir: string): { name: string; algorithm: number; keyVersi
  * The key that seals the vault entry of the session an access token belongs to:
  * HKDF(vaultKey, "vault/session/" + hex SHA-256(sid), salt = client share).
  */
-export function sessionKey(label: string, accessToken: string, vaultKey: Buffer): ProcessKey {
+export function sessionKey(
+  label: string,
+  accessToken: string,
+  vaultKey: Buffer,
+): ProcessKey {
   const { payload } = decodeJwt(accessToken);
   const sid = Buffer.from(payload.sid as string, 'base64url');
   const clientShare = Buffer.from(payload.cs as string, 'base64url');
   const sessionId = createHash('sha256').update(sid).digest('hex');
-  return { label, bytes: copy(deriveSessionKey(vaultKey, sessionId, clientShare)) };
+  return {
+    label,
+    bytes: copy(deriveSessionKey(vaultKey, sessionId, clientShare)),
+  };
 }

@@ -12,8 +12,10 @@ import { findFreePort } from '../../src/common/net/find-free-port';
 export function redisServerMissingReason(): string | undefined {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (!probe.error && probe.status === 0) return undefined;
-  const reason = 'no redis-server binary on PATH (apt-get install redis-server)';
-  if (process.env.CI === 'true') throw new Error(`redis-server is required in CI: ${reason}`);
+  const reason =
+    'no redis-server binary on PATH (apt-get install redis-server)';
+  if (process.env.CI === 'true')
+    throw new Error(`redis-server is required in CI: ${reason}`);
   return reason;
 }
 
@@ -43,7 +45,11 @@ export class RedisServerProcess {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return (
+      this.child !== undefined &&
+      this.child.exitCode === null &&
+      this.child.signalCode === null
+    );
   }
 
   /** (Re)starts the server on its port, empty; resolves once it answers PING. */
@@ -52,7 +58,18 @@ export class RedisServerProcess {
     this.output = '';
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const append = (chunk: Buffer) => {
@@ -70,8 +87,12 @@ export class RedisServerProcess {
     this.child = child;
     const deadline = Date.now() + timeoutMs;
     while (!(await this.answersPing())) {
-      if (!this.running) throw new Error(`redis-server exited on start:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer within ${timeoutMs} ms:\n${this.output}`);
+      if (!this.running)
+        throw new Error(`redis-server exited on start:\n${this.output}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `redis-server did not answer within ${timeoutMs} ms:\n${this.output}`,
+        );
       await delay(50);
     }
   }

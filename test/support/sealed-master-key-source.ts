@@ -18,7 +18,10 @@ export interface SealedMasterKey {
  * input, as an operator would). The sealed file and the PIN file go to `dir` (mode 0600).
  * Call `hsm.remove()` when done.
  */
-export async function sealMasterKeyInSoftHsm(masterKey: Buffer, dir: string): Promise<SealedMasterKey> {
+export async function sealMasterKeyInSoftHsm(
+  masterKey: Buffer,
+  dir: string,
+): Promise<SealedMasterKey> {
   const hsm = new SoftHsm();
   const pin = `pin-${randomBytes(8).toString('hex')}`;
   try {
@@ -33,8 +36,15 @@ export async function sealMasterKeyInSoftHsm(masterKey: Buffer, dir: string): Pr
       PKCS11_PIN_FILE: pinFile,
       SOFTHSM2_CONF: hsm.conf,
     };
-    const sealed = await runMasterKeyCommand(['seal', '--out', sealedFile], { env: pkcs11, input: `${masterKey.toString('base64')}\n`, via: 'npm' });
-    if (sealed.code !== 0) throw new Error(`npm run master-key -- seal failed (${sealed.code}): ${sealed.stderr}${sealed.stdout}`);
+    const sealed = await runMasterKeyCommand(['seal', '--out', sealedFile], {
+      env: pkcs11,
+      input: `${masterKey.toString('base64')}\n`,
+      via: 'npm',
+    });
+    if (sealed.code !== 0)
+      throw new Error(
+        `npm run master-key -- seal failed (${sealed.code}): ${sealed.stderr}${sealed.stdout}`,
+      );
     return { env: { APP_MASTER_KEY_SEALED: sealedFile, ...pkcs11 }, pin, hsm };
   } catch (error) {
     hsm.remove();

@@ -17,14 +17,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { AppProcess } from './app-process';
-import type { RecoveryCodeDto, RegisteredDto, TokenPairDto } from '../../src/auth/dto/auth.dto';
+import type {
+  RecoveryCodeDto,
+  RegisteredDto,
+  TokenPairDto,
+} from '../../src/auth/dto/auth.dto';
 import type { RotatedKeysDto } from '../../src/key-rotation/dto/rotated-keys.dto';
 import { bearer } from './auth-client';
 import { ensureBuild, startBuiltApp, stopApp } from './built-app';
 import { formatTable, Hit, scanFile, takeCoreDump } from './core-dump';
 import { bodyOf } from './http-body';
 import { MASTER_KEY_FILE } from './process-keys';
-import { COUNTED, CountedSecret, describeHolders, secretNeedles } from './secret-copies';
+import {
+  COUNTED,
+  CountedSecret,
+  describeHolders,
+  secretNeedles,
+} from './secret-copies';
 import { createTestDatabase } from './test-database';
 
 interface Step {
@@ -34,7 +43,10 @@ interface Step {
 }
 
 async function main(): Promise<void> {
-  if (!process.env.REDIS_URL) throw new Error('REDIS_URL is required (sessions must outlive each process)');
+  if (!process.env.REDIS_URL)
+    throw new Error(
+      'REDIS_URL is required (sessions must outlive each process)',
+    );
   ensureBuild();
   const dir = mkdtempSync(join(tmpdir(), 'secret-copies-'));
   const database = await createTestDatabase();
@@ -50,9 +62,20 @@ async function main(): Promise<void> {
   };
   const tag = randomBytes(4).toString('hex');
   const email = `copies-${tag}@example.org`;
-  const passwords = [1, 2, 3].map((n) => `Copies passphrase ${n} ${randomBytes(6).toString('hex')}`);
-  const password = (n: number): CountedSecret => ({ name: `password ${n}`, text: passwords[n - 1], carriedBy: '' });
-  const code = (name: string, text: string): CountedSecret => ({ name, text, carriedBy: '', recoveryCode: true });
+  const passwords = [1, 2, 3].map(
+    (n) => `Copies passphrase ${n} ${randomBytes(6).toString('hex')}`,
+  );
+  const password = (n: number): CountedSecret => ({
+    name: `password ${n}`,
+    text: passwords[n - 1],
+    carriedBy: '',
+  });
+  const code = (name: string, text: string): CountedSecret => ({
+    name,
+    text,
+    carriedBy: '',
+    recoveryCode: true,
+  });
   let recoveryCode = '';
   let accessToken = '';
 
@@ -60,8 +83,15 @@ async function main(): Promise<void> {
     {
       name: 'register',
       async run(http) {
-        const response = await http().post('/v1/auth/register').send({ email, password: passwords[0], profile: { fullName: 'Copy Counter' } });
-        if (response.status !== 201) throw new Error(`register: ${response.status}`);
+        const response = await http()
+          .post('/v1/auth/register')
+          .send({
+            email,
+            password: passwords[0],
+            profile: { fullName: 'Copy Counter' },
+          });
+        if (response.status !== 201)
+          throw new Error(`register: ${response.status}`);
         recoveryCode = bodyOf<RegisteredDto>(response).recoveryCode;
         return [password(1), code('recovery code (response)', recoveryCode)];
       },
@@ -69,8 +99,11 @@ async function main(): Promise<void> {
     {
       name: 'login',
       async run(http) {
-        const response = await http().post('/v1/auth/login').send({ email, password: passwords[0] });
-        if (response.status !== 200) throw new Error(`login: ${response.status}`);
+        const response = await http()
+          .post('/v1/auth/login')
+          .send({ email, password: passwords[0] });
+        if (response.status !== 200)
+          throw new Error(`login: ${response.status}`);
         accessToken = bodyOf<TokenPairDto>(response).accessToken;
         return [password(1)];
       },
@@ -78,29 +111,51 @@ async function main(): Promise<void> {
     {
       name: 'password change',
       async run(http) {
-        const response = await http().post('/v1/auth/password').set(...bearer(accessToken)).send({ currentPassword: passwords[0], newPassword: passwords[1] });
-        if (response.status !== 204) throw new Error(`password change: ${response.status}`);
-        return [{ ...password(1), name: 'password 1 (current)' }, { ...password(2), name: 'password 2 (new)' }];
+        const response = await http()
+          .post('/v1/auth/password')
+          .set(...bearer(accessToken))
+          .send({ currentPassword: passwords[0], newPassword: passwords[1] });
+        if (response.status !== 204)
+          throw new Error(`password change: ${response.status}`);
+        return [
+          { ...password(1), name: 'password 1 (current)' },
+          { ...password(2), name: 'password 2 (new)' },
+        ];
       },
     },
     {
       name: 'key rotation',
       async run(http) {
-        const response = await http().post('/v1/me/keys/rotate').set(...bearer(accessToken)).send({ password: passwords[1] });
-        if (response.status !== 200) throw new Error(`key rotation: ${response.status}`);
+        const response = await http()
+          .post('/v1/me/keys/rotate')
+          .set(...bearer(accessToken))
+          .send({ password: passwords[1] });
+        if (response.status !== 200)
+          throw new Error(`key rotation: ${response.status}`);
         const used = recoveryCode;
         recoveryCode = bodyOf<RotatedKeysDto>(response).recoveryCode;
-        return [password(2), code('recovery code (old, unused)', used), code('recovery code (response)', recoveryCode)];
+        return [
+          password(2),
+          code('recovery code (old, unused)', used),
+          code('recovery code (response)', recoveryCode),
+        ];
       },
     },
     {
       name: 'recover',
       async run(http) {
         const used = recoveryCode;
-        const response = await http().post('/v1/auth/recover').send({ email, recoveryCode: used, newPassword: passwords[2] });
-        if (response.status !== 200) throw new Error(`recover: ${response.status}`);
+        const response = await http()
+          .post('/v1/auth/recover')
+          .send({ email, recoveryCode: used, newPassword: passwords[2] });
+        if (response.status !== 200)
+          throw new Error(`recover: ${response.status}`);
         recoveryCode = bodyOf<RecoveryCodeDto>(response).recoveryCode;
-        return [code('recovery code (request)', used), { ...password(3), name: 'password 3 (new)' }, code('recovery code (response)', recoveryCode)];
+        return [
+          code('recovery code (request)', used),
+          { ...password(3), name: 'password 3 (new)' },
+          code('recovery code (response)', recoveryCode),
+        ];
       },
     },
   ];
@@ -116,14 +171,30 @@ async function main(): Promise<void> {
         const secrets = await step.run(() => request(url));
         // Let the response finish and the process settle, as after any request.
         await new Promise((resolve) => setTimeout(resolve, 500));
-        const dump = await takeCoreDump(app.child.pid!, join(dir, step.name.replace(/\W/g, '-')));
+        const dump = await takeCoreDump(
+          app.child.pid!,
+          join(dir, step.name.replace(/\W/g, '-')),
+        );
         const needles = secretNeedles(secrets);
-        const hits = scanFile(dump.path, needles, dump.segments, dump.mappings, dump.notes);
+        const hits = scanFile(
+          dump.path,
+          needles,
+          dump.segments,
+          dump.mappings,
+          dump.notes,
+        );
         const holders = describeHolders(dump.path, hits);
         rmSync(dump.path, { force: true });
         for (const secret of secrets) {
-          const found = hits.filter((hit) => hit.needle.key === `${COUNTED}${secret.name}`);
-          rows.push([step.name, secret.name, String(found.length), holderSummary(found, holders)]);
+          const found = hits.filter(
+            (hit) => hit.needle.key === `${COUNTED}${secret.name}`,
+          );
+          rows.push([
+            step.name,
+            secret.name,
+            String(found.length),
+            holderSummary(found, holders),
+          ]);
         }
       } finally {
         await stopApp(app);
@@ -133,7 +204,9 @@ async function main(): Promise<void> {
     await database.drop();
     rmSync(dir, { recursive: true, force: true });
   }
-  process.stdout.write(`\n${formatTable(['request', 'secret', 'copies', 'held by (mapping)'], rows)}\n`);
+  process.stdout.write(
+    `\n${formatTable(['request', 'secret', 'copies', 'held by (mapping)'], rows)}\n`,
+  );
 }
 
 function place(hit: Hit): string {
@@ -142,13 +215,18 @@ function place(hit: Hit): string {
   return m ? m.name || 'anon' : '?';
 }
 
-function holderSummary(hits: readonly Hit[], holders: Map<Hit, string>): string {
+function holderSummary(
+  hits: readonly Hit[],
+  holders: Map<Hit, string>,
+): string {
   const counts = new Map<string, number>();
   for (const hit of hits) {
     const label = `${hit.needle.form === 'as sent' ? '' : `[${hit.needle.form}] `}${holders.get(hit)} (${place(hit)})`;
     counts.set(label, (counts.get(label) ?? 0) + 1);
   }
-  return [...counts].map(([label, n]) => (n > 1 ? `${label} ×${n}` : label)).join('; ');
+  return [...counts]
+    .map(([label, n]) => (n > 1 ? `${label} ×${n}` : label))
+    .join('; ');
 }
 
 main().then(

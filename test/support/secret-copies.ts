@@ -29,11 +29,29 @@ export function secretNeedles(secrets: readonly CountedSecret[]): Needle[] {
   const needles: Needle[] = [];
   for (const secret of secrets) {
     const key = `${COUNTED}${secret.name}`;
-    needles.push({ key, form: 'as sent', bytes: Buffer.from(secret.text, 'utf8') });
+    needles.push({
+      key,
+      form: 'as sent',
+      bytes: Buffer.from(secret.text, 'utf8'),
+    });
     const lower = secret.text.toLowerCase();
-    if (lower !== secret.text) needles.push({ key, form: 'lower-cased', bytes: Buffer.from(lower, 'utf8') });
-    if (secret.recoveryCode) needles.push({ key, form: 'canonical', bytes: Buffer.from(secret.text.replace(/-/g, ''), 'latin1') });
-    needles.push({ key, form: 'UTF-16LE', bytes: Buffer.from(secret.text, 'utf16le') });
+    if (lower !== secret.text)
+      needles.push({
+        key,
+        form: 'lower-cased',
+        bytes: Buffer.from(lower, 'utf8'),
+      });
+    if (secret.recoveryCode)
+      needles.push({
+        key,
+        form: 'canonical',
+        bytes: Buffer.from(secret.text.replace(/-/g, ''), 'latin1'),
+      });
+    needles.push({
+      key,
+      form: 'UTF-16LE',
+      bytes: Buffer.from(secret.text, 'utf16le'),
+    });
   }
   return needles;
 }
@@ -58,7 +76,9 @@ const STATUS_LINE = /HTTP\/1\.1 (\d{3})[ -~]*\r\n/g;
  */
 export function describeHolder(fd: number, hit: Hit): string {
   const start = Math.max(0, hit.offset - BEFORE);
-  const window = Buffer.alloc(hit.offset - start + hit.needle.bytes.length + AFTER);
+  const window = Buffer.alloc(
+    hit.offset - start + hit.needle.bytes.length + AFTER,
+  );
   const read = readSync(fd, window, 0, window.length, start);
   const at = hit.offset - start;
   const bytes = window.subarray(0, read);
@@ -66,10 +86,12 @@ export function describeHolder(fd: number, hit: Hit): string {
   const unit = hit.needle.form === 'UTF-16LE' ? 2 : 1;
 
   const stored = at >= 4 ? bytes.readInt32LE(at - 4) : -1;
-  if (stored === length / unit) return `V8 string (the value alone${unit === 2 ? ', two-byte' : ''})`;
+  if (stored === length / unit)
+    return `V8 string (the value alone${unit === 2 ? ', two-byte' : ''})`;
   if (unit === 2) return 'other (UTF-16)';
   // JSON.stringify builds its output from pieces: the value and the punctuation after it.
-  if (stored > length && stored <= length + 8 && isText(bytes[at + length])) return 'V8 string (a piece of JSON.stringify output: the value and what follows it)';
+  if (stored > length && stored <= length + 8 && isText(bytes[at + length]))
+    return 'V8 string (a piece of JSON.stringify output: the value and what follows it)';
 
   // The run of text (printable ASCII, CR, LF, tab) around the copy.
   let from = at;
@@ -82,7 +104,8 @@ export function describeHolder(fd: number, hit: Hit): string {
   // Node's HTTP parser reads every request of the process into one 64 KiB buffer: a shorter
   // request leaves the end of a longer earlier one in place, after its own bytes.
   const request = lastMatch(REQUEST_LINE, before);
-  if (request) return `HTTP read buffer (latest request there: ${request[1]} ${request[2].split('?')[0]})`;
+  if (request)
+    return `HTTP read buffer (latest request there: ${request[1]} ${request[2].split('?')[0]})`;
   const response = lastMatch(STATUS_LINE, before);
   if (response) return `HTTP response ${response[1]} (raw bytes)`;
   if (!before.includes('":"')) return 'other';
@@ -92,7 +115,8 @@ export function describeHolder(fd: number, hit: Hit): string {
   // A V8 string whose characters begin at the run's start (or at its `{`): its length before it.
   for (const first of json === -1 ? [from] : [from + json, from]) {
     const textLength = first >= 4 ? bytes.readInt32LE(first - 4) : -1;
-    if (textLength >= at + length - first && textLength <= to - first + 8) return `${kind} (V8 string${first === from + json ? '' : ', part'})`;
+    if (textLength >= at + length - first && textLength <= to - first + 8)
+      return `${kind} (V8 string${first === from + json ? '' : ', part'})`;
   }
   return json === -1 ? `${kind} (bytes, freed)` : `${kind} (bytes)`;
 }
@@ -111,13 +135,20 @@ function bodyKind(body: string): string {
 }
 
 function isText(byte: number | undefined): boolean {
-  return byte !== undefined && ((byte >= 0x20 && byte < 0x7f) || byte === 0x0a || byte === 0x0d || byte === 0x09);
+  return (
+    byte !== undefined &&
+    ((byte >= 0x20 && byte < 0x7f) ||
+      byte === 0x0a ||
+      byte === 0x0d ||
+      byte === 0x09)
+  );
 }
 
 function lastMatch(pattern: RegExp, text: string): RegExpExecArray | undefined {
   let last: RegExpExecArray | undefined;
   pattern.lastIndex = 0;
-  for (let match = pattern.exec(text); match; match = pattern.exec(text)) last = match;
+  for (let match = pattern.exec(text); match; match = pattern.exec(text))
+    last = match;
   // The headers must have ended before the copy (it is in the body).
   return last && text.indexOf('\r\n\r\n', last.index) !== -1 ? last : undefined;
 }
@@ -126,22 +157,39 @@ function lastMatch(pattern: RegExp, text: string): RegExpExecArray | undefined {
  * Up to `before` bytes before the copy and `after` bytes after it as text (other bytes as `.`),
  * the copy itself shown as «name»: for reading what holds an `other` copy.
  */
-export function copyContext(fd: number, hit: Hit, name: string, before = 200, after = 80): string {
+export function copyContext(
+  fd: number,
+  hit: Hit,
+  name: string,
+  before = 200,
+  after = 80,
+): string {
   const start = Math.max(0, hit.offset - before);
-  const bytes = Buffer.alloc(hit.offset - start + hit.needle.bytes.length + after);
+  const bytes = Buffer.alloc(
+    hit.offset - start + hit.needle.bytes.length + after,
+  );
   const read = readSync(fd, bytes, 0, bytes.length, start);
   const show = (from: number, to: number) =>
-    [...bytes.subarray(from, to)].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.')).join('');
+    [...bytes.subarray(from, to)]
+      .map((byte) =>
+        byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.',
+      )
+      .join('');
   const at = hit.offset - start;
   return `${show(0, at)}«${name}»${show(at + hit.needle.bytes.length, read)}`;
 }
 
 /** `holder` of every hit of a counted needle, reading the dump once. */
-export function describeHolders(path: string, hits: readonly Hit[]): Map<Hit, string> {
+export function describeHolders(
+  path: string,
+  hits: readonly Hit[],
+): Map<Hit, string> {
   const holders = new Map<Hit, string>();
   const fd = openSync(path, 'r');
   try {
-    for (const hit of hits) if (hit.needle.key.startsWith(COUNTED)) holders.set(hit, describeHolder(fd, hit));
+    for (const hit of hits)
+      if (hit.needle.key.startsWith(COUNTED))
+        holders.set(hit, describeHolder(fd, hit));
   } finally {
     closeSync(fd);
   }

@@ -1,17 +1,27 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const PROJECT_ROOT = join(__dirname, '..', '..');
 
 /** Debian's SoftHSM2 (package softhsm2): a software token behind a real PKCS#11 library. */
-export const SOFTHSM_MODULE = process.env.SOFTHSM2_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
+export const SOFTHSM_MODULE =
+  process.env.SOFTHSM2_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
 
 /** Why SoftHSM2 cannot be used here, or `undefined` when it can. */
 export function softHsmMissing(): string | undefined {
-  if (spawnSync('softhsm2-util', ['--version']).status !== 0) return 'softhsm2-util not found (Debian package softhsm2)';
-  if (!existsSync(SOFTHSM_MODULE)) return `${SOFTHSM_MODULE} not found (Debian package softhsm2, or set SOFTHSM2_MODULE)`;
+  if (spawnSync('softhsm2-util', ['--version']).status !== 0)
+    return 'softhsm2-util not found (Debian package softhsm2)';
+  if (!existsSync(SOFTHSM_MODULE))
+    return `${SOFTHSM_MODULE} not found (Debian package softhsm2, or set SOFTHSM2_MODULE)`;
   return undefined;
 }
 
@@ -23,16 +33,35 @@ export class SoftHsm {
 
   constructor() {
     mkdirSync(join(this.dir, 'tokens'));
-    writeFileSync(this.conf, `directories.tokendir = ${join(this.dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    writeFileSync(
+      this.conf,
+      `directories.tokendir = ${join(this.dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+    );
   }
 
   /** A new token in the next free slot. */
   initToken(label: string, pin: string, soPin = '5678'): void {
-    const result = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], {
-      env: { ...process.env, SOFTHSM2_CONF: this.conf },
-      encoding: 'utf8',
-    });
-    if (result.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${result.stderr}${result.stdout}`);
+    const result = spawnSync(
+      'softhsm2-util',
+      [
+        '--init-token',
+        '--free',
+        '--label',
+        label,
+        '--pin',
+        pin,
+        '--so-pin',
+        soPin,
+      ],
+      {
+        env: { ...process.env, SOFTHSM2_CONF: this.conf },
+        encoding: 'utf8',
+      },
+    );
+    if (result.status !== 0)
+      throw new Error(
+        `softhsm2-util --init-token failed: ${result.stderr}${result.stdout}`,
+      );
   }
 
   /**
@@ -46,15 +75,26 @@ export class SoftHsm {
     writeFileSync(file, `SOFTHSM2_CONF=${this.conf}\n`);
     process.loadEnvFile(file);
     // A child started without `env` inherits the real environment: ask one what it sees.
-    const seen = spawnSync(process.execPath, ['-p', 'process.env.SOFTHSM2_CONF'], { encoding: 'utf8' }).stdout.trim();
-    if (seen !== this.conf) throw new Error(`SOFTHSM2_CONF is already set in the test run's environment (${seen}): unset it to run this suite`);
+    const seen = spawnSync(
+      process.execPath,
+      ['-p', 'process.env.SOFTHSM2_CONF'],
+      { encoding: 'utf8' },
+    ).stdout.trim();
+    if (seen !== this.conf)
+      throw new Error(
+        `SOFTHSM2_CONF is already set in the test run's environment (${seen}): unset it to run this suite`,
+      );
   }
 
   /**
    * An AES-256 key whose value may leave the token (CKA_EXTRACTABLE, not sensitive): the kind of
    * key `master-key seal` must refuse. Made here through pkcs11js directly (needs `useInThisProcess`).
    */
-  createExtractableAesKey(tokenLabel: string, pin: string, keyLabel: string): void {
+  createExtractableAesKey(
+    tokenLabel: string,
+    pin: string,
+    keyLabel: string,
+  ): void {
     this.withSession(tokenLabel, pin, (pkcs11, library, session) => {
       library.C_GenerateKey(session, { mechanism: pkcs11.CKM_AES_KEY_GEN }, [
         { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
@@ -71,7 +111,11 @@ export class SoftHsm {
   }
 
   /** An RSA-2048 key pair whose private key may leave the token: what seal must refuse for RSA-OAEP. */
-  createExtractableRsaKeyPair(tokenLabel: string, pin: string, keyLabel: string): void {
+  createExtractableRsaKeyPair(
+    tokenLabel: string,
+    pin: string,
+    keyLabel: string,
+  ): void {
     this.withSession(tokenLabel, pin, (pkcs11, library, session) => {
       library.C_GenerateKeyPair(
         session,
@@ -101,7 +145,13 @@ export class SoftHsm {
    * The first byte of each boolean attribute (or the length of each other value) of the object
    * of `objectClass` labelled `keyLabel`, read as an auditor would, in a session of its own.
    */
-  readAttributes(tokenLabel: string, pin: string, objectClass: 'CKO_PRIVATE_KEY' | 'CKO_SECRET_KEY', keyLabel: string, names: string[]): Record<string, number> {
+  readAttributes(
+    tokenLabel: string,
+    pin: string,
+    objectClass: 'CKO_PRIVATE_KEY' | 'CKO_SECRET_KEY',
+    keyLabel: string,
+    names: string[],
+  ): Record<string, number> {
     return this.withSession(tokenLabel, pin, (pkcs11, library, session) => {
       const constants = pkcs11 as unknown as Record<string, number>;
       library.C_FindObjectsInit(session, [
@@ -116,21 +166,44 @@ export class SoftHsm {
         handle,
         names.map((name) => ({ type: constants[name] })),
       );
-      return Object.fromEntries(names.map((name, index) => [name, values[index].value.length === 1 ? values[index].value[0] : values[index].value.length]));
+      return Object.fromEntries(
+        names.map((name, index) => [
+          name,
+          values[index].value.length === 1
+            ? values[index].value[0]
+            : values[index].value.length,
+        ]),
+      );
     });
   }
 
   /** A logged-in read-write session on the token, through pkcs11js directly (needs `useInThisProcess`). */
-  private withSession<T>(tokenLabel: string, pin: string, use: (pkcs11: typeof import('pkcs11js'), library: import('pkcs11js').PKCS11, session: Buffer) => T): T {
+  private withSession<T>(
+    tokenLabel: string,
+    pin: string,
+    use: (
+      pkcs11: typeof import('pkcs11js'),
+      library: import('pkcs11js').PKCS11,
+      session: Buffer,
+    ) => T,
+  ): T {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require: the native addon loads only in the tests that use the token directly
     const pkcs11 = require('pkcs11js') as typeof import('pkcs11js');
     const library = new pkcs11.PKCS11();
     library.load(SOFTHSM_MODULE);
     library.C_Initialize();
     try {
-      const slot = library.C_GetSlotList(true).find((candidate) => library.C_GetTokenInfo(candidate).label.trim() === tokenLabel);
+      const slot = library
+        .C_GetSlotList(true)
+        .find(
+          (candidate) =>
+            library.C_GetTokenInfo(candidate).label.trim() === tokenLabel,
+        );
       if (!slot) throw new Error(`no token labelled ${tokenLabel}`);
-      const session = library.C_OpenSession(slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+      const session = library.C_OpenSession(
+        slot,
+        pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION,
+      );
       library.C_Login(session, pkcs11.CKU_USER, pin);
       try {
         return use(pkcs11, library, session);
@@ -161,12 +234,24 @@ export interface CommandResult {
  */
 export function runMasterKeyCommand(
   args: string[],
-  options: { env: Record<string, string>; input?: string; via?: 'npm' | 'ts-node' },
+  options: {
+    env: Record<string, string>;
+    input?: string;
+    via?: 'npm' | 'ts-node';
+  },
 ): Promise<CommandResult> {
   const [command, commandArgs] =
     options.via === 'npm'
       ? ['npm', ['run', '--silent', 'master-key', '--', ...args]]
-      : [process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/cli/master-key.ts', ...args]];
+      : [
+          process.execPath,
+          [
+            '-r',
+            'ts-node/register/transpile-only',
+            'src/cli/master-key.ts',
+            ...args,
+          ],
+        ];
   const child = spawn(command, commandArgs, {
     cwd: PROJECT_ROOT,
     env: {
@@ -179,8 +264,14 @@ export function runMasterKeyCommand(
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  child.stdout.on(
+    'data',
+    (chunk: Buffer) => (stdout += chunk.toString('utf8')),
+  );
+  child.stderr.on(
+    'data',
+    (chunk: Buffer) => (stderr += chunk.toString('utf8')),
+  );
   child.stdin.end(options.input ?? '');
   return new Promise((resolve, reject) => {
     child.on('error', reject);

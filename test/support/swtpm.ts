@@ -1,5 +1,11 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +21,8 @@ export function tpm2Pkcs11Module(): string | undefined {
   if (process.env.TPM2_PKCS11_MODULE) return process.env.TPM2_PKCS11_MODULE;
   const candidates = ['/usr/lib/pkcs11/libtpm2_pkcs11.so'];
   try {
-    for (const entry of readdirSync('/usr/lib')) candidates.push(join('/usr/lib', entry, 'pkcs11', 'libtpm2_pkcs11.so'));
+    for (const entry of readdirSync('/usr/lib'))
+      candidates.push(join('/usr/lib', entry, 'pkcs11', 'libtpm2_pkcs11.so'));
   } catch {
     // No /usr/lib to search.
   }
@@ -24,8 +31,10 @@ export function tpm2Pkcs11Module(): string | undefined {
 
 /** Why a software TPM with tpm2-pkcs11 cannot be used here, or `undefined` when it can. */
 export function swtpmMissing(): string | undefined {
-  if (spawnSync('swtpm', ['--version']).status !== 0) return 'swtpm not found (Debian package swtpm)';
-  if (!tpm2Pkcs11Module()) return 'libtpm2_pkcs11.so not found (Debian package libtpm2-pkcs11-1, or set TPM2_PKCS11_MODULE)';
+  if (spawnSync('swtpm', ['--version']).status !== 0)
+    return 'swtpm not found (Debian package swtpm)';
+  if (!tpm2Pkcs11Module())
+    return 'libtpm2_pkcs11.so not found (Debian package libtpm2-pkcs11-1, or set TPM2_PKCS11_MODULE)';
   return undefined;
 }
 
@@ -54,17 +63,29 @@ export class SwTpm {
         [
           'socket',
           '--tpm2',
-          '--tpmstate', `dir=${join(this.dir, 'state')}`,
-          '--server', `type=tcp,port=${this.port},bindaddr=127.0.0.1`,
-          '--ctrl', `type=tcp,port=${this.port + 1},bindaddr=127.0.0.1`,
-          '--flags', 'not-need-init,startup-clear',
+          '--tpmstate',
+          `dir=${join(this.dir, 'state')}`,
+          '--server',
+          `type=tcp,port=${this.port},bindaddr=127.0.0.1`,
+          '--ctrl',
+          `type=tcp,port=${this.port + 1},bindaddr=127.0.0.1`,
+          '--flags',
+          'not-need-init,startup-clear',
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const ready = await Promise.race([waitForPort(this.port, 5000).then(() => true), exited.then(() => false)]).catch(() => false);
+      child.stderr?.on(
+        'data',
+        (chunk: Buffer) => (stderr += chunk.toString('utf8')),
+      );
+      const exited = new Promise<void>((resolve) =>
+        child.once('exit', () => resolve()),
+      );
+      const ready = await Promise.race([
+        waitForPort(this.port, 5000).then(() => true),
+        exited.then(() => false),
+      ]).catch(() => false);
       if (ready) {
         this.child = child;
         return;
@@ -114,14 +135,19 @@ export class SwTpm {
       encoding: 'utf8',
       timeout: 60_000,
     });
-    if (result.status !== 0) throw new Error(`tpm2-pkcs11 token initialisation failed: ${result.stderr}${result.stdout}`);
+    if (result.status !== 0)
+      throw new Error(
+        `tpm2-pkcs11 token initialisation failed: ${result.stderr}${result.stdout}`,
+      );
   }
 
   /** Stops swtpm (the process this object started) and removes its state and store. */
   async remove(): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const exited = new Promise<void>((resolve) =>
+        child.once('exit', () => resolve()),
+      );
       child.kill('SIGTERM');
       await exited;
     }
@@ -140,7 +166,8 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`nothing listens on port ${port}`));
+        if (Date.now() > deadline)
+          reject(new Error(`nothing listens on port ${port}`));
         else setTimeout(attempt, 50);
       });
     };

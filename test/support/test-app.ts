@@ -38,7 +38,9 @@ export interface TestAppOptions {
  * The real application (same modules, same `configureApp`) on its own fresh database, with
  * migrations run, and its logs captured in memory.
  */
-export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const database = options.sharedDatabase ?? (await createTestDatabase());
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-data-'));
   const config = loadAppConfig({
@@ -55,17 +57,24 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const logs: Record<string, unknown>[] = [];
   const logDestination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
 
   const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.forRoot(config, { logDestination }), ...(options.extra?.imports ?? [])],
+    imports: [
+      AppModule.forRoot(config, { logDestination }),
+      ...(options.extra?.imports ?? []),
+    ],
     controllers: options.extra?.controllers,
     providers: options.extra?.providers,
   }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bodyParser: false,
+    bufferLogs: true,
+  });
   configureApp(app);
   await app.init();
 

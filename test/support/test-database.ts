@@ -11,9 +11,14 @@ export interface TestDatabase {
 /** A fresh, empty database on the e2e server, owned by one test file. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) throw new Error('DATABASE_URL is not set: run the e2e tests through their Jest config');
+  if (!serverUrl)
+    throw new Error(
+      'DATABASE_URL is not set: run the e2e tests through their Jest config',
+    );
   const name = `e2e_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  await withPgClient(serverUrl, (client) => client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`));
+  await withPgClient(serverUrl, (client) =>
+    client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`),
+  );
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return {
@@ -21,14 +26,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url: url.toString(),
     async drop() {
       await withPgClient(serverUrl, (client) =>
-        client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`),
+        client.query(
+          `DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`,
+        ),
       );
     },
   };
 }
 
 /** One connection to `serverUrl` for `work`, closed afterwards. */
-export async function withPgClient<T>(serverUrl: string, work: (client: Client) => Promise<T>): Promise<T> {
+export async function withPgClient<T>(
+  serverUrl: string,
+  work: (client: Client) => Promise<T>,
+): Promise<T> {
   const client = new Client({ connectionString: serverUrl });
   await client.connect();
   try {

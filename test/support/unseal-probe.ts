@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { zeroBuffer } from '../../src/crypto/secure-memory';
-import { Pkcs11SettingError, readPkcs11Settings } from '../../src/hsm/pkcs11-settings';
+import {
+  Pkcs11SettingError,
+  readPkcs11Settings,
+} from '../../src/hsm/pkcs11-settings';
 import { openSealedMasterKey } from '../../src/hsm/sealed-master-key';
 
 /**
@@ -9,7 +12,10 @@ import { openSealedMasterKey } from '../../src/hsm/sealed-master-key';
  * must load a PKCS#11 library configured by environment variables in a process of its own.
  */
 try {
-  const key = openSealedMasterKey(readPkcs11Settings(process.env, 'the unseal probe'), process.env.APP_MASTER_KEY_SEALED ?? '');
+  const key = openSealedMasterKey(
+    readPkcs11Settings(process.env, 'the unseal probe'),
+    process.env.APP_MASTER_KEY_SEALED ?? '',
+  );
   process.stdout.write(createHash('sha256').update(key).digest('hex'));
   zeroBuffer(key);
 } catch (error) {

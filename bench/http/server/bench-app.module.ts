@@ -3,7 +3,11 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppModule } from '../../../src/app.module';
 import { AppConfig } from '../../../src/config/app-config';
 import { DatabaseModule } from '../../../src/database/database.module';
-import { dataSourceOptions, ENTITIES, MIGRATIONS } from '../../../src/database/data-source-options';
+import {
+  dataSourceOptions,
+  ENTITIES,
+  MIGRATIONS,
+} from '../../../src/database/data-source-options';
 import { CreateBenchPlainProfiles1899999999999 } from './create-plain-profiles.migration';
 import { PlainProfile } from './plain-profile.entity';
 import { PlainProfileModule } from './plain-profile.controller';
@@ -37,6 +41,17 @@ export function benchAppModule(config: AppConfig): DynamicModule {
   const root = AppModule.forRoot(config);
   const imports = root.imports ?? [];
   const at = imports.indexOf(DatabaseModule);
-  if (at < 0) throw new Error('bench: AppModule.forRoot no longer imports DatabaseModule; update bench/http/server/bench-app.module.ts');
-  return { ...root, imports: [...imports.slice(0, at), BenchDatabaseModule, ...imports.slice(at + 1), PlainProfileModule] };
+  if (at < 0)
+    throw new Error(
+      'bench: AppModule.forRoot no longer imports DatabaseModule; update bench/http/server/bench-app.module.ts',
+    );
+  return {
+    ...root,
+    imports: [
+      ...imports.slice(0, at),
+      BenchDatabaseModule,
+      ...imports.slice(at + 1),
+      PlainProfileModule,
+    ],
+  };
 }

@@ -12,12 +12,16 @@ import { benchAppModule } from './bench-app.module';
 
 async function main(): Promise<void> {
   const config = loadAppConfig(process.env);
-  if (!config.databaseUrl) throw new Error('bench server: DATABASE_URL is required');
-  const app = await NestFactory.create<NestExpressApplication>(benchAppModule(config), {
-    bufferLogs: true,
-    bodyParser: false,
-    abortOnError: false,
-  });
+  if (!config.databaseUrl)
+    throw new Error('bench server: DATABASE_URL is required');
+  const app = await NestFactory.create<NestExpressApplication>(
+    benchAppModule(config),
+    {
+      bufferLogs: true,
+      bodyParser: false,
+      abortOnError: false,
+    },
+  );
   configureApp(app);
   await app.listen(config.port, '127.0.0.1');
   process.stderr.write(`bench server listening on :${config.port}\n`);
@@ -32,6 +36,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench server failed: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.stderr.write(
+    `bench server failed: ${(error as Error)?.stack ?? String(error)}\n`,
+  );
   process.exit(1);
 });

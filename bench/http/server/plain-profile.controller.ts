@@ -1,19 +1,35 @@
-import { Controller, Get, Injectable, Module, Res, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Module,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
 import type { Response } from 'express';
 import { Repository } from 'typeorm';
-import { AuthenticatedSession, CurrentSession } from '../../../src/auth/guards/authenticated-session';
+import {
+  AuthenticatedSession,
+  CurrentSession,
+} from '../../../src/auth/guards/authenticated-session';
 import { Public } from '../../../src/auth/guards/public.decorator';
 import { TokenService } from '../../../src/auth/tokens/token.service';
 import { ProfileDto } from '../../../src/profile/dto/profile.dto';
 import { toProfileDto } from '../../../src/profile/profile.service';
 import { PlainProfile } from './plain-profile.entity';
-import { PlaintextTwinAuthGuard, PlaintextTwinJwtStrategy } from './plaintext-twin-auth';
+import {
+  PlaintextTwinAuthGuard,
+  PlaintextTwinJwtStrategy,
+} from './plaintext-twin-auth';
 
 /** BENCH ONLY: `ProfileService.get` over the plaintext twin (same query, same allow-list). */
 @Injectable()
 export class PlainProfileService {
-  constructor(@InjectRepository(PlainProfile) private readonly profiles: Repository<PlainProfile>) {}
+  constructor(
+    @InjectRepository(PlainProfile)
+    private readonly profiles: Repository<PlainProfile>,
+  ) {}
 
   async get(userId: string): Promise<ProfileDto> {
     return toProfileDto(await this.profiles.findOneBy({ userId }));
@@ -33,7 +49,10 @@ export class PlainProfileController {
   constructor(private readonly profiles: PlainProfileService) {}
 
   @Get()
-  get(@CurrentSession() session: AuthenticatedSession, @Res({ passthrough: true }) response: Response): Promise<ProfileDto> {
+  get(
+    @CurrentSession() session: AuthenticatedSession,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<ProfileDto> {
     response.setHeader('Cache-Control', 'no-store');
     return this.profiles.get(session.userId);
   }

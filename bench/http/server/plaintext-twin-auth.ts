@@ -4,11 +4,18 @@ import { AuthGuard, PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-jwt';
 import { AuthenticatedSession } from '../../../src/auth/guards/authenticated-session';
 import { authenticatedOrThrow } from '../../../src/auth/guards/jwt-auth.guard';
-import { accessTokenVerification, CompleteToken, sessionOfAccessToken } from '../../../src/auth/guards/jwt.strategy';
+import {
+  accessTokenVerification,
+  CompleteToken,
+  sessionOfAccessToken,
+} from '../../../src/auth/guards/jwt.strategy';
 import { TokenService } from '../../../src/auth/tokens/token.service';
 import { ServerKeys } from '../../../src/config/server-keys';
 import { zeroBuffer } from '../../../src/crypto/secure-memory';
-import { SessionLockedError, VaultUnavailableError } from '../../../src/key-vault/key-vault.errors';
+import {
+  SessionLockedError,
+  VaultUnavailableError,
+} from '../../../src/key-vault/key-vault.errors';
 import { VAULT_STORE, VaultStore } from '../../../src/key-vault/vault-store';
 
 const STRATEGY = 'jwt-plaintext-twin';
@@ -21,7 +28,10 @@ const STRATEGY = 'jwt-plaintext-twin';
  * opening, nothing proves the token's `sub`, `sid` and `cs` belong together.
  */
 @Injectable()
-export class PlaintextTwinJwtStrategy extends PassportStrategy(Strategy, STRATEGY) implements OnModuleInit {
+export class PlaintextTwinJwtStrategy
+  extends PassportStrategy(Strategy, STRATEGY)
+  implements OnModuleInit
+{
   private store: VaultStore;
 
   constructor(

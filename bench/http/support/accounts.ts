@@ -15,9 +15,34 @@ export interface BenchProfile {
   nationalId: string;
 }
 
-const FIRST_NAMES = ['Ada', 'Grace', 'Alan', 'Katherine', 'Edsger', 'Barbara', 'Donald', 'Frances'];
-const LAST_NAMES = ['Lovelace-Byron', 'Hopper', 'Turing', 'Johnson', 'Dijkstra', 'Liskov', 'Knuth', 'Allen'];
-const STREETS = ['St James’s Square', 'Rue de Rivoli', 'Königsallee', 'Calle de Alcalá', 'Via del Corso', 'Prinsengracht'];
+const FIRST_NAMES = [
+  'Ada',
+  'Grace',
+  'Alan',
+  'Katherine',
+  'Edsger',
+  'Barbara',
+  'Donald',
+  'Frances',
+];
+const LAST_NAMES = [
+  'Lovelace-Byron',
+  'Hopper',
+  'Turing',
+  'Johnson',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+];
+const STREETS = [
+  'St James’s Square',
+  'Rue de Rivoli',
+  'Königsallee',
+  'Calle de Alcalá',
+  'Via del Corso',
+  'Prinsengracht',
+];
 
 /** A realistic profile (names with diacritics and hyphens, a full postal address), varied by `seed`. */
 export function realisticProfile(seed: number): BenchProfile {
@@ -31,39 +56,82 @@ export function realisticProfile(seed: number): BenchProfile {
   };
 }
 
-export async function register(baseUrl: string, label: string): Promise<BenchAccount> {
+export async function register(
+  baseUrl: string,
+  label: string,
+): Promise<BenchAccount> {
   const email = `bench.${label}.${randomUUID().slice(0, 8)}@example.org`;
   const password = `correct horse battery staple ${label} ${randomUUID()}`;
-  const body = (await call(baseUrl, 'POST', '/v1/auth/register', { email, password }, 201)) as { userId: string };
+  const body = (await call(
+    baseUrl,
+    'POST',
+    '/v1/auth/register',
+    { email, password },
+    201,
+  )) as { userId: string };
   return { userId: body.userId, email, password };
 }
 
-export async function login(baseUrl: string, account: BenchAccount): Promise<string> {
-  const body = (await call(baseUrl, 'POST', '/v1/auth/login', { email: account.email, password: account.password }, 200)) as { accessToken: string };
+export async function login(
+  baseUrl: string,
+  account: BenchAccount,
+): Promise<string> {
+  const body = (await call(
+    baseUrl,
+    'POST',
+    '/v1/auth/login',
+    { email: account.email, password: account.password },
+    200,
+  )) as { accessToken: string };
   return body.accessToken;
 }
 
-export async function putProfile(baseUrl: string, accessToken: string, profile: BenchProfile): Promise<void> {
+export async function putProfile(
+  baseUrl: string,
+  accessToken: string,
+  profile: BenchProfile,
+): Promise<void> {
   await call(baseUrl, 'PUT', '/v1/me/profile', profile, 200, accessToken);
 }
 
 /** Registers `count` accounts, `parallel` at a time (each costs one argon2id call). */
-export async function registerMany(baseUrl: string, count: number, label: string, parallel = 2): Promise<BenchAccount[]> {
+export async function registerMany(
+  baseUrl: string,
+  count: number,
+  label: string,
+  parallel = 2,
+): Promise<BenchAccount[]> {
   const accounts: BenchAccount[] = [];
   for (let i = 0; i < count; i += parallel) {
-    const batch = Array.from({ length: Math.min(parallel, count - i) }, (_, j) => register(baseUrl, `${label}.${i + j}`));
+    const batch = Array.from(
+      { length: Math.min(parallel, count - i) },
+      (_, j) => register(baseUrl, `${label}.${i + j}`),
+    );
     accounts.push(...(await Promise.all(batch)));
   }
   return accounts;
 }
 
-async function call(baseUrl: string, method: string, path: string, body: unknown, expected: number, accessToken?: string): Promise<unknown> {
+async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body: unknown,
+  expected: number,
+  accessToken?: string,
+): Promise<unknown> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
+    },
     body: JSON.stringify(body),
   });
   const text = await response.text();
-  if (response.status !== expected) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 300)}`);
+  if (response.status !== expected)
+    throw new Error(
+      `${method} ${path}: ${response.status} ${text.slice(0, 300)}`,
+    );
   return text ? JSON.parse(text) : undefined;
 }

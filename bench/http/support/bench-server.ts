@@ -13,7 +13,18 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import ts from 'typescript';
 import { findFreePort } from '../../../src/common/net/find-free-port';
@@ -23,10 +34,18 @@ const ROOT = join(__dirname, '..', '..', '..');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'vault-pii-bench-build');
 const ENTRY = join('bench', 'http', 'server', 'bench-server.js');
 
-const ARGON2_VARIABLES = ['ARGON2_MEMORY_KIB', 'ARGON2_ITERATIONS', 'ARGON2_PARALLELISM'];
+const ARGON2_VARIABLES = [
+  'ARGON2_MEMORY_KIB',
+  'ARGON2_ITERATIONS',
+  'ARGON2_PARALLELISM',
+];
 
 /** The environment the server gets beyond PATH/HOME/PORT (also what the bench reads its config from). */
-export function benchServerEnvironment(context: BenchContext, databaseUrl: string, name: string): Record<string, string> {
+export function benchServerEnvironment(
+  context: BenchContext,
+  databaseUrl: string,
+  name: string,
+): Record<string, string> {
   const dataDir = join(context.scratchDir, `${name}-data`);
   mkdirSync(dataDir, { recursive: true });
   return {
@@ -37,7 +56,12 @@ export function benchServerEnvironment(context: BenchContext, databaseUrl: strin
     AUTH_RATE_LIMIT: '1000000',
     LOGIN_FAILURE_LIMIT: '1000000',
     // The argon2id cost, when the bench is asked to run at another one than the default.
-    ...Object.fromEntries(ARGON2_VARIABLES.filter((name) => process.env[name]).map((name) => [name, process.env[name] as string])),
+    ...Object.fromEntries(
+      ARGON2_VARIABLES.filter((name) => process.env[name]).map((name) => [
+        name,
+        process.env[name] as string,
+      ]),
+    ),
   };
 }
 
@@ -68,27 +92,49 @@ export interface StartOptions {
  * Starts the compiled bench server and resolves once `/health/ready` answers 200.
  * `BENCH_SERVER_CPU_PROF=<dir>` runs it with `--cpu-prof` into that directory.
  */
-export async function startBenchServer(context: BenchContext, options: StartOptions): Promise<BenchServer> {
+export async function startBenchServer(
+  context: BenchContext,
+  options: StartOptions,
+): Promise<BenchServer> {
   const buildDir = await compiledApp(context, options.sourceRoot ?? ROOT);
   const port = await findFreePort();
   const logFile = join(context.scratchDir, `${options.name}.log`);
   const log = openSync(logFile, 'a');
   const profileDir = process.env.BENCH_SERVER_CPU_PROF;
-  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, ...(options.nodeArgs ?? []), join(buildDir, ENTRY)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ...options.env },
-    stdio: ['ignore', log, log],
-  });
+  const nodeArgs = profileDir
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${profileDir}`,
+        `--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, ...(options.nodeArgs ?? []), join(buildDir, ENTRY)],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        PORT: String(port),
+        ...options.env,
+      },
+      stdio: ['ignore', log, log],
+    },
+  );
   closeSync(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => resolve()),
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
-  const logTail = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-4000) : '');
+  const logTail = () =>
+    existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-4000) : '';
 
   const started = Date.now();
   const deadline = started + 60_000;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`bench server exited during start-up:\n${logTail()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`bench server exited during start-up:\n${logTail()}`);
     try {
       const response = await fetch(`${baseUrl}/health/ready`);
       await response.arrayBuffer();
@@ -102,7 +148,9 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  context.progress(`${options.name}: server ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  context.progress(
+    `${options.name}: server ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   return {
     baseUrl,
@@ -116,7 +164,9 @@ export async function startBenchServer(context: BenchContext, options: StartOpti
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exited;
       clearTimeout(timer);
-      context.progress(`${options.name}: server stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`);
+      context.progress(
+        `${options.name}: server stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`,
+      );
     },
   };
 }
@@ -134,7 +184,9 @@ const shared = new WeakMap<BenchContext, Promise<SharedBenchServer>>();
  * One app server (and database) for every section of a bench run that serves HTTP, started on
  * first use and stopped when the bench ends: a start costs about 2 s, much of `--quick`.
  */
-export function sharedBenchServer(context: BenchContext): Promise<SharedBenchServer> {
+export function sharedBenchServer(
+  context: BenchContext,
+): Promise<SharedBenchServer> {
   let server = shared.get(context);
   if (!server) {
     server = (async () => {
@@ -152,43 +204,86 @@ export function sharedBenchServer(context: BenchContext): Promise<SharedBenchSer
 const building = new Map<string, Promise<string>>();
 
 /** Compiles once per bench run; reuses an earlier run's output when no source changed. */
-function compiledApp(context: BenchContext, sourceRoot: string): Promise<string> {
-  if (!building.has(sourceRoot)) building.set(sourceRoot, new Promise((resolve) => resolve(compile(context, sourceRoot))));
+function compiledApp(
+  context: BenchContext,
+  sourceRoot: string,
+): Promise<string> {
+  if (!building.has(sourceRoot))
+    building.set(
+      sourceRoot,
+      new Promise((resolve) => resolve(compile(context, sourceRoot))),
+    );
   return building.get(sourceRoot)!;
 }
 
 function compile(context: BenchContext, sourceRoot: string): string {
   // The app from `sourceRoot`, the bench server always from this tree.
   const rootOf = (file: string) => (file.startsWith('src') ? sourceRoot : ROOT);
-  const sources = [...listSources(sourceRoot, 'src'), ...listSources(ROOT, join('bench', 'http', 'server'))];
+  const sources = [
+    ...listSources(sourceRoot, 'src'),
+    ...listSources(ROOT, join('bench', 'http', 'server')),
+  ];
   const hash = createHash('sha256').update(ts.version);
-  for (const file of ['tsconfig.json', 'package-lock.json']) hash.update(readFileSync(join(ROOT, file)));
-  for (const file of sources) hash.update(file).update('\0').update(readFileSync(join(rootOf(file), file))).update('\0');
+  for (const file of ['tsconfig.json', 'package-lock.json'])
+    hash.update(readFileSync(join(ROOT, file)));
+  for (const file of sources)
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(join(rootOf(file), file)))
+      .update('\0');
   const outDir = join(CACHE_DIR, hash.digest('hex').slice(0, 16));
   if (existsSync(join(outDir, ENTRY))) return outDir;
 
   const started = Date.now();
-  context.progress('compiling the app and the bench server (TypeScript, file by file)');
-  const parsed = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+  context.progress(
+    'compiling the app and the bench server (TypeScript, file by file)',
+  );
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    join(ROOT, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(
+          ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'),
+        );
+      },
     },
-  });
+  );
   if (!parsed) throw new Error('bench: could not read tsconfig.json');
   const tmpDir = `${outDir}.tmp-${process.pid}`;
   for (const file of sources) {
-    const output = ts.transpileModule(readFileSync(join(rootOf(file), file), 'utf8'), {
-      compilerOptions: { ...parsed.options, sourceMap: true, inlineSources: false },
-      fileName: join(ROOT, file),
-      reportDiagnostics: true,
-    });
-    const errors = (output.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
-    if (errors.length > 0) throw new Error(`bench: ${file}: ${ts.flattenDiagnosticMessageText(errors[0].messageText, '\n')}`);
+    const output = ts.transpileModule(
+      readFileSync(join(rootOf(file), file), 'utf8'),
+      {
+        compilerOptions: {
+          ...parsed.options,
+          sourceMap: true,
+          inlineSources: false,
+        },
+        fileName: join(ROOT, file),
+        reportDiagnostics: true,
+      },
+    );
+    const errors = (output.diagnostics ?? []).filter(
+      (d) => d.category === ts.DiagnosticCategory.Error,
+    );
+    if (errors.length > 0)
+      throw new Error(
+        `bench: ${file}: ${ts.flattenDiagnosticMessageText(errors[0].messageText, '\n')}`,
+      );
     const target = join(tmpDir, file.replace(/\.ts$/, '.js'));
     mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, output.outputText.replace(/\/\/# sourceMappingURL=.*$/m, `//# sourceMappingURL=${basename(target)}.map`));
-    if (output.sourceMapText) writeFileSync(`${target}.map`, output.sourceMapText);
+    writeFileSync(
+      target,
+      output.outputText.replace(
+        /\/\/# sourceMappingURL=.*$/m,
+        `//# sourceMappingURL=${basename(target)}.map`,
+      ),
+    );
+    if (output.sourceMapText)
+      writeFileSync(`${target}.map`, output.sourceMapText);
   }
   mkdirSync(CACHE_DIR, { recursive: true });
   try {
@@ -199,7 +294,9 @@ function compile(context: BenchContext, sourceRoot: string): string {
     if (!existsSync(join(outDir, ENTRY))) throw error;
   }
   pruneOldBuilds(outDir);
-  context.progress(`compiled ${sources.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  context.progress(
+    `compiled ${sources.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   return outDir;
 }
 
@@ -210,7 +307,11 @@ function listSources(root: string, dir: string): string[] {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (entry.name !== 'testing') found.push(...listSources(root, path));
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts') && !entry.name.endsWith('.d.ts')) {
+    } else if (
+      entry.name.endsWith('.ts') &&
+      !entry.name.endsWith('.spec.ts') &&
+      !entry.name.endsWith('.d.ts')
+    ) {
       found.push(path);
     }
   }
@@ -223,5 +324,6 @@ function pruneOldBuilds(keep: string): void {
     .map((name) => join(CACHE_DIR, name))
     .filter((path) => path !== keep && !path.includes('.tmp-'))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  for (const old of builds.slice(4)) rmSync(old, { recursive: true, force: true });
+  for (const old of builds.slice(4))
+    rmSync(old, { recursive: true, force: true });
 }

@@ -26,18 +26,23 @@ interface CpuProfile {
 function main(): void {
   const [file, topArg, filter, skipArg] = process.argv.slice(2);
   const skipUs = (Number(skipArg) || 0) * 1000;
-  if (!file) throw new Error('usage: cpu-profile-summary.ts <file.cpuprofile> [top] [filter]');
+  if (!file)
+    throw new Error(
+      'usage: cpu-profile-summary.ts <file.cpuprofile> [top] [filter]',
+    );
   const top = Number(topArg) || 25;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parent.set(child, node.id);
 
   const selfUs = new Map<number, number>();
   let elapsedUs = 0;
   profile.samples.forEach((id, i) => {
     elapsedUs += profile.timeDeltas[i] ?? 0;
-    if (elapsedUs >= skipUs) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    if (elapsedUs >= skipUs)
+      selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
 
   const label = (node: ProfileNode) => {
@@ -47,10 +52,12 @@ function main(): void {
   };
   const ancestry = (id: number) => {
     const chain: ProfileNode[] = [];
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) chain.push(byId.get(at)!);
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at))
+      chain.push(byId.get(at)!);
     return chain;
   };
-  const matches = (node: ProfileNode) => !filter || label(node).includes(filter);
+  const matches = (node: ProfileNode) =>
+    !filter || label(node).includes(filter);
 
   const self = new Map<string, number>();
   const total = new Map<string, number>();
@@ -63,16 +70,23 @@ function main(): void {
     const leaf = byId.get(id)!;
     self.set(label(leaf), (self.get(label(leaf)) ?? 0) + us);
     packages.set(packageOf(leaf), (packages.get(packageOf(leaf)) ?? 0) + us);
-    for (const name of new Set(chain.map(label))) total.set(name, (total.get(name) ?? 0) + us);
+    for (const name of new Set(chain.map(label)))
+      total.set(name, (total.get(name) ?? 0) + us);
   }
 
   const print = (title: string, entries: Map<string, number>) => {
     process.stdout.write(`\n${title}\n`);
-    for (const [name, us] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      process.stdout.write(`  ${((100 * us) / all).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}\n`);
+    for (const [name, us] of [...entries]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)) {
+      process.stdout.write(
+        `  ${((100 * us) / all).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}\n`,
+      );
     }
   };
-  process.stdout.write(`${file}: ${(all / 1000).toFixed(0)} ms sampled${filter ? ` under "${filter}"` : ''} (profile spans ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms)\n`);
+  process.stdout.write(
+    `${file}: ${(all / 1000).toFixed(0)} ms sampled${filter ? ` under "${filter}"` : ''} (profile spans ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms)\n`,
+  );
   print('self time by package', packages);
   print('self time by function', self);
   print('total time by function', total);

@@ -39,7 +39,9 @@ export interface ThroughputOptions {
  * autocannon for `leadSeconds + seconds`, counting the 2xx answers of the last `seconds`. Any
  * non-2xx answer or socket error fails the bench (a bench of 401s measures nothing).
  */
-export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputRun> {
+export async function measureThroughput(
+  options: ThroughputOptions,
+): Promise<ThroughputRun> {
   const bodies = options.bodies;
   const leadSeconds = options.leadSeconds ?? 0;
   let next = 0;
@@ -51,8 +53,18 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
     const request: autocannon.Request = {
       method: options.method ?? 'GET',
       path: options.path,
-      headers: { ...(bodies ? { 'content-type': 'application/json' } : {}), ...options.headers },
-      ...(bodies ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies[next++ % bodies.length] }) } : {}),
+      headers: {
+        ...(bodies ? { 'content-type': 'application/json' } : {}),
+        ...options.headers,
+      },
+      ...(bodies
+        ? {
+            setupRequest: (req: autocannon.Request) => ({
+              ...req,
+              body: bodies[next++ % bodies.length],
+            }),
+          }
+        : {}),
     };
     const settings: autocannon.Options = {
       url: options.url,
@@ -63,7 +75,11 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
       sampleInt: 100,
       requests: [request],
     };
-    instance = autocannon(settings, (error: Error | null, result: autocannon.Result) => (error ? reject(error) : resolve(result)));
+    instance = autocannon(
+      settings,
+      (error: Error | null, result: autocannon.Result) =>
+        error ? reject(error) : resolve(result),
+    );
   });
   instance.once('start', () => {
     windowStart = performance.now() + leadSeconds * 1000;
@@ -71,7 +87,13 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
   });
   instance.on('response', (_client, statusCode) => {
     const now = performance.now();
-    if (statusCode >= 200 && statusCode < 300 && now >= windowStart && now < windowEnd) completed++;
+    if (
+      statusCode >= 200 &&
+      statusCode < 300 &&
+      now >= windowStart &&
+      now < windowEnd
+    )
+      completed++;
   });
   const result = await finished;
   const bad = result.non2xx + result.errors + result.timeouts;
@@ -107,7 +129,10 @@ export interface ProbeOptions {
 export async function probeLatency(options: ProbeOptions): Promise<number[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const target = new URL(options.path, options.url);
-  const total = Math.max(1, Math.round(options.ratePerSecond * options.seconds));
+  const total = Math.max(
+    1,
+    Math.round(options.ratePerSecond * options.seconds),
+  );
   const intervalNs = 1e9 / options.ratePerSecond;
   const start = process.hrtime.bigint();
   const pending: Promise<number>[] = [];
@@ -115,7 +140,8 @@ export async function probeLatency(options: ProbeOptions): Promise<number[]> {
     for (let i = 0; i < total; i++) {
       const due = start + BigInt(Math.round(i * intervalNs));
       const waitMs = Number(due - process.hrtime.bigint()) / 1e6;
-      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (waitMs > 0)
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
       pending.push(timedGet(agent, target, options.headers ?? {}));
     }
     return await Promise.all(pending);
@@ -124,13 +150,18 @@ export async function probeLatency(options: ProbeOptions): Promise<number[]> {
   }
 }
 
-function timedGet(agent: Agent, target: URL, headers: Record<string, string>): Promise<number> {
+function timedGet(
+  agent: Agent,
+  target: URL,
+  headers: Record<string, string>,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const req = request(target, { agent, headers }, (response) => {
       response.resume();
       response.on('end', () => {
-        if (response.statusCode !== 200) reject(new Error(`probe ${target.pathname}: ${response.statusCode}`));
+        if (response.statusCode !== 200)
+          reject(new Error(`probe ${target.pathname}: ${response.statusCode}`));
         else resolve(Number(process.hrtime.bigint() - started) / 1e6);
       });
     });
@@ -143,5 +174,10 @@ function timedGet(agent: Agent, target: URL, headers: Record<string, string>): P
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) throw new Error('percentile of no values');
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  return sorted[
+    Math.min(
+      sorted.length - 1,
+      Math.max(0, Math.ceil((p / 100) * sorted.length) - 1),
+    )
+  ];
 }

@@ -1,21 +1,37 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsEmail, IsNotEmpty, IsObject, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
+import {
+  IsEmail,
+  IsNotEmpty,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
 import { normalizeEmail } from '../../crypto/blind-index';
 import { OptionalProfileDto } from '../../profile/dto/profile.dto';
-import { IsAcceptablePassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../password-policy';
+import {
+  IsAcceptablePassword,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+} from '../password-policy';
 
 const EMAIL_EXAMPLE = 'ada@example.org';
 const PASSWORD_EXAMPLE = 'correct horse battery staple';
 /** Shapes only (not real tokens): what Swagger UI shows as example values. */
 const ACCESS_TOKEN_EXAMPLE =
   'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIwYjhlNWMxZS0zZjJhLTRlOWMtOWQ1Mi0xYzdhNmE4ZTRmMTAiLCJpYXQiOjE3OTU3NzAwMDAsImV4cCI6MTc5NTc3MDYwMH0.wkApia9FBvOaS4N-SMwjfi6wWEApupgeGp4nHweRZ5U';
-const REFRESH_TOKEN_EXAMPLE = 'Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo';
+const REFRESH_TOKEN_EXAMPLE =
+  'Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo';
 const USER_ID_EXAMPLE = '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10';
 
 /** Emails are trimmed and lower-cased before validation and storage (SPEC §5). */
 const NormalizedEmail = () =>
-  Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeEmail(value) : value));
+  Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? normalizeEmail(value) : value,
+  );
 
 export class RegisterDto {
   @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: 254 })
@@ -24,7 +40,11 @@ export class RegisterDto {
   @MaxLength(254)
   email: string;
 
-  @ApiProperty({ example: PASSWORD_EXAMPLE, minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })
+  @ApiProperty({
+    example: PASSWORD_EXAMPLE,
+    minLength: PASSWORD_MIN_LENGTH,
+    maxLength: PASSWORD_MAX_LENGTH,
+  })
   @IsAcceptablePassword()
   password: string;
 
@@ -52,7 +72,10 @@ export class LoginDto {
 }
 
 export class RefreshDto {
-  @ApiProperty({ description: 'The refresh token from login or the previous refresh', example: REFRESH_TOKEN_EXAMPLE })
+  @ApiProperty({
+    description: 'The refresh token from login or the previous refresh',
+    example: REFRESH_TOKEN_EXAMPLE,
+  })
   @IsString()
   @IsNotEmpty()
   @MaxLength(512)
@@ -65,7 +88,11 @@ export class ChangePasswordDto {
   @Length(1, PASSWORD_MAX_LENGTH)
   currentPassword: string;
 
-  @ApiProperty({ example: 'a new and longer passphrase', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })
+  @ApiProperty({
+    example: 'a new and longer passphrase',
+    minLength: PASSWORD_MIN_LENGTH,
+    maxLength: PASSWORD_MAX_LENGTH,
+  })
   @IsAcceptablePassword()
   newPassword: string;
 }
@@ -77,12 +104,19 @@ export class RecoverDto {
   @MaxLength(254)
   email: string;
 
-  @ApiProperty({ example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW', description: 'The recovery code shown at registration' })
+  @ApiProperty({
+    example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW',
+    description: 'The recovery code shown at registration',
+  })
   @IsString()
   @Length(20, 64)
   recoveryCode: string;
 
-  @ApiProperty({ example: 'a new and longer passphrase', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })
+  @ApiProperty({
+    example: 'a new and longer passphrase',
+    minLength: PASSWORD_MIN_LENGTH,
+    maxLength: PASSWORD_MAX_LENGTH,
+  })
   @IsAcceptablePassword()
   newPassword: string;
 }
@@ -101,31 +135,49 @@ export class RegisteredDto {
   @ApiProperty({ example: EMAIL_EXAMPLE })
   email: string;
 
-  @ApiProperty({ example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW', description: 'Shown once: the only way back in without the password' })
+  @ApiProperty({
+    example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW',
+    description: 'Shown once: the only way back in without the password',
+  })
   recoveryCode: string;
 }
 
 export class TokenPairDto {
-  @ApiProperty({ description: 'Short-lived JWT for the Authorization: Bearer header', example: ACCESS_TOKEN_EXAMPLE })
+  @ApiProperty({
+    description: 'Short-lived JWT for the Authorization: Bearer header',
+    example: ACCESS_TOKEN_EXAMPLE,
+  })
   accessToken: string;
 
-  @ApiProperty({ description: 'Opaque; single use: each refresh returns a new one', example: REFRESH_TOKEN_EXAMPLE })
+  @ApiProperty({
+    description: 'Opaque; single use: each refresh returns a new one',
+    example: REFRESH_TOKEN_EXAMPLE,
+  })
   refreshToken: string;
 
   @ApiProperty({ example: 'Bearer', enum: ['Bearer'] })
   tokenType: 'Bearer';
 
-  @ApiProperty({ example: 600, description: 'Access token lifetime in seconds' })
+  @ApiProperty({
+    example: 600,
+    description: 'Access token lifetime in seconds',
+  })
   expiresIn: number;
 }
 
 export class RecoveryCodeDto {
-  @ApiProperty({ example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW', description: 'The new recovery code; the old one no longer works' })
+  @ApiProperty({
+    example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW',
+    description: 'The new recovery code; the old one no longer works',
+  })
   recoveryCode: string;
 }
 
 export class SessionDto {
-  @ApiProperty({ format: 'uuid', example: '5d7c2b8e-9a41-4f0e-8b3c-2e6f1a9d4c77' })
+  @ApiProperty({
+    format: 'uuid',
+    example: '5d7c2b8e-9a41-4f0e-8b3c-2e6f1a9d4c77',
+  })
   id: string;
 
   @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
@@ -137,6 +189,9 @@ export class SessionDto {
   @ApiProperty({ example: '2026-12-20T09:14:03.512Z' })
   expiresAt: Date;
 
-  @ApiProperty({ example: true, description: 'True for the session making this request' })
+  @ApiProperty({
+    example: true,
+    description: 'True for the session making this request',
+  })
   current: boolean;
 }

@@ -4,7 +4,9 @@ describe('ConcurrencyLimit', () => {
   function deferred<T>() {
     let resolve!: (value: T) => void;
     let reject!: (error: unknown) => void;
-    const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+    const promise = new Promise<T>(
+      (res, rej) => ((resolve = res), (reject = rej)),
+    );
     return { promise, resolve, reject };
   }
   const tick = () => new Promise((resolve) => setImmediate(resolve));

@@ -31,15 +31,25 @@ export class PasswordKdf implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const outcome = await lowerThreadpoolPriority(KDF_THREAD_NICENESS);
-    if ('skipped' in outcome) this.logger.debug(`threadpool priority unchanged: ${outcome.skipped}`);
-    else this.logger.debug(`${outcome.lowered} threadpool threads at niceness ${outcome.niceness}; argon2id ${this.limit.limit} at a time`);
+    if ('skipped' in outcome)
+      this.logger.debug(`threadpool priority unchanged: ${outcome.skipped}`);
+    else
+      this.logger.debug(
+        `${outcome.lowered} threadpool threads at niceness ${outcome.niceness}; argon2id ${this.limit.limit} at a time`,
+      );
   }
 
   /**
    * password ─argon2id(salt, secret = pepper)→ (keyed by the argon2-output key when
    * `params.version` is 2) master key, in turn. The caller zeroes it.
    */
-  deriveMasterKey(password: string, salt: Buffer, params: Argon2Params): Promise<Buffer> {
-    return this.limit.run(() => derivePasswordMasterKey(password, salt, params, this.serverKeys));
+  deriveMasterKey(
+    password: string,
+    salt: Buffer,
+    params: Argon2Params,
+  ): Promise<Buffer> {
+    return this.limit.run(() =>
+      derivePasswordMasterKey(password, salt, params, this.serverKeys),
+    );
   }
 }

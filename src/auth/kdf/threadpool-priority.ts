@@ -5,7 +5,9 @@ import { availableParallelism, setPriority } from 'node:os';
 /** libuv's threadpool size: UV_THREADPOOL_SIZE as libuv reads it (default 4, at most 1024). */
 export function threadpoolSize(env: NodeJS.ProcessEnv = process.env): number {
   const configured = Number(env.UV_THREADPOOL_SIZE);
-  return Number.isInteger(configured) && configured > 0 ? Math.min(configured, 1024) : 4;
+  return Number.isInteger(configured) && configured > 0
+    ? Math.min(configured, 1024)
+    : 4;
 }
 
 /**
@@ -13,7 +15,10 @@ export function threadpoolSize(env: NodeJS.ProcessEnv = process.env): number {
  * and always at least one threadpool thread left for file system and DNS work, so a login
  * storm never starves the documents' file streams (SPEC §8).
  */
-export function kdfConcurrency(poolSize = threadpoolSize(), cores = availableParallelism()): number {
+export function kdfConcurrency(
+  poolSize = threadpoolSize(),
+  cores = availableParallelism(),
+): number {
   return Math.max(1, Math.min(cores, poolSize - 1));
 }
 
@@ -31,7 +36,8 @@ function threadIds(): string[] {
  */
 const threadsAtLoad = new Set(threadIds());
 
-export type ThreadpoolPriorityOutcome = { lowered: number; niceness: number } | { skipped: string };
+export type ThreadpoolPriorityOutcome =
+  { lowered: number; niceness: number } | { skipped: string };
 
 /**
  * Linux only, best effort: gives libuv's threadpool threads a higher niceness (a lower CPU
@@ -44,9 +50,13 @@ export type ThreadpoolPriorityOutcome = { lowered: number; niceness: number } | 
  * (starting the pool now if it has not started): exactly `threadpoolSize()` of them, or
  * nothing is changed.
  */
-export async function lowerThreadpoolPriority(niceness: number): Promise<ThreadpoolPriorityOutcome> {
-  if (process.platform !== 'linux') return { skipped: `not Linux (${process.platform})` };
-  if (threadsAtLoad.size === 0) return { skipped: '/proc/self/task is not readable' };
+export async function lowerThreadpoolPriority(
+  niceness: number,
+): Promise<ThreadpoolPriorityOutcome> {
+  if (process.platform !== 'linux')
+    return { skipped: `not Linux (${process.platform})` };
+  if (threadsAtLoad.size === 0)
+    return { skipped: '/proc/self/task is not readable' };
   let added = threadIds().filter((id) => !threadsAtLoad.has(id));
   if (added.length === 0) {
     // Any threadpool request starts every thread of the pool at once.
@@ -55,7 +65,9 @@ export async function lowerThreadpoolPriority(niceness: number): Promise<Threadp
   }
   const expected = threadpoolSize();
   if (added.length !== expected) {
-    return { skipped: `${added.length} threads appeared since start-up, not the ${expected} of the threadpool` };
+    return {
+      skipped: `${added.length} threads appeared since start-up, not the ${expected} of the threadpool`,
+    };
   }
   for (const id of added) setPriority(Number(id), niceness);
   return { lowered: added.length, niceness };

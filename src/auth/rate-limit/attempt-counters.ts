@@ -51,12 +51,21 @@ export class RedisAttemptCounter implements AttemptCounter {
   /** @param client a connection whose `keyPrefix` namespaces these keys. */
   constructor(client: Redis) {
     this.client = client as Redis & AttemptCommands;
-    this.client.defineCommand('attemptIncrement', { numberOfKeys: 1, lua: INCREMENT });
-    this.client.defineCommand('attemptDecrement', { numberOfKeys: 1, lua: DECREMENT });
+    this.client.defineCommand('attemptIncrement', {
+      numberOfKeys: 1,
+      lua: INCREMENT,
+    });
+    this.client.defineCommand('attemptDecrement', {
+      numberOfKeys: 1,
+      lua: DECREMENT,
+    });
   }
 
   async increment(key: string, windowMs: number): Promise<AttemptCount> {
-    const [count, msUntilReset] = await this.client.attemptIncrement(key, windowMs);
+    const [count, msUntilReset] = await this.client.attemptIncrement(
+      key,
+      windowMs,
+    );
     return { count, msUntilReset };
   }
 
@@ -106,12 +115,16 @@ export class MemoryAttemptCounter implements AttemptCounter {
       this.windows.set(key, window);
     }
     window.count += 1;
-    return Promise.resolve({ count: window.count, msUntilReset: window.resetsAt - now });
+    return Promise.resolve({
+      count: window.count,
+      msUntilReset: window.resetsAt - now,
+    });
   }
 
   decrement(key: string): Promise<void> {
     const window = this.windows.get(key);
-    if (window && window.resetsAt > this.clock() && window.count > 0) window.count -= 1;
+    if (window && window.resetsAt > this.clock() && window.count > 0)
+      window.count -= 1;
     return Promise.resolve();
   }
 

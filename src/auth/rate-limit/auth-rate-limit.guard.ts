@@ -8,10 +8,19 @@ import { TooManyRequestsError } from '../../common/problem/too-many-requests.err
  */
 @Injectable()
 export class AuthRateLimitGuard extends ThrottlerGuard {
-  protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    return Promise.reject(new TooManyRequestsError(detail.timeToBlockExpire, 'Too many requests to the auth routes from this address; try again later.'));
+  protected override throwThrottlingException(
+    _context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
+    return Promise.reject(
+      new TooManyRequestsError(
+        detail.timeToBlockExpire,
+        'Too many requests to the auth routes from this address; try again later.',
+      ),
+    );
   }
 }
 
 /** Counts the route against the caller's per-address auth budget (SPEC §7). */
-export const AuthRateLimited = (): MethodDecorator & ClassDecorator => UseGuards(AuthRateLimitGuard);
+export const AuthRateLimited = (): MethodDecorator & ClassDecorator =>
+  UseGuards(AuthRateLimitGuard);

@@ -2,7 +2,9 @@ import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import { describeStoreError } from '../../key-vault/vault-store';
 
-type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+type ThrottlerStorageRecord = Awaited<
+  ReturnType<ThrottlerStorage['increment']>
+>;
 
 /**
  * The per-address limit fails open: when its store (Redis) does not answer, the request passes
@@ -17,9 +19,21 @@ export class FailOpenThrottlerStorage implements ThrottlerStorage {
 
   constructor(private readonly store: ThrottlerStorage) {}
 
-  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+  ): Promise<ThrottlerStorageRecord> {
     try {
-      const record = await this.store.increment(key, ttl, limit, blockDuration, throttlerName);
+      const record = await this.store.increment(
+        key,
+        ttl,
+        limit,
+        blockDuration,
+        throttlerName,
+      );
       if (this.storeFailing) {
         this.storeFailing = false;
         this.logger.log('per-address rate limit store answering again');
@@ -28,9 +42,16 @@ export class FailOpenThrottlerStorage implements ThrottlerStorage {
     } catch (error) {
       if (!this.storeFailing) {
         this.storeFailing = true;
-        this.logger.error(`per-address rate limit store unavailable (${describeStoreError(error)}): not limiting until it answers`);
+        this.logger.error(
+          `per-address rate limit store unavailable (${describeStoreError(error)}): not limiting until it answers`,
+        );
       }
-      return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+      return {
+        totalHits: 0,
+        timeToExpire: 0,
+        isBlocked: false,
+        timeToBlockExpire: 0,
+      };
     }
   }
 }

@@ -56,7 +56,10 @@ export class LoginAttemptsService {
       throw new LoginLimiterUnavailableError();
     }
     if (attempts.count > this.limits.maxFailures) {
-      throw new TooManyRequestsError(attempts.msUntilReset / 1000, 'Too many failed logins for this account; try again later.');
+      throw new TooManyRequestsError(
+        attempts.msUntilReset / 1000,
+        'Too many failed logins for this account; try again later.',
+      );
     }
     return { accountKey };
   }
@@ -78,7 +81,9 @@ export class LoginAttemptsService {
   private noteStoreFailed(error: unknown): void {
     if (this.storeFailing) return;
     this.storeFailing = true;
-    this.logger.error(`login attempt counter unavailable (${describeStoreError(error)}): logins answer 503 until it answers`);
+    this.logger.error(
+      `login attempt counter unavailable (${describeStoreError(error)}): logins answer 503 until it answers`,
+    );
   }
 
   private noteStoreAnswered(): void {

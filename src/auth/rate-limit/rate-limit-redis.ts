@@ -1,8 +1,16 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { closeRedisConnection } from '../../common/redis/close-redis';
-import { createFailFastRedis, waitForRedisReady } from '../../common/redis/fail-fast-redis';
+import {
+  createFailFastRedis,
+  waitForRedisReady,
+} from '../../common/redis/fail-fast-redis';
 
 /** Every rate-limit key starts with this (after `REDIS_KEY_PREFIX`). */
 export const RATE_LIMIT_KEY_PREFIX = 'rate-limit:';
@@ -35,7 +43,9 @@ export class RateLimitRedis implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     if (!this.client) return;
     if (!(await waitForRedisReady(this.client, this.readyWaitMs))) {
-      this.logger.warn('rate-limit store: Redis is not reachable yet; logins answer 503 until it is');
+      this.logger.warn(
+        'rate-limit store: Redis is not reachable yet; logins answer 503 until it is',
+      );
     }
   }
 

@@ -34,14 +34,23 @@ export class SessionService {
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
   ) {
-    this.insertSession = insertStatement(sessions.metadata, ['userId', 'sidHash', 'refreshTokenHash', 'lastUsedAt', 'expiresAt']);
+    this.insertSession = insertStatement(sessions.metadata, [
+      'userId',
+      'sidHash',
+      'refreshTokenHash',
+      'lastUsedAt',
+      'expiresAt',
+    ]);
   }
 
   /** Puts `keyring` in the vault under a new session and returns its first tokens. */
   async open(userId: string, keyring: Keyring): Promise<TokenPair> {
     const secrets = this.tokens.newSessionSecrets();
     const sessionKeyId = this.tokens.sessionKeyId(secrets.sid);
-    await this.vault.store({ sessionId: sessionKeyId, userId, clientShare: secrets.clientShare }, keyring);
+    await this.vault.store(
+      { sessionId: sessionKeyId, userId, clientShare: secrets.clientShare },
+      keyring,
+    );
     const refresh = this.tokens.newRefreshToken(secrets);
     const now = new Date();
     // Plain SQL (database/plain-sql.ts): one of a login's costs beside argon2id (SPEC §8).
@@ -52,7 +61,10 @@ export class SessionService {
       now,
       new Date(now.getTime() + this.config.sessionMaxTtlSeconds * 1000),
     ]);
-    return this.pair(this.tokens.issueAccessToken(userId, secrets), refresh.token);
+    return this.pair(
+      this.tokens.issueAccessToken(userId, secrets),
+      refresh.token,
+    );
   }
 
   /**
@@ -63,17 +75,31 @@ export class SessionService {
   async refresh(refreshToken: string): Promise<TokenPair> {
     const parsed = this.tokens.parseRefreshToken(refreshToken);
     if (!parsed) throw new InvalidTokenError();
-    const session = await this.sessions.findOneBy({ sidHash: sha256(parsed.sid) });
-    if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) throw new InvalidTokenError();
+    const session = await this.sessions.findOneBy({
+      sidHash: sha256(parsed.sid),
+    });
+    if (
+      !session ||
+      session.revokedAt ||
+      session.expiresAt.getTime() <= Date.now()
+    )
+      throw new InvalidTokenError();
     if (!timingSafeEqual(session.refreshTokenHash, parsed.hash)) {
       await this.revoke(session);
-      throw new InvalidTokenError('This refresh token was already used; the session has been revoked.');
+      throw new InvalidTokenError(
+        'This refresh token was already used; the session has been revoked.',
+      );
     }
     // The vault entry must still be there (idle timeout, logout elsewhere); unlocking also slides it.
     const keyring = await this.vault
-      .unlock({ sessionId: session.sidHash.toString('hex'), userId: session.userId, clientShare: parsed.clientShare })
+      .unlock({
+        sessionId: session.sidHash.toString('hex'),
+        userId: session.userId,
+        clientShare: parsed.clientShare,
+      })
       .catch((error: unknown) => {
-        if (error instanceof SessionLockedError) throw new InvalidTokenError('The session has ended; log in again.');
+        if (error instanceof SessionLockedError)
+          throw new InvalidTokenError('The session has ended; log in again.');
         throw error;
       });
     keyring.zero();
@@ -86,14 +112,27 @@ export class SessionService {
     // Two refreshes raced with one token: only one rotation wins, the other is a replay.
     if (!rotated.affected) {
       await this.revoke(session);
-      throw new InvalidTokenError('This refresh token was already used; the session has been revoked.');
+      throw new InvalidTokenError(
+        'This refresh token was already used; the session has been revoked.',
+      );
     }
-    return this.pair(this.tokens.issueAccessToken(session.userId, parsed), next.token);
+    return this.pair(
+      this.tokens.issueAccessToken(session.userId, parsed),
+      next.token,
+    );
   }
 
   /** Re-seals the current session's entry (e.g. after a key rotation added a version). */
-  async replaceKeys(sessionKeyId: string, userId: string, clientShare: Buffer, keyring: Keyring): Promise<void> {
-    await this.vault.store({ sessionId: sessionKeyId, userId, clientShare }, keyring);
+  async replaceKeys(
+    sessionKeyId: string,
+    userId: string,
+    clientShare: Buffer,
+    keyring: Keyring,
+  ): Promise<void> {
+    await this.vault.store(
+      { sessionId: sessionKeyId, userId, clientShare },
+      keyring,
+    );
   }
 
   /*
@@ -103,19 +142,32 @@ export class SessionService {
    * vault entry's idle timeout, whichever ends first.
    */
   async revokeByKeyId(sessionKeyId: string): Promise<void> {
-    await this.sessions.update({ sidHash: Buffer.from(sessionKeyId, 'hex') }, { revokedAt: new Date() });
+    await this.sessions.update(
+      { sidHash: Buffer.from(sessionKeyId, 'hex') },
+      { revokedAt: new Date() },
+    );
     await this.vault.revoke(sessionKeyId);
   }
 
   /** Every session of the user but (optionally) the caller's. */
-  async revokeAllForUser(userId: string, exceptSessionKeyId?: string): Promise<void> {
+  async revokeAllForUser(
+    userId: string,
+    exceptSessionKeyId?: string,
+  ): Promise<void> {
     await this.sessions.update(
       exceptSessionKeyId
-        ? { userId, revokedAt: IsNull(), sidHash: Not(Buffer.from(exceptSessionKeyId, 'hex')) }
+        ? {
+            userId,
+            revokedAt: IsNull(),
+            sidHash: Not(Buffer.from(exceptSessionKeyId, 'hex')),
+          }
         : { userId, revokedAt: IsNull() },
       { revokedAt: new Date() },
     );
-    await this.vault.revokeAllForUser(userId, exceptSessionKeyId ? { exceptSessionId: exceptSessionKeyId } : undefined);
+    await this.vault.revokeAllForUser(
+      userId,
+      exceptSessionKeyId ? { exceptSessionId: exceptSessionKeyId } : undefined,
+    );
   }
 
   /** Live sessions of a user, newest first. */
@@ -128,7 +180,11 @@ export class SessionService {
 
   /** @returns false when no live session of this user has that id (another user's: also false). */
   async revokeById(userId: string, id: string): Promise<boolean> {
-    const session = await this.sessions.findOneBy({ id, userId, revokedAt: IsNull() });
+    const session = await this.sessions.findOneBy({
+      id,
+      userId,
+      revokedAt: IsNull(),
+    });
     if (!session) return false;
     await this.revoke(session);
     return true;
@@ -140,6 +196,11 @@ export class SessionService {
   }
 
   private pair(accessToken: string, refreshToken: string): TokenPair {
-    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: this.tokens.accessTokenTtlSeconds };
+    return {
+      accessToken,
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: this.tokens.accessTokenTtlSeconds,
+    };
   }
 }

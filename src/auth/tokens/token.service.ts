@@ -14,7 +14,8 @@ export const SESSION_ID_BYTES = 16;
 export const CLIENT_SHARE_BYTES = 16;
 const REFRESH_SECRET_BYTES = 32;
 const REFRESH_TOKEN_VERSION = 1;
-const REFRESH_TOKEN_BYTES = 1 + SESSION_ID_BYTES + CLIENT_SHARE_BYTES + REFRESH_SECRET_BYTES;
+const REFRESH_TOKEN_BYTES =
+  1 + SESSION_ID_BYTES + CLIENT_SHARE_BYTES + REFRESH_SECRET_BYTES;
 
 /** The claims of our access token, after verification. */
 export interface AccessTokenClaims {
@@ -48,7 +49,10 @@ export class TokenService {
   ) {}
 
   newSessionSecrets(): SessionSecrets {
-    return { sid: randomBytes(SESSION_ID_BYTES), clientShare: randomBytes(CLIENT_SHARE_BYTES) };
+    return {
+      sid: randomBytes(SESSION_ID_BYTES),
+      clientShare: randomBytes(CLIENT_SHARE_BYTES),
+    };
   }
 
   /** The id under which the vault and the database know a session: hex SHA-256 of the sid. */
@@ -58,7 +62,10 @@ export class TokenService {
 
   issueAccessToken(userId: string, secrets: SessionSecrets): string {
     return jwt.sign(
-      { sid: secrets.sid.toString('base64url'), cs: secrets.clientShare.toString('base64url') },
+      {
+        sid: secrets.sid.toString('base64url'),
+        cs: secrets.clientShare.toString('base64url'),
+      },
       this.serverKeys.jwtSigningKey,
       {
         algorithm: JWT_ALGORITHM,
@@ -89,10 +96,17 @@ export class TokenService {
   parseRefreshToken(token: string): ParsedRefreshToken | undefined {
     if (!/^[A-Za-z0-9_-]{87}$/.test(token)) return undefined;
     const bytes = Buffer.from(token, 'base64url');
-    if (bytes.length !== REFRESH_TOKEN_BYTES || bytes[0] !== REFRESH_TOKEN_VERSION) return undefined;
+    if (
+      bytes.length !== REFRESH_TOKEN_BYTES ||
+      bytes[0] !== REFRESH_TOKEN_VERSION
+    )
+      return undefined;
     return {
       sid: bytes.subarray(1, 1 + SESSION_ID_BYTES),
-      clientShare: bytes.subarray(1 + SESSION_ID_BYTES, 1 + SESSION_ID_BYTES + CLIENT_SHARE_BYTES),
+      clientShare: bytes.subarray(
+        1 + SESSION_ID_BYTES,
+        1 + SESSION_ID_BYTES + CLIENT_SHARE_BYTES,
+      ),
       hash: sha256(bytes),
     };
   }

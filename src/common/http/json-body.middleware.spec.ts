@@ -2,7 +2,10 @@ import { createServer, request as httpRequest, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import { JSON_BODY_LIMIT_BYTES, JsonBodyMiddleware } from './json-body.middleware';
+import {
+  JSON_BODY_LIMIT_BYTES,
+  JsonBodyMiddleware,
+} from './json-body.middleware';
 
 /**
  * Issue 12: once a JSON body is parsed, every Buffer that held its bytes is zero-filled (the
@@ -13,7 +16,12 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
   let server: Server;
   let port: number;
   /** What each request's route saw: its parsed body, and whether each Buffer that held the body is all zeros by then. */
-  let seen: { body?: unknown; chunks: Buffer[]; joined: Buffer[]; status?: number }[];
+  let seen: {
+    body?: unknown;
+    chunks: Buffer[];
+    joined: Buffer[];
+    status?: number;
+  }[];
 
   beforeAll(async () => {
     const middleware = new JsonBodyMiddleware();
@@ -26,11 +34,15 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
       const concat = jest.spyOn(Buffer, 'concat');
       middleware.use(req, _res, next).then(
         () => {
-          record.joined.push(...concat.mock.results.map((result) => result.value as Buffer));
+          record.joined.push(
+            ...concat.mock.results.map((result) => result.value as Buffer),
+          );
           concat.mockRestore();
         },
         (error: unknown) => {
-          record.joined.push(...concat.mock.results.map((result) => result.value as Buffer));
+          record.joined.push(
+            ...concat.mock.results.map((result) => result.value as Buffer),
+          );
           concat.mockRestore();
           next(error);
         },
@@ -40,12 +52,21 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
       seen[seen.length - 1].body = req.body;
       res.status(200).json({ ok: true });
     });
-    app.use((error: { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-      seen[seen.length - 1].status = error.status ?? 500;
-      res.status(error.status ?? 500).end();
-    });
+    app.use(
+      (
+        error: { status?: number },
+        _req: Request,
+        res: Response,
+        _next: NextFunction,
+      ) => {
+        seen[seen.length - 1].status = error.status ?? 500;
+        res.status(error.status ?? 500).end();
+      },
+    );
     server = createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) =>
+      server.listen(0, '127.0.0.1', resolve),
+    );
     port = (server.address() as AddressInfo).port;
   });
 
@@ -56,10 +77,19 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
   /** POSTs `parts` as the body, one write each, `delayMs` apart (several chunks on the server). */
   function post(parts: string[], delayMs = 0): Promise<number> {
     return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/echo', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/echo',
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       let i = 0;
       const writeNext = () => {
@@ -75,7 +105,11 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
   const secret = 'Wipe-me passphrase 8841';
 
   it('parses a one-chunk body, then zero-fills the chunk and the joined body', async () => {
-    expect(await post([JSON.stringify({ email: 'a@example.org', password: secret })])).toBe(200);
+    expect(
+      await post([
+        JSON.stringify({ email: 'a@example.org', password: secret }),
+      ]),
+    ).toBe(200);
     const [record] = seen;
     expect(record.body).toEqual({ email: 'a@example.org', password: secret });
     expect(record.chunks.length).toBeGreaterThan(0);
@@ -85,7 +119,9 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
 
   it('parses a body that arrives in several chunks into one string, then zero-fills every chunk', async () => {
     const text = JSON.stringify({ password: secret, note: 'x'.repeat(2000) });
-    expect(await post([text.slice(0, 10), text.slice(10, 30), text.slice(30)], 30)).toBe(200);
+    expect(
+      await post([text.slice(0, 10), text.slice(10, 30), text.slice(30)], 30),
+    ).toBe(200);
     const [record] = seen;
     expect(record.body).toEqual(JSON.parse(text));
     expect(record.chunks.length).toBeGreaterThanOrEqual(3);
@@ -101,7 +137,10 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
   });
 
   it('still answers 413 for a body over the limit', async () => {
-    const big = JSON.stringify({ password: secret, padding: 'y'.repeat(JSON_BODY_LIMIT_BYTES) });
+    const big = JSON.stringify({
+      password: secret,
+      padding: 'y'.repeat(JSON_BODY_LIMIT_BYTES),
+    });
     expect(await post([big])).toBe(413);
   });
 });

@@ -15,7 +15,8 @@ const parseJson = json({
   limit: JSON_BODY_LIMIT_BYTES,
   strict: true,
   type: JSON_TYPES,
-  verify: (request, _response, body) => bodyBuffers.get(request as Request)?.push(body),
+  verify: (request, _response, body) =>
+    bodyBuffers.get(request as Request)?.push(body),
 });
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -32,10 +33,21 @@ const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
-  async use(request: Request, response: Response, next: NextFunction): Promise<void> {
+  async use(
+    request: Request,
+    response: Response,
+    next: NextFunction,
+  ): Promise<void> {
     const withBody = hasBody(request);
-    if (METHODS_WITH_BODY.has(request.method) && withBody && !request.is(JSON_TYPES)) {
-      throw new DomainError('unsupported_media_type', 'Request bodies must be application/json.');
+    if (
+      METHODS_WITH_BODY.has(request.method) &&
+      withBody &&
+      !request.is(JSON_TYPES)
+    ) {
+      throw new DomainError(
+        'unsupported_media_type',
+        'Request bodies must be application/json.',
+      );
     }
     const buffers: Buffer[] = [];
     let collected = 0;
@@ -53,7 +65,9 @@ export class JsonBodyMiddleware implements NestMiddleware {
     }
     try {
       await new Promise<void>((resolve, reject) =>
-        parseJson(request, response, (error?: Error) => (error ? reject(asClientBodyError(error)) : resolve())),
+        parseJson(request, response, (error?: Error) =>
+          error ? reject(asClientBodyError(error)) : resolve(),
+        ),
       );
     } finally {
       request.off('data', collect);
@@ -70,14 +84,28 @@ export class JsonBodyMiddleware implements NestMiddleware {
  * `Z_DATA_ERROR`) would otherwise surface as a 500. Such a body is the client's fault.
  */
 function asClientBodyError(error: Error): Error {
-  const { type, status } = error as Error & { type?: unknown; status?: unknown };
-  if (type === undefined && typeof status === 'number' && status >= 400 && status < 500) {
-    return new DomainError('bad_request', 'The request body could not be read (bad content encoding?).');
+  const { type, status } = error as Error & {
+    type?: unknown;
+    status?: unknown;
+  };
+  if (
+    type === undefined &&
+    typeof status === 'number' &&
+    status >= 400 &&
+    status < 500
+  ) {
+    return new DomainError(
+      'bad_request',
+      'The request body could not be read (bad content encoding?).',
+    );
   }
   return error;
 }
 
 function hasBody(request: Request): boolean {
   const length = request.headers['content-length'];
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return (
+    request.headers['transfer-encoding'] !== undefined ||
+    (length !== undefined && length !== '0')
+  );
 }

@@ -8,9 +8,15 @@ const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  * Keeps a caller's (or proxy's) request id when it looks like one, otherwise makes a new one,
  * and echoes it on the response. Anything else would let callers inject text into logs.
  */
-export function assignRequestId(request: IncomingMessage, response: ServerResponse): string {
+export function assignRequestId(
+  request: IncomingMessage,
+  response: ServerResponse,
+): string {
   const incoming = request.headers['x-request-id'];
-  const id = typeof incoming === 'string' && ACCEPTABLE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const id =
+    typeof incoming === 'string' && ACCEPTABLE_REQUEST_ID.test(incoming)
+      ? incoming
+      : randomUUID();
   response.setHeader(REQUEST_ID_HEADER, id);
   return id;
 }

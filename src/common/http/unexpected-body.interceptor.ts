@@ -1,4 +1,9 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import {
+  CallHandler,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+} from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
@@ -23,17 +28,28 @@ export class UnexpectedBodyInterceptor implements NestInterceptor {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<Request>();
     const body: unknown = request.body;
-    if (body === undefined || body === null || typeof body !== 'object') return true;
+    if (body === undefined || body === null || typeof body !== 'object')
+      return true;
     const fields = Array.isArray(body) ? ['(body)'] : Object.keys(body);
     if (fields.length === 0) return true;
-    const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, context.getClass(), context.getHandler().name) ?? {}) as Record<string, unknown>;
-    const takesBody = Object.keys(params).some((key) => key.split(':')[0] === String(RouteParamtypes.BODY));
+    const params = (Reflect.getMetadata(
+      ROUTE_ARGS_METADATA,
+      context.getClass(),
+      context.getHandler().name,
+    ) ?? {}) as Record<string, unknown>;
+    const takesBody = Object.keys(params).some(
+      (key) => key.split(':')[0] === String(RouteParamtypes.BODY),
+    );
     if (takesBody) return true;
     throw new RequestValidationError(
       fields.map((field) => ({
         field,
         pointer: toPointer(field === '(body)' ? [] : [field]),
-        messages: [field === '(body)' ? 'this route takes no request body' : `property ${field} should not exist`],
+        messages: [
+          field === '(body)'
+            ? 'this route takes no request body'
+            : `property ${field} should not exist`,
+        ],
       })),
     );
   }

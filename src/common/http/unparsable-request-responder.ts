@@ -4,7 +4,10 @@ import type { Server } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ERROR_CATALOGUE, ErrorCode } from '../problem/error-codes';
-import { PROBLEM_CONTENT_TYPE, problemDetails } from '../problem/problem-details';
+import {
+  PROBLEM_CONTENT_TYPE,
+  problemDetails,
+} from '../problem/problem-details';
 
 const logger = new Logger('HttpServer');
 
@@ -18,16 +21,26 @@ const logger = new Logger('HttpServer');
 export function answerUnparsableRequests(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const code = problemCodeFor(error.code);
-    logger.warn({ code, parserError: error.code }, 'request could not be parsed');
+    logger.warn(
+      { code, parserError: error.code },
+      'request could not be parsed',
+    );
     // A client that went away, or a response already under way, gets no second answer (Node's
     // own handler checks the same).
-    if (!code || !socket.writable || (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } })._httpMessage?._headerSent) {
+    if (
+      !code ||
+      !socket.writable ||
+      (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } })
+        ._httpMessage?._headerSent
+    ) {
       socket.destroy();
       return;
     }
     const { status, title } = ERROR_CATALOGUE[code];
     const requestId = randomUUID();
-    const json = JSON.stringify(problemDetails(code, status, DETAILS[code] ?? title, '/', requestId));
+    const json = JSON.stringify(
+      problemDetails(code, status, DETAILS[code] ?? title, '/', requestId),
+    );
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
         `Content-Type: ${PROBLEM_CONTENT_TYPE}; charset=utf-8\r\n` +
@@ -41,12 +54,15 @@ export function answerUnparsableRequests(server: Server): void {
 }
 
 const DETAILS: Partial<Record<ErrorCode, string>> = {
-  request_header_fields_too_large: 'The request line and headers together exceed the server limit of 16 KiB.',
+  request_header_fields_too_large:
+    'The request line and headers together exceed the server limit of 16 KiB.',
   request_timeout: 'The request headers did not arrive in time.',
   bad_request: 'The request could not be parsed as HTTP/1.1.',
 };
 
-function problemCodeFor(parserError: string | undefined): ErrorCode | undefined {
+function problemCodeFor(
+  parserError: string | undefined,
+): ErrorCode | undefined {
   switch (parserError) {
     case 'ECONNRESET':
     case 'EPIPE':

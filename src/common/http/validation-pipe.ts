@@ -1,4 +1,8 @@
-import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
+import {
+  ArgumentMetadata,
+  ValidationError,
+  ValidationPipe,
+} from '@nestjs/common';
 import { FieldError, RequestValidationError } from '../problem/domain-error';
 
 /**
@@ -14,7 +18,8 @@ export function createValidationPipe(): ValidationPipe {
     transformOptions: { enableImplicitConversion: false },
     validationError: { target: false, value: false },
     stopAtFirstError: false,
-    exceptionFactory: (errors) => new RequestValidationError(flattenValidationErrors(errors)),
+    exceptionFactory: (errors) =>
+      new RequestValidationError(flattenValidationErrors(errors)),
   });
 }
 
@@ -27,10 +32,14 @@ export function createValidationPipe(): ValidationPipe {
  *   overflowed the stack: a 500 for a client error. No DTO nests deeper than a few levels.
  */
 class StrictBodyValidationPipe extends ValidationPipe {
-  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+  override async transform(
+    value: unknown,
+    metadata: ArgumentMetadata,
+  ): Promise<unknown> {
     if (metadata.type === 'body') {
       const refused = refusedFields(value, [], 0);
-      if (refused.size > 0) throw new RequestValidationError([...refused.values()]);
+      if (refused.size > 0)
+        throw new RequestValidationError([...refused.values()]);
     }
     return super.transform(value, metadata);
   }
@@ -39,19 +48,37 @@ class StrictBodyValidationPipe extends ValidationPipe {
 const STRIPPED_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
 export const MAX_BODY_DEPTH = 32;
 
-function refusedFields(value: unknown, path: string[], depth: number, found = new Map<string, FieldError>()): Map<string, FieldError> {
+function refusedFields(
+  value: unknown,
+  path: string[],
+  depth: number,
+  found = new Map<string, FieldError>(),
+): Map<string, FieldError> {
   if (value === null || typeof value !== 'object') return found;
   if (depth >= MAX_BODY_DEPTH) {
     const top = path.slice(0, 1);
-    found.set(top.join('.'), { field: top.join('.'), pointer: toPointer(top), messages: [`${top[0]} is nested too deeply`] });
+    found.set(top.join('.'), {
+      field: top.join('.'),
+      pointer: toPointer(top),
+      messages: [`${top[0]} is nested too deeply`],
+    });
     return found;
   }
   for (const key of Object.keys(value)) {
     const here = [...path, key];
     if (STRIPPED_KEYS.has(key)) {
-      found.set(here.join('.'), { field: here.join('.'), pointer: toPointer(here), messages: [`property ${key} should not exist`] });
+      found.set(here.join('.'), {
+        field: here.join('.'),
+        pointer: toPointer(here),
+        messages: [`property ${key} should not exist`],
+      });
     } else {
-      refusedFields((value as Record<string, unknown>)[key], here, depth + 1, found);
+      refusedFields(
+        (value as Record<string, unknown>)[key],
+        here,
+        depth + 1,
+        found,
+      );
     }
   }
   return found;
@@ -62,7 +89,10 @@ export function toPointer(path: string[]): string {
   return `#${path.map((segment) => `/${segment.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')}`;
 }
 
-export function flattenValidationErrors(errors: ValidationError[], parentPath: string[] = []): FieldError[] {
+export function flattenValidationErrors(
+  errors: ValidationError[],
+  parentPath: string[] = [],
+): FieldError[] {
   return errors.flatMap((error) => {
     const path = error.property ? [...parentPath, error.property] : parentPath;
     const own: FieldError[] = error.constraints

@@ -37,7 +37,12 @@ export const REDACTED_LOG_PATHS = [
 export function prettyTransport(): PinoHttpOptions['transport'] {
   return {
     target: 'pino-pretty',
-    options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', messageKey: 'msg' },
+    options: {
+      singleLine: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname,service',
+      messageKey: 'msg',
+    },
   };
 }
 
@@ -45,7 +50,8 @@ export function pinoHttpOptions(config: AppConfig): PinoHttpOptions {
   return {
     level: config.logLevel,
     ...(config.logPretty ? { transport: prettyTransport() } : {}),
-    genReqId: (request: IncomingMessage, response: ServerResponse) => assignRequestId(request, response),
+    genReqId: (request: IncomingMessage, response: ServerResponse) =>
+      assignRequestId(request, response),
     redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
     serializers: {
       // The path without its query string: queries may carry search terms (emails, phones).
@@ -54,11 +60,19 @@ export function pinoHttpOptions(config: AppConfig): PinoHttpOptions {
         method: request.method,
         path: request.url?.split('?')[0],
       }),
-      res: (response: { statusCode?: number }) => ({ statusCode: response.statusCode }),
+      res: (response: { statusCode?: number }) => ({
+        statusCode: response.statusCode,
+      }),
     },
     customLogLevel: (_request, response, error) =>
-      error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info',
-    autoLogging: { ignore: (request) => request.url?.startsWith('/health/') ?? false },
+      error || response.statusCode >= 500
+        ? 'error'
+        : response.statusCode >= 400
+          ? 'warn'
+          : 'info',
+    autoLogging: {
+      ignore: (request) => request.url?.startsWith('/health/') ?? false,
+    },
     base: { service: 'vault-pii-backend' },
   };
 }
@@ -81,7 +95,12 @@ export class LoggingModule {
           inject: [AppConfig],
           useFactory: (config: AppConfig) => ({
             // A given destination (tests capturing lines) always gets JSON.
-            pinoHttp: destination ? [{ ...pinoHttpOptions(config), transport: undefined }, destination] : pinoHttpOptions(config),
+            pinoHttp: destination
+              ? [
+                  { ...pinoHttpOptions(config), transport: undefined },
+                  destination,
+                ]
+              : pinoHttpOptions(config),
             forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
           }),
         }),

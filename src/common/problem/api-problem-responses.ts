@@ -4,13 +4,20 @@ import { ERROR_CATALOGUE, ErrorCode } from './error-codes';
 import { PROBLEM_CONTENT_TYPE } from './problem-details';
 
 /** What any route that takes a JSON body can answer before its handler runs. */
-export const BODY_ERRORS = ['validation_failed', 'malformed_json', 'payload_too_large', 'unsupported_media_type'] as const;
+export const BODY_ERRORS = [
+  'validation_failed',
+  'malformed_json',
+  'payload_too_large',
+  'unsupported_media_type',
+] as const;
 
 /**
  * Documents the error responses of a route as RFC 9457 problem+json, one entry per status,
  * listing the codes it may carry.
  */
-export function ApiProblemResponses(...codes: ErrorCode[]): MethodDecorator & ClassDecorator {
+export function ApiProblemResponses(
+  ...codes: ErrorCode[]
+): MethodDecorator & ClassDecorator {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
     const status = ERROR_CATALOGUE[code].status;
@@ -20,7 +27,9 @@ export function ApiProblemResponses(...codes: ErrorCode[]): MethodDecorator & Cl
     ...[...byStatus].map(([status, statusCodes]) =>
       ApiResponse({
         status,
-        description: statusCodes.map((code) => `\`${code}\`: ${ERROR_CATALOGUE[code].title}`).join('; '),
+        description: statusCodes
+          .map((code) => `\`${code}\`: ${ERROR_CATALOGUE[code].title}`)
+          .join('; '),
         content: {
           [PROBLEM_CONTENT_TYPE]: {
             schema: { $ref: '#/components/schemas/ProblemDetails' },

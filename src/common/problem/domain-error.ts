@@ -27,6 +27,8 @@ export interface FieldError {
 
 export class RequestValidationError extends DomainError {
   constructor(readonly errors: FieldError[]) {
-    super('validation_failed', 'One or more fields are invalid; see errors.', { errors });
+    super('validation_failed', 'One or more fields are invalid; see errors.', {
+      errors,
+    });
   }
 }

@@ -14,32 +14,50 @@ export const ERROR_CATALOGUE = {
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   not_acceptable: { status: 406, title: 'Not acceptable' },
-  request_timeout: { status: 408, title: 'The request took too long to arrive' },
+  request_timeout: {
+    status: 408,
+    title: 'The request took too long to arrive',
+  },
   conflict: { status: 409, title: 'Conflict' },
   email_taken: { status: 409, title: 'This email is already registered' },
   rotation_in_progress: { status: 409, title: 'A key rotation is in progress' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   too_many_requests: { status: 429, title: 'Too many requests' },
-  request_header_fields_too_large: { status: 431, title: 'The request headers are too large' },
+  request_header_fields_too_large: {
+    status: 431,
+    title: 'The request headers are too large',
+  },
   internal_error: { status: 500, title: 'Internal server error' },
   key_unavailable: { status: 500, title: 'The data keys are not available' },
-  data_integrity_error: { status: 500, title: 'Stored data failed its integrity check' },
+  data_integrity_error: {
+    status: 500,
+    title: 'Stored data failed its integrity check',
+  },
   service_unavailable: { status: 503, title: 'Service unavailable' },
   not_ready: { status: 503, title: 'The service is not ready' },
-  vault_unavailable: { status: 503, title: 'The session key store is unavailable' },
+  vault_unavailable: {
+    status: 503,
+    title: 'The session key store is unavailable',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
 const CODE_BY_STATUS = new Map<number, ErrorCode>();
-for (const [code, { status }] of Object.entries(ERROR_CATALOGUE) as [ErrorCode, { status: number }][]) {
+for (const [code, { status }] of Object.entries(ERROR_CATALOGUE) as [
+  ErrorCode,
+  { status: number },
+][]) {
   if (!CODE_BY_STATUS.has(status)) CODE_BY_STATUS.set(status, code);
 }
 
 /** The generic code for a bare HTTP status (for framework errors that carry no code of ours). */
 export function codeForStatus(status: number): ErrorCode {
-  return CODE_BY_STATUS.get(status) ?? (status >= 500 ? 'internal_error' : 'bad_request');
+  return (
+    CODE_BY_STATUS.get(status) ??
+    (status >= 500 ? 'internal_error' : 'bad_request')
+  );
 }
 
 /** RFC 9457 `type`: a URI reference per code, relative to the API's origin. */

@@ -1,9 +1,20 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, Optional } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  Logger,
+  Optional,
+} from '@nestjs/common';
 import { AuditLogService } from '../../audit/audit-log.service';
 import type { Request, Response } from 'express';
 import { DomainError } from './domain-error';
 import { ERROR_CATALOGUE, ErrorCode, codeForStatus } from './error-codes';
-import { PROBLEM_CONTENT_TYPE, ProblemDetails, problemDetails } from './problem-details';
+import {
+  PROBLEM_CONTENT_TYPE,
+  ProblemDetails,
+  problemDetails,
+} from './problem-details';
 import { TooManyRequestsError } from './too-many-requests.error';
 
 interface Problem {
@@ -32,14 +43,31 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const problem = this.toProblem(exception, request);
 
     if (problem.status >= 500 && problem.code === 'internal_error') {
-      this.logger.error({ err: describeUnexpectedError(exception) }, 'unhandled error');
+      this.logger.error(
+        { err: describeUnexpectedError(exception) },
+        'unhandled error',
+      );
     } else if (problem.status >= 500) {
       // Our own 5xx (integrity failure, keys missing, a store down): its code, the safe fields
       // it carries (e.g. table and column) and what the client is told anyway, never values.
-      this.logger.error({ code: problem.code, ...safeFieldsOf(exception), ...problem.extensions }, problem.detail);
+      this.logger.error(
+        {
+          code: problem.code,
+          ...safeFieldsOf(exception),
+          ...problem.extensions,
+        },
+        problem.detail,
+      );
       if (problem.code === 'data_integrity_error') {
-        const userId = (request as Request & { user?: { userId?: string } }).user?.userId ?? null;
-        void this.audit?.record('data.integrity_failure', 'failure', userId, request);
+        const userId =
+          (request as Request & { user?: { userId?: string } }).user?.userId ??
+          null;
+        void this.audit?.record(
+          'data.integrity_failure',
+          'failure',
+          userId,
+          request,
+        );
       }
     }
     if (response.headersSent) {
@@ -50,7 +78,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
 
     const body: ProblemDetails & Record<string, unknown> = {
-      ...problemDetails(problem.code, problem.status, problem.detail, pathOf(request), typeof request.id === 'string' ? request.id : ''),
+      ...problemDetails(
+        problem.code,
+        problem.status,
+        problem.detail,
+        pathOf(request),
+        typeof request.id === 'string' ? request.id : '',
+      ),
       ...problem.extensions,
     };
     if (exception instanceof TooManyRequestsError) {
@@ -79,11 +113,24 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const code = codeForStatus(status);
       if (status === 404 && isRouteNotFound(exception)) {
-        return { code, status, detail: `No route matches ${request.method} ${pathOf(request)}.` };
+        return {
+          code,
+          status,
+          detail: `No route matches ${request.method} ${pathOf(request)}.`,
+        };
       }
-      return { code, status, detail: status >= 500 ? ERROR_CATALOGUE[code].title + '.' : exception.message };
+      return {
+        code,
+        status,
+        detail:
+          status >= 500 ? ERROR_CATALOGUE[code].title + '.' : exception.message,
+      };
     }
-    return { code: 'internal_error', status: 500, detail: 'An unexpected error occurred; it has been logged.' };
+    return {
+      code: 'internal_error',
+      status: 500,
+      detail: 'An unexpected error occurred; it has been logged.',
+    };
   }
 }
 
@@ -92,7 +139,11 @@ function fromBodyParserError(exception: unknown): Problem | undefined {
   const type = (exception as { type?: unknown } | null)?.type;
   switch (type) {
     case 'entity.parse.failed':
-      return { code: 'malformed_json', status: 400, detail: 'The request body could not be parsed as JSON.' };
+      return {
+        code: 'malformed_json',
+        status: 400,
+        detail: 'The request body could not be parsed as JSON.',
+      };
     case 'entity.too.large': {
       const limit = (exception as { limit?: number }).limit;
       return {
@@ -103,12 +154,20 @@ function fromBodyParserError(exception: unknown): Problem | undefined {
     }
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return { code: 'unsupported_media_type', status: 415, detail: 'The request body encoding or charset is not supported.' };
+      return {
+        code: 'unsupported_media_type',
+        status: 415,
+        detail: 'The request body encoding or charset is not supported.',
+      };
     case 'request.aborted':
     case 'request.size.invalid':
     case 'stream.encoding.set':
     case 'stream.not.readable':
-      return { code: 'bad_request', status: 400, detail: 'The request body could not be read.' };
+      return {
+        code: 'bad_request',
+        status: 400,
+        detail: 'The request body could not be read.',
+      };
     default:
       return undefined;
   }
@@ -136,9 +195,13 @@ function safeFieldsOf(exception: unknown): Record<string, string> {
 }
 
 /** Type, error code and stack frames only: the message line may carry values (SQL parameters…). */
-export function describeUnexpectedError(error: unknown): Record<string, unknown> {
+export function describeUnexpectedError(
+  error: unknown,
+): Record<string, unknown> {
   if (!(error instanceof Error)) return { type: typeof error };
-  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  const frames = (error.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line));
   const code = (error as { code?: unknown }).code;
   return {
     type: error.constructor?.name ?? error.name,

@@ -16,7 +16,10 @@ export class FieldErrorDto {
 
 /** RFC 9457 problem details, as every error response of this API carries them. */
 export class ProblemDetails {
-  @ApiProperty({ example: '/problems/validation-failed', description: 'URI reference naming the problem type' })
+  @ApiProperty({
+    example: '/problems/validation-failed',
+    description: 'URI reference naming the problem type',
+  })
   type: string;
 
   @ApiProperty({ example: 'The request is not valid' })
@@ -28,16 +31,28 @@ export class ProblemDetails {
   @ApiProperty({ example: 'One or more fields are invalid; see errors.' })
   detail: string;
 
-  @ApiProperty({ example: 'validation_failed', description: 'Machine-readable error code' })
+  @ApiProperty({
+    example: 'validation_failed',
+    description: 'Machine-readable error code',
+  })
   code: string;
 
-  @ApiProperty({ example: '/v1/auth/register', description: 'Path of the request (no query string)' })
+  @ApiProperty({
+    example: '/v1/auth/register',
+    description: 'Path of the request (no query string)',
+  })
   instance: string;
 
-  @ApiProperty({ example: '3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11', description: 'Also sent as X-Request-Id' })
+  @ApiProperty({
+    example: '3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11',
+    description: 'Also sent as X-Request-Id',
+  })
   requestId: string;
 
-  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'Per-field validation errors' })
+  @ApiPropertyOptional({
+    type: [FieldErrorDto],
+    description: 'Per-field validation errors',
+  })
   errors?: FieldErrorDto[];
 }
 
@@ -45,6 +60,20 @@ export class ProblemDetails {
  * The problem body of `code` (its type and title from `ERROR_CATALOGUE`): what the exception
  * filter sends, and what the HTTP server writes itself for a request it could not parse.
  */
-export function problemDetails(code: ErrorCode, status: number, detail: string, instance: string, requestId: string): ProblemDetails {
-  return { type: problemTypeFor(code), title: ERROR_CATALOGUE[code].title, status, detail, code, instance, requestId };
+export function problemDetails(
+  code: ErrorCode,
+  status: number,
+  detail: string,
+  instance: string,
+  requestId: string,
+): ProblemDetails {
+  return {
+    type: problemTypeFor(code),
+    title: ERROR_CATALOGUE[code].title,
+    status,
+    detail,
+    code,
+    instance,
+    requestId,
+  };
 }

@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { firstEnded, launchingProcesses, ProcessIdentity, watchLaunchingProcesses } from './launching-processes';
+import {
+  firstEnded,
+  launchingProcesses,
+  ProcessIdentity,
+  watchLaunchingProcesses,
+} from './launching-processes';
 
 const onLinux = process.platform === 'linux' ? describe : describe.skip;
 
@@ -21,12 +26,19 @@ onLinux('launching processes (Linux /proc)', () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     const live: ProcessIdentity = { ...launchingProcesses()[0] };
-    const ofChild: ProcessIdentity = { pid: child.pid!, startTime: '', command: 'sleep' };
+    const ofChild: ProcessIdentity = {
+      pid: child.pid!,
+      startTime: '',
+      command: 'sleep',
+    };
     const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     ofChild.startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 
     expect(firstEnded([live, ofChild])).toBeUndefined();
-    expect(firstEnded([live, { ...ofChild, startTime: '1' }])).toEqual({ ...ofChild, startTime: '1' });
+    expect(firstEnded([live, { ...ofChild, startTime: '1' }])).toEqual({
+      ...ofChild,
+      startTime: '1',
+    });
 
     child.kill('SIGKILL');
     await exited;
@@ -36,15 +48,25 @@ onLinux('launching processes (Linux /proc)', () => {
   it('calls back once when a watched process ends, and never for an empty list', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const watched: ProcessIdentity = { pid: child.pid!, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], command: 'sleep' };
+    const watched: ProcessIdentity = {
+      pid: child.pid!,
+      startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19],
+      command: 'sleep',
+    };
     const ended: ProcessIdentity[] = [];
-    const stop = watchLaunchingProcesses([watched], (process) => ended.push(process), 20);
+    const stop = watchLaunchingProcesses(
+      [watched],
+      (process) => ended.push(process),
+      20,
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(ended).toEqual([]);
     child.kill('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(ended).toEqual([watched]);
     stop();
-    expect(watchLaunchingProcesses([], () => ended.push(watched))).toBeInstanceOf(Function);
+    expect(
+      watchLaunchingProcesses([], () => ended.push(watched)),
+    ).toBeInstanceOf(Function);
   });
 });

@@ -49,7 +49,11 @@ export function launchingProcesses(): ProcessIdentity[] {
   while (pid > 1) {
     const stat = readStat(pid);
     if (!stat || stat.processGroup !== self.processGroup) break;
-    chain.push({ pid: stat.pid, startTime: stat.startTime, command: stat.command });
+    chain.push({
+      pid: stat.pid,
+      startTime: stat.startTime,
+      command: stat.command,
+    });
     if (stat.pid === stat.processGroup) break;
     pid = stat.parentPid;
   }
@@ -57,8 +61,12 @@ export function launchingProcesses(): ProcessIdentity[] {
 }
 
 /** The first of `processes` that has ended (its pid gone or reused), if any. */
-export function firstEnded(processes: readonly ProcessIdentity[]): ProcessIdentity | undefined {
-  return processes.find((process) => readStat(process.pid)?.startTime !== process.startTime);
+export function firstEnded(
+  processes: readonly ProcessIdentity[],
+): ProcessIdentity | undefined {
+  return processes.find(
+    (process) => readStat(process.pid)?.startTime !== process.startTime,
+  );
 }
 
 /**

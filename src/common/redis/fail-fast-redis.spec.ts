@@ -8,13 +8,24 @@ describe('createFailFastRedis', () => {
   const TIMEOUT_MS = 300;
   let server: FakeRedisServer;
   let client: Redis;
-  let logger: { warn: jest.Mock<void, unknown[]>; log: jest.Mock<void, unknown[]> };
+  let logger: {
+    warn: jest.Mock<void, unknown[]>;
+    log: jest.Mock<void, unknown[]>;
+  };
 
   beforeEach(async () => {
     server = new FakeRedisServer();
     const url = await server.start();
-    logger = { warn: jest.fn<void, unknown[]>(), log: jest.fn<void, unknown[]>() };
-    client = createFailFastRedis({ url, commandTimeoutMs: TIMEOUT_MS, label: 'test store', logger: logger as unknown as Logger });
+    logger = {
+      warn: jest.fn<void, unknown[]>(),
+      log: jest.fn<void, unknown[]>(),
+    };
+    client = createFailFastRedis({
+      url,
+      commandTimeoutMs: TIMEOUT_MS,
+      label: 'test store',
+      logger: logger as unknown as Logger,
+    });
     expect(await waitForRedisReady(client, 2_000)).toBe(true);
   });
 
@@ -23,7 +34,9 @@ describe('createFailFastRedis', () => {
     await server.stop();
   });
 
-  async function elapsed(operation: Promise<unknown>): Promise<{ ms: number; error: unknown }> {
+  async function elapsed(
+    operation: Promise<unknown>,
+  ): Promise<{ ms: number; error: unknown }> {
     const started = Date.now();
     const error = await operation.then(
       () => undefined,
@@ -46,7 +59,9 @@ describe('createFailFastRedis', () => {
     expect(second.error).toBeInstanceOf(Error);
     expect(second.ms).toBeLessThan(50);
     expect(logger.warn).toHaveBeenCalledTimes(1);
-    expect(logger.warn.mock.calls[0][0]).toMatch(/^test store: Redis connection (lost|failed)/);
+    expect(logger.warn.mock.calls[0][0]).toMatch(
+      /^test store: Redis connection (lost|failed)/,
+    );
   });
 
   it('reconnects by itself once Redis answers again, without replaying the commands that failed', async () => {
@@ -57,7 +72,9 @@ describe('createFailFastRedis', () => {
     server.answering = true;
     expect(await waitForRedisReady(client, 5_000)).toBe(true);
     await expect(client.ping()).resolves.toBe('PONG');
-    expect(logger.log).toHaveBeenCalledWith('test store: Redis connection restored');
+    expect(logger.log).toHaveBeenCalledWith(
+      'test store: Redis connection restored',
+    );
 
     // The new connection carried the handshake and the one new PING, not the failed ones again.
     const lastConnection = server.received.at(-1) as string[];

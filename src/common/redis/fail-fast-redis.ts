@@ -34,7 +34,8 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  * - reconnects in the background forever (capped back-off), logging each outage once.
  */
 export function createFailFastRedis(options: FailFastRedisOptions): Redis {
-  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
+  const commandTimeoutMs =
+    options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
   const client = new Redis(options.url, {
     keyPrefix: options.keyPrefix,
     enableOfflineQueue: false,
@@ -45,7 +46,8 @@ export function createFailFastRedis(options: FailFastRedisOptions): Redis {
     // command fails: a command sent right after would otherwise wait out a timeout of its own.
     socketTimeout: Math.floor(commandTimeoutMs * 0.9),
     connectTimeout: Math.max(2 * commandTimeoutMs, MIN_CONNECT_TIMEOUT_MS),
-    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), MAX_RECONNECT_DELAY_MS),
+    retryStrategy: (attempt) =>
+      Math.min(50 * 2 ** Math.min(attempt, 6), MAX_RECONNECT_DELAY_MS),
     // How long close() lets a dead socket linger before destroying it (ioredis waits 2 s).
     disconnectTimeout: Math.min(commandTimeoutMs, 500),
   });
@@ -55,13 +57,17 @@ export function createFailFastRedis(options: FailFastRedisOptions): Redis {
   client.on('error', (error: Error) => {
     if (connectionLost || client.status === 'end') return;
     connectionLost = true;
-    options.logger.warn(`${options.label}: Redis connection failed (${describeStoreError(error)}); retrying in the background`);
+    options.logger.warn(
+      `${options.label}: Redis connection failed (${describeStoreError(error)}); retrying in the background`,
+    );
   });
   // A dropped silent connection closes without an 'error' event: count it as an outage too.
   client.on('close', () => {
     if (connectionLost || client.status === 'end') return;
     connectionLost = true;
-    options.logger.warn(`${options.label}: Redis connection lost; retrying in the background`);
+    options.logger.warn(
+      `${options.label}: Redis connection lost; retrying in the background`,
+    );
   });
   client.on('ready', () => {
     if (!connectionLost) return;
@@ -72,7 +78,10 @@ export function createFailFastRedis(options: FailFastRedisOptions): Redis {
 }
 
 /** Resolves true once `client` is ready, false if that takes longer than `timeoutMs`. */
-export function waitForRedisReady(client: Redis, timeoutMs: number): Promise<boolean> {
+export function waitForRedisReady(
+  client: Redis,
+  timeoutMs: number,
+): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const onReady = (): void => {

@@ -1,10 +1,25 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsEmail, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import {
+  IsEmail,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateIf,
+} from 'class-validator';
 
 const PHONE = /^\+?[0-9 ()./-]{3,32}$/;
-const PHONE_MESSAGE = 'phone must be a phone number (digits, spaces, + ( ) . / -)';
-const trim = () => Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value));
+const PHONE_MESSAGE =
+  'phone must be a phone number (digits, spaces, + ( ) . / -)';
+const trim = () =>
+  Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim() : value,
+  );
 
 export class CreateContactDto {
   @ApiProperty({ example: 'Grace Hopper', maxLength: 200 })
@@ -13,7 +28,12 @@ export class CreateContactDto {
   @Length(1, 200)
   fullName: string;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: 'grace@example.org', maxLength: 254 })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: 'grace@example.org',
+    maxLength: 254,
+  })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
   @trim()
@@ -21,21 +41,35 @@ export class CreateContactDto {
   @MaxLength(254)
   email?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: '+1 (555) 010-9999' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: '+1 (555) 010-9999',
+  })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
   @IsString()
   @Matches(PHONE, { message: PHONE_MESSAGE })
   phone?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: '1 Navy Yard, Arlington VA', maxLength: 500 })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: '1 Navy Yard, Arlington VA',
+    maxLength: 500,
+  })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
   @IsString()
   @Length(1, 500)
   address?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: 'Met at the COBOL committee', maxLength: 2000 })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: 'Met at the COBOL committee',
+    maxLength: 2000,
+  })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
   @IsString()
@@ -54,19 +88,28 @@ export class ListContactsQueryDto {
   @Max(100)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'Opaque `nextCursor` from the previous page' })
+  @ApiPropertyOptional({
+    description: 'Opaque `nextCursor` from the previous page',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   cursor?: string;
 
-  @ApiPropertyOptional({ description: 'Exact match (case-insensitive), through a blind index', example: 'grace@example.org' })
+  @ApiPropertyOptional({
+    description: 'Exact match (case-insensitive), through a blind index',
+    example: 'grace@example.org',
+  })
   @IsOptional()
   @IsEmail()
   @MaxLength(254)
   email?: string;
 
-  @ApiPropertyOptional({ description: 'Exact match on the digits (and leading +), through a blind index', example: '+15550109999' })
+  @ApiPropertyOptional({
+    description:
+      'Exact match on the digits (and leading +), through a blind index',
+    example: '+15550109999',
+  })
   @IsOptional()
   @IsString()
   @Matches(PHONE, { message: PHONE_MESSAGE })
@@ -74,7 +117,10 @@ export class ListContactsQueryDto {
 }
 
 export class ContactDto {
-  @ApiProperty({ format: 'uuid', example: '8f14e45f-ceea-4e7a-9b1d-3c5e2a7b9d01' })
+  @ApiProperty({
+    format: 'uuid',
+    example: '8f14e45f-ceea-4e7a-9b1d-3c5e2a7b9d01',
+  })
   id: string;
 
   @ApiProperty({ example: 'Grace Hopper' })
@@ -86,10 +132,18 @@ export class ContactDto {
   @ApiProperty({ type: String, nullable: true, example: '+1 (555) 010-9999' })
   phone: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: '1 Navy Yard, Arlington VA' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '1 Navy Yard, Arlington VA',
+  })
   address: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: 'Met at the COBOL committee' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'Met at the COBOL committee',
+  })
   notes: string | null;
 
   @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })

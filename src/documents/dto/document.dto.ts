@@ -24,6 +24,8 @@ export class DocumentDto {
   @ApiProperty()
   createdAt: Date;
 
-  @ApiProperty({ description: 'After this the document and its file are deleted' })
+  @ApiProperty({
+    description: 'After this the document and its file are deleted',
+  })
   expiresAt: Date;
 }

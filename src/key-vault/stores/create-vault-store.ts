@@ -9,11 +9,19 @@ import { RedisVaultStore } from './redis-vault-store';
  * requests after start-up do not fail; if Redis is down, the app starts anyway (requests needing
  * keys answer 503 and readiness reports the vault down) and the client keeps reconnecting.
  */
-export async function createVaultStore(options: ResolvedKeyVaultOptions): Promise<VaultStore> {
+export async function createVaultStore(
+  options: ResolvedKeyVaultOptions,
+): Promise<VaultStore> {
   const { store, idleTtlMs, maxTtlMs, clock } = options;
   if (store.type === 'memory') {
     const { maxEntries, sweepIntervalMs } = store;
-    return new MemoryVaultStore({ idleTtlMs, maxTtlMs, clock, maxEntries, sweepIntervalMs });
+    return new MemoryVaultStore({
+      idleTtlMs,
+      maxTtlMs,
+      clock,
+      maxEntries,
+      sweepIntervalMs,
+    });
   }
   const redisStore = new RedisVaultStore({
     url: store.url,
@@ -23,8 +31,14 @@ export async function createVaultStore(options: ResolvedKeyVaultOptions): Promis
     maxTtlMs,
     clock,
   });
-  if (!(await redisStore.waitUntilReady(Math.max(2 * store.commandTimeoutMs, 2_000)))) {
-    new Logger('KeyVaultModule').warn('vault store: Redis is not reachable yet; sessions answer 503 until it is');
+  if (
+    !(await redisStore.waitUntilReady(
+      Math.max(2 * store.commandTimeoutMs, 2_000),
+    ))
+  ) {
+    new Logger('KeyVaultModule').warn(
+      'vault store: Redis is not reachable yet; sessions answer 503 until it is',
+    );
   }
   return redisStore;
 }

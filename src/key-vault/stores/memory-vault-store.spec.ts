@@ -11,7 +11,13 @@ describe('MemoryVaultStore', () => {
   let store: MemoryVaultStore;
 
   function createStore(maxEntries = 1000): MemoryVaultStore {
-    return new MemoryVaultStore({ idleTtlMs: IDLE_MS, maxTtlMs: MAX_MS, maxEntries, sweepIntervalMs: SWEEP_MS, clock: clock.now });
+    return new MemoryVaultStore({
+      idleTtlMs: IDLE_MS,
+      maxTtlMs: MAX_MS,
+      maxEntries,
+      sweepIntervalMs: SWEEP_MS,
+      clock: clock.now,
+    });
   }
 
   beforeEach(() => {
@@ -68,7 +74,9 @@ describe('MemoryVaultStore', () => {
       while (clock.now() + IDLE_MS / 2 < createdAt + MAX_MS) {
         clock.advance(IDLE_MS / 2);
         await expect(store.get('s1')).resolves.toBeDefined();
-        expect(store.peek('s1')!.expiresAt).toBeLessThanOrEqual(createdAt + MAX_MS);
+        expect(store.peek('s1')!.expiresAt).toBeLessThanOrEqual(
+          createdAt + MAX_MS,
+        );
       }
       expect(store.peek('s1')!.expiresAt).toBe(createdAt + MAX_MS);
       clock.advance(createdAt + MAX_MS - clock.now());

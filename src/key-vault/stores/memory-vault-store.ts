@@ -56,7 +56,8 @@ export class MemoryVaultStore implements VaultStore {
     let absoluteExpiresAt = now + this.options.maxTtlMs;
     const existing = this.entries.get(sessionId);
     if (existing) {
-      if (existing.expiresAt > now && existing.userId === userId) absoluteExpiresAt = existing.absoluteExpiresAt;
+      if (existing.expiresAt > now && existing.userId === userId)
+        absoluteExpiresAt = existing.absoluteExpiresAt;
       this.remove(sessionId, existing);
     } else if (this.entries.size >= this.options.maxEntries) {
       this.evictLeastRecentlyUsed();
@@ -82,7 +83,10 @@ export class MemoryVaultStore implements VaultStore {
       this.remove(sessionId, entry);
       return undefined;
     }
-    entry.expiresAt = Math.min(now + this.options.idleTtlMs, entry.absoluteExpiresAt);
+    entry.expiresAt = Math.min(
+      now + this.options.idleTtlMs,
+      entry.absoluteExpiresAt,
+    );
     this.entries.delete(sessionId);
     this.entries.set(sessionId, entry);
     // A copy: a concurrent put or revoke zeroes the stored bytes, and must not do it under a reader.
@@ -97,7 +101,10 @@ export class MemoryVaultStore implements VaultStore {
     return true;
   }
 
-  async deleteAllForUser(userId: string, exceptSessionId?: string): Promise<number> {
+  async deleteAllForUser(
+    userId: string,
+    exceptSessionId?: string,
+  ): Promise<number> {
     this.assertOpen();
     const sessions = this.sessionsByUser.get(userId);
     if (!sessions) return 0;

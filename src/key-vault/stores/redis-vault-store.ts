@@ -2,7 +2,10 @@ import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { VaultStore } from '../vault-store';
 import { closeRedisConnection } from '../../common/redis/close-redis';
-import { createFailFastRedis, waitForRedisReady } from '../../common/redis/fail-fast-redis';
+import {
+  createFailFastRedis,
+  waitForRedisReady,
+} from '../../common/redis/fail-fast-redis';
 
 export interface RedisVaultStoreOptions {
   url: string;
@@ -106,8 +109,16 @@ interface VaultCommands {
     prefix: string,
     sessionId: string,
   ): Promise<number>;
-  vaultDelete(session: string, prefix: string, sessionId: string): Promise<number>;
-  vaultDeleteAllForUser(userIndex: string, prefix: string, exceptSessionId: string): Promise<number>;
+  vaultDelete(
+    session: string,
+    prefix: string,
+    sessionId: string,
+  ): Promise<number>;
+  vaultDeleteAllForUser(
+    userIndex: string,
+    prefix: string,
+    exceptSessionId: string,
+  ): Promise<number>;
 }
 
 /**
@@ -130,10 +141,16 @@ export class RedisVaultStore implements VaultStore {
       label: 'vault store',
       logger: new Logger(RedisVaultStore.name),
     }) as Redis & VaultCommands;
-    this.client.defineCommand('vaultGetAndSlide', { numberOfKeys: 1, lua: GET_AND_SLIDE });
+    this.client.defineCommand('vaultGetAndSlide', {
+      numberOfKeys: 1,
+      lua: GET_AND_SLIDE,
+    });
     this.client.defineCommand('vaultPut', { numberOfKeys: 2, lua: PUT });
     this.client.defineCommand('vaultDelete', { numberOfKeys: 1, lua: DELETE });
-    this.client.defineCommand('vaultDeleteAllForUser', { numberOfKeys: 1, lua: DELETE_ALL_FOR_USER });
+    this.client.defineCommand('vaultDeleteAllForUser', {
+      numberOfKeys: 1,
+      lua: DELETE_ALL_FOR_USER,
+    });
   }
 
   /** Resolves true once connected, false if that takes longer than `timeoutMs`. */
@@ -168,11 +185,21 @@ export class RedisVaultStore implements VaultStore {
   }
 
   async delete(sessionId: string): Promise<boolean> {
-    return (await this.client.vaultDelete(this.sessionKey(sessionId), this.options.keyPrefix, sessionId)) === 1;
+    return (
+      (await this.client.vaultDelete(
+        this.sessionKey(sessionId),
+        this.options.keyPrefix,
+        sessionId,
+      )) === 1
+    );
   }
 
   deleteAllForUser(userId: string, exceptSessionId?: string): Promise<number> {
-    return this.client.vaultDeleteAllForUser(this.userIndexKey(userId), this.options.keyPrefix, exceptSessionId ?? '');
+    return this.client.vaultDeleteAllForUser(
+      this.userIndexKey(userId),
+      this.options.keyPrefix,
+      exceptSessionId ?? '',
+    );
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 
-export type RedisProbe = { reachable: true } | { reachable: false; reason: string };
+export type RedisProbe =
+  { reachable: true } | { reachable: false; reason: string };
 
 /**
  * Whether a Redis answers PING at `url`, decided synchronously (in a child process) so that a
@@ -23,9 +24,14 @@ export function probeRedisSync(url: string, timeoutMs = 1500): RedisProbe {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
-    return answer === 'ok' ? { reachable: true } : { reachable: false, reason: answer || 'no answer' };
+    return answer === 'ok'
+      ? { reachable: true }
+      : { reachable: false, reason: answer || 'no answer' };
   } catch (error) {
-    return { reachable: false, reason: (error as { code?: string }).code ?? 'probe failed' };
+    return {
+      reachable: false,
+      reason: (error as { code?: string }).code ?? 'probe failed',
+    };
   }
 }
 

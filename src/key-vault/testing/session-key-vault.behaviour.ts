@@ -20,7 +20,11 @@ export interface VaultUnderTest {
   /** Flips one bit of the byte at `offset` of the session's stored entry. */
   flipStoredByte(sessionId: string, offset: number): Promise<void>;
   /** Stores a byte-for-byte copy of one session's entry under another session id. */
-  copyStoredEntry(fromSessionId: string, toSessionId: string, userId: string): Promise<void>;
+  copyStoredEntry(
+    fromSessionId: string,
+    toSessionId: string,
+    userId: string,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,7 +32,9 @@ export interface VaultUnderTest {
  * The behaviour every store must give `SessionKeyVault` (SPEC §2), run once per store.
  * `create` is called before each test with fresh state (e.g. a new key prefix).
  */
-export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnderTest>): void {
+export function describeSessionKeyVaultBehaviour(
+  create: () => Promise<VaultUnderTest>,
+): void {
   const idleMs = BEHAVIOUR_IDLE_TTL_SECONDS * 1000;
   const maxMs = BEHAVIOUR_MAX_TTL_SECONDS * 1000;
   let subject: VaultUnderTest;
@@ -59,19 +65,29 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
   it('gives a new keyring per unlock: zeroing one leaves the next intact', async () => {
     const session = newSession();
     const key = randomBytes(32);
-    await vault.store(session, new Keyring(session.userId, new Map([[1, Buffer.from(key)]]), 1));
+    await vault.store(
+      session,
+      new Keyring(session.userId, new Map([[1, Buffer.from(key)]]), 1),
+    );
     (await vault.unlock(session)).zero();
     expect((await vault.unlock(session)).activeKey().equals(key)).toBe(true);
   });
 
   it('refuses a wrong client share', async () => {
     const session = await storedSession();
-    await expectLocked(vault.unlock({ ...session, clientShare: randomBytes(32) }));
+    await expectLocked(
+      vault.unlock({ ...session, clientShare: randomBytes(32) }),
+    );
   });
 
   it('refuses a client share that is too short to be one', async () => {
     const session = await storedSession();
-    await expectLocked(vault.unlock({ ...session, clientShare: session.clientShare.subarray(0, 8) }));
+    await expectLocked(
+      vault.unlock({
+        ...session,
+        clientShare: session.clientShare.subarray(0, 8),
+      }),
+    );
   });
 
   it("refuses another user's claim on the session", async () => {
@@ -82,7 +98,11 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
   it("refuses a session's entry copied under another session id", async () => {
     const session = await storedSession();
     const otherSessionId = randomBytes(16).toString('base64url');
-    await subject.copyStoredEntry(session.sessionId, otherSessionId, session.userId);
+    await subject.copyStoredEntry(
+      session.sessionId,
+      otherSessionId,
+      session.userId,
+    );
     await expectLocked(vault.unlock({ ...session, sessionId: otherSessionId }));
     // The original still opens: the test changed nothing but the id.
     await expect(vault.unlock(session)).resolves.toBeInstanceOf(Keyring);
@@ -138,7 +158,14 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
     const session = await storedSession();
     await subject.elapse(idleMs / 2);
     await vault.unlock(session);
-    const rotated = new Keyring(session.userId, new Map([[1, randomBytes(32)], [2, randomBytes(32)]]), 2);
+    const rotated = new Keyring(
+      session.userId,
+      new Map([
+        [1, randomBytes(32)],
+        [2, randomBytes(32)],
+      ]),
+      2,
+    );
     await vault.store(session, rotated);
     expect((await vault.unlock(session)).activeVersion).toBe(2);
 
@@ -154,10 +181,16 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
 
   it("revokes all of a user's sessions but the one asked to keep, and nobody else's", async () => {
     const userId = `user-${randomBytes(4).toString('hex')}`;
-    const [kept, second, third] = [await storedSession(userId), await storedSession(userId), await storedSession(userId)];
+    const [kept, second, third] = [
+      await storedSession(userId),
+      await storedSession(userId),
+      await storedSession(userId),
+    ];
     const bystander = await storedSession();
 
-    await expect(vault.revokeAllForUser(userId, { exceptSessionId: kept.sessionId })).resolves.toBe(2);
+    await expect(
+      vault.revokeAllForUser(userId, { exceptSessionId: kept.sessionId }),
+    ).resolves.toBe(2);
 
     await expect(vault.unlock(kept)).resolves.toBeInstanceOf(Keyring);
     await expectLocked(vault.unlock(second));
@@ -187,7 +220,10 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
         [2, randomBytes(32)],
       ]);
       dataKeys.push(...keys.values());
-      await vault.store(session, new Keyring(session.userId, copyKeys(keys), 2));
+      await vault.store(
+        session,
+        new Keyring(session.userId, copyKeys(keys), 2),
+      );
       await vault.unlock(session);
     }
     const dump = Buffer.concat(await subject.dumpStore());
@@ -202,9 +238,12 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
 
   it('refuses to store a keyring of another user', async () => {
     const session = newSession();
-    await expect(vault.store(session, new Keyring('someone-else', new Map([[1, randomBytes(32)]]), 1))).rejects.toThrow(
-      /another user/,
-    );
+    await expect(
+      vault.store(
+        session,
+        new Keyring('someone-else', new Map([[1, randomBytes(32)]]), 1),
+      ),
+    ).rejects.toThrow(/another user/);
     await expectLocked(vault.unlock(session));
   });
 
@@ -214,13 +253,22 @@ export function describeSessionKeyVaultBehaviour(create: () => Promise<VaultUnde
 
   async function storedSession(userId?: string): Promise<VaultSession> {
     const session = newSession(userId);
-    await vault.store(session, new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1));
+    await vault.store(
+      session,
+      new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1),
+    );
     return session;
   }
 }
 
-export function newSession(userId = `user-${randomBytes(6).toString('hex')}`): VaultSession {
-  return { sessionId: randomBytes(16).toString('base64url'), userId, clientShare: randomBytes(16) };
+export function newSession(
+  userId = `user-${randomBytes(6).toString('hex')}`,
+): VaultSession {
+  return {
+    sessionId: randomBytes(16).toString('base64url'),
+    userId,
+    clientShare: randomBytes(16),
+  };
 }
 
 export async function expectLocked(promise: Promise<unknown>): Promise<void> {
@@ -228,5 +276,7 @@ export async function expectLocked(promise: Promise<unknown>): Promise<void> {
 }
 
 function copyKeys(keys: Map<number, Buffer>): Map<number, Buffer> {
-  return new Map([...keys].map(([version, key]) => [version, Buffer.from(key)]));
+  return new Map(
+    [...keys].map(([version, key]) => [version, Buffer.from(key)]),
+  );
 }

@@ -21,14 +21,18 @@ export class FakeRedisServer {
   readonly received: string[][] = [];
   private readonly answers?: ReadonlySet<string>;
   private readonly sockets = new Set<Socket>();
-  private readonly server: Server = createServer((socket) => this.serve(socket));
+  private readonly server: Server = createServer((socket) =>
+    this.serve(socket),
+  );
 
   constructor(options: FakeRedisServerOptions = {}) {
     this.answers = options.answers && new Set(options.answers);
   }
 
   async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) =>
+      this.server.listen(0, '127.0.0.1', resolve),
+    );
     return `redis://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
@@ -49,7 +53,8 @@ export class FakeRedisServer {
       while ((command = readCommand())) {
         const name = (command[0] ?? '').toLowerCase();
         received.push(name);
-        if (!this.answering || (this.answers && !this.answers.has(name))) continue;
+        if (!this.answering || (this.answers && !this.answers.has(name)))
+          continue;
         if (name === 'info') socket.write('$0\r\n\r\n');
         else if (name === 'ping') socket.write('+PONG\r\n');
         else socket.write('+OK\r\n');
