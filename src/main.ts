@@ -16,6 +16,7 @@ import { removeSecretsFromEnvironment } from './config/secret-environment';
 import { EmbeddedPostgres } from './database/embedded-postgres';
 import {
   launchingProcesses,
+  stopSurvivingLaunchers,
   watchLaunchingProcesses,
 } from './common/process/launching-processes';
 
@@ -108,11 +109,10 @@ async function main(): Promise<void> {
   // A process manager that stops `npm start` or `npm run start:prod` signals npm's pid alone (and
   // SIGKILL reaches no one else): the app stops, with its embedded PostgreSQL, once the npm, shell
   // or `nest start` process that launched it has gone.
-  watchLaunchingProcesses(
-    launchers,
-    (ended) =>
-      void shutdown({ launcherEnded: `${ended.command} (pid ${ended.pid})` }),
-  );
+  watchLaunchingProcesses(launchers, (ended) => {
+    void shutdown({ launcherEnded: `${ended.command} (pid ${ended.pid})` });
+    stopSurvivingLaunchers(launchers);
+  });
 }
 
 function loadConfigOrExit(): AppConfig {

@@ -43,7 +43,9 @@ function processesLeft(started: Started): string[] {
   return left;
 }
 
-async function start(script: 'start' | 'start:prod'): Promise<Started> {
+async function start(
+  script: 'start' | 'start:dev' | 'start:prod',
+): Promise<Started> {
   const dataDir = mkdtempSync(join(tmpdir(), 'process-stop-'));
   const port = await findFreePort();
   const npm = spawn('npm', ['run', '--silent', script], {
@@ -115,6 +117,8 @@ describe("stopping npm start and npm run start:prod by npm's pid leaves nothing 
     ['start', 'SIGKILL'],
     ['start:prod', 'SIGTERM'],
     ['start:prod', 'SIGKILL'],
+    // Watch mode: nest start --watch would go on watching, orphaned, unless the app stops it.
+    ['start:dev', 'SIGKILL'],
   ] as const)(
     'npm run %s, then %s to npm: the shells, nest start, the app and its PostgreSQL all stop',
     async (script, signal) => {
@@ -122,7 +126,7 @@ describe("stopping npm start and npm run start:prod by npm's pid leaves nothing 
       const running = processesLeft(started);
       expect(running.some((line) => APP_PROCESS.test(line))).toBe(true);
       expect(running.some((line) => /bin\/postgres /.test(line))).toBe(true);
-      if (script === 'start')
+      if (script !== 'start:prod')
         expect(running.some((line) => /nest(\.js)? start/.test(line))).toBe(
           true,
         );

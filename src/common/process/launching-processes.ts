@@ -89,3 +89,22 @@ export function watchLaunchingProcesses(
   timer.unref();
   return () => clearInterval(timer);
 }
+
+/**
+ * Asks the launchers that are still running to stop (SIGTERM), once one of them has ended: they
+ * are orphans of a job that is over. `nest start --watch` would otherwise go on watching after
+ * its npm has gone; on SIGTERM it passes the signal to the app and exits with it. Only processes
+ * of this process's own group and ancestry are ever signalled, each checked by start time first.
+ */
+export function stopSurvivingLaunchers(
+  processes: readonly ProcessIdentity[],
+): void {
+  for (const launcher of processes) {
+    if (readStat(launcher.pid)?.startTime !== launcher.startTime) continue;
+    try {
+      process.kill(launcher.pid, 'SIGTERM');
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+}
