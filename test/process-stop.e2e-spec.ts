@@ -152,6 +152,66 @@ describe("stopping npm start and npm run start:prod by npm's pid leaves nothing 
     120_000,
   );
 
+  it('node dist/main.js started in the background by a script that then exits keeps running (no npm script, no watch)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'process-stop-'));
+    const port = await findFreePort();
+    // A deploy script's `nohup node dist/main.js &`: the script (the app's parent, same group) exits at once.
+    const script = spawn(
+      'sh',
+      ['-c', 'node dist/main.js >"$DATA_DIR/app.log" 2>&1 & echo $!'],
+      {
+        cwd: PROJECT_ROOT,
+        detached: true,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          DATA_DIR: dataDir,
+          PORT: String(port),
+        },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    let printed = '';
+    script.stdout.on(
+      'data',
+      (chunk: Buffer) => (printed += chunk.toString('utf8')),
+    );
+    await new Promise((resolve) => script.once('exit', resolve));
+    const pid = Number(printed.trim());
+    started = {
+      npm: script,
+      dataDir,
+      port,
+      output: () => readFileSync(join(dataDir, 'app.log'), 'utf8'),
+    };
+    await waitUntil(
+      'the app answers /health/ready',
+      () =>
+        fetch(`http://127.0.0.1:${port}/health/ready`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    // Longer than the launcher watch's period: nothing may stop it.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(
+      200,
+    );
+    expect(started.output()).not.toMatch(/launcherEnded/);
+    process.kill(pid, 'SIGTERM');
+    const s = started;
+    await waitUntil(
+      'the app and its PostgreSQL have ended',
+      () => processesLeft(s).length === 0,
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
+    expect(started.output()).toMatch(/shutdown complete/);
+  }, 120_000);
+
   it('an app killed outright (SIGKILL) still takes its embedded PostgreSQL with it', async () => {
     started = await start('start:prod');
     const app = appPid(started);

@@ -10,8 +10,12 @@ import {
 const onLinux = process.platform === 'linux' ? describe : describe.skip;
 
 onLinux('launching processes (Linux /proc)', () => {
-  it('walks up to the process group leader and no further', () => {
-    const chain = launchingProcesses();
+  it('is empty unless an npm script started this process', () => {
+    expect(launchingProcesses({})).toEqual([]);
+  });
+
+  it('walks up to npm or the process group leader and no further', () => {
+    const chain = launchingProcesses({ npm_lifecycle_event: 'test' });
     expect(chain.length).toBeGreaterThan(0);
     expect(chain[0].pid).toBe(process.ppid);
     const pgid = (pid: number) => {
@@ -25,7 +29,9 @@ onLinux('launching processes (Linux /proc)', () => {
   it('tells a live process from an ended one and from a pid reused by another process', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    const live: ProcessIdentity = { ...launchingProcesses()[0] };
+    const live: ProcessIdentity = {
+      ...launchingProcesses({ npm_lifecycle_event: 'test' })[0],
+    };
     const ofChild: ProcessIdentity = {
       pid: child.pid!,
       startTime: '',

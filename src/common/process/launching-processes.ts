@@ -35,13 +35,17 @@ function readStat(pid: number | 'self'): ProcessStat | undefined {
 }
 
 /**
- * The processes that launched this one within its own job: its parent, that one's parent and so
- * on, while they belong to this process's process group, up to and including the group's leader
- * (for `npm start`: npm, its shell and `nest start`). A shell's job control and `setsid` start a
- * new group, so an interactive shell, a `nohup` parent or a service manager is never included.
- * Empty off Linux (no /proc) and when this process leads its own group.
+ * The processes that an npm script started this one through: its parent, that one's parent and
+ * so on up to npm itself (for `npm start`: `nest start`, the shells, npm), as long as they belong
+ * to this process's process group. Nothing above npm, and nothing at all unless an npm script
+ * started this process (`env.npm_lifecycle_event`): `node dist/main.js` under systemd, Docker or
+ * a deploy script's `nohup … &` is left alone. A shell's job control and `setsid` start a new
+ * group, so the walk stops there too. Empty off Linux (no /proc).
  */
-export function launchingProcesses(): ProcessIdentity[] {
+export function launchingProcesses(
+  env: NodeJS.ProcessEnv = process.env,
+): ProcessIdentity[] {
+  if (!env.npm_lifecycle_event) return [];
   const self = readStat('self');
   if (!self) return [];
   const chain: ProcessIdentity[] = [];
@@ -54,7 +58,8 @@ export function launchingProcesses(): ProcessIdentity[] {
       startTime: stat.startTime,
       command: stat.command,
     });
-    if (stat.pid === stat.processGroup) break;
+    // npm names its process after the command it runs ("npm run start", "npm start").
+    if (stat.command.startsWith('npm') || stat.pid === stat.processGroup) break;
     pid = stat.parentPid;
   }
   return chain;
