@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppProcess, startAppProcess } from './support/app-process';
 import { createTestDatabase, TestDatabase } from './support/test-database';
+import { waitUntil } from './support/wait-until';
 
 /** The real entry point in its own process: configuration refusal, start-up, SIGTERM, SIGKILL. */
 describe('start-up and shutdown (src/main.ts)', () => {
@@ -115,9 +122,11 @@ describe('start-up and shutdown (src/main.ts)', () => {
   });
 
   describe('without DATABASE_URL (embedded PostgreSQL under DATA_DIR)', () => {
-    it('starts the embedded server, survives a SIGKILL of the app, and stops it on SIGTERM', async () => {
+    it('starts the embedded server; a SIGKILL of the app takes its postmaster along; a postmaster left anyway is cleared at the next start; SIGTERM stops it', async () => {
       const dataDir = tempDir();
       const pidFile = join(dataDir, 'postgres', 'pgdata', 'postmaster.pid');
+      const postmasterPid = () =>
+        Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
 
       const first = await start({ DATA_DIR: dataDir });
       await first.waitForOutput(/listening on/, 60_000);
@@ -129,29 +138,71 @@ describe('start-up and shutdown (src/main.ts)', () => {
         (await fetch(`http://127.0.0.1:${first.port}/health/ready`)).status,
       ).toBe(200);
 
-      // A SIGKILL leaves the postmaster running; the next start must clear it, not fail.
+      // SIGKILL: no shutdown code runs, but the watchdog stops the postmaster.
+      const firstPostmaster = postmasterPid();
       first.child.kill('SIGKILL');
       await first.exited;
-      expect(existsSync(pidFile)).toBe(true);
-      const stalePid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-      expect(isRunning(stalePid)).toBe(true);
+      await waitUntil(
+        'the watchdog has stopped the postmaster of the killed app',
+        () => !existsSync(pidFile) && !isRunning(firstPostmaster),
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
 
       const second = await start({ DATA_DIR: dataDir });
       await second.waitForOutput(/listening on/, 60_000);
-      expect(second.output()).toMatch(/stopping a stale embedded PostgreSQL/);
+      expect(second.output()).not.toMatch(/stale/);
       expect(second.output()).not.toMatch(/cluster initialised/);
+
+      // App and watchdog killed together (a machine-wide kill): the postmaster is left running.
+      const stalePid = postmasterPid();
+      const watchdog = watchdogOf(dataDir);
+      process.kill(watchdog, 'SIGKILL');
+      second.child.kill('SIGKILL');
+      await second.exited;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(isRunning(stalePid)).toBe(true);
+
+      const third = await start({ DATA_DIR: dataDir });
+      await third.waitForOutput(/listening on/, 60_000);
+      expect(third.output()).toMatch(/stopping a stale embedded PostgreSQL/);
+      expect(third.output()).not.toMatch(/cluster initialised/);
       expect(
-        (await fetch(`http://127.0.0.1:${second.port}/health/ready`)).status,
+        (await fetch(`http://127.0.0.1:${third.port}/health/ready`)).status,
       ).toBe(200);
 
-      second.child.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
-      expect(second.output()).toMatch(/embedded PostgreSQL stopped/);
+      third.child.kill('SIGTERM');
+      expect(await third.exited).toBe(0);
+      expect(third.output()).toMatch(/embedded PostgreSQL stopped/);
       expect(existsSync(pidFile)).toBe(false);
       expect(isRunning(stalePid)).toBe(false);
+      await waitUntil(
+        'the last watchdog has gone',
+        () => watchdogOf(dataDir, false) === 0,
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
     });
   });
 });
+
+/** The pid of the embedded PostgreSQL's stop watchdog for `dataDir` (its command line names it). */
+function watchdogOf(dataDir: string, required = true): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (
+        commandLine.includes(dataDir) &&
+        commandLine.includes('"stop"') &&
+        isRunning(Number(entry))
+      )
+        return Number(entry);
+    } catch {
+      // Ended while read.
+    }
+  }
+  if (required) throw new Error(`no watchdog for ${dataDir}`);
+  return 0;
+}
 
 /** Alive and not a zombie waiting to be reaped (Linux: /proc/PID/stat state). */
 function isRunning(pid: number): boolean {
