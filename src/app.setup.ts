@@ -9,8 +9,7 @@ import {
   ProblemDetails,
 } from './common/problem/problem-details';
 import { AppConfig } from './config/app-config';
-
-export const BEARER_AUTH_NAME = 'access-token';
+import { BEARER_AUTH_NAME } from './common/openapi/bearer-auth';
 
 /**
  * Everything about the HTTP application that is not a module: shared by `main.ts` and the e2e

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { BEARER_AUTH_NAME } from '../src/app.setup';
+import { BEARER_AUTH_NAME } from '../src/common/openapi/bearer-auth';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 

@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import request from 'supertest';
-import { BEARER_AUTH_NAME } from '../src/app.setup';
+import { BEARER_AUTH_NAME } from '../src/common/openapi/bearer-auth';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';

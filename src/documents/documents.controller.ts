@@ -21,7 +21,7 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { once } from 'node:events';
-import { BEARER_AUTH_NAME } from '../app.setup';
+import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
 import {
   AuthenticatedSession,
   CurrentSession,

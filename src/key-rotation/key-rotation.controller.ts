@@ -6,7 +6,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { BEARER_AUTH_NAME } from '../app.setup';
+import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
 import {
   AuthenticatedSession,

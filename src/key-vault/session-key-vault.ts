@@ -11,7 +11,8 @@ import {
   ResolvedKeyVaultOptions,
 } from './key-vault.options';
 import { Keyring } from './keyring';
-import { describeStoreError, VAULT_STORE, VaultStore } from './vault-store';
+import { describeStoreError } from '../common/redis/describe-store-error';
+import { VAULT_STORE, VaultStore } from './vault-store';
 import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
 
 export interface RevokeAllOptions {

@@ -35,17 +35,3 @@ export interface VaultStore {
 
 /** Injection token of the `VaultStore` the module built from its options. */
 export const VAULT_STORE = Symbol('VAULT_STORE');
-
-/**
- * Class, code and a clipped message of a store failure, for logs: ioredis messages name hosts,
- * ports and script errors, never the URL's password or a command's arguments.
- */
-export function describeStoreError(error: unknown): string {
-  if (!(error instanceof Error)) return typeof error;
-  const code = (error as { code?: unknown }).code;
-  const message =
-    error.message.length > 120
-      ? `${error.message.slice(0, 120)}…`
-      : error.message;
-  return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${message}`;
-}

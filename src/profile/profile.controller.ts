@@ -6,7 +6,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { BEARER_AUTH_NAME } from '../app.setup';
+import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
 import {
   AuthenticatedSession,
   CurrentSession,

@@ -19,7 +19,7 @@ import {
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
 import { Repository } from 'typeorm';
-import { BEARER_AUTH_NAME } from '../app.setup';
+import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
 import { AccountFlowsService } from '../auth/account-flows.service';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
 import {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { describeStoreError } from '../../key-vault/vault-store';
+import { describeStoreError } from '../../common/redis/describe-store-error';
 
 type ThrottlerStorageRecord = Awaited<
   ReturnType<ThrottlerStorage['increment']>

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
-import { describeStoreError } from '../../key-vault/vault-store';
+import { describeStoreError } from '../../common/redis/describe-store-error';
 import { LoginLimiterUnavailableError } from '../auth.errors';
 import { AttemptCount, AttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';

@@ -6,9 +6,9 @@ import {
   Logger,
   Optional,
 } from '@nestjs/common';
-import { AuditLogService } from '../../audit/audit-log.service';
 import type { Request, Response } from 'express';
 import { DomainError } from './domain-error';
+import { IntegrityFailureRecorder } from './integrity-failure-recorder';
 import { ERROR_CATALOGUE, ErrorCode, codeForStatus } from './error-codes';
 import {
   PROBLEM_CONTENT_TYPE,
@@ -34,7 +34,9 @@ interface Problem {
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
 
-  constructor(@Optional() private readonly audit?: AuditLogService) {}
+  constructor(
+    @Optional() private readonly integrityFailures?: IntegrityFailureRecorder,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -62,12 +64,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         const userId =
           (request as Request & { user?: { userId?: string } }).user?.userId ??
           null;
-        void this.audit?.record(
-          'data.integrity_failure',
-          'failure',
-          userId,
-          request,
-        );
+        void this.integrityFailures?.recordIntegrityFailure(userId, request);
       }
     }
     if (response.headersSent) {

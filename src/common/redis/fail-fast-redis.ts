@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
-import { describeStoreError } from '../../key-vault/vault-store';
+import { describeStoreError } from './describe-store-error';
 
 export interface FailFastRedisOptions {
   /** `redis://` or `rediss://` URL; it may carry a password, so it is never logged. */
