@@ -43,14 +43,32 @@ function processesLeft(started: Started): string[] {
   return left;
 }
 
-async function start(
-  script: 'start' | 'start:dev' | 'start:prod',
-): Promise<Started> {
+/** Until the app answers /health/ready (its output, if it never does). */
+async function waitForReady(started: Started, what: string): Promise<void> {
+  await waitUntil(
+    `${what} answers /health/ready`,
+    () =>
+      fetch(`http://127.0.0.1:${started.port}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      detail: () => started.output().slice(-3000),
+    },
+  );
+}
+
+/**
+ * A fresh DATA_DIR and port, and spawn options for a job in a session of its own, as systemd,
+ * Docker or pm2 give a service; no DATABASE_URL, so the app runs an embedded PostgreSQL.
+ */
+async function jobSettings() {
   const dataDir = mkdtempSync(join(tmpdir(), 'process-stop-'));
   const port = await findFreePort();
-  const npm = spawn('npm', ['run', '--silent', script], {
+  const options = {
     cwd: PROJECT_ROOT,
-    // A session of its own, as systemd, Docker or pm2 give a service; no DATABASE_URL: embedded PostgreSQL.
     detached: true,
     env: {
       PATH: process.env.PATH ?? '',
@@ -59,25 +77,23 @@ async function start(
       PORT: String(port),
       npm_config_update_notifier: 'false',
     },
+  };
+  return { dataDir, port, options };
+}
+
+async function start(
+  script: 'start' | 'start:dev' | 'start:prod',
+): Promise<Started> {
+  const { dataDir, port, options } = await jobSettings();
+  const npm = spawn('npm', ['run', '--silent', script], {
+    ...options,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const started = { npm, dataDir, port, output: () => output };
-  await waitUntil(
-    `npm run ${script} answers /health/ready`,
-    () =>
-      fetch(`http://127.0.0.1:${port}/health/ready`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    {
-      timeoutMs: 90_000,
-      intervalMs: 200,
-      detail: () => output.slice(-3000),
-    },
-  );
+  await waitForReady(started, `npm run ${script}`);
   return started;
 }
 
@@ -153,23 +169,12 @@ describe("stopping npm start and npm run start:prod by npm's pid leaves nothing 
   );
 
   it('node dist/main.js started in the background by a script that then exits keeps running (no npm script, no watch)', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'process-stop-'));
-    const port = await findFreePort();
+    const { dataDir, port, options } = await jobSettings();
     // A deploy script's `nohup node dist/main.js &`: the script (the app's parent, same group) exits at once.
     const script = spawn(
       'sh',
       ['-c', 'node dist/main.js >"$DATA_DIR/app.log" 2>&1 & echo $!'],
-      {
-        cwd: PROJECT_ROOT,
-        detached: true,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          DATA_DIR: dataDir,
-          PORT: String(port),
-        },
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
+      { ...options, stdio: ['ignore', 'pipe', 'ignore'] },
     );
     let printed = '';
     script.stdout.on(
@@ -184,18 +189,7 @@ describe("stopping npm start and npm run start:prod by npm's pid leaves nothing 
       port,
       output: () => readFileSync(join(dataDir, 'app.log'), 'utf8'),
     };
-    await waitUntil(
-      'the app answers /health/ready',
-      () =>
-        fetch(`http://127.0.0.1:${port}/health/ready`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      },
-    );
+    await waitForReady(started, 'node dist/main.js');
     // Longer than the launcher watch's period: nothing may stop it.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(
