@@ -2,9 +2,10 @@
 // compile TypeScript in milliseconds; `npm run typecheck` (first step of `npm test`) type-checks.
 //
 // Nest 12's packages are ES modules. Node 20.19+ and 22.12+ load them from CommonJS through
-// require(esm), but Jest runs modules in its own loader, which loads ES modules from require()
-// only on Node 24.9+. On older Node these packages are compiled to CommonJS by SWC too (Jest's
-// documented route for ESM-only dependencies); on 24.9+ they load natively.
+// require(esm), but Jest runs modules in its own loader, which cannot: its own native route
+// (Node 24.9+) did not load them on Node 24.22 with Jest 30.5 ("Must use import to load ES
+// Module"). So on every Node these packages are compiled to CommonJS by SWC too, Jest's
+// documented route for ESM-only dependencies, and the transform is cached like any other.
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
@@ -17,9 +18,6 @@ const ecmascriptOptions = {
   ...typescriptOptions,
   jsc: { ...typescriptOptions.jsc, parser: { syntax: 'ecmascript' } },
 };
-
-const [major, minor] = process.versions.node.split('.').map(Number);
-const jestRequiresEsmNatively = major > 24 || (major === 24 && minor >= 9);
 
 // ESM-only packages the app or its tests load (`@nestjs/throttler` is CommonJS).
 const esmOnlyPackages = [
@@ -35,11 +33,7 @@ const esmOnlyPackages = [
 module.exports = {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { ...typescriptOptions, swcrc: false }],
-    ...(jestRequiresEsmNatively
-      ? {}
-      : { '^.+\\.js$': ['@swc/jest', { ...ecmascriptOptions, swcrc: false }] }),
+    '^.+\\.js$': ['@swc/jest', { ...ecmascriptOptions, swcrc: false }],
   },
-  transformIgnorePatterns: jestRequiresEsmNatively
-    ? ['/node_modules/']
-    : [`/node_modules/(?!(${esmOnlyPackages.join('|')}))`],
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnlyPackages.join('|')}))`],
 };
