@@ -26,9 +26,7 @@ import {
   CoreDump,
   coreDumpUnavailableReason,
   describeMapping,
-  DUMP_ALL_MAPPINGS,
-  dumpsAllMappings,
-  gdbFunctionCallsUnavailableReason,
+  allMappingsReason,
   formatBytes,
   formatTable,
   gdbVersion,
@@ -486,8 +484,8 @@ describeWithGcore(
           `build: ${build}; master key: ${sourceName}; NODE_ENV=${nodeEnv}; ${gdbVersion()}\n` +
           `dump: ${formatBytes(dump.bytes)} (${formatBytes(dump.diskBytes)} on disk) in ${dump.durationMs} ms; ${dump.segments.length} PT_LOAD segments; ` +
           `left out: ${dontDump.length} MADV_DONTDUMP mappings (${formatBytes(sumSizes(dontDump))}), ` +
-          (dumpsAllMappings()
-            ? `none holding no page (${DUMP_ALL_MAPPINGS ? 'CORE_DUMP_ALL_MAPPINGS=1' : gdbFunctionCallsUnavailableReason()})\n`
+          (allMappingsReason()
+            ? `none holding no page (${allMappingsReason()})\n`
             : `${dump.leftOut.count} mappings holding no page (${formatBytes(dump.leftOut.bytes)})` +
               `${dump.leftOut.failedCalls ? `; ${dump.leftOut.failedCalls} madvise calls failed` : ''}\n`) +
           `control process: ordinary-Buffer key found ${controlResult.ordinaryHits}×, secureAlloc key found ${controlResult.secureHits}× (dump ${formatBytes(controlResult.bytes)})\n\n` +

@@ -1,9 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort } from '../src/common/net/find-free-port';
 import { ensureBuild, PROJECT_ROOT } from './support/built-app';
+import { runningProcesses } from './support/processes';
 import { waitUntil } from './support/wait-until';
 
 /**
@@ -23,24 +24,12 @@ interface Started {
 }
 
 function processesLeft(started: Started): string[] {
-  const left: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z') continue; // a zombie holds nothing; its parent has not reaped it yet
-      const session = Number(fields[3]);
-      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
-        .replaceAll('\0', ' ')
-        .trim();
-      if (session === started.npm.pid || commandLine.includes(started.dataDir))
-        left.push(`${entry}: ${commandLine.slice(0, 120)}`);
-    } catch {
-      // The process ended while it was read.
-    }
-  }
-  return left;
+  return runningProcesses()
+    .filter(
+      ({ session, commandLine }) =>
+        session === started.npm.pid || commandLine.includes(started.dataDir),
+    )
+    .map(({ pid, commandLine }) => `${pid}: ${commandLine.slice(0, 120)}`);
 }
 
 /** Until the app answers /health/ready (its output, if it never does). */

@@ -1,15 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppProcess, startAppProcess } from './support/app-process';
 import { createTestDatabase, TestDatabase } from './support/test-database';
+import { isRunning, runningProcesses } from './support/processes';
 import { waitUntil } from './support/wait-until';
 
 /** The real entry point in its own process: configuration refusal, start-up, SIGTERM, SIGKILL. */
@@ -186,37 +181,10 @@ describe('start-up and shutdown (src/main.ts)', () => {
 
 /** The pid of the embedded PostgreSQL's stop watchdog for `dataDir` (its command line names it). */
 function watchdogOf(dataDir: string, required = true): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (
-        commandLine.includes(dataDir) &&
-        commandLine.includes('"stop"') &&
-        isRunning(Number(entry))
-      )
-        return Number(entry);
-    } catch {
-      // Ended while read.
-    }
-  }
-  if (required) throw new Error(`no watchdog for ${dataDir}`);
-  return 0;
-}
-
-/** Alive and not a zombie waiting to be reaped (Linux: /proc/PID/stat state). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return (
-      stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-    );
-  } catch {
-    return true;
-  }
+  const watchdog = runningProcesses().find(
+    ({ commandLine }) =>
+      commandLine.includes(dataDir) && commandLine.includes('"stop"'),
+  );
+  if (!watchdog && required) throw new Error(`no watchdog for ${dataDir}`);
+  return watchdog?.pid ?? 0;
 }

@@ -132,14 +132,7 @@ export class EmbeddedPostgres {
       { mode: 0o600 },
     );
     const watchdog = startStopWatchdog(
-      launcher.wrap(binaries.pgCtl, [
-        'stop',
-        '-w',
-        '-m',
-        'fast',
-        '-D',
-        paths.pgdata,
-      ]),
+      launcher.wrap(binaries.pgCtl, fastStopArgs(paths.pgdata)),
     );
     log(
       `embedded PostgreSQL started on 127.0.0.1:${port} in ${Date.now() - started} ms`,
@@ -165,14 +158,7 @@ export class EmbeddedPostgres {
     process.removeListener('exit', this.exitHook);
     this.watchdog.kill('SIGKILL');
     const paths = clusterPaths(this.options.baseDir);
-    await run(this.launcher, this.binaries.pgCtl, [
-      'stop',
-      '-w',
-      '-m',
-      'fast',
-      '-D',
-      paths.pgdata,
-    ]);
+    await run(this.launcher, this.binaries.pgCtl, fastStopArgs(paths.pgdata));
     rmSync(paths.owner, { force: true });
     this.options.log?.('embedded PostgreSQL stopped');
   }
@@ -184,14 +170,10 @@ export class EmbeddedPostgres {
     this.watchdog.kill('SIGKILL');
     const paths = clusterPaths(this.options.baseDir);
     try {
-      const { file, args, identity } = this.launcher.wrap(this.binaries.pgCtl, [
-        'stop',
-        '-w',
-        '-m',
-        'fast',
-        '-D',
-        paths.pgdata,
-      ]);
+      const { file, args, identity } = this.launcher.wrap(
+        this.binaries.pgCtl,
+        fastStopArgs(paths.pgdata),
+      );
       execFileSync(file, args, {
         stdio: 'ignore',
         env: childEnvironment(),
@@ -211,11 +193,7 @@ export class EmbeddedPostgres {
  * ignores the others) reads a pipe that only the app writes to; at its end, which comes however the
  * app ends, it runs `pg_ctl stop -m fast` and exits. A normal stop kills it first.
  */
-function startStopWatchdog(stopCommand: {
-  file: string;
-  args: string[];
-  identity?: Identity;
-}): ChildProcess {
+function startStopWatchdog(stopCommand: LaunchCommand): ChildProcess {
   const watchdog = spawn(
     process.execPath,
     ['-e', STOP_WATCHDOG_SCRIPT, JSON.stringify(stopCommand)],
@@ -269,14 +247,23 @@ interface Identity {
  * - `service-user`: where namespaces are not allowed (e.g. Docker's default seccomp profile), the
  *   programs run as the `postgres` system user, which then needs to reach the binaries and DATA_DIR.
  */
+/** `pg_ctl stop` in fast mode (open sessions are closed), waiting until the server is down. */
+function fastStopArgs(pgdata: string): string[] {
+  return ['stop', '-w', '-m', 'fast', '-D', pgdata];
+}
+
+/** A program, its arguments and the identity to run it as, as a launcher wraps them. */
+interface LaunchCommand {
+  file: string;
+  args: string[];
+  identity?: Identity;
+}
+
 interface Launcher {
   description: string;
   /** Only for `service-user`: the owner that the cluster's directories are given to. */
   serviceUser?: Identity;
-  wrap(
-    file: string,
-    args: string[],
-  ): { file: string; args: string[]; identity?: Identity };
+  wrap(file: string, args: string[]): LaunchCommand;
 }
 
 function clusterPaths(baseDir: string): ClusterPaths {
@@ -423,14 +410,7 @@ async function stopStaleServer(
   );
   if (running) {
     log('stopping a stale embedded PostgreSQL left by a previous run');
-    await run(launcher, binaries.pgCtl, [
-      'stop',
-      '-w',
-      '-m',
-      'fast',
-      '-D',
-      paths.pgdata,
-    ]);
+    await run(launcher, binaries.pgCtl, fastStopArgs(paths.pgdata));
   }
   rmSync(paths.owner, { force: true });
 }

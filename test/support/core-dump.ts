@@ -30,6 +30,15 @@ const GCORE_SCRIPT = join(__dirname, 'gcore-without-empty-mappings.py');
  */
 export const DUMP_ALL_MAPPINGS = process.env.CORE_DUMP_ALL_MAPPINGS === '1';
 
+/** gdb as /usr/bin/gcore runs it: no .gdbinit, no debug info, no debuginfod. */
+const GDB_BATCH = [
+  '--nx',
+  '--batch',
+  '--readnever',
+  '-iex',
+  'set debuginfod enabled off',
+];
+
 let functionCallsChecked: string | undefined | null = null;
 /**
  * Why gdb cannot call a function inside a stopped process here, or undefined when it can.
@@ -45,11 +54,7 @@ export function gdbFunctionCallsUnavailableReason(): string | undefined {
     const result = spawnSync(
       GDB_PATH,
       [
-        '--nx',
-        '--batch',
-        '--readnever',
-        '-iex',
-        'set debuginfod enabled off',
+        ...GDB_BATCH,
         '-ex',
         `attach ${sleeper.pid}`,
         '-ex',
@@ -73,9 +78,14 @@ export function gdbFunctionCallsUnavailableReason(): string | undefined {
   return functionCallsChecked;
 }
 
-/** Plain `gcore` of every mapping: asked for, or gdb cannot mark the empty mappings here. */
-export function dumpsAllMappings(): boolean {
-  return DUMP_ALL_MAPPINGS || gdbFunctionCallsUnavailableReason() !== undefined;
+/**
+ * Why dumps are plain `gcore` of every mapping (asked for, or gdb cannot mark the empty mappings
+ * here), or undefined when the empty mappings are left out.
+ */
+export function allMappingsReason(): string | undefined {
+  return DUMP_ALL_MAPPINGS
+    ? 'CORE_DUMP_ALL_MAPPINGS=1'
+    : gdbFunctionCallsUnavailableReason();
 }
 
 /** Why core dumps cannot be taken here (no gdb, no Python in gdb, no ptrace), or undefined when they can. */
@@ -167,7 +177,7 @@ export interface CoreDump {
 /**
  * A core file of the live process `pid` at `<prefix>.<pid>`, written by gdb's `gcore` as
  * /usr/bin/gcore runs it (the process is stopped while gdb is attached and continues afterwards),
- * through gcore-without-empty-mappings.py unless every mapping is dumped (dumpsAllMappings()).
+ * through gcore-without-empty-mappings.py unless every mapping is dumped (allMappingsReason()).
  */
 export async function takeCoreDump(
   pid: number,
@@ -186,20 +196,15 @@ export async function takeCoreDump(
     }
   }
   const path = `${prefix}.${pid}`;
-  const allMappings = dumpsAllMappings();
+  const allMappings = allMappingsReason() !== undefined;
   const dump = allMappings ? ['-ex', `gcore ${path}`] : ['-x', GCORE_SCRIPT];
   const started = Date.now();
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync(
       GDB_PATH,
-      // /usr/bin/gcore's own invocation (no .gdbinit, no debug info, no debuginfod).
       [
-        '--nx',
-        '--batch',
-        '--readnever',
-        '-iex',
-        'set debuginfod enabled off',
+        ...GDB_BATCH,
         '-ex',
         'set pagination off',
         '-ex',

@@ -7,6 +7,14 @@ import {
   watchLaunchingProcesses,
 } from './launching-processes';
 
+/** Field `index` (0: state) after the command in /proc/<pid>/stat, read here independently of the module. */
+function statField(pid: number, index: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[index];
+}
+const PROCESS_GROUP = 2;
+const START_TIME = 19;
+
 const onLinux = process.platform === 'linux' ? describe : describe.skip;
 
 onLinux('launching processes (Linux /proc)', () => {
@@ -18,10 +26,7 @@ onLinux('launching processes (Linux /proc)', () => {
     const chain = launchingProcesses({ npm_lifecycle_event: 'test' });
     expect(chain.length).toBeGreaterThan(0);
     expect(chain[0].pid).toBe(process.ppid);
-    const pgid = (pid: number) => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    };
+    const pgid = (pid: number) => statField(pid, PROCESS_GROUP);
     for (const link of chain) expect(pgid(link.pid)).toBe(pgid(process.pid));
     expect(chain.map((link) => link.pid)).not.toContain(1);
   });
@@ -34,11 +39,9 @@ onLinux('launching processes (Linux /proc)', () => {
     };
     const ofChild: ProcessIdentity = {
       pid: child.pid!,
-      startTime: '',
+      startTime: statField(child.pid!, START_TIME),
       command: 'sleep',
     };
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    ofChild.startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 
     expect(firstEnded([live, ofChild])).toBeUndefined();
     expect(firstEnded([live, { ...ofChild, startTime: '1' }])).toEqual({
@@ -53,10 +56,9 @@ onLinux('launching processes (Linux /proc)', () => {
 
   it('calls back once when a watched process ends, and never for an empty list', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     const watched: ProcessIdentity = {
       pid: child.pid!,
-      startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19],
+      startTime: statField(child.pid!, START_TIME),
       command: 'sleep',
     };
     const ended: ProcessIdentity[] = [];

@@ -8,13 +8,16 @@ export interface ProcessIdentity {
   command: string;
 }
 
-interface ProcessStat extends ProcessIdentity {
+export interface ProcessStat extends ProcessIdentity {
+  /** R, S, D, Z (a zombie: ended, not yet reaped), … */
+  state: string;
   parentPid: number;
   processGroup: number;
+  session: number;
 }
 
 /** /proc/<pid>/stat, or undefined once the process is gone (or off Linux). */
-function readStat(pid: number | 'self'): ProcessStat | undefined {
+export function readProcessStat(pid: number | 'self'): ProcessStat | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -28,8 +31,10 @@ function readStat(pid: number | 'self'): ProcessStat | undefined {
   return {
     pid: Number(text.slice(0, open - 1)),
     command: text.slice(open + 1, close),
+    state: fields[0],
     parentPid: Number(fields[1]),
     processGroup: Number(fields[2]),
+    session: Number(fields[3]),
     startTime: fields[19],
   };
 }
@@ -46,12 +51,12 @@ export function launchingProcesses(
   env: NodeJS.ProcessEnv = process.env,
 ): ProcessIdentity[] {
   if (!env.npm_lifecycle_event) return [];
-  const self = readStat('self');
+  const self = readProcessStat('self');
   if (!self) return [];
   const chain: ProcessIdentity[] = [];
   let pid = self.parentPid;
   while (pid > 1) {
-    const stat = readStat(pid);
+    const stat = readProcessStat(pid);
     if (!stat || stat.processGroup !== self.processGroup) break;
     chain.push({
       pid: stat.pid,
@@ -65,13 +70,16 @@ export function launchingProcesses(
   return chain;
 }
 
-/** The first of `processes` that has ended (its pid gone or reused), if any. */
+/** Whether `process` has ended: its pid is gone, or reused by a later process. */
+function hasEnded(process: ProcessIdentity): boolean {
+  return readProcessStat(process.pid)?.startTime !== process.startTime;
+}
+
+/** The first of `processes` that has ended, if any. */
 export function firstEnded(
   processes: readonly ProcessIdentity[],
 ): ProcessIdentity | undefined {
-  return processes.find(
-    (process) => readStat(process.pid)?.startTime !== process.startTime,
-  );
+  return processes.find(hasEnded);
 }
 
 /**
@@ -105,7 +113,7 @@ export function stopSurvivingLaunchers(
   processes: readonly ProcessIdentity[],
 ): void {
   for (const launcher of processes) {
-    if (readStat(launcher.pid)?.startTime !== launcher.startTime) continue;
+    if (hasEnded(launcher)) continue;
     try {
       process.kill(launcher.pid, 'SIGTERM');
     } catch {
