@@ -1,7 +1,10 @@
 import 'reflect-metadata';
 import { join, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from './src/database/data-source-options';
+import {
+  dataSourceOptions,
+  ENTITY_SOURCES,
+} from './src/database/data-source-options';
 import { EmbeddedPostgres } from './src/database/embedded-postgres';
 
 /**
@@ -19,7 +22,10 @@ async function createCliDataSource(): Promise<DataSource> {
     });
     url = embedded.url;
   }
-  return new DataSource(dataSourceOptions(url));
+  return new DataSource({
+    ...dataSourceOptions(url),
+    entities: ENTITY_SOURCES.map((pattern) => join(__dirname, pattern)),
+  });
 }
 
 export default createCliDataSource();

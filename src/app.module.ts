@@ -26,6 +26,7 @@ import { HealthModule } from './health/health.module';
 import { KeyContextMiddleware } from './key-vault/key-context.middleware';
 import { KeyRotationModule } from './key-rotation/key-rotation.module';
 import { KeyVaultModule } from './key-vault/key-vault.module';
+import { MeModule } from './me/me.module';
 import { ServerKeys } from './config/server-keys';
 
 export interface AppModuleOptions {
@@ -69,6 +70,7 @@ export class AppModule implements NestModule {
         AuditModule,
         HealthModule,
         AuthModule,
+        MeModule,
         ProfileModule,
         ContactsModule,
         ScheduleModule.forRoot(),

@@ -64,21 +64,10 @@ describe('import rules', () => {
     expect(offending).toEqual([]);
   });
 
-  it('auth imports from key-rotation only where it still did when issue 14 began (to be removed)', () => {
-    // A ratchet: the vault's "keyring unlocked" hook will take these away; none may be added.
-    const remaining = imports
-      .filter(
-        ({ from, to }) => area(from) === 'auth' && area(to) === 'key-rotation',
-      )
-      .map(({ from, to }) => `${from} -> ${to}`)
-      .sort();
-    expect(remaining).toEqual(
-      [
-        `auth${sep}account-flows.service.ts -> key-rotation${sep}key-rotation.job`,
-        `auth${sep}auth.module.ts -> key-rotation${sep}key-rotation-job.module`,
-        `auth${sep}auth.module.ts -> key-rotation${sep}key-rotation.entity`,
-        `auth${sep}guards${sep}jwt.strategy.ts -> key-rotation${sep}key-rotation.job`,
-      ].sort(),
+  it('auth imports nothing from key-rotation: the vault tells rotation when keys are unlocked', () => {
+    const offending = imports.filter(
+      ({ from, to }) => area(from) === 'auth' && area(to) === 'key-rotation',
     );
+    expect(offending).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ import {
 } from '../src/auth/tokens/token.service';
 import { ServerKeys } from '../src/config/server-keys';
 import type { ProfileDto } from '../src/profile/dto/profile.dto';
-import type { MeDto } from '../src/users/me.controller';
+import type { MeDto } from '../src/me/me.controller';
 import {
   bearer,
   login,

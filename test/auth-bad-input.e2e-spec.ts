@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
-import type { MeDto } from '../src/users/me.controller';
+import type { MeDto } from '../src/me/me.controller';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import {

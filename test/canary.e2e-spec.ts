@@ -9,7 +9,7 @@ import type {
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { MemoryVaultStore } from '../src/key-vault/stores/memory-vault-store';
 import { VAULT_STORE } from '../src/key-vault/vault-store';
-import type { MeDto } from '../src/users/me.controller';
+import type { MeDto } from '../src/me/me.controller';
 import { bearer } from './support/auth-client';
 import {
   Canary,

@@ -12,7 +12,7 @@ import type {
 import type { ContactPageDto } from '../src/contacts/dto/contact.dto';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
 import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
-import type { MeDto } from '../src/users/me.controller';
+import type { MeDto } from '../src/me/me.controller';
 import type { AppProcess } from './support/app-process';
 import { bearer } from './support/auth-client';
 import {

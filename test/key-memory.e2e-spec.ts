@@ -6,7 +6,7 @@ import request from 'supertest';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import { secureMemoryStatus } from '../src/crypto/secure-memory';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
-import type { MeDto } from '../src/users/me.controller';
+import type { MeDto } from '../src/me/me.controller';
 import { AppProcess, startAppProcess } from './support/app-process';
 import { bearer, login, registerUser } from './support/auth-client';
 import { bodyOf } from './support/http-body';

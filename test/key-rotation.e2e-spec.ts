@@ -10,7 +10,7 @@ import type {
 import type { DocumentDto } from '../src/documents/dto/document.dto';
 import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
 import { KeyRotationJob } from '../src/key-rotation/key-rotation.job';
-import type { MeDto } from '../src/users/me.controller';
+import type { MeDto } from '../src/me/me.controller';
 import {
   bearer,
   login,

@@ -6,10 +6,7 @@ import { TooManyRequestsError } from '../common/problem/too-many-requests.error'
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
-import { KeyRotationJob } from '../key-rotation/key-rotation.job';
 import { Keyring } from '../key-vault/keyring';
-import { DocumentFiles } from '../documents/document-files';
-import { StoredDocument } from '../documents/document.entity';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
@@ -39,7 +36,7 @@ const PG_UNIQUE_VIOLATION = '23505';
 
 /**
  * The account lifecycle of SPEC §1–2 over the key hierarchy: register, login, password change,
- * recovery, deletion. Each flow costs exactly the argon2id calls it must: one for register and
+ * recovery (deletion is `MeModule`'s). Each flow costs exactly the argon2id calls it must: one for register and
  * login, two when a new password is set.
  */
 @Injectable()
@@ -51,8 +48,6 @@ export class AccountFlowsService {
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
     private readonly loginAttempts: LoginAttemptsService,
-    private readonly documentFiles: DocumentFiles,
-    private readonly keyRotation: KeyRotationJob,
   ) {}
 
   /** @returns the new account's id and its recovery code (shown once). */
@@ -171,9 +166,8 @@ export class AccountFlowsService {
           if (!(error instanceof ConcurrentAccountChangeError)) throw error;
         });
       }
+      // The vault tells its keyring listeners: an interrupted key rotation resumes from there.
       const tokens = await this.sessions.open(user.id, keyring);
-      // Two key versions: a rotation was interrupted (SPEC §1); it finishes in the background.
-      this.keyRotation.resumeAfterLogin(user.id, keyring);
       await this.audit.record('auth.login', 'success', user.id, audit);
       return tokens;
     } finally {
@@ -274,30 +268,6 @@ export class AccountFlowsService {
     audit: AuditContext,
   ): Promise<void> {
     return this.audit.record(event, 'success', userId, audit);
-  }
-
-  /** Crypto-shredding (SPEC §1): keys, rows and sessions go; only audit events stay. */
-  async deleteAccount(
-    userId: string,
-    password: string,
-    audit: AuditContext,
-  ): Promise<void> {
-    const user = await this.users.findById(userId);
-    if (!user) throw new InvalidCredentialsError();
-    const kek = await this.keys.verifyPassword(user, password);
-    if (!kek) {
-      await this.audit.record('account.delete', 'failure', userId, audit);
-      throw new InvalidCredentialsError();
-    }
-    zeroBuffer(kek);
-    await this.sessions.revokeAllForUser(userId);
-    const documents = await this.dataSource
-      .getRepository(StoredDocument)
-      .find({ where: { ownerId: userId }, select: { id: true } });
-    await this.dataSource.getRepository(User).delete({ id: userId });
-    // Rows went with the user (cascade); their files are deleted now rather than by the orphan sweep.
-    for (const { id } of documents) await this.documentFiles.delete(id);
-    await this.audit.record('account.delete', 'success', userId, audit);
   }
 
   /**

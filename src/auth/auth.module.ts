@@ -2,13 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DocumentsModule } from '../documents/documents.module';
-import { KeyRotationJobModule } from '../key-rotation/key-rotation-job.module';
-import { UserDataKey } from '../users/user-data-key.entity';
-import { User } from '../users/user.entity';
-import { KeyRotation } from '../key-rotation/key-rotation.entity';
-import { MeController } from '../users/me.controller';
-import { UsersService } from '../users/users.service';
+import { UsersModule } from '../users/users.module';
 import { AccountFlowsService } from './account-flows.service';
 import { AccountKeysService } from './account-keys.service';
 import { AuthController } from './auth.controller';
@@ -27,22 +21,20 @@ import { TokenService } from './tokens/token.service';
 @Module({
   imports: [
     PassportModule,
-    TypeOrmModule.forFeature([User, UserDataKey, Session, KeyRotation]),
+    TypeOrmModule.forFeature([Session]),
+    UsersModule,
     RateLimitModule,
-    DocumentsModule,
-    KeyRotationJobModule,
   ],
-  controllers: [AuthController, MeController],
+  controllers: [AuthController],
   providers: [
     PasswordKdf,
     AccountKeysService,
     AccountFlowsService,
     SessionService,
     TokenService,
-    UsersService,
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [AccountKeysService, SessionService, UsersService],
+  exports: [AccountKeysService, SessionService],
 })
 export class AuthModule {}

@@ -14,6 +14,8 @@ import {
 } from './dto/contact.dto';
 
 const DEFAULT_PAGE_SIZE = 20;
+/** Contacts read per query when a document lists them all. */
+const CONTACTS_PER_PAGE = 200;
 const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
 
 /** The caller's address book. Every query is scoped by owner: another user's id is simply not found. */
@@ -103,6 +105,24 @@ export class ContactsService {
       nextCursor:
         rows.length > limit && last ? encodeContactCursor(last) : null,
     };
+  }
+
+  /**
+   * Every contact of the owner, oldest first, a page at a time (for documents that list them:
+   * never all in memory at once). Needs the owner's keyring in context.
+   */
+  async *pagesOf(ownerId: string): AsyncGenerator<ContactDto[]> {
+    for (let offset = 0; ; offset += CONTACTS_PER_PAGE) {
+      const page = await this.contacts.find({
+        where: { ownerId },
+        order: { createdAt: 'ASC', id: 'ASC' },
+        skip: offset,
+        take: CONTACTS_PER_PAGE,
+      });
+      if (page.length === 0) return;
+      yield page.map(toDto);
+      if (page.length < CONTACTS_PER_PAGE) return;
+    }
   }
 
   private async find(ownerId: string, id: string): Promise<Contact> {

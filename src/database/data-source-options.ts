@@ -1,13 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
-import { AuditEvent } from '../audit/audit-event.entity';
 import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
-import { Session } from '../auth/sessions/session.entity';
-import { Contact } from '../contacts/contact.entity';
-import { StoredDocument } from '../documents/document.entity';
-import { KeyRotation } from '../key-rotation/key-rotation.entity';
-import { Profile } from '../profile/profile.entity';
-import { UserDataKey } from '../users/user-data-key.entity';
-import { User } from '../users/user.entity';
 import { CreateAuditEvents1795771187744 } from './migrations/1795771187744-CreateAuditEvents';
 import { CreateUsersAndDataKeys1795773554304 } from './migrations/1795773554304-CreateUsersAndDataKeys';
 import { CreateSessionsAndProfiles1795774259015 } from './migrations/1795774259015-CreateSessionsAndProfiles';
@@ -20,17 +12,12 @@ type PostgresConnectionOptions = Extract<
   { type: 'postgres' }
 >;
 
-/** Every entity of the application; the TypeORM CLI needs them listed to generate migrations. */
-export const ENTITIES = [
-  AuditEvent,
-  User,
-  UserDataKey,
-  Session,
-  Profile,
-  Contact,
-  StoredDocument,
-  KeyRotation,
-];
+/**
+ * Where the TypeORM CLI finds the entities (`ormconfig.ts`): every `*.entity.ts` under src/. The
+ * app itself needs no list: each feature module registers its own (`TypeOrmModule.forFeature`,
+ * collected by `autoLoadEntities`).
+ */
+export const ENTITY_SOURCES = ['src/**/*.entity.ts'];
 
 /** In order. New migrations come from `npm run migration:generate -- src/database/migrations/Name`. */
 export const MIGRATIONS = [
@@ -44,12 +31,14 @@ export const MIGRATIONS = [
 
 export const MIGRATIONS_TABLE = 'schema_migrations';
 
-/** Shared by the app (`DatabaseModule`) and the CLI (`ormconfig.ts`): never `synchronize`. */
+/**
+ * Shared by the app (`DatabaseModule`) and the CLI (`ormconfig.ts`), which add the entities:
+ * never `synchronize`.
+ */
 export function dataSourceOptions(url: string): PostgresConnectionOptions {
   return {
     type: 'postgres',
     url,
-    entities: ENTITIES,
     migrations: MIGRATIONS,
     subscribers: [BlindIndexSubscriber],
     migrationsTableName: MIGRATIONS_TABLE,

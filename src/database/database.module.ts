@@ -19,6 +19,7 @@ import { runMigrationsWithLock } from './migrate-with-lock';
           throw new Error('DatabaseModule needs AppConfig.databaseUrl');
         return {
           ...dataSourceOptions(config.databaseUrl),
+          autoLoadEntities: true,
           migrationsRun: false,
           retryAttempts: 3,
           retryDelay: 1000,

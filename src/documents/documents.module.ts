@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { Contact } from '../contacts/contact.entity';
-import { Profile } from '../profile/profile.entity';
-import { User } from '../users/user.entity';
+import { ContactsModule } from '../contacts/contacts.module';
+import { ProfileModule } from '../profile/profile.module';
+import { UsersModule } from '../users/users.module';
 import { DocumentFiles } from './document-files';
 import { DocumentKeyRotation } from './document-key-rotation';
 import { DocumentRetentionService } from './document-retention.service';
@@ -10,8 +10,18 @@ import { StoredDocument } from './document.entity';
 import { DocumentsController } from './documents.controller';
 import { DocumentsService } from './documents.service';
 
+/**
+ * Server-generated PDFs, encrypted on disk as a stream, and their expiry. Reads the account,
+ * profile and contacts it renders through those modules' services; exports what account deletion
+ * and key rotation need.
+ */
 @Module({
-  imports: [TypeOrmModule.forFeature([StoredDocument, Profile, Contact, User])],
+  imports: [
+    TypeOrmModule.forFeature([StoredDocument]),
+    UsersModule,
+    ProfileModule,
+    ContactsModule,
+  ],
   controllers: [DocumentsController],
   providers: [
     DocumentsService,
@@ -19,6 +29,6 @@ import { DocumentsService } from './documents.service';
     DocumentRetentionService,
     DocumentKeyRotation,
   ],
-  exports: [DocumentFiles, DocumentKeyRotation],
+  exports: [DocumentsService, DocumentKeyRotation],
 })
 export class DocumentsModule {}

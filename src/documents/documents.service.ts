@@ -7,7 +7,7 @@ import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { describeUnexpectedError } from '../common/problem/problem-details.filter';
 import { AppConfig } from '../config/app-config';
-import { Contact } from '../contacts/contact.entity';
+import { ContactsService } from '../contacts/contacts.service';
 import { CryptoError } from '../crypto/errors';
 import {
   createDecryptStream,
@@ -17,14 +17,14 @@ import {
 import { DataIntegrityError } from '../encrypted-column/encrypted-column.errors';
 import { KeyContext } from '../key-vault/key-context';
 import { RotationInProgressError } from '../key-rotation/key-rotation.errors';
-import { Profile } from '../profile/profile.entity';
+import { ProfileService } from '../profile/profile.service';
 import { User } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
 import { DocumentFiles } from './document-files';
 import { DocumentKind, StoredDocument } from './document.entity';
 import { DocumentDto } from './dto/document.dto';
 import { renderProfileSummary } from './profile-summary.renderer';
 
-const CONTACTS_PER_PAGE = 200;
 const DAY_MS = 86_400_000;
 
 /** A document's decrypted content, withheld until its first chunk authenticated. */
@@ -42,9 +42,9 @@ export class DocumentsService {
   constructor(
     @InjectRepository(StoredDocument)
     private readonly documents: Repository<StoredDocument>,
-    @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
-    @InjectRepository(Contact) private readonly contacts: Repository<Contact>,
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UsersService,
+    private readonly profiles: ProfileService,
+    private readonly contacts: ContactsService,
     private readonly files: DocumentFiles,
     private readonly config: AppConfig,
     private readonly audit: AuditLogService,
@@ -55,19 +55,14 @@ export class DocumentsService {
     const keyring = KeyContext.require();
     const id = randomUUID();
     const createdAt = new Date();
-    const user = await this.users.findOneByOrFail({ id: ownerId });
-    const profile = await this.profiles.findOneBy({ userId: ownerId });
+    const user = await this.users.findByIdWithEmail(ownerId);
+    if (!user) throw new NotFoundError('account');
+    const profile = await this.profiles.get(ownerId);
 
     const pdf = renderProfileSummary({
       email: user.email,
-      profile: {
-        fullName: profile?.fullName ?? null,
-        dateOfBirth: profile?.dateOfBirth ?? null,
-        phone: profile?.phone ?? null,
-        address: profile?.address ?? null,
-        nationalId: profile?.nationalId ?? null,
-      },
-      contactPages: this.contactPages(ownerId),
+      profile: { ...profile },
+      contactPages: this.contacts.pagesOf(ownerId),
       generatedAt: createdAt,
     });
     // Counted inside the pipeline: a 'data' listener would start the flow before the pipeline
@@ -139,6 +134,16 @@ export class DocumentsService {
     await this.files.delete(document.id);
   }
 
+  /** Every document of the owner, rows and files (account deletion). */
+  async deleteAllOf(ownerId: string): Promise<void> {
+    const rows = await this.documents.find({
+      where: { ownerId },
+      select: { id: true },
+    });
+    await this.documents.delete({ ownerId });
+    for (const { id } of rows) await this.files.delete(id);
+  }
+
   /**
    * Opens the decrypting stream and waits for the first authenticated chunk, so a tampered
    * header or first chunk still answers a clean 500 problem; later failures end the connection.
@@ -199,20 +204,6 @@ export class DocumentsService {
     );
     await this.audit.record('data.integrity_failure', 'failure', null, audit);
     return new DataIntegrityError('documents', 'content', error.name);
-  }
-
-  private async *contactPages(ownerId: string): AsyncGenerator<Contact[]> {
-    for (let offset = 0; ; offset += CONTACTS_PER_PAGE) {
-      const page = await this.contacts.find({
-        where: { ownerId },
-        order: { createdAt: 'ASC', id: 'ASC' },
-        skip: offset,
-        take: CONTACTS_PER_PAGE,
-      });
-      if (page.length === 0) return;
-      yield page;
-      if (page.length < CONTACTS_PER_PAGE) return;
-    }
   }
 
   private async find(ownerId: string, id: string): Promise<StoredDocument> {

@@ -15,6 +15,7 @@ import { SessionLockedError } from '../key-vault/key-vault.errors';
 import type { Keyring } from '../key-vault/keyring';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
 import type { VaultSession } from '../key-vault/vault-entry';
+import type { KeyringUnlocked } from '../key-vault/session-key-vault';
 import {
   discoverEncryptedEntities,
   EncryptedEntity,
@@ -97,6 +98,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   private readonly lastFailure = new Map<string, number>();
   private readonly lastSessionCheck = new Map<string, number>();
   private stopping = false;
+  private unsubscribe?: () => void;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -105,10 +107,14 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   ) {}
 
   /**
-   * Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here), and
-   * installs the write guard that keeps new ciphertexts from landing under a destroyed version.
+   * Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here),
+   * installs the write guard that keeps new ciphertexts from landing under a destroyed version,
+   * and listens to the vault: a keyring holding two versions means an unfinished rotation.
    */
   onModuleInit(): void {
+    this.unsubscribe = this.vault.onKeyringUnlocked((event) =>
+      this.keyringUnlocked(event),
+    );
     if (
       !this.dataSource.subscribers.some(
         (subscriber) => subscriber instanceof KeyVersionWriteGuard,
@@ -131,6 +137,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
   /** Lets the current batches finish, then stops every run; their rows stay for the next start. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    this.unsubscribe?.();
     await Promise.allSettled([...this.running.values()]);
   }
 
@@ -164,18 +171,28 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     return run;
   }
 
-  /** Login hook: a user holding two key versions has an unfinished rotation; finish it in the background. */
-  resumeAfterLogin(userId: string, keyring: Keyring): void {
+  private keyringUnlocked({
+    occasion,
+    session,
+    keyring,
+  }: KeyringUnlocked): void {
+    if (occasion === 'opened') this.resumeAfterLogin(session.userId, keyring);
+    else this.afterUnlock(session, keyring);
+  }
+
+  /** After a login: a user holding two key versions has an unfinished rotation; finish it in the background. */
+  private resumeAfterLogin(userId: string, keyring: Keyring): void {
     if (keyring.versions.length < 2) return;
     this.resumeInBackground(userId, keyring.copy());
   }
 
   /**
-   * Per-request hook, free unless the session's keyring holds two versions: then a rotation is
-   * (or was) under way — it is resumed if no process runs it, or, once it has finished, the
-   * session's vault entry is re-stored without the destroyed key. Never delays or fails the request.
+   * After each unlock of a session's entry, free unless its keyring holds two versions: then a
+   * rotation is (or was) under way — it is resumed if no process runs it, or, once it has
+   * finished, the session's vault entry is re-stored without the destroyed key. Never delays or
+   * fails the request.
    */
-  afterUnlock(session: VaultSession, keyring: Keyring): void {
+  private afterUnlock(session: VaultSession, keyring: Keyring): void {
     if (
       keyring.versions.length < 2 ||
       this.running.has(session.userId) ||

@@ -1,13 +1,27 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
-import { KeyRotationJobModule } from './key-rotation-job.module';
+import { DocumentsModule } from '../documents/documents.module';
+import { UsersModule } from '../users/users.module';
 import { KeyRotationController } from './key-rotation.controller';
+import { KeyRotation } from './key-rotation.entity';
+import { KeyRotationJob } from './key-rotation.job';
 import { KeyRotationService } from './key-rotation.service';
 
-/** `POST /v1/me/keys/rotate` (SPEC §1, §5): starts a rotation that `KeyRotationJob` carries out. */
+/**
+ * `POST /v1/me/keys/rotate` (SPEC §1, §5) starts a rotation that `KeyRotationJob` carries out;
+ * the job also resumes unfinished rotations, told by the key vault whenever a session's keyring
+ * is unlocked. Nothing below this module knows that rotation exists.
+ */
 @Module({
-  imports: [AuthModule, KeyRotationJobModule],
+  imports: [
+    TypeOrmModule.forFeature([KeyRotation]),
+    AuthModule,
+    UsersModule,
+    DocumentsModule,
+  ],
   controllers: [KeyRotationController],
-  providers: [KeyRotationService],
+  providers: [KeyRotationService, KeyRotationJob],
+  exports: [KeyRotationService],
 })
 export class KeyRotationModule {}

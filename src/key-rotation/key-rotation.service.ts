@@ -40,6 +40,11 @@ export class KeyRotationService {
     private readonly job: KeyRotationJob,
   ) {}
 
+  /** The user's rotation still re-encrypting, or null (its row goes when the old key does). */
+  pendingOf(userId: string): Promise<KeyRotation | null> {
+    return this.dataSource.getRepository(KeyRotation).findOneBy({ userId });
+  }
+
   async rotate(
     session: AuthenticatedSession,
     password: string,
@@ -47,12 +52,7 @@ export class KeyRotationService {
   ): Promise<RotatedKeysDto> {
     const user = await this.users.findById(session.userId);
     if (!user) throw new InvalidCredentialsError();
-    if (
-      await this.dataSource
-        .getRepository(KeyRotation)
-        .existsBy({ userId: user.id })
-    )
-      throw new RotationInProgressError();
+    if (await this.pendingOf(user.id)) throw new RotationInProgressError();
 
     const kek = await this.keys.verifyPassword(user, password);
     if (!kek) {

@@ -81,6 +81,20 @@ describe('SessionKeyVault', () => {
     });
   }
 
+  /** A vault over a fresh memory store, holding one session with one key version. */
+  async function vaultWithOneSession() {
+    const vault = new SessionKeyVault(
+      { vaultKey: randomBytes(32) },
+      memoryStore(),
+    );
+    const session = newSession();
+    await vault.store(
+      session,
+      new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1),
+    );
+    return { vault, session };
+  }
+
   it('stores an entry of 88 bytes for one key version, 124 for two', async () => {
     const store = memoryStore();
     const vault = new SessionKeyVault({ vaultKey: randomBytes(32) }, store);
@@ -106,16 +120,57 @@ describe('SessionKeyVault', () => {
     await vault.onApplicationShutdown();
   });
 
-  it('logs a failed open as a warning that carries no secret', async () => {
+  it('tells its keyring-unlocked listeners of each login (opened) and each unlock, never of a re-store or a failed open', async () => {
     const vault = new SessionKeyVault(
       { vaultKey: randomBytes(32) },
       memoryStore(),
     );
     const session = newSession();
-    await vault.store(
-      session,
-      new Keyring(session.userId, new Map([[1, randomBytes(32)]]), 1),
+    const keys = new Map([
+      [1, randomBytes(32)],
+      [2, randomBytes(32)],
+    ]);
+    const seen: { occasion: string; userId: string; versions: number[] }[] = [];
+    const unsubscribe = vault.onKeyringUnlocked(
+      ({ occasion, session: { userId }, keyring }) =>
+        seen.push({ occasion, userId, versions: [...keyring.versions] }),
     );
+
+    await vault.open(session, new Keyring(session.userId, keys, 2));
+    await vault.store(session, new Keyring(session.userId, keys, 2));
+    (await vault.unlock(session)).zero();
+    await expect(
+      vault.unlock({ ...session, clientShare: randomBytes(16) }),
+    ).rejects.toBeInstanceOf(SessionLockedError);
+    unsubscribe();
+    (await vault.unlock(session)).zero();
+
+    expect(seen).toEqual([
+      { occasion: 'opened', userId: session.userId, versions: [1, 2] },
+      { occasion: 'unlocked', userId: session.userId, versions: [1, 2] },
+    ]);
+    await vault.onApplicationShutdown();
+  });
+
+  it('a listener that throws is logged and does not fail the unlock', async () => {
+    const { vault, session } = await vaultWithOneSession();
+    const after = jest.fn();
+    vault.onKeyringUnlocked(() => {
+      throw new TypeError('listener bug');
+    });
+    vault.onKeyringUnlocked(after);
+
+    await expect(vault.unlock(session)).resolves.toBeInstanceOf(Keyring);
+    expect(after).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(
+      { userId: session.userId, err: { type: 'TypeError' } },
+      'keyring-unlocked listener failed',
+    );
+    await vault.onApplicationShutdown();
+  });
+
+  it('logs a failed open as a warning that carries no secret', async () => {
+    const { vault, session } = await vaultWithOneSession();
     const wrongShare = randomBytes(16);
     await expect(
       vault.unlock({ ...session, clientShare: wrongShare }),

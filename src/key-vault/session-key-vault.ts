@@ -15,6 +15,20 @@ import { describeStoreError } from '../common/redis/describe-store-error';
 import { VAULT_STORE, VaultStore } from './vault-store';
 import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
 
+/**
+ * A session's keyring is in hand: `opened` when a login stores it for a new session, `unlocked`
+ * when a request (or a refresh) opens the session's entry. The keyring is the caller's and is
+ * zeroed soon after: a listener that needs it later takes `keyring.copy()` at once.
+ */
+export interface KeyringUnlocked {
+  occasion: 'opened' | 'unlocked';
+  session: VaultSession;
+  keyring: Keyring;
+}
+
+/** Called synchronously; must not throw or block (start background work and return). */
+export type KeyringUnlockedListener = (event: KeyringUnlocked) => void;
+
 export interface RevokeAllOptions {
   /** The session to keep (e.g. the one that just changed the password). */
   exceptSessionId?: string;
@@ -34,6 +48,7 @@ export class SessionKeyVault implements OnApplicationShutdown {
   /** Our own copy in locked memory, wiped on shutdown; the caller keeps the one it passed. */
   private readonly vaultKey: Buffer;
   private closed = false;
+  private readonly listeners = new Set<KeyringUnlockedListener>();
 
   constructor(
     @Inject(RESOLVED_KEY_VAULT_OPTIONS)
@@ -41,6 +56,25 @@ export class SessionKeyVault implements OnApplicationShutdown {
     @Inject(VAULT_STORE) private readonly entryStore: VaultStore,
   ) {
     this.vaultKey = secureCopy(options.vaultKey);
+  }
+
+  /**
+   * Subscribes to every keyring this vault opens or unlocks (key rotation resumes unfinished work
+   * from here, so authentication need not know it exists).
+   * @returns a function that unsubscribes.
+   */
+  onKeyringUnlocked(listener: KeyringUnlockedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Stores the keyring of a session that a login has just opened, and tells the
+   * `onKeyringUnlocked` listeners. @throws VaultUnavailableError
+   */
+  async open(session: VaultSession, keyring: Keyring): Promise<void> {
+    await this.store(session, keyring);
+    this.notify({ occasion: 'opened', session, keyring });
   }
 
   /**
@@ -74,8 +108,9 @@ export class SessionKeyVault implements OnApplicationShutdown {
       throw this.unavailable('unlock', error);
     }
     if (!sealed) throw new SessionLockedError();
+    let keyring: Keyring;
     try {
-      return openVaultEntry(sealed, session, this.vaultKey);
+      keyring = openVaultEntry(sealed, session, this.vaultKey);
     } catch (error) {
       // A forged or stale token, an entry of another user, or altered store contents.
       this.logger.warn(
@@ -86,6 +121,8 @@ export class SessionKeyVault implements OnApplicationShutdown {
     } finally {
       zeroBuffer(sealed);
     }
+    this.notify({ occasion: 'unlocked', session, keyring });
+    return keyring;
   }
 
   /** Deletes the session's entry at once (logout). @throws VaultUnavailableError */
@@ -134,6 +171,23 @@ export class SessionKeyVault implements OnApplicationShutdown {
       await this.entryStore.close();
     } finally {
       zeroBuffer(this.vaultKey);
+    }
+  }
+
+  /** A listener's failure is logged and never fails the request that unlocked the keyring. */
+  private notify(event: KeyringUnlocked): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.warn(
+          {
+            userId: event.session.userId,
+            err: { type: (error as Error)?.name },
+          },
+          'keyring-unlocked listener failed',
+        );
+      }
     }
   }
 

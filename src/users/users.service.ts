@@ -82,6 +82,11 @@ export class UsersService {
     return this.users.findOneBy({ id });
   }
 
+  /** Deletes the account; every row that references it goes too (foreign keys cascade). */
+  async delete(id: string): Promise<void> {
+    await this.users.delete({ id });
+  }
+
   dataKeysOf(userId: string): Promise<UserDataKey[]> {
     return this.dataKeys.find({
       where: { userId },

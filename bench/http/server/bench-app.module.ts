@@ -5,11 +5,9 @@ import { AppConfig } from '../../../src/config/app-config';
 import { DatabaseModule } from '../../../src/database/database.module';
 import {
   dataSourceOptions,
-  ENTITIES,
   MIGRATIONS,
 } from '../../../src/database/data-source-options';
 import { CreateBenchPlainProfiles1899999999999 } from './create-plain-profiles.migration';
-import { PlainProfile } from './plain-profile.entity';
 import { PlainProfileModule } from './plain-profile.controller';
 
 /** `DatabaseModule` as production configures it, plus the twin's entity and table. */
@@ -21,7 +19,7 @@ import { PlainProfileModule } from './plain-profile.controller';
         const options = dataSourceOptions(config.databaseUrl as string);
         return {
           ...options,
-          entities: [...ENTITIES, PlainProfile],
+          autoLoadEntities: true,
           migrations: [...MIGRATIONS, CreateBenchPlainProfiles1899999999999],
           migrationsRun: true,
           retryAttempts: 3,

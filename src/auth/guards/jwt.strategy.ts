@@ -5,7 +5,6 @@ import { Strategy, StrategyOptions } from 'passport-jwt';
 import { ServerKeys } from '../../config/server-keys';
 import { KeyContext } from '../../key-vault/key-context';
 import { SessionKeyVault } from '../../key-vault/session-key-vault';
-import { KeyRotationJob } from '../../key-rotation/key-rotation.job';
 import { InvalidTokenError } from '../auth.errors';
 import {
   ACCESS_TOKEN_TYPE,
@@ -110,21 +109,17 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     serverKeys: ServerKeys,
     private readonly tokens: TokenService,
     private readonly vault: SessionKeyVault,
-    private readonly keyRotation: KeyRotationJob,
   ) {
     super(accessTokenVerification(serverKeys));
   }
 
   async validate(token: CompleteToken): Promise<AuthenticatedSession> {
     const session = sessionOfAccessToken(token, this.tokens);
-    const vaultSession = {
+    const keyring = await this.vault.unlock({
       sessionId: session.sessionKeyId,
       userId: session.userId,
       clientShare: session.clientShare,
-    };
-    const keyring = await this.vault.unlock(vaultSession);
-    // Free unless the keyring holds two versions: then an unfinished key rotation is resumed.
-    this.keyRotation.afterUnlock(vaultSession, keyring);
+    });
     KeyContext.attach(keyring);
     return session;
   }

@@ -47,7 +47,7 @@ export class SessionService {
   async open(userId: string, keyring: Keyring): Promise<TokenPair> {
     const secrets = this.tokens.newSessionSecrets();
     const sessionKeyId = this.tokens.sessionKeyId(secrets.sid);
-    await this.vault.store(
+    await this.vault.open(
       { sessionId: sessionKeyId, userId, clientShare: secrets.clientShare },
       keyring,
     );

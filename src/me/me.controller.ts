@@ -16,11 +16,8 @@ import {
   ApiProperty,
   ApiTags,
 } from '@nestjs/swagger';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
-import { Repository } from 'typeorm';
 import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
-import { AccountFlowsService } from '../auth/account-flows.service';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
 import {
   AuthenticatedSession,
@@ -31,8 +28,9 @@ import {
   ApiProblemResponses,
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
-import { KeyRotation } from '../key-rotation/key-rotation.entity';
-import { UsersService } from './users.service';
+import { KeyRotationService } from '../key-rotation/key-rotation.service';
+import { UsersService } from '../users/users.service';
+import { AccountDeletionService } from './account-deletion.service';
 
 /** A key rotation still re-encrypting (SPEC §1): the old version's key exists until it ends. */
 export class KeyRotationStatusDto {
@@ -96,9 +94,8 @@ export class MeDto {
 export class MeController {
   constructor(
     private readonly users: UsersService,
-    private readonly accounts: AccountFlowsService,
-    @InjectRepository(KeyRotation)
-    private readonly rotations: Repository<KeyRotation>,
+    private readonly accounts: AccountDeletionService,
+    private readonly rotations: KeyRotationService,
   ) {}
 
   @Get()
@@ -111,7 +108,7 @@ export class MeController {
   ): Promise<MeDto> {
     const [user, rotation] = await Promise.all([
       this.users.findByIdWithEmail(session.userId),
-      this.rotations.findOneBy({ userId: session.userId }),
+      this.rotations.pendingOf(session.userId),
     ]);
     if (!user) throw new NotFoundException();
     response.setHeader('Cache-Control', 'no-store');

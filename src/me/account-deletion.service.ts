@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { AccountKeysService } from '../auth/account-keys.service';
+import { InvalidCredentialsError } from '../auth/auth.errors';
+import { SessionService } from '../auth/sessions/session.service';
+import { zeroBuffer } from '../crypto/secure-memory';
+import { DocumentsService } from '../documents/documents.service';
+import { UsersService } from '../users/users.service';
+
+/**
+ * Crypto-shredding (SPEC §1): once the password is confirmed, sessions end, documents (rows and
+ * files) go, then the account with its wrapped keys and every row that references it (foreign
+ * keys cascade). Only audit events stay.
+ */
+@Injectable()
+export class AccountDeletionService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly keys: AccountKeysService,
+    private readonly sessions: SessionService,
+    private readonly documents: DocumentsService,
+    private readonly audit: AuditLogService,
+  ) {}
+
+  async deleteAccount(
+    userId: string,
+    password: string,
+    audit: AuditContext,
+  ): Promise<void> {
+    const user = await this.users.findById(userId);
+    if (!user) throw new InvalidCredentialsError();
+    const kek = await this.keys.verifyPassword(user, password);
+    if (!kek) {
+      await this.audit.record('account.delete', 'failure', userId, audit);
+      throw new InvalidCredentialsError();
+    }
+    zeroBuffer(kek);
+    await this.sessions.revokeAllForUser(userId);
+    await this.documents.deleteAllOf(userId);
+    await this.users.delete(userId);
+    await this.audit.record('account.delete', 'success', userId, audit);
+  }
+}
