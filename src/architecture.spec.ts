@@ -40,6 +40,39 @@ const area = (path: string) => path.split(sep)[0];
 
 const imports = sourceFiles(SRC).flatMap(importsOf);
 
+/** Which folders each folder imports from (files at src/'s root, the composition, left out). */
+function folderGraph(edges: Import[]): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  for (const { from, to } of edges) {
+    const [a, b] = [area(from), area(to)];
+    if (a === b || !from.includes(sep) || !to.includes(sep)) continue;
+    if (!graph.has(a)) graph.set(a, new Set());
+    graph.get(a)!.add(b);
+  }
+  return graph;
+}
+
+/** Every cycle a depth-first walk meets, each as `a -> b -> … -> a` (empty for a DAG). */
+function cyclesOf(graph: Map<string, Set<string>>): string[] {
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const cycles: string[] = [];
+  const visit = (node: string): void => {
+    state.set(node, 'open');
+    path.push(node);
+    for (const next of [...(graph.get(node) ?? [])].sort()) {
+      if (state.get(next) === 'open')
+        cycles.push([...path.slice(path.indexOf(next)), next].join(' -> '));
+      else if (!state.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(node, 'done');
+  };
+  for (const node of [...graph.keys()].sort())
+    if (!state.has(node)) visit(node);
+  return cycles;
+}
+
 describe('import rules', () => {
   it('reads the graph (the rules below are not vacuous)', () => {
     expect(imports.length).toBeGreaterThan(300);
@@ -47,6 +80,21 @@ describe('import rules', () => {
       from: join('main.ts'),
       to: 'app.setup',
     });
+  });
+
+  it('finds a cycle when there is one (the check below is not vacuous)', () => {
+    const edge = (from: string, to: string) => ({
+      from: join(from, 'x.ts'),
+      to: join(to, 'y'),
+    });
+    expect(
+      cyclesOf(folderGraph([edge('a', 'b'), edge('b', 'c'), edge('c', 'a')])),
+    ).toEqual(['a -> b -> c -> a']);
+    expect(cyclesOf(folderGraph([edge('a', 'b'), edge('a', 'c')]))).toEqual([]);
+  });
+
+  it('no cycle between folders: each feature depends only on those below it (docs/architecture.md)', () => {
+    expect(cyclesOf(folderGraph(imports))).toEqual([]);
   });
 
   it('common/ imports nothing but common/, config/ and crypto/: no feature', () => {

@@ -21,8 +21,9 @@ export interface TokenPair {
 
 /**
  * Sessions: the database row (for listing, refresh and revocation) and the vault entry (the
- * keys). A session is live while both exist; revoking deletes the vault entry first, so the
- * newest access token stops working at once.
+ * keys). A session is live while both exist. Revoking marks the row first (no refresh from then
+ * on, whatever the vault store does), then deletes the vault entry (access tokens stop at once):
+ * see "Revocation order" below.
  */
 @Injectable()
 export class SessionService {
