@@ -14,9 +14,11 @@ import {
   createEncryptStream,
   StreamAlgorithm,
 } from '../crypto/stream-aead';
-import { DataIntegrityError } from '../encrypted-column/encrypted-column.errors';
+import {
+  DataIntegrityError,
+  RotationInProgressError,
+} from '../encrypted-column/encrypted-column.errors';
 import { KeyContext } from '../key-vault/key-context';
-import { RotationInProgressError } from '../key-rotation/key-rotation.errors';
 import { Profile } from '../profile/profile.entity';
 import { User } from '../users/user.entity';
 import { DocumentFiles } from './document-files';
