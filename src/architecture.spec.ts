@@ -105,6 +105,14 @@ describe('import rules', () => {
     expect(offending).toEqual([]);
   });
 
+  it('nothing outside auth/ imports auth/guards: routes declare authentication with common/auth', () => {
+    const offending = imports.filter(
+      ({ from, to }) =>
+        area(from) !== 'auth' && to.startsWith(join('auth', 'guards')),
+    );
+    expect(offending).toEqual([]);
+  });
+
   it('nothing but main.ts imports the bootstrap file app.setup.ts', () => {
     const offending = imports.filter(
       ({ from, to }) => to === 'app.setup' && from !== 'main.ts',

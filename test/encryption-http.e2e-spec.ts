@@ -2,7 +2,7 @@ import { Controller, Get, Param, Post } from '@nestjs/common';
 import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
 import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { Public } from '../src/auth/guards/public.decorator';
+import { Public } from '../src/common/auth/public.decorator';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { Repository } from 'typeorm';
 import { generateDataKey } from '../src/crypto/data-key';

@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from '@jest/globals';
 import request, { type Response } from 'supertest';
-import { Public } from '../src/auth/guards/public.decorator';
+import { Public } from '../src/common/auth/public.decorator';
 import { JSON_BODY_LIMIT_BYTES } from '../src/common/http/json-body.middleware';
 import { DomainError } from '../src/common/problem/domain-error';
 import type { ProblemDetails } from '../src/common/problem/problem-details';

@@ -10,10 +10,8 @@ import type {
   ContactDto,
   ContactPageDto,
 } from '../src/contacts/dto/contact.dto';
-import {
-  EncryptedWriteOutsideTransactionError,
-  RetiredKeyVersionError,
-} from '../src/encrypted-column/key-version-guard';
+import { RotationInProgressError } from '../src/encrypted-column/encrypted-column.errors';
+import { EncryptedWriteOutsideTransactionError } from '../src/encrypted-column/key-version-guard';
 import { KeyContext } from '../src/key-vault/key-context';
 import type { Keyring } from '../src/key-vault/keyring';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
@@ -170,7 +168,7 @@ describe('key rotation against writers still holding the old key version', () =>
     expect(await keyVersions(user.userId)).toEqual([2]);
     commitNow();
 
-    expect(await outcome).toBeInstanceOf(RetiredKeyVersionError);
+    expect(await outcome).toBeInstanceOf(RotationInProgressError);
     expect(await contactVersions(user.userId)).toEqual(new Map());
     expect(await listedNames(user)).toEqual([]);
   });
@@ -303,12 +301,12 @@ describe('key rotation against writers still holding the old key version', () =>
             }),
           ),
         ),
-      ).rejects.toBeInstanceOf(RetiredKeyVersionError);
+      ).rejects.toBeInstanceOf(RotationInProgressError);
       await expect(
         t.dataSource.transaction((m) =>
           m.update(Contact, { id: contactId }, { notes: 'stale note' }),
         ),
-      ).rejects.toBeInstanceOf(RetiredKeyVersionError);
+      ).rejects.toBeInstanceOf(RotationInProgressError);
     });
     await KeyContext.runWithKeyring(fresh, () =>
       t.dataSource.transaction((m) =>
@@ -349,7 +347,7 @@ describe('key rotation against writers still holding the old key version', () =>
           .catch(() => undefined);
       }),
     );
-    await expect(write).rejects.toBeInstanceOf(RetiredKeyVersionError);
+    await expect(write).rejects.toBeInstanceOf(RotationInProgressError);
     expect(await contactVersions(user.userId)).toEqual(new Map());
   });
 
@@ -379,7 +377,7 @@ describe('key rotation against writers still holding the old key version', () =>
           ),
         ),
       );
-      await expect(write).rejects.toBeInstanceOf(RetiredKeyVersionError);
+      await expect(write).rejects.toBeInstanceOf(RotationInProgressError);
     } finally {
       zeroAfterInsert = false;
       t.dataSource.subscribers.splice(

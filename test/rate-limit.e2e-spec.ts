@@ -6,10 +6,8 @@ import { AccountKeysService } from '../src/auth/account-keys.service';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { UsersService } from '../src/users/users.service';
-import {
-  probeRedisSync,
-  redactRedisUrl,
-} from '../src/key-vault/testing/redis-probe';
+import { redactUrlPassword } from '../src/config/app-config';
+import { probeRedisSync } from '../src/key-vault/testing/redis-probe';
 import { STRONG_PASSWORD } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
@@ -409,7 +407,7 @@ const redisProbe = redisUrl ? probeRedisSync(redisUrl) : undefined;
 const redisSkipReason = !redisUrl
   ? 'REDIS_URL is not set'
   : redisProbe && !redisProbe.reachable
-    ? `no Redis at ${redactRedisUrl(redisUrl)} (${redisProbe.reason})`
+    ? `no Redis at ${redactUrlPassword(redisUrl)} (${redisProbe.reason})`
     : undefined;
 if (redisSkipReason)
   console.warn(`Shared rate-limit tests skipped: ${redisSkipReason}`);

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { Public } from '../src/auth/guards/public.decorator';
+import { Public } from '../src/common/auth/public.decorator';
 import { createTestApp, TestApp } from './support/test-app';
 
 let slowRequestStarted: () => void;

@@ -8,18 +8,22 @@ import {
   Post,
   Delete,
   Req,
-  Res,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
-import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
+import type { Request } from 'express';
+import { Authenticated } from '../common/auth/authenticated.decorator';
+import {
+  AuthenticatedSession,
+  CurrentSession,
+} from '../common/auth/authenticated-session';
+import { Public } from '../common/auth/public.decorator';
+import { NoStore } from '../common/http/no-store.decorator';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -37,11 +41,6 @@ import {
   SessionDto,
   TokenPairDto,
 } from './dto/auth.dto';
-import {
-  AuthenticatedSession,
-  CurrentSession,
-} from './guards/authenticated-session';
-import { Public } from './guards/public.decorator';
 import { AuthRateLimited } from './rate-limit/auth-rate-limit.guard';
 import { SessionService } from './sessions/session.service';
 
@@ -58,6 +57,7 @@ export class AuthController {
   @Public()
   @Post('register')
   @AuthRateLimited()
+  @NoStore()
   @ApiOperation({
     summary: 'Create an account; returns the recovery code once',
   })
@@ -66,7 +66,6 @@ export class AuthController {
   async register(
     @Body() body: RegisterDto,
     @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<RegisteredDto> {
     const { userId, recoveryCode } = await this.accounts.register(
       body.email,
@@ -74,7 +73,6 @@ export class AuthController {
       body.profile,
       request,
     );
-    response.setHeader('Cache-Control', 'no-store');
     return { userId, email: body.email, recoveryCode };
   }
 
@@ -82,6 +80,7 @@ export class AuthController {
   @Post('login')
   @AuthRateLimited()
   @HttpCode(200)
+  @NoStore()
   @ApiOperation({
     summary:
       'Exchange email and password for tokens (unlocks the data keys for the session)',
@@ -97,9 +96,7 @@ export class AuthController {
   async login(
     @Body() body: LoginDto,
     @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<TokenPairDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.accounts.login(body.email, body.password, request);
   }
 
@@ -107,6 +104,7 @@ export class AuthController {
   @Post('refresh')
   @AuthRateLimited()
   @HttpCode(200)
+  @NoStore()
   @ApiOperation({
     summary: 'Rotate the refresh token; a spent one revokes the session',
   })
@@ -117,23 +115,18 @@ export class AuthController {
     'too_many_requests',
     'vault_unavailable',
   )
-  async refresh(
-    @Body() body: RefreshDto,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<TokenPairDto> {
-    response.setHeader('Cache-Control', 'no-store');
+  async refresh(@Body() body: RefreshDto): Promise<TokenPairDto> {
     return this.sessions.refresh(body.refreshToken);
   }
 
   @Post('logout')
   @HttpCode(204)
-  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @Authenticated()
   @ApiOperation({
     summary:
       'End this session: its keys leave the vault, its tokens stop working',
   })
   @ApiNoContentResponse()
-  @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable')
   async logout(
     @CurrentSession() session: AuthenticatedSession,
     @Req() request: Request,
@@ -145,7 +138,7 @@ export class AuthController {
   @Post('password')
   @AuthRateLimited()
   @HttpCode(204)
-  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @Authenticated()
   @ApiOperation({
     summary: 'Change the password: keys are re-wrapped, other sessions end',
   })
@@ -153,8 +146,6 @@ export class AuthController {
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',
-    'invalid_token',
-    'session_locked',
     'conflict',
     'too_many_requests',
   )
@@ -176,6 +167,7 @@ export class AuthController {
   @Post('recover')
   @AuthRateLimited()
   @HttpCode(200)
+  @NoStore()
   @ApiOperation({
     summary:
       'Set a new password with the recovery code; returns a new code, ends every session',
@@ -190,9 +182,7 @@ export class AuthController {
   async recover(
     @Body() body: RecoverDto,
     @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<RecoveryCodeDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.accounts.recover(
       body.email,
       body.recoveryCode,
@@ -202,10 +192,9 @@ export class AuthController {
   }
 
   @Get('sessions')
-  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @Authenticated()
   @ApiOperation({ summary: 'Your live sessions (no secrets)' })
   @ApiOkResponse({ type: [SessionDto] })
-  @ApiProblemResponses('invalid_token', 'session_locked')
   async listSessions(
     @CurrentSession() session: AuthenticatedSession,
   ): Promise<SessionDto[]> {
@@ -221,15 +210,10 @@ export class AuthController {
 
   @Delete('sessions/:id')
   @HttpCode(204)
-  @ApiBearerAuth(BEARER_AUTH_NAME)
+  @Authenticated()
   @ApiOperation({ summary: 'End one of your sessions' })
   @ApiNoContentResponse()
-  @ApiProblemResponses(
-    VALIDATION,
-    'not_found',
-    'invalid_token',
-    'session_locked',
-  )
+  @ApiProblemResponses(VALIDATION, 'not_found')
   async revokeSession(
     @CurrentSession() session: AuthenticatedSession,
     @Param(

@@ -268,7 +268,8 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   });
 }
 
-function redactUrlPassword(url: string): string {
+/** The URL with its password masked, for logs and messages (a config dump, a test's skip note). */
+export function redactUrlPassword(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

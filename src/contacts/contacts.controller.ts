@@ -9,22 +9,20 @@ import {
   Patch,
   Post,
   Query,
-  Res,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
-import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
+import { Authenticated } from '../common/auth/authenticated.decorator';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../auth/guards/authenticated-session';
+} from '../common/auth/authenticated-session';
+import { NoStore } from '../common/http/no-store.decorator';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -42,87 +40,73 @@ import {
 /** A malformed id cannot name one of your contacts: 404 like any other unknown id. */
 const ContactId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('contact') });
-const AUTH_ERRORS = [
-  'invalid_token',
-  'session_locked',
-  'vault_unavailable',
-] as const;
 
 @ApiTags('contacts')
-@ApiBearerAuth(BEARER_AUTH_NAME)
 @Controller('contacts')
 export class ContactsController {
   constructor(private readonly contacts: ContactsService) {}
 
   @Post()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'Add a contact (every field stored encrypted)' })
   @ApiCreatedResponse({ type: ContactDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
   create(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: CreateContactDto,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<ContactDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.contacts.create(session.userId, body);
   }
 
   @Get()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({
     summary: 'List your contacts, newest first; exact search by email or phone',
   })
   @ApiOkResponse({ type: ContactPageDto })
-  @ApiProblemResponses(
-    'validation_failed',
-    ...AUTH_ERRORS,
-    'data_integrity_error',
-  )
+  @ApiProblemResponses('validation_failed', 'data_integrity_error')
   list(
     @CurrentSession() session: AuthenticatedSession,
     @Query() query: ListContactsQueryDto,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<ContactPageDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.contacts.list(session.userId, query);
   }
 
   @Get(':id')
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'One of your contacts' })
   @ApiOkResponse({ type: ContactDto })
-  @ApiProblemResponses('not_found', ...AUTH_ERRORS, 'data_integrity_error')
+  @ApiProblemResponses('not_found', 'data_integrity_error')
   get(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', ContactId()) id: string,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<ContactDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.contacts.get(session.userId, id);
   }
 
   @Patch(':id')
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'Change some fields of a contact' })
   @ApiOkResponse({ type: ContactDto })
-  @ApiProblemResponses(
-    ...BODY_ERRORS,
-    'not_found',
-    'rotation_in_progress',
-    ...AUTH_ERRORS,
-  )
+  @ApiProblemResponses(...BODY_ERRORS, 'not_found', 'rotation_in_progress')
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', ContactId()) id: string,
     @Body() body: UpdateContactDto,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<ContactDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.contacts.update(session.userId, id, body);
   }
 
   @Delete(':id')
   @HttpCode(204)
+  @Authenticated()
   @ApiOperation({ summary: 'Delete a contact' })
   @ApiNoContentResponse()
-  @ApiProblemResponses('not_found', ...AUTH_ERRORS)
+  @ApiProblemResponses('not_found')
   delete(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', ContactId()) id: string,

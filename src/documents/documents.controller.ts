@@ -11,7 +11,6 @@ import {
   Res,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -21,11 +20,12 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { once } from 'node:events';
-import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
+import { Authenticated } from '../common/auth/authenticated.decorator';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../auth/guards/authenticated-session';
+} from '../common/auth/authenticated-session';
+import { NoStore } from '../common/http/no-store.decorator';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -36,11 +36,6 @@ import { CreateDocumentDto, DocumentDto } from './dto/document.dto';
 
 const DocumentId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('document') });
-const AUTH_ERRORS = [
-  'invalid_token',
-  'session_locked',
-  'vault_unavailable',
-] as const;
 
 async function nextChunk(opened: {
   rest: AsyncIterator<Buffer>;
@@ -50,52 +45,52 @@ async function nextChunk(opened: {
 }
 
 @ApiTags('documents')
-@ApiBearerAuth(BEARER_AUTH_NAME)
 @Controller('documents')
 export class DocumentsController {
   constructor(private readonly documents: DocumentsService) {}
 
   @Post()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({
     summary: 'Render a PDF from your data; it is stored encrypted and expires',
   })
   @ApiCreatedResponse({ type: DocumentDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress', ...AUTH_ERRORS)
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
   create(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: CreateDocumentDto,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<DocumentDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.documents.create(session.userId, body.kind);
   }
 
   @Get()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'Your documents, newest first' })
   @ApiOkResponse({ type: [DocumentDto] })
-  @ApiProblemResponses(...AUTH_ERRORS)
   list(
     @CurrentSession() session: AuthenticatedSession,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<DocumentDto[]> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.documents.list(session.userId);
   }
 
   @Get(':id')
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'One document’s metadata' })
   @ApiOkResponse({ type: DocumentDto })
-  @ApiProblemResponses('not_found', ...AUTH_ERRORS)
+  @ApiProblemResponses('not_found')
   get(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', DocumentId()) id: string,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<DocumentDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.documents.get(session.userId, id);
   }
 
   @Get(':id/content')
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'The PDF, decrypted as it streams' })
   @ApiProduces('application/pdf')
   @ApiOkResponse({
@@ -104,7 +99,7 @@ export class DocumentsController {
       'application/pdf': { schema: { type: 'string', format: 'binary' } },
     },
   })
-  @ApiProblemResponses('not_found', 'data_integrity_error', ...AUTH_ERRORS)
+  @ApiProblemResponses('not_found', 'data_integrity_error')
   async content(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', DocumentId()) id: string,
@@ -119,8 +114,7 @@ export class DocumentsController {
         'Content-Disposition',
         `attachment; filename="${opened.document.filename}"`,
       )
-      .setHeader('Content-Length', String(opened.document.sizeBytes))
-      .setHeader('Cache-Control', 'no-store');
+      .setHeader('Content-Length', String(opened.document.sizeBytes));
     try {
       for (
         let chunk = opened.firstChunk;
@@ -140,9 +134,10 @@ export class DocumentsController {
 
   @Delete(':id')
   @HttpCode(204)
+  @Authenticated()
   @ApiOperation({ summary: 'Delete a document and its file' })
   @ApiNoContentResponse()
-  @ApiProblemResponses('not_found', ...AUTH_ERRORS)
+  @ApiProblemResponses('not_found')
   delete(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', DocumentId()) id: string,

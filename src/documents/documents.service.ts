@@ -14,9 +14,11 @@ import {
   createEncryptStream,
   StreamAlgorithm,
 } from '../crypto/stream-aead';
-import { DataIntegrityError } from '../encrypted-column/encrypted-column.errors';
+import {
+  DataIntegrityError,
+  RotationInProgressError,
+} from '../encrypted-column/encrypted-column.errors';
 import { KeyContext } from '../key-vault/key-context';
-import { RotationInProgressError } from '../key-rotation/key-rotation.errors';
 import { ProfileService } from '../profile/profile.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';

@@ -20,6 +20,19 @@ export class DataIntegrityError extends DomainError {
 }
 
 /**
+ * A rotation of this user's data key is under way (SPEC §1): one at a time, and a write sealed
+ * under a key version the rotation retired meanwhile is refused (nothing was saved; a retry
+ * encrypts under the new version).
+ */
+export class RotationInProgressError extends DomainError {
+  constructor(
+    detail = 'A key rotation of this account is still running; try again once it has finished.',
+  ) {
+    super('rotation_in_progress', detail);
+  }
+}
+
+/**
  * A query compared an encrypted column with a value. With random nonces that can never match,
  * so it is refused loudly instead of returning nothing; use the column's blind index.
  */

@@ -10,23 +10,9 @@ import type {
 } from 'typeorm';
 // TypeORM exports its metadata classes only by path.
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
-import { DomainError } from '../common/problem/domain-error';
 import { KeyContext } from '../key-vault/key-context';
 import { EncryptedValueTransformer } from './encrypted-column';
-
-/**
- * A write sealed values under a key version that a key rotation has destroyed meanwhile (the
- * request unlocked its keys before the rotation began). Nothing was written: the transaction is
- * rolled back, and a retry encrypts under the new version.
- */
-export class RetiredKeyVersionError extends DomainError {
-  constructor() {
-    super(
-      'rotation_in_progress',
-      "This account's data key was rotated while the request ran; nothing was saved. Try again.",
-    );
-  }
-}
+import { RotationInProgressError } from './encrypted-column.errors';
 
 /**
  * An `@EncryptedColumn` value written outside a transaction: the key-version check below needs
@@ -51,7 +37,7 @@ export class EncryptedWriteOutsideTransactionError extends Error {
  * `FOR KEY SHARE` until the commit. The key-rotation job locks the old versions' rows `FOR UPDATE`
  * before its final check, so either the writer locked first (the job waits for its commit, then
  * finds and re-encrypts its rows) or the job did (the writer waits, finds the key gone, and is
- * rolled back with `RetiredKeyVersionError`). One query per transaction, not per row.
+ * rolled back with `RotationInProgressError`). One query per transaction, not per row.
  *
  * What a write seals under is noted before it runs (the keyring is live then, or sealing fails),
  * not after: a request whose client disconnects has its keyring zeroed mid-write. An encrypted
@@ -145,7 +131,12 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
       ownerId,
       version,
     ])) as unknown[];
-    if (rows.length === 0) throw new RetiredKeyVersionError();
+    // The request unlocked its keys before the rotation began: nothing is written, the
+    // transaction rolls back, and a retry encrypts under the new version.
+    if (rows.length === 0)
+      throw new RotationInProgressError(
+        "This account's data key was rotated while the request ran; nothing was saved. Try again.",
+      );
   }
 
   /** Whether the write carries a non-null value for an encrypted column (what the transformer seals). */

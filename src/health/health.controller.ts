@@ -5,8 +5,8 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
+import { Public } from '../common/auth/public.decorator';
 import { PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details';
-import { Public } from '../auth/guards/public.decorator';
 import { HealthService } from './health.service';
 import { HealthStatusDto } from './health-status.dto';
 

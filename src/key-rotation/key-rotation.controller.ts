@@ -1,18 +1,14 @@
-import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
-import type { Request, Response } from 'express';
-import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
+import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
+import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
+import { Authenticated } from '../common/auth/authenticated.decorator';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../auth/guards/authenticated-session';
-import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
+} from '../common/auth/authenticated-session';
+import { NoStore } from '../common/http/no-store.decorator';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -21,7 +17,6 @@ import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotationService } from './key-rotation.service';
 
 @ApiTags('me')
-@ApiBearerAuth(BEARER_AUTH_NAME)
 @Controller('me/keys')
 export class KeyRotationController {
   constructor(private readonly rotation: KeyRotationService) {}
@@ -29,6 +24,8 @@ export class KeyRotationController {
   @Post('rotate')
   @HttpCode(200)
   @AuthRateLimited()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({
     summary:
       'Rotate your data key: a new key version and recovery code; your data is re-encrypted',
@@ -41,20 +38,15 @@ export class KeyRotationController {
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',
-    'invalid_token',
-    'session_locked',
     'rotation_in_progress',
     'conflict',
     'too_many_requests',
-    'vault_unavailable',
   )
   rotate(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: PasswordConfirmationDto,
     @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<RotatedKeysDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.rotation.rotate(session, body.password, request);
   }
 }

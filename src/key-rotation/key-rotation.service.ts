@@ -6,7 +6,7 @@ import {
   ConcurrentAccountChangeError,
   InvalidCredentialsError,
 } from '../auth/auth.errors';
-import type { AuthenticatedSession } from '../auth/guards/authenticated-session';
+import type { AuthenticatedSession } from '../common/auth/authenticated-session';
 import { SessionService } from '../auth/sessions/session.service';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { UserDataKey } from '../users/user-data-key.entity';
@@ -14,7 +14,7 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
-import { RotationInProgressError } from './key-rotation.errors';
+import { RotationInProgressError } from '../encrypted-column/encrypted-column.errors';
 import { KeyRotationJob } from './key-rotation.job';
 
 const PG_UNIQUE_VIOLATION = '23505';

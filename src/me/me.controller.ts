@@ -6,24 +6,23 @@ import {
   HttpCode,
   NotFoundException,
   Req,
-  Res,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiProperty,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
-import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
+import type { Request } from 'express';
 import { PasswordConfirmationDto } from '../auth/dto/auth.dto';
+import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
+import { Authenticated } from '../common/auth/authenticated.decorator';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../auth/guards/authenticated-session';
-import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
+} from '../common/auth/authenticated-session';
+import { NoStore } from '../common/http/no-store.decorator';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -89,7 +88,6 @@ export class MeDto {
 }
 
 @ApiTags('me')
-@ApiBearerAuth(BEARER_AUTH_NAME)
 @Controller('me')
 export class MeController {
   constructor(
@@ -99,19 +97,16 @@ export class MeController {
   ) {}
 
   @Get()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'Your account' })
   @ApiOkResponse({ type: MeDto })
-  @ApiProblemResponses('invalid_token', 'session_locked', 'vault_unavailable')
-  async me(
-    @CurrentSession() session: AuthenticatedSession,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<MeDto> {
+  async me(@CurrentSession() session: AuthenticatedSession): Promise<MeDto> {
     const [user, rotation] = await Promise.all([
       this.users.findByIdWithEmail(session.userId),
       this.rotations.pendingOf(session.userId),
     ]);
     if (!user) throw new NotFoundException();
-    response.setHeader('Cache-Control', 'no-store');
     const keyRotation = rotation && {
       fromVersion: rotation.fromVersion,
       toVersion: rotation.toVersion,
@@ -131,6 +126,7 @@ export class MeController {
   @Delete()
   @HttpCode(204)
   @AuthRateLimited()
+  @Authenticated()
   @ApiOperation({
     summary:
       'Delete your account: keys, data and sessions are destroyed (crypto-shredding)',
@@ -139,8 +135,6 @@ export class MeController {
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',
-    'invalid_token',
-    'session_locked',
     'too_many_requests',
   )
   async delete(

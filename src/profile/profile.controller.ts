@@ -1,16 +1,11 @@
-import { Body, Controller, Get, Patch, Put, Res } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
-import type { Response } from 'express';
-import { BEARER_AUTH_NAME } from '../common/openapi/bearer-auth';
+import { Body, Controller, Get, Patch, Put } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Authenticated } from '../common/auth/authenticated.decorator';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../auth/guards/authenticated-session';
+} from '../common/auth/authenticated-session';
+import { NoStore } from '../common/http/no-store.decorator';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -23,65 +18,45 @@ import {
 import { ProfileService } from './profile.service';
 
 @ApiTags('me')
-@ApiBearerAuth(BEARER_AUTH_NAME)
 @Controller('me/profile')
 export class ProfileController {
   constructor(private readonly profiles: ProfileService) {}
 
   @Get()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'Your profile (decrypted with your session keys)' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(
-    'invalid_token',
-    'session_locked',
-    'vault_unavailable',
-    'data_integrity_error',
-  )
-  get(
-    @CurrentSession() session: AuthenticatedSession,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<ProfileDto> {
-    response.setHeader('Cache-Control', 'no-store');
+  @ApiProblemResponses('data_integrity_error')
+  get(@CurrentSession() session: AuthenticatedSession): Promise<ProfileDto> {
     return this.profiles.get(session.userId);
   }
 
   @Put()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({
     summary: 'Replace your profile (every field required; null clears it)',
   })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(
-    ...BODY_ERRORS,
-    'rotation_in_progress',
-    'invalid_token',
-    'session_locked',
-    'vault_unavailable',
-  )
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
   replace(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: ReplaceProfileDto,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<ProfileDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.profiles.replace(session.userId, body);
   }
 
   @Patch()
+  @Authenticated()
+  @NoStore()
   @ApiOperation({ summary: 'Change some fields of your profile' })
   @ApiOkResponse({ type: ProfileDto })
-  @ApiProblemResponses(
-    ...BODY_ERRORS,
-    'rotation_in_progress',
-    'invalid_token',
-    'session_locked',
-    'vault_unavailable',
-  )
+  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
   update(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: UpdateProfileDto,
-    @Res({ passthrough: true }) response: Response,
   ): Promise<ProfileDto> {
-    response.setHeader('Cache-Control', 'no-store');
     return this.profiles.update(session.userId, body);
   }
 }

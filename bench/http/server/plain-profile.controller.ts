@@ -1,19 +1,12 @@
-import {
-  Controller,
-  Get,
-  Injectable,
-  Module,
-  Res,
-  UseGuards,
-} from '@nestjs/common';
+import { Controller, Get, Injectable, Module, UseGuards } from '@nestjs/common';
 import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
-import type { Response } from 'express';
 import { Repository } from 'typeorm';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../../../src/auth/guards/authenticated-session';
-import { Public } from '../../../src/auth/guards/public.decorator';
+} from '../../../src/common/auth/authenticated-session';
+import { Public } from '../../../src/common/auth/public.decorator';
+import { NoStore } from '../../../src/common/http/no-store.decorator';
 import { TokenService } from '../../../src/auth/tokens/token.service';
 import { ProfileDto } from '../../../src/profile/dto/profile.dto';
 import { toProfileDto } from '../../../src/profile/profile.service';
@@ -49,11 +42,8 @@ export class PlainProfileController {
   constructor(private readonly profiles: PlainProfileService) {}
 
   @Get()
-  get(
-    @CurrentSession() session: AuthenticatedSession,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<ProfileDto> {
-    response.setHeader('Cache-Control', 'no-store');
+  @NoStore()
+  get(@CurrentSession() session: AuthenticatedSession): Promise<ProfileDto> {
     return this.profiles.get(session.userId);
   }
 }

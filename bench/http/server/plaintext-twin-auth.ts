@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { AuthGuard, PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-jwt';
-import { AuthenticatedSession } from '../../../src/auth/guards/authenticated-session';
+import { AuthenticatedSession } from '../../../src/common/auth/authenticated-session';
 import { authenticatedOrThrow } from '../../../src/auth/guards/jwt-auth.guard';
 import {
   accessTokenVerification,

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { DomainError } from '../../common/problem/domain-error';
 import { InvalidTokenError } from '../auth.errors';
-import { IS_PUBLIC_ROUTE } from './public.decorator';
+import { IS_PUBLIC_ROUTE } from '../../common/auth/public.decorator';
 
 /** Global guard: deny by default; `@Public()` routes pass without a token. */
 @Injectable()

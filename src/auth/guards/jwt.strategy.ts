@@ -15,7 +15,7 @@ import {
   SESSION_ID_BYTES,
   TokenService,
 } from '../tokens/token.service';
-import type { AuthenticatedSession } from './authenticated-session';
+import type { AuthenticatedSession } from '../../common/auth/authenticated-session';
 
 export interface CompleteToken {
   header: Record<string, unknown>;

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { FakeClock } from '../../key-vault/testing/fake-clock';
-import {
-  probeRedisSync,
-  redactRedisUrl,
-} from '../../key-vault/testing/redis-probe';
+import { redactUrlPassword } from '../../config/app-config';
+import { probeRedisSync } from '../../key-vault/testing/redis-probe';
 import {
   AttemptCounter,
   MemoryAttemptCounter,
@@ -67,12 +65,12 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = probeRedisSync(REDIS_URL);
 if (!redis.reachable) {
   console.warn(
-    `RedisAttemptCounter tests skipped: no Redis at ${redactRedisUrl(REDIS_URL)} (${redis.reason})`,
+    `RedisAttemptCounter tests skipped: no Redis at ${redactUrlPassword(REDIS_URL)} (${redis.reason})`,
   );
 }
 
 (redis.reachable ? describe : describe.skip)(
-  `RedisAttemptCounter (real Redis at ${redactRedisUrl(REDIS_URL)})`,
+  `RedisAttemptCounter (real Redis at ${redactUrlPassword(REDIS_URL)})`,
   () => {
     let prefix: string;
     let client: Redis;

@@ -17,15 +17,6 @@ const REFRESH_TOKEN_VERSION = 1;
 const REFRESH_TOKEN_BYTES =
   1 + SESSION_ID_BYTES + CLIENT_SHARE_BYTES + REFRESH_SECRET_BYTES;
 
-/** The claims of our access token, after verification. */
-export interface AccessTokenClaims {
-  sub: string;
-  /** base64url session id (128 random bits). */
-  sid: string;
-  /** base64url client share of the vault entry's key (SPEC §2). */
-  cs: string;
-}
-
 export interface SessionSecrets {
   sid: Buffer;
   clientShare: Buffer;

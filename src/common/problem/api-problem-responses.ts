@@ -1,5 +1,4 @@
-import { applyDecorators } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiResponse, DECORATORS } from '@nestjs/swagger';
 import { ERROR_CATALOGUE, ErrorCode } from './error-codes';
 import { PROBLEM_CONTENT_TYPE } from './problem-details';
 
@@ -11,40 +10,70 @@ export const BODY_ERRORS = [
   'unsupported_media_type',
 ] as const;
 
+/** The codes `@ApiProblemResponses` has documented on a handler so far. */
+const DOCUMENTED_CODES = Symbol('documentedProblemCodes');
+
 /**
  * Documents the error responses of a route as RFC 9457 problem+json, one entry per status,
- * listing the codes it may carry.
+ * listing the codes it may carry. Applied more than once (`@Authenticated()` adds its own), the
+ * codes join: each status keeps one entry, its codes in the order the decorators apply (bottom
+ * up), and its example is the first code's.
  */
-export function ApiProblemResponses(
-  ...codes: ErrorCode[]
-): MethodDecorator & ClassDecorator {
-  const byStatus = new Map<number, ErrorCode[]>();
+export function ApiProblemResponses(...codes: ErrorCode[]): MethodDecorator {
+  return (target, key, descriptor) => {
+    const handler = descriptor.value as object;
+    const earlier = (Reflect.getMetadata(DOCUMENTED_CODES, handler) ??
+      []) as ErrorCode[];
+    const documented = [...new Set([...earlier, ...codes])];
+    Reflect.defineMetadata(DOCUMENTED_CODES, documented, handler);
+    forgetResponses(handler, earlier);
+    for (const [status, statusCodes] of byStatus(documented))
+      problemResponse(status, statusCodes)(target, key, descriptor);
+  };
+}
+
+/**
+ * Drops the entries written for `codes`: @nestjs/swagger would merge a second entry for a status
+ * into the first (descriptions joined by a blank line, the last example), not replace it.
+ */
+function forgetResponses(handler: object, codes: ErrorCode[]): void {
+  const responses = Reflect.getMetadata(DECORATORS.API_RESPONSE, handler) as
+    Record<string, unknown> | undefined;
+  if (!responses || codes.length === 0) return;
+  const kept = { ...responses };
+  for (const status of byStatus(codes).keys()) delete kept[status];
+  Reflect.defineMetadata(DECORATORS.API_RESPONSE, kept, handler);
+}
+
+function byStatus(codes: ErrorCode[]): Map<number, ErrorCode[]> {
+  const grouped = new Map<number, ErrorCode[]>();
   for (const code of codes) {
     const status = ERROR_CATALOGUE[code].status;
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+    grouped.set(status, [...(grouped.get(status) ?? []), code]);
   }
-  return applyDecorators(
-    ...[...byStatus].map(([status, statusCodes]) =>
-      ApiResponse({
-        status,
-        description: statusCodes
-          .map((code) => `\`${code}\`: ${ERROR_CATALOGUE[code].title}`)
-          .join('; '),
-        content: {
-          [PROBLEM_CONTENT_TYPE]: {
-            schema: { $ref: '#/components/schemas/ProblemDetails' },
-            example: {
-              type: `/problems/${statusCodes[0].replace(/_/g, '-')}`,
-              title: ERROR_CATALOGUE[statusCodes[0]].title,
-              status,
-              detail: ERROR_CATALOGUE[statusCodes[0]].title + '.',
-              code: statusCodes[0],
-              instance: '/v1/…',
-              requestId: '3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11',
-            },
-          },
+  return grouped;
+}
+
+function problemResponse(status: number, codes: ErrorCode[]): MethodDecorator {
+  const [first] = codes;
+  return ApiResponse({
+    status,
+    description: codes
+      .map((code) => `\`${code}\`: ${ERROR_CATALOGUE[code].title}`)
+      .join('; '),
+    content: {
+      [PROBLEM_CONTENT_TYPE]: {
+        schema: { $ref: '#/components/schemas/ProblemDetails' },
+        example: {
+          type: `/problems/${first.replace(/_/g, '-')}`,
+          title: ERROR_CATALOGUE[first].title,
+          status,
+          detail: ERROR_CATALOGUE[first].title + '.',
+          code: first,
+          instance: '/v1/…',
+          requestId: '3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11',
         },
-      }),
-    ),
-  );
+      },
+    },
+  });
 }

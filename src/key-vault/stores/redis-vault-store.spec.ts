@@ -3,11 +3,12 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { findFreePort } from '../../common/net/find-free-port';
+import { redactUrlPassword } from '../../config/app-config';
 import { VaultUnavailableError } from '../key-vault.errors';
 import { Keyring } from '../keyring';
 import { SessionKeyVault } from '../session-key-vault';
 import { FakeClock } from '../testing/fake-clock';
-import { probeRedisSync, redactRedisUrl } from '../testing/redis-probe';
+import { probeRedisSync } from '../testing/redis-probe';
 import {
   BEHAVIOUR_IDLE_TTL_SECONDS,
   BEHAVIOUR_MAX_TTL_SECONDS,
@@ -23,7 +24,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = probeRedisSync(REDIS_URL);
 if (!redis.reachable) {
   console.warn(
-    `Redis tests skipped: no Redis at ${redactRedisUrl(REDIS_URL)} (${redis.reason})`,
+    `Redis tests skipped: no Redis at ${redactUrlPassword(REDIS_URL)} (${redis.reason})`,
   );
 }
 const describeWithRedis = redis.reachable ? describe : describe.skip;
@@ -39,7 +40,7 @@ afterAll(() => {
 });
 
 describeWithRedis(
-  `SessionKeyVault over the Redis store (real Redis at ${redactRedisUrl(REDIS_URL)})`,
+  `SessionKeyVault over the Redis store (real Redis at ${redactUrlPassword(REDIS_URL)})`,
   () => {
     let admin: Redis;
     beforeAll(() => {

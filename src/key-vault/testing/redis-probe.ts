@@ -34,14 +34,3 @@ export function probeRedisSync(url: string, timeoutMs = 1500): RedisProbe {
     };
   }
 }
-
-/** The URL without its password, for the skip message. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '[unparseable url]';
-  }
-}
