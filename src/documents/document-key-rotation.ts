@@ -1,17 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import { AppConfig } from '../config/app-config';
-import {
-  createDecryptStream,
-  createEncryptStream,
-  readStreamHeader,
-  STREAM_HEADER_BYTES,
-} from '../crypto/stream-aead';
+import { readStreamHeader, STREAM_HEADER_BYTES } from '../crypto/stream-aead';
 import type { Keyring } from '../key-vault/keyring';
+import { DocumentCipher } from './document-cipher';
 import { DocumentFiles } from './document-files';
 import { StoredDocument } from './document.entity';
-import { documentAad, streamAlgorithmFor } from './documents.service';
 
 /**
  * The document files' part of a key rotation (SPEC §1, §4): finds the files of a user still
@@ -24,7 +18,7 @@ export class DocumentKeyRotation {
     @InjectRepository(StoredDocument)
     private readonly documents: Repository<StoredDocument>,
     private readonly files: DocumentFiles,
-    private readonly config: AppConfig,
+    private readonly cipher: DocumentCipher,
   ) {}
 
   /**
@@ -60,15 +54,9 @@ export class DocumentKeyRotation {
     id: string,
     keyring: Keyring,
   ): Promise<boolean> {
-    const aad = documentAad(ownerId, id);
     const replaced = await this.files.replace(
       id,
-      createDecryptStream((version) => keyring.key(version), aad),
-      createEncryptStream(keyring.activeKey(), {
-        algorithm: streamAlgorithmFor(this.config),
-        keyVersion: keyring.activeVersion,
-        aad,
-      }),
+      ...this.cipher.reencrypt(keyring, ownerId, id),
     );
     if (!replaced) return false;
     // Deleted while it was rewritten: the rename may have put the file back.

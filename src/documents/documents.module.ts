@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ContactsModule } from '../contacts/contacts.module';
 import { ProfileModule } from '../profile/profile.module';
 import { UsersModule } from '../users/users.module';
+import { DocumentCipher } from './document-cipher';
 import { DocumentFiles } from './document-files';
 import { DocumentKeyRotation } from './document-key-rotation';
 import { DocumentRetentionService } from './document-retention.service';
@@ -25,6 +26,7 @@ import { DocumentsService } from './documents.service';
   controllers: [DocumentsController],
   providers: [
     DocumentsService,
+    DocumentCipher,
     DocumentFiles,
     DocumentRetentionService,
     DocumentKeyRotation,

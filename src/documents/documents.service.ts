@@ -10,11 +10,6 @@ import { AppConfig } from '../config/app-config';
 import { ContactsService } from '../contacts/contacts.service';
 import { CryptoError } from '../crypto/errors';
 import {
-  createDecryptStream,
-  createEncryptStream,
-  StreamAlgorithm,
-} from '../crypto/stream-aead';
-import {
   DataIntegrityError,
   RotationInProgressError,
 } from '../encrypted-column/encrypted-column.errors';
@@ -22,6 +17,7 @@ import { KeyContext } from '../key-vault/key-context';
 import { ProfileService } from '../profile/profile.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
+import { DocumentCipher } from './document-cipher';
 import { DocumentFiles } from './document-files';
 import { DocumentKind, StoredDocument } from './document.entity';
 import { DocumentDto } from './dto/document.dto';
@@ -48,6 +44,7 @@ export class DocumentsService {
     private readonly profiles: ProfileService,
     private readonly contacts: ContactsService,
     private readonly files: DocumentFiles,
+    private readonly cipher: DocumentCipher,
     private readonly config: AppConfig,
     private readonly audit: AuditLogService,
   ) {}
@@ -76,12 +73,12 @@ export class DocumentsService {
         done(null, chunk);
       },
     });
-    const encrypt = createEncryptStream(keyring.activeKey(), {
-      algorithm: streamAlgorithmFor(this.config),
-      keyVersion: keyring.activeVersion,
-      aad: documentAad(ownerId, id),
-    });
-    await this.files.write(id, pdf, countBytes, encrypt);
+    await this.files.write(
+      id,
+      pdf,
+      countBytes,
+      this.cipher.encrypt(keyring, ownerId, id),
+    );
 
     const row = this.documents.create({
       id,
@@ -166,10 +163,7 @@ export class DocumentsService {
     }
     const decrypted = pipeline(
       this.files.openRead(id),
-      createDecryptStream(
-        (version) => keyring.key(version),
-        documentAad(ownerId, id),
-      ),
+      this.cipher.decrypt(keyring, ownerId, id),
       () => undefined, // errors surface through the iterator below
     );
     const iterator = decrypted[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -213,20 +207,6 @@ export class DocumentsService {
     if (!document) throw new NotFoundError('document');
     return document;
   }
-}
-
-/** The streaming AEAD new document files are sealed with (both always decrypt). */
-export function streamAlgorithmFor(
-  config: Pick<AppConfig, 'encryptionAlgorithm'>,
-): StreamAlgorithm {
-  return config.encryptionAlgorithm === 'aes-256-gcm'
-    ? StreamAlgorithm.SegmentedAes256Gcm
-    : StreamAlgorithm.SecretStreamXChaCha20Poly1305;
-}
-
-/** Binds a file to its owner and document: moved or swapped files fail to decrypt. */
-export function documentAad(ownerId: string, documentId: string): Buffer {
-  return Buffer.from(`document\u0000${ownerId}\u0000${documentId}`, 'utf8');
 }
 
 function toDto(document: StoredDocument): DocumentDto {

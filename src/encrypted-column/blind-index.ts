@@ -186,3 +186,15 @@ function definitionOf(
     throw new Error(`${entity.name}.${property} is not a @BlindIndex`);
   return definition;
 }
+
+/**
+ * The `@BlindIndex`es of `entity`: the property each fills, its source property and how it is
+ * keyed. Key rotation rewrites them with the ciphertexts, since owner-keyed ones follow the DEK.
+ */
+export function blindIndexDefinitionsOf(
+  entity: EntityClass,
+): { property: string; source: string; keyedBy: 'owner' | 'server' }[] {
+  return (definitions.get(entity) ?? []).map(
+    ({ property, source, keyedBy }) => ({ property, source, keyedBy }),
+  );
+}

@@ -7,6 +7,7 @@ import {
   PrimaryColumn,
   PrimaryGeneratedColumn,
 } from 'typeorm';
+import { BlindIndex } from '../encrypted-column/blind-index';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
 import {
   EncryptionOwner,
@@ -57,6 +58,36 @@ class Marked {
 
   @EncryptedColumn()
   value: string | null;
+}
+
+@Entity({ name: 'catalog_indexed' })
+class Indexed {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'owner_id', type: 'uuid' })
+  @EncryptionOwner()
+  ownerId: string;
+
+  @EncryptedColumn()
+  email: string | null;
+
+  @BlindIndex({
+    source: 'email',
+    normalize: (value) => value,
+    name: 'email_idx',
+  })
+  emailIndex: Buffer | null;
+
+  @BlindIndex({
+    source: 'code',
+    normalize: (value) => value,
+    keyedBy: 'server',
+  })
+  codeIndex: Buffer | null;
+
+  @Column({ type: 'text' })
+  code: string;
 }
 
 @Entity({ name: 'catalog_orphans' })
@@ -132,6 +163,15 @@ describe('discoverEncryptedEntities', () => {
         primary: ['id', 'integer'],
         columns: ['value'],
       },
+    ]);
+  });
+
+  it("lists the blind indexes computed from an encrypted column, up front (not from a row's values)", async () => {
+    const { metadatas, normalizeType } = await metadataOf([Owner, Indexed]);
+    const found = discoverEncryptedEntities(metadatas, normalizeType);
+    expect(found.map((entity) => [entity.name, entity.blindIndexes])).toEqual([
+      ['Owner', []],
+      ['Indexed', [{ propertyName: 'emailIndex', databaseName: 'email_idx' }]],
     ]);
   });
 

@@ -1,4 +1,5 @@
 import type { EntityMetadata } from 'typeorm';
+import { blindIndexDefinitionsOf } from '../encrypted-column/blind-index';
 import { EncryptedValueTransformer } from '../encrypted-column/encrypted-column';
 import {
   EntityClass,
@@ -26,8 +27,8 @@ export interface EncryptedEntity {
   /** The column holding the owner id bound into the AAD (see `@EncryptionOwner`). */
   ownerColumn: string;
   encryptedColumns: EncryptedColumnRef[];
-  /** Database name of any column of the entity, by property (blind indexes are found at run time). */
-  columnName(propertyName: string): string | undefined;
+  /** The `@BlindIndex`es computed from an encrypted column: rewritten with it (keyed by the DEK). */
+  blindIndexes: { propertyName: string; databaseName: string }[];
 }
 
 export class EncryptedEntityDiscoveryError extends Error {}
@@ -96,11 +97,29 @@ export function discoverEncryptedEntities(
       },
       ownerColumn: ownerColumnOf(metadata, roots),
       encryptedColumns,
-      columnName: (propertyName) =>
-        metadata.findColumnWithPropertyName(propertyName)?.databaseName,
+      blindIndexes: blindIndexesOf(metadata, encryptedColumns),
     });
   }
   return entities;
+}
+
+function blindIndexesOf(
+  metadata: EntityMetadata,
+  encryptedColumns: readonly EncryptedColumnRef[],
+): EncryptedEntity['blindIndexes'] {
+  const encrypted = new Set(
+    encryptedColumns.map((column) => column.propertyName),
+  );
+  return blindIndexDefinitionsOf(metadata.target as EntityClass)
+    .filter((definition) => encrypted.has(definition.source))
+    .map(({ property }) => {
+      const column = metadata.findColumnWithPropertyName(property);
+      if (!column)
+        throw new EncryptedEntityDiscoveryError(
+          `blind index ${metadata.name}.${property} is not a column`,
+        );
+      return { propertyName: property, databaseName: column.databaseName };
+    });
 }
 
 function ownerColumnOf(

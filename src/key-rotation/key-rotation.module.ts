@@ -6,12 +6,14 @@ import { UsersModule } from '../users/users.module';
 import { KeyRotationController } from './key-rotation.controller';
 import { KeyRotation } from './key-rotation.entity';
 import { KeyRotationJob } from './key-rotation.job';
+import { KeyRotationRunner } from './key-rotation.runner';
 import { KeyRotationService } from './key-rotation.service';
 
 /**
- * `POST /v1/me/keys/rotate` (SPEC §1, §5) starts a rotation that `KeyRotationJob` carries out;
- * the job also resumes unfinished rotations, told by the key vault whenever a session's keyring
- * is unlocked. Nothing below this module knows that rotation exists.
+ * `POST /v1/me/keys/rotate` (SPEC §1, §5) starts a rotation that `KeyRotationJob` runs (each run
+ * carried out by `KeyRotationRunner`); the job also resumes unfinished rotations, told by the key
+ * vault whenever a session's keyring is unlocked. Nothing below this module knows that rotation
+ * exists.
  */
 @Module({
   imports: [
@@ -21,7 +23,7 @@ import { KeyRotationService } from './key-rotation.service';
     DocumentsModule,
   ],
   controllers: [KeyRotationController],
-  providers: [KeyRotationService, KeyRotationJob],
+  providers: [KeyRotationService, KeyRotationJob, KeyRotationRunner],
   exports: [KeyRotationService],
 })
 export class KeyRotationModule {}
