@@ -1,6 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
 import { AuditEvent } from '../audit/audit-event.entity';
-import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
 import { Session } from '../auth/sessions/session.entity';
 import { Contact } from '../contacts/contact.entity';
 import { StoredDocument } from '../documents/document.entity';
@@ -51,7 +50,6 @@ export function dataSourceOptions(url: string): PostgresConnectionOptions {
     url,
     entities: ENTITIES,
     migrations: MIGRATIONS,
-    subscribers: [BlindIndexSubscriber],
     migrationsTableName: MIGRATIONS_TABLE,
     synchronize: false,
     // gen_random_uuid() is built into PostgreSQL 13+: no uuid-ossp extension needed.

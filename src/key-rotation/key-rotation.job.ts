@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource, QueryRunner } from 'typeorm';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
-import { fillBlindIndexes } from '../encrypted-column/blind-index';
-import { KeyVersionWriteGuard } from '../encrypted-column/key-version-guard';
+import { BlindIndexes } from '../encrypted-column/blind-index';
 import { KeyContext } from '../key-vault/key-context';
 import { SessionLockedError } from '../key-vault/key-vault.errors';
 import type { Keyring } from '../key-vault/keyring';
@@ -20,12 +19,6 @@ import {
   EncryptedEntity,
 } from './encrypted-entity-catalog';
 
-/**
- * What a transaction that wrote encrypted values runs before it commits (`KeyVersionWriteGuard`):
- * the wrapped key of the version it sealed under still exists, and stays until the commit.
- */
-const LIVE_KEY_SQL =
-  'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE';
 /** Rows re-encrypted per transaction: small enough to keep locks short and memory flat. */
 export const ROTATION_BATCH_ROWS = 500;
 /**
@@ -102,20 +95,11 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     private readonly dataSource: DataSource,
     private readonly documents: DocumentKeyRotation,
     private readonly vault: SessionKeyVault,
+    private readonly blindIndexes: BlindIndexes,
   ) {}
 
-  /**
-   * Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here), and
-   * installs the write guard that keeps new ciphertexts from landing under a destroyed version.
-   */
+  /** Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here). */
   onModuleInit(): void {
-    if (
-      !this.dataSource.subscribers.some(
-        (subscriber) => subscriber instanceof KeyVersionWriteGuard,
-      )
-    ) {
-      this.dataSource.subscribers.push(new KeyVersionWriteGuard(LIVE_KEY_SQL));
-    }
     this.entities = discoverEncryptedEntities(
       this.dataSource.entityMetadatas,
       (column) => this.dataSource.driver.normalizeType(column),
@@ -403,7 +387,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
           row[column.databaseName] as Buffer | null,
         );
       // Per-user blind indexes are keyed by the DEK version: recomputed under the new one.
-      fillBlindIndexes(entity.target, plain);
+      this.blindIndexes.fill(entity.target, plain);
       entity.encryptedColumns.forEach((column, i) => {
         const sealed =
           column.transformer.to(plain[column.propertyName]) ?? null;
