@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { AeadAlgorithm, open, seal } from '../src/crypto/aead';
 import { generateDataKey } from '../src/crypto/data-key';
 import { EncryptedValueTransformer } from '../src/encrypted-column/encrypted-column';
-import { configureEncryption } from '../src/encrypted-column/encryption-settings';
 import { KeyContext } from '../src/key-vault/key-context';
 import { Keyring } from '../src/key-vault/keyring';
 import { compareSideBySide, printTable } from './micro';
@@ -63,7 +62,7 @@ async function main(): Promise<void> {
   );
 
   class Contact {}
-  const transformer = new EncryptedValueTransformer(
+  const column = new EncryptedValueTransformer(
     Contact,
     'fullName',
     undefined,
@@ -79,7 +78,7 @@ async function main(): Promise<void> {
       ['XChaCha20-Poly1305', AeadAlgorithm.XChaCha20Poly1305],
       ['AES-256-GCM', AeadAlgorithm.Aes256Gcm],
     ] as const) {
-      configureEncryption({ algorithm });
+      const transformer = column.boundTo({ algorithm });
       const stored = transformer.to('Ada Lovelace') as Buffer;
       printTable(
         `@EncryptedColumn transformer, ${name} (KeyContext lookup + encode + AEAD)`,

@@ -28,6 +28,7 @@ import { KeyRotationModule } from './key-rotation/key-rotation.module';
 import { KeyVaultModule } from './key-vault/key-vault.module';
 import { MeModule } from './me/me.module';
 import { ServerKeys } from './config/server-keys';
+import { AeadAlgorithm } from './crypto/aead';
 
 export interface AppModuleOptions {
   logDestination?: DestinationStream;
@@ -49,7 +50,20 @@ export class AppModule implements NestModule {
         AppConfigModule.forRoot(config),
         LoggingModule.forRoot(options.logDestination),
         DatabaseModule,
-        EncryptedColumnsModule,
+        EncryptedColumnsModule.forRootAsync({
+          isGlobal: true,
+          inject: [AppConfig, ServerKeys],
+          useFactory: (appConfig: AppConfig, serverKeys: ServerKeys) => ({
+            algorithm:
+              appConfig.encryptionAlgorithm === 'aes-256-gcm'
+                ? AeadAlgorithm.Aes256Gcm
+                : AeadAlgorithm.XChaCha20Poly1305,
+            serverBlindIndexKey: serverKeys.blindIndexKey,
+            // An encrypted write commits only while the wrapped key it sealed under exists.
+            liveKeySql:
+              'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE',
+          }),
+        }),
         KeyVaultModule.forRootAsync({
           isGlobal: true,
           inject: [AppConfig, ServerKeys],

@@ -61,7 +61,7 @@ const textColumn =
 /** Plaintext twin: the same columns as `text`. */
 export const PlainContact = contactEntity('bench_plain', textColumn());
 
-/** Ours, XChaCha20-Poly1305 or AES-256-GCM: which one is `configureEncryption`'s at write time. */
+/** Ours, XChaCha20-Poly1305 or AES-256-GCM: which one is its DataSource's (`installEncryptedColumns`). */
 export const EncryptedContact = contactEntity('bench_ours', (nullable) =>
   EncryptedColumn({ nullable }),
 );

@@ -1,6 +1,6 @@
 /**
  * ORM level (SPEC §8): an entity with six PII columns shaped like a contact, in four variants
- * sharing one TypeORM 1.1.1 DataSource — a plaintext twin, ours (`@EncryptedColumn`) with the
+ * in one database (TypeORM 1.1.1) — a plaintext twin, ours (`@EncryptedColumn`) with the
  * default XChaCha20-Poly1305 and with AES-256-GCM, and the peer `typeorm-encrypted`. Operations,
  * as an app does them: `repository.save(array)` of 500 new entities at a time (insert),
  * `find({ where: { ownerId } })` returning 1,000 rows, `findOneBy({ id })`, and (beyond SPEC §8)
@@ -10,13 +10,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, DataSourceOptions, Repository } from 'typeorm';
 import { AeadAlgorithm } from '../../src/crypto/aead';
-import {
-  configureEncryption,
-  encryptionSettings,
-} from '../../src/encrypted-column/encryption-settings';
-import { KeyVersionWriteGuard } from '../../src/encrypted-column/key-version-guard';
+import { installEncryptedColumns } from '../../src/encrypted-column/install-encrypted-columns';
 import { KeyContext } from '../../src/key-vault/key-context';
 import { Keyring } from '../../src/key-vault/keyring';
 import { BenchSection } from '../support/bench-context';
@@ -76,10 +72,9 @@ export const runOrmBench: BenchSection = async (context) => {
   const UPDATE_SLICE = context.quick ? 8 : 25;
 
   ensurePeerInstalled(context.progress);
-  const { dataSource, variants, newOwners } = await openOrmVariants(
+  const { close, variants, newOwners } = await openOrmVariants(
     await context.createDatabase('bench_orm'),
   );
-  const defaultAlgorithm = encryptionSettings().algorithm;
   try {
     // The data set the reads run on, written before timing (also the warm-up): 1,000 rows per owner.
     const loadRows = Math.max(insertSlices * BATCH, 2 * ROWS_PER_OWNER);
@@ -220,25 +215,26 @@ export const runOrmBench: BenchSection = async (context) => {
       ),
     };
   } finally {
-    configureEncryption({ algorithm: defaultAlgorithm });
-    await dataSource.destroy();
+    await close();
     // The bench reuses no owner after this section; their keys are dropped with them.
   }
 };
 
 /**
- * The four variants' repositories on one DataSource over `url` (a throw-away database), with the
- * write guard the app installs (`KeyVersionWriteGuard`, one locking query per transaction that
- * writes encrypted values) over a table of the owners' key versions, as `user_data_keys` is.
- * `newOwners` makes owners with their key row.
+ * The four variants' repositories over `url` (a throw-away database), with the encrypted columns
+ * installed as the app installs them — the write guard included (`KeyVersionWriteGuard`, one
+ * locking query per transaction that writes encrypted values) over a table of the owners' key
+ * versions, as `user_data_keys` is. The algorithm is a DataSource's setting, so the AES-256-GCM
+ * variant runs on a second DataSource over the same tables. `newOwners` makes owners with their
+ * key row.
  */
 export async function openOrmVariants(url: string): Promise<{
-  dataSource: DataSource;
+  close: () => Promise<void>;
   variants: Record<VariantName, Variant>;
   newOwners: (rows: number) => Promise<Owner[]>;
 }> {
   const PeerContact = peerContactEntity(peerTransformer());
-  const dataSource = new DataSource({
+  const options: DataSourceOptions = {
     type: 'postgres',
     url,
     entities: [
@@ -248,16 +244,28 @@ export async function openOrmVariants(url: string): Promise<{
       PeerContact,
       BenchDataKey,
     ],
-    synchronize: true, // a throw-away database of bench entities only
+  };
+  // A throw-away database of bench entities only: synchronize is acceptable.
+  const dataSource = await new DataSource({
+    ...options,
+    synchronize: true,
+  }).initialize();
+  const gcmDataSource = await new DataSource(options).initialize();
+  const liveKeySql =
+    'SELECT 1 FROM bench_data_keys WHERE owner_id = $1 AND key_version = $2 FOR KEY SHARE';
+  installEncryptedColumns(dataSource, {
+    algorithm: AeadAlgorithm.XChaCha20Poly1305,
+    liveKeySql,
   });
-  await dataSource.initialize();
-  dataSource.subscribers.push(
-    new KeyVersionWriteGuard(
-      'SELECT 1 FROM bench_data_keys WHERE owner_id = $1 AND key_version = $2 FOR KEY SHARE',
-    ),
-  );
+  installEncryptedColumns(gcmDataSource, {
+    algorithm: AeadAlgorithm.Aes256Gcm,
+    liveKeySql,
+  });
   return {
-    dataSource,
+    close: async () => {
+      await gcmDataSource.destroy();
+      await dataSource.destroy();
+    },
     newOwners: async (rows) => {
       const owners = Array.from(
         { length: Math.ceil(rows / ROWS_PER_OWNER) },
@@ -270,16 +278,8 @@ export async function openOrmVariants(url: string): Promise<{
     },
     variants: {
       plaintext: plainVariant(dataSource, PlainContact),
-      ours: encryptedVariant(
-        dataSource,
-        EncryptedContact,
-        AeadAlgorithm.XChaCha20Poly1305,
-      ),
-      oursGcm: encryptedVariant(
-        dataSource,
-        EncryptedGcmContact,
-        AeadAlgorithm.Aes256Gcm,
-      ),
+      ours: encryptedVariant(dataSource, EncryptedContact),
+      oursGcm: encryptedVariant(gcmDataSource, EncryptedGcmContact),
       peer: plainVariant(dataSource, PeerContact),
     },
   };
@@ -295,16 +295,14 @@ function plainVariant(
   };
 }
 
-/** Ours: `algorithm` is what new ciphertexts use (process-wide setting, set for the scope). */
+/** Ours: new ciphertexts use the algorithm `dataSource` was installed with. */
 function encryptedVariant(
   dataSource: DataSource,
   entity: BenchContactClass,
-  algorithm: AeadAlgorithm,
 ): Variant {
   return {
     repository: dataSource.getRepository<BenchContact>(entity),
     asOwner: (owner, work) => {
-      configureEncryption({ algorithm });
       const keyring = new Keyring(
         owner.id,
         new Map([[1, Buffer.from(owner.dataKey)]]),

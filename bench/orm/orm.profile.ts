@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     process.argv.slice(2);
   const context = await openBenchContext(false);
   ensurePeerInstalled(context.progress);
-  const { dataSource, variants, newOwners } = await openOrmVariants(
+  const { close, variants, newOwners } = await openOrmVariants(
     await context.createDatabase('bench_orm_profile'),
   );
   try {
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       `${variantName} ${operation}: ${((rows * 1000) / (Date.now() - start)).toFixed(0)} rows/s\n`,
     );
   } finally {
-    await dataSource.destroy();
+    await close();
     await context.close();
   }
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, In, Repository } from 'typeorm';
 import { NotFoundError } from '../common/problem/not-found.error';
-import { blindIndexesFor } from '../encrypted-column/blind-index';
+import { BlindIndexes } from '../encrypted-column/blind-index';
 import { Contact } from './contact.entity';
 import { decodeContactCursor, encodeContactCursor } from './contact-cursor';
 import {
@@ -23,6 +23,7 @@ const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
 export class ContactsService {
   constructor(
     @InjectRepository(Contact) private readonly contacts: Repository<Contact>,
+    private readonly blindIndexes: BlindIndexes,
   ) {}
 
   async create(ownerId: string, fields: CreateContactDto): Promise<ContactDto> {
@@ -74,12 +75,16 @@ export class ContactsService {
       .take(limit + 1);
     if (query.email !== undefined) {
       builder.andWhere({
-        emailIndex: In(blindIndexesFor(Contact, 'emailIndex', query.email)),
+        emailIndex: In(
+          this.blindIndexes.for(Contact, 'emailIndex', query.email),
+        ),
       });
     }
     if (query.phone !== undefined) {
       builder.andWhere({
-        phoneIndex: In(blindIndexesFor(Contact, 'phoneIndex', query.phone)),
+        phoneIndex: In(
+          this.blindIndexes.for(Contact, 'phoneIndex', query.phone),
+        ),
       });
     }
     if (query.cursor !== undefined) {

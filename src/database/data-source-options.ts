@@ -1,5 +1,4 @@
 import type { DataSourceOptions } from 'typeorm';
-import { BlindIndexSubscriber } from '../encrypted-column/blind-index';
 import { CreateAuditEvents1795771187744 } from './migrations/1795771187744-CreateAuditEvents';
 import { CreateUsersAndDataKeys1795773554304 } from './migrations/1795773554304-CreateUsersAndDataKeys';
 import { CreateSessionsAndProfiles1795774259015 } from './migrations/1795774259015-CreateSessionsAndProfiles';
@@ -40,7 +39,6 @@ export function dataSourceOptions(url: string): PostgresConnectionOptions {
     type: 'postgres',
     url,
     migrations: MIGRATIONS,
-    subscribers: [BlindIndexSubscriber],
     migrationsTableName: MIGRATIONS_TABLE,
     synchronize: false,
     // gen_random_uuid() is built into PostgreSQL 13+: no uuid-ossp extension needed.

@@ -1,7 +1,6 @@
 import {
   Column,
   EntitySubscriberInterface,
-  EventSubscriber,
   getMetadataArgsStorage,
   InsertEvent,
   UpdateEvent,
@@ -9,7 +8,6 @@ import {
 import { computeBlindIndex, deriveBlindIndexKey } from '../crypto/blind-index';
 import { KeyContext } from '../key-vault/key-context';
 import { EntityClass } from './encryption-owner';
-import { encryptionSettings } from './encryption-settings';
 
 export interface BlindIndexOptions {
   /** The (encrypted) property this index is computed from. */
@@ -40,7 +38,7 @@ const definitions = new Map<EntityClass, BlindIndexDefinition[]>();
 /**
  * Companion `bytea` column holding HMAC-SHA256 of the normalised `source` value (SPEC §3),
  * written automatically on insert and update by `BlindIndexSubscriber`. Search with
- * `blindIndexesFor()`.
+ * `BlindIndexes.for()`.
  *
  * ```ts
  * @EncryptedColumn() email: string | null;
@@ -70,59 +68,90 @@ export function BlindIndex(options: BlindIndexOptions): PropertyDecorator {
 }
 
 /**
- * The index values to search `property` of `entity` for `value`: for an owner-keyed index, one
- * per data-key version the current keyring holds (so rows written before a key rotation still
- * match while the rotation runs); for a server-keyed index, exactly one.
- * Use as `where: { emailIndex: In(blindIndexesFor(Contact, 'emailIndex', email)) }`.
+ * Computes `@BlindIndex` values with one app's options (the server blind-index key): search
+ * values for services, and the indexes `BlindIndexSubscriber` writes. `EncryptedColumnsModule`
+ * exports the one bound to its DataSource.
  */
-export function blindIndexesFor(
-  entity: EntityClass,
-  property: string,
-  value: string,
-): Buffer[] {
-  const definition = definitionOf(entity, property);
-  const normalized = definition.normalize(value);
-  if (definition.keyedBy === 'server')
-    return [computeBlindIndex(serverKey(), normalized)];
-  const keyring = KeyContext.require();
-  return keyring.versions.map((version) =>
-    computeBlindIndex(ownerKey(entity, definition, version), normalized),
-  );
+export class BlindIndexes {
+  /** @param serverKey the server blind-index key (owned by the caller), if any index needs it. */
+  constructor(private readonly serverKey: Buffer | undefined) {}
+
+  /**
+   * The index values to search `property` of `entity` for `value`: for an owner-keyed index, one
+   * per data-key version the current keyring holds (so rows written before a key rotation still
+   * match while the rotation runs); for a server-keyed index, exactly one.
+   * Use as `where: { emailIndex: In(blindIndexes.for(Contact, 'emailIndex', email)) }`.
+   */
+  for(entity: EntityClass, property: string, value: string): Buffer[] {
+    const definition = definitionOf(entity, property);
+    const normalized = definition.normalize(value);
+    if (definition.keyedBy === 'server')
+      return [computeBlindIndex(this.requireServerKey(), normalized)];
+    const keyring = KeyContext.require();
+    return keyring.versions.map((version) =>
+      computeBlindIndex(ownerKey(entity, definition, version), normalized),
+    );
+  }
+
+  /** Recomputes the indexes whose source is present on `values` (undefined = not being written). */
+  fill(entity: EntityClass | string, values: Record<string, unknown>): void {
+    if (typeof entity !== 'function') return;
+    for (const definition of definitions.get(entity) ?? []) {
+      const source = values[definition.source];
+      if (source === undefined) continue;
+      if (source === null) {
+        values[definition.property] = null;
+        continue;
+      }
+      const normalized = definition.normalize(
+        sourceText(source, entity, definition),
+      );
+      const key =
+        definition.keyedBy === 'server'
+          ? this.requireServerKey()
+          : ownerKey(entity, definition, KeyContext.require().activeVersion);
+      values[definition.property] = computeBlindIndex(key, normalized);
+    }
+  }
+
+  /** Fails at start-up, not at the first login, when an entity needs the server key and none was given. */
+  assertKeysFor(entities: readonly EntityClass[]): void {
+    if (this.serverKey) return;
+    for (const entity of entities) {
+      const server = definitions
+        .get(entity)
+        ?.find((definition) => definition.keyedBy === 'server');
+      if (server)
+        throw new Error(
+          `${entity.name}.${server.property} is a server-keyed @BlindIndex, but no serverBlindIndexKey was given (EncryptedColumnsModule.forRoot)`,
+        );
+    }
+  }
+
+  private requireServerKey(): Buffer {
+    if (!this.serverKey)
+      throw new Error(
+        'server blind-index key not configured (EncryptedColumnsModule.forRoot serverBlindIndexKey)',
+      );
+    return this.serverKey;
+  }
 }
 
-/** Writes every `@BlindIndex` of an entity from its source properties before insert and update. */
-@EventSubscriber()
+/**
+ * Writes every `@BlindIndex` of an entity from its source properties before insert and update.
+ * Registered on a DataSource by `installEncryptedColumns()`, not listed in its options.
+ */
 export class BlindIndexSubscriber implements EntitySubscriberInterface {
+  constructor(private readonly blindIndexes: BlindIndexes) {}
+
   beforeInsert(event: InsertEvent<Record<string, unknown>>): void {
-    if (event.entity) fillBlindIndexes(event.metadata.target, event.entity);
+    if (event.entity)
+      this.blindIndexes.fill(event.metadata.target, event.entity);
   }
 
   beforeUpdate(event: UpdateEvent<Record<string, unknown>>): void {
-    if (event.entity) fillBlindIndexes(event.metadata.target, event.entity);
-  }
-}
-
-/** Recomputes the indexes whose source is present on `entity` (undefined = not being written). */
-export function fillBlindIndexes(
-  entity: EntityClass | string,
-  values: Record<string, unknown>,
-): void {
-  if (typeof entity !== 'function') return;
-  for (const definition of definitions.get(entity) ?? []) {
-    const source = values[definition.source];
-    if (source === undefined) continue;
-    if (source === null) {
-      values[definition.property] = null;
-      continue;
-    }
-    const normalized = definition.normalize(
-      sourceText(source, entity, definition),
-    );
-    const key =
-      definition.keyedBy === 'server'
-        ? serverKey()
-        : ownerKey(entity, definition, KeyContext.require().activeVersion);
-    values[definition.property] = computeBlindIndex(key, normalized);
+    if (event.entity)
+      this.blindIndexes.fill(event.metadata.target, event.entity);
   }
 }
 
@@ -163,15 +192,6 @@ function ownerKey(
     (dataKey) => deriveBlindIndexKey(dataKey, definition.purpose),
   );
   if (!key) throw new Error(`keyring holds no key version ${version}`);
-  return key;
-}
-
-function serverKey(): Buffer {
-  const key = encryptionSettings().serverBlindIndexKey;
-  if (!key)
-    throw new Error(
-      'server blind-index key not configured (EncryptedColumnsModule.forRoot)',
-    );
   return key;
 }
 

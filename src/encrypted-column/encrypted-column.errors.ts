@@ -40,8 +40,23 @@ export class EncryptedColumnQueryError extends Error {
   constructor(table: string, column: string) {
     super(
       `${table}.${column} is encrypted and cannot be used in a where condition; ` +
-        'query its @BlindIndex column instead (see blindIndexesFor()).',
+        'query its @BlindIndex column instead (see BlindIndexes.for()).',
     );
     this.name = 'EncryptedColumnQueryError';
+  }
+}
+
+/**
+ * An `@EncryptedColumn`'s transformer used on a DataSource whose encrypted columns were never
+ * bound to options (no `EncryptedColumnsModule`, or no `installEncryptedColumns()` call).
+ */
+export class UnboundEncryptedColumnError extends Error {
+  constructor(table: string, column: string) {
+    super(
+      `${table}.${column}: @EncryptedColumn is not bound to this DataSource's encryption options; ` +
+        "import EncryptedColumnsModule.forRoot()/forRootAsync() beside the DataSource's TypeOrmModule, " +
+        'or call installEncryptedColumns(dataSource, options) after initializing a DataSource built by hand',
+    );
+    this.name = 'UnboundEncryptedColumnError';
   }
 }

@@ -4,17 +4,13 @@ import {
   getMetadataArgsStorage,
   ValueTransformer,
 } from 'typeorm';
-import { openAndUse, PreparedAad, seal } from '../crypto/aead';
+import { AeadAlgorithm, openAndUse, PreparedAad, seal } from '../crypto/aead';
 import { CryptoError } from '../crypto/errors';
 import { KeyContext } from '../key-vault/key-context';
 import {
-  installChangeDetection,
-  isComputingChanges,
-  wipeAfterDiff,
-} from './change-detection';
-import {
   DataIntegrityError,
   EncryptedColumnQueryError,
+  UnboundEncryptedColumnError,
 } from './encrypted-column.errors';
 import {
   decodeValue,
@@ -22,11 +18,11 @@ import {
   encodeValue,
 } from './encrypted-value-codec';
 import { EntityClass } from './encryption-owner';
-import { encryptionSettings } from './encryption-settings';
 import {
-  installWhereClauseGuard,
   isBuildingWhereClause,
-} from './where-clause-guard';
+  isComputingChanges,
+  wipeAfterDiff,
+} from './typeorm-adapter';
 
 export interface EncryptedColumnOptions {
   /**
@@ -52,6 +48,10 @@ export interface EncryptedColumnOptions {
  * fails with `DataIntegrityError`. No keys in context: `KeyUnavailableError`. Using the column in
  * a find-options `where` throws `EncryptedColumnQueryError` (query a `@BlindIndex` instead).
  *
+ * The transformer TypeORM gets from here works only once `installEncryptedColumns()` (which
+ * `EncryptedColumnsModule` runs) has bound each DataSource's copy of the column to that app's
+ * options: `UnboundEncryptedColumnError` otherwise.
+ *
  * ```ts
  * @EncryptedColumn() fullName: string | null;
  * @EncryptedColumn() dateOfBirth: Date | null;
@@ -60,8 +60,6 @@ export interface EncryptedColumnOptions {
 export function EncryptedColumn(
   options: EncryptedColumnOptions = {},
 ): PropertyDecorator {
-  installWhereClauseGuard();
-  installChangeDetection();
   return (target: object, propertyKey: string | symbol) => {
     const propertyName = String(propertyKey);
     const transformer = new EncryptedValueTransformer(
@@ -79,7 +77,16 @@ export function EncryptedColumn(
   };
 }
 
-/** Exposed for tests and for the key-rotation job; entities only ever use the decorator. */
+/** What a transformer bound to one DataSource encrypts with (from `EncryptedColumnsOptions`). */
+export interface ColumnEncryption {
+  /** AEAD for new ciphertexts; both algorithms always decrypt. */
+  algorithm: AeadAlgorithm;
+}
+
+/**
+ * Exposed for tests and for the key-rotation job; entities only ever use the decorator. The
+ * decorator's instance is unbound; `boundTo()` makes each DataSource's working copy.
+ */
 export class EncryptedValueTransformer implements ValueTransformer {
   private labelCache?: { table: string; column: string; prefix: Buffer };
   private aadCache?: { ownerId: string; aad: PreparedAad };
@@ -89,22 +96,35 @@ export class EncryptedValueTransformer implements ValueTransformer {
     private readonly propertyName: string,
     private readonly kind: EncryptedValueKind | undefined,
     private readonly aadLabel?: string,
+    private readonly encryption?: ColumnEncryption,
   ) {}
+
+  /** This column's transformer, encrypting with `encryption`. */
+  boundTo(encryption: ColumnEncryption): EncryptedValueTransformer {
+    return new EncryptedValueTransformer(
+      this.entity,
+      this.propertyName,
+      this.kind,
+      this.aadLabel,
+      { ...encryption },
+    );
+  }
 
   to(value: unknown): Buffer | null | undefined {
     if (value === null || value === undefined) return value;
+    const { algorithm } = this.requireEncryption();
     if (value instanceof FindOperator || isBuildingWhereClause()) {
       const { table, column } = this.label();
       throw new EncryptedColumnQueryError(table, column);
     }
-    // save() comparing the entity with the stored row: compare plaintexts (see change-detection.ts).
+    // save() comparing the entity with the stored row: compare plaintexts (see typeorm-adapter.ts).
     if (isComputingChanges())
       return wipeAfterDiff(encodeValue(value, this.kind));
     const keyring = KeyContext.require();
     const plaintext = encodeValue(value, this.kind);
     try {
       return seal(plaintext, keyring.activeKey(), {
-        algorithm: encryptionSettings().algorithm,
+        algorithm,
         keyVersion: keyring.activeVersion,
         aad: this.aadFor(keyring.userId),
       });
@@ -116,6 +136,7 @@ export class EncryptedValueTransformer implements ValueTransformer {
 
   from(stored: Buffer | null | undefined): unknown {
     if (stored === null || stored === undefined) return stored;
+    this.requireEncryption();
     const keyring = KeyContext.require();
     try {
       return openAndUse(
@@ -152,6 +173,14 @@ export class EncryptedValueTransformer implements ValueTransformer {
       };
     }
     return this.labelCache;
+  }
+
+  private requireEncryption(): ColumnEncryption {
+    if (!this.encryption) {
+      const { table, column } = this.label();
+      throw new UnboundEncryptedColumnError(table, column);
+    }
+    return this.encryption;
   }
 
   /** AAD = label ‖ owner id; the last one is kept because a request encrypts for one owner. */

@@ -8,11 +8,12 @@ import type {
   TransactionStartEvent,
   UpdateEvent,
 } from 'typeorm';
-// TypeORM exports its metadata classes only by path.
-import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { KeyContext } from '../key-vault/key-context';
 import { EncryptedValueTransformer } from './encrypted-column';
 import { RotationInProgressError } from './encrypted-column.errors';
+import { transactionDepth } from './typeorm-adapter';
+
+type ColumnMetadata = EntityMetadata['columns'][number];
 
 /**
  * An `@EncryptedColumn` value written outside a transaction: the key-version check below needs
@@ -44,6 +45,9 @@ export class EncryptedWriteOutsideTransactionError extends Error {
  * write outside a transaction cannot hold the lock and is refused
  * (`EncryptedWriteOutsideTransactionError`). Writes with `listeners: false` bypass every
  * subscriber, this one included: do not use it for encrypted entities.
+ *
+ * Registered on a DataSource by `installEncryptedColumns()` (so by `EncryptedColumnsModule`),
+ * whichever other modules the app loads.
  */
 export class KeyVersionWriteGuard implements EntitySubscriberInterface {
   /** Per open transaction: the owner/version pairs it sealed values under, checked at its commit. */
@@ -167,15 +171,4 @@ export class KeyVersionWriteGuard implements EntitySubscriberInterface {
     }
     return columns;
   }
-}
-
-/** TypeORM's nesting depth of the runner's transaction (1 = outermost); protected, hence read this way. */
-function transactionDepth(queryRunner: QueryRunner): number {
-  const depth = (queryRunner as unknown as { transactionDepth?: unknown })
-    .transactionDepth;
-  if (typeof depth !== 'number')
-    throw new Error(
-      'TypeORM QueryRunner.transactionDepth is gone: KeyVersionWriteGuard needs updating',
-    );
-  return depth;
 }

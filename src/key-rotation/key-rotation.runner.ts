@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource, QueryRunner } from 'typeorm';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
-import { fillBlindIndexes } from '../encrypted-column/blind-index';
-import { KeyVersionWriteGuard } from '../encrypted-column/key-version-guard';
+import { BlindIndexes } from '../encrypted-column/blind-index';
 import { KeyContext } from '../key-vault/key-context';
 import { SessionLockedError } from '../key-vault/key-vault.errors';
 import type { Keyring } from '../key-vault/keyring';
@@ -16,12 +15,6 @@ import {
 } from './encrypted-entity-catalog';
 import { keyVersionBytes, RotationSql, rotationSqlFor } from './rotation-sql';
 
-/**
- * What a transaction that wrote encrypted values runs before it commits (`KeyVersionWriteGuard`):
- * the wrapped key of the version it sealed under still exists, and stays until the commit.
- */
-const LIVE_KEY_SQL =
-  'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE';
 /** Rows re-encrypted per transaction: small enough to keep locks short and memory flat. */
 export const ROTATION_BATCH_ROWS = 500;
 /**
@@ -83,21 +76,15 @@ export class KeyRotationRunner implements OnModuleInit {
     private readonly dataSource: DataSource,
     private readonly documents: DocumentKeyRotation,
     private readonly vault: SessionKeyVault,
+    private readonly blindIndexes: BlindIndexes,
   ) {}
 
   /**
-   * Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here),
-   * builds its statements, and installs the write guard that keeps new ciphertexts from landing
-   * under a destroyed version.
+   * Finds every `@EncryptedColumn` entity (one without an owner column stops start-up here) and
+   * builds its statements. The write guard that keeps new ciphertexts from landing under a
+   * destroyed version is `EncryptedColumnsModule`'s, installed whether or not rotation is loaded.
    */
   onModuleInit(): void {
-    if (
-      !this.dataSource.subscribers.some(
-        (subscriber) => subscriber instanceof KeyVersionWriteGuard,
-      )
-    ) {
-      this.dataSource.subscribers.push(new KeyVersionWriteGuard(LIVE_KEY_SQL));
-    }
     this.entities = discoverEncryptedEntities(
       this.dataSource.entityMetadatas,
       (column) => this.dataSource.driver.normalizeType(column),
@@ -283,7 +270,11 @@ export class KeyRotationRunner implements OnModuleInit {
             await runner.commitTransaction();
             break;
           }
-          const { parameters, values } = reencryptRows(entity, rows);
+          const { parameters, values } = reencryptRows(
+            entity,
+            rows,
+            this.blindIndexes,
+          );
           await runner.query(sql.update, parameters);
           await runner.query(
             `UPDATE key_rotations SET rows_reencrypted = rows_reencrypted + $2, values_reencrypted = values_reencrypted + $3,
@@ -414,6 +405,7 @@ export class KeyRotationRunner implements OnModuleInit {
 function reencryptRows(
   entity: EncryptedEntity,
   rows: Record<string, unknown>[],
+  blindIndexes: BlindIndexes,
 ): { parameters: unknown[]; values: number } {
   const primary: unknown[] = [];
   const columns = entity.encryptedColumns.map(() => [] as (Buffer | null)[]);
@@ -427,7 +419,7 @@ function reencryptRows(
         row[column.databaseName] as Buffer | null,
       );
     // Per-user blind indexes are keyed by the DEK version: recomputed under the new one.
-    fillBlindIndexes(entity.target, plain);
+    blindIndexes.fill(entity.target, plain);
     entity.encryptedColumns.forEach((column, i) => {
       const sealed = column.transformer.to(plain[column.propertyName]) ?? null;
       if (sealed) values++;

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityMetadata, FindOptionsSelect, Repository } from 'typeorm';
 import { columnName } from '../database/plain-sql';
-import { blindIndexesFor } from '../encrypted-column/blind-index';
+import { BlindIndexes } from '../encrypted-column/blind-index';
 import { UserDataKey } from './user-data-key.entity';
 import { User } from './user.entity';
 
@@ -35,6 +35,7 @@ export class UsersService {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(UserDataKey)
     private readonly dataKeys: Repository<UserDataKey>,
+    private readonly blindIndexes: BlindIndexes,
   ) {
     this.loginQuery = loginAccountQuery(users.metadata, dataKeys.metadata);
   }
@@ -44,7 +45,7 @@ export class UsersService {
    * SQL (`database/plain-sql.ts`): beside argon2id, a login should cost nothing (SPEC §8).
    */
   async findLoginAccount(email: string): Promise<LoginAccount | null> {
-    const [emailIndex] = blindIndexesFor(User, 'emailIndex', email);
+    const [emailIndex] = this.blindIndexes.for(User, 'emailIndex', email);
     const rows = await this.users.query<Record<string, unknown>[]>(
       this.loginQuery,
       [emailIndex],
@@ -66,7 +67,7 @@ export class UsersService {
 
   /** Finds the account without decrypting anything: the email column is never read here. */
   findByEmail(email: string): Promise<User | null> {
-    const [emailIndex] = blindIndexesFor(User, 'emailIndex', email);
+    const [emailIndex] = this.blindIndexes.for(User, 'emailIndex', email);
     return this.users.findOne({
       where: { emailIndex },
       select: withoutEmail(),

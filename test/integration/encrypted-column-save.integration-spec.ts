@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   AbstractLogger,
   Column,
@@ -11,14 +11,11 @@ import {
 import * as aead from '../../src/crypto/aead';
 import { normalizeEmail } from '../../src/crypto/blind-index';
 import { generateDataKey } from '../../src/crypto/data-key';
-import {
-  BlindIndex,
-  BlindIndexSubscriber,
-} from '../../src/encrypted-column/blind-index';
+import { BlindIndex } from '../../src/encrypted-column/blind-index';
 import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
-import { configureEncryption } from '../../src/encrypted-column/encryption-settings';
 import { KeyContext } from '../../src/key-vault/key-context';
 import { Keyring } from '../../src/key-vault/keyring';
+import { openEncryptedDataSource } from '../support/encrypted-data-source';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
 // Counts seal() calls by wrapping the real one (ES module exports cannot be reassigned by spyOn).
@@ -29,7 +26,7 @@ jest.mock('../../src/crypto/aead', () => {
   return { ...actual, seal: jest.fn(actual.seal) };
 });
 
-/** save() of a loaded entity writes only what changed, and encrypts only that (change-detection.ts). */
+/** save() of a loaded entity writes only what changed, and encrypts only that (typeorm-adapter.ts). */
 @Entity({ name: 'cards' })
 class Card {
   @PrimaryGeneratedColumn('uuid')
@@ -93,22 +90,16 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
   const sealSpy = jest.mocked(aead.seal);
 
   beforeAll(async () => {
-    configureEncryption({
-      algorithm: aead.AeadAlgorithm.XChaCha20Poly1305,
-      serverBlindIndexKey: randomBytes(32),
-    });
     database = await createTestDatabase();
-    // A throw-away database: synchronize is acceptable here and only here.
-    dataSource = new DataSource({
-      type: 'postgres',
-      url: database.url,
-      entities: [Card],
-      subscribers: [BlindIndexSubscriber],
-      synchronize: true,
-      logging: ['query'],
-      logger: recorder,
-    });
-    await dataSource.initialize();
+    ({ dataSource } = await openEncryptedDataSource(
+      {
+        url: database.url,
+        entities: [Card],
+        logging: ['query'],
+        logger: recorder,
+      },
+      { algorithm: aead.AeadAlgorithm.XChaCha20Poly1305 },
+    ));
   });
   afterAll(async () => {
     await dataSource?.destroy();

@@ -11,18 +11,18 @@ import { normalizeEmail } from '../../src/crypto/blind-index';
 import { generateDataKey } from '../../src/crypto/data-key';
 import {
   BlindIndex,
-  BlindIndexSubscriber,
-  blindIndexesFor,
+  BlindIndexes,
 } from '../../src/encrypted-column/blind-index';
 import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
 import {
   DataIntegrityError,
   EncryptedColumnQueryError,
 } from '../../src/encrypted-column/encrypted-column.errors';
-import { configureEncryption } from '../../src/encrypted-column/encryption-settings';
-import { KeyContext } from '../../src/key-vault/key-context';
 import { KeyUnavailableError } from '../../src/key-vault/key-vault.errors';
-import { Keyring } from '../../src/key-vault/keyring';
+import {
+  openEncryptedDataSource,
+  withKeyring,
+} from '../support/encrypted-data-source';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
 /** Adding an encrypted entity takes decorators only: this one is declared nowhere else. */
@@ -85,43 +85,39 @@ function newUser(): User {
 }
 
 /** A fresh keyring per call (the context zeroes it afterwards), as each request gets one. */
-function as<T>(user: User, work: () => Promise<T>): Promise<T> {
-  const copies = new Map(
-    [...user.keys].map(([version, key]) => [version, Buffer.from(key)]),
-  );
-  return KeyContext.runWithKeyring(
-    new Keyring(user.id, copies, user.active),
-    work,
-  );
-}
+const as: <T>(user: User, work: () => Promise<T>) => Promise<T> = withKeyring;
 
 describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
   let database: TestDatabase;
+  /** The one the tests use: `xchachaSource`, or for one test `gcmSource` (the same database). */
   let dataSource: DataSource;
+  let xchachaSource: DataSource;
+  let gcmSource: DataSource;
+  let blindIndexes: BlindIndexes;
+  const blindIndexesFor: BlindIndexes['for'] = (...args) =>
+    blindIndexes.for(...args);
   const people = () => dataSource.getRepository(Person);
   const alice = newUser();
   const bob = newUser();
 
   beforeAll(async () => {
-    configureEncryption({
-      algorithm: AeadAlgorithm.XChaCha20Poly1305,
-      serverBlindIndexKey: randomBytes(32),
-    });
     database = await createTestDatabase();
-    // A throw-away database: synchronize is acceptable here and only here.
-    dataSource = new DataSource({
-      type: 'postgres',
-      url: database.url,
-      entities: [Person],
-      subscribers: [BlindIndexSubscriber],
-      synchronize: true,
-    });
-    await dataSource.initialize();
+    const serverBlindIndexKey = randomBytes(32);
+    ({ dataSource: xchachaSource, blindIndexes } =
+      await openEncryptedDataSource(
+        { url: database.url, entities: [Person] },
+        { algorithm: AeadAlgorithm.XChaCha20Poly1305, serverBlindIndexKey },
+      ));
+    ({ dataSource: gcmSource } = await openEncryptedDataSource(
+      { url: database.url, entities: [Person], synchronize: false },
+      { algorithm: AeadAlgorithm.Aes256Gcm, serverBlindIndexKey },
+    ));
+    dataSource = xchachaSource;
   });
   afterAll(async () => {
-    await dataSource?.destroy();
+    await xchachaSource?.destroy();
+    await gcmSource?.destroy();
     await database?.drop();
-    configureEncryption({ algorithm: AeadAlgorithm.XChaCha20Poly1305 });
   });
 
   async function rawRow(
@@ -429,7 +425,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
 
   it('writes AES-256-GCM when configured, and reads both algorithms', async () => {
     const xchacha = await insert(alice, { fullName: 'XChaCha row' });
-    configureEncryption({ algorithm: AeadAlgorithm.Aes256Gcm });
+    dataSource = gcmSource; // installed with AES-256-GCM, over the same database
     try {
       const gcm = await insert(alice, { fullName: 'GCM row' });
       expect(
@@ -443,7 +439,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
         'XChaCha row',
       ]);
     } finally {
-      configureEncryption({ algorithm: AeadAlgorithm.XChaCha20Poly1305 });
+      dataSource = xchachaSource;
     }
   });
 });
