@@ -1,7 +1,8 @@
 /**
- * `npm run bench:crypto`: per-field encryption cost (SPEC §8 baseline), both AEADs and the
- * `@EncryptedColumn` transformer path, beside a plaintext copy; run on the machine at hand.
- * The vault's unlock cost and memory per session are measured by `npm run bench` (bench/vault).
+ * `npm run bench:crypto`: per-field encryption cost (baseline: docs/benchmarks.md#targets), both
+ * AEADs and the `@EncryptedColumn` transformer path, beside a plaintext copy; run on the machine at
+ * hand. The vault's unlock cost and memory per session are measured by `npm run bench`
+ * (bench/vault).
  */
 import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';

@@ -1,8 +1,9 @@
 /**
  * `npm run bench [-- --quick] [-- --only=orm,http,login,docs,vault]`: the side-by-side
- * benchmarks of issue 6 / SPEC §8 in one process run. Prints a table per section and writes
- * `bench/results/latest.json` (a flat object of the ratio and figure names, plus `machine` and
- * `timestamp`). Not part of `npm test`. Method and latest numbers: docs/benchmarks.md.
+ * benchmarks of issue 6 / docs/benchmarks.md#targets in one process run. Prints a table per section
+ * and writes `bench/results/latest.json` (a flat object of the ratio and figure names, plus
+ * `machine` and `timestamp`). Not part of `npm test`. Method and latest numbers:
+ * docs/benchmarks.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';

@@ -73,6 +73,30 @@ function cyclesOf(graph: Map<string, Set<string>>): string[] {
   return cycles;
 }
 
+/**
+ * Every folder under src/, lowest first (docs/architecture.md): a folder imports only from folders
+ * before it. A new folder must be placed here.
+ */
+const LAYERS = [
+  'crypto',
+  'hsm',
+  'config',
+  'common',
+  'cli',
+  'database',
+  'key-vault',
+  'encrypted-column',
+  'audit',
+  'health',
+  'users',
+  'profile',
+  'contacts',
+  'auth',
+  'documents',
+  'key-rotation',
+  'me',
+];
+
 describe('import rules', () => {
   it('reads the graph (the rules below are not vacuous)', () => {
     expect(imports.length).toBeGreaterThan(300);
@@ -95,6 +119,23 @@ describe('import rules', () => {
 
   it('no cycle between folders: each feature depends only on those below it (docs/architecture.md)', () => {
     expect(cyclesOf(folderGraph(imports))).toEqual([]);
+  });
+
+  it('every folder imports only from the folders below it in LAYERS', () => {
+    const folders = readdirSync(SRC, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort();
+    expect([...LAYERS].sort()).toEqual(folders);
+    const upward = imports
+      .filter(({ from, to }) => from.includes(sep) && to.includes(sep))
+      .filter(
+        ({ from, to }) =>
+          area(from) !== area(to) &&
+          LAYERS.indexOf(area(to)) > LAYERS.indexOf(area(from)),
+      )
+      .map(({ from, to }) => `${from} -> ${to}`);
+    expect(upward).toEqual([]);
   });
 
   it('common/ imports nothing but common/, config/ and crypto/: no feature', () => {

@@ -28,7 +28,8 @@ async function main(): Promise<void> {
   const launchers = launchingProcesses();
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfigOrExit();
-  // Read once, above; from here on no library and no child process finds them (SPEC §1).
+  // Read once, above; from here on no library and no child process finds them
+  // (docs/operations.md#secrets-in-the-environment).
   removeSecretsFromEnvironment(process.env);
   const log = pino({
     level: config.logLevel,

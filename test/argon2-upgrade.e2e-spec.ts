@@ -5,7 +5,10 @@ import { bearer, login, registerUser } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
-/** SPEC §1: argon2id cost is stored per user and upgraded at the next login when raised. */
+/**
+ * docs/crypto.md#key-hierarchy: argon2id cost is stored per user and upgraded at the next login
+ * when raised.
+ */
 describe('argon2id parameters upgrade at login', () => {
   const masterKey = randomBytes(32).toString('base64');
   let before: TestApp;

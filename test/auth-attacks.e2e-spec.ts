@@ -36,14 +36,14 @@ import { deleteRunKeys, vaultStoreCases } from './support/vault-stores';
 import { VAULT_STORE } from '../src/key-vault/vault-store';
 
 /**
- * An attacker's view of the token and session machinery (SPEC §2, §7). Every attack must end in
- * a 401 problem+json (`invalid_token`, or `session_locked` once a signature is genuine but the
- * session's keys cannot be had) that carries none of the victim's data or the presented secret.
- * Each suite first proves its forging tools produce tokens the server accepts, so a 401 below
- * means the attack was refused, not that the test built garbage.
+ * An attacker's view of the token and session machinery (docs/sessions.md and docs/security.md).
+ * Every attack must end in a 401 problem+json (`invalid_token`, or `session_locked` once a
+ * signature is genuine but the session's keys cannot be had) that carries none of the victim's data
+ * or the presented secret. Each suite first proves its forging tools produce tokens the server
+ * accepts, so a 401 below means the attack was refused, not that the test built garbage.
  */
 describe.each(vaultStoreCases(10))(
-  'auth attacks (SPEC §2, §7), %s vault store',
+  'auth attacks (docs/sessions.md and docs/security.md), %s vault store',
   (_store, storeEnv) => {
     if (!storeEnv) {
       it.skip('needs REDIS_URL (skipped: no Redis configured)', () =>

@@ -16,8 +16,8 @@ import {
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
- * Hostile and careless input on every route of SPEC §5 built so far. Each answer must be an
- * RFC 9457 problem with the precise status and code, name the offending fields, echo none of
+ * Hostile and careless input on every route in docs/http-api.md built so far. Each answer must be
+ * an RFC 9457 problem with the precise status and code, name the offending fields, echo none of
  * the submitted values, and leave the app serving.
  */
 
@@ -276,7 +276,7 @@ function withoutField(
   return copy;
 }
 
-describe('bad input on every auth and account route (SPEC §5)', () => {
+describe('bad input on every auth and account route (docs/http-api.md)', () => {
   let t: TestApp;
   let user: LoggedInUser;
   const server = () => t.app.getHttpServer();

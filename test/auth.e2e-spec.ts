@@ -17,7 +17,7 @@ import {
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
-describe('auth and account lifecycle (SPEC §5)', () => {
+describe('auth and account lifecycle (docs/http-api.md)', () => {
   let t: TestApp;
   const http = () => request(t.app.getHttpServer());
   const server = () => t.app.getHttpServer();

@@ -26,12 +26,13 @@ import { createTestApp, TestApp } from './support/test-app';
 import { deleteRunKeys, vaultStoreCases } from './support/vault-stores';
 
 /**
- * SPEC §3, §5, §7: no table holds PII in plaintext, no log line carries PII or secrets, and the
- * vault store holds nothing a dump could use. The whole account lifecycle runs with distinctive
- * canary values at LOG_LEVEL=trace; after every step the database (every table of the public
- * schema, bytea as text and hex), the vault store (Redis when REDIS_URL is set: every key of a
- * database of its own; otherwise the in-memory entries) and DATA_DIR are snapshotted; at the end
- * every canary is searched in every snapshot and every log line.
+ * docs/crypto.md, docs/http-api.md and docs/security.md: no table holds PII in plaintext, no log
+ * line carries PII or secrets, and the vault store holds nothing a dump could use. The whole
+ * account lifecycle runs with distinctive canary values at LOG_LEVEL=trace; after every step the
+ * database (every table of the public schema, bytea as text and hex), the vault store (Redis when
+ * REDIS_URL is set: every key of a database of its own; otherwise the in-memory entries) and
+ * DATA_DIR are snapshotted; at the end every canary is searched in every snapshot and every log
+ * line.
  */
 
 describe.each(vaultStoreCases(9))(

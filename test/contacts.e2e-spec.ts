@@ -9,7 +9,7 @@ import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
-describe('contacts (SPEC §5, issue 5)', () => {
+describe('contacts (docs/http-api.md#contacts, issue 5)', () => {
   let t: TestApp;
   let alice: LoggedInUser;
   let bob: LoggedInUser;

@@ -64,7 +64,7 @@ import { bodyOf } from './support/http-body';
 import { waitUntil } from './support/wait-until';
 
 /**
- * SPEC §1, "Keys in memory" (issue 12): a core dump of the live server reveals no key. The
+ * docs/crypto.md#keys-in-memory (issue 12): a core dump of the live server reveals no key. The
  * production build (`node dist/main.js`, NODE_ENV=production) starts with its master key sealed
  * on a PKCS#11 token (SoftHSM2, `APP_MASTER_KEY_SEALED`, PIN from `PKCS11_PIN_FILE`), serves a
  * whole account's life over HTTP — register, log in, profile, contacts, a document, a password
@@ -117,7 +117,7 @@ const PROFILE = {
 };
 
 describeWithGcore(
-  'a core dump of the running server holds no key (SPEC §1, issue 12)',
+  'a core dump of the running server holds no key (docs/crypto.md#keys-in-memory, issue 12)',
   () => {
     const dirs: string[] = [];
     let database: TestDatabase | undefined;

@@ -19,7 +19,7 @@ interface OpenApiDocument {
   >;
 }
 
-describe('API documentation (SPEC §5)', () => {
+describe('API documentation (docs/http-api.md#api-documentation)', () => {
   let t: TestApp;
   const http = () => request(t.app.getHttpServer());
 

@@ -38,7 +38,7 @@ function pdfText(pdf: Buffer): string {
   return text;
 }
 
-describe('documents (SPEC §4, issue 5)', () => {
+describe('documents (docs/documents.md, issue 5)', () => {
   let t: TestApp;
   let user: LoggedInUser;
   const http = () => request(t.app.getHttpServer());

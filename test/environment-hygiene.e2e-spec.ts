@@ -14,9 +14,9 @@ import { ensureBuild, startBuiltApp, stopApp } from './support/built-app';
 import { waitUntil } from './support/wait-until';
 
 /**
- * Issue 12, item 4 (SPEC §1: "Secrets are removed from process.env after reading and never
- * passed to child processes"), through the real process (`node dist/main.js`) with no
- * DATABASE_URL, so that it starts its embedded PostgreSQL:
+ * Issue 12, item 4 (docs/operations.md#secrets-in-the-environment: "Secrets are removed from
+ * process.env after reading and never passed to child processes"), through the real process
+ * (`node dist/main.js`) with no DATABASE_URL, so that it starts its embedded PostgreSQL:
  * - the running app's own `process.env` holds no secret variable any more (read through a test
  *   preload that writes `process.env` to a file on SIGUSR2);
  * - no process of the embedded PostgreSQL (postmaster and its children, started after the
@@ -33,7 +33,7 @@ if (!linux)
   );
 
 (linux ? describe : describe.skip)(
-  'secrets leave the environment (SPEC §1, issue 12 item 4)',
+  'secrets leave the environment (docs/operations.md#secrets-in-the-environment, issue 12 item 4)',
   () => {
     const masterKey = randomBytes(32);
     const masterKeyText = masterKey.toString('base64');

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { createTestApp, TestApp } from './support/test-app';
 
-describe('health (SPEC §5)', () => {
+describe('health (docs/http-api.md#health)', () => {
   let t: TestApp;
   const http = () => request(t.app.getHttpServer());
 

@@ -69,7 +69,7 @@ class ProbeController {
   }
 }
 
-describe('HTTP conventions (SPEC §5)', () => {
+describe('HTTP conventions (docs/http-api.md#conventions)', () => {
   let t: TestApp;
   const http = () => request(t.app.getHttpServer());
 

@@ -15,7 +15,7 @@ import { createTestDatabase, TestDatabase } from './support/test-database';
 import { waitUntil } from './support/wait-until';
 
 /**
- * SPEC §1 "Keys in memory", issue 12: keys live in locked memory, every request gives back the
+ * docs/crypto.md#keys-in-memory, issue 12: keys live in locked memory, every request gives back the
  * key memory it took, and the start-up self-check tells when locking does not work.
  */
 describe('key memory (issue 12)', () => {

@@ -33,7 +33,10 @@ const PROFILE = {
   nationalId: 'NI-ROT-4242',
 };
 
-/** SPEC §1 and issue 7: POST /v1/me/keys/rotate re-encrypts everything and destroys the old key. */
+/**
+ * docs/crypto.md#key-rotation and issue 7: POST /v1/me/keys/rotate re-encrypts everything and
+ * destroys the old key.
+ */
 describe('key rotation (POST /v1/me/keys/rotate)', () => {
   let t: TestApp;
   let http: () => App;

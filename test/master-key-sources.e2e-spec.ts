@@ -29,10 +29,11 @@ import { createTestApp, TestApp } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
 /**
- * SPEC §1 master key sources, issue 12: APP_MASTER_KEY_FILE, and APP_MASTER_KEY_SEALED opened on
- * a real PKCS#11 token (SoftHSM2 in a temporary directory), sealed (AES-GCM and RSA-OAEP) and
- * resealed (within and across mechanisms) with the real `npm run master-key` command; the app restarts from each source on one database, data intact,
- * and every bad setting stops start-up naming its variable, never a secret.
+ * Master key sources (docs/operations.md#the-master-key-three-sources), issue 12:
+ * APP_MASTER_KEY_FILE, and APP_MASTER_KEY_SEALED opened on a real PKCS#11 token (SoftHSM2 in a
+ * temporary directory), sealed (AES-GCM and RSA-OAEP) and resealed (within and across mechanisms)
+ * with the real `npm run master-key` command; the app restarts from each source on one database,
+ * data intact, and every bad setting stops start-up naming its variable, never a secret.
  *
  * Without SoftHSM2 the suite is skipped with a printed reason (a machine with only Node and npm
  * must pass `npm test`), unless CI=true, where a missing SoftHSM2 fails.

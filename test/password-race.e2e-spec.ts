@@ -5,7 +5,10 @@ import { bearer, login, registerUser } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
-/** SPEC/issue 4: concurrent password changes are serialised; one wins, nobody is locked out, no DEK is lost. */
+/**
+ * issue 4: concurrent password changes are serialised; one wins, nobody is locked out, no DEK is
+ * lost.
+ */
 describe('concurrent password changes', () => {
   let t: TestApp;
   const http = () => request(t.app.getHttpServer());

@@ -12,9 +12,9 @@ import { STRONG_PASSWORD } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
-// SPEC §7 rate limits: per account (failed logins) and per client address (all auth routes).
-// Apps trust one proxy hop (TRUST_PROXY=1), so each test can speak from its own address with
-// X-Forwarded-For instead of sharing the budget of 127.0.0.1.
+// Rate limits (docs/security.md#rate-limits): per account (failed logins) and per client address
+// (all auth routes). Apps trust one proxy hop (TRUST_PROXY=1), so each test can speak from its own
+// address with X-Forwarded-For instead of sharing the budget of 127.0.0.1.
 
 const WRONG_PASSWORD = 'not the right passphrase';
 let addressCounter = 0;
@@ -70,7 +70,7 @@ function expectNoPiiInLogs(
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('per-account limit on failed logins (SPEC defaults: 10 per 15 minutes, memory store)', () => {
+describe('per-account limit on failed logins (defaults: 10 per 15 minutes, memory store)', () => {
   let t: TestApp;
   const emails: string[] = [];
   /** Each request from another address: the per-account limit holds against a distributed guesser. */

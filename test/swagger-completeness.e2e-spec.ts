@@ -6,22 +6,28 @@ import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
- * SPEC §5: the OpenAPI document at /docs-json describes every /v1 route completely: a summary, a
- * success response with its schema, its errors as problem+json (`ProblemDetails`), the request
- * body with a schema and examples, and the bearer scheme on every route that needs a token.
- * Failures list every gap at once, as "METHOD /path: what is missing".
+ * docs/http-api.md#api-documentation: the OpenAPI document at /docs-json describes every /v1 route
+ * completely: a summary, a success response with its schema, its errors as problem+json
+ * (`ProblemDetails`), the request body with a schema and examples, and the bearer scheme on every
+ * route that needs a token. Failures list every gap at once, as "METHOD /path: what is missing".
  */
 
-/** The routes that take no token (SPEC §5); every other /v1 route needs `access-token`. */
+/**
+ * The routes that take no token (docs/http-api.md#authentication); every other /v1 route needs
+ * `access-token`.
+ */
 const PUBLIC_OPERATIONS = new Set([
   'POST /v1/auth/register',
   'POST /v1/auth/login',
   'POST /v1/auth/refresh',
   'POST /v1/auth/recover',
 ]);
-/** POST/PUT/PATCH routes that take no body (SPEC §5). */
+/** POST/PUT/PATCH routes that take no body (docs/http-api.md#request-bodies). */
 const BODYLESS_WRITES = new Set(['POST /v1/auth/logout']);
-/** Other routes that take a JSON body (SPEC §5: DELETE /v1/me takes `{password}`). */
+/**
+ * Other routes that take a JSON body (docs/http-api.md#request-bodies: DELETE /v1/me takes
+ * `{password}`).
+ */
 const OTHER_BODY_OPERATIONS = new Set(['DELETE /v1/me']);
 const PROBLEM_SCHEMA_REF = '#/components/schemas/ProblemDetails';
 const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -86,7 +92,7 @@ interface OpenApiDocument {
   };
 }
 
-describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
+describe('OpenAPI completeness (docs/http-api.md#api-documentation: every /v1 route documented)', () => {
   let t: TestApp;
   let document: OpenApiDocument;
   let operations: {
@@ -178,7 +184,7 @@ describe('OpenAPI completeness (SPEC §5: every /v1 route documented)', () => {
     return [];
   };
 
-  it('lists the /v1 routes of SPEC §5 (the checks below run over something)', () => {
+  it('lists the /v1 routes in docs/http-api.md#routes (the checks below run over something)', () => {
     const keys = v1().map(({ key }) => key);
     expect(keys).toEqual(
       expect.arrayContaining([

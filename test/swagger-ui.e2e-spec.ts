@@ -12,9 +12,9 @@ import { registerUser, type RegisteredUser } from './support/auth-client';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
- * SPEC §5 "Swagger UI with bearer Authorize", checked in a real browser: Debian's Chromium driven
- * by playwright-core (no browser download). Log in through "Try it out", paste the token into
- * "Authorize", then read the profile, exactly as a person would.
+ * docs/http-api.md#api-documentation "Swagger UI with bearer Authorize", checked in a real browser:
+ * Debian's Chromium driven by playwright-core (no browser download). Log in through "Try it out",
+ * paste the token into "Authorize", then read the profile, exactly as a person would.
  *
  * Without Chromium the suite is skipped with a printed reason (a fresh machine with only Node and
  * npm must pass `npm test`), unless BROWSER_TESTS=required (CI), where a missing browser fails.
@@ -67,7 +67,7 @@ const describeInBrowser =
   chromiumAvailable || BROWSER_REQUIRED ? describe : describe.skip;
 
 describeInBrowser(
-  'Swagger UI in a real browser (SPEC §5: /docs with bearer Authorize)',
+  'Swagger UI in a real browser (docs/http-api.md#api-documentation: /docs with bearer Authorize)',
   () => {
     let t: TestApp | undefined;
     let browser: Browser | undefined;

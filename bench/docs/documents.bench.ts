@@ -1,9 +1,9 @@
 /**
- * Documents (SPEC §4): streaming encryption and decryption of a 100 MB stream, both algorithms:
- * in memory (the encryption itself: the `docs.*MBps` keys) and through the app's own path to and
- * from disk (`createEncryptStream` → `DocumentFiles.write`, `openRead` → `createDecryptStream`)
- * beside a plain copy to and from disk in the same run; and the peak RSS growth of one encrypt +
- * decrypt in a fresh process.
+ * Documents (docs/documents.md#file-format): streaming encryption and decryption of a 100 MB
+ * stream, both algorithms: in memory (the encryption itself: the `docs.*MBps` keys) and through the
+ * app's own path to and from disk (`createEncryptStream` → `DocumentFiles.write`, `openRead` →
+ * `createDecryptStream`) beside a plain copy to and from disk in the same run; and the peak RSS
+ * growth of one encrypt + decrypt in a fresh process.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

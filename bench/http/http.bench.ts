@@ -1,8 +1,9 @@
 /**
- * HTTP section (issue 6, SPEC §8): authenticated `GET /v1/me/profile` (five encrypted PII
- * fields) against the same route over the plaintext twin (`GET /v1/bench-plain/me/profile`,
- * bench-only), with `GET /health/live` as the framework's ceiling. One user, one access token,
- * autocannon on loopback, the same connections and duration for every variant, interleaved.
+ * HTTP section (issue 6, docs/benchmarks.md#targets): authenticated `GET /v1/me/profile` (five
+ * encrypted PII fields) against the same route over the plaintext twin
+ * (`GET /v1/bench-plain/me/profile`, bench-only), with `GET /health/live` as the framework's
+ * ceiling. One user, one access token, autocannon on loopback, the same connections and duration
+ * for every variant, interleaved.
  */
 import { Client } from 'pg';
 import { BenchSection } from '../support/bench-context';

@@ -1,5 +1,5 @@
 /**
- * Login section (issue 6, SPEC §8), against the compiled app in its own process.
+ * Login section (issue 6, docs/benchmarks.md#targets), against the compiled app in its own process.
  *
  * 1. KDF ratio: the raw argon2id rate — `derivePasswordMasterKey` (src/crypto/kdf.ts, the call
  *    the app makes: argon2id, then the HMAC of KDF version 2, a few µs) at the cost and version

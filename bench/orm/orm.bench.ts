@@ -1,11 +1,12 @@
 /**
- * ORM level (SPEC §8): an entity with six PII columns shaped like a contact, in four variants
- * in one database (TypeORM 1.1.1) — a plaintext twin, ours (`@EncryptedColumn`) with the
- * default XChaCha20-Poly1305 and with AES-256-GCM, and the peer `typeorm-encrypted`. Operations,
- * as an app does them: `repository.save(array)` of 500 new entities at a time (insert),
- * `find({ where: { ownerId } })` returning 1,000 rows, `findOneBy({ id })`, and (beyond SPEC §8)
- * an update: `findOneByOrFail`, change one field, `save()`. Our variants run each batch or
- * request-sized unit in its own key scope (`KeyContext.runWithKeyring`), as a request does.
+ * ORM level (docs/benchmarks.md#targets): an entity with six PII columns shaped like a contact, in
+ * four variants in one database (TypeORM 1.1.1) — a plaintext twin, ours (`@EncryptedColumn`) with
+ * the default XChaCha20-Poly1305 and with AES-256-GCM, and the peer `typeorm-encrypted`.
+ * Operations, as an app does them: `repository.save(array)` of 500 new entities at a time (insert),
+ * `find({ where: { ownerId } })` returning 1,000 rows, `findOneBy({ id })`, and (beyond
+ * docs/benchmarks.md#targets) an update: `findOneByOrFail`, change one field, `save()`. Our
+ * variants run each batch or request-sized unit in its own key scope (`KeyContext.runWithKeyring`),
+ * as a request does.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -67,7 +68,8 @@ export const runOrmBench: BenchSection = async (context) => {
   const findSlices = context.quick ? 3 : 20;
   const findOneSlices = context.quick ? 4 : 20;
   const FIND_ONE_SLICE = context.quick ? 25 : 50;
-  // Not in SPEC §8: load one row, change one PII field, save() — what PATCH /v1/contacts/:id does.
+  // Not in docs/benchmarks.md#targets: load one row, change one PII field, save() — what
+  // PATCH /v1/contacts/:id does.
   const updateSlices = context.quick ? 2 : 10;
   const UPDATE_SLICE = context.quick ? 8 : 25;
 

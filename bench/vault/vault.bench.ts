@@ -1,8 +1,8 @@
 /**
- * Key vault (SPEC §2, §8): the per-request cost of finding a session's sealed entry and
- * unwrapping its keyring (memory store; the Redis store too when REDIS_URL is set), and the
- * memory the memory store holds per session, with the app's real identifiers (SHA-256 hex of
- * the session id, a UUID user id, a 16-byte client share).
+ * Key vault (docs/sessions.md and docs/benchmarks.md): the per-request cost of finding a session's
+ * sealed entry and unwrapping its keyring (memory store; the Redis store too when REDIS_URL is
+ * set), and the memory the memory store holds per session, with the app's real identifiers (SHA-256
+ * hex of the session id, a UUID user id, a 16-byte client share).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { generateDataKey } from '../../src/crypto/data-key';

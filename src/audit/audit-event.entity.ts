@@ -9,8 +9,8 @@ import {
 export type AuditOutcome = 'success' | 'failure';
 
 /**
- * SPEC §7: one row per security event, kept after account deletion. It holds ids, never PII or
- * secrets: `userId` becomes unlinkable once the user's rows are gone.
+ * docs/security.md#audit-log: one row per security event, kept after account deletion. It holds
+ * ids, never PII or secrets: `userId` becomes unlinkable once the user's rows are gone.
  */
 @Entity({ name: 'audit_events' })
 @Index('idx_audit_events_user_time', ['userId', 'occurredAt'])

@@ -24,8 +24,9 @@ export interface AuditContext {
 }
 
 /**
- * SPEC §7: security events with user id, time, client address and outcome — never PII or
- * secrets. A failure to write one is logged and does not fail the request it describes.
+ * docs/security.md#audit-log: security events with user id, time, client address and outcome —
+ * never PII or secrets. A failure to write one is logged and does not fail the request it
+ * describes.
  */
 @Injectable()
 export class AuditLogService {

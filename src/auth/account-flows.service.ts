@@ -35,9 +35,9 @@ const FIRST_KEY_VERSION = 1;
 const PG_UNIQUE_VIOLATION = '23505';
 
 /**
- * The account lifecycle of SPEC §1–2 over the key hierarchy: register, login, password change,
- * recovery (deletion is `MeModule`'s). Each flow costs exactly the argon2id calls it must: one for register and
- * login, two when a new password is set.
+ * The account lifecycle in docs/crypto.md and docs/sessions.md over the key hierarchy: register,
+ * login, password change, recovery (deletion is `MeModule`'s). Each flow costs exactly the argon2id
+ * calls it must: one for register and login, two when a new password is set.
  */
 @Injectable()
 export class AccountFlowsService {
@@ -117,8 +117,9 @@ export class AccountFlowsService {
   }
 
   /**
-   * One argon2id call whether or not the account exists; identical failures (SPEC §7). A locked
-   * account (too many failures, unknown emails alike) is refused before the lookup and the KDF.
+   * One argon2id call whether or not the account exists; identical failures
+   * (docs/security.md#unknown-emails). A locked account (too many failures, unknown emails alike)
+   * is refused before the lookup and the KDF.
    */
   async login(
     email: string,

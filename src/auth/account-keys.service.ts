@@ -50,10 +50,10 @@ export interface WrappedDataKey {
 }
 
 /**
- * The key hierarchy of SPEC §1 applied to accounts: derives password and recovery material,
- * verifies a password with exactly one argon2id call (of the account's own KDF version), wraps
- * and unwraps every DEK version. Holds no state but the server keys; every KEK it returns is the
- * caller's to zero.
+ * The key hierarchy in docs/crypto.md#key-hierarchy applied to accounts: derives password and
+ * recovery material, verifies a password with exactly one argon2id call (of the account's own KDF
+ * version), wraps and unwraps every DEK version. Holds no state but the server keys; every KEK it
+ * returns is the caller's to zero.
  */
 @Injectable()
 export class AccountKeysService {
@@ -128,7 +128,10 @@ export class AccountKeysService {
     }
   }
 
-  /** Same cost as `verifyPassword` for an account that does not exist (SPEC §7). */
+  /**
+   * Same cost as `verifyPassword` for an account that does not exist
+   * (docs/security.md#unknown-emails).
+   */
   async spendDummyVerification(password: string): Promise<void> {
     const masterKey = await this.kdf.deriveMasterKey(
       password,

@@ -1,6 +1,9 @@
 import { DomainError } from '../common/problem/domain-error';
 
-/** Wrong password, unknown email, wrong recovery code: one answer for all (SPEC §5, §7). */
+/**
+ * Wrong password, unknown email, wrong recovery code: one answer for all
+ * (docs/security.md#unknown-emails).
+ */
 export class InvalidCredentialsError extends DomainError {
   constructor() {
     super(

@@ -16,7 +16,8 @@ import { TokenService } from './tokens/token.service';
 
 /**
  * Accounts, sessions and tokens; its guard protects every route of the app (deny by default).
- * The auth routes are rate limited per client address and, for login, per account (SPEC §7).
+ * The auth routes are rate limited per client address and, for login, per account
+ * (docs/security.md#rate-limits).
  */
 @Module({
   imports: [

@@ -1,7 +1,10 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { registerDecorator, ValidationOptions } from 'class-validator';
 
-/** SPEC §5/§7: 12 to 256 characters, no composition rules, no truncation, not a common password. */
+/**
+ * docs/security.md#passwords: 12 to 256 characters, no composition rules, no truncation, not a
+ * common password.
+ */
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 256;
 

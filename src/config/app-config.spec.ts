@@ -30,7 +30,7 @@ describe('loadAppConfig', () => {
     throw new Error('expected a ConfigValidationError');
   }
 
-  it('applies the SPEC §6 defaults', () => {
+  it('applies the defaults of docs/running.md#configuration', () => {
     const config = loadAppConfig({
       DATA_DIR: dataDir,
       APP_MASTER_KEY: validKey,

@@ -12,7 +12,7 @@ import {
 export const NODE_ENVIRONMENTS = ['development', 'production', 'test'] as const;
 export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
 
-/** AEAD for new ciphertexts (SPEC §1); both always decrypt. */
+/** AEAD for new ciphertexts (docs/crypto.md#the-envelope); both always decrypt. */
 export const ENCRYPTION_ALGORITHMS = [
   'xchacha20-poly1305',
   'aes-256-gcm',
@@ -40,8 +40,9 @@ export type TrustProxySetting = false | number | readonly string[];
 const TRUST_PROXY_SUBNET_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 /**
- * The whole configuration of the service, read once from the environment (SPEC §6) and
- * validated before anything starts. Inject it by class: `constructor(private config: AppConfig)`.
+ * The whole configuration of the service, read once from the environment
+ * (docs/running.md#configuration) and validated before anything starts. Inject it by class:
+ * `constructor(private config: AppConfig)`.
  */
 export class AppConfig {
   readonly nodeEnv: NodeEnvironment;
@@ -73,14 +74,20 @@ export class AppConfig {
   /** Human-readable log lines through pino-pretty (a development dependency) instead of JSON. */
   readonly logPretty: boolean;
   readonly encryptionAlgorithm: EncryptionAlgorithmName;
-  /** Requests per client address to the auth routes per `authRateLimitWindowSeconds` (SPEC §7). */
+  /**
+   * Requests per client address to the auth routes per `authRateLimitWindowSeconds`
+   * (docs/security.md#rate-limits).
+   */
   readonly authRateLimit: number;
   readonly authRateLimitWindowSeconds: number;
   /** Failed logins per account per `loginFailureWindowSeconds`; then 429 until the window ends. */
   readonly loginFailureLimit: number;
   readonly loginFailureWindowSeconds: number;
   readonly trustProxy: TrustProxySetting;
-  /** argon2id cost for new and upgraded passwords (never below OWASP's minimum, SPEC §1). */
+  /**
+   * argon2id cost for new and upgraded passwords (never below OWASP's minimum,
+   * docs/crypto.md#key-hierarchy).
+   */
   readonly argon2MemoryKiB: number;
   readonly argon2Iterations: number;
   readonly argon2Parallelism: number;
@@ -133,8 +140,8 @@ export class ConfigValidationError extends Error {
 type Environment = Record<string, string | undefined>;
 
 /**
- * Reads and validates every variable of SPEC §6. May create the development master key
- * under `DATA_DIR` (see `resolveMasterKey`); otherwise has no side effects.
+ * Reads and validates every variable in docs/running.md#configuration. May create the development
+ * master key under `DATA_DIR` (see `resolveMasterKey`); otherwise has no side effects.
  *
  * @throws ConfigValidationError naming each invalid variable.
  */

@@ -16,7 +16,7 @@ import {
   resolveMasterKey,
 } from './master-key';
 
-describe('master key sources (SPEC §1)', () => {
+describe('master key sources (docs/operations.md#the-master-key-three-sources)', () => {
   let dir: string;
   const key = randomBytes(32);
   const encoded = key.toString('base64');

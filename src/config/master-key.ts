@@ -22,7 +22,10 @@ import { decodeBase64Secret, encodeBase64Secret } from './base64-bytes';
 export const MASTER_KEY_BYTES = 32;
 export const DEV_MASTER_KEY_FILE = 'master.key';
 
-/** The three ways to give the master key (SPEC §1); at most one may be set. */
+/**
+ * The three ways to give the master key (docs/operations.md#the-master-key-three-sources); at most
+ * one may be set.
+ */
 export const MASTER_KEY_VARIABLES = [
   'APP_MASTER_KEY',
   'APP_MASTER_KEY_FILE',
@@ -51,7 +54,7 @@ const HOW_TO_GENERATE =
 const FILE_FORMAT = `must hold ${MASTER_KEY_BYTES} bytes in base64 (44 characters), optionally followed by one newline`;
 
 /**
- * The master key (SPEC §1) from exactly one source:
+ * The master key (docs/operations.md#the-master-key-three-sources) from exactly one source:
  * - `APP_MASTER_KEY`: base64 in the environment (the weakest: a string that cannot be wiped, and
  *   the environment block the process started with keeps it for the process's life);
  * - `APP_MASTER_KEY_FILE`: a file holding the base64 (Docker/Kubernetes secrets), read as bytes;

@@ -4,7 +4,7 @@ import {
   SECRET_ENVIRONMENT_VARIABLES,
 } from './secret-environment';
 
-describe('removeSecretsFromEnvironment (SPEC §1: secrets leave process.env after reading)', () => {
+describe('removeSecretsFromEnvironment (docs/operations.md#secrets-in-the-environment: secrets leave process.env after reading)', () => {
   it('removes every secret variable and keeps the rest', () => {
     const env: NodeJS.ProcessEnv = {
       APP_MASTER_KEY: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0=',

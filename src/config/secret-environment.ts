@@ -1,5 +1,5 @@
 /**
- * Variables whose values are secrets (SPEC §1, "Keys in memory": secrets are removed from
+ * Variables whose values are secrets (docs/crypto.md#keys-in-memory: secrets are removed from
  * `process.env` after reading and never passed to child processes):
  * - `APP_MASTER_KEY`: the root of every server secret;
  * - `PKCS11_PIN`: unlocks the token that unseals `APP_MASTER_KEY_SEALED`;

@@ -5,8 +5,8 @@ import { zeroBuffer } from '../crypto/secure-memory';
 import { AppConfig } from './app-config';
 
 /**
- * The server secrets of SPEC §1 (derived from the master key by `loadAppConfig`, in locked
- * memory), injectable anywhere, wiped at shutdown.
+ * The server secrets in docs/crypto.md#key-hierarchy (derived from the master key by
+ * `loadAppConfig`, in locked memory), injectable anywhere, wiped at shutdown.
  */
 @Injectable()
 export class ServerKeys implements ServerSecrets, OnApplicationShutdown {

@@ -10,7 +10,7 @@ import {
 import { secureAlloc, secureTakeOver, zeroBuffer } from './secure-memory';
 
 /**
- * Binary envelope (SPEC §3), one per encrypted value:
+ * Binary envelope (docs/crypto.md#the-envelope), one per encrypted value:
  *
  *   offset 0  format version   1 byte   (1)
  *   offset 1  algorithm id     1 byte   (1 = XChaCha20-Poly1305, 2 = AES-256-GCM)

@@ -3,9 +3,9 @@ import { hkdfSha256 } from './kdf';
 
 /**
  * Blind index: HMAC-SHA256 of a normalised value, for equality search on encrypted fields
- * (SPEC §3). Kept at the full 32 bytes: truncation would only add false matches (and break the
- * uniqueness of the login email), while the key — per user, or the server's for the login
- * email — is what keeps the index from being a dictionary target.
+ * (docs/crypto.md#blind-indexes). Kept at the full 32 bytes: truncation would only add false
+ * matches (and break the uniqueness of the login email), while the key — per user, or the server's
+ * for the login email — is what keeps the index from being a dictionary target.
  */
 export const BLIND_INDEX_BYTES = 32;
 
@@ -24,12 +24,12 @@ export function deriveBlindIndexKey(dataKey: Buffer, purpose: string): Buffer {
   return hkdfSha256(dataKey, `blind-index/${purpose}`);
 }
 
-/** Email as SPEC §5 normalises it: trimmed, lower-cased (Unicode NFC). */
+/** Email as the API normalises it (docs/http-api.md#emails): trimmed, lower-cased (Unicode NFC). */
 export function normalizeEmail(email: string): string {
   return email.normalize('NFC').trim().toLowerCase();
 }
 
-/** Phone as digits with a leading `+` (SPEC/issue 5): `+1 (555) 010-9999` → `+15550109999`. */
+/** Phone as digits with a leading `+` (issue 5): `+1 (555) 010-9999` → `+15550109999`. */
 export function normalizePhone(phone: string): string {
   return `+${phone.replace(/\D/g, '')}`;
 }

@@ -9,11 +9,11 @@ import { secureAlloc, zeroBuffer } from './secure-memory';
  *
  * Why not node:crypto's `hkdfSync`/`createHmac`: `hkdfSync` turns its input key into a
  * KeyObject, an OpenSSL-heap copy that lives until the garbage collector runs — a copy of a data
- * key in swappable, dumpable memory for every blind-index or file key derived (SPEC §1, "Keys in
- * memory"); `createHmac().digest()` returns its output in a fresh ordinary Buffer. libsodium
- * exposes SHA-256 with a caller-provided state, so here nothing leaves locked memory. The
- * constructions are the RFCs' own; `hkdf.spec.ts` checks them against RFC 4231 and RFC 5869
- * vectors and against node:crypto on random inputs.
+ * key in swappable, dumpable memory for every blind-index or file key derived
+ * (docs/crypto.md#keys-in-memory); `createHmac().digest()` returns its output in a fresh ordinary
+ * Buffer. libsodium exposes SHA-256 with a caller-provided state, so here nothing leaves locked
+ * memory. The constructions are the RFCs' own; `hkdf.spec.ts` checks them against RFC 4231 and
+ * RFC 5869 vectors and against node:crypto on random inputs.
  */
 export const SHA256_BYTES = 32;
 const BLOCK_BYTES = 64;

@@ -17,7 +17,10 @@ export type PasswordKdfVersion = 1 | 2;
 /** What new and changed passwords are derived with; older accounts move to it at their next login. */
 export const CURRENT_PASSWORD_KDF_VERSION: PasswordKdfVersion = 2;
 
-/** argon2id cost and KDF version, stored per user beside the salt so both can be raised later (SPEC §1). */
+/**
+ * argon2id cost and KDF version, stored per user beside the salt so both can be raised later
+ * (docs/crypto.md#key-hierarchy).
+ */
 export interface Argon2Params {
   /** Memory in KiB. */
   memoryKiB: number;
@@ -65,11 +68,12 @@ export function generateSalt(): Buffer {
 }
 
 /**
- * password ─argon2id(salt, secret = pepper)→ output, and the 32-byte master key (SPEC §1) is,
- * by `params.version`: 1, that output; 2, HMAC-SHA256(argon2OutputKey, output). The one
- * expensive call of a login or registration; everything else derives from its result with HKDF.
- * The password is NFC-normalised (the same password typed on two keyboards is one password),
- * never truncated. The result is in locked memory: the caller releases it with `zeroBuffer`.
+ * password ─argon2id(salt, secret = pepper)→ output, and the 32-byte master key
+ * (docs/crypto.md#key-hierarchy) is, by `params.version`: 1, that output; 2,
+ * HMAC-SHA256(argon2OutputKey, output). The one expensive call of a login or registration;
+ * everything else derives from its result with HKDF. The password is NFC-normalised (the same
+ * password typed on two keyboards is one password), never truncated. The result is in locked
+ * memory: the caller releases it with `zeroBuffer`.
  */
 export async function derivePasswordMasterKey(
   password: string,

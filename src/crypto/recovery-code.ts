@@ -7,7 +7,7 @@ import { secureAlloc, zeroBuffer } from './secure-memory';
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const GROUPS = 7;
 const GROUP_LENGTH = 4;
-/** 28 characters × 5 bits = 140 random bits (SPEC §1 asks for at least 128). */
+/** 28 characters × 5 bits = 140 random bits (docs/crypto.md#key-hierarchy). */
 export const RECOVERY_CODE_CHARACTERS = GROUPS * GROUP_LENGTH;
 const DISPLAYED_LENGTH = RECOVERY_CODE_CHARACTERS + GROUPS - 1;
 const HYPHEN = 0x2d;
@@ -120,8 +120,9 @@ function isWhiteSpace(code: number): boolean {
 /**
  * recoveryCode ─HKDF-SHA256(salt = own salt, ikm = pepper ‖ code, "recovery/kek")→ recovery KEK.
  * The code carries 140 random bits, so a memory-hard KDF would add nothing against guessing
- * (2^140 HKDF calls) while costing a second argon2id call at registration; SPEC §1 allows
- * exactly one per registration or login. The pepper keeps a database dump alone useless here too.
+ * (2^140 HKDF calls) while costing a second argon2id call at registration;
+ * docs/crypto.md#key-hierarchy allows exactly one per registration or login. The pepper keeps a
+ * database dump alone useless here too.
  */
 export function deriveRecoveryKek(
   recoveryCode: string,

@@ -10,7 +10,7 @@ const sodium = sodiumTyped as unknown as {
 };
 
 /**
- * Locked key memory (SPEC §1, "Keys in memory"). Every key this process holds lives in memory
+ * Locked key memory (docs/crypto.md#keys-in-memory). Every key this process holds lives in memory
  * from libsodium's `sodium_malloc`: locked against paging (mlock), excluded from core dumps
  * (MADV_DONTDUMP), fenced by guard pages, and wiped when released.
  *
@@ -187,8 +187,8 @@ export interface SecureMemoryStatus {
 }
 
 /**
- * Whether key memory is really locked (SPEC §1 self-check). Allocates a first slab if none
- * exists, so a start-up call tells whether locking works before any key is held.
+ * Whether key memory is really locked (self-check: docs/crypto.md#keys-in-memory). Allocates a
+ * first slab if none exists, so a start-up call tells whether locking works before any key is held.
  */
 export function secureMemoryStatus(): SecureMemoryStatus {
   return {

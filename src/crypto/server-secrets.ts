@@ -4,12 +4,15 @@ import { hkdfSha256 } from './kdf';
 import { zeroBuffer } from './secure-memory';
 
 /**
- * Every server secret, each derived from the master key with its own HKDF label (SPEC §1). The
- * Buffers are in locked memory; the JWT key is a KeyObject, whose bytes node:crypto copies into
- * OpenSSL's ordinary heap (docs/crypto.md, "Keys in memory").
+ * Every server secret, each derived from the master key with its own HKDF label
+ * (docs/crypto.md#key-hierarchy). The Buffers are in locked memory; the JWT key is a KeyObject,
+ * whose bytes node:crypto copies into OpenSSL's ordinary heap (docs/crypto.md, "Keys in memory").
  */
 export interface ServerSecrets {
-  /** HS256 key as a KeyObject: jsonwebtoken verifies ~50× faster than with a Buffer (SPEC §7). */
+  /**
+   * HS256 key as a KeyObject: jsonwebtoken verifies ~50× faster than with a Buffer
+   * (docs/security.md#access-tokens).
+   */
   jwtSigningKey: KeyObject;
   /** argon2's `secret`: without it a database dump allows no offline guessing. */
   pepper: Buffer;

@@ -12,7 +12,7 @@ import { hkdfSha256 } from './kdf';
 import { secureAlloc, zeroBuffer } from './secure-memory';
 
 /**
- * Streaming AEAD for document files (SPEC §4). One file:
+ * Streaming AEAD for document files (docs/documents.md#file-format). One file:
  *
  *   offset  0  magic            4 bytes  "VPS1"
  *   offset  4  format version   1 byte   (1)

@@ -28,11 +28,11 @@ const execFileAsync = promisify(execFile);
 /**
  * The whole environment of every program this file runs (initdb, pg_ctl and the postgres it
  * starts, unshare, id, useradd, chown): never the app's own, which may hold secrets
- * (SPEC §1: secrets are never passed to child processes) or PG* variables that would change
- * what the server does. PATH finds `unshare`, `id` and the rest; LC_ALL=C keeps initdb's
- * locale independent of the host; TZ, when set, is the server's time zone as it would be for
- * any PostgreSQL. The binaries need nothing else: they find their libraries through their
- * RUNPATH ($ORIGIN/../lib) and their share/ directory next to themselves.
+ * (docs/operations.md#secrets-in-the-environment: secrets are never passed to child processes) or
+ * PG* variables that would change what the server does. PATH finds `unshare`, `id` and the rest;
+ * LC_ALL=C keeps initdb's locale independent of the host; TZ, when set, is the server's time zone
+ * as it would be for any PostgreSQL. The binaries need nothing else: they find their libraries
+ * through their RUNPATH ($ORIGIN/../lib) and their share/ directory next to themselves.
  */
 export function childEnvironment(
   parent: NodeJS.ProcessEnv = process.env,

@@ -9,10 +9,10 @@ import {
 import type { Keyring } from '../key-vault/keyring';
 
 /**
- * The streaming AEAD of document files (SPEC §4): each file sealed under the owner's active key
- * version with the configured algorithm and bound to its owner and document, so a moved, swapped,
- * truncated or altered file fails to decrypt. Decryption takes whichever version a file's header
- * names, from the keyring given; failures are `CryptoError`s.
+ * The streaming AEAD of document files (docs/documents.md#file-format): each file sealed under the
+ * owner's active key version with the configured algorithm and bound to its owner and document, so
+ * a moved, swapped, truncated or altered file fails to decrypt. Decryption takes whichever version
+ * a file's header names, from the keyring given; failures are `CryptoError`s.
  */
 @Injectable()
 export class DocumentCipher {

@@ -8,9 +8,9 @@ import { DocumentFiles } from './document-files';
 import { StoredDocument } from './document.entity';
 
 /**
- * The document files' part of a key rotation (SPEC §1, §4): finds the files of a user still
- * sealed under an older key version (the version is in each file's header) and re-encrypts them
- * as a stream into a new file that replaces the old one atomically.
+ * The document files' part of a key rotation (docs/crypto.md and docs/documents.md): finds the
+ * files of a user still sealed under an older key version (the version is in each file's header)
+ * and re-encrypts them as a stream into a new file that replaces the old one atomically.
  */
 @Injectable()
 export class DocumentKeyRotation {

@@ -19,8 +19,9 @@ export interface RetentionReport {
 }
 
 /**
- * SPEC §4: deletes expired documents (row and file) and cleans orphans. Needs no key: it reads
- * only ids and expiry times. Runs hourly; `run(now)` is public so tests can drive it with a clock.
+ * docs/documents.md#retention: deletes expired documents (row and file) and cleans orphans. Needs
+ * no key: it reads only ids and expiry times. Runs hourly; `run(now)` is public so tests can drive
+ * it with a clock.
  */
 @Injectable()
 export class DocumentRetentionService {

@@ -36,9 +36,9 @@ interface BlindIndexDefinition extends Required<
 const definitions = new Map<EntityClass, BlindIndexDefinition[]>();
 
 /**
- * Companion `bytea` column holding HMAC-SHA256 of the normalised `source` value (SPEC §3),
- * written automatically on insert and update by `BlindIndexSubscriber`. Search with
- * `BlindIndexes.for()`.
+ * Companion `bytea` column holding HMAC-SHA256 of the normalised `source` value
+ * (docs/crypto.md#blind-indexes), written automatically on insert and update by
+ * `BlindIndexSubscriber`. Search with `BlindIndexes.for()`.
  *
  * ```ts
  * @EncryptedColumn() email: string | null;

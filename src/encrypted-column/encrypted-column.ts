@@ -43,10 +43,11 @@ export interface EncryptedColumnOptions {
 
 /**
  * A `bytea` column whose value is encrypted with the current user's active data key (from
- * `KeyContext`) and decrypted with whichever key version its envelope names (SPEC §3). The AAD
- * binds table, column and owner, so a ciphertext moved to another column or another user's row
- * fails with `DataIntegrityError`. No keys in context: `KeyUnavailableError`. Using the column in
- * a find-options `where` throws `EncryptedColumnQueryError` (query a `@BlindIndex` instead).
+ * `KeyContext`) and decrypted with whichever key version its envelope names
+ * (docs/crypto.md#encrypted-columns). The AAD binds table, column and owner, so a ciphertext moved
+ * to another column or another user's row fails with `DataIntegrityError`. No keys in context:
+ * `KeyUnavailableError`. Using the column in a find-options `where` throws
+ * `EncryptedColumnQueryError` (query a `@BlindIndex` instead).
  *
  * The transformer TypeORM gets from here works only once `installEncryptedColumns()` (which
  * `EncryptedColumnsModule` runs) has bound each DataSource's copy of the column to that app's

@@ -11,10 +11,11 @@ import { EncryptedColumnsOptions } from './encrypted-columns.options';
 import { installEncryptedColumns } from './install-encrypted-columns';
 
 /**
- * `@EncryptedColumn`/`@BlindIndex` on the app's TypeORM DataSource (SPEC §3), with this app's
- * options: the AEAD for new ciphertexts, the server blind-index key, and the key-version write
- * guard's query (see `installEncryptedColumns`). Installed while the app's providers are created,
- * so before any `onModuleInit` can query. Exports `BlindIndexes`, for searches.
+ * `@EncryptedColumn`/`@BlindIndex` on the app's TypeORM DataSource (docs/crypto.md#blind-indexes),
+ * with this app's options: the AEAD for new ciphertexts, the server blind-index key, and the
+ * key-version write guard's query (see `installEncryptedColumns`). Installed while the app's
+ * providers are created, so before any `onModuleInit` can query. Exports `BlindIndexes`, for
+ * searches.
  */
 @Module({
   providers: [

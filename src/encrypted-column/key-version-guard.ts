@@ -31,7 +31,8 @@ export class EncryptedWriteOutsideTransactionError extends Error {
 
 /**
  * Makes a write of `@EncryptedColumn` values commit only while the key version that sealed them
- * still exists, so that no ciphertext ever lands under a destroyed key (SPEC §1).
+ * still exists, so that no ciphertext ever lands under a destroyed key
+ * (docs/crypto.md#key-rotation).
  *
  * A transaction that writes encrypted values runs `liveKeySql` ($1 owner id, $2 key version) just
  * before its outermost COMMIT; the query returns a row while that wrapped key exists and locks it

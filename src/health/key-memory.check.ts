@@ -8,7 +8,7 @@ import {
 export type KeyMemoryState = 'locked' | 'unlocked';
 
 /**
- * The start-up self-check of SPEC §1 ("Keys in memory"): every key lives in libsodium secure
+ * The start-up self-check in docs/crypto.md#keys-in-memory: every key lives in libsodium secure
  * memory, which is excluded from core dumps in any case but kept out of swap only if mlock
  * succeeds within RLIMIT_MEMLOCK (or with CAP_IPC_LOCK). When it does not, keys still work, so
  * the service still starts: in production with a loud warning naming the fix, and

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 /**
- * The PKCS11_* variables (SPEC §1, `APP_MASTER_KEY_SEALED`), as the app and `npm run master-key`
- * read them: PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_KEY_LABEL, and PKCS11_PIN or PKCS11_PIN_FILE.
+ * The PKCS11_* variables (docs/operations.md#the-master-key-three-sources,
+ * `APP_MASTER_KEY_SEALED`), as the app and `npm run master-key` read them: PKCS11_MODULE,
+ * PKCS11_TOKEN_LABEL, PKCS11_KEY_LABEL, and PKCS11_PIN or PKCS11_PIN_FILE.
  */
 
 /**

@@ -26,9 +26,9 @@ import {
 } from './pkcs11-token';
 
 /**
- * The master key sealed by a key that never leaves an HSM or TPM (SPEC §1,
- * `APP_MASTER_KEY_SEALED`). The sealed file is JSON, one object, version 1, in one of two kinds,
- * named by `mechanism`:
+ * The master key sealed by a key that never leaves an HSM or TPM
+ * (docs/operations.md#the-master-key-three-sources, `APP_MASTER_KEY_SEALED`). The sealed file is
+ * JSON, one object, version 1, in one of two kinds, named by `mechanism`:
  *
  * ```json
  * {

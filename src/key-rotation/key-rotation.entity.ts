@@ -16,9 +16,10 @@ const bigintAsNumber = {
 };
 
 /**
- * A key rotation that has started and not finished (SPEC §1): the row exists from the moment the
- * new data key is in force until the old one is destroyed, so a process that dies in between
- * leaves it for the next login or request of the user to finish. No secrets, no PII.
+ * A key rotation that has started and not finished (docs/crypto.md#key-rotation): the row exists
+ * from the moment the new data key is in force until the old one is destroyed, so a process that
+ * dies in between leaves it for the next login or request of the user to finish. No secrets, no
+ * PII.
  */
 @Entity({ name: 'key_rotations' })
 export class KeyRotation {

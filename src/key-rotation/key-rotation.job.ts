@@ -20,10 +20,10 @@ const RETRY_AFTER_FAILURE_MS = 60_000;
 const SESSION_RECHECK_MS = 2_000;
 
 /**
- * When a user's key rotation runs (SPEC §1): started by `KeyRotationService` once the new version
- * is in force, and resumed in the background when the key vault unlocks a keyring holding two
- * versions — an unfinished rotation — at login or on any request, throttled per user. One run per
- * user at a time in this process; `KeyRotationRunner` carries each run out.
+ * When a user's key rotation runs (docs/crypto.md#key-rotation): started by `KeyRotationService`
+ * once the new version is in force, and resumed in the background when the key vault unlocks a
+ * keyring holding two versions — an unfinished rotation — at login or on any request, throttled per
+ * user. One run per user at a time in this process; `KeyRotationRunner` carries each run out.
  */
 @Injectable()
 export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {

@@ -10,10 +10,10 @@ import { KeyRotationRunner } from './key-rotation.runner';
 import { KeyRotationService } from './key-rotation.service';
 
 /**
- * `POST /v1/me/keys/rotate` (SPEC §1, §5) starts a rotation that `KeyRotationJob` runs (each run
- * carried out by `KeyRotationRunner`); the job also resumes unfinished rotations, told by the key
- * vault whenever a session's keyring is unlocked. Nothing below this module knows that rotation
- * exists.
+ * `POST /v1/me/keys/rotate` (docs/crypto.md and docs/http-api.md) starts a rotation that
+ * `KeyRotationJob` runs (each run carried out by `KeyRotationRunner`); the job also resumes
+ * unfinished rotations, told by the key vault whenever a session's keyring is unlocked. Nothing
+ * below this module knows that rotation exists.
  */
 @Module({
   imports: [

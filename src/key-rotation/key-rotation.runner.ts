@@ -55,11 +55,11 @@ class RotationStopped extends Error {}
 
 /**
  * One run of a user's key rotation: re-encrypts their data under the new key version and then
- * destroys the old one (SPEC §1). Resumable by construction: the work left is exactly the
- * ciphertexts whose envelope names another version than the new one (bytes 3–6 of every envelope,
- * 7–10 of every document file), found by query each batch; progress lives in the `key_rotations`
- * row, which exists until the old wrapped key is deleted — and that happens only in a transaction
- * that first finds no ciphertext left under it.
+ * destroys the old one (docs/crypto.md#key-rotation). Resumable by construction: the work left is
+ * exactly the ciphertexts whose envelope names another version than the new one (bytes 3–6 of every
+ * envelope, 7–10 of every document file), found by query each batch; progress lives in the
+ * `key_rotations` row, which exists until the old wrapped key is deleted — and that happens only in
+ * a transaction that first finds no ciphertext left under it.
  *
  * One run per user at a time across every instance: a PostgreSQL advisory lock held on the run's
  * own connection, released by the server if the process dies. When runs start: `KeyRotationJob`.

@@ -20,10 +20,10 @@ import { KeyRotationJob } from './key-rotation.job';
 const PG_UNIQUE_VIOLATION = '23505';
 
 /**
- * Starts a user's key rotation (SPEC §1): one argon2id check of the password, then — in one
- * transaction — a new DEK version wrapped by the password's KEK and a new recovery code's KEK,
- * the old version re-wrapped for the new code (the old code stops working at once), the new
- * version made active, and a `key_rotations` row. The answer carries the new recovery code as
+ * Starts a user's key rotation (docs/crypto.md#key-rotation): one argon2id check of the password,
+ * then — in one transaction — a new DEK version wrapped by the password's KEK and a new recovery
+ * code's KEK, the old version re-wrapped for the new code (the old code stops working at once), the
+ * new version made active, and a `key_rotations` row. The answer carries the new recovery code as
  * soon as that has committed; `KeyRotationJob` then re-encrypts the data in the background and
  * destroys the old version. Reads work throughout: this session's keys hold both versions.
  */
@@ -96,7 +96,8 @@ export class KeyRotationService {
     keyring.zero();
 
     try {
-      // Other sessions end before anything changes (SPEC §2): none keeps writing under the old key.
+      // Other sessions end before anything changes (docs/sessions.md#revocation): none keeps
+      // writing under the old key.
       await this.sessions.revokeAllForUser(user.id, session.sessionKeyId);
       await this.dataSource.transaction(async (manager) => {
         const updated = await manager.update(

@@ -1,6 +1,6 @@
 /**
- * The statements a key rotation runs per encrypted entity (SPEC §1), built once at start-up. Pure:
- * identifiers go through the driver's `escape`, every value is a parameter.
+ * The statements a key rotation runs per encrypted entity (docs/crypto.md#key-rotation), built once
+ * at start-up. Pure: identifiers go through the driver's `escape`, every value is a parameter.
  *
  * A ciphertext is stale when its envelope names another key version than the rotation's new one:
  * bytes 3–6 (1-based) of every envelope hold the version; NULL stays NULL and never matches.

@@ -16,8 +16,8 @@ import { createVaultStore } from './stores/create-vault-store';
 import { VAULT_STORE } from './vault-store';
 
 /**
- * The session key vault (SPEC §2) as a Nest module: provides `SessionKeyVault` and
- * `KeyContextMiddleware`. Shutdown (`OnApplicationShutdown` of `SessionKeyVault`) stops the
+ * The session key vault (docs/sessions.md#the-vault) as a Nest module: provides `SessionKeyVault`
+ * and `KeyContextMiddleware`. Shutdown (`OnApplicationShutdown` of `SessionKeyVault`) stops the
  * store's timers, zeroes every buffer it holds and the vault key, and closes the Redis client.
  */
 @Module({

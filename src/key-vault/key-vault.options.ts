@@ -26,7 +26,7 @@ export type VaultStoreConfig = MemoryVaultStoreConfig | RedisVaultStoreConfig;
 export interface KeyVaultModuleOptions {
   /** The server's 32-byte vault secret. The vault keeps its own copy and zeroes it on shutdown. */
   vaultKey: Buffer;
-  /** Sliding idle lifetime of a session's entry. Default 1800 s (SPEC §2). */
+  /** Sliding idle lifetime of a session's entry. Default 1800 s (docs/sessions.md#expiry). */
   idleTtlSeconds?: number;
   /** Absolute lifetime of a session's entry; sliding never goes past it. Default 43 200 s. */
   maxTtlSeconds?: number;

@@ -35,8 +35,8 @@ export interface RevokeAllOptions {
 }
 
 /**
- * The session key vault (SPEC §2): keeps each live session's keyring between requests, sealed
- * under a key that needs the client's share, and gives it back per request.
+ * The session key vault (docs/sessions.md#the-vault): keeps each live session's keyring between
+ * requests, sealed under a key that needs the client's share, and gives it back per request.
  *
  * Fails closed: a missing, expired or unopenable entry is `SessionLockedError` (401, log in
  * again); a store that cannot answer is `VaultUnavailableError` (503) — never a silent miss and

@@ -8,9 +8,9 @@ import { DocumentsService } from '../documents/documents.service';
 import { UsersService } from '../users/users.service';
 
 /**
- * Crypto-shredding (SPEC §1): once the password is confirmed, sessions end, documents (rows and
- * files) go, then the account with its wrapped keys and every row that references it (foreign
- * keys cascade). Only audit events stay.
+ * Crypto-shredding (docs/crypto.md#account-lifecycle): once the password is confirmed, sessions
+ * end, documents (rows and files) go, then the account with its wrapped keys and every row that
+ * references it (foreign keys cascade). Only audit events stay.
  */
 @Injectable()
 export class AccountDeletionService {

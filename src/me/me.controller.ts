@@ -31,7 +31,10 @@ import { KeyRotationService } from '../key-rotation/key-rotation.service';
 import { UsersService } from '../users/users.service';
 import { AccountDeletionService } from './account-deletion.service';
 
-/** A key rotation still re-encrypting (SPEC §1): the old version's key exists until it ends. */
+/**
+ * A key rotation still re-encrypting (docs/crypto.md#key-rotation): the old version's key exists
+ * until it ends.
+ */
 export class KeyRotationStatusDto {
   @ApiProperty({
     example: 1,

@@ -9,7 +9,10 @@ import {
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
 import { User } from '../users/user.entity';
 
-/** The user's own PII (SPEC §5): every field encrypted under their DEK; each may be null. */
+/**
+ * The user's own PII (docs/http-api.md#profile): every field encrypted under their DEK; each may be
+ * null.
+ */
 @Entity({ name: 'profiles' })
 export class Profile {
   @PrimaryColumn({ name: 'user_id', type: 'uuid' })

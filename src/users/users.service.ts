@@ -42,7 +42,8 @@ export class UsersService {
 
   /**
    * The account and its wrapped keys in one round trip, for login (decrypts nothing), in plain
-   * SQL (`database/plain-sql.ts`): beside argon2id, a login should cost nothing (SPEC §8).
+   * SQL (`database/plain-sql.ts`): beside argon2id, a login should cost nothing
+   * (docs/benchmarks.md#targets).
    */
   async findLoginAccount(email: string): Promise<LoginAccount | null> {
     const [emailIndex] = this.blindIndexes.for(User, 'emailIndex', email);

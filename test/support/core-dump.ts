@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 
 /**
- * Core dumps of live processes, and searches of them for key bytes (SPEC §1, "Keys in memory":
+ * Core dumps of live processes, and searches of them for key bytes (docs/crypto.md#keys-in-memory:
  * a core dump of the live server reveals no key). gdb's `gcore` writes what a crash dump would:
  * every mapping except those marked MADV_DONTDUMP, which is what libsodium's `sodium_malloc` sets
  * on key memory, with each thread's registers. Private anonymous mappings that hold no page are

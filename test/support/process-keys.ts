@@ -39,7 +39,10 @@ export interface MasterKeySource {
   ): Record<string, string>;
 }
 
-/** `APP_MASTER_KEY_FILE`: a file holding the key in base64 (SPEC §1). */
+/**
+ * `APP_MASTER_KEY_FILE`: a file holding the key in base64
+ * (docs/operations.md#the-master-key-three-sources).
+ */
 export const MASTER_KEY_FILE: MasterKeySource = {
   name: 'APP_MASTER_KEY_FILE',
   nodeEnv: 'production',
@@ -143,7 +146,7 @@ export function passwordKdfSecrets(masterKey: Buffer): PasswordKdfSecrets {
   return kdfSecrets;
 }
 
-/** The master key and every server secret derived from it (SPEC §1). */
+/** The master key and every server secret derived from it (docs/crypto.md#key-hierarchy). */
 export function serverKeys(masterKey: Buffer): ProcessKey[] {
   const secrets = deriveServerSecrets(masterKey);
   passwordKdfSecrets(masterKey);

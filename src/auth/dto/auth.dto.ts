@@ -27,7 +27,7 @@ const REFRESH_TOKEN_EXAMPLE =
   'Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo';
 const USER_ID_EXAMPLE = '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10';
 
-/** Emails are trimmed and lower-cased before validation and storage (SPEC §5). */
+/** Emails are trimmed and lower-cased before validation and storage (docs/http-api.md#emails). */
 const NormalizedEmail = () =>
   Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' ? normalizeEmail(value) : value,

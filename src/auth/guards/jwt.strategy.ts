@@ -42,9 +42,9 @@ export function bearerTokenFrom(request: {
 const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'kid'];
 
 /**
- * passport-jwt's options for our access tokens (SPEC §7): one pinned algorithm (HS256 with a
- * KeyObject: about 7 µs per verify, against 390 µs for a Buffer secret), `iss` and `aud`
- * checked, the bearer header only (never a query string), `exp` enforced.
+ * passport-jwt's options for our access tokens (docs/security.md#access-tokens): one pinned
+ * algorithm (HS256 with a KeyObject: about 7 µs per verify, against 390 µs for a Buffer secret),
+ * `iss` and `aud` checked, the bearer header only (never a query string), `exp` enforced.
  */
 export function accessTokenVerification(
   serverKeys: ServerKeys,
@@ -95,12 +95,12 @@ export function sessionOfAccessToken(
 }
 
 /**
- * SPEC §2 and §7: a verified access token (see `accessTokenVerification`), then the session's
- * vault entry unlocked with the client share from the token and its keyring attached to the
- * request's key context. Opening the entry is part of authentication, not only of decryption:
- * it proves the token's `sub`, `sid` and `cs` belong together (an entry opens only with its own
- * user, session and client share), so even a token signed with a stolen JWT key gets no further
- * than `session_locked` without a live session's client share. A gone session is 401
+ * docs/sessions.md and docs/security.md: a verified access token (see `accessTokenVerification`),
+ * then the session's vault entry unlocked with the client share from the token and its keyring
+ * attached to the request's key context. Opening the entry is part of authentication, not only of
+ * decryption: it proves the token's `sub`, `sid` and `cs` belong together (an entry opens only with
+ * its own user, session and client share), so even a token signed with a stolen JWT key gets no
+ * further than `session_locked` without a live session's client share. A gone session is 401
  * `session_locked`, a store outage 503.
  */
 @Injectable()

@@ -15,8 +15,9 @@ import { kdfConcurrency, lowerThreadpoolPriority } from './threadpool-priority';
 export const KDF_THREAD_NICENESS = 10;
 
 /**
- * The app's one door to argon2id (`derivePasswordMasterKey`, SPEC §1), so that a login storm
- * can neither starve the event loop nor fill libuv's threadpool (SPEC §8):
+ * The app's one door to argon2id (`derivePasswordMasterKey`, docs/crypto.md#key-hierarchy), so that
+ * a login storm can neither starve the event loop nor fill libuv's threadpool
+ * (docs/benchmarks.md#targets):
  * - at most `kdfConcurrency()` calls at once (one per core, and a threadpool thread always left
  *   for file and DNS work); the rest wait here, in order;
  * - on threadpool threads of lower CPU priority than the event loop (Linux; see

@@ -13,7 +13,7 @@ export function threadpoolSize(env: NodeJS.ProcessEnv = process.env): number {
 /**
  * How many argon2id calls may run at once: one per core — more only queue on the same cores —
  * and always at least one threadpool thread left for file system and DNS work, so a login
- * storm never starves the documents' file streams (SPEC §8).
+ * storm never starves the documents' file streams (docs/benchmarks.md#targets).
  */
 export function kdfConcurrency(
   poolSize = threadpoolSize(),
@@ -43,7 +43,7 @@ export type ThreadpoolPriorityOutcome =
  * Linux only, best effort: gives libuv's threadpool threads a higher niceness (a lower CPU
  * priority) than the main thread, so that argon2id running there takes only the CPU time the
  * event loop (and PostgreSQL) leave idle: a login storm then still uses every idle cycle, but
- * no longer slows the requests of other users (SPEC §8: p99 within 2× of idle).
+ * no longer slows the requests of other users (docs/benchmarks.md#targets: p99 within 2× of idle).
  *
  * Niceness is per thread on Linux, and an unprivileged process may always raise its own. The
  * pool's threads are told apart as the threads that appeared since this module was loaded

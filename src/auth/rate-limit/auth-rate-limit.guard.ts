@@ -21,6 +21,6 @@ export class AuthRateLimitGuard extends ThrottlerGuard {
   }
 }
 
-/** Counts the route against the caller's per-address auth budget (SPEC §7). */
+/** Counts the route against the caller's per-address auth budget (docs/security.md#rate-limits). */
 export const AuthRateLimited = (): MethodDecorator & ClassDecorator =>
   UseGuards(AuthRateLimitGuard);

@@ -10,7 +10,10 @@ export class RateLimitKeys {
   /** @param key the server's rate-limit key (`ServerKeys.rateLimitKey`). */
   constructor(private readonly key: Buffer) {}
 
-  /** One account's login counter: every spelling of one email is one account (SPEC §5). */
+  /**
+   * One account's login counter: every spelling of one email is one account
+   * (docs/http-api.md#emails).
+   */
   forAccount(email: string): string {
     return `login:${this.mac('account', normalizeEmail(email))}`;
   }

@@ -71,9 +71,9 @@ export function createLoginAttemptsService(
 }
 
 /**
- * Rate limits of SPEC §7, counted in Redis when `REDIS_URL` is set (shared by every instance,
- * keys under `REDIS_KEY_PREFIX` + `rate-limit:`), in process memory otherwise. Routes opt in
- * with `@AuthRateLimited()`; `AccountFlowsService.login` uses `LoginAttemptsService`.
+ * Rate limits in docs/security.md#rate-limits, counted in Redis when `REDIS_URL` is set (shared by
+ * every instance, keys under `REDIS_KEY_PREFIX` + `rate-limit:`), in process memory otherwise.
+ * Routes opt in with `@AuthRateLimited()`; `AccountFlowsService.login` uses `LoginAttemptsService`.
  */
 @Module({
   imports: [

@@ -11,7 +11,7 @@ import { InvalidTokenError } from '../auth.errors';
 import { sha256, TokenService } from '../tokens/token.service';
 import { Session } from './session.entity';
 
-/** What login and refresh answer (SPEC §5). */
+/** What login and refresh answer (docs/http-api.md#auth). */
 export interface TokenPair {
   accessToken: string;
   refreshToken: string;
@@ -54,7 +54,8 @@ export class SessionService {
     );
     const refresh = this.tokens.newRefreshToken(secrets);
     const now = new Date();
-    // Plain SQL (database/plain-sql.ts): one of a login's costs beside argon2id (SPEC §8).
+    // Plain SQL (database/plain-sql.ts): one of a login's costs beside argon2id
+    // (docs/benchmarks.md#targets).
     await this.sessions.query(this.insertSession, [
       userId,
       Buffer.from(sessionKeyId, 'hex'),
@@ -69,9 +70,9 @@ export class SessionService {
   }
 
   /**
-   * Rotates a refresh token (SPEC §2). A token that names a live session but is not its current
-   * one is a replay of a spent token (or a forgery by someone holding the sid): the session is
-   * revoked, so the thief's and the victim's tokens all stop working.
+   * Rotates a refresh token (docs/sessions.md#refresh-tokens). A token that names a live session
+   * but is not its current one is a replay of a spent token (or a forgery by someone holding the
+   * sid): the session is revoked, so the thief's and the victim's tokens all stop working.
    */
   async refresh(refreshToken: string): Promise<TokenPair> {
     const parsed = this.tokens.parseRefreshToken(refreshToken);

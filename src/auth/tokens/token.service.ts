@@ -29,8 +29,8 @@ export interface ParsedRefreshToken extends SessionSecrets {
 
 /**
  * Access tokens: short HS256 JWTs (`sub`, `sid`, `cs`, `iss`, `aud`, `exp`, header `typ: at+jwt`)
- * signed with a KeyObject (SPEC §7). Refresh tokens: opaque 87-character strings carrying the
- * session id, the client share and a 256-bit secret; stored only as a SHA-256.
+ * signed with a KeyObject (docs/security.md#access-tokens). Refresh tokens: opaque 87-character
+ * strings carrying the session id, the client share and a 256-bit secret; stored only as a SHA-256.
  */
 @Injectable()
 export class TokenService {

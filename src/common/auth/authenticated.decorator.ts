@@ -5,7 +5,8 @@ import { ApiProblemResponses } from '../problem/api-problem-responses';
 
 /**
  * What authentication itself can answer on any protected route: a bad or expired token, a
- * session whose keys are gone from the vault, the vault unreachable (SPEC §2, §7).
+ * session whose keys are gone from the vault, the vault unreachable (docs/sessions.md and
+ * docs/security.md).
  */
 export const AUTHENTICATION_ERRORS = [
   'invalid_token',

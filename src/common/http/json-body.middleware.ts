@@ -3,7 +3,7 @@ import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { DomainError } from '../problem/domain-error';
 
-/** Body size limit for JSON requests (SPEC §5: too large answers 413). */
+/** Body size limit for JSON requests (docs/http-api.md#request-bodies: too large answers 413). */
 export const JSON_BODY_LIMIT_BYTES = 100 * 1024;
 
 const JSON_TYPES = ['application/json', 'application/*+json'];

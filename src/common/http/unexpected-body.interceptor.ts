@@ -12,10 +12,10 @@ import { RequestValidationError } from '../problem/domain-error';
 import { toPointer } from './validation-pipe';
 
 /**
- * SPEC §5 rejects unknown body fields. For routes that take a body, the ValidationPipe does it;
- * a route that takes none (logout, GETs, DELETE by id) would silently ignore one, so every field
- * of such a body is reported as unknown here. An interceptor, not a guard: interceptors run
- * after the guards, so an unauthenticated request still answers 401 first.
+ * docs/http-api.md#request-bodies rejects unknown body fields. For routes that take a body, the
+ * ValidationPipe does it; a route that takes none (logout, GETs, DELETE by id) would silently
+ * ignore one, so every field of such a body is reported as unknown here. An interceptor, not a
+ * guard: interceptors run after the guards, so an unauthenticated request still answers 401 first.
  */
 @Injectable()
 export class UnexpectedBodyInterceptor implements NestInterceptor {

@@ -6,8 +6,9 @@ import {
 import { FieldError, RequestValidationError } from '../problem/domain-error';
 
 /**
- * SPEC §5: unknown fields are rejected, wrong types are not coerced, and each failure is
- * reported per field. Messages come from the constraints only; the rejected value is never echoed.
+ * docs/http-api.md#request-bodies: unknown fields are rejected, wrong types are not coerced, and
+ * each failure is reported per field. Messages come from the constraints only; the rejected value
+ * is never echoed.
  */
 export function createValidationPipe(): ValidationPipe {
   return new StrictBodyValidationPipe({

@@ -1,8 +1,8 @@
 import { DomainError } from './domain-error';
 
 /**
- * A rate limit said no (SPEC §7). The exception filter sends `Retry-After` with
- * `retryAfterSeconds`, so every limiter answers the same way.
+ * A rate limit said no (docs/security.md#rate-limits). The exception filter sends `Retry-After`
+ * with `retryAfterSeconds`, so every limiter answers the same way.
  */
 export class TooManyRequestsError extends DomainError {
   readonly retryAfterSeconds: number;

@@ -29,8 +29,8 @@ export interface VaultUnderTest {
 }
 
 /**
- * The behaviour every store must give `SessionKeyVault` (SPEC §2), run once per store.
- * `create` is called before each test with fresh state (e.g. a new key prefix).
+ * The behaviour every store must give `SessionKeyVault` (docs/sessions.md#vault-stores), run once
+ * per store. `create` is called before each test with fresh state (e.g. a new key prefix).
  */
 export function describeSessionKeyVaultBehaviour(
   create: () => Promise<VaultUnderTest>,

@@ -7,7 +7,7 @@ import {
   ValidateIf,
 } from 'class-validator';
 
-/** The profile as the API shows it: every field may be null (SPEC §5). */
+/** The profile as the API shows it: every field may be null (docs/http-api.md#profile). */
 export class ProfileDto {
   @ApiProperty({
     type: String,
