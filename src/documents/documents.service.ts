@@ -133,14 +133,21 @@ export class DocumentsService {
     await this.files.delete(document.id);
   }
 
-  /** Every document of the owner, rows and files (account deletion). */
-  async deleteAllOf(ownerId: string): Promise<void> {
+  /**
+   * Account deletion, in two steps around the deletion of the account (whose rows cascade to the
+   * documents' rows): first the ids, then, once the account is gone, the files. A file that
+   * cannot be deleted then is left to the retention job's orphan sweep, never blocking the
+   * account's deletion.
+   * @returns deletes the files of the documents the owner had when this was called.
+   */
+  async prepareDeletionOf(ownerId: string): Promise<() => Promise<void>> {
     const rows = await this.documents.find({
       where: { ownerId },
       select: { id: true },
     });
-    await this.documents.delete({ ownerId });
-    for (const { id } of rows) await this.files.delete(id);
+    return async () => {
+      for (const { id } of rows) await this.files.delete(id);
+    };
   }
 
   /**

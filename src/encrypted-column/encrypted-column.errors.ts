@@ -20,10 +20,9 @@ export class DataIntegrityError extends DomainError {
 }
 
 /**
- * A rotation of this user's data key is under way
- * (docs/operations.md#the-master-key-three-sources): one at a time, and a write sealed under a key
- * version the rotation retired meanwhile is refused (nothing was saved; a retry encrypts under the
- * new version).
+ * A rotation of this user's data key is under way (docs/crypto.md#key-rotation): one at a time,
+ * and a write sealed under a key version the rotation retired meanwhile is refused (nothing was
+ * saved; a retry encrypts under the new version).
  */
 export class RotationInProgressError extends DomainError {
   constructor(

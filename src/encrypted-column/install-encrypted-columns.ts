@@ -10,7 +10,10 @@ import {
 } from './encrypted-columns.options';
 import { EntityClass } from './encryption-owner';
 import { KeyVersionWriteGuard } from './key-version-guard';
-import { installTypeOrmAdapter } from './typeorm-adapter';
+import {
+  installTypeOrmAdapter,
+  replaceColumnTransformers,
+} from './typeorm-adapter';
 
 /**
  * Everything `@EncryptedColumn` and `@BlindIndex` need on one initialised DataSource, with that
@@ -68,14 +71,9 @@ function bindEncryptedColumns(
   metadatas: readonly EntityMetadata[],
   encryption: ColumnEncryption,
 ): void {
-  const bind = <T>(transformer: T) =>
+  replaceColumnTransformers(metadatas, (transformer) =>
     transformer instanceof EncryptedValueTransformer
-      ? transformer.boundTo(encryption)
-      : transformer;
-  for (const column of metadatas.flatMap((metadata) => metadata.columns)) {
-    if (column.transformer === undefined) continue;
-    column.transformer = Array.isArray(column.transformer)
-      ? column.transformer.map(bind)
-      : bind(column.transformer);
-  }
+      ? (transformer.boundTo(encryption) as typeof transformer)
+      : transformer,
+  );
 }

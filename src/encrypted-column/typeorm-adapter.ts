@@ -35,10 +35,21 @@
  * 3. **Transaction depth** (`QueryRunner.transactionDepth`, protected): the write guard runs its
  *    check at the outermost COMMIT only; `beforeTransactionCommit` fires for savepoint releases
  *    too (driver/postgres/PostgresQueryRunner.js:149), and `isTransactionActive` is true for both.
+ * 4. **Per-DataSource transformers** (`ColumnMetadata.transformer`): the property is public, but
+ *    that TypeORM reads it at every use (ApplyValueTransformers is always handed
+ *    `column.transformer`) rather than keeping a copy made when the metadata was built is not
+ *    promised. `replaceColumnTransformers()` relies on it to give each DataSource's columns a
+ *    transformer bound to that DataSource's options; the "two apps in one process" integration
+ *    test pins it.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { QueryBuilder, QueryRunner, SelectQueryBuilder } from 'typeorm';
+import {
+  EntityMetadata,
+  QueryBuilder,
+  QueryRunner,
+  SelectQueryBuilder,
+} from 'typeorm';
 // TypeORM exports its persistence internals only by path.
 import { SubjectChangedColumnsComputer } from 'typeorm/persistence/SubjectChangedColumnsComputer.js';
 
@@ -191,6 +202,24 @@ export function transactionDepth(queryRunner: QueryRunner): number {
       'TypeORM QueryRunner.transactionDepth is gone: the encrypted columns’ TypeORM adapter needs updating',
     );
   return depth;
+}
+
+// 4. Per-DataSource transformers.
+
+/**
+ * Replaces each column's transformer (each member of a transformer array) by `replace(it)`, on
+ * these metadata only: TypeORM builds one `ColumnMetadata` per DataSource.
+ */
+export function replaceColumnTransformers(
+  metadatas: readonly EntityMetadata[],
+  replace: <T>(transformer: T) => T,
+): void {
+  for (const column of metadatas.flatMap((metadata) => metadata.columns)) {
+    if (column.transformer === undefined) continue;
+    column.transformer = Array.isArray(column.transformer)
+      ? column.transformer.map(replace)
+      : replace(column.transformer);
+  }
 }
 
 type Version = [number, number, number];

@@ -148,10 +148,16 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     session: VaultSession,
     keyring: Keyring,
   ): Promise<void> {
-    const [pending] = await this.dataSource.query<unknown[]>(
-      'SELECT 1 FROM key_rotations WHERE user_id = $1',
-      [session.userId],
-    );
+    let pending: unknown;
+    try {
+      [pending] = await this.dataSource.query<unknown[]>(
+        'SELECT 1 FROM key_rotations WHERE user_id = $1',
+        [session.userId],
+      );
+    } catch (error) {
+      keyring.zero();
+      throw error;
+    }
     if (pending) {
       this.resumeInBackground(session.userId, keyring, session);
       return;

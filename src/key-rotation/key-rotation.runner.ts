@@ -232,10 +232,12 @@ export class KeyRotationRunner implements OnModuleInit {
     const keep = keyring.versions.filter((version) => existing.has(version));
     if (keep.length === keyring.versions.length || !keep.includes(active))
       return;
-    const live = await this.vault.unlock(session).catch((error: unknown) => {
-      if (error instanceof SessionLockedError) return undefined;
-      throw error;
-    });
+    const live = await this.vault
+      .unlock(session, { quiet: true })
+      .catch((error: unknown) => {
+        if (error instanceof SessionLockedError) return undefined;
+        throw error;
+      });
     if (!live) return;
     live.zero();
     const pruned = keyring.copy({ versions: keep, activeVersion: active });

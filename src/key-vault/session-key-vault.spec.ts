@@ -120,7 +120,7 @@ describe('SessionKeyVault', () => {
     await vault.onApplicationShutdown();
   });
 
-  it('tells its keyring-unlocked listeners of each login (opened) and each unlock, never of a re-store or a failed open', async () => {
+  it('tells its keyring-unlocked listeners of each login (opened) and each unlock, never of a re-store, a quiet unlock or a failed open', async () => {
     const vault = new SessionKeyVault(
       { vaultKey: randomBytes(32) },
       memoryStore(),
@@ -139,6 +139,7 @@ describe('SessionKeyVault', () => {
     await vault.open(session, new Keyring(session.userId, keys, 2));
     await vault.store(session, new Keyring(session.userId, keys, 2));
     (await vault.unlock(session)).zero();
+    (await vault.unlock(session, { quiet: true })).zero();
     await expect(
       vault.unlock({ ...session, clientShare: randomBytes(16) }),
     ).rejects.toBeInstanceOf(SessionLockedError);

@@ -17,7 +17,7 @@ import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
 
 /**
  * A session's keyring is in hand: `opened` when a login stores it for a new session, `unlocked`
- * when a request (or a refresh) opens the session's entry. The keyring is the caller's and is
+ * when a request opens the session's entry (not a `quiet` unlock: a refresh, a prune). The keyring is the caller's and is
  * zeroed soon after: a listener that needs it later takes `keyring.copy()` at once.
  */
 export interface KeyringUnlocked {
@@ -28,6 +28,14 @@ export interface KeyringUnlocked {
 
 /** Called synchronously; must not throw or block (start background work and return). */
 export type KeyringUnlockedListener = (event: KeyringUnlocked) => void;
+
+export interface UnlockOptions {
+  /**
+   * Checks that the entry is live (and slides its expiry) without telling the keyring-unlocked
+   * listeners: for a refresh, or for key rotation's own check before it re-stores an entry.
+   */
+  quiet?: boolean;
+}
 
 export interface RevokeAllOptions {
   /** The session to keep (e.g. the one that just changed the password). */
@@ -100,7 +108,10 @@ export class SessionKeyVault implements OnApplicationShutdown {
    *   client share, session and user.
    * @throws VaultUnavailableError when the store cannot answer.
    */
-  async unlock(session: VaultSession): Promise<Keyring> {
+  async unlock(
+    session: VaultSession,
+    options: UnlockOptions = {},
+  ): Promise<Keyring> {
     let sealed: Buffer | undefined;
     try {
       sealed = await this.entryStore.get(session.sessionId);
@@ -121,7 +132,7 @@ export class SessionKeyVault implements OnApplicationShutdown {
     } finally {
       zeroBuffer(sealed);
     }
-    this.notify({ occasion: 'unlocked', session, keyring });
+    if (!options.quiet) this.notify({ occasion: 'unlocked', session, keyring });
     return keyring;
   }
 

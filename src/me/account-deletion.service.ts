@@ -9,8 +9,8 @@ import { UsersService } from '../users/users.service';
 
 /**
  * Crypto-shredding (docs/crypto.md#account-lifecycle): once the password is confirmed, sessions
- * end, documents (rows and files) go, then the account with its wrapped keys and every row that
- * references it (foreign keys cascade). Only audit events stay.
+ * end, then the account goes with its wrapped keys and every row that references it (foreign keys
+ * cascade), then the documents' files. Only audit events stay.
  */
 @Injectable()
 export class AccountDeletionService {
@@ -36,8 +36,10 @@ export class AccountDeletionService {
     }
     zeroBuffer(kek);
     await this.sessions.revokeAllForUser(userId);
-    await this.documents.deleteAllOf(userId);
+    const deleteFiles = await this.documents.prepareDeletionOf(userId);
     await this.users.delete(userId);
+    // Rows went with the account (cascade); their files go now rather than by the orphan sweep.
+    await deleteFiles();
     await this.audit.record('account.delete', 'success', userId, audit);
   }
 }

@@ -5,8 +5,8 @@ import { User } from './user.entity';
 import { UsersService } from './users.service';
 
 /**
- * Accounts and their wrapped data keys: the tables every other feature hangs off (their rows
- * reference `users` and go with it). Owns no route; `/v1/me` is `MeModule`'s, authentication
+ * Accounts and their wrapped data keys: the table every feature's user data hangs off (their
+ * rows reference `users` and go with it; the audit log does not). Owns no route; `/v1/me` is `MeModule`'s, authentication
  * `AuthModule`'s.
  */
 @Module({

@@ -92,13 +92,17 @@ export class SessionService {
         'This refresh token was already used; the session has been revoked.',
       );
     }
-    // The vault entry must still be there (idle timeout, logout elsewhere); unlocking also slides it.
+    // The vault entry must still be there (idle timeout, logout elsewhere); unlocking also slides
+    // it. Quiet: a refresh uses no key, so the keyring-unlocked listeners are not told.
     const keyring = await this.vault
-      .unlock({
-        sessionId: session.sidHash.toString('hex'),
-        userId: session.userId,
-        clientShare: parsed.clientShare,
-      })
+      .unlock(
+        {
+          sessionId: session.sidHash.toString('hex'),
+          userId: session.userId,
+          clientShare: parsed.clientShare,
+        },
+        { quiet: true },
+      )
       .catch((error: unknown) => {
         if (error instanceof SessionLockedError)
           throw new InvalidTokenError('The session has ended; log in again.');
