@@ -82,7 +82,6 @@ export class AppModule implements NestModule {
           }),
         }),
         AuditModule,
-        HealthModule,
         AuthModule,
         MeModule,
         ProfileModule,
@@ -90,6 +89,8 @@ export class AppModule implements NestModule {
         ScheduleModule.forRoot(),
         DocumentsModule,
         KeyRotationModule,
+        // After the features: it imports DocumentsModule, which would otherwise be scanned first.
+        HealthModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

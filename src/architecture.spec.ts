@@ -87,12 +87,12 @@ const LAYERS = [
   'key-vault',
   'encrypted-column',
   'audit',
-  'health',
   'users',
   'profile',
   'contacts',
   'auth',
   'documents',
+  'health',
   'key-rotation',
   'me',
 ];

@@ -15,6 +15,7 @@ import { DocumentRetentionService } from '../src/documents/document-retention.se
 import type { DocumentDto } from '../src/documents/dto/document.dto';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { bodyOf, Json } from './support/http-body';
+import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
@@ -276,7 +277,7 @@ describe('documents (docs/documents.md, issue 5)', () => {
   });
 
   describe('retention and orphans (no keys needed)', () => {
-    it('deletes expired documents, orphan files, stray temp files and rows without files', async () => {
+    it('deletes expired documents, orphan files and stray temp files; keeps and reports rows without files', async () => {
       const retention = t.app.get(DocumentRetentionService);
       const keep = await createDocument();
       const expire = await createDocument();
@@ -308,7 +309,8 @@ describe('documents (docs/documents.md, issue 5)', () => {
         expired: 1,
         orphanFiles: 1,
         strayFiles: 1,
-        orphanRows: 1,
+        missingFiles: 1,
+        sweepSkipped: false,
       });
       expect(existsSync(join(documentsDir(), `${expire.id}.vpd`))).toBe(false);
       expect(existsSync(orphan)).toBe(false);
@@ -319,7 +321,12 @@ describe('documents (docs/documents.md, issue 5)', () => {
       ).map((r) => r.id);
       expect(ids).toContain(keep.id);
       expect(ids).not.toContain(expire.id);
-      expect(ids).not.toContain(lostFile.id);
+      // Only expiry deletes a document: the file may be on a volume mounted late.
+      expect(ids).toContain(lostFile.id);
+      const missing = await http()
+        .get(`/v1/documents/${lostFile.id}/content`)
+        .set(...bearer(user.accessToken));
+      expectProblem(missing, 503, 'document_file_unavailable');
 
       // With a clock past the retention period, everything goes.
       const later = await retention.run(new Date(Date.now() + 31 * 86_400_000));
@@ -341,12 +348,59 @@ describe('documents (docs/documents.md, issue 5)', () => {
       expect(existsSync(join(documentsDir(), `${created.id}.vpd`))).toBe(false);
     });
 
+    it('a missing documents folder (a volume not mounted) deletes nothing and makes the instance unready', async () => {
+      const retention = t.app.get(DocumentRetentionService);
+      const kept = await createDocument();
+      await t.dataSource.query(
+        `UPDATE documents SET created_at = now() - interval '2 hours'`,
+      );
+      const rowsBefore = await t.dataSource.query<{ id: string }[]>(
+        'SELECT id FROM documents ORDER BY id',
+      );
+      const { renameSync } = await import('node:fs');
+      const away = `${documentsDir()}.unmounted`;
+      renameSync(documentsDir(), away);
+      try {
+        const report = await retention.run(new Date());
+        expect(report).toMatchObject({ sweepSkipped: true, missingFiles: 0 });
+        expect(
+          await t.dataSource.query('SELECT id FROM documents ORDER BY id'),
+        ).toEqual(rowsBefore);
+        const ready = await http().get('/health/ready');
+        expect(ready.status).toBe(503);
+        expect(bodyOf<{ code: string }>(ready).code).toBe('not_ready');
+        expect(
+          bodyOf<{ checks: Record<string, string> }>(ready).checks,
+        ).toMatchObject({
+          database: 'up',
+          vault: 'up',
+          documents: 'down',
+        });
+        const download = await http()
+          .get(`/v1/documents/${kept.id}/content`)
+          .set(...bearer(user.accessToken));
+        expectProblem(download, 503, 'document_file_unavailable');
+      } finally {
+        renameSync(away, documentsDir());
+      }
+      const ready = await http().get('/health/ready').expect(200);
+      expect(
+        bodyOf<{ checks: Record<string, string> }>(ready).checks,
+      ).toMatchObject({
+        documents: 'up',
+      });
+      await http()
+        .get(`/v1/documents/${kept.id}/content`)
+        .set(...bearer(user.accessToken))
+        .expect(200);
+    });
+
     it('leaves a young row without its file alone (created after the file inventory was taken)', async () => {
       const young = await createDocument();
       const { rmSync } = await import('node:fs');
       rmSync(join(documentsDir(), `${young.id}.vpd`));
       const report = await t.app.get(DocumentRetentionService).run(new Date());
-      expect(report.orphanRows).toBe(0);
+      expect(report.missingFiles).toBe(0);
       const ids = await t.dataSource.query<unknown[]>(
         'SELECT id FROM documents WHERE id = $1',
         [young.id],

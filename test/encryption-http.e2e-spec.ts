@@ -195,7 +195,7 @@ describe('readiness with the Redis vault store', () => {
       expect(response.status).toBe(503);
       expect(response.body).toMatchObject({
         code: 'not_ready',
-        checks: { database: 'up', vault: 'down' },
+        checks: { database: 'up', vault: 'down', documents: 'up' },
       });
     } finally {
       await t.close();
@@ -213,7 +213,7 @@ describe('readiness with the Redis vault store', () => {
         );
         expect(response.body).toEqual({
           status: 'ok',
-          checks: { database: 'up', vault: 'up' },
+          checks: { database: 'up', vault: 'up', documents: 'up' },
           keyMemory: 'locked',
         });
       } finally {

@@ -21,7 +21,7 @@ describe('health (docs/http-api.md#health)', () => {
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
       status: 'ok',
-      checks: { database: 'up', vault: 'up' },
+      checks: { database: 'up', vault: 'up', documents: 'up' },
       keyMemory: 'locked',
     });
   });
@@ -57,7 +57,7 @@ describe('health (docs/http-api.md#health)', () => {
     expect(response.body).toMatchObject({
       code: 'not_ready',
       status: 503,
-      checks: { database: 'down', vault: 'up' },
+      checks: { database: 'down', vault: 'up', documents: 'up' },
       keyMemory: 'locked',
     });
     expect(JSON.stringify(response.body)).not.toContain(t.database.name);
@@ -66,7 +66,7 @@ describe('health (docs/http-api.md#health)', () => {
       expect.objectContaining({
         level: 50,
         code: 'not_ready',
-        checks: { database: 'down', vault: 'up' },
+        checks: { database: 'down', vault: 'up', documents: 'up' },
       }),
     );
     expect(JSON.stringify(t.logs)).not.toContain(t.database.name);

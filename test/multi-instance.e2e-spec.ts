@@ -229,7 +229,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
         expect(ready.status).toBe(200);
         expect(ready.body).toEqual({
           status: 'ok',
-          checks: { database: 'up', vault: 'up' },
+          checks: { database: 'up', vault: 'up', documents: 'up' },
           keyMemory: 'locked',
         });
       }

@@ -104,7 +104,7 @@ const MAX_OUTAGE_ANSWER_MS = 2 * COMMAND_TIMEOUT_MS;
       );
       expect(response.body).toMatchObject({
         code: 'not_ready',
-        checks: { database: 'up', vault: 'down' },
+        checks: { database: 'up', vault: 'down', documents: 'up' },
       });
       expectNoSecrets(response, secrets());
       expect(ms).toBeLessThan(MAX_OUTAGE_ANSWER_MS);

@@ -83,7 +83,7 @@ describe('start-up and shutdown (src/main.ts)', () => {
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({
         status: 'ok',
-        checks: { database: 'up', vault: 'up' },
+        checks: { database: 'up', vault: 'up', documents: 'up' },
         keyMemory: 'locked',
       });
 

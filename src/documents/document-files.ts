@@ -1,6 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import {
+  access,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,16 +23,42 @@ const UUID_FILE =
   /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.vpd$/;
 
 /**
+ * The documents folder cannot be listed (missing, e.g. a volume not mounted, or unreadable): a
+ * sweep that went on would take every document for an orphan.
+ */
+export class DocumentsFolderUnavailableError extends Error {
+  constructor(readonly code: string | undefined) {
+    super(`the documents folder cannot be listed (${code ?? 'unknown'})`);
+    this.name = 'DocumentsFolderUnavailableError';
+  }
+}
+
+/**
  * Encrypted document files under `DATA_DIR/documents/`, named by document id (no PII in names).
  * Writes go to a temporary name and are renamed into place, so a crash leaves either nothing
  * or a `.tmp` file the orphan sweep removes — never a half-written file under a real name.
  */
 @Injectable()
-export class DocumentFiles {
+export class DocumentFiles implements OnModuleInit {
+  private readonly logger = new Logger(DocumentFiles.name);
   readonly directory: string;
 
   constructor(config: AppConfig) {
     this.directory = join(config.dataDir, 'documents');
+  }
+
+  /**
+   * Creates the folder on a fresh `DATA_DIR`, so that from then on a missing folder means a
+   * volume gone (see `inventory`). A folder that cannot be created is logged; readiness says so.
+   */
+  async onModuleInit(): Promise<void> {
+    await mkdir(this.directory, { recursive: true, mode: 0o700 }).catch(
+      (error: NodeJS.ErrnoException) =>
+        this.logger.error(
+          { err: { type: error.name, code: error.code } },
+          'the documents folder cannot be created',
+        ),
+    );
   }
 
   pathOf(id: string): string {
@@ -120,15 +155,33 @@ export class DocumentFiles {
     await rm(this.pathOf(id), { force: true });
   }
 
-  /** Every file in the directory with its age: document files (by id) and anything else. */
+  /** Whether the folder exists and this process can list, read and write it (readiness). */
+  async isAvailable(): Promise<boolean> {
+    try {
+      const info = await stat(this.directory);
+      if (!info.isDirectory()) return false;
+      await access(
+        this.directory,
+        constants.R_OK | constants.W_OK | constants.X_OK,
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Every file in the directory with its age: document files (by id) and anything else.
+   * @throws DocumentsFolderUnavailableError when the folder is missing or cannot be listed: never
+   *   an empty inventory, which would make every document look like an orphan.
+   */
   async inventory(): Promise<{
     documents: { id: string; ageMs: number }[];
     strays: { name: string; ageMs: number }[];
   }> {
     const names = await readdir(this.directory).catch(
       (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return [] as string[];
-        throw error;
+        throw new DocumentsFolderUnavailableError(error.code);
       },
     );
     const documents: { id: string; ageMs: number }[] = [];

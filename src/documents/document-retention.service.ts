@@ -2,7 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, LessThan, LessThanOrEqual, Repository } from 'typeorm';
-import { DocumentFiles } from './document-files';
+import {
+  DocumentFiles,
+  DocumentsFolderUnavailableError,
+} from './document-files';
 import { StoredDocument } from './document.entity';
 
 /**
@@ -14,14 +17,23 @@ const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 export interface RetentionReport {
   expired: number;
   orphanFiles: number;
-  orphanRows: number;
   strayFiles: number;
+  /** Rows older than the grace period whose file this instance cannot see: kept, reported. */
+  missingFiles: number;
+  /** The folder could not be listed: the sweep of orphans was skipped and deleted nothing. */
+  sweepSkipped: boolean;
 }
 
+/** At most this many ids of rows without a file go into the log line. */
+const MISSING_FILE_IDS_LOGGED = 20;
+
 /**
- * docs/documents.md#retention: deletes expired documents (row and file) and cleans orphans. Needs
- * no key: it reads only ids and expiry times. Runs hourly; `run(now)` is public so tests can drive
- * it with a clock.
+ * docs/documents.md#retention: deletes expired documents (row and file), the only reason a
+ * document is ever deleted, and sweeps orphan and stray files. A row whose file it cannot see is
+ * never deleted (the volume may be mounted late, or held by another instance): it is reported. A
+ * documents folder that cannot be listed stops the sweep: an empty inventory would make every
+ * file-less row look orphaned. Needs no key: it reads only ids and expiry times. Runs hourly;
+ * `run(now)` is public so tests can drive it with a clock.
  */
 @Injectable()
 export class DocumentRetentionService {
@@ -54,8 +66,9 @@ export class DocumentRetentionService {
     const report: RetentionReport = {
       expired: 0,
       orphanFiles: 0,
-      orphanRows: 0,
       strayFiles: 0,
+      missingFiles: 0,
+      sweepSkipped: false,
     };
     const expired = await this.documents.find({
       where: { expiresAt: LessThanOrEqual(now) },
@@ -66,7 +79,23 @@ export class DocumentRetentionService {
       await this.files.delete(id);
       report.expired++;
     }
+    try {
+      await this.sweep(now, report);
+    } catch (error) {
+      if (!(error instanceof DocumentsFolderUnavailableError)) throw error;
+      report.sweepSkipped = true;
+      this.logger.error(
+        { folder: this.files.directory, code: error.code },
+        'documents folder unavailable: orphan sweep skipped, nothing deleted',
+      );
+    }
+    if (report.expired + report.orphanFiles + report.strayFiles > 0) {
+      this.logger.log({ ...report }, 'document retention run');
+    }
+    return report;
+  }
 
+  private async sweep(now: Date, report: RetentionReport): Promise<void> {
     const { documents: files, strays } = await this.files.inventory();
     const ids = files.map((file) => file.id);
     const known = new Set(
@@ -90,27 +119,23 @@ export class DocumentRetentionService {
       await this.files.deleteStray(stray.name);
       report.strayFiles++;
     }
-    // Rows whose file vanished: nothing can be served, so the row goes too. Only rows older than
-    // the grace period: a row created after the inventory above has a file it does not list.
+    // Rows whose file this instance cannot see: kept (only expiry deletes a document), reported.
+    // Only rows older than the grace period: a younger one may have been created after the
+    // inventory above was taken.
     const fileIds = new Set(ids);
     const rows = await this.documents.find({
       where: { createdAt: LessThan(new Date(now.getTime() - ORPHAN_GRACE_MS)) },
       select: { id: true },
     });
-    for (const { id } of rows) {
-      if (fileIds.has(id)) continue;
-      await this.documents.delete({ id });
-      report.orphanRows++;
-    }
-    if (
-      report.expired +
-        report.orphanFiles +
-        report.orphanRows +
-        report.strayFiles >
-      0
-    ) {
-      this.logger.log({ ...report }, 'document retention run');
-    }
-    return report;
+    const missing = rows.map(({ id }) => id).filter((id) => !fileIds.has(id));
+    report.missingFiles = missing.length;
+    if (missing.length > 0)
+      this.logger.warn(
+        {
+          count: missing.length,
+          documentIds: missing.slice(0, MISSING_FILE_IDS_LOGGED),
+        },
+        'documents whose file is missing here: kept, downloads answer document_file_unavailable',
+      );
   }
 }

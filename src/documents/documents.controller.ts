@@ -99,7 +99,11 @@ export class DocumentsController {
       'application/pdf': { schema: { type: 'string', format: 'binary' } },
     },
   })
-  @ApiProblemResponses('not_found', 'data_integrity_error')
+  @ApiProblemResponses(
+    'not_found',
+    'data_integrity_error',
+    'document_file_unavailable',
+  )
   async content(
     @CurrentSession() session: AuthenticatedSession,
     @Param('id', DocumentId()) id: string,

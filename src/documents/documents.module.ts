@@ -31,6 +31,6 @@ import { DocumentsService } from './documents.service';
     DocumentRetentionService,
     DocumentKeyRotation,
   ],
-  exports: [DocumentsService, DocumentKeyRotation],
+  exports: [DocumentsService, DocumentKeyRotation, DocumentFiles],
 })
 export class DocumentsModule {}

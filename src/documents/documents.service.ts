@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { pipeline, Transform } from 'node:stream';
 import { Repository } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { DomainError } from '../common/problem/domain-error';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { describeUnexpectedError } from '../common/problem/problem-details.filter';
 import { AppConfig } from '../config/app-config';
@@ -162,11 +163,12 @@ export class DocumentsService {
     const document = await this.find(ownerId, id);
     const keyring = KeyContext.require();
     if (!(await this.files.exists(id))) {
-      this.logger.error(
-        { documentId: id },
-        'document file missing (orphan row)',
+      // Not an integrity failure: the volume may be mounted late, or held by another instance.
+      this.logger.error({ documentId: id }, 'document file missing here');
+      throw new DomainError(
+        'document_file_unavailable',
+        "The document's file is not available on this server's storage right now; the document is kept. Try again later.",
       );
-      throw new DataIntegrityError('documents', 'file', 'MissingFile');
     }
     const decrypted = pipeline(
       this.files.openRead(id),

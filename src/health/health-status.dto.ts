@@ -5,7 +5,7 @@ export class HealthStatusDto {
   status: 'ok';
 
   @ApiProperty({
-    example: { database: 'up', vault: 'up' },
+    example: { database: 'up', vault: 'up', documents: 'up' },
     description: 'State of each dependency checked',
   })
   checks: Record<string, 'up' | 'down'>;

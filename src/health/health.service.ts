@@ -6,6 +6,7 @@ import {
 } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { DomainError } from '../common/problem/domain-error';
+import { DocumentFiles } from '../documents/document-files';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
 import { HealthStatusDto } from './health-status.dto';
 import { KeyMemoryCheck } from './key-memory.check';
@@ -20,6 +21,7 @@ export class HealthService {
     private readonly indicators: HealthIndicatorService,
     private readonly vault: SessionKeyVault,
     private readonly keyMemory: KeyMemoryCheck,
+    private readonly documentFiles: DocumentFiles,
   ) {}
 
   live(): HealthStatusDto {
@@ -27,7 +29,7 @@ export class HealthService {
   }
 
   /**
-   * 200 when every dependency answers; otherwise 503 problem+json naming which is down. Either
+   * 200 when every dependency answers (PostgreSQL, the vault store, the documents folder); otherwise 503 problem+json naming which is down. Either
    * way it says whether key memory is locked (a security warning, not a reason to stop serving).
    */
   async ready(): Promise<HealthStatusDto> {
@@ -40,6 +42,13 @@ export class HealthService {
         async () => {
           const vault = this.indicators.check('vault');
           return (await this.vault.isAvailable()) ? vault.up() : vault.down();
+        },
+        async () => {
+          // Missing (a volume not mounted) or not writable: documents cannot be served or made.
+          const documents = this.indicators.check('documents');
+          return (await this.documentFiles.isAvailable())
+            ? documents.up()
+            : documents.down();
         },
       ]);
       return {
@@ -56,7 +65,11 @@ export class HealthService {
       ).response?.details;
       const checks = details
         ? summarise(details)
-        : { database: 'down' as const, vault: 'down' as const };
+        : {
+            database: 'down' as const,
+            vault: 'down' as const,
+            documents: 'down' as const,
+          };
       throw new DomainError(
         'not_ready',
         'A dependency of the service is unavailable.',

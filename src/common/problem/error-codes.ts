@@ -35,6 +35,10 @@ export const ERROR_CATALOGUE = {
     title: 'Stored data failed its integrity check',
   },
   service_unavailable: { status: 503, title: 'Service unavailable' },
+  document_file_unavailable: {
+    status: 503,
+    title: "The document's file is not available here",
+  },
   not_ready: { status: 503, title: 'The service is not ready' },
   vault_unavailable: {
     status: 503,
