@@ -186,6 +186,11 @@ describe('contacts (docs/http-api.md#contacts, issue 5)', () => {
     ['limit=101', 'limit'],
     ['limit=abc', 'limit'],
     ['cursor=bm90LWEtY3Vyc29y', 'cursor'],
+    // A well-formed cursor dated before 4714 BC: PostgreSQL's timestamp cannot hold it (was 500).
+    [
+      `cursor=${Buffer.from('-005000-01-01T00:00:00.000Z|0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10').toString('base64url')}`,
+      'cursor',
+    ],
     ['email=not-an-email', 'email'],
     ['phone=call-me', 'phone'],
     ['unknown=1', 'unknown'],

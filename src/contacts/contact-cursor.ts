@@ -7,6 +7,11 @@ export interface ContactCursor {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * What `Date.toISOString()` writes for years 0000–9999: the only form we issue, and one
+ * PostgreSQL's timestamp accepts (a date like -005000-… would fail there: "out of range").
+ */
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function encodeContactCursor(cursor: ContactCursor): string {
   return Buffer.from(
@@ -25,7 +30,9 @@ export function decodeContactCursor(value: string): ContactCursor {
     extra !== undefined ||
     !id ||
     !UUID.test(id) ||
-    Number.isNaN(createdAt.getTime())
+    !ISO_TIMESTAMP.test(iso ?? '') ||
+    Number.isNaN(createdAt.getTime()) ||
+    createdAt.toISOString() !== iso
   ) {
     throw new DomainError('validation_failed', 'The cursor is not valid.', {
       errors: [
