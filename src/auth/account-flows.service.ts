@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
-import { TooManyRequestsError } from '../common/problem/too-many-requests.error';
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
@@ -17,10 +16,7 @@ import {
   EmailTakenError,
   InvalidCredentialsError,
 } from './auth.errors';
-import {
-  AdmittedLoginAttempt,
-  LoginAttemptsService,
-} from './rate-limit/login-attempts.service';
+import { CredentialCheckService } from './credential-check.service';
 import { SessionService, TokenPair } from './sessions/session.service';
 
 export interface ProfileFields {
@@ -47,7 +43,7 @@ export class AccountFlowsService {
     private readonly keys: AccountKeysService,
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
-    private readonly loginAttempts: LoginAttemptsService,
+    private readonly credentials: CredentialCheckService,
   ) {}
 
   /** @returns the new account's id and its recovery code (shown once). */
@@ -126,26 +122,12 @@ export class AccountFlowsService {
     password: string,
     audit: AuditContext,
   ): Promise<TokenPair> {
-    let attempt: AdmittedLoginAttempt;
-    try {
-      attempt = await this.loginAttempts.admit(email);
-    } catch (error) {
-      if (error instanceof TooManyRequestsError)
-        await this.audit.record('auth.login_locked', 'failure', null, audit);
-      throw error;
-    }
     // One round trip for the account and its wrapped keys, whether or not the password is right.
-    const user = await this.users.findLoginAccount(email);
-    if (!user) {
-      await this.keys.spendDummyVerification(password);
-      await this.audit.record('auth.login', 'failure', null, audit);
-      throw new InvalidCredentialsError();
-    }
-    const kek = await this.keys.verifyPassword(user, password);
-    if (!kek) {
-      await this.audit.record('auth.login', 'failure', user.id, audit);
-      throw new InvalidCredentialsError();
-    }
+    const { account: user, kek } = await this.credentials.checkPassword(
+      { email, event: 'auth.login', audit },
+      password,
+      () => this.users.findLoginAccount(email),
+    );
     const keyring = this.keys.unwrapKeyring(
       user,
       user.dataKeys,
@@ -154,7 +136,6 @@ export class AccountFlowsService {
     );
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
-    await this.loginAttempts.succeeded(attempt);
     try {
       if (this.keys.needsUpgrade(user.kdfParams)) {
         // Stronger configured cost, or KDF version 1: re-derive once now, with the password in hand.
@@ -184,13 +165,15 @@ export class AccountFlowsService {
     newPassword: string,
     audit: AuditContext,
   ): Promise<void> {
-    const user = await this.users.findById(userId);
+    // With the email (decrypted under the session's keys): it names the account's failure counter.
+    const user = await this.users.findByIdWithEmail(userId);
     if (!user) throw new InvalidCredentialsError();
-    const kek = await this.keys.verifyPassword(user, currentPassword);
-    if (!kek) {
-      await this.audit.record('auth.password_change', 'failure', userId, audit);
-      throw new InvalidCredentialsError();
-    }
+    const kek = await this.credentials.confirmPassword(
+      user,
+      currentPassword,
+      'auth.password_change',
+      audit,
+    );
     const keyring = this.keys.unwrapKeyring(
       user,
       await this.users.dataKeysOf(userId),
@@ -219,36 +202,21 @@ export class AccountFlowsService {
     newPassword: string,
     audit: AuditContext,
   ): Promise<{ recoveryCode: string }> {
-    const user = await this.users.findByEmail(email);
-    let keyring: Keyring | undefined;
-    if (user) {
-      try {
-        const recoveryKek = this.keys.recoveryKek(
-          recoveryCode,
-          user.recoverySalt,
-        );
-        keyring = this.keys.unwrapKeyring(
-          user,
-          await this.users.dataKeysOf(user.id),
-          recoveryKek,
-          'recovery',
-        );
-        zeroBuffer(recoveryKek);
-      } catch (error) {
-        if (!(error instanceof InvalidCryptoInputError)) throw error;
-      }
-    }
-    if (!user || !keyring) {
-      // The success path spends an argon2id call on the new password: so does failure.
-      await this.keys.spendDummyVerification(newPassword);
-      await this.audit.record(
-        'auth.recovery',
-        'failure',
-        user?.id ?? null,
-        audit,
-      );
-      throw new InvalidCredentialsError();
-    }
+    const { user, keyring } = await this.credentials.check(
+      { email, event: 'auth.recovery', audit },
+      async () => {
+        const user = await this.users.findByEmail(email);
+        const keyring =
+          user && (await this.unlockByRecovery(user, recoveryCode));
+        // The success path spends an argon2id call on the new password: so does failure.
+        if (!user || !keyring)
+          await this.keys.spendDummyVerification(newPassword);
+        return {
+          userId: user?.id ?? null,
+          verified: user && keyring ? { user, keyring } : undefined,
+        };
+      },
+    );
     try {
       const passwordMaterial =
         await this.keys.derivePasswordMaterial(newPassword);
@@ -259,6 +227,30 @@ export class AccountFlowsService {
       return { recoveryCode: recovery.recoveryCode };
     } finally {
       keyring.zero();
+    }
+  }
+
+  /** The account's keys opened with its recovery code, or undefined when the code is wrong. */
+  private async unlockByRecovery(
+    user: User,
+    recoveryCode: string,
+  ): Promise<Keyring | undefined> {
+    let recoveryKek: Buffer;
+    try {
+      recoveryKek = this.keys.recoveryKek(recoveryCode, user.recoverySalt);
+    } catch (error) {
+      if (error instanceof InvalidCryptoInputError) return undefined;
+      throw error;
+    }
+    try {
+      return this.keys.unwrapKeyring(
+        user,
+        await this.users.dataKeysOf(user.id),
+        recoveryKek,
+        'recovery',
+      );
+    } finally {
+      zeroBuffer(recoveryKek);
     }
   }
 

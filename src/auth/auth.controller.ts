@@ -148,6 +148,7 @@ export class AuthController {
     'invalid_credentials',
     'conflict',
     'too_many_requests',
+    'service_unavailable',
   )
   async changePassword(
     @CurrentSession() session: AuthenticatedSession,
@@ -178,6 +179,7 @@ export class AuthController {
     'invalid_credentials',
     'too_many_requests',
     'conflict',
+    'service_unavailable',
   )
   async recover(
     @Body() body: RecoverDto,

@@ -36,12 +36,15 @@ export class ConcurrentAccountChangeError extends DomainError {
   }
 }
 
-/** The login attempt counter (Redis) does not answer: logins stop rather than go unlimited. */
+/**
+ * The failed-login counter (Redis) does not answer: password and recovery-code checks stop rather
+ * than go unlimited.
+ */
 export class LoginLimiterUnavailableError extends DomainError {
   constructor() {
     super(
       'service_unavailable',
-      'Login is temporarily unavailable; try again shortly.',
+      'Password checks are temporarily unavailable; try again shortly.',
     );
   }
 }

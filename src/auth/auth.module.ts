@@ -6,6 +6,7 @@ import { UsersModule } from '../users/users.module';
 import { AccountFlowsService } from './account-flows.service';
 import { AccountKeysService } from './account-keys.service';
 import { AuthController } from './auth.controller';
+import { CredentialCheckService } from './credential-check.service';
 import { JwtAuthGuard } from './guards/jwt-auth.guard';
 import { JwtStrategy } from './guards/jwt.strategy';
 import { PasswordKdf } from './kdf/password-kdf';
@@ -16,8 +17,8 @@ import { TokenService } from './tokens/token.service';
 
 /**
  * Accounts, sessions and tokens; its guard protects every route of the app (deny by default).
- * The auth routes are rate limited per client address and, for login, per account
- * (docs/security.md#rate-limits).
+ * The auth routes are rate limited per client address; every password or recovery-code check, here
+ * or in another module (`CredentialCheckService`), per account (docs/security.md#rate-limits).
  */
 @Module({
   imports: [
@@ -31,11 +32,12 @@ import { TokenService } from './tokens/token.service';
     PasswordKdf,
     AccountKeysService,
     AccountFlowsService,
+    CredentialCheckService,
     SessionService,
     TokenService,
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [AccountKeysService, SessionService],
+  exports: [AccountKeysService, CredentialCheckService, SessionService],
 })
 export class AuthModule {}

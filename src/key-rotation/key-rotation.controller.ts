@@ -41,6 +41,7 @@ export class KeyRotationController {
     'rotation_in_progress',
     'conflict',
     'too_many_requests',
+    'service_unavailable',
   )
   rotate(
     @CurrentSession() session: AuthenticatedSession,

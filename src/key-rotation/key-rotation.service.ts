@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { AccountKeysService } from '../auth/account-keys.service';
+import { CredentialCheckService } from '../auth/credential-check.service';
 import {
   ConcurrentAccountChangeError,
   InvalidCredentialsError,
@@ -20,12 +21,13 @@ import { KeyRotationJob } from './key-rotation.job';
 const PG_UNIQUE_VIOLATION = '23505';
 
 /**
- * Starts a user's key rotation (docs/crypto.md#key-rotation): one argon2id check of the password,
- * then — in one transaction — a new DEK version wrapped by the password's KEK and a new recovery
- * code's KEK, the old version re-wrapped for the new code (the old code stops working at once), the
- * new version made active, and a `key_rotations` row. The answer carries the new recovery code as
- * soon as that has committed; `KeyRotationJob` then re-encrypts the data in the background and
- * destroys the old version. Reads work throughout: this session's keys hold both versions.
+ * Starts a user's key rotation (docs/crypto.md#key-rotation): one argon2id check of the password
+ * (counted like a login's, docs/security.md#rate-limits), then — in one transaction — a new DEK
+ * version wrapped by the password's KEK and a new recovery code's KEK, the old version re-wrapped
+ * for the new code (the old code stops working at once), the new version made active, and a
+ * `key_rotations` row. The answer carries the new recovery code as soon as that has committed;
+ * `KeyRotationJob` then re-encrypts the data in the background and destroys the old version. Reads
+ * work throughout: this session's keys hold both versions.
  */
 @Injectable()
 export class KeyRotationService {
@@ -35,6 +37,7 @@ export class KeyRotationService {
     private readonly dataSource: DataSource,
     private readonly users: UsersService,
     private readonly keys: AccountKeysService,
+    private readonly credentials: CredentialCheckService,
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
     private readonly job: KeyRotationJob,
@@ -50,15 +53,17 @@ export class KeyRotationService {
     password: string,
     audit: AuditContext,
   ): Promise<RotatedKeysDto> {
-    const user = await this.users.findById(session.userId);
+    // With the email (decrypted under the session's keys): it names the account's failure counter.
+    const user = await this.users.findByIdWithEmail(session.userId);
     if (!user) throw new InvalidCredentialsError();
     if (await this.pendingOf(user.id)) throw new RotationInProgressError();
 
-    const kek = await this.keys.verifyPassword(user, password);
-    if (!kek) {
-      await this.audit.record('keys.rotate', 'failure', user.id, audit);
-      throw new InvalidCredentialsError();
-    }
+    const kek = await this.credentials.confirmPassword(
+      user,
+      password,
+      'keys.rotate',
+      audit,
+    );
     const keyring = this.keys.unwrapKeyring(
       user,
       await this.users.dataKeysOf(user.id),

@@ -1,22 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
-import { AccountKeysService } from '../auth/account-keys.service';
 import { InvalidCredentialsError } from '../auth/auth.errors';
+import { CredentialCheckService } from '../auth/credential-check.service';
 import { SessionService } from '../auth/sessions/session.service';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { DocumentsService } from '../documents/documents.service';
 import { UsersService } from '../users/users.service';
 
 /**
- * Crypto-shredding (docs/crypto.md#account-lifecycle): once the password is confirmed, sessions
- * end, then the account goes with its wrapped keys and every row that references it (foreign keys
- * cascade), then the documents' files. Only audit events stay.
+ * Crypto-shredding (docs/crypto.md#account-lifecycle): once the password is confirmed (counted like
+ * a login's, docs/security.md#rate-limits), sessions end, then the account goes with its wrapped
+ * keys and every row that references it (foreign keys cascade), then the documents' files. Only
+ * audit events stay.
  */
 @Injectable()
 export class AccountDeletionService {
   constructor(
     private readonly users: UsersService,
-    private readonly keys: AccountKeysService,
+    private readonly credentials: CredentialCheckService,
     private readonly sessions: SessionService,
     private readonly documents: DocumentsService,
     private readonly audit: AuditLogService,
@@ -27,14 +28,17 @@ export class AccountDeletionService {
     password: string,
     audit: AuditContext,
   ): Promise<void> {
-    const user = await this.users.findById(userId);
+    // With the email (decrypted under the session's keys): it names the account's failure counter.
+    const user = await this.users.findByIdWithEmail(userId);
     if (!user) throw new InvalidCredentialsError();
-    const kek = await this.keys.verifyPassword(user, password);
-    if (!kek) {
-      await this.audit.record('account.delete', 'failure', userId, audit);
-      throw new InvalidCredentialsError();
-    }
-    zeroBuffer(kek);
+    zeroBuffer(
+      await this.credentials.confirmPassword(
+        user,
+        password,
+        'account.delete',
+        audit,
+      ),
+    );
     await this.sessions.revokeAllForUser(userId);
     const deleteFiles = await this.documents.prepareDeletionOf(userId);
     await this.users.delete(userId);

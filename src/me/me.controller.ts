@@ -139,6 +139,7 @@ export class MeController {
     ...BODY_ERRORS,
     'invalid_credentials',
     'too_many_requests',
+    'service_unavailable',
   )
   async delete(
     @CurrentSession() session: AuthenticatedSession,

@@ -18,8 +18,10 @@ export interface AdmittedLoginAttempt {
 
 /**
  * Per-account limit on failed logins (docs/security.md#rate-limits): `maxFailures` per window, then
- * 429 with `Retry-After` until the window ends — even with the right password. Unknown emails are
- * counted exactly like real accounts, so a lockout tells nothing about which emails exist.
+ * 429 with `Retry-After` until the window ends — even with the right password. Every password or
+ * recovery-code check counts here, through `CredentialCheckService`, not only the login form's.
+ * Unknown emails are counted exactly like real accounts, so a lockout tells nothing about which
+ * emails exist.
  *
  * Every attempt is counted *before* the password is checked and taken back if it succeeds.
  * Counting only after a failure would let parallel guesses all pass the check before any of

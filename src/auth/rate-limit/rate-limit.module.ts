@@ -73,7 +73,8 @@ export function createLoginAttemptsService(
 /**
  * Rate limits in docs/security.md#rate-limits, counted in Redis when `REDIS_URL` is set (shared by
  * every instance, keys under `REDIS_KEY_PREFIX` + `rate-limit:`), in process memory otherwise.
- * Routes opt in with `@AuthRateLimited()`; `AccountFlowsService.login` uses `LoginAttemptsService`.
+ * Routes opt in with `@AuthRateLimited()`; every password or recovery-code check goes through
+ * `CredentialCheckService`, which counts it with `LoginAttemptsService`.
  */
 @Module({
   imports: [
