@@ -13,6 +13,7 @@ import {
   JWT_AUDIENCE,
   JWT_ISSUER,
 } from '../src/auth/tokens/token.service';
+import { SPENT_REFRESH_TOKENS_KEPT } from '../src/auth/sessions/session.service';
 import { ServerKeys } from '../src/config/server-keys';
 import type { ProfileDto } from '../src/profile/dto/profile.dto';
 import type { MeDto } from '../src/me/me.controller';
@@ -659,14 +660,77 @@ describe.each(vaultStoreCases(10))(
     });
 
     describe('refresh tokens', () => {
-      it('concurrent refreshes with one token: exactly one wins, and the session ends revoked (reuse detection)', async () => {
-        const session = await login(server(), attacker);
+      const refresh = (refreshToken: string) =>
+        http().post('/v1/auth/refresh').send({ refreshToken });
+
+      /** 401 `invalid_token`, and the answer carries none of `secrets` (the token sent is one). */
+      async function expectRefused(
+        refreshToken: string,
+        secrets: string[] = [],
+      ) {
+        expectProblem(await refresh(refreshToken), 401, 'invalid_token', [
+          refreshToken,
+          ...secrets,
+        ]);
+      }
+
+      /** Refreshes `times` times in a row from `session`: the tokens spent (oldest first) and the last pair. */
+      async function refreshRepeatedly(
+        session: TokenPairDto | LoggedInUser,
+        times: number,
+      ): Promise<{
+        spent: string[];
+        last: Pick<TokenPairDto, 'accessToken' | 'refreshToken'>;
+      }> {
+        const spent: string[] = [];
+        let last = {
+          accessToken: session.accessToken,
+          refreshToken: session.refreshToken,
+        };
+        for (let i = 0; i < times; i++) {
+          const refreshed = await refresh(last.refreshToken);
+          expect(refreshed.status).toBe(200);
+          spent.push(last.refreshToken);
+          last = bodyOf<TokenPairDto>(refreshed);
+        }
+        return { spent, last };
+      }
+
+      /** The `revoked_at` of the session an access token names. */
+      async function revokedAt(accessToken: string): Promise<Date | null> {
+        const sidHash = createHash('sha256')
+          .update(
+            Buffer.from(
+              decodeJwt(accessToken).payload.sid as string,
+              'base64url',
+            ),
+          )
+          .digest();
+        const [row] = await t.dataSource.query<{ revoked_at: Date | null }[]>(
+          'SELECT revoked_at FROM sessions WHERE sid_hash = $1',
+          [sidHash],
+        );
+        return row.revoked_at;
+      }
+
+      function reuseEvents(userId: string) {
+        return t.dataSource.query<
+          {
+            outcome: string;
+            request_id: string | null;
+            client_address: string | null;
+          }[]
+        >(
+          `SELECT outcome, request_id, host(client_address) AS client_address FROM audit_events
+           WHERE event = 'auth.refresh_reuse' AND user_id = $1 ORDER BY id`,
+          [userId],
+        );
+      }
+
+      it('concurrent refreshes with one token: exactly one wins, and the session ends revoked (reuse detection, audited)', async () => {
+        const session = await registerAndLogin(server());
         const attempts = await Promise.all(
-          Array.from({ length: 6 }, () =>
-            http()
-              .post('/v1/auth/refresh')
-              .send({ refreshToken: session.refreshToken }),
-          ),
+          Array.from({ length: 6 }, () => refresh(session.refreshToken)),
         );
         const winners = attempts.filter((response) => response.status === 200);
         const losers = attempts.filter((response) => response.status !== 200);
@@ -678,26 +742,9 @@ describe.each(vaultStoreCases(10))(
         const winner = bodyOf<TokenPairDto>(winners[0]);
         await expectRejected(`Bearer ${winner.accessToken}`, 'session_locked');
         await expectRejected(`Bearer ${session.accessToken}`, 'session_locked');
-        expectProblem(
-          await http()
-            .post('/v1/auth/refresh')
-            .send({ refreshToken: winner.refreshToken }),
-          401,
-          'invalid_token',
-        );
-        const sidHash = createHash('sha256')
-          .update(
-            Buffer.from(
-              decodeJwt(session.accessToken).payload.sid as string,
-              'base64url',
-            ),
-          )
-          .digest();
-        const [row] = await t.dataSource.query<{ revoked_at: Date | null }[]>(
-          'SELECT revoked_at FROM sessions WHERE sid_hash = $1',
-          [sidHash],
-        );
-        expect(row.revoked_at).toBeInstanceOf(Date);
+        await expectRefused(winner.refreshToken);
+        expect(await revokedAt(session.accessToken)).toBeInstanceOf(Date);
+        expect((await reuseEvents(session.userId)).length).toBeGreaterThan(0);
       });
 
       it('rejects forged refresh tokens of the right shape', async () => {
@@ -712,56 +759,78 @@ describe.each(vaultStoreCases(10))(
           `${shaped(1, randomBytes(64)).slice(0, 86)}=`,
           `${shaped(1, randomBytes(64))}A`,
         ]) {
-          expectProblem(
-            await http()
-              .post('/v1/auth/refresh')
-              .send({ refreshToken: forged }),
-            401,
-            'invalid_token',
-            [forged],
-          );
+          await expectRefused(forged);
         }
         await expectWorks(victim.accessToken);
       });
 
-      it('a forged refresh token naming a live session (sid and cs read from its access token) revokes that session', async () => {
-        // Documented in SessionService.refresh: a token for a live sid that is not its current one is
-        // treated as a replay. The holder of the access token could log the session out anyway.
-        const session = await login(server(), attacker);
+      it('a forged refresh token naming a live session (sid and cs read from its access token) is a plain 401: the session lives on, nothing is audited', async () => {
+        // The sid and the client share are in every access token, even an expired one: only the
+        // 256-bit secret makes a refresh token, and a made-up one was never issued (SessionService.refresh).
+        const session = await registerAndLogin(server());
         const claims = decodeJwt(session.accessToken).payload;
-        const forged = Buffer.concat([
-          Buffer.from([1]),
-          Buffer.from(claims.sid as string, 'base64url'),
-          Buffer.from(claims.cs as string, 'base64url'),
-          randomBytes(32),
-        ]).toString('base64url');
+        for (let i = 0; i < 3; i++) {
+          const forged = Buffer.concat([
+            Buffer.from([1]),
+            Buffer.from(claims.sid as string, 'base64url'),
+            Buffer.from(claims.cs as string, 'base64url'),
+            randomBytes(32),
+          ]).toString('base64url');
+          await expectRefused(forged, [
+            session.refreshToken,
+            session.accessToken,
+          ]);
+        }
+        expect(await revokedAt(session.accessToken)).toBeNull();
+        await expectWorks(session.accessToken);
+        expect(await reuseEvents(session.userId)).toEqual([]);
+        const { last } = await refreshRepeatedly(session, 1);
+        await expectWorks(last.accessToken);
+      });
+
+      it('a spent refresh token (any earlier one, not only the last) presented again revokes the session, audited as auth.refresh_reuse', async () => {
+        const session = await registerAndLogin(server());
+        const { last } = await refreshRepeatedly(session, 3);
+        const requestId = `refresh-reuse-${randomUUID()}`;
         expectProblem(
-          await http().post('/v1/auth/refresh').send({ refreshToken: forged }),
+          await refresh(session.refreshToken).set('X-Request-Id', requestId),
           401,
           'invalid_token',
+          [session.refreshToken, last.refreshToken],
         );
-        await expectRejected(`Bearer ${session.accessToken}`, 'session_locked');
-        expectProblem(
-          await http()
-            .post('/v1/auth/refresh')
-            .send({ refreshToken: session.refreshToken }),
-          401,
-          'invalid_token',
+        expect(await revokedAt(session.accessToken)).toBeInstanceOf(Date);
+        await expectRejected(`Bearer ${last.accessToken}`, 'session_locked');
+        await expectRefused(last.refreshToken);
+        const events = await reuseEvents(session.userId);
+        expect(events).toHaveLength(1);
+        expect(events[0].outcome).toBe('failure');
+        expect(events[0].request_id).toBe(requestId);
+        expect(events[0].client_address).toMatch(
+          /^(::ffff:)?127\.0\.0\.1$|^::1$/,
         );
       });
 
-      it('a refresh token with a wrong client share cannot refresh (and cannot unlock the keys)', async () => {
+      it(`a session remembers its last ${SPENT_REFRESH_TOKENS_KEPT} spent tokens: an older one is refused like a forged one, the next older revokes`, async () => {
+        const session = await registerAndLogin(server());
+        const {
+          spent: [forgotten, oldestKept],
+        } = await refreshRepeatedly(session, SPENT_REFRESH_TOKENS_KEPT + 1);
+        await expectRefused(forgotten);
+        expect(await revokedAt(session.accessToken)).toBeNull();
+        expect(await reuseEvents(session.userId)).toEqual([]);
+        await expectRefused(oldestKept);
+        expect(await revokedAt(session.accessToken)).toBeInstanceOf(Date);
+        expect(await reuseEvents(session.userId)).toHaveLength(1);
+      });
+
+      it('a refresh token with a wrong client share cannot refresh (and cannot unlock the keys); the session lives on', async () => {
         const session = await login(server(), attacker);
         const bytes = Buffer.from(session.refreshToken, 'base64url');
         bytes[1 + 16] ^= 0x01; // first byte of the client share
         const tampered = bytes.toString('base64url');
-        expectProblem(
-          await http()
-            .post('/v1/auth/refresh')
-            .send({ refreshToken: tampered }),
-          401,
-          'invalid_token',
-        );
+        await expectRefused(tampered);
+        expect(await revokedAt(session.accessToken)).toBeNull();
+        await expectWorks(session.accessToken);
       });
 
       it('a refresh token of a logged-out session is refused, and stays refused', async () => {
@@ -773,15 +842,7 @@ describe.each(vaultStoreCases(10))(
               .set(...bearer(session.accessToken))
           ).status,
         ).toBe(204);
-        for (let i = 0; i < 2; i++) {
-          expectProblem(
-            await http()
-              .post('/v1/auth/refresh')
-              .send({ refreshToken: session.refreshToken }),
-            401,
-            'invalid_token',
-          );
-        }
+        for (let i = 0; i < 2; i++) await expectRefused(session.refreshToken);
       });
     });
 

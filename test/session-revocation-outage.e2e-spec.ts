@@ -1,7 +1,9 @@
 import request from 'supertest';
+import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import { SessionService } from '../src/auth/sessions/session.service';
 import { VaultUnavailableError } from '../src/key-vault/key-vault.errors';
 import { bearer, login, registerAndLogin } from './support/auth-client';
+import { bodyOf } from './support/http-body';
 import { expectProblem } from './support/problem-assertions';
 import {
   RedisServerProcess,
@@ -25,6 +27,10 @@ if (skipReason)
   () => {
     let redis: RedisServerProcess;
     let t: TestApp;
+    const refresh = (refreshToken: string) =>
+      request(t.app.getHttpServer())
+        .post('/v1/auth/refresh')
+        .send({ refreshToken });
 
     beforeAll(async () => {
       redis = await RedisServerProcess.start();
@@ -57,13 +63,12 @@ if (skipReason)
       );
       expect(live).toEqual([]);
       for (const session of [user, other]) {
-        const refreshed = await request(t.app.getHttpServer())
-          .post('/v1/auth/refresh')
-          .send({ refreshToken: session.refreshToken });
-        expectProblem(refreshed, 401, 'invalid_token', [
-          session.refreshToken,
-          session.accessToken,
-        ]);
+        expectProblem(
+          await refresh(session.refreshToken),
+          401,
+          'invalid_token',
+          [session.refreshToken, session.accessToken],
+        );
       }
       // Once Redis answers again (the app notices by itself), a second revocation clears the vault
       // entries: access tokens stop too.
@@ -85,6 +90,34 @@ if (skipReason)
         401,
         'session_locked',
       );
+    });
+
+    it('a replayed refresh token is audited and its session revoked in the database, though the vault does not answer (503)', async () => {
+      const user = await registerAndLogin(t.app.getHttpServer());
+      const refreshed = await refresh(user.refreshToken);
+      expect(refreshed.status).toBe(200);
+      const next = bodyOf<TokenPairDto>(refreshed);
+
+      redis.freeze();
+      try {
+        expectProblem(
+          await refresh(user.refreshToken),
+          503,
+          'vault_unavailable',
+          [user.refreshToken, next.refreshToken],
+        );
+      } finally {
+        redis.thaw();
+      }
+
+      const events = await t.dataSource.query<{ outcome: string }[]>(
+        `SELECT outcome FROM audit_events WHERE event = 'auth.refresh_reuse' AND user_id = $1`,
+        [user.userId],
+      );
+      expect(events).toEqual([{ outcome: 'failure' }]);
+      expectProblem(await refresh(next.refreshToken), 401, 'invalid_token', [
+        next.refreshToken,
+      ]);
     });
   },
 );

@@ -115,8 +115,11 @@ export class AuthController {
     'too_many_requests',
     'vault_unavailable',
   )
-  async refresh(@Body() body: RefreshDto): Promise<TokenPairDto> {
-    return this.sessions.refresh(body.refreshToken);
+  async refresh(
+    @Body() body: RefreshDto,
+    @Req() request: Request,
+  ): Promise<TokenPairDto> {
+    return this.sessions.refresh(body.refreshToken, request);
   }
 
   @Post('logout')

@@ -5,6 +5,7 @@ import { CreateSessionsAndProfiles1795774259015 } from './migrations/17957742590
 import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateContacts';
 import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateDocuments';
 import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
+import { AddSpentRefreshTokenHashes1796453738084 } from './migrations/1796453738084-AddSpentRefreshTokenHashes';
 
 type PostgresConnectionOptions = Extract<
   DataSourceOptions,
@@ -26,6 +27,7 @@ export const MIGRATIONS = [
   CreateContacts1795774898400,
   CreateDocuments1795775504630,
   CreateKeyRotations1795782001272,
+  AddSpentRefreshTokenHashes1796453738084,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

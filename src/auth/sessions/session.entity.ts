@@ -12,9 +12,10 @@ import { User } from '../../users/user.entity';
 
 /**
  * A login. The session id inside tokens (`sid`, 128 random bits) is stored only as its SHA-256;
- * `id` is the public handle for listing and revoking. The refresh token's secret is stored only
- * as a hash too (`refresh_token_hash`). Refresh tokens carry the sid: one that names this session
- * but is not its current token is a spent (or forged) one, and revokes the session.
+ * `id` is the public handle for listing and revoking. The refresh token is stored only as a hash
+ * too (`refresh_token_hash`), and so are the session's spent ones, newest first
+ * (`spent_refresh_token_hashes`, the last `SPENT_REFRESH_TOKENS_KEPT`): a spent token presented
+ * again revokes the session, a token that was never issued does not (docs/sessions.md#refresh-tokens).
  */
 @Entity({ name: 'sessions' })
 @Index('idx_sessions_user', ['userId'])
@@ -30,6 +31,14 @@ export class Session {
 
   @Column({ name: 'refresh_token_hash', type: 'bytea', unique: true })
   refreshTokenHash: Buffer;
+
+  @Column({
+    name: 'spent_refresh_token_hashes',
+    type: 'bytea',
+    array: true,
+    default: () => "'{}'",
+  })
+  spentRefreshTokenHashes: Buffer[];
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;

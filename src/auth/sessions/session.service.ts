@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { timingSafeEqual } from 'node:crypto';
 import { IsNull, MoreThan, Not, Repository } from 'typeorm';
+import { AuditContext, AuditLogService } from '../../audit/audit-log.service';
 import { AppConfig } from '../../config/app-config';
 import { insertStatement } from '../../database/plain-sql';
 import { SessionLockedError } from '../../key-vault/key-vault.errors';
@@ -10,6 +11,13 @@ import { SessionKeyVault } from '../../key-vault/session-key-vault';
 import { InvalidTokenError } from '../auth.errors';
 import { sha256, TokenService } from '../tokens/token.service';
 import { Session } from './session.entity';
+
+/**
+ * How many spent refresh tokens a session remembers (docs/sessions.md#refresh-tokens). A session
+ * refreshes about once per access token, so 12 hours of 10-minute tokens spend 72; a token older
+ * than the last 100 is refused like one never issued, without revoking the session.
+ */
+export const SPENT_REFRESH_TOKENS_KEPT = 100;
 
 /** What login and refresh answer (docs/http-api.md#auth). */
 export interface TokenPair {
@@ -34,6 +42,7 @@ export class SessionService {
     private readonly vault: SessionKeyVault,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
+    private readonly audit: AuditLogService,
   ) {
     this.insertSession = insertStatement(sessions.metadata, [
       'userId',
@@ -70,11 +79,13 @@ export class SessionService {
   }
 
   /**
-   * Rotates a refresh token (docs/sessions.md#refresh-tokens). A token that names a live session
-   * but is not its current one is a replay of a spent token (or a forgery by someone holding the
-   * sid): the session is revoked, so the thief's and the victim's tokens all stop working.
+   * Rotates a refresh token (docs/sessions.md#refresh-tokens). A spent token of a live session
+   * presented again is a replay (a thief's or the victim's copy): the session is revoked, so all
+   * its tokens stop working, and `auth.refresh_reuse` is audited. Any other token is refused and
+   * harms nothing: the sid and client share it carries are in every access token, so a made-up
+   * secret beside them proves nothing.
    */
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  async refresh(refreshToken: string, audit: AuditContext): Promise<TokenPair> {
     const parsed = this.tokens.parseRefreshToken(refreshToken);
     if (!parsed) throw new InvalidTokenError();
     const session = await this.sessions.findOneBy({
@@ -87,10 +98,9 @@ export class SessionService {
     )
       throw new InvalidTokenError();
     if (!timingSafeEqual(session.refreshTokenHash, parsed.hash)) {
-      await this.revoke(session);
-      throw new InvalidTokenError(
-        'This refresh token was already used; the session has been revoked.',
-      );
+      if (isOneOf(parsed.hash, session.spentRefreshTokenHashes))
+        return this.revokeReplayed(session, audit);
+      throw new InvalidTokenError();
     }
     // The vault entry must still be there (idle timeout, logout elsewhere); unlocking also slides
     // it. Quiet: a refresh uses no key, so the keyring-unlocked listeners are not told.
@@ -111,17 +121,20 @@ export class SessionService {
     keyring.zero();
 
     const next = this.tokens.newRefreshToken(parsed);
+    // Only a rotation changes the spent list, so if the old hash still matches, so does the list read above.
     const rotated = await this.sessions.update(
       { id: session.id, refreshTokenHash: parsed.hash },
-      { refreshTokenHash: next.hash, lastUsedAt: new Date() },
+      {
+        refreshTokenHash: next.hash,
+        spentRefreshTokenHashes: [
+          parsed.hash,
+          ...session.spentRefreshTokenHashes,
+        ].slice(0, SPENT_REFRESH_TOKENS_KEPT),
+        lastUsedAt: new Date(),
+      },
     );
     // Two refreshes raced with one token: only one rotation wins, the other is a replay.
-    if (!rotated.affected) {
-      await this.revoke(session);
-      throw new InvalidTokenError(
-        'This refresh token was already used; the session has been revoked.',
-      );
-    }
+    if (!rotated.affected) return this.revokeReplayed(session, audit);
     return this.pair(
       this.tokens.issueAccessToken(session.userId, parsed),
       next.token,
@@ -196,6 +209,23 @@ export class SessionService {
     return true;
   }
 
+  /** Audited before the revocation, so that a vault outage (503) does not lose the event. */
+  private async revokeReplayed(
+    session: Session,
+    audit: AuditContext,
+  ): Promise<never> {
+    await this.audit.record(
+      'auth.refresh_reuse',
+      'failure',
+      session.userId,
+      audit,
+    );
+    await this.revoke(session);
+    throw new InvalidTokenError(
+      'This refresh token was already used; the session has been revoked.',
+    );
+  }
+
   private async revoke(session: Session): Promise<void> {
     await this.sessions.update({ id: session.id }, { revokedAt: new Date() });
     await this.vault.revoke(session.sidHash.toString('hex'));
@@ -209,4 +239,12 @@ export class SessionService {
       expiresIn: this.tokens.accessTokenTtlSeconds,
     };
   }
+}
+
+/** Constant-time membership: every candidate is compared, whichever matches. */
+function isOneOf(hash: Buffer, candidates: readonly Buffer[]): boolean {
+  let found = false;
+  for (const candidate of candidates)
+    found = timingSafeEqual(candidate, hash) || found;
+  return found;
 }
