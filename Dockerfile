@@ -1,5 +1,6 @@
 # Production image: compiled app, production dependencies, non-root user. Needs DATABASE_URL
-# (the embedded PostgreSQL is for development) and one master key source (NODE_ENV=production):
+# (the embedded PostgreSQL is for development: it is not in the image, and NODE_ENV=production
+# refuses to start without DATABASE_URL) and one master key source (NODE_ENV=production):
 # APP_MASTER_KEY_FILE (a mounted secret, as docker-compose.yml does), APP_MASTER_KEY_SEALED with
 # the HSM's PKCS#11 library mounted (PKCS11_MODULE), or APP_MASTER_KEY. Run it with a memlock
 # limit and without core dumps: docs/operations.md.
@@ -13,7 +14,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+# --omit=optional: the optional dependencies are platform binaries the runtime never loads: the
+# embedded PostgreSQL (@embedded-postgres/*, 60 MB), SWC's compiler, pg's Cloudflare socket; and
+# ts-node and typescript, which --omit=dev alone keeps as optional peers of production packages.
+RUN npm run build && npm prune --omit=dev --omit=optional
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production

@@ -20,7 +20,7 @@ export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(Logger));
   // Behind a proxy the socket's peer is the proxy: TRUST_PROXY makes `req.ip` the client's
   // address (from X-Forwarded-For), which the rate limits and the audit log key on.
-  const { trustProxy } = app.get(AppConfig);
+  const { trustProxy, apiDocs } = app.get(AppConfig);
   if (trustProxy !== false)
     app.set(
       'trust proxy',
@@ -40,7 +40,8 @@ export function configureApp(app: NestExpressApplication): void {
   );
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   answerUnparsableRequests(app.getHttpServer());
-  setUpSwagger(app);
+  // API_DOCS=false: no route is mounted, so /docs and /docs-json are 404 like any unknown path.
+  if (apiDocs) setUpSwagger(app);
 }
 
 function setUpSwagger(app: NestExpressApplication): void {

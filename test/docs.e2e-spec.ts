@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { BEARER_AUTH_NAME } from '../src/common/openapi/bearer-auth';
 import { bodyOf } from './support/http-body';
+import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
 
 /** The parts of the OpenAPI document the checks below read. */
@@ -28,7 +29,7 @@ describe('API documentation (docs/http-api.md#api-documentation)', () => {
   });
   afterAll(() => t?.close());
 
-  it('serves Swagger UI at /docs', async () => {
+  it('serves Swagger UI at /docs (API_DOCS unset: on)', async () => {
     const response = await http().get('/docs').redirects(1);
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toMatch(/text\/html/);
@@ -54,5 +55,36 @@ describe('API documentation (docs/http-api.md#api-documentation)', () => {
         'application/problem+json'
       ],
     ).toBeDefined();
+  });
+
+  describe('with API_DOCS=false', () => {
+    let off: TestApp;
+
+    beforeAll(async () => {
+      off = await createTestApp({ env: { API_DOCS: 'false' } });
+    });
+    afterAll(() => off?.close());
+
+    it.each([
+      '/docs',
+      '/docs/',
+      '/docs/swagger-ui-init.js',
+      '/docs/swagger-ui.css',
+      '/docs-json',
+      '/docs-yaml',
+    ])(
+      'answers %s with 404 problem+json, like any unknown path',
+      async (path) => {
+        const response = await request(off.app.getHttpServer()).get(path);
+        expectProblem(response, 404, 'not_found');
+      },
+    );
+
+    it('still serves the API itself', async () => {
+      const response = await request(off.app.getHttpServer()).get(
+        '/health/live',
+      );
+      expect(response.status).toBe(200);
+    });
   });
 });

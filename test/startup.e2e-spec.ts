@@ -57,11 +57,36 @@ describe('start-up and shutdown (src/main.ts)', () => {
         { SESSION_IDLE_TTL: 'soon' },
         /SESSION_IDLE_TTL: must be a duration/,
       ],
+      [
+        'a bad API_DOCS',
+        { API_DOCS: 'off' },
+        /API_DOCS: must be true or false \(got "off"\)/,
+      ],
+      [
+        'a bad ALLOW_EMBEDDED_POSTGRES',
+        { ALLOW_EMBEDDED_POSTGRES: 'maybe' },
+        /ALLOW_EMBEDDED_POSTGRES: must be true or false/,
+      ],
     ])('%s', async (_name, env, message) => {
       const app = await start({ DATA_DIR: tempDir(), ...env });
       expect(await app.exited).toBe(1);
       expect(app.output()).toMatch(message);
       expect(app.output()).toContain('The service did not start.');
+    });
+
+    it('production without DATABASE_URL: exits 1 naming DATABASE_URL, and starts no embedded PostgreSQL', async () => {
+      const dataDir = tempDir();
+      const app = await start({
+        NODE_ENV: 'production',
+        APP_MASTER_KEY: randomBytes(32).toString('base64'),
+        DATA_DIR: dataDir,
+      });
+      expect(await app.exited).toBe(1);
+      expect(app.output()).toMatch(
+        /DATABASE_URL: is required when NODE_ENV=production \(or set ALLOW_EMBEDDED_POSTGRES=true/,
+      );
+      expect(app.output()).toContain('The service did not start.');
+      expect(existsSync(join(dataDir, 'postgres'))).toBe(false);
     });
   });
 

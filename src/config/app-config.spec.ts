@@ -55,6 +55,7 @@ describe('loadAppConfig', () => {
       loginFailureLimit: 10,
       loginFailureWindowSeconds: 900,
       trustProxy: false,
+      apiDocs: true,
     });
     expect(
       config.serverSecrets.vaultKey.equals(
@@ -84,6 +85,8 @@ describe('loadAppConfig', () => {
       LOGIN_FAILURE_LIMIT: '5',
       LOGIN_FAILURE_WINDOW: '1h',
       TRUST_PROXY: '2',
+      API_DOCS: 'false',
+      ALLOW_EMBEDDED_POSTGRES: 'false',
     });
     expect(config).toMatchObject({
       nodeEnv: 'production',
@@ -103,6 +106,7 @@ describe('loadAppConfig', () => {
       loginFailureLimit: 5,
       loginFailureWindowSeconds: 3600,
       trustProxy: 2,
+      apiDocs: false,
     });
     expect(config.isProduction).toBe(true);
   });
@@ -140,6 +144,8 @@ describe('loadAppConfig', () => {
     ['TRUST_PROXY', '33'],
     ['TRUST_PROXY', '10.0.0.0/33'],
     ['TRUST_PROXY', 'loopback, proxy.internal'],
+    ['API_DOCS', 'off'],
+    ['ALLOW_EMBEDDED_POSTGRES', 'yes'],
   ])('names %s when it is %p', (variable, value) => {
     expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual(
       [variable],
@@ -235,16 +241,29 @@ describe('loadAppConfig', () => {
   });
 
   describe('APP_MASTER_KEY in production', () => {
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://app@db/app',
+    };
+
     it('refuses to start without one', () => {
-      expect(() =>
-        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir }),
-      ).toThrow(/APP_MASTER_KEY: is required when NODE_ENV=production/);
+      expect(() => loadAppConfig({ ...production, DATA_DIR: dataDir })).toThrow(
+        /APP_MASTER_KEY: is required when NODE_ENV=production/,
+      );
+    });
+
+    it('says so alongside the other bad variables', () => {
+      expect(problemsOf({ NODE_ENV: 'production', PORT: 'x' })).toEqual([
+        'PORT',
+        'DATABASE_URL',
+        'APP_MASTER_KEY',
+      ]);
     });
 
     it('refuses a short key', () => {
       expect(() =>
         loadAppConfig({
-          NODE_ENV: 'production',
+          ...production,
           DATA_DIR: dataDir,
           APP_MASTER_KEY: randomBytes(16).toString('base64'),
         }),
@@ -254,7 +273,7 @@ describe('loadAppConfig', () => {
     it('refuses a placeholder key', () => {
       expect(() =>
         loadAppConfig({
-          NODE_ENV: 'production',
+          ...production,
           DATA_DIR: dataDir,
           APP_MASTER_KEY: Buffer.alloc(32).toString('base64'),
         }),
@@ -263,10 +282,86 @@ describe('loadAppConfig', () => {
 
     it('never generates a development key file', () => {
       expect(() =>
-        loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir }),
+        loadAppConfig({ ...production, DATA_DIR: dataDir }),
       ).toThrow();
       expect(() => statSync(join(dataDir, 'master.key'))).toThrow();
     });
+  });
+
+  describe('the embedded PostgreSQL (ALLOW_EMBEDDED_POSTGRES)', () => {
+    const production = { NODE_ENV: 'production', APP_MASTER_KEY: validKey };
+
+    it('is refused in production without DATABASE_URL, naming DATABASE_URL and the opt-in', () => {
+      expect(() => loadAppConfig({ ...production, DATA_DIR: dataDir })).toThrow(
+        /DATABASE_URL: is required when NODE_ENV=production \(or set ALLOW_EMBEDDED_POSTGRES=true/,
+      );
+      expect(
+        problemsOf({ ...production, ALLOW_EMBEDDED_POSTGRES: 'false' }),
+      ).toEqual(['DATABASE_URL']);
+    });
+
+    it('is allowed in production with ALLOW_EMBEDDED_POSTGRES=true', () => {
+      for (const value of ['true', '1']) {
+        const config = loadAppConfig({
+          ...production,
+          DATA_DIR: dataDir,
+          ALLOW_EMBEDDED_POSTGRES: value,
+        });
+        expect(config.isProduction).toBe(true);
+        expect(config.databaseUrl).toBeUndefined();
+      }
+    });
+
+    it('is allowed by default in development and test, and refused there with ALLOW_EMBEDDED_POSTGRES=false', () => {
+      for (const nodeEnv of ['development', 'test']) {
+        const env = { NODE_ENV: nodeEnv, APP_MASTER_KEY: validKey };
+        expect(
+          loadAppConfig({ ...env, DATA_DIR: dataDir }).databaseUrl,
+        ).toBeUndefined();
+        expect(() =>
+          loadAppConfig({
+            ...env,
+            DATA_DIR: dataDir,
+            ALLOW_EMBEDDED_POSTGRES: 'false',
+          }),
+        ).toThrow(
+          /DATABASE_URL: is required when ALLOW_EMBEDDED_POSTGRES=false/,
+        );
+      }
+    });
+
+    it('is not asked for when DATABASE_URL is set, or already reported when DATABASE_URL is invalid', () => {
+      expect(
+        loadAppConfig({
+          ...production,
+          DATA_DIR: dataDir,
+          DATABASE_URL: 'postgres://app@db/app',
+        }).databaseUrl,
+      ).toBe('postgres://app@db/app');
+      expect(
+        problemsOf({ ...production, DATABASE_URL: 'mysql://db/app' }),
+      ).toEqual(['DATABASE_URL']);
+    });
+  });
+
+  it('reads API_DOCS as true or false (default true), and refuses anything else', () => {
+    const apiDocs = (value?: string) =>
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        ...(value === undefined ? {} : { API_DOCS: value }),
+      }).apiDocs;
+    expect(apiDocs()).toBe(true);
+    expect(apiDocs('true')).toBe(true);
+    expect(apiDocs('false')).toBe(false);
+    expect(apiDocs('0')).toBe(false);
+    expect(() =>
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        API_DOCS: 'off',
+      }),
+    ).toThrow(/API_DOCS: must be true or false \(got "off"\)/);
   });
 
   describe('APP_MASTER_KEY in development', () => {

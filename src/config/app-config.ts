@@ -47,7 +47,10 @@ const TRUST_PROXY_SUBNET_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 export class AppConfig {
   readonly nodeEnv: NodeEnvironment;
   readonly port: number;
-  /** External PostgreSQL; when absent, `main.ts` starts the embedded server under `dataDir`. */
+  /**
+   * External PostgreSQL; when absent, `main.ts` starts the embedded server under `dataDir`, which
+   * `ALLOW_EMBEDDED_POSTGRES` permits (by default everywhere but production).
+   */
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
   /** Prepended to every Redis key this app writes (vault, rate limits), to share one Redis. */
@@ -84,6 +87,8 @@ export class AppConfig {
   readonly loginFailureLimit: number;
   readonly loginFailureWindowSeconds: number;
   readonly trustProxy: TrustProxySetting;
+  /** Whether Swagger UI (`/docs`) and the OpenAPI document (`/docs-json`) are served. */
+  readonly apiDocs: boolean;
   /**
    * argon2id cost for new and upgraded passwords (never below OWASP's minimum,
    * docs/crypto.md#key-hierarchy).
@@ -150,6 +155,21 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   const nodeEnv = reader.oneOf('NODE_ENV', NODE_ENVIRONMENTS, 'development');
   const port = reader.integer('PORT', 3000, 1, 65535);
   const databaseUrl = reader.url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  // The embedded server keeps the data inside DATA_DIR, on the app's own machine or volume: a
+  // production deployment that forgot DATABASE_URL must not start on it unnoticed.
+  const allowEmbeddedPostgres = reader.boolean(
+    'ALLOW_EMBEDDED_POSTGRES',
+    nodeEnv !== 'production',
+  );
+  // (A DATABASE_URL that is set but invalid has its own problem already.)
+  if (!allowEmbeddedPostgres && reader.string('DATABASE_URL') === undefined) {
+    reader.problem(
+      'DATABASE_URL',
+      nodeEnv === 'production'
+        ? 'is required when NODE_ENV=production (or set ALLOW_EMBEDDED_POSTGRES=true to keep the database in an embedded PostgreSQL under DATA_DIR)'
+        : 'is required when ALLOW_EMBEDDED_POSTGRES=false',
+    );
+  }
   const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
   const redisKeyPrefix =
     reader.pattern(
@@ -206,6 +226,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     '15m',
   );
   const trustProxy = reader.trustProxy('TRUST_PROXY');
+  const apiDocs = reader.boolean('API_DOCS', true);
   // Floors are OWASP's argon2id minimum (m = 19 MiB, t = 2, p = 1); ceilings keep a typo from
   // turning every login into a denial of service.
   const argon2MemoryKiB = reader.integer(
@@ -231,7 +252,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   }
   // The master key comes last: a generated dev key is only written once everything else is valid.
   if (reader.problems.length > 0) {
-    reader.masterKeySettingsOnly();
+    reader.masterKeySettingsOnly(nodeEnv);
     throw new ConfigValidationError(reader.problems);
   }
 
@@ -268,6 +289,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     loginFailureLimit,
     loginFailureWindowSeconds,
     trustProxy,
+    apiDocs,
     argon2MemoryKiB,
     argon2Iterations,
     argon2Parallelism,
@@ -406,8 +428,8 @@ class EnvironmentReader {
   }
 
   /** The master key variables' checks that read no file and no token (see `masterKeySettingProblems`). */
-  masterKeySettingsOnly(): void {
-    this.problems.push(...masterKeySettingProblems(this.env));
+  masterKeySettingsOnly(nodeEnv: NodeEnvironment): void {
+    this.problems.push(...masterKeySettingProblems(this.env, nodeEnv));
   }
 }
 

@@ -171,7 +171,9 @@ describe('master key sources (docs/operations.md#the-master-key-three-sources)',
     ])('refuses two sources at once, naming both: %p', (env, problem) => {
       expect(problemsOf(resolve(env))).toEqual([problem]);
       expect(
-        masterKeySettingProblems(env).map((p) => `${p.variable}: ${p.message}`),
+        masterKeySettingProblems(env, 'development').map(
+          (p) => `${p.variable}: ${p.message}`,
+        ),
       ).toEqual([problem]);
     });
 

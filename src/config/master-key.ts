@@ -72,15 +72,16 @@ export function resolveMasterKey(input: {
   dataDir: string;
 }): MasterKeyResolution {
   const { env, nodeEnv } = input;
-  const problems = masterKeySettingProblems(env);
+  const problems = masterKeySettingProblems(env, nodeEnv);
   if (problems.length > 0) return { problems };
 
   let resolved:
     | { key: Buffer; source: MasterKeySource; warning?: string }
     | MasterKeyProblem;
   try {
+    // With no source set, production was refused above: only development and test get here.
     resolved =
-      readConfiguredKey(env) ?? noConfiguredKey(nodeEnv, input.dataDir);
+      readConfiguredKey(env) ?? loadOrCreateDevelopmentKey(input.dataDir);
   } catch (error) {
     if (error instanceof Pkcs11SettingError)
       return {
@@ -104,13 +105,27 @@ export function resolveMasterKey(input: {
 }
 
 /**
- * What is wrong with the master key variables, checked without reading a file or a token: at
- * most one source, `APP_MASTER_KEY`'s format, the `PKCS11_*` variables a sealed key needs.
+ * What is wrong with the master key variables, checked without reading a file or a token: one
+ * source in production and at most one otherwise, `APP_MASTER_KEY`'s format, the `PKCS11_*`
+ * variables a sealed key needs.
  */
-export function masterKeySettingProblems(env: Environment): MasterKeyProblem[] {
+export function masterKeySettingProblems(
+  env: Environment,
+  nodeEnv: string,
+): MasterKeyProblem[] {
   const set = MASTER_KEY_VARIABLES.filter(
     (name) => setting(env, name) !== undefined,
   );
+  if (set.length === 0 && nodeEnv === 'production') {
+    return [
+      {
+        variable: 'APP_MASTER_KEY',
+        message:
+          'is required when NODE_ENV=production, or instead APP_MASTER_KEY_FILE (a file holding it) or ' +
+          `APP_MASTER_KEY_SEALED (sealed in an HSM/TPM, with the PKCS11_* variables); ${HOW_TO_GENERATE}`,
+      },
+    ];
+  }
   if (set.length > 1) {
     return [
       {
@@ -170,22 +185,6 @@ function readConfiguredKey(
     return { key: openSealedMasterKey(settings, sealed), source: 'pkcs11' };
   }
   return undefined;
-}
-
-function noConfiguredKey(
-  nodeEnv: string,
-  dataDir: string,
-):
-  { key: Buffer; source: MasterKeySource; warning: string } | MasterKeyProblem {
-  if (nodeEnv === 'production') {
-    return {
-      variable: 'APP_MASTER_KEY',
-      message:
-        'is required when NODE_ENV=production, or instead APP_MASTER_KEY_FILE (a file holding it) or ' +
-        `APP_MASTER_KEY_SEALED (sealed in an HSM/TPM, with the PKCS11_* variables); ${HOW_TO_GENERATE}`,
-    };
-  }
-  return loadOrCreateDevelopmentKey(dataDir);
 }
 
 /**
