@@ -37,6 +37,7 @@ describe('health (docs/http-api.md#health)', () => {
       'CreateContacts1795774898400',
       'CreateDocuments1795775504630',
       'CreateKeyRotations1795782001272',
+      'AddSpentRefreshTokenHashes1796453738084',
     ]);
     const [{ count }] = await t.dataSource.query<{ count: number }[]>(
       'SELECT count(*)::int AS count FROM audit_events',
