@@ -189,9 +189,23 @@ export class SessionService {
     );
   }
 
-  /** Live sessions of a user, newest first. */
-  listForUser(userId: string): Promise<Session[]> {
+  /**
+   * Live sessions of a user, newest first: the listed fields only (not the spent-token hashes,
+   * up to 3.2 KB a row).
+   */
+  listForUser(
+    userId: string,
+  ): Promise<
+    Pick<Session, 'id' | 'sidHash' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>[]
+  > {
     return this.sessions.find({
+      select: {
+        id: true,
+        sidHash: true,
+        createdAt: true,
+        lastUsedAt: true,
+        expiresAt: true,
+      },
       where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(new Date()) },
       order: { createdAt: 'DESC' },
     });
