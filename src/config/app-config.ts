@@ -96,6 +96,8 @@ export class AppConfig {
   readonly argon2MemoryKiB: number;
   readonly argon2Iterations: number;
   readonly argon2Parallelism: number;
+  /** Per-user and per-process bounds (docs/limits.md#configurable); over one: 409, 429 or 503. */
+  readonly limits: ResourceLimits;
   /** Things worth a warning once the logger is up (e.g. a generated development key). */
   readonly startupWarnings: readonly string[];
 
@@ -124,6 +126,33 @@ export class AppConfig {
       serverSecrets: '[redacted]',
     };
   }
+}
+
+/**
+ * Bounds on what one user (or all users together) can make the service hold or do, each from a
+ * setting (docs/limits.md#configurable).
+ */
+export interface ResourceLimits {
+  /** `CONTACTS_PER_USER_LIMIT`: stored contacts per user; the next create is 409 `limit_reached`. */
+  readonly contactsPerUser: number;
+  /** `DOCUMENTS_PER_USER_LIMIT`: stored documents per user; the next create is 409 `limit_reached`. */
+  readonly documentsPerUser: number;
+  /** `DOCUMENT_CREATION_LIMIT` per `DOCUMENT_CREATION_WINDOW`: document creations per user; then 429. */
+  readonly documentCreations: number;
+  readonly documentCreationWindowSeconds: number;
+  /** `SESSIONS_PER_USER_LIMIT`: live sessions per user; a login beyond it ends the oldest. */
+  readonly sessionsPerUser: number;
+  /** `KDF_QUEUE_LIMIT`: password checks waiting for an argon2id slot; beyond it 503 at once. */
+  readonly kdfQueue: number;
+  /** `KDF_QUEUE_TIMEOUT_MS`: how long a password check may wait for a slot; then 503. */
+  readonly kdfQueueTimeoutMs: number;
+  /** `PDF_WORKERS`: worker threads rendering PDFs, off the event loop. */
+  readonly pdfWorkers: number;
+  /** `PDF_QUEUE_LIMIT`: renders waiting for a worker; beyond it 503 at once. */
+  readonly pdfQueue: number;
+  /** `REGISTER_EMAIL_LIMIT` per `REGISTER_EMAIL_WINDOW`: register attempts per email address; then 429. */
+  readonly registrationsPerEmail: number;
+  readonly registrationEmailWindowSeconds: number;
 }
 
 export interface ConfigProblem {
@@ -237,6 +266,45 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   );
   const argon2Iterations = reader.integer('ARGON2_ITERATIONS', 2, 2, 20);
   const argon2Parallelism = reader.integer('ARGON2_PARALLELISM', 1, 1, 16);
+  const limits: ResourceLimits = {
+    contactsPerUser: reader.integer(
+      'CONTACTS_PER_USER_LIMIT',
+      10_000,
+      1,
+      1_000_000,
+    ),
+    documentsPerUser: reader.integer(
+      'DOCUMENTS_PER_USER_LIMIT',
+      100,
+      1,
+      100_000,
+    ),
+    documentCreations: reader.integer('DOCUMENT_CREATION_LIMIT', 20, 1, 10_000),
+    documentCreationWindowSeconds: reader.duration(
+      'DOCUMENT_CREATION_WINDOW',
+      '1h',
+    ),
+    sessionsPerUser: reader.integer('SESSIONS_PER_USER_LIMIT', 20, 1, 1000),
+    kdfQueue: reader.integer('KDF_QUEUE_LIMIT', 64, 0, 100_000),
+    kdfQueueTimeoutMs: reader.integer(
+      'KDF_QUEUE_TIMEOUT_MS',
+      3000,
+      100,
+      60_000,
+    ),
+    pdfWorkers: reader.integer('PDF_WORKERS', 2, 1, 64),
+    pdfQueue: reader.integer('PDF_QUEUE_LIMIT', 32, 0, 10_000),
+    registrationsPerEmail: reader.integer(
+      'REGISTER_EMAIL_LIMIT',
+      5,
+      1,
+      1_000_000,
+    ),
+    registrationEmailWindowSeconds: reader.duration(
+      'REGISTER_EMAIL_WINDOW',
+      '1h',
+    ),
+  };
 
   if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
     reader.problem(
@@ -293,6 +361,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     argon2MemoryKiB,
     argon2Iterations,
     argon2Parallelism,
+    limits,
     startupWarnings: masterKey.warning ? [masterKey.warning] : [],
   });
 }

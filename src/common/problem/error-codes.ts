@@ -20,6 +20,10 @@ export const ERROR_CATALOGUE = {
   },
   conflict: { status: 409, title: 'Conflict' },
   email_taken: { status: 409, title: 'This email is already registered' },
+  limit_reached: {
+    status: 409,
+    title: 'A limit on what one user may store is reached',
+  },
   rotation_in_progress: { status: 409, title: 'A key rotation is in progress' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

@@ -15,7 +15,10 @@ import {
   ProblemDetails,
   problemDetails,
 } from './problem-details';
-import { TooManyRequestsError } from './too-many-requests.error';
+import {
+  ServiceBusyError,
+  TooManyRequestsError,
+} from './too-many-requests.error';
 
 interface Problem {
   code: ErrorCode;
@@ -84,7 +87,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       ),
       ...problem.extensions,
     };
-    if (exception instanceof TooManyRequestsError) {
+    if (
+      exception instanceof TooManyRequestsError ||
+      exception instanceof ServiceBusyError
+    ) {
       response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     }
     response
