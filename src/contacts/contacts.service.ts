@@ -4,7 +4,11 @@ import { Brackets, In, Repository } from 'typeorm';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { BlindIndexes } from '../encrypted-column/blind-index';
 import { Contact } from './contact.entity';
-import { decodeContactCursor, encodeContactCursor } from './contact-cursor';
+import {
+  decodePageCursor,
+  encodePageCursor,
+} from '../common/pagination/page-cursor';
+import { DEFAULT_PAGE_SIZE } from '../common/pagination/page-query.dto';
 import {
   ContactDto,
   ContactPageDto,
@@ -13,7 +17,6 @@ import {
   UpdateContactDto,
 } from './dto/contact.dto';
 
-const DEFAULT_PAGE_SIZE = 20;
 /** Contacts read per query when a document lists them all. */
 const CONTACTS_PER_PAGE = 200;
 const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
@@ -88,7 +91,7 @@ export class ContactsService {
       });
     }
     if (query.cursor !== undefined) {
-      const cursor = decodeContactCursor(query.cursor);
+      const cursor = decodePageCursor(query.cursor);
       builder.andWhere(
         new Brackets((after) =>
           after
@@ -107,8 +110,7 @@ export class ContactsService {
     const last = page[page.length - 1];
     return {
       items: page.map(toDto),
-      nextCursor:
-        rows.length > limit && last ? encodeContactCursor(last) : null,
+      nextCursor: rows.length > limit && last ? encodePageCursor(last) : null,
     };
   }
 

@@ -1,7 +1,10 @@
-import { DomainError } from '../common/problem/domain-error';
+import { DomainError } from '../problem/domain-error';
 
-/** Position after the last item of a page: (createdAt, id), the list's sort key. Opaque to clients. */
-export interface ContactCursor {
+/**
+ * Position after the last item of a page of a list sorted newest first by (createdAt, id), as
+ * contacts, documents and sessions are. Opaque to clients.
+ */
+export interface PageCursor {
   createdAt: Date;
   id: string;
 }
@@ -13,7 +16,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-export function encodeContactCursor(cursor: ContactCursor): string {
+export function encodePageCursor(cursor: PageCursor): string {
   return Buffer.from(
     `${cursor.createdAt.toISOString()}|${cursor.id}`,
     'utf8',
@@ -21,7 +24,7 @@ export function encodeContactCursor(cursor: ContactCursor): string {
 }
 
 /** @throws DomainError(validation_failed) for anything we did not issue. */
-export function decodeContactCursor(value: string): ContactCursor {
+export function decodePageCursor(value: string): PageCursor {
   const [iso, id, extra] = Buffer.from(value, 'base64url')
     .toString('utf8')
     .split('|');

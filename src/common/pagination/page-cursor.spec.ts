@@ -1,13 +1,13 @@
-import { DomainError } from '../common/problem/domain-error';
-import { decodeContactCursor, encodeContactCursor } from './contact-cursor';
+import { DomainError } from '../problem/domain-error';
+import { decodePageCursor, encodePageCursor } from './page-cursor';
 
 const ID = '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10';
 const raw = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
-describe('contact cursor', () => {
+describe('page cursor', () => {
   it('decodes what it encodes', () => {
     const cursor = { createdAt: new Date('2026-12-05T06:55:01.123Z'), id: ID };
-    expect(decodeContactCursor(encodeContactCursor(cursor))).toEqual(cursor);
+    expect(decodePageCursor(encodePageCursor(cursor))).toEqual(cursor);
   });
 
   it.each([
@@ -22,9 +22,9 @@ describe('contact cursor', () => {
     ['an id that is not a UUID', '2026-12-05T06:55:01.123Z|42'],
     ['an extra part', `2026-12-05T06:55:01.123Z|${ID}|x`],
   ])('refuses %s as validation_failed', (_case, text) => {
-    expect(() => decodeContactCursor(raw(text))).toThrow(DomainError);
+    expect(() => decodePageCursor(raw(text))).toThrow(DomainError);
     try {
-      decodeContactCursor(raw(text));
+      decodePageCursor(raw(text));
     } catch (error) {
       expect((error as DomainError).code).toBe('validation_failed');
     }
