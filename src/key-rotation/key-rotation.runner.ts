@@ -5,7 +5,6 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
 import { BlindIndexes } from '../encrypted-column/blind-index';
 import { KeyContext } from '../key-vault/key-context';
-import { SessionLockedError } from '../key-vault/key-vault.errors';
 import type { Keyring } from '../key-vault/keyring';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
 import type { VaultSession } from '../key-vault/vault-entry';
@@ -214,8 +213,8 @@ export class KeyRotationRunner implements OnModuleInit {
 
   /**
    * Re-stores a live session's vault entry with only the versions that still exist, so no copy of
-   * a destroyed key outlives the rotation. A session that has ended (logout, revocation) is not
-   * brought back: the entry is unlocked first and left alone if it is gone.
+   * a destroyed key outlives the rotation. A session that has ended (logout, revocation), even one
+   * ending while this runs, is not brought back: the store replaces live entries only.
    */
   async pruneSessionKeys(
     session: VaultSession,
@@ -232,17 +231,10 @@ export class KeyRotationRunner implements OnModuleInit {
     const keep = keyring.versions.filter((version) => existing.has(version));
     if (keep.length === keyring.versions.length || !keep.includes(active))
       return;
-    const live = await this.vault
-      .unlock(session, { quiet: true })
-      .catch((error: unknown) => {
-        if (error instanceof SessionLockedError) return undefined;
-        throw error;
-      });
-    if (!live) return;
-    live.zero();
     const pruned = keyring.copy({ versions: keep, activeVersion: active });
     try {
-      await this.vault.store(session, pruned);
+      // Only while the session is live: one revoked since its keyring was read stays ended.
+      await this.vault.replaceLive(session, pruned);
     } finally {
       pruned.zero();
     }

@@ -191,6 +191,7 @@ describe('SessionKeyVault', () => {
     const failure = () => Promise.reject(new Error('connection lost'));
     const broken: VaultStore = {
       put: failure,
+      replace: failure,
       get: failure,
       delete: failure,
       deleteAllForUser: failure,
@@ -206,6 +207,9 @@ describe('SessionKeyVault', () => {
     );
 
     await expect(vault.store(session, keyring)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
+    await expect(vault.replaceLive(session, keyring)).rejects.toBeInstanceOf(
       VaultUnavailableError,
     );
     await expect(vault.unlock(session)).rejects.toBeInstanceOf(

@@ -88,7 +88,7 @@ export class SessionKeyVault implements OnApplicationShutdown {
   /**
    * Seals `keyring` for the session and stores it. Storing again for a live session (e.g. after a
    * rotation added a key version) replaces its entry and keeps its absolute expiry; once an entry
-   * has expired, storing starts a new lifetime, so re-store only for a session you just unlocked.
+   * has expired, storing starts a new lifetime: to re-seal an existing session, use `replaceLive`.
    * @throws VaultUnavailableError when the store cannot answer.
    */
   async store(session: VaultSession, keyring: Keyring): Promise<void> {
@@ -98,6 +98,26 @@ export class SessionKeyVault implements OnApplicationShutdown {
       await this.entryStore.put(session.sessionId, session.userId, sealed);
     } catch (error) {
       throw this.unavailable('store', error);
+    }
+  }
+
+  /**
+   * Re-seals the keyring of a session that is still live (a rotation added or pruned a key
+   * version), keeping its expiries; resolves false, storing nothing, when the session has ended
+   * since its keyring was read: a logout or revocation racing with a rotation is never undone.
+   * @throws VaultUnavailableError when the store cannot answer.
+   */
+  async replaceLive(session: VaultSession, keyring: Keyring): Promise<boolean> {
+    assertIdentifiers(session.sessionId, session.userId);
+    const sealed = sealVaultEntry(keyring, session, this.vaultKey);
+    try {
+      return await this.entryStore.replace(
+        session.sessionId,
+        session.userId,
+        sealed,
+      );
+    } catch (error) {
+      throw this.unavailable('replaceLive', error);
     }
   }
 

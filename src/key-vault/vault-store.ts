@@ -15,6 +15,13 @@ export interface VaultStore {
   put(sessionId: string, userId: string, sealed: Buffer): Promise<void>;
 
   /**
+   * Replaces the entry of `sessionId` only while it is live and belongs to `userId`, keeping its
+   * expiries; resolves whether it did. Never creates one: a session revoked or expired since its
+   * keyring was read stays ended. Takes ownership of `sealed` (zeroed when not stored).
+   */
+  replace(sessionId: string, userId: string, sealed: Buffer): Promise<boolean>;
+
+  /**
    * The sealed entry, with its idle expiry slid forward (never past the absolute one), or
    * `undefined` when there is none or it has expired. The returned Buffer belongs to the caller.
    */

@@ -141,14 +141,17 @@ export class SessionService {
     );
   }
 
-  /** Re-seals the current session's entry (e.g. after a key rotation added a version). */
+  /**
+   * Re-seals the current session's entry (e.g. after a key rotation added a version), unless the
+   * session has ended meanwhile.
+   */
   async replaceKeys(
     sessionKeyId: string,
     userId: string,
     clientShare: Buffer,
     keyring: Keyring,
   ): Promise<void> {
-    await this.vault.store(
+    await this.vault.replaceLive(
       { sessionId: sessionKeyId, userId, clientShare },
       keyring,
     );

@@ -74,6 +74,22 @@ export class MemoryVaultStore implements VaultStore {
     sessions.add(sessionId);
   }
 
+  async replace(
+    sessionId: string,
+    userId: string,
+    sealed: Buffer,
+  ): Promise<boolean> {
+    this.assertOpen();
+    const entry = this.entries.get(sessionId);
+    if (!entry || entry.userId !== userId || entry.expiresAt <= this.clock()) {
+      zeroBuffer(sealed);
+      return false;
+    }
+    zeroBuffer(entry.sealed);
+    entry.sealed = sealed;
+    return true;
+  }
+
   async get(sessionId: string): Promise<Buffer | undefined> {
     this.assertOpen();
     const entry = this.entries.get(sessionId);

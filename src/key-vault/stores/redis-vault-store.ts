@@ -70,6 +70,20 @@ if redis.call('PTTL', KEYS[2]) < remaining then redis.call('PEXPIRE', KEYS[2], r
 return 1
 `;
 
+/**
+ * KEYS: session. ARGV: sealed, user id, now, idle ms. → 1 if a live entry of that user was
+ * replaced (keeping its absolute expiry), 0 if there is none: a replace never creates.
+ */
+const REPLACE_LIVE = `
+local previous = redis.call('HMGET', KEYS[1], 'u', 'x')
+if previous[1] ~= ARGV[2] then return 0 end
+local remaining = tonumber(previous[2]) - tonumber(ARGV[3])
+if remaining <= 0 then return 0 end
+redis.call('HSET', KEYS[1], 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[4]), remaining))
+return 1
+`;
+
 /** KEYS: session. ARGV: prefix, session id. → 1 if an entry was deleted. */
 const DELETE = `
 local userId = redis.call('HGET', KEYS[1], 'u')
@@ -109,6 +123,13 @@ interface VaultCommands {
     prefix: string,
     sessionId: string,
   ): Promise<number>;
+  vaultReplaceLive(
+    session: string,
+    sealed: Buffer,
+    userId: string,
+    now: string,
+    idleMs: string,
+  ): Promise<number>;
   vaultDelete(
     session: string,
     prefix: string,
@@ -146,6 +167,10 @@ export class RedisVaultStore implements VaultStore {
       lua: GET_AND_SLIDE,
     });
     this.client.defineCommand('vaultPut', { numberOfKeys: 2, lua: PUT });
+    this.client.defineCommand('vaultReplaceLive', {
+      numberOfKeys: 1,
+      lua: REPLACE_LIVE,
+    });
     this.client.defineCommand('vaultDelete', { numberOfKeys: 1, lua: DELETE });
     this.client.defineCommand('vaultDeleteAllForUser', {
       numberOfKeys: 1,
@@ -171,6 +196,21 @@ export class RedisVaultStore implements VaultStore {
       this.options.keyPrefix,
       sessionId,
     );
+  }
+
+  async replace(
+    sessionId: string,
+    userId: string,
+    sealed: Buffer,
+  ): Promise<boolean> {
+    const replaced = await this.client.vaultReplaceLive(
+      this.sessionKey(sessionId),
+      sealed,
+      userId,
+      String(this.clock()),
+      this.idleMs,
+    );
+    return replaced === 1;
   }
 
   async get(sessionId: string): Promise<Buffer | undefined> {

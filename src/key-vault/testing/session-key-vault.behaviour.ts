@@ -236,6 +236,56 @@ export function describeSessionKeyVaultBehaviour(
     }
   });
 
+  it('replaceLive re-seals a live session and keeps its absolute expiry', async () => {
+    const session = await storedSession();
+    await subject.elapse(idleMs / 2);
+    await expect(
+      vault.replaceLive(session, twoVersionKeyring(session)),
+    ).resolves.toBe(true);
+    expect((await vault.unlock(session)).activeVersion).toBe(2);
+
+    let elapsed = idleMs / 2;
+    while (elapsed + idleMs / 2 < maxMs) {
+      await subject.elapse(idleMs / 2);
+      elapsed += idleMs / 2;
+      await vault.unlock(session);
+    }
+    await subject.elapse(maxMs - elapsed);
+    await expectLocked(vault.unlock(session));
+  });
+
+  it('replaceLive never brings back a session revoked or expired since its keyring was read', async () => {
+    const revoked = await storedSession();
+    (await vault.unlock(revoked)).zero();
+    await vault.revoke(revoked.sessionId);
+    await expect(
+      vault.replaceLive(revoked, twoVersionKeyring(revoked)),
+    ).resolves.toBe(false);
+    await expectLocked(vault.unlock(revoked));
+
+    const expired = await storedSession();
+    await subject.elapse(idleMs + 1000);
+    await expect(
+      vault.replaceLive(expired, twoVersionKeyring(expired)),
+    ).resolves.toBe(false);
+    await expectLocked(vault.unlock(expired));
+
+    const never = newSession();
+    await expect(
+      vault.replaceLive(never, twoVersionKeyring(never)),
+    ).resolves.toBe(false);
+    await expectLocked(vault.unlock(never));
+  });
+
+  it("replaceLive does not overwrite another user's entry under the same session id", async () => {
+    const victim = await storedSession();
+    const attacker = { ...newSession(), sessionId: victim.sessionId };
+    await expect(
+      vault.replaceLive(attacker, twoVersionKeyring(attacker)),
+    ).resolves.toBe(false);
+    expect((await vault.unlock(victim)).activeVersion).toBe(1);
+  });
+
   it('refuses to store a keyring of another user', async () => {
     const session = newSession();
     await expect(
@@ -250,6 +300,17 @@ export function describeSessionKeyVaultBehaviour(
   it('reports the store available', async () => {
     await expect(vault.isAvailable()).resolves.toBe(true);
   });
+
+  function twoVersionKeyring(session: VaultSession): Keyring {
+    return new Keyring(
+      session.userId,
+      new Map([
+        [1, randomBytes(32)],
+        [2, randomBytes(32)],
+      ]),
+      2,
+    );
+  }
 
   async function storedSession(userId?: string): Promise<VaultSession> {
     const session = newSession(userId);
