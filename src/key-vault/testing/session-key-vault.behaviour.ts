@@ -158,25 +158,10 @@ export function describeSessionKeyVaultBehaviour(
     const session = await storedSession();
     await subject.elapse(idleMs / 2);
     await vault.unlock(session);
-    const rotated = new Keyring(
-      session.userId,
-      new Map([
-        [1, randomBytes(32)],
-        [2, randomBytes(32)],
-      ]),
-      2,
-    );
-    await vault.store(session, rotated);
+    await vault.store(session, twoVersionKeyring(session));
     expect((await vault.unlock(session)).activeVersion).toBe(2);
 
-    let elapsed = idleMs / 2;
-    while (elapsed + idleMs / 2 < maxMs) {
-      await subject.elapse(idleMs / 2);
-      elapsed += idleMs / 2;
-      await vault.unlock(session);
-    }
-    await subject.elapse(maxMs - elapsed);
-    await expectLocked(vault.unlock(session));
+    await expectEndsAtAbsoluteExpiry(session, idleMs / 2);
   });
 
   it("revokes all of a user's sessions but the one asked to keep, and nobody else's", async () => {
@@ -244,14 +229,7 @@ export function describeSessionKeyVaultBehaviour(
     ).resolves.toBe(true);
     expect((await vault.unlock(session)).activeVersion).toBe(2);
 
-    let elapsed = idleMs / 2;
-    while (elapsed + idleMs / 2 < maxMs) {
-      await subject.elapse(idleMs / 2);
-      elapsed += idleMs / 2;
-      await vault.unlock(session);
-    }
-    await subject.elapse(maxMs - elapsed);
-    await expectLocked(vault.unlock(session));
+    await expectEndsAtAbsoluteExpiry(session, idleMs / 2);
   });
 
   it('replaceLive never brings back a session revoked or expired since its keyring was read', async () => {
@@ -300,6 +278,20 @@ export function describeSessionKeyVaultBehaviour(
   it('reports the store available', async () => {
     await expect(vault.isAvailable()).resolves.toBe(true);
   });
+
+  /** Kept in use, the session still ends `maxMs` after it began (`elapsed` ago). */
+  async function expectEndsAtAbsoluteExpiry(
+    session: VaultSession,
+    elapsed: number,
+  ): Promise<void> {
+    while (elapsed + idleMs / 2 < maxMs) {
+      await subject.elapse(idleMs / 2);
+      elapsed += idleMs / 2;
+      await vault.unlock(session);
+    }
+    await subject.elapse(maxMs - elapsed);
+    await expectLocked(vault.unlock(session));
+  }
 
   function twoVersionKeyring(session: VaultSession): Keyring {
     return new Keyring(
