@@ -5,6 +5,7 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { zeroBuffer } from '../crypto/secure-memory';
 import type { Keyring } from '../key-vault/keyring';
 import {
   KeyringUnlocked,
@@ -156,6 +157,7 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
       );
     } catch (error) {
       keyring.zero();
+      zeroBuffer(session.clientShare);
       throw error;
     }
     if (pending) {
@@ -166,9 +168,11 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
       await this.runner.pruneSessionKeys(session, keyring);
     } finally {
       keyring.zero();
+      zeroBuffer(session.clientShare);
     }
   }
 
+  /** Takes ownership of `keyring` and of `session`'s client share (a copy), zeroing both. */
   private resumeInBackground(
     userId: string,
     keyring: Keyring,
@@ -180,10 +184,13 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
       (failedAt !== undefined && Date.now() - failedAt < RETRY_AFTER_FAILURE_MS)
     ) {
       keyring.zero();
+      if (session) zeroBuffer(session.clientShare);
       return;
     }
     // The runner logs its own failures.
-    void this.run(userId, keyring, session).catch(() => undefined);
+    void this.run(userId, keyring, session)
+      .catch(() => undefined)
+      .finally(() => session && zeroBuffer(session.clientShare));
   }
 }
 
