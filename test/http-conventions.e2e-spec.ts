@@ -163,6 +163,88 @@ describe('HTTP conventions (docs/http-api.md#conventions)', () => {
     expectProblem(response, 413, 'payload_too_large');
   });
 
+  describe('a body too large to read', () => {
+    /**
+     * Announces (or streams chunked) a 100 MB body and keeps sending 64 KiB writes as fast as the
+     * server takes them, for at most 8 s: resolves what came back, how much was sent and when the
+     * server closed the connection.
+     */
+    async function sendEndlessBody(framing: 'content-length' | 'chunked') {
+      const server = t.app.getHttpServer();
+      if (!server.listening)
+        await new Promise<void>((resolve) =>
+          server.listen(0, '127.0.0.1', resolve),
+        );
+      const { port } = server.address() as AddressInfo;
+      return new Promise<{
+        answer: string;
+        sent: number;
+        closedAfterMs: number;
+      }>((resolve) => {
+        const started = Date.now();
+        const socket = connect(port, '127.0.0.1');
+        const received: Buffer[] = [];
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        let sent = 0;
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(giveUp);
+          socket.destroy();
+          resolve({
+            answer: Buffer.concat(received).toString('utf8'),
+            sent,
+            closedAfterMs: Date.now() - started,
+          });
+        };
+        const giveUp = setTimeout(finish, 8000);
+        const pump = () => {
+          while (!done && !socket.destroyed) {
+            const framed =
+              framing === 'chunked'
+                ? Buffer.concat([
+                    Buffer.from(`${chunk.length.toString(16)}\r\n`),
+                    chunk,
+                    Buffer.from('\r\n'),
+                  ])
+                : chunk;
+            sent += chunk.length;
+            if (!socket.write(framed)) return socket.once('drain', pump);
+          }
+        };
+        socket.on('data', (data: Buffer) => received.push(data));
+        socket.on('end', finish);
+        socket.on('close', finish);
+        socket.on('error', () => undefined);
+        socket.on('connect', () => {
+          socket.write(
+            'POST /v1/probe/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+              'Content-Type: application/json\r\n' +
+              (framing === 'chunked'
+                ? 'Transfer-Encoding: chunked\r\n\r\n'
+                : `Content-Length: ${100 * 1024 * 1024}\r\n\r\n`),
+          );
+          pump();
+        });
+      });
+    }
+
+    it.each(['content-length', 'chunked'] as const)(
+      'answers 413 with Connection: close and stops reading (%s)',
+      async (framing) => {
+        const { answer, sent, closedAfterMs } = await sendEndlessBody(framing);
+        expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+        expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+        expect(answer).toContain('"code":"payload_too_large"');
+        // The server hung up long before the 100 MB (or the endless chunks) were through.
+        expect(closedAfterMs).toBeLessThan(5000);
+        expect(sent).toBeLessThan(50 * 1024 * 1024);
+        expect((await http().get('/health/live')).status).toBe(200);
+      },
+    );
+  });
+
   it('answers a non-JSON body with 415 unsupported_media_type', async () => {
     const response = await http()
       .post('/v1/probe/echo')

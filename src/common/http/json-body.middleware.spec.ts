@@ -2,6 +2,8 @@ import { createServer, request as httpRequest, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { DomainError } from '../problem/domain-error';
+import { ERROR_CATALOGUE } from '../problem/error-codes';
 import {
   JSON_BODY_LIMIT_BYTES,
   JsonBodyMiddleware,
@@ -59,8 +61,13 @@ describe('JsonBodyMiddleware wipes the body bytes it parsed', () => {
         res: Response,
         _next: NextFunction,
       ) => {
-        seen[seen.length - 1].status = error.status ?? 500;
-        res.status(error.status ?? 500).end();
+        // body-parser's errors carry a status; ours are DomainErrors, as the problem filter sees them.
+        const status =
+          error instanceof DomainError
+            ? ERROR_CATALOGUE[error.code].status
+            : (error.status ?? 500);
+        seen[seen.length - 1].status = status;
+        res.status(status).end();
       },
     );
     server = createServer(app);

@@ -49,26 +49,37 @@ export class JsonBodyMiddleware implements NestMiddleware {
         'Request bodies must be application/json.',
       );
     }
+    const isJson = withBody && request.is(JSON_TYPES) !== false;
+    // A declared length over the limit is refused before a byte of the body is read.
+    if (isJson && declaredLength(request) > JSON_BODY_LIMIT_BYTES)
+      throw payloadTooLarge();
     const buffers: Buffer[] = [];
     let collected = 0;
+    let refuse: ((error: Error) => void) | undefined;
     // Listened to only when body-parser reads the body too (a 'data' listener makes the stream
-    // flow); no longer past the size limit, where body-parser only discards what still comes.
+    // flow). Past the limit (a chunked body, or bytes beyond a lying Content-Length) the request is
+    // refused at once: body-parser would answer only once the client stopped sending, reading and
+    // discarding everything until then, without end for an endless chunked body.
     const collect = (chunk: unknown) => {
       if (!Buffer.isBuffer(chunk)) return;
       buffers.push(chunk);
       collected += chunk.length;
-      if (collected > JSON_BODY_LIMIT_BYTES) request.off('data', collect);
+      if (collected > JSON_BODY_LIMIT_BYTES) {
+        request.off('data', collect);
+        refuse?.(payloadTooLarge());
+      }
     };
-    if (withBody && request.is(JSON_TYPES)) {
+    if (isJson) {
       bodyBuffers.set(request, buffers);
       request.on('data', collect);
     }
     try {
-      await new Promise<void>((resolve, reject) =>
+      await new Promise<void>((resolve, reject) => {
+        refuse = reject;
         parseJson(request, response, (error?: Error) =>
           error ? reject(asClientBodyError(error)) : resolve(),
-        ),
-      );
+        );
+      });
     } finally {
       request.off('data', collect);
       bodyBuffers.delete(request);
@@ -100,6 +111,22 @@ function asClientBodyError(error: Error): Error {
     );
   }
   return error;
+}
+
+/**
+ * 413, sent with `Connection: close` by the problem filter: the rest of the body is never read,
+ * and the connection cannot be reused with part of a body still in it.
+ */
+function payloadTooLarge(): DomainError {
+  return new DomainError(
+    'payload_too_large',
+    `The request body exceeds the limit of ${JSON_BODY_LIMIT_BYTES} bytes.`,
+  );
+}
+
+function declaredLength(request: Request): number {
+  const length = Number(request.headers['content-length']);
+  return Number.isFinite(length) ? length : 0;
 }
 
 function hasBody(request: Request): boolean {

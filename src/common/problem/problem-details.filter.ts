@@ -93,6 +93,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     ) {
       response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     }
+    // A body too large is left unread: the connection cannot carry another request, so say so
+    // (Node then closes it once the answer is out, instead of reading the rest to reuse it).
+    if (problem.status === 413) response.setHeader('Connection', 'close');
     response
       .status(problem.status)
       .setHeader('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`)
