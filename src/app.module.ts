@@ -11,6 +11,7 @@ import type { DestinationStream } from 'pino';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
 import { createValidationPipe } from './common/http/validation-pipe';
 import { LoggingModule } from './common/logging/logging.module';
+import { DependencyOutagesModule } from './common/problem/dependency-outages.module';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
@@ -49,6 +50,7 @@ export class AppModule implements NestModule {
       imports: [
         AppConfigModule.forRoot(config),
         LoggingModule.forRoot(options.logDestination),
+        DependencyOutagesModule,
         DatabaseModule,
         EncryptedColumnsModule.forRootAsync({
           isGlobal: true,

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { DatabaseOutageProbe } from './database-outage-probe';
 import { dataSourceOptions } from './data-source-options';
 import { runMigrationsWithLock } from './migrate-with-lock';
 
@@ -37,5 +38,6 @@ import { runMigrationsWithLock } from './migrate-with-lock';
       },
     }),
   ],
+  providers: [DatabaseOutageProbe],
 })
 export class DatabaseModule {}

@@ -44,6 +44,10 @@ export const ERROR_CATALOGUE = {
     title: "The document's file is not available here",
   },
   not_ready: { status: 503, title: 'The service is not ready' },
+  database_unavailable: {
+    status: 503,
+    title: 'The database is unavailable',
+  },
   vault_unavailable: {
     status: 503,
     title: 'The session key store is unavailable',

@@ -7,6 +7,11 @@ import {
   Optional,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  isDatabaseUnreachable,
+} from './database-unreachable';
+import { DependencyOutages } from './dependency-outages';
 import { DomainError } from './domain-error';
 import { IntegrityFailureRecorder } from './integrity-failure-recorder';
 import { ERROR_CATALOGUE, ErrorCode, codeForStatus } from './error-codes';
@@ -39,6 +44,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   constructor(
     @Optional() private readonly integrityFailures?: IntegrityFailureRecorder,
+    @Optional() private readonly outages?: DependencyOutages,
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
@@ -47,7 +53,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     const problem = this.toProblem(exception, request);
 
-    if (problem.status >= 500 && problem.code === 'internal_error') {
+    if (problem.code === 'database_unavailable') {
+      // One line per outage (and one when it ends), not one per refused request.
+      if (this.outages)
+        this.outages.reportDown('database', reasonOf(exception));
+      else this.logger.error({ reason: reasonOf(exception) }, problem.detail);
+    } else if (problem.status >= 500 && problem.code === 'internal_error') {
       this.logger.error(
         { err: describeUnexpectedError(exception) },
         'unhandled error',
@@ -92,6 +103,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       exception instanceof ServiceBusyError
     ) {
       response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    } else if (problem.code === 'database_unavailable') {
+      response.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     }
     // A body too large is left unread: the connection cannot carry another request, so say so
     // (Node then closes it once the answer is out, instead of reading the rest to reuse it).
@@ -110,6 +123,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         status: ERROR_CATALOGUE[exception.code].status,
         detail: exception.detail,
         extensions: exception.extensions,
+      };
+    }
+    if (isDatabaseUnreachable(exception)) {
+      return {
+        code: 'database_unavailable',
+        status: 503,
+        detail: 'The database cannot be reached; try again shortly.',
       };
     }
     const bodyParserProblem = fromBodyParserError(exception);
@@ -188,6 +208,17 @@ function pathOf(request: Request): string {
   const url = request.originalUrl ?? request.url ?? '';
   const queryStart = url.indexOf('?');
   return queryStart === -1 ? url : url.slice(0, queryStart);
+}
+
+/** An error's code (`ECONNREFUSED`, a SQLSTATE) or type: never its message, which may hold a query. */
+function reasonOf(exception: unknown): string {
+  const { code, driverError, name } = (exception ?? {}) as {
+    code?: unknown;
+    driverError?: { code?: unknown };
+    name?: unknown;
+  };
+  const reason = driverError?.code ?? code ?? name;
+  return typeof reason === 'string' ? reason : 'unknown';
 }
 
 /** Fields a DomainError may log: short identifiers, never values (no message, no extensions). */
