@@ -223,6 +223,8 @@ const MAX_OUTAGE_ANSWER_MS = 2 * COMMAND_TIMEOUT_MS;
       timings.push(
         `back (empty): ready again ${recoveryMs} ms after redis-server answered`,
       );
+      // Reconnect back-off is capped at 500 ms: in use again within a second.
+      expect(recoveryMs).toBeLessThan(1_000);
 
       // Its vault entry died with Redis: log in again — never a 500.
       expectProblem(await profile(), 401, 'session_locked', secrets());
@@ -261,6 +263,13 @@ const MAX_OUTAGE_ANSWER_MS = 2 * COMMAND_TIMEOUT_MS;
       ).toBe(true);
       // No 500 at any point.
       expect(logs.filter((line) => line.msg === 'unhandled error')).toEqual([]);
+      // Dozens of refused requests, but one vault line per outage (frozen, then killed), none per request.
+      expect(
+        logs.filter((line) => /^vault store failed/.test(String(line.msg))),
+      ).toHaveLength(2);
+      expect(logs.filter((line) => line.code === 'vault_unavailable')).toEqual(
+        [],
+      );
     });
   },
 );

@@ -56,6 +56,8 @@ export class SessionKeyVault implements OnApplicationShutdown {
   /** Our own copy in locked memory, wiped on shutdown; the caller keeps the one it passed. */
   private readonly vaultKey: Buffer;
   private closed = false;
+  /** Whether the last store operation failed (its outage is logged once). */
+  private storeFailing = false;
   private readonly listeners = new Set<KeyringUnlockedListener>();
 
   constructor(
@@ -94,11 +96,9 @@ export class SessionKeyVault implements OnApplicationShutdown {
   async store(session: VaultSession, keyring: Keyring): Promise<void> {
     assertIdentifiers(session.sessionId, session.userId);
     const sealed = sealVaultEntry(keyring, session, this.vaultKey);
-    try {
-      await this.entryStore.put(session.sessionId, session.userId, sealed);
-    } catch (error) {
-      throw this.unavailable('store', error);
-    }
+    await this.callStore('store', () =>
+      this.entryStore.put(session.sessionId, session.userId, sealed),
+    );
   }
 
   /**
@@ -110,15 +110,9 @@ export class SessionKeyVault implements OnApplicationShutdown {
   async replaceLive(session: VaultSession, keyring: Keyring): Promise<boolean> {
     assertIdentifiers(session.sessionId, session.userId);
     const sealed = sealVaultEntry(keyring, session, this.vaultKey);
-    try {
-      return await this.entryStore.replace(
-        session.sessionId,
-        session.userId,
-        sealed,
-      );
-    } catch (error) {
-      throw this.unavailable('replaceLive', error);
-    }
+    return this.callStore('replaceLive', () =>
+      this.entryStore.replace(session.sessionId, session.userId, sealed),
+    );
   }
 
   /**
@@ -132,12 +126,9 @@ export class SessionKeyVault implements OnApplicationShutdown {
     session: VaultSession,
     options: UnlockOptions = {},
   ): Promise<Keyring> {
-    let sealed: Buffer | undefined;
-    try {
-      sealed = await this.entryStore.get(session.sessionId);
-    } catch (error) {
-      throw this.unavailable('unlock', error);
-    }
+    const sealed = await this.callStore('unlock', () =>
+      this.entryStore.get(session.sessionId),
+    );
     if (!sealed) throw new SessionLockedError();
     let keyring: Keyring;
     try {
@@ -158,11 +149,7 @@ export class SessionKeyVault implements OnApplicationShutdown {
 
   /** Deletes the session's entry at once (logout). @throws VaultUnavailableError */
   async revoke(sessionId: string): Promise<void> {
-    try {
-      await this.entryStore.delete(sessionId);
-    } catch (error) {
-      throw this.unavailable('revoke', error);
-    }
+    await this.callStore('revoke', () => this.entryStore.delete(sessionId));
   }
 
   /**
@@ -174,14 +161,9 @@ export class SessionKeyVault implements OnApplicationShutdown {
     userId: string,
     options: RevokeAllOptions = {},
   ): Promise<number> {
-    try {
-      return await this.entryStore.deleteAllForUser(
-        userId,
-        options.exceptSessionId,
-      );
-    } catch (error) {
-      throw this.unavailable('revokeAllForUser', error);
-    }
+    return this.callStore('revokeAllForUser', () =>
+      this.entryStore.deleteAllForUser(userId, options.exceptSessionId),
+    );
   }
 
   /** Whether the store answers now (readiness checks). Never throws. */
@@ -222,14 +204,31 @@ export class SessionKeyVault implements OnApplicationShutdown {
     }
   }
 
-  private unavailable(
+  /**
+   * Runs one store operation; a failure becomes VaultUnavailableError (503). One log line when
+   * the store starts failing and one when it answers again, not one per request.
+   */
+  private async callStore<T>(
     operation: string,
-    error: unknown,
-  ): VaultUnavailableError {
-    this.logger.warn(
-      `vault store failed during ${operation} (${describeStoreError(error)})`,
-    );
-    return new VaultUnavailableError();
+    call: () => Promise<T>,
+  ): Promise<T> {
+    let result: T;
+    try {
+      result = await call();
+    } catch (error) {
+      if (!this.storeFailing) {
+        this.storeFailing = true;
+        this.logger.error(
+          `vault store failed during ${operation} (${describeStoreError(error)}): requests that need keys answer 503 until it answers`,
+        );
+      }
+      throw new VaultUnavailableError();
+    }
+    if (this.storeFailing) {
+      this.storeFailing = false;
+      this.logger.log('vault store answering again');
+    }
+    return result;
   }
 }
 

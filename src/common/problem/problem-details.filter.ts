@@ -25,6 +25,15 @@ import {
   TooManyRequestsError,
 } from './too-many-requests.error';
 
+/**
+ * 503s whose cause is logged where it is found, once per outage (the vault, the rate-limit
+ * counters, `DependencyOutages`), so a request refused for it adds no line of its own.
+ */
+const LOGGED_AT_SOURCE: ReadonlySet<ErrorCode> = new Set([
+  'vault_unavailable',
+  'service_unavailable',
+]);
+
 interface Problem {
   code: ErrorCode;
   status: number;
@@ -63,7 +72,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         { err: describeUnexpectedError(exception) },
         'unhandled error',
       );
-    } else if (problem.status >= 500) {
+    } else if (problem.status >= 500 && !LOGGED_AT_SOURCE.has(problem.code)) {
       // Our own 5xx (integrity failure, keys missing, a store down): its code, the safe fields
       // it carries (e.g. table and column) and what the client is told anyway, never values.
       this.logger.error(

@@ -19,7 +19,8 @@ export interface FailFastRedisOptions {
 
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1_000;
 const MIN_CONNECT_TIMEOUT_MS = 2_000;
-const MAX_RECONNECT_DELAY_MS = 2_000;
+/** A Redis back after an outage is in use again within about this long (plus one connect). */
+const MAX_RECONNECT_DELAY_MS = 500;
 
 /**
  * An ioredis client that fails fast and heals by itself, for stores that must answer a request
