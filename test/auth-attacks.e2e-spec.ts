@@ -7,7 +7,7 @@ import {
 } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
-import type { SessionDto, TokenPairDto } from '../src/auth/dto/auth.dto';
+import type { SessionPageDto, TokenPairDto } from '../src/auth/dto/auth.dto';
 import {
   ACCESS_TOKEN_TYPE,
   JWT_AUDIENCE,
@@ -627,7 +627,7 @@ describe.each(vaultStoreCases(10))(
         const sessions = await http()
           .get('/v1/auth/sessions')
           .set(...bearer(again.accessToken));
-        expect(sessions.body).toHaveLength(1);
+        expect(bodyOf<SessionPageDto>(sessions).items).toHaveLength(1);
       });
 
       it('after a password change: the other sessions’ refresh tokens are dead too', async () => {
@@ -848,11 +848,11 @@ describe.each(vaultStoreCases(10))(
 
     describe('another user’s sessions', () => {
       it('DELETE of a random uuid or of the victim’s session id in another spelling answers 404; the victim is untouched', async () => {
-        const victimSessionId = bodyOf<SessionDto[]>(
+        const victimSessionId = bodyOf<SessionPageDto>(
           await http()
             .get('/v1/auth/sessions')
             .set(...bearer(victim.accessToken)),
-        )[0].id;
+        ).items[0].id;
         for (const id of [
           randomUUID(),
           victimSessionId.toUpperCase(),
@@ -867,9 +867,9 @@ describe.each(vaultStoreCases(10))(
         const stillThere = await http()
           .get('/v1/auth/sessions')
           .set(...bearer(victim.accessToken));
-        expect(bodyOf<SessionDto[]>(stillThere).map((s) => s.id)).toContain(
-          victimSessionId,
-        );
+        expect(
+          bodyOf<SessionPageDto>(stillThere).items.map((s) => s.id),
+        ).toContain(victimSessionId);
         await expectWorks(victim.accessToken);
       });
 
@@ -880,9 +880,11 @@ describe.each(vaultStoreCases(10))(
         const theirs = await http()
           .get('/v1/auth/sessions')
           .set(...bearer(victim.accessToken));
-        const theirIds = new Set(bodyOf<SessionDto[]>(theirs).map((s) => s.id));
-        expect(bodyOf<SessionDto[]>(mine).length).toBeGreaterThan(0);
-        for (const s of bodyOf<SessionDto[]>(mine))
+        const theirIds = new Set(
+          bodyOf<SessionPageDto>(theirs).items.map((s) => s.id),
+        );
+        expect(bodyOf<SessionPageDto>(mine).items.length).toBeGreaterThan(0);
+        for (const s of bodyOf<SessionPageDto>(mine).items)
           expect(theirIds.has(s.id)).toBe(false);
         expect(JSON.stringify(mine.body)).not.toContain(victim.userId);
       });

@@ -671,7 +671,7 @@ describe('bad input on every auth and account route (docs/http-api.md)', () => {
       .get('/v1/auth/sessions')
       .set(...bearer(user.accessToken));
     // The user's session survived every bad logout, and only the last login added one.
-    expect(sessions.body).toHaveLength(2);
+    expect((sessions.body as { items: unknown[] }).items).toHaveLength(2);
     expectNoSecrets(me, ECHO_VALUES);
   });
 });

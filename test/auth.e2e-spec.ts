@@ -2,7 +2,7 @@ import { expect } from '@jest/globals';
 import request from 'supertest';
 import type {
   RecoveryCodeDto,
-  SessionDto,
+  SessionPageDto,
   TokenPairDto,
 } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
@@ -320,8 +320,9 @@ describe('auth and account lifecycle (docs/http-api.md)', () => {
       const list = await http()
         .get('/v1/auth/sessions')
         .set(...bearer(a.accessToken));
-      const sessions = bodyOf<SessionDto[]>(list);
+      const { items: sessions, nextCursor } = bodyOf<SessionPageDto>(list);
       expect(sessions).toHaveLength(2);
+      expect(nextCursor).toBeNull();
       expect(sessions.filter((s) => s.current)).toHaveLength(1);
       expect(Object.keys(sessions[0]).sort()).toEqual([
         'createdAt',
@@ -332,11 +333,11 @@ describe('auth and account lifecycle (docs/http-api.md)', () => {
       ]);
 
       const other = await registerAndLogin(server());
-      const otherId = bodyOf<SessionDto[]>(
+      const otherId = bodyOf<SessionPageDto>(
         await http()
           .get('/v1/auth/sessions')
           .set(...bearer(other.accessToken)),
-      )[0].id;
+      ).items[0].id;
       expect(
         (
           await http()

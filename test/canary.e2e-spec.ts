@@ -393,7 +393,7 @@ describe.each(vaultStoreCases(9))(
       const sessions = await http()
         .get('/v1/auth/sessions')
         .set(...bearer(a2));
-      expect(sessions.body).toHaveLength(2);
+      expect((sessions.body as { items: unknown[] }).items).toHaveLength(2);
       await snapshot('refresh and second session');
       expect(sawVaultEntry).toBe(true);
 

@@ -358,10 +358,11 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
         .get('/v1/auth/sessions')
         .set(...bearer(onB.accessToken));
       expect(listed.status).toBe(200);
-      expect(listed.body).toHaveLength(2);
-      const other = (listed.body as { id: string; current: boolean }[]).find(
-        (session) => !session.current,
-      );
+      const { items } = listed.body as {
+        items: { id: string; current: boolean }[];
+      };
+      expect(items).toHaveLength(2);
+      const other = items.find((session) => !session.current);
       expect(
         (
           await b

@@ -149,7 +149,8 @@ export class AccountFlowsService {
         });
       }
       // The vault tells its keyring listeners: an interrupted key rotation resumes from there.
-      const tokens = await this.sessions.open(user.id, keyring);
+      // At SESSIONS_PER_USER_LIMIT, the user's oldest session ends (audited) to make room.
+      const tokens = await this.sessions.open(user.id, keyring, audit);
       await this.audit.record('auth.login', 'success', user.id, audit);
       return tokens;
     } finally {

@@ -7,6 +7,7 @@ import {
   ParseUUIDPipe,
   Post,
   Delete,
+  Query,
   Req,
 } from '@nestjs/common';
 import {
@@ -24,6 +25,7 @@ import {
 } from '../common/auth/authenticated-session';
 import { Public } from '../common/auth/public.decorator';
 import { NoStore } from '../common/http/no-store.decorator';
+import { PageQueryDto } from '../common/pagination/page-query.dto';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -38,7 +40,7 @@ import {
   RefreshDto,
   RegisterDto,
   RegisteredDto,
-  SessionDto,
+  SessionPageDto,
   TokenPairDto,
 } from './dto/auth.dto';
 import { AuthRateLimited } from './rate-limit/auth-rate-limit.guard';
@@ -198,19 +200,20 @@ export class AuthController {
 
   @Get('sessions')
   @Authenticated()
-  @ApiOperation({ summary: 'Your live sessions (no secrets)' })
-  @ApiOkResponse({ type: [SessionDto] })
-  async listSessions(
+  @ApiOperation({
+    summary: 'Your live sessions (no secrets), newest first, a page at a time',
+  })
+  @ApiOkResponse({ type: SessionPageDto })
+  @ApiProblemResponses(VALIDATION)
+  listSessions(
     @CurrentSession() session: AuthenticatedSession,
-  ): Promise<SessionDto[]> {
-    const sessions = await this.sessions.listForUser(session.userId);
-    return sessions.map((s) => ({
-      id: s.id,
-      createdAt: s.createdAt,
-      lastUsedAt: s.lastUsedAt,
-      expiresAt: s.expiresAt,
-      current: s.sidHash.toString('hex') === session.sessionKeyId,
-    }));
+    @Query() query: PageQueryDto,
+  ): Promise<SessionPageDto> {
+    return this.sessions.listForUser(
+      session.userId,
+      session.sessionKeyId,
+      query,
+    );
   }
 
   @Delete('sessions/:id')

@@ -11,6 +11,7 @@ import { JwtAuthGuard } from './guards/jwt-auth.guard';
 import { JwtStrategy } from './guards/jwt.strategy';
 import { PasswordKdf } from './kdf/password-kdf';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
+import { SessionPurgeService } from './sessions/session-purge.service';
 import { Session } from './sessions/session.entity';
 import { SessionService } from './sessions/session.service';
 import { TokenService } from './tokens/token.service';
@@ -34,6 +35,7 @@ import { TokenService } from './tokens/token.service';
     AccountFlowsService,
     CredentialCheckService,
     SessionService,
+    SessionPurgeService,
     TokenService,
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, LessThan, LessThanOrEqual, Repository } from 'typeorm';
+import { ScheduledRun } from '../common/jobs/scheduled-run';
 import {
   DocumentFiles,
   DocumentsFolderUnavailableError,
@@ -38,7 +39,10 @@ const MISSING_FILE_IDS_LOGGED = 20;
 @Injectable()
 export class DocumentRetentionService {
   private readonly logger = new Logger(DocumentRetentionService.name);
-  private running = false;
+  private readonly runs = new ScheduledRun(
+    this.logger,
+    'document retention run failed',
+  );
 
   constructor(
     @InjectRepository(StoredDocument)
@@ -47,19 +51,8 @@ export class DocumentRetentionService {
   ) {}
 
   @Cron(CronExpression.EVERY_HOUR, { name: 'document-retention' })
-  async scheduled(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      await this.run(new Date());
-    } catch (error) {
-      this.logger.error(
-        { err: { type: (error as Error)?.name } },
-        'document retention run failed',
-      );
-    } finally {
-      this.running = false;
-    }
+  scheduled(): Promise<void> {
+    return this.runs.start(() => this.run(new Date()));
   }
 
   async run(now: Date): Promise<RetentionReport> {

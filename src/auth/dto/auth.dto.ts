@@ -195,3 +195,17 @@ export class SessionDto {
   })
   current: boolean;
 }
+
+export class SessionPageDto {
+  @ApiProperty({ type: [SessionDto] })
+  items: SessionDto[];
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example:
+      'MjAyNi0xMS0yMFQwOToxNDowMy41MTJafDVkN2MyYjhlLTlhNDEtNGYwZS04YjNjLTJlNmYxYTlkNGM3Nw',
+    description: 'Pass as `cursor` for the next page; null on the last page',
+  })
+  nextCursor: string | null;
+}

@@ -1,14 +1,24 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { timingSafeEqual } from 'node:crypto';
-import { IsNull, MoreThan, Not, Repository } from 'typeorm';
+import { Brackets, IsNull, Not, Repository } from 'typeorm';
 import { AuditContext, AuditLogService } from '../../audit/audit-log.service';
+import {
+  decodePageCursor,
+  encodePageCursor,
+} from '../../common/pagination/page-cursor';
+import {
+  DEFAULT_PAGE_SIZE,
+  PageQueryDto,
+} from '../../common/pagination/page-query.dto';
 import { AppConfig } from '../../config/app-config';
+import { advisoryLockKey } from '../../database/advisory-lock-key';
 import { insertStatement } from '../../database/plain-sql';
 import { SessionLockedError } from '../../key-vault/key-vault.errors';
 import { Keyring } from '../../key-vault/keyring';
 import { SessionKeyVault } from '../../key-vault/session-key-vault';
 import { InvalidTokenError } from '../auth.errors';
+import { SessionPageDto } from '../dto/auth.dto';
 import { sha256, TokenService } from '../tokens/token.service';
 import { Session } from './session.entity';
 
@@ -18,6 +28,33 @@ import { Session } from './session.entity';
  * than the last 100 is refused like one never issued, without revoking the session.
  */
 export const SPENT_REFRESH_TOKENS_KEPT = 100;
+
+/**
+ * `created_at` as the page cursor carries it: `created_at` keeps microseconds, a JavaScript date
+ * (and so a cursor) only milliseconds, truncated. Pages order and compare on this, so rows of one
+ * millisecond are neither skipped nor repeated. A user has few live sessions: no index needed.
+ */
+const CREATED_MS = "date_trunc('milliseconds', session.created_at)";
+
+/** Namespace of the per-user advisory lock that serialises opening sessions (`advisoryLockKey`). */
+const SESSION_CAP_LOCK = 'session-cap';
+
+/**
+ * Revokes a user's live sessions beyond the `$4` they may keep beside the one being opened
+ * (docs/sessions.md#sessions-per-user): those that have surely idled out first (last login or
+ * refresh before `$3`), then the oldest by (created_at, id). Returns their sid hashes, whose
+ * vault entries are deleted next.
+ */
+const END_SESSIONS_BEYOND_CAP = `
+  WITH ended AS (
+    UPDATE sessions SET revoked_at = $2
+     WHERE id IN (
+       SELECT id FROM sessions
+        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+        ORDER BY last_used_at > $3 DESC, created_at DESC, id DESC
+       OFFSET $4)
+    RETURNING sid_hash)
+  SELECT sid_hash FROM ended`;
 
 /** What login and refresh answer (docs/http-api.md#auth). */
 export interface TokenPair {
@@ -53,8 +90,16 @@ export class SessionService {
     ]);
   }
 
-  /** Puts `keyring` in the vault under a new session and returns its first tokens. */
-  async open(userId: string, keyring: Keyring): Promise<TokenPair> {
+  /**
+   * Puts `keyring` in the vault under a new session and returns its first tokens. A user at
+   * `SESSIONS_PER_USER_LIMIT` loses their oldest session (idled-out ones first) to this one: it
+   * is revoked like a logout and audited as `auth.session_revoke` with this request's context.
+   */
+  async open(
+    userId: string,
+    keyring: Keyring,
+    audit: AuditContext,
+  ): Promise<TokenPair> {
     const secrets = this.tokens.newSessionSecrets();
     const sessionKeyId = this.tokens.sessionKeyId(secrets.sid);
     await this.vault.open(
@@ -63,18 +108,61 @@ export class SessionService {
     );
     const refresh = this.tokens.newRefreshToken(secrets);
     const now = new Date();
-    // Plain SQL (database/plain-sql.ts): one of a login's costs beside argon2id
-    // (docs/benchmarks.md#targets).
-    await this.sessions.query(this.insertSession, [
-      userId,
-      Buffer.from(sessionKeyId, 'hex'),
-      refresh.hash,
-      now,
-      new Date(now.getTime() + this.config.sessionMaxTtlSeconds * 1000),
-    ]);
+    const ended = await this.sessions.manager.transaction(async (manager) => {
+      // Serialises the logins of one user, on every instance: two logins that counted the same
+      // rows would each keep limit − 1 of them and leave limit + 1 sessions live. A transaction
+      // lock, released at commit; other users' logins do not wait. An advisory lock rather than
+      // the user's row: `users` is UsersModule's table.
+      await manager.query('SELECT pg_advisory_xact_lock($1::bigint)', [
+        advisoryLockKey(SESSION_CAP_LOCK, userId),
+      ]);
+      const revoked = await manager.query<{ sid_hash: Buffer }[]>(
+        END_SESSIONS_BEYOND_CAP,
+        [
+          userId,
+          now,
+          this.idleEndedBefore(now),
+          this.config.limits.sessionsPerUser - 1,
+        ],
+      );
+      // Plain SQL (database/plain-sql.ts): one of a login's costs beside argon2id
+      // (docs/benchmarks.md#targets).
+      await manager.query(this.insertSession, [
+        userId,
+        Buffer.from(sessionKeyId, 'hex'),
+        refresh.hash,
+        now,
+        new Date(now.getTime() + this.config.sessionMaxTtlSeconds * 1000),
+      ]);
+      return revoked;
+    });
+    // Revoked in PostgreSQL above; audited before the vault entries go, so that a vault outage
+    // (503) does not lose the events. (Recording never throws.)
+    await Promise.all(
+      ended.map(() =>
+        this.audit.record('auth.session_revoke', 'success', userId, audit),
+      ),
+    );
+    for (const { sid_hash } of ended)
+      await this.vault.revoke(sid_hash.toString('hex'));
     return this.pair(
       this.tokens.issueAccessToken(userId, secrets),
       refresh.token,
+    );
+  }
+
+  /**
+   * Sessions last used (login or refresh) before this time have surely idled out: an access
+   * token issued then expired `ACCESS_TOKEN_TTL` later, and its last request slid the vault entry
+   * `SESSION_IDLE_TTL` beyond that at most. Their rows may still say otherwise (no request
+   * writes the row).
+   */
+  idleEndedBefore(now: Date): Date {
+    return new Date(
+      now.getTime() -
+        (this.config.sessionIdleTtlSeconds +
+          this.config.accessTokenTtlSeconds) *
+          1000,
     );
   }
 
@@ -193,25 +281,58 @@ export class SessionService {
   }
 
   /**
-   * Live sessions of a user, newest first: the listed fields only (not the spent-token hashes,
-   * up to 3.2 KB a row).
+   * A page of the user's live sessions, newest first by (createdAt, id) (docs/http-api.md#pagination):
+   * the listed fields only (not the spent-token hashes, up to 3.2 KB a row).
    */
-  listForUser(
+  async listForUser(
     userId: string,
-  ): Promise<
-    Pick<Session, 'id' | 'sidHash' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>[]
-  > {
-    return this.sessions.find({
-      select: {
-        id: true,
-        sidHash: true,
-        createdAt: true,
-        lastUsedAt: true,
-        expiresAt: true,
-      },
-      where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(new Date()) },
-      order: { createdAt: 'DESC' },
-    });
+    currentSessionKeyId: string,
+    query: PageQueryDto,
+  ): Promise<SessionPageDto> {
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const builder = this.sessions
+      .createQueryBuilder('session')
+      .select([
+        'session.id',
+        'session.sidHash',
+        'session.createdAt',
+        'session.lastUsedAt',
+        'session.expiresAt',
+      ])
+      .where('session.userId = :userId', { userId })
+      .andWhere('session.revokedAt IS NULL')
+      .andWhere('session.expiresAt > :now', { now: new Date() })
+      .orderBy(CREATED_MS, 'DESC')
+      .addOrderBy('session.id', 'DESC')
+      .limit(limit + 1);
+    if (query.cursor !== undefined) {
+      const cursor = decodePageCursor(query.cursor);
+      builder.andWhere(
+        new Brackets((after) =>
+          after
+            .where(`${CREATED_MS} < :cursorCreatedAt`, {
+              cursorCreatedAt: cursor.createdAt,
+            })
+            .orWhere(
+              `${CREATED_MS} = :cursorCreatedAt AND session.id < :cursorId`,
+              { cursorId: cursor.id },
+            ),
+        ),
+      );
+    }
+    const rows = await builder.getMany();
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((s) => ({
+        id: s.id,
+        createdAt: s.createdAt,
+        lastUsedAt: s.lastUsedAt,
+        expiresAt: s.expiresAt,
+        current: s.sidHash.toString('hex') === currentSessionKeyId,
+      })),
+      nextCursor: rows.length > limit && last ? encodePageCursor(last) : null,
+    };
   }
 
   /** @returns false when no live session of this user has that id (another user's: also false). */
