@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource, QueryRunner } from 'typeorm';
+import { advisoryLockKey } from '../database/advisory-lock';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
 import { BlindIndexes } from '../encrypted-column/blind-index';
 import { KeyContext } from '../key-vault/key-context';
@@ -135,7 +135,7 @@ export class KeyRotationRunner implements OnModuleInit {
       reencryptMs: Math.round(progress.reencryptMs),
     });
     const runner = this.dataSource.createQueryRunner();
-    const lockKey = advisoryLockKey(userId);
+    const lockKey = advisoryLockKey('key-rotation', userId);
     try {
       await runner.connect();
       const [{ locked }] = (await runner.query(
@@ -432,15 +432,6 @@ function reencryptRows(
     );
   }
   return { parameters: [primary, ...columns, ...indexes], values };
-}
-
-/** A 64-bit advisory lock id per user, in its own namespace. */
-function advisoryLockKey(userId: string): string {
-  return createHash('sha256')
-    .update(`key-rotation\u0000${userId}`)
-    .digest()
-    .readBigInt64BE(0)
-    .toString();
 }
 
 function rates(report: { rows: number; values: number; reencryptMs: number }): {
