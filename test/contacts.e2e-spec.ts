@@ -57,7 +57,8 @@ describe('contacts (docs/http-api.md#contacts, issue 5)', () => {
     expect(created.body).toMatchObject({
       id: expect.any(String),
       fullName: 'Grace Hopper',
-      email: 'Grace@Navy.example',
+      // Stored in canonical form (docs/http-api.md#emails).
+      email: 'grace@navy.example',
       notes: 'COBOL',
     });
 

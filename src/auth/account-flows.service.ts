@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { PG_UNIQUE_VIOLATION } from '../database/plain-sql';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
@@ -28,7 +29,6 @@ export interface ProfileFields {
 }
 
 const FIRST_KEY_VERSION = 1;
-const PG_UNIQUE_VIOLATION = '23505';
 
 /**
  * The account lifecycle in docs/crypto.md and docs/sessions.md over the key hierarchy: register,
@@ -137,6 +137,7 @@ export class AccountFlowsService {
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
     try {
+      await this.users.adoptCurrentEmailIndex(user, email);
       if (this.keys.needsUpgrade(user.kdfParams)) {
         // Stronger configured cost, or KDF version 1: re-derive once now, with the password in hand.
         await this.setPassword(
@@ -223,6 +224,7 @@ export class AccountFlowsService {
         await this.keys.derivePasswordMaterial(newPassword);
       const recovery = this.keys.newRecoveryMaterial();
       await this.setPassword(user, keyring, passwordMaterial, recovery);
+      await this.users.adoptCurrentEmailIndex(user, email);
       await this.sessions.revokeAllForUser(user.id);
       await this.audit.record('auth.recovery', 'success', user.id, audit);
       return { recoveryCode: recovery.recoveryCode };

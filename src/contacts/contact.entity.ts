@@ -9,7 +9,8 @@ import {
   UpdateDateColumn,
   type Relation,
 } from 'typeorm';
-import { normalizeEmail, normalizePhone } from '../crypto/blind-index';
+import { normalizePhone } from '../crypto/blind-index';
+import { emailIndexForm, legacyEmailIndexForm } from '../crypto/email-address';
 import { BlindIndex } from '../encrypted-column/blind-index';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
 import { User } from '../users/user.entity';
@@ -34,7 +35,8 @@ export class Contact {
 
   @BlindIndex({
     source: 'email',
-    normalize: normalizeEmail,
+    normalize: emailIndexForm,
+    legacyNormalize: legacyEmailIndexForm,
     name: 'email_index',
   })
   emailIndex: Buffer | null;

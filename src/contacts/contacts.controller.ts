@@ -51,7 +51,7 @@ export class ContactsController {
   @NoStore()
   @ApiOperation({ summary: 'Add a contact (every field stored encrypted)' })
   @ApiCreatedResponse({ type: ContactDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
+  @ApiProblemResponses(...BODY_ERRORS, 'limit_reached', 'rotation_in_progress')
   create(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: CreateContactDto,

@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, In, Repository } from 'typeorm';
+import { LimitReachedError } from '../common/problem/limit-reached.error';
 import { NotFoundError } from '../common/problem/not-found.error';
+import { AppConfig } from '../config/app-config';
+import { advisoryLockKey } from '../database/advisory-lock-key';
 import { BlindIndexes } from '../encrypted-column/blind-index';
 import { Contact } from './contact.entity';
 import {
@@ -19,6 +22,7 @@ import {
 
 /** Contacts read per query when a document lists them all. */
 const CONTACTS_PER_PAGE = 200;
+const CONTACTS_LOCK_NAMESPACE = 'contacts.create';
 const EDITABLE = ['fullName', 'email', 'phone', 'address', 'notes'] as const;
 
 /** The caller's address book. Every query is scoped by owner: another user's id is simply not found. */
@@ -27,18 +31,37 @@ export class ContactsService {
   constructor(
     @InjectRepository(Contact) private readonly contacts: Repository<Contact>,
     private readonly blindIndexes: BlindIndexes,
+    private readonly config: AppConfig,
   ) {}
 
+  /** @throws LimitReachedError when the owner already holds `CONTACTS_PER_USER_LIMIT` contacts. */
   async create(ownerId: string, fields: CreateContactDto): Promise<ContactDto> {
-    const contact = this.contacts.create({
-      ownerId,
-      fullName: fields.fullName,
-      email: fields.email ?? null,
-      phone: fields.phone ?? null,
-      address: fields.address ?? null,
-      notes: fields.notes ?? null,
+    const max = this.config.limits.contactsPerUser;
+    const saved = await this.contacts.manager.transaction(async (manager) => {
+      // One create per user at a time, across instances: at READ COMMITTED two creates at the
+      // limit would each count max − 1 (neither sees the other's uncommitted row) and both insert.
+      // The lock is the owner's only, held to the commit; other users' creates do not wait.
+      await manager.query('SELECT pg_advisory_xact_lock($1::bigint)', [
+        advisoryLockKey(CONTACTS_LOCK_NAMESPACE, ownerId),
+      ]);
+      if ((await manager.countBy(Contact, { ownerId })) >= max)
+        throw new LimitReachedError(
+          'CONTACTS_PER_USER_LIMIT',
+          max,
+          'You hold as many contacts as allowed; delete one to add another.',
+        );
+      return manager.save(
+        manager.create(Contact, {
+          ownerId,
+          fullName: fields.fullName,
+          email: fields.email ?? null,
+          phone: fields.phone ?? null,
+          address: fields.address ?? null,
+          notes: fields.notes ?? null,
+        }),
+      );
     });
-    return toDto(await this.contacts.save(contact));
+    return toDto(saved);
   }
 
   async get(ownerId: string, id: string): Promise<ContactDto> {

@@ -3,7 +3,6 @@ import {
   BLIND_INDEX_BYTES,
   computeBlindIndex,
   deriveBlindIndexKey,
-  normalizeEmail,
   normalizePhone,
 } from './blind-index';
 
@@ -75,25 +74,6 @@ describe('deriveBlindIndexKey', () => {
       key.equals(deriveBlindIndexKey(Buffer.alloc(32, 0x34), 'contacts.email')),
     ).toBe(false);
     expect(key.equals(DEK)).toBe(false);
-  });
-});
-
-describe('normalizeEmail', () => {
-  it.each([
-    ['alice@example.com', 'alice@example.com'],
-    ['  Alice@Example.COM \t', 'alice@example.com'],
-    ['\u00c9MILE@EXAMPLE.COM', '\u00e9mile@example.com'],
-    // Decomposed "é" (e + U+0301) becomes the composed form, so both spellings index alike.
-    ['Jose\u0301@example.com', 'jos\u00e9@example.com'],
-  ])('normalises %p to %p', (input, expected) => {
-    expect(normalizeEmail(input)).toBe(expected);
-  });
-
-  it('gives the same blind index for differently typed forms of one address', () => {
-    const key = Buffer.alloc(32, 9);
-    const a = computeBlindIndex(key, normalizeEmail(' Jos\u00e9@Example.com'));
-    const b = computeBlindIndex(key, normalizeEmail('JOSE\u0301@EXAMPLE.COM '));
-    expect(a.equals(b)).toBe(true);
   });
 });
 

@@ -24,11 +24,6 @@ export function deriveBlindIndexKey(dataKey: Buffer, purpose: string): Buffer {
   return hkdfSha256(dataKey, `blind-index/${purpose}`);
 }
 
-/** Email as the API normalises it (docs/http-api.md#emails): trimmed, lower-cased (Unicode NFC). */
-export function normalizeEmail(email: string): string {
-  return email.normalize('NFC').trim().toLowerCase();
-}
-
 /** Phone as digits with a leading `+` (issue 5): `+1 (555) 010-9999` → `+15550109999`. */
 export function normalizePhone(phone: string): string {
   return `+${phone.replace(/\D/g, '')}`;

@@ -7,6 +7,9 @@ import type { EntityMetadata } from 'typeorm';
  * from the entities, so a renamed column cannot silently diverge.
  */
 
+/** SQLSTATE of a unique-constraint violation (`QueryFailedError.code`). */
+export const PG_UNIQUE_VIOLATION = '23505';
+
 /** The quoted column name of `property`. @throws when the entity has no such column. */
 export function columnName(metadata: EntityMetadata, property: string): string {
   const column = metadata.findColumnWithPropertyName(property);

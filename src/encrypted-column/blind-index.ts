@@ -12,8 +12,13 @@ import { EntityClass } from './encryption-owner';
 export interface BlindIndexOptions {
   /** The (encrypted) property this index is computed from. */
   source: string;
-  /** Canonical form before hashing, e.g. `normalizeEmail` (must be what searches use too). */
+  /** Canonical form before hashing, e.g. `emailIndexForm` (must be what searches use too). */
   normalize: (value: string) => string;
+  /**
+   * The form an earlier `normalize` gave `value`, for rows indexed before it changed: searches
+   * (`BlindIndexes.for`) match it too, writes never use it. Remove it once no row holds it.
+   */
+  legacyNormalize?: (value: string) => string;
   /**
    * `owner` (default): HMAC key derived from the owner's data key, so equal values of two users
    * do not match. `server`: the server's blind-index key, for values that must be unique across
@@ -26,9 +31,10 @@ export interface BlindIndexOptions {
   unique?: boolean;
 }
 
-interface BlindIndexDefinition extends Required<
-  Pick<BlindIndexOptions, 'source' | 'normalize' | 'keyedBy'>
-> {
+interface BlindIndexDefinition
+  extends
+    Required<Pick<BlindIndexOptions, 'source' | 'normalize' | 'keyedBy'>>,
+    Pick<BlindIndexOptions, 'legacyNormalize'> {
   property: string;
   purpose: string;
 }
@@ -42,7 +48,7 @@ const definitions = new Map<EntityClass, BlindIndexDefinition[]>();
  *
  * ```ts
  * @EncryptedColumn() email: string | null;
- * @BlindIndex({ source: 'email', normalize: normalizeEmail }) emailIndex: Buffer | null;
+ * @BlindIndex({ source: 'email', normalize: emailIndexForm }) emailIndex: Buffer | null;
  * ```
  */
 export function BlindIndex(options: BlindIndexOptions): PropertyDecorator {
@@ -53,6 +59,7 @@ export function BlindIndex(options: BlindIndexOptions): PropertyDecorator {
       property,
       source: options.source,
       normalize: options.normalize,
+      legacyNormalize: options.legacyNormalize,
       keyedBy: options.keyedBy ?? 'owner',
       purpose: '', // resolved lazily: the table name is known only once @Entity has run
     });
@@ -79,18 +86,36 @@ export class BlindIndexes {
   /**
    * The index values to search `property` of `entity` for `value`: for an owner-keyed index, one
    * per data-key version the current keyring holds (so rows written before a key rotation still
-   * match while the rotation runs); for a server-keyed index, exactly one.
+   * match while the rotation runs); for a server-keyed index, one. Each is doubled when the index
+   * has a `legacyNormalize` that gives `value` another form (rows indexed before it changed).
    * Use as `where: { emailIndex: In(blindIndexes.for(Contact, 'emailIndex', email)) }`.
    */
   for(entity: EntityClass, property: string, value: string): Buffer[] {
     const definition = definitionOf(entity, property);
     const normalized = definition.normalize(value);
+    const legacy = definition.legacyNormalize?.(value);
+    const forms =
+      legacy === undefined || legacy === normalized
+        ? [normalized]
+        : [normalized, legacy];
     if (definition.keyedBy === 'server')
-      return [computeBlindIndex(this.requireServerKey(), normalized)];
+      return forms.map((form) =>
+        computeBlindIndex(this.requireServerKey(), form),
+      );
     const keyring = KeyContext.require();
-    return keyring.versions.map((version) =>
-      computeBlindIndex(ownerKey(entity, definition, version), normalized),
+    return keyring.versions.flatMap((version) =>
+      forms.map((form) =>
+        computeBlindIndex(ownerKey(entity, definition, version), form),
+      ),
     );
+  }
+
+  /**
+   * The index a write of `value` stores now (current form, the active key): what
+   * `BlindIndexSubscriber` writes, for rewriting a row found through a legacy form.
+   */
+  forWriting(entity: EntityClass, property: string, value: string): Buffer {
+    return this.indexToWrite(entity, definitionOf(entity, property), value);
   }
 
   /** Recomputes the indexes whose source is present on `values` (undefined = not being written). */
@@ -103,14 +128,11 @@ export class BlindIndexes {
         values[definition.property] = null;
         continue;
       }
-      const normalized = definition.normalize(
+      values[definition.property] = this.indexToWrite(
+        entity,
+        definition,
         sourceText(source, entity, definition),
       );
-      const key =
-        definition.keyedBy === 'server'
-          ? this.requireServerKey()
-          : ownerKey(entity, definition, KeyContext.require().activeVersion);
-      values[definition.property] = computeBlindIndex(key, normalized);
     }
   }
 
@@ -126,6 +148,18 @@ export class BlindIndexes {
           `${entity.name}.${server.property} is a server-keyed @BlindIndex, but no serverBlindIndexKey was given (EncryptedColumnsModule.forRoot)`,
         );
     }
+  }
+
+  private indexToWrite(
+    entity: EntityClass,
+    definition: BlindIndexDefinition,
+    value: string,
+  ): Buffer {
+    const key =
+      definition.keyedBy === 'server'
+        ? this.requireServerKey()
+        : ownerKey(entity, definition, KeyContext.require().activeVersion);
+    return computeBlindIndex(key, definition.normalize(value));
   }
 
   private requireServerKey(): Buffer {

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, QueryFailedError } from 'typeorm';
+import { PG_UNIQUE_VIOLATION } from '../database/plain-sql';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { AccountKeysService } from '../auth/account-keys.service';
 import { CredentialCheckService } from '../auth/credential-check.service';
@@ -17,8 +18,6 @@ import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
 import { RotationInProgressError } from '../encrypted-column/encrypted-column.errors';
 import { KeyRotationJob } from './key-rotation.job';
-
-const PG_UNIQUE_VIOLATION = '23505';
 
 /**
  * Starts a user's key rotation (docs/crypto.md#key-rotation): one argon2id check of the password

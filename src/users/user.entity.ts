@@ -7,7 +7,7 @@ import {
   UpdateDateColumn,
   VersionColumn,
 } from 'typeorm';
-import { normalizeEmail } from '../crypto/blind-index';
+import { emailIndexForm, legacyEmailIndexForm } from '../crypto/email-address';
 import type { Argon2Params } from '../crypto/kdf';
 import { BlindIndex } from '../encrypted-column/blind-index';
 import { EncryptedColumn } from '../encrypted-column/encrypted-column';
@@ -32,7 +32,8 @@ export class User {
 
   @BlindIndex({
     source: 'email',
-    normalize: normalizeEmail,
+    normalize: emailIndexForm,
+    legacyNormalize: legacyEmailIndexForm,
     keyedBy: 'server',
     unique: true,
     name: 'email_index',

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityMetadata, FindOptionsSelect, Repository } from 'typeorm';
-import { columnName } from '../database/plain-sql';
+import { EntityMetadata, FindOptionsSelect, In, Repository } from 'typeorm';
+import { columnName, PG_UNIQUE_VIOLATION } from '../database/plain-sql';
 import { BlindIndexes } from '../encrypted-column/blind-index';
 import { UserDataKey } from './user-data-key.entity';
 import { User } from './user.entity';
@@ -19,6 +19,7 @@ const LOGIN_USER_FIELDS = [
   'recoverySalt',
   'activeKeyVersion',
   'version',
+  'emailIndex',
 ] as const;
 const LOGIN_KEY_FIELDS = [
   'keyVersion',
@@ -30,6 +31,7 @@ const LOGIN_KEY_FIELDS = [
 @Injectable()
 export class UsersService {
   private readonly loginQuery: string;
+  private readonly reindexQuery: string;
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
@@ -38,6 +40,12 @@ export class UsersService {
     private readonly blindIndexes: BlindIndexes,
   ) {
     this.loginQuery = loginAccountQuery(users.metadata, dataKeys.metadata);
+    const [table, id, emailIndex] = [
+      users.metadata.tableName,
+      columnName(users.metadata, 'id'),
+      columnName(users.metadata, 'emailIndex'),
+    ];
+    this.reindexQuery = `UPDATE "${table}" SET ${emailIndex} = $1 WHERE ${id} = $2 AND ${emailIndex} = $3`;
   }
 
   /**
@@ -46,10 +54,10 @@ export class UsersService {
    * (docs/benchmarks.md#targets).
    */
   async findLoginAccount(email: string): Promise<LoginAccount | null> {
-    const [emailIndex] = this.blindIndexes.for(User, 'emailIndex', email);
+    // The email's index, and its legacy form's when that differs (crypto/email-address.ts).
     const rows = await this.users.query<Record<string, unknown>[]>(
       this.loginQuery,
-      [emailIndex],
+      [this.blindIndexes.for(User, 'emailIndex', email)],
     );
     if (rows.length === 0) return null;
     const account = Object.fromEntries(
@@ -68,11 +76,37 @@ export class UsersService {
 
   /** Finds the account without decrypting anything: the email column is never read here. */
   findByEmail(email: string): Promise<User | null> {
-    const [emailIndex] = this.blindIndexes.for(User, 'emailIndex', email);
     return this.users.findOne({
-      where: { emailIndex },
+      where: {
+        emailIndex: In(this.blindIndexes.for(User, 'emailIndex', email)),
+      },
       select: withoutEmail(),
     });
+  }
+
+  /**
+   * An account found through its email's legacy index (written before issue 15's normalisation)
+   * gets the current one, so that the legacy form can one day be dropped. Only the index changes
+   * (the stored email, under the user's key, normalises to the same current form); a row changed
+   * meanwhile is left alone, and so is the legacy index when another account already holds the
+   * current one (then the legacy lookup keeps finding this account).
+   */
+  async adoptCurrentEmailIndex(
+    account: Pick<User, 'id' | 'emailIndex'>,
+    email: string,
+  ): Promise<void> {
+    const current = this.blindIndexes.forWriting(User, 'emailIndex', email);
+    if (!account.emailIndex || account.emailIndex.equals(current)) return;
+    try {
+      await this.users.query(this.reindexQuery, [
+        current,
+        account.id,
+        account.emailIndex,
+      ]);
+    } catch (error) {
+      if ((error as { code?: string }).code !== PG_UNIQUE_VIOLATION)
+        throw error;
+    }
   }
 
   findById(id: string): Promise<User | null> {
@@ -129,6 +163,6 @@ function loginAccountQuery(
   return (
     `SELECT ${select.join(', ')} FROM "${users.tableName}" u ` +
     `LEFT JOIN "${dataKeys.tableName}" k ON k.${columnName(dataKeys, 'userId')} = u.${columnName(users, 'id')} ` +
-    `WHERE u.${columnName(users, 'emailIndex')} = $1 ORDER BY k.${columnName(dataKeys, 'keyVersion')}`
+    `WHERE u.${columnName(users, 'emailIndex')} = ANY($1) ORDER BY k.${columnName(dataKeys, 'keyVersion')}`
   );
 }

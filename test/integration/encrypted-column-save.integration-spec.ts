@@ -9,7 +9,7 @@ import {
   PrimaryGeneratedColumn,
 } from 'typeorm';
 import * as aead from '../../src/crypto/aead';
-import { normalizeEmail } from '../../src/crypto/blind-index';
+import { emailIndexForm } from '../../src/crypto/email-address';
 import { generateDataKey } from '../../src/crypto/data-key';
 import { BlindIndex } from '../../src/encrypted-column/blind-index';
 import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
@@ -44,7 +44,7 @@ class Card {
   @EncryptedColumn()
   email: string | null;
 
-  @BlindIndex({ source: 'email', normalize: normalizeEmail })
+  @BlindIndex({ source: 'email', normalize: emailIndexForm })
   emailIndex: Buffer | null;
 
   @EncryptedColumn()

@@ -7,7 +7,7 @@ import {
   PrimaryGeneratedColumn,
 } from 'typeorm';
 import { AeadAlgorithm, readEnvelopeHeader } from '../../src/crypto/aead';
-import { normalizeEmail } from '../../src/crypto/blind-index';
+import { emailIndexForm } from '../../src/crypto/email-address';
 import { generateDataKey } from '../../src/crypto/data-key';
 import {
   BlindIndex,
@@ -55,7 +55,7 @@ class Person {
   @EncryptedColumn()
   email: string | null;
 
-  @BlindIndex({ source: 'email', normalize: normalizeEmail })
+  @BlindIndex({ source: 'email', normalize: emailIndexForm })
   emailIndex: Buffer | null;
 
   @EncryptedColumn()
@@ -63,7 +63,7 @@ class Person {
 
   @BlindIndex({
     source: 'loginEmail',
-    normalize: normalizeEmail,
+    normalize: emailIndexForm,
     keyedBy: 'server',
     unique: true,
   })

@@ -10,10 +10,8 @@ import {
   PrimaryGeneratedColumn,
 } from 'typeorm';
 import { AeadAlgorithm, readEnvelopeHeader } from '../../src/crypto/aead';
-import {
-  computeBlindIndex,
-  normalizeEmail,
-} from '../../src/crypto/blind-index';
+import { computeBlindIndex } from '../../src/crypto/blind-index';
+import { emailIndexForm } from '../../src/crypto/email-address';
 import { generateDataKey } from '../../src/crypto/data-key';
 import {
   BlindIndex,
@@ -50,7 +48,7 @@ class Member {
 
   @BlindIndex({
     source: 'loginEmail',
-    normalize: normalizeEmail,
+    normalize: emailIndexForm,
     keyedBy: 'server',
     unique: true,
   })
@@ -179,7 +177,7 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
         const raw = await rawRow(saved.id);
         expect(readEnvelopeHeader(raw.fullName).algorithm).toBe(algorithm);
         expect(raw.loginEmailIndex).toEqual(
-          computeBlindIndex(key, normalizeEmail(email)),
+          computeBlindIndex(key, emailIndexForm(email)),
         );
         expect(
           app.get(BlindIndexes).for(Member, 'loginEmailIndex', email),

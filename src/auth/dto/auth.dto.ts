@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Type } from 'class-transformer';
 import {
-  IsEmail,
   IsNotEmpty,
   IsObject,
   IsOptional,
@@ -10,7 +9,8 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
-import { normalizeEmail } from '../../crypto/blind-index';
+import { IsNormalizedEmail } from '../../common/http/is-normalized-email';
+import { EMAIL_MAX_LENGTH } from '../../crypto/email-address';
 import { OptionalProfileDto } from '../../profile/dto/profile.dto';
 import {
   IsAcceptablePassword,
@@ -27,17 +27,9 @@ const REFRESH_TOKEN_EXAMPLE =
   'Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo';
 const USER_ID_EXAMPLE = '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10';
 
-/** Emails are trimmed and lower-cased before validation and storage (docs/http-api.md#emails). */
-const NormalizedEmail = () =>
-  Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' ? normalizeEmail(value) : value,
-  );
-
 export class RegisterDto {
-  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: 254 })
-  @NormalizedEmail()
-  @IsEmail()
-  @MaxLength(254)
+  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: EMAIL_MAX_LENGTH })
+  @IsNormalizedEmail()
   email: string;
 
   @ApiProperty({
@@ -58,10 +50,8 @@ export class RegisterDto {
 }
 
 export class LoginDto {
-  @ApiProperty({ example: EMAIL_EXAMPLE })
-  @NormalizedEmail()
-  @IsEmail()
-  @MaxLength(254)
+  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: EMAIL_MAX_LENGTH })
+  @IsNormalizedEmail()
   email: string;
 
   /** Only the length is checked here: a login must not reveal the password policy's verdict. */
@@ -98,10 +88,8 @@ export class ChangePasswordDto {
 }
 
 export class RecoverDto {
-  @ApiProperty({ example: EMAIL_EXAMPLE })
-  @NormalizedEmail()
-  @IsEmail()
-  @MaxLength(254)
+  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: EMAIL_MAX_LENGTH })
+  @IsNormalizedEmail()
   email: string;
 
   @ApiProperty({

@@ -1,4 +1,4 @@
-import { normalizeEmail } from '../../crypto/blind-index';
+import { emailIndexForm } from '../../crypto/email-address';
 import { hmacSha256Into, SHA256_BYTES } from '../../crypto/hkdf';
 
 /**
@@ -12,10 +12,11 @@ export class RateLimitKeys {
 
   /**
    * One account's login counter: every spelling of one email is one account
-   * (docs/http-api.md#emails).
+   * (docs/http-api.md#emails), the login form's and the account's stored email alike, even one
+   * stored in its legacy form (a Unicode domain normalises to the punycode the form gives).
    */
   forAccount(email: string): string {
-    return `login:${this.mac('account', normalizeEmail(email))}`;
+    return `login:${this.mac('account', emailIndexForm(email))}`;
   }
 
   /** One client address's budget across all auth routes. */

@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
+import { IsNormalizedEmail } from '../../common/http/is-normalized-email';
 import { PageQueryDto } from '../../common/pagination/page-query.dto';
+import { EMAIL_MAX_LENGTH } from '../../crypto/email-address';
 import {
-  IsEmail,
   IsOptional,
   IsString,
   Length,
@@ -30,13 +31,11 @@ export class CreateContactDto {
     type: String,
     nullable: true,
     example: 'grace@example.org',
-    maxLength: 254,
+    maxLength: EMAIL_MAX_LENGTH,
   })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
-  @trim()
-  @IsEmail()
-  @MaxLength(254)
+  @IsNormalizedEmail()
   email?: string | null;
 
   @ApiPropertyOptional({
@@ -79,12 +78,13 @@ export class UpdateContactDto extends PartialType(CreateContactDto) {}
 
 export class ListContactsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({
-    description: 'Exact match (case-insensitive), through a blind index',
+    description:
+      'Exact match on the normalised address (docs/http-api.md#emails), through a blind index',
     example: 'grace@example.org',
+    maxLength: EMAIL_MAX_LENGTH,
   })
   @IsOptional()
-  @IsEmail()
-  @MaxLength(254)
+  @IsNormalizedEmail()
   email?: string;
 
   @ApiPropertyOptional({
