@@ -74,7 +74,14 @@ export class CreateContactDto {
   notes?: string | null;
 }
 
-export class UpdateContactDto extends PartialType(CreateContactDto) {}
+/**
+ * PATCH changes only the fields sent. A field left out is unchanged; `null` clears a field that
+ * may be empty and is refused (400) for one that may not (`fullName`): `skipNullProperties:
+ * false` validates a null instead of letting it through to a NOT NULL column.
+ */
+export class UpdateContactDto extends PartialType(CreateContactDto, {
+  skipNullProperties: false,
+}) {}
 
 export class ListContactsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({

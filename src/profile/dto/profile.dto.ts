@@ -73,6 +73,8 @@ export class ProfileDto {
 export class ReplaceProfileDto extends ProfileDto {}
 
 /** PATCH changes only the fields sent. */
-export class UpdateProfileDto extends PartialType(ProfileDto) {}
+export class UpdateProfileDto extends PartialType(ProfileDto, {
+  skipNullProperties: false,
+}) {}
 
 export class OptionalProfileDto extends PartialType(ProfileDto) {}
