@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=orm,http,login,docs,vault]`: the side-by-side
+ * `npm run bench [-- --quick] [-- --only=orm,http,login,docs,docstorm,vault]`: the side-by-side
  * benchmarks of issue 6 / docs/benchmarks.md#targets in one process run. Prints a table per section
  * and writes `bench/results/latest.json` (a flat object of the ratio and figure names, plus
  * `machine` and `timestamp`). Not part of `npm test`. Method and latest numbers:
@@ -19,6 +19,8 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   http: async () => (await import('./http/http.bench')).runHttpBench,
   login: async () => (await import('./http/login.bench')).runLoginBench,
   docs: async () => (await import('./docs/documents.bench')).runDocumentsBench,
+  docstorm: async () =>
+    (await import('./docs/document-storm.bench')).runDocumentStormBench,
   vault: async () => (await import('./vault/vault.bench')).runVaultBench,
 };
 

@@ -125,7 +125,9 @@ describe('documents (docs/documents.md, issue 5)', () => {
     const list = await http()
       .get('/v1/documents')
       .set(...bearer(user.accessToken));
-    expect(bodyOf<DocumentDto[]>(list).map((d) => d.id)).toContain(created.id);
+    expect(
+      bodyOf<{ items: DocumentDto[] }>(list).items.map((d) => d.id),
+    ).toContain(created.id);
     expect(
       (
         await http()
@@ -167,7 +169,7 @@ describe('documents (docs/documents.md, issue 5)', () => {
           .get('/v1/documents')
           .set(...bearer(other.accessToken))
       ).body,
-    ).toEqual([]);
+    ).toEqual({ items: [], nextCursor: null });
 
     expect(
       (

@@ -296,6 +296,36 @@ describe.each(ALGORITHMS)(
         }
       });
 
+      it('wipeInput zeroes each written chunk (whole chunks sealed in place and staged bytes alike) and still round-trips', async () => {
+        const plaintext = patterned(3 * CHUNK + 500, 13);
+        // Writes straddling chunk boundaries, and one longer than a chunk (sealed in place).
+        const written = pieces(Buffer.from(plaintext), [700, 2 * CHUNK + 100]);
+        const out: Buffer[] = [];
+        await pipeline(
+          Readable.from(written),
+          createEncryptStream(KEY, {
+            algorithm,
+            keyVersion: KEY_VERSION,
+            aad: AAD,
+            chunkBytes: CHUNK,
+            wipeInput: true,
+          }),
+          collector(out),
+        );
+        for (const chunk of written)
+          expect(chunk.equals(Buffer.alloc(chunk.length))).toBe(true);
+        const result = await decrypt(Buffer.concat(out));
+        expect(result.error).toBeUndefined();
+        expect(result.plaintext.equals(plaintext)).toBe(true);
+      });
+
+      it('leaves the written chunks alone without wipeInput', async () => {
+        const plaintext = patterned(CHUNK + 10, 14);
+        const copy = Buffer.from(plaintext);
+        await encrypt(copy, { algorithm }, 300);
+        expect(copy.equals(plaintext)).toBe(true);
+      });
+
       it('round-trips key versions 0 and 2^32-1', async () => {
         for (const keyVersion of [0, 0xffffffff]) {
           const ciphertext = await encrypt(RAGGED, { algorithm, keyVersion });

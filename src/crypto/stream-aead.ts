@@ -84,6 +84,12 @@ export interface StreamEncryptOptions {
   aad: Buffer;
   /** Plaintext bytes per chunk; default 64 KiB. */
   chunkBytes?: number;
+  /**
+   * Zero each written plaintext chunk once it has been sealed or copied to the staging buffer
+   * (before the write's callback runs), for writers that own their chunks: no plaintext copy
+   * outlives its encryption. Default false: the caller's buffers are left alone.
+   */
+  wipeInput?: boolean;
 }
 
 export interface StreamHeader {
@@ -241,7 +247,12 @@ export function createEncryptStream(
     algorithm === StreamAlgorithm.SecretStreamXChaCha20Poly1305
       ? new SecretStreamSealer(fileKey, header, aad)
       : new GcmSegmentSealer(fileKey, header, aad);
-  return new EncryptStream(sealer, header, chunkBytes);
+  return new EncryptStream(
+    sealer,
+    header,
+    chunkBytes,
+    options.wipeInput ?? false,
+  );
 }
 
 /**
@@ -531,6 +542,7 @@ class EncryptStream extends Transform {
     private readonly sealer: ChunkSealer,
     private readonly header: Buffer,
     private readonly chunkBytes: number,
+    private readonly wipeInput: boolean,
   ) {
     super();
     this.staged = Buffer.alloc(chunkBytes);
@@ -566,6 +578,8 @@ class EncryptStream extends Transform {
       callback();
     } catch (error) {
       callback(error as Error);
+    } finally {
+      if (this.wipeInput) zeroBuffer(data);
     }
   }
 

@@ -22,12 +22,21 @@ export class DocumentCipher {
     this.algorithm = streamAlgorithmFor(config);
   }
 
-  /** Transform: a document's plaintext in, its file's bytes out, under `keyring`'s active version. */
-  encrypt(keyring: Keyring, ownerId: string, documentId: string): Transform {
+  /**
+   * Transform: a document's plaintext in, its file's bytes out, under `keyring`'s active version.
+   * `wipeInput`: each plaintext chunk written is zeroed once sealed (the writer owns its chunks).
+   */
+  encrypt(
+    keyring: Keyring,
+    ownerId: string,
+    documentId: string,
+    { wipeInput = false }: { wipeInput?: boolean } = {},
+  ): Transform {
     return createEncryptStream(keyring.activeKey(), {
       algorithm: this.algorithm,
       keyVersion: keyring.activeVersion,
       aad: documentAad(ownerId, documentId),
+      wipeInput,
     });
   }
 

@@ -7,6 +7,7 @@ import {
   Param,
   ParseUUIDPipe,
   Post,
+  Query,
   Req,
   Res,
 } from '@nestjs/common';
@@ -26,13 +27,18 @@ import {
   CurrentSession,
 } from '../common/auth/authenticated-session';
 import { NoStore } from '../common/http/no-store.decorator';
+import { PageQueryDto } from '../common/pagination/page-query.dto';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { DocumentsService } from './documents.service';
-import { CreateDocumentDto, DocumentDto } from './dto/document.dto';
+import {
+  CreateDocumentDto,
+  DocumentDto,
+  DocumentPageDto,
+} from './dto/document.dto';
 
 const DocumentId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('document') });
@@ -56,7 +62,13 @@ export class DocumentsController {
     summary: 'Render a PDF from your data; it is stored encrypted and expires',
   })
   @ApiCreatedResponse({ type: DocumentDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'rotation_in_progress',
+    'limit_reached',
+    'too_many_requests',
+    'service_unavailable',
+  )
   create(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: CreateDocumentDto,
@@ -67,12 +79,14 @@ export class DocumentsController {
   @Get()
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Your documents, newest first' })
-  @ApiOkResponse({ type: [DocumentDto] })
+  @ApiOperation({ summary: 'Your documents, newest first, a page at a time' })
+  @ApiOkResponse({ type: DocumentPageDto })
+  @ApiProblemResponses('validation_failed')
   list(
     @CurrentSession() session: AuthenticatedSession,
-  ): Promise<DocumentDto[]> {
-    return this.documents.list(session.userId);
+    @Query() query: PageQueryDto,
+  ): Promise<DocumentPageDto> {
+    return this.documents.list(session.userId, query);
   }
 
   @Get(':id')

@@ -2,9 +2,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { pipeline, Transform } from 'node:stream';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { readPage } from '../common/pagination/keyset-page';
+import { PageQueryDto } from '../common/pagination/page-query.dto';
 import { DomainError } from '../common/problem/domain-error';
+import { LimitReachedError } from '../common/problem/limit-reached.error';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { describeUnexpectedError } from '../common/problem/problem-details.filter';
 import { AppConfig } from '../config/app-config';
@@ -15,14 +18,16 @@ import {
   RotationInProgressError,
 } from '../encrypted-column/encrypted-column.errors';
 import { KeyContext } from '../key-vault/key-context';
+import type { Keyring } from '../key-vault/keyring';
 import { ProfileService } from '../profile/profile.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { DocumentCipher } from './document-cipher';
+import { DocumentCreationLimit } from './document-creation-limit';
 import { DocumentFiles } from './document-files';
 import { DocumentKind, StoredDocument } from './document.entity';
-import { DocumentDto } from './dto/document.dto';
-import { renderProfileSummary } from './profile-summary.renderer';
+import { DocumentDto, DocumentPageDto } from './dto/document.dto';
+import { PdfRenderPool, RenderAdmission } from './pdf-render-pool';
 
 const DAY_MS = 86_400_000;
 
@@ -48,23 +53,51 @@ export class DocumentsService {
     private readonly cipher: DocumentCipher,
     private readonly config: AppConfig,
     private readonly audit: AuditLogService,
+    private readonly renders: PdfRenderPool,
+    private readonly creations: DocumentCreationLimit,
   ) {}
 
-  /** Renders the PDF and streams it through the AEAD straight to disk: no plaintext on disk. */
+  /**
+   * Renders the PDF in a worker thread and streams it through the AEAD straight to disk: no
+   * plaintext on disk. Limits, in order: one creation at a time per user and a bounded render
+   * queue (`PdfRenderPool`), `DOCUMENTS_PER_USER_LIMIT` (checked first, then again where it is
+   * race-safe, in the insert's transaction), `DOCUMENT_CREATION_LIMIT` per window.
+   */
   async create(ownerId: string, kind: DocumentKind): Promise<DocumentDto> {
     const keyring = KeyContext.require();
+    const admission = this.renders.admit(ownerId);
+    try {
+      // Early and cheap: a user at the cap spends neither a creation nor a render.
+      await this.assertBelowDocumentLimit(this.documents.manager, ownerId);
+      const takeBack = await this.creations.admit(ownerId);
+      try {
+        return await this.renderAndStore(admission, keyring, ownerId, kind);
+      } catch (error) {
+        await takeBack();
+        throw error;
+      }
+    } finally {
+      admission.release();
+    }
+  }
+
+  private async renderAndStore(
+    admission: RenderAdmission,
+    keyring: Keyring,
+    ownerId: string,
+    kind: DocumentKind,
+  ): Promise<DocumentDto> {
     const id = randomUUID();
     const createdAt = new Date();
     const user = await this.users.findByIdWithEmail(ownerId);
     if (!user) throw new NotFoundError('account');
     const profile = await this.profiles.get(ownerId);
 
-    const pdf = renderProfileSummary({
-      email: user.email,
-      profile: { ...profile },
-      contactPages: this.contacts.pagesOf(ownerId),
-      generatedAt: createdAt,
-    });
+    const pdf = admission.render(
+      { email: user.email, profile: { ...profile }, generatedAt: createdAt },
+      // Only the fields the summary draws reach the worker (never a contact's notes or ids).
+      this.contacts.pagesOf(ownerId),
+    );
     // Counted inside the pipeline: a 'data' listener would start the flow before the pipeline
     // is attached, and the bytes emitted meanwhile (the PDF header) would never reach the file.
     let sizeBytes = 0;
@@ -74,11 +107,12 @@ export class DocumentsService {
         done(null, chunk);
       },
     });
+    // The worker's chunks are ours: the cipher zeroes each one once sealed.
     await this.files.write(
       id,
       pdf,
       countBytes,
-      this.cipher.encrypt(keyring, ownerId, id),
+      this.cipher.encrypt(keyring, ownerId, id, { wipeInput: true }),
     );
 
     const row = this.documents.create({
@@ -107,6 +141,15 @@ export class DocumentsService {
             'The data key changed while the document was being written; try again.',
           );
         }
+        // Race-safe cap: every insert of this owner's documents takes this transaction-scoped
+        // advisory lock before counting, on any connection of any instance, so counts and inserts
+        // of one owner run one transaction at a time; the lock is released at commit, and the
+        // next count (READ COMMITTED: a snapshot taken after the lock was granted) sees the row.
+        await manager.query(
+          'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
+          [`documents-per-user:${ownerId}`],
+        );
+        await this.assertBelowDocumentLimit(manager, ownerId);
         await manager.insert(StoredDocument, row);
       });
     } catch (error) {
@@ -116,12 +159,28 @@ export class DocumentsService {
     return toDto(row);
   }
 
-  async list(ownerId: string): Promise<DocumentDto[]> {
-    const rows = await this.documents.find({
-      where: { ownerId },
-      order: { createdAt: 'DESC' },
-    });
-    return rows.map(toDto);
+  /** @throws LimitReachedError (409) when the owner already holds `DOCUMENTS_PER_USER_LIMIT` documents. */
+  private async assertBelowDocumentLimit(
+    manager: EntityManager,
+    ownerId: string,
+  ): Promise<void> {
+    const max = this.config.limits.documentsPerUser;
+    const held = await manager.countBy(StoredDocument, { ownerId });
+    if (held >= max) {
+      throw new LimitReachedError(
+        'DOCUMENTS_PER_USER_LIMIT',
+        max,
+        `You already hold ${max} documents, the most allowed; delete one first.`,
+      );
+    }
+  }
+
+  /** Newest first, keyset-paginated on (createdAt, id) (docs/http-api.md#pagination). */
+  list(ownerId: string, query: PageQueryDto): Promise<DocumentPageDto> {
+    const builder = this.documents
+      .createQueryBuilder('document')
+      .where('document.ownerId = :ownerId', { ownerId });
+    return readPage(builder, 'document', query, toDto);
   }
 
   async get(ownerId: string, id: string): Promise<DocumentDto> {

@@ -1,19 +1,13 @@
 import PDFDocument from 'pdfkit';
 import type { Readable } from 'node:stream';
+import type {
+  ProfileSummaryHeader,
+  SummaryContact,
+} from './pdf-render.protocol';
 
-export interface ProfileSummaryInput {
-  email: string;
-  profile: Record<string, string | null>;
+export interface ProfileSummaryInput extends ProfileSummaryHeader {
   /** Pages of contacts, fetched as the PDF is written (never all at once). */
-  contactPages: AsyncIterable<
-    {
-      fullName: string;
-      email: string | null;
-      phone: string | null;
-      address: string | null;
-    }[]
-  >;
-  generatedAt: Date;
+  contactPages: AsyncIterable<SummaryContact[]>;
 }
 
 const PROFILE_LABELS: Record<string, string> = {
@@ -27,6 +21,8 @@ const PROFILE_LABELS: Record<string, string> = {
 /**
  * Renders the profile summary with pdfkit and returns the PDF as a stream: pages are emitted as
  * they are written, so neither the contacts nor the document are ever held whole in memory.
+ * Synchronous JavaScript between contact pages: it runs in a worker thread
+ * (`profile-summary.worker.ts`), never on the main event loop.
  */
 export function renderProfileSummary(input: ProfileSummaryInput): Readable {
   const pdf = new PDFDocument({

@@ -24,6 +24,11 @@ export class RateLimitKeys {
     return `address:${this.mac('address', address)}`;
   }
 
+  /** One user's document creations (`DOCUMENT_CREATION_LIMIT`): the user id is not kept in clear either. */
+  forDocumentCreations(userId: string): string {
+    return `documents:${this.mac('document-creations', userId)}`;
+  }
+
   private mac(purpose: string, value: string): string {
     const mac = Buffer.allocUnsafe(SHA256_BYTES);
     hmacSha256Into(mac, this.key, Buffer.from(`${purpose}\0${value}`, 'utf8'));

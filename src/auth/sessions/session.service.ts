@@ -1,16 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { timingSafeEqual } from 'node:crypto';
-import { Brackets, IsNull, Not, Repository } from 'typeorm';
+import { IsNull, Not, Repository } from 'typeorm';
 import { AuditContext, AuditLogService } from '../../audit/audit-log.service';
-import {
-  decodePageCursor,
-  encodePageCursor,
-} from '../../common/pagination/page-cursor';
-import {
-  DEFAULT_PAGE_SIZE,
-  PageQueryDto,
-} from '../../common/pagination/page-query.dto';
+import { readPage } from '../../common/pagination/keyset-page';
+import { PageQueryDto } from '../../common/pagination/page-query.dto';
 import { AppConfig } from '../../config/app-config';
 import { advisoryLockKey } from '../../database/advisory-lock-key';
 import { insertStatement } from '../../database/plain-sql';
@@ -289,7 +283,6 @@ export class SessionService {
     currentSessionKeyId: string,
     query: PageQueryDto,
   ): Promise<SessionPageDto> {
-    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const builder = this.sessions
       .createQueryBuilder('session')
       .select([
@@ -301,38 +294,21 @@ export class SessionService {
       ])
       .where('session.userId = :userId', { userId })
       .andWhere('session.revokedAt IS NULL')
-      .andWhere('session.expiresAt > :now', { now: new Date() })
-      .orderBy(CREATED_MS, 'DESC')
-      .addOrderBy('session.id', 'DESC')
-      .limit(limit + 1);
-    if (query.cursor !== undefined) {
-      const cursor = decodePageCursor(query.cursor);
-      builder.andWhere(
-        new Brackets((after) =>
-          after
-            .where(`${CREATED_MS} < :cursorCreatedAt`, {
-              cursorCreatedAt: cursor.createdAt,
-            })
-            .orWhere(
-              `${CREATED_MS} = :cursorCreatedAt AND session.id < :cursorId`,
-              { cursorId: cursor.id },
-            ),
-        ),
-      );
-    }
-    const rows = await builder.getMany();
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map((s) => ({
+      .andWhere('session.expiresAt > :now', { now: new Date() });
+    return readPage(
+      builder,
+      'session',
+      query,
+      (s) => ({
         id: s.id,
         createdAt: s.createdAt,
         lastUsedAt: s.lastUsedAt,
         expiresAt: s.expiresAt,
         current: s.sidHash.toString('hex') === currentSessionKeyId,
-      })),
-      nextCursor: rows.length > limit && last ? encodePageCursor(last) : null,
-    };
+      }),
+      // created_at keeps microseconds; cursors hold milliseconds.
+      { createdAt: CREATED_MS },
+    );
   }
 
   /** @returns false when no live session of this user has that id (another user's: also false). */

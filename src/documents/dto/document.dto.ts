@@ -29,3 +29,16 @@ export class DocumentDto {
   })
   expiresAt: Date;
 }
+
+export class DocumentPageDto {
+  @ApiProperty({ type: [DocumentDto] })
+  items: DocumentDto[];
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'MjAyNi0xMS0yN1QxMDowMDowMC4wMDBafDhmMTRlNDVm',
+    description: 'Pass as `cursor` for the next page; null on the last page',
+  })
+  nextCursor: string | null;
+}
