@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { ServiceBusyError } from '../common/problem/too-many-requests.error';
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
@@ -137,23 +138,39 @@ export class AccountFlowsService {
     zeroBuffer(kek);
     if (!keyring) throw new InvalidCredentialsError();
     try {
-      if (this.keys.needsUpgrade(user.kdfParams)) {
-        // Stronger configured cost, or KDF version 1: re-derive once now, with the password in hand.
-        await this.setPassword(
-          user,
-          keyring,
-          await this.keys.derivePasswordMaterial(password),
-        ).catch((error: unknown) => {
-          // Another request changed the account meanwhile: the next login upgrades instead.
-          if (!(error instanceof ConcurrentAccountChangeError)) throw error;
-        });
-      }
+      if (this.keys.needsUpgrade(user.kdfParams))
+        await this.upgradePassword(user, keyring, password);
       // The vault tells its keyring listeners: an interrupted key rotation resumes from there.
       const tokens = await this.sessions.open(user.id, keyring);
       await this.audit.record('auth.login', 'success', user.id, audit);
       return tokens;
     } finally {
       keyring.zero();
+    }
+  }
+
+  /**
+   * Stronger configured cost, or KDF version 1: re-derive once, at login, with the password in
+   * hand. Skipped when the argon2id queue is busy (the login itself succeeded) or another request
+   * changed the account meanwhile: the next login upgrades instead.
+   */
+  private async upgradePassword(
+    user: Pick<User, 'id' | 'version'>,
+    keyring: Keyring,
+    password: string,
+  ): Promise<void> {
+    try {
+      await this.setPassword(
+        user,
+        keyring,
+        await this.keys.derivePasswordMaterial(password),
+      );
+    } catch (error) {
+      if (
+        !(error instanceof ConcurrentAccountChangeError) &&
+        !(error instanceof ServiceBusyError)
+      )
+        throw error;
     }
   }
 
