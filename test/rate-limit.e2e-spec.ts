@@ -347,6 +347,103 @@ describe('without TRUST_PROXY', () => {
   });
 });
 
+describe('per-address limit on IPv6 clients: one /64 is one client (AUTH_RATE_LIMIT=3)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({
+      env: { TRUST_PROXY: '1', AUTH_RATE_LIMIT: '3' },
+    });
+  });
+  afterAll(() => t?.close());
+
+  const refresh = (address: string) =>
+    request(t.app.getHttpServer())
+      .post('/v1/auth/refresh')
+      .set('X-Forwarded-For', address)
+      .send({ refreshToken: 'x' });
+
+  it('two addresses in one /64 share one budget, whatever their spelling', async () => {
+    expect((await refresh('2001:db8:a:1::1')).status).toBe(401);
+    expect((await refresh('2001:DB8:A:1:FFFF:0:0:9')).status).toBe(401);
+    expect((await refresh('2001:0db8:000a:0001:8000::42')).status).toBe(401);
+    expectTooManyRequests(await refresh('2001:db8:a:1:1234::5'), 60);
+  });
+
+  it('addresses in different /64s do not', async () => {
+    for (let i = 0; i < 3; i++)
+      expect((await refresh('2001:db8:b:1::1')).status).toBe(401);
+    expectTooManyRequests(await refresh('2001:db8:b:1::2'), 60);
+    expect((await refresh('2001:db8:b:2::1')).status).toBe(401);
+    expect((await refresh('2001:db8:c:1::1')).status).toBe(401);
+  });
+
+  it('an IPv4-mapped IPv6 address counts as the IPv4 address', async () => {
+    const address = freshAddress();
+    expect((await refresh(address)).status).toBe(401);
+    expect((await refresh(`::ffff:${address}`)).status).toBe(401);
+    expect((await refresh(address)).status).toBe(401);
+    expectTooManyRequests(await refresh(`::FFFF:${address}`), 60);
+    expect((await refresh(freshAddress())).status).toBe(401);
+  });
+});
+
+describe('per-email limit on registration (REGISTER_EMAIL_LIMIT=3, memory store)', () => {
+  let t: TestApp;
+  const emails: string[] = [];
+  beforeAll(async () => {
+    t = await createTestApp({
+      env: { TRUST_PROXY: '1', REGISTER_EMAIL_LIMIT: '3' },
+    });
+  });
+  afterAll(() => t?.close());
+
+  /** Each attempt from another address: the per-email limit holds against a distributed prober. */
+  const register = (email: string, password = STRONG_PASSWORD) =>
+    request(t.app.getHttpServer())
+      .post('/v1/auth/register')
+      .set('X-Forwarded-For', freshAddress())
+      .send({ email, password });
+
+  it('counts every attempt for one email (201, 409 and a weak password’s 400 alike); the next is 429 naming REGISTER_EMAIL_LIMIT', async () => {
+    const email = freshEmail();
+    emails.push(email);
+    expect((await register(email)).status).toBe(201);
+    expect((await register(email.toUpperCase())).status).toBe(409);
+    expect((await register(email, 'password')).status).toBe(400);
+
+    const lookup = jest.spyOn(t.app.get(UsersService), 'findByEmail');
+    const kdf = jest.spyOn(
+      t.app.get(AccountKeysService),
+      'derivePasswordMaterial',
+    );
+    try {
+      const refused = await register(` ${email} `);
+      expectTooManyRequests(refused, 60 * 60);
+      expect(bodyOf<{ limit: string }>(refused).limit).toBe(
+        'REGISTER_EMAIL_LIMIT',
+      );
+      expect(refused.text.toLowerCase()).not.toContain(email.toLowerCase());
+      expect(lookup).not.toHaveBeenCalled();
+      expect(kdf).not.toHaveBeenCalled();
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+
+  it('leaves other emails alone', async () => {
+    const probed = freshEmail();
+    const other = freshEmail();
+    emails.push(probed, other);
+    for (let i = 0; i < 3; i++) await register(probed, 'password');
+    expect((await register(probed)).status).toBe(429);
+    expect((await register(other)).status).toBe(201);
+  });
+
+  it('writes no email in any log line', () => {
+    expectNoPiiInLogs(t, emails);
+  });
+});
+
 describe('when the rate-limit Redis does not answer', () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -356,7 +453,7 @@ describe('when the rate-limit Redis does not answer', () => {
   });
   afterAll(() => t?.close());
 
-  it('the per-address limit fails open (logged once): registration, which needs no Redis, still works', async () => {
+  it('the per-address and per-email limits fail open (each logged once): registration, which needs no Redis, still works', async () => {
     const emails = [freshEmail(), freshEmail()];
     for (const email of emails) {
       expect(
@@ -372,6 +469,11 @@ describe('when the rate-limit Redis does not answer', () => {
     );
     expect(outageLines).toHaveLength(1);
     expect(outageLines[0].level).toBe(50);
+    const registrationOutageLines = t.logs.filter((line) =>
+      String(line.msg).includes('registration attempt counter unavailable'),
+    );
+    expect(registrationOutageLines).toHaveLength(1);
+    expect(registrationOutageLines[0].level).toBe(50);
     expectNoPiiInLogs(t, emails);
   });
 
@@ -481,13 +583,29 @@ if (redisSkipReason)
       expectTooManyRequests(await login(first), 15 * 60);
     });
 
+    it('share the per-email register counter (REGISTER_EMAIL_LIMIT, default 5)', async () => {
+      const email = freshEmail();
+      emails.push(email);
+      const register = (t: TestApp) => {
+        const address = freshAddress();
+        addresses.push(address);
+        return request(t.app.getHttpServer())
+          .post('/v1/auth/register')
+          .set('X-Forwarded-For', address)
+          .send({ email, password: 'password' });
+      };
+      for (const t of [first, second, first, second, first])
+        expect((await register(t)).status).toBe(400);
+      expectTooManyRequests(await register(second), 60 * 60);
+    });
+
     it('keep every counter under the key prefix, named by an HMAC: no email or address in Redis keys or logs', async () => {
       const keys = await admin.keys(`${keyPrefix}*`);
       expect(keys.length).toBeGreaterThanOrEqual(2);
       for (const key of keys) {
         expect(key).toMatch(
           new RegExp(
-            `^${keyPrefix.replace(/[.-]/g, '\\$&')}rate-limit:(login:[0-9a-f]{32}|\\{address:[0-9a-f]{32}:auth-address\\}:(hits|blocked))$`,
+            `^${keyPrefix.replace(/[.-]/g, '\\$&')}rate-limit:((login|register):[0-9a-f]{32}|\\{address:[0-9a-f]{32}:auth-address\\}:(hits|blocked))$`,
           ),
         );
       }
@@ -501,6 +619,9 @@ if (redisSkipReason)
         expect(everything).not.toContain(value.toLowerCase());
       }
       expect(keys.some((key) => key.includes('rate-limit:login:'))).toBe(true);
+      expect(keys.some((key) => key.includes('rate-limit:register:'))).toBe(
+        true,
+      );
       expect(
         await admin.pttl(
           keys.find((key) => key.includes('rate-limit:login:')) as string,

@@ -77,7 +77,7 @@ export const runLoginBench: BenchSection = async (context) => {
     const params = new AccountKeysService(
       serverKeys,
       config,
-      new PasswordKdf(serverKeys),
+      new PasswordKdf(serverKeys, config),
     ).argon2Params;
     const kdfSecrets = {
       pepper: randomBytes(32),

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { PG_UNIQUE_VIOLATION } from '../database/plain-sql';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { ServiceBusyError } from '../common/problem/too-many-requests.error';
 import { InvalidCryptoInputError } from '../crypto/errors';
 import { zeroBuffer } from '../crypto/secure-memory';
 import { KeyContext } from '../key-vault/key-context';
@@ -138,17 +139,8 @@ export class AccountFlowsService {
     if (!keyring) throw new InvalidCredentialsError();
     try {
       await this.users.adoptCurrentEmailIndex(user, email);
-      if (this.keys.needsUpgrade(user.kdfParams)) {
-        // Stronger configured cost, or KDF version 1: re-derive once now, with the password in hand.
-        await this.setPassword(
-          user,
-          keyring,
-          await this.keys.derivePasswordMaterial(password),
-        ).catch((error: unknown) => {
-          // Another request changed the account meanwhile: the next login upgrades instead.
-          if (!(error instanceof ConcurrentAccountChangeError)) throw error;
-        });
-      }
+      if (this.keys.needsUpgrade(user.kdfParams))
+        await this.upgradePassword(user, keyring, password);
       // The vault tells its keyring listeners: an interrupted key rotation resumes from there.
       // At SESSIONS_PER_USER_LIMIT, the user's oldest session ends (audited) to make room.
       const tokens = await this.sessions.open(user.id, keyring, audit);
@@ -156,6 +148,31 @@ export class AccountFlowsService {
       return tokens;
     } finally {
       keyring.zero();
+    }
+  }
+
+  /**
+   * Stronger configured cost, or KDF version 1: re-derive once, at login, with the password in
+   * hand. Skipped when the argon2id queue is busy (the login itself succeeded) or another request
+   * changed the account meanwhile: the next login upgrades instead.
+   */
+  private async upgradePassword(
+    user: Pick<User, 'id' | 'version'>,
+    keyring: Keyring,
+    password: string,
+  ): Promise<void> {
+    try {
+      await this.setPassword(
+        user,
+        keyring,
+        await this.keys.derivePasswordMaterial(password),
+      );
+    } catch (error) {
+      if (
+        !(error instanceof ConcurrentAccountChangeError) &&
+        !(error instanceof ServiceBusyError)
+      )
+        throw error;
     }
   }
 

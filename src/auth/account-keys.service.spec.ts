@@ -23,9 +23,10 @@ describe('AccountKeysService and the password KDF versions', () => {
     argon2MemoryKiB: 19_456,
     argon2Iterations: 2,
     argon2Parallelism: 1,
+    limits: { kdfQueue: 64, kdfQueueTimeoutMs: 3000 },
   } as AppConfig;
   const serverKeys = new ServerKeys(config);
-  const kdf = new PasswordKdf(serverKeys);
+  const kdf = new PasswordKdf(serverKeys, config);
   const keys = new AccountKeysService(serverKeys, config, kdf);
 
   /** A stored account as the given KDF version makes it (`version: undefined` is a version-1 row). */

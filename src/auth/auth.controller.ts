@@ -44,6 +44,7 @@ import {
   TokenPairDto,
 } from './dto/auth.dto';
 import { AuthRateLimited } from './rate-limit/auth-rate-limit.guard';
+import { RegistrationRateLimited } from './rate-limit/register-email-limit.guard';
 import { SessionService } from './sessions/session.service';
 
 const VALIDATION = 'validation_failed' as const;
@@ -58,13 +59,18 @@ export class AuthController {
 
   @Public()
   @Post('register')
-  @AuthRateLimited()
+  @RegistrationRateLimited()
   @NoStore()
   @ApiOperation({
     summary: 'Create an account; returns the recovery code once',
   })
   @ApiCreatedResponse({ type: RegisteredDto })
-  @ApiProblemResponses(...BODY_ERRORS, 'email_taken', 'too_many_requests')
+  @ApiProblemResponses(
+    ...BODY_ERRORS,
+    'email_taken',
+    'too_many_requests',
+    'service_unavailable',
+  )
   async register(
     @Body() body: RegisterDto,
     @Req() request: Request,

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditLogService } from '../audit/audit-log.service';
-import { TooManyRequestsError } from '../common/problem/too-many-requests.error';
+import {
+  ServiceBusyError,
+  TooManyRequestsError,
+} from '../common/problem/too-many-requests.error';
 import type { AccountKeysService } from './account-keys.service';
 import {
   InvalidCredentialsError,
@@ -145,6 +148,35 @@ describe('CredentialCheckService', () => {
     await recover(false).catch(() => undefined);
     await expect(recover(true)).rejects.toBeInstanceOf(TooManyRequestsError);
     expectAuditedFailure('auth.recovery', null);
+  });
+
+  it('does not count a check the argon2id queue turned away (503): no password was tested', async () => {
+    keys.verifyPassword.mockImplementation(() =>
+      Promise.reject(new ServiceBusyError(3, 'busy')),
+    );
+    for (let i = 0; i < 5; i++)
+      await expect(confirm('wrong')).rejects.toBeInstanceOf(ServiceBusyError);
+    expect(audit.record).not.toHaveBeenCalled();
+    keys.verifyPassword.mockImplementation((_user, password: string) =>
+      Promise.resolve(password === RIGHT ? Buffer.from(KEK) : undefined),
+    );
+    // Two failures still allowed, as if the refused checks had never happened.
+    await expect(confirm('wrong')).rejects.toBeInstanceOf(
+      InvalidCredentialsError,
+    );
+    await expect(confirm('wrong')).rejects.toBeInstanceOf(
+      InvalidCredentialsError,
+    );
+    await expect(confirm(RIGHT)).rejects.toBeInstanceOf(TooManyRequestsError);
+  });
+
+  it('does count a check that failed otherwise (a database error after the lookup)', async () => {
+    keys.verifyPassword.mockImplementation(() =>
+      Promise.reject(new Error('connection lost')),
+    );
+    await expect(confirm('wrong')).rejects.toThrow('connection lost');
+    await expect(confirm('wrong')).rejects.toThrow('connection lost');
+    await expect(confirm(RIGHT)).rejects.toBeInstanceOf(TooManyRequestsError);
   });
 
   it('fails closed with 503 when the counter does not answer, checking nothing', async () => {

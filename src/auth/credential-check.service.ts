@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
-import { TooManyRequestsError } from '../common/problem/too-many-requests.error';
+import {
+  ServiceBusyError,
+  TooManyRequestsError,
+} from '../common/problem/too-many-requests.error';
 import type { User } from '../users/user.entity';
 import { AccountKeysService } from './account-keys.service';
 import { InvalidCredentialsError } from './auth.errors';
@@ -46,7 +49,8 @@ export interface CheckOutcome<T> {
  * rotation and recovery (docs/security.md#rate-limits): admitted by the account's failure counter
  * first (a locked account answers 429 with `Retry-After` at once, even with the right credential,
  * and costs no KDF), then checked, then taken back off the counter if right, or left counted,
- * audited as a failure and answered 401. One counter per account for all five flows, so a stolen
+ * audited as a failure and answered 401 (or taken back off the counter when the argon2id queue
+ * refused it, 503: nothing was checked). One counter per account for all five flows, so a stolen
  * access token gets no more guesses than a login form does, and guesses anywhere lock every flow.
  */
 @Injectable()
@@ -102,6 +106,7 @@ export class CredentialCheckService {
    * @throws TooManyRequestsError when the account is locked (nothing else runs).
    * @throws LoginLimiterUnavailableError when the counter does not answer (fails closed).
    * @throws InvalidCredentialsError when `verify` found nothing to unlock.
+   * @throws ServiceBusyError when the argon2id queue turned the check away (it does not count).
    */
   async check<T>(
     check: CredentialCheck,
@@ -114,12 +119,21 @@ export class CredentialCheckService {
       if (error instanceof TooManyRequestsError) await this.auditLocked(check);
       throw error;
     }
-    const { userId, verified } = await verify();
+    let outcome: CheckOutcome<T>;
+    try {
+      outcome = await verify();
+    } catch (error) {
+      // The argon2id queue turned the check away: no credential was tested, so it is no guess.
+      if (error instanceof ServiceBusyError)
+        await this.attempts.takeBack(attempt);
+      throw error;
+    }
+    const { userId, verified } = outcome;
     if (verified === undefined) {
       await this.audit.record(check.event, 'failure', userId, check.audit);
       throw new InvalidCredentialsError();
     }
-    await this.attempts.succeeded(attempt);
+    await this.attempts.takeBack(attempt);
     return verified;
   }
 

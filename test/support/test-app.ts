@@ -23,7 +23,7 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
-  /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR, a high AUTH_RATE_LIMIT). */
+  /** Environment on top of the test defaults (a random master key, a temporary DATA_DIR, high AUTH_RATE_LIMIT and REGISTER_EMAIL_LIMIT). */
   env?: Record<string, string>;
   /**
    * Share another app's database (a second instance, a restart with other settings). The owner
@@ -51,6 +51,8 @@ export async function createTestApp(
     // Suites register and log in many users from one address: the per-address limit of
     // production (100/min) would cut them short. Rate-limit tests set their own small limits.
     AUTH_RATE_LIMIT: '100000',
+    // Likewise, bad-input suites send one email many times; rate-limit tests set their own.
+    REGISTER_EMAIL_LIMIT: '100000',
     ...options.env,
     DATABASE_URL: database.url,
   });

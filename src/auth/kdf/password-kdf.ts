@@ -1,7 +1,12 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ServiceBusyError } from '../../common/problem/too-many-requests.error';
+import { AppConfig } from '../../config/app-config';
 import { ServerKeys } from '../../config/server-keys';
 import { Argon2Params, derivePasswordMasterKey } from '../../crypto/kdf';
-import { ConcurrencyLimit } from './concurrency-limit';
+import {
+  ConcurrencyLimit,
+  ConcurrencyLimitRefusedError,
+} from './concurrency-limit';
 import { kdfConcurrency, lowerThreadpoolPriority } from './threadpool-priority';
 
 /**
@@ -19,16 +24,33 @@ export const KDF_THREAD_NICENESS = 10;
  * a login storm can neither starve the event loop nor fill libuv's threadpool
  * (docs/benchmarks.md#targets):
  * - at most `kdfConcurrency()` calls at once (one per core, and a threadpool thread always left
- *   for file and DNS work); the rest wait here, in order;
+ *   for file and DNS work); the rest wait here, in order — at most `KDF_QUEUE_LIMIT` of them, each
+ *   at most `KDF_QUEUE_TIMEOUT_MS` (docs/limits.md#configurable). Beyond either, the call fails at
+ *   once with 503 `service_unavailable` and `Retry-After`, and no password is checked: a storm of
+ *   logins is turned away quickly instead of making every login, the legitimate ones too, wait
+ *   behind it for seconds;
  * - on threadpool threads of lower CPU priority than the event loop (Linux; see
  *   `lowerThreadpoolPriority`).
  */
 @Injectable()
 export class PasswordKdf implements OnApplicationBootstrap {
   private readonly logger = new Logger(PasswordKdf.name);
-  private readonly limit = new ConcurrencyLimit(kdfConcurrency());
+  private readonly limit: ConcurrencyLimit;
+  /** Every waiter now queued has started or left by then: the queue has turned over. */
+  private readonly retryAfterSeconds: number;
+  private refusing = false;
 
-  constructor(private readonly serverKeys: ServerKeys) {}
+  constructor(
+    private readonly serverKeys: ServerKeys,
+    config: AppConfig,
+  ) {
+    const { kdfQueue, kdfQueueTimeoutMs } = config.limits;
+    this.limit = new ConcurrencyLimit(kdfConcurrency(), {
+      maxQueued: kdfQueue,
+      maxWaitMs: kdfQueueTimeoutMs,
+    });
+    this.retryAfterSeconds = kdfQueueTimeoutMs / 1000;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const outcome = await lowerThreadpoolPriority(KDF_THREAD_NICENESS);
@@ -43,14 +65,47 @@ export class PasswordKdf implements OnApplicationBootstrap {
   /**
    * password ─argon2id(salt, secret = pepper)→ (keyed by the argon2-output key when
    * `params.version` is 2) master key, in turn. The caller zeroes it.
+   * @throws ServiceBusyError when the queue is full or the wait too long (nothing was derived).
    */
-  deriveMasterKey(
+  async deriveMasterKey(
     password: string,
     salt: Buffer,
     params: Argon2Params,
   ): Promise<Buffer> {
-    return this.limit.run(() =>
-      derivePasswordMasterKey(password, salt, params, this.serverKeys),
+    try {
+      return await this.limit.run(() => {
+        this.noteAdmitted();
+        return derivePasswordMasterKey(password, salt, params, this.serverKeys);
+      });
+    } catch (error) {
+      if (!(error instanceof ConcurrencyLimitRefusedError)) throw error;
+      this.noteRefused();
+      throw new ServiceBusyError(
+        this.retryAfterSeconds,
+        'Too many password checks are waiting; try again shortly.',
+        {
+          limit:
+            error.reason === 'queue_full'
+              ? 'KDF_QUEUE_LIMIT'
+              : 'KDF_QUEUE_TIMEOUT_MS',
+        },
+      );
+    }
+  }
+
+  // One warning per busy spell, not one per refused request.
+  private noteRefused(): void {
+    if (this.refusing) return;
+    this.refusing = true;
+    this.logger.warn(
+      `argon2id queue full or too slow (KDF_QUEUE_LIMIT, KDF_QUEUE_TIMEOUT_MS): password checks answer 503 until it drains`,
     );
+  }
+
+  // The spell ends once a call starts with nobody waiting behind it.
+  private noteAdmitted(): void {
+    if (!this.refusing || this.limit.queued > 0) return;
+    this.refusing = false;
+    this.logger.log('argon2id queue drained: password checks admitted again');
   }
 }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { describeStoreError } from '../../common/redis/describe-store-error';
+import { StoreOutageLog } from './store-outage-log';
 
 type ThrottlerStorageRecord = Awaited<
   ReturnType<ThrottlerStorage['increment']>
@@ -14,8 +14,11 @@ type ThrottlerStorageRecord = Awaited<
  * route that needs no Redis, for the whole outage.
  */
 export class FailOpenThrottlerStorage implements ThrottlerStorage {
-  private readonly logger = new Logger('RateLimit');
-  private storeFailing = false;
+  private readonly outage = new StoreOutageLog(new Logger('RateLimit'), {
+    down: (reason) =>
+      `per-address rate limit store unavailable (${reason}): not limiting until it answers`,
+    up: 'per-address rate limit store answering again',
+  });
 
   constructor(private readonly store: ThrottlerStorage) {}
 
@@ -34,18 +37,10 @@ export class FailOpenThrottlerStorage implements ThrottlerStorage {
         blockDuration,
         throttlerName,
       );
-      if (this.storeFailing) {
-        this.storeFailing = false;
-        this.logger.log('per-address rate limit store answering again');
-      }
+      this.outage.answered();
       return record;
     } catch (error) {
-      if (!this.storeFailing) {
-        this.storeFailing = true;
-        this.logger.error(
-          `per-address rate limit store unavailable (${describeStoreError(error)}): not limiting until it answers`,
-        );
-      }
+      this.outage.failed(error);
       return {
         totalHits: 0,
         timeToExpire: 0,

@@ -67,7 +67,7 @@ describe('LoginAttemptsService', () => {
     await fail();
     await fail();
     for (let i = 0; i < 5; i++)
-      await service.succeeded(await service.admit(EMAIL));
+      await service.takeBack(await service.admit(EMAIL));
     await fail();
     await expect(service.admit(EMAIL)).rejects.toBeInstanceOf(
       TooManyRequestsError,
@@ -171,7 +171,7 @@ describe('LoginAttemptsService', () => {
         new RateLimitKeys(randomBytes(32)),
       );
       await expect(
-        broken.succeeded({ accountKey: 'login:00' }),
+        broken.takeBack({ accountKey: 'login:00' }),
       ).resolves.toBeUndefined();
     });
   });

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
-import { describeStoreError } from '../../common/redis/describe-store-error';
 import { LoginLimiterUnavailableError } from '../auth.errors';
 import { AttemptCount, AttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';
+import { StoreOutageLog } from './store-outage-log';
 
 export interface LoginAttemptLimits {
   /** Failed logins an account may have per window; the next attempt answers 429. */
@@ -23,7 +23,8 @@ export interface AdmittedLoginAttempt {
  * Unknown emails are counted exactly like real accounts, so a lockout tells nothing about which
  * emails exist.
  *
- * Every attempt is counted *before* the password is checked and taken back if it succeeds.
+ * Every attempt is counted *before* the password is checked and taken back if it succeeds (or
+ * was never checked: a password check the argon2id queue refuses is not a guess).
  * Counting only after a failure would let parallel guesses all pass the check before any of
  * them is recorded; this way at most `maxFailures` guesses per window ever reach argon2, and a
  * locked account costs no KDF at all.
@@ -33,8 +34,14 @@ export interface AdmittedLoginAttempt {
  * vault's 503) from a wrong one (401), so an outage would become an unlimited guessing window.
  */
 export class LoginAttemptsService {
-  private readonly logger = new Logger(LoginAttemptsService.name);
-  private storeFailing = false;
+  private readonly outage = new StoreOutageLog(
+    new Logger(LoginAttemptsService.name),
+    {
+      down: (reason) =>
+        `login attempt counter unavailable (${reason}): logins answer 503 until it answers`,
+      up: 'login attempt counter answering again',
+    },
+  );
 
   constructor(
     private readonly limits: LoginAttemptLimits,
@@ -52,9 +59,9 @@ export class LoginAttemptsService {
     let attempts: AttemptCount;
     try {
       attempts = await this.counter.increment(accountKey, this.limits.windowMs);
-      this.noteStoreAnswered();
+      this.outage.answered();
     } catch (error) {
-      this.noteStoreFailed(error);
+      this.outage.failed(error);
       throw new LoginLimiterUnavailableError();
     }
     if (attempts.count > this.limits.maxFailures) {
@@ -67,30 +74,16 @@ export class LoginAttemptsService {
   }
 
   /**
-   * The password was right: the attempt no longer counts. A store failure here is only logged:
-   * the login succeeded, and the worst outcome is one extra counted failure.
+   * The attempt no longer counts: the credential was right, or it was never checked (the argon2id
+   * queue turned it away, `ServiceBusyError`). A store failure here is only logged: the worst
+   * outcome is one extra counted failure.
    */
-  async succeeded(attempt: AdmittedLoginAttempt): Promise<void> {
+  async takeBack(attempt: AdmittedLoginAttempt): Promise<void> {
     try {
       await this.counter.decrement(attempt.accountKey);
-      this.noteStoreAnswered();
+      this.outage.answered();
     } catch (error) {
-      this.noteStoreFailed(error);
+      this.outage.failed(error);
     }
-  }
-
-  // One error line per outage, not one per login (the key is never logged: it names an account).
-  private noteStoreFailed(error: unknown): void {
-    if (this.storeFailing) return;
-    this.storeFailing = true;
-    this.logger.error(
-      `login attempt counter unavailable (${describeStoreError(error)}): logins answer 503 until it answers`,
-    );
-  }
-
-  private noteStoreAnswered(): void {
-    if (!this.storeFailing) return;
-    this.storeFailing = false;
-    this.logger.log('login attempt counter answering again');
   }
 }

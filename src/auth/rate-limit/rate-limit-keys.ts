@@ -1,5 +1,23 @@
+import { normalizeIp } from '@nestjs/throttler';
 import { emailIndexForm } from '../../crypto/email-address';
 import { hmacSha256Into, SHA256_BYTES } from '../../crypto/hkdf';
+
+/**
+ * One IPv6 client is a /64: the smallest prefix an ISP delegates to a subscriber (RFC 6177), so a
+ * single host can hop across 2^64 addresses of its own, but not out of its /64.
+ */
+export const CLIENT_IPV6_PREFIX_BITS = 64;
+
+/**
+ * The client a per-address limit counts (docs/security.md#rate-limits): an IPv4 address as it is,
+ * an IPv6 address as its /64 (`2001:db8:1:2::/64`, any spelling, zone id dropped), an IPv4-mapped
+ * IPv6 address (`::ffff:192.0.2.1`, what a dual-stack socket reports for IPv4) as the IPv4
+ * address. Anything else is counted as given. `@nestjs/throttler`'s `normalizeIp` does the
+ * parsing; the guard applies the same to `req.ip`, and this is idempotent.
+ */
+export function clientAddressBucket(address: string): string {
+  return normalizeIp(address, CLIENT_IPV6_PREFIX_BITS);
+}
 
 /**
  * Names of rate-limit counters: a keyed HMAC (128 bits) of what is counted, so neither an email
@@ -19,9 +37,14 @@ export class RateLimitKeys {
     return `login:${this.mac('account', emailIndexForm(email))}`;
   }
 
-  /** One client address's budget across all auth routes. */
+  /** One client's budget across all auth routes: an IPv6 /64 is one client (`clientAddressBucket`). */
   forClientAddress(address: string): string {
-    return `address:${this.mac('address', address)}`;
+    return `address:${this.mac('address', clientAddressBucket(address))}`;
+  }
+
+  /** One email's register attempts (docs/security.md#rate-limits), every spelling alike. */
+  forRegistration(email: string): string {
+    return `register:${this.mac('registration', emailIndexForm(email))}`;
   }
 
   /** One user's document creations (`DOCUMENT_CREATION_LIMIT`): the user id is not kept in clear either. */

@@ -14,8 +14,9 @@ import {
 } from './attempt-counters';
 import { FailOpenThrottlerStorage } from './fail-open-throttler-storage';
 import { LoginAttemptsService } from './login-attempts.service';
-import { RateLimitKeys } from './rate-limit-keys';
+import { CLIENT_IPV6_PREFIX_BITS, RateLimitKeys } from './rate-limit-keys';
 import { RateLimitRedis } from './rate-limit-redis';
+import { RegistrationAttemptsService } from './registration-attempts.service';
 
 /** Its own module so that ThrottlerModule's async factory can inject the connection. */
 @Module({ providers: [RateLimitRedis], exports: [RateLimitRedis] })
@@ -39,7 +40,9 @@ export function authThrottlerOptions(
         blockDuration: windowMs,
       },
     ],
-    // The default key is per route and hashes the raw address; ours spans all auth routes.
+    // The guard's client: an IPv6 /64, an IPv4-mapped address as IPv4 (`clientAddressBucket`).
+    ipv6SubnetPrefix: CLIENT_IPV6_PREFIX_BITS,
+    // The default key is per route and hashes the address; ours spans all auth routes.
     generateKey: (_context, clientAddress) =>
       keys.forClientAddress(String(clientAddress)),
     // Retry-After comes from TooManyRequestsError (the throttler would name it `Retry-After-auth-address`).
@@ -52,20 +55,39 @@ export function authThrottlerOptions(
   };
 }
 
+/** Shared by every instance in Redis; in memory, each limiter holds its own bounded map. */
+function attemptCounter(redis: RateLimitRedis): AttemptCounter {
+  return redis.client
+    ? new RedisAttemptCounter(redis.client)
+    : new MemoryAttemptCounter();
+}
+
 export function createLoginAttemptsService(
   config: AppConfig,
   serverKeys: ServerKeys,
   redis: RateLimitRedis,
 ): LoginAttemptsService {
-  const counter: AttemptCounter = redis.client
-    ? new RedisAttemptCounter(redis.client)
-    : new MemoryAttemptCounter();
   return new LoginAttemptsService(
     {
       maxFailures: config.loginFailureLimit,
       windowMs: config.loginFailureWindowSeconds * 1000,
     },
-    counter,
+    attemptCounter(redis),
+    new RateLimitKeys(serverKeys.rateLimitKey),
+  );
+}
+
+export function createRegistrationAttemptsService(
+  config: AppConfig,
+  serverKeys: ServerKeys,
+  redis: RateLimitRedis,
+): RegistrationAttemptsService {
+  return new RegistrationAttemptsService(
+    {
+      maxAttempts: config.limits.registrationsPerEmail,
+      windowMs: config.limits.registrationEmailWindowSeconds * 1000,
+    },
+    attemptCounter(redis),
     new RateLimitKeys(serverKeys.rateLimitKey),
   );
 }
@@ -73,8 +95,9 @@ export function createLoginAttemptsService(
 /**
  * Rate limits in docs/security.md#rate-limits, counted in Redis when `REDIS_URL` is set (shared by
  * every instance, keys under `REDIS_KEY_PREFIX` + `rate-limit:`), in process memory otherwise.
- * Routes opt in with `@AuthRateLimited()`; every password or recovery-code check goes through
- * `CredentialCheckService`, which counts it with `LoginAttemptsService`.
+ * Routes opt in with `@AuthRateLimited()` (register with `@RegistrationRateLimited()`, which adds
+ * the per-email count of `RegistrationAttemptsService`); every password or recovery-code check goes
+ * through `CredentialCheckService`, which counts it with `LoginAttemptsService`.
  */
 @Module({
   imports: [
@@ -91,7 +114,12 @@ export function createLoginAttemptsService(
       inject: [AppConfig, ServerKeys, RateLimitRedis],
       useFactory: createLoginAttemptsService,
     },
+    {
+      provide: RegistrationAttemptsService,
+      inject: [AppConfig, ServerKeys, RateLimitRedis],
+      useFactory: createRegistrationAttemptsService,
+    },
   ],
-  exports: [LoginAttemptsService],
+  exports: [LoginAttemptsService, RegistrationAttemptsService],
 })
 export class RateLimitModule {}
