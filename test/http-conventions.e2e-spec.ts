@@ -262,6 +262,20 @@ describe('HTTP conventions (docs/http-api.md#conventions)', () => {
     expect(JSON.stringify(response.body)).not.toContain('canary');
   });
 
+  it('repeats a path only in `instance`, never in the detail (unknown route, bad percent-encoding)', async () => {
+    const unknown = await http().delete('/v1/auth/sessions/CanaryPath/..');
+    expectProblem(unknown, 404, 'not_found');
+    expect(bodyOf<ProblemDetails>(unknown).detail).not.toContain('Canary');
+
+    for (const segment of ['CanaryPath%ED%A0%80', 'CanaryPath%zz']) {
+      const undecodable = await http().delete(`/v1/auth/sessions/${segment}`);
+      expectProblem(undecodable, 400, 'bad_request');
+      const { detail, instance, ...rest } = bodyOf<ProblemDetails>(undecodable);
+      expect(instance).toContain('CanaryPath');
+      expect(JSON.stringify({ detail, ...rest })).not.toContain('Canary');
+    }
+  });
+
   it('maps a DomainError to its code and status', async () => {
     const response = await http().get('/v1/probe/domain-error');
     expectProblem(response, 409, 'conflict');

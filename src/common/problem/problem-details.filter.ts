@@ -12,6 +12,7 @@ import {
   isDatabaseUnreachable,
 } from './database-unreachable';
 import { DependencyOutages } from './dependency-outages';
+import { assignRequestId } from '../http/request-id';
 import { DomainError } from './domain-error';
 import { IntegrityFailureRecorder } from './integrity-failure-recorder';
 import { ERROR_CATALOGUE, ErrorCode, codeForStatus } from './error-codes';
@@ -60,7 +61,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    const problem = this.toProblem(exception, request);
+    const problem = this.toProblem(exception);
 
     if (problem.code === 'database_unavailable') {
       // One line per outage (and one when it ends), not one per refused request.
@@ -103,7 +104,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         problem.status,
         problem.detail,
         pathOf(request),
-        typeof request.id === 'string' ? request.id : '',
+        // A request refused before the logger's middleware ran (a path Express cannot decode)
+        // has no id yet: it gets one here, echoed in `X-Request-Id` like any other.
+        typeof request.id === 'string'
+          ? request.id
+          : assignRequestId(request, response),
       ),
       ...problem.extensions,
     };
@@ -125,7 +130,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       .send(JSON.stringify(body));
   }
 
-  private toProblem(exception: unknown, request: Request): Problem {
+  private toProblem(exception: unknown): Problem {
     if (exception instanceof DomainError) {
       return {
         code: exception.code,
@@ -143,6 +148,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     const bodyParserProblem = fromBodyParserError(exception);
     if (bodyParserProblem) return bodyParserProblem;
+    // Express's router: "Failed to decode param '<the raw segment>'" would echo the input.
+    if (
+      exception instanceof Error &&
+      exception.message.startsWith('Failed to decode param')
+    ) {
+      return {
+        code: 'bad_request',
+        status: 400,
+        detail: 'A path segment is not valid percent-encoded UTF-8.',
+      };
+    }
 
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -151,7 +167,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         return {
           code,
           status,
-          detail: `No route matches ${request.method} ${pathOf(request)}.`,
+          // The path is in `instance` already; the detail does not repeat what the client sent.
+          detail: 'No route matches this method and path.',
         };
       }
       return {
