@@ -190,6 +190,34 @@ describe('auth and account lifecycle (docs/http-api.md)', () => {
       );
     });
 
+    it('concurrent first writes of a profile that has no row yet all succeed (no 500 on the insert race)', async () => {
+      for (const method of ['put', 'patch'] as const) {
+        const user = await registerAndLogin(server());
+        const answers = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            http()
+              [method]('/v1/me/profile')
+              .set(...bearer(user.accessToken))
+              .send({
+                fullName: `Writer ${i}`,
+                dateOfBirth: null,
+                phone: null,
+                address: null,
+                nationalId: null,
+              }),
+          ),
+        );
+        expect(answers.map((answer) => answer.status)).toEqual(
+          Array(8).fill(200),
+        );
+        const [{ n }] = await t.dataSource.query<{ n: number }[]>(
+          'SELECT count(*)::int AS n FROM profiles WHERE user_id = $1',
+          [user.userId],
+        );
+        expect(n).toBe(1);
+      }
+    });
+
     it('PUT requires every field; bad values answer 400', async () => {
       const user = await registerAndLogin(server());
       const missing = await http()
