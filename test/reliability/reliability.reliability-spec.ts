@@ -360,11 +360,9 @@ describe('reliability suite (own PostgreSQL, Redis and app process)', () => {
           (n) => n >= FUZZ_PER_OPERATION,
         ),
       ).toBe(true);
-      // TODO(issue 16): two open findings fail this today, not yet fixed (see the report):
-      // - concurrent first PUT /v1/me/profile of a user with no profile row answers 500 (seen
-      //   with `-t fuzzer`, where the fuzz user has no profile yet; likely an insert race);
-      // - ~120 of 7,800 path-parameter cases (DELETE /v1/auth/sessions/{id}, 400 and 404)
-      //   still carry the canary outside `instance`; not yet traced.
+      // Its first two findings, both fixed: concurrent first PUTs of a profile answered 500 (an
+      // insert race), and Express's "Failed to decode param" and the unknown-route detail
+      // repeated the path outside `instance`.
       expect(report.violations).toEqual([]);
     } finally {
       client.close();
