@@ -549,7 +549,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
       expect(keys.length).toBeGreaterThan(5);
       for (const key of keys) {
         expect(key).toMatch(
-          /^mi:(vault:s:[0-9a-f]{64}|vault:u:[0-9a-f-]{36}|rate-limit:login:[0-9a-f]{32}|rate-limit:\{address:[0-9a-f]{32}:auth-address\}:(hits|blocked))$/,
+          /^mi:(vault:s:[0-9a-f]{64}|vault:u:[0-9a-f-]{36}|rate-limit:(login|register|documents):[0-9a-f]{32}|rate-limit:\{address:[0-9a-f]{32}:auth-address\}:(hits|blocked))$/,
         );
         // Every key expires by itself (-1 would be a key without a TTL).
         expect({ key, expires: (await admin.pttl(key)) > 0 }).toEqual({
