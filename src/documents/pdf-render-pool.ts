@@ -175,6 +175,10 @@ class RenderedPdf extends Readable {
     private readonly pages: AsyncIterator<SummaryContact[]>,
   ) {
     super();
+    // Whoever reads this stream (a pipeline) learns of an error from `errored` as well, even one
+    // raised before it attached or after it detached; without a listener, Node would throw the
+    // 'error' event as an uncaught exception and take the process down.
+    this.on('error', () => undefined);
     // In the request's async context: reading contacts needs the owner's keyring from it.
     port.on(
       'message',
@@ -234,7 +238,11 @@ class RenderedPdf extends Readable {
         };
         this.port.postMessage(message);
       },
-      (error: Error) => this.destroy(error),
+      (error: Error) => {
+        this.fetching = false;
+        // A page that fails after the PDF has ended changes nothing: the file is complete.
+        if (!this.destroyed && !this.readableEnded) this.destroy(error);
+      },
     );
   }
 }
