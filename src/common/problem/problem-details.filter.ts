@@ -21,10 +21,7 @@ import {
   ProblemDetails,
   problemDetails,
 } from './problem-details';
-import {
-  ServiceBusyError,
-  TooManyRequestsError,
-} from './too-many-requests.error';
+import { RetryLaterError } from './too-many-requests.error';
 
 /**
  * 503s whose cause is logged where it is found, once per outage (the vault, the rate-limit
@@ -112,10 +109,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       ),
       ...problem.extensions,
     };
-    if (
-      exception instanceof TooManyRequestsError ||
-      exception instanceof ServiceBusyError
-    ) {
+    if (exception instanceof RetryLaterError) {
       response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     } else if (problem.code === 'database_unavailable') {
       response.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));

@@ -1,21 +1,34 @@
 import { DomainError } from './domain-error';
+import type { ErrorCode } from './error-codes';
 
 /**
- * A rate limit said no (docs/security.md#rate-limits). The exception filter sends `Retry-After`
- * with `retryAfterSeconds`, so every limiter answers the same way.
+ * A refusal that tells the client when to come back: the exception filter sends `Retry-After`
+ * with `retryAfterSeconds`, so every limiter and bounded queue answers the same way.
  */
-export class TooManyRequestsError extends DomainError {
+export abstract class RetryLaterError extends DomainError {
   readonly retryAfterSeconds: number;
 
+  protected constructor(
+    code: ErrorCode,
+    retryAfterSeconds: number,
+    detail: string,
+    /** e.g. `{ limit: 'DOCUMENT_CREATION_LIMIT' }`, naming the setting that said no. */
+    extensions: Record<string, unknown>,
+  ) {
+    super(code, detail, extensions);
+    // Whole seconds, at least 1: a client told "0" would retry at once and be refused again.
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+
+/** A rate limit said no (docs/security.md#rate-limits): 429 with `Retry-After`. */
+export class TooManyRequestsError extends RetryLaterError {
   constructor(
     retryAfterSeconds: number,
     detail = 'Too many requests; try again later.',
-    /** e.g. `{ limit: 'DOCUMENT_CREATION_LIMIT' }`, naming the setting that said no. */
     extensions: Record<string, unknown> = {},
   ) {
-    super('too_many_requests', detail, extensions);
-    // Whole seconds, at least 1: a client told "0" would retry at once and be refused again.
-    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super('too_many_requests', retryAfterSeconds, detail, extensions);
   }
 }
 
@@ -23,15 +36,12 @@ export class TooManyRequestsError extends DomainError {
  * The service is too busy to take this request now (a bounded queue is full, or the request
  * waited too long in it): 503 `service_unavailable` with `Retry-After`, never a hang.
  */
-export class ServiceBusyError extends DomainError {
-  readonly retryAfterSeconds: number;
-
+export class ServiceBusyError extends RetryLaterError {
   constructor(
     retryAfterSeconds: number,
     detail = 'The service is busy; try again shortly.',
     extensions: Record<string, unknown> = {},
   ) {
-    super('service_unavailable', detail, extensions);
-    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super('service_unavailable', retryAfterSeconds, detail, extensions);
   }
 }
