@@ -105,11 +105,26 @@ function trimWhiteSpace(value: string): string {
 /** The IDNA ASCII form, or '' when the domain is not one (`domainToASCII` would percent-decode). */
 function asciiDomain(domain: string): string {
   if (domain.includes('%')) return '';
+  let ascii: string;
   try {
-    return domainToASCII(domain);
+    ascii = domainToASCII(domain);
   } catch {
     return '';
   }
+  // Node 20 and 22 refuse a label that is not valid punycode (`xn--zz`); Node 24 passes it
+  // through unchanged. Checked here so that every supported Node gives the same answer: an
+  // `xn--` label must decode, and encode back to itself.
+  for (const label of ascii.split('.')) {
+    if (!label.startsWith('xn--')) continue;
+    const decoded = unicodeDomain(label);
+    if (
+      !decoded ||
+      decoded.startsWith('xn--') ||
+      domainToASCII(decoded) !== label
+    )
+      return '';
+  }
+  return ascii;
 }
 
 function unicodeDomain(domain: string): string {
