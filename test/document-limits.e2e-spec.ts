@@ -3,11 +3,10 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import request, { Response } from 'supertest';
-import { redactUrlPassword } from '../src/config/app-config';
 import { ContactsService } from '../src/contacts/contacts.service';
 import { PdfRenderPool } from '../src/documents/pdf-render-pool';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
-import { probeRedisSync } from '../src/key-vault/testing/redis-probe';
+import { redisSkipReason } from '../src/key-vault/testing/redis-probe';
 import {
   bearer,
   login,
@@ -360,16 +359,11 @@ describe('document limits (docs/limits.md#documents, issue 15)', () => {
 });
 
 const redisUrl = process.env.REDIS_URL;
-const redisProbe = redisUrl ? probeRedisSync(redisUrl) : undefined;
-const redisSkipReason = !redisUrl
-  ? 'REDIS_URL is not set'
-  : redisProbe && !redisProbe.reachable
-    ? `no Redis at ${redactUrlPassword(redisUrl)} (${redisProbe.reason})`
-    : undefined;
-if (redisSkipReason)
-  console.warn(`Two-instance document limit tests skipped: ${redisSkipReason}`);
+const skipReason = redisSkipReason(redisUrl);
+if (skipReason)
+  console.warn(`Two-instance document limit tests skipped: ${skipReason}`);
 
-(redisSkipReason ? describe.skip : describe)(
+(skipReason ? describe.skip : describe)(
   'two instances sharing the database and Redis',
   () => {
     const keyPrefix = `e2e-documents-${randomUUID()}:`;

@@ -6,8 +6,7 @@ import { AccountKeysService } from '../src/auth/account-keys.service';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { UsersService } from '../src/users/users.service';
-import { redactUrlPassword } from '../src/config/app-config';
-import { probeRedisSync } from '../src/key-vault/testing/redis-probe';
+import { redisSkipReason } from '../src/key-vault/testing/redis-probe';
 import { STRONG_PASSWORD } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';
@@ -505,16 +504,10 @@ describe('when the rate-limit Redis does not answer', () => {
 });
 
 const redisUrl = process.env.REDIS_URL;
-const redisProbe = redisUrl ? probeRedisSync(redisUrl) : undefined;
-const redisSkipReason = !redisUrl
-  ? 'REDIS_URL is not set'
-  : redisProbe && !redisProbe.reachable
-    ? `no Redis at ${redactUrlPassword(redisUrl)} (${redisProbe.reason})`
-    : undefined;
-if (redisSkipReason)
-  console.warn(`Shared rate-limit tests skipped: ${redisSkipReason}`);
+const skipReason = redisSkipReason(redisUrl);
+if (skipReason) console.warn(`Shared rate-limit tests skipped: ${skipReason}`);
 
-(redisSkipReason ? describe.skip : describe)(
+(skipReason ? describe.skip : describe)(
   'two instances sharing Redis (REDIS_URL)',
   () => {
     const keyPrefix = `e2e-rate-limit-${randomUUID()}:`;

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { redactUrlPassword } from '../../config/app-config';
 
 export type RedisProbe =
   { reachable: true } | { reachable: false; reason: string };
@@ -33,4 +34,16 @@ export function probeRedisSync(url: string, timeoutMs = 1500): RedisProbe {
       reason: (error as { code?: string }).code ?? 'probe failed',
     };
   }
+}
+
+/**
+ * Why tests that need the Redis at `url` (usually `REDIS_URL`) must be skipped, or `undefined`
+ * when it answers: unset, or not reachable (the reason names the address, never its password).
+ */
+export function redisSkipReason(url: string | undefined): string | undefined {
+  if (!url) return 'REDIS_URL is not set';
+  const probe = probeRedisSync(url);
+  return probe.reachable
+    ? undefined
+    : `no Redis at ${redactUrlPassword(url)} (${probe.reason})`;
 }
