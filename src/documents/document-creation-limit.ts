@@ -6,7 +6,7 @@ import {
 } from '../auth/rate-limit/attempt-counters';
 import { RateLimitKeys } from '../auth/rate-limit/rate-limit-keys';
 import { RateLimitRedis } from '../auth/rate-limit/rate-limit-redis';
-import { describeStoreError } from '../common/redis/describe-store-error';
+import { StoreOutageLog } from '../common/redis/store-outage-log';
 import {
   ServiceBusyError,
   TooManyRequestsError,
@@ -31,7 +31,12 @@ export class DocumentCreationLimit {
   private readonly keys: RateLimitKeys;
   private readonly max: number;
   private readonly windowMs: number;
-  private storeFailing = false;
+  /** The counter store's outages, logged once each (and their end). */
+  private readonly storeOutage = new StoreOutageLog(this.logger, {
+    down: (reason) =>
+      `document creation counter unavailable (${reason}): creations answer 503 until it answers`,
+    up: 'document creation counter answering again',
+  });
 
   constructor(
     config: AppConfig,
@@ -57,9 +62,9 @@ export class DocumentCreationLimit {
     let counted;
     try {
       counted = await this.counter.increment(key, this.windowMs);
-      this.noteStore();
+      this.storeOutage.answered();
     } catch (error) {
-      this.noteStore(error);
+      this.storeOutage.failed(error);
       throw new ServiceBusyError(
         STORE_DOWN_RETRY_AFTER_SECONDS,
         'Document creation is unavailable right now; try again shortly.',
@@ -75,25 +80,10 @@ export class DocumentCreationLimit {
     return async () => {
       try {
         await this.counter.decrement(key);
-        this.noteStore();
+        this.storeOutage.answered();
       } catch (error) {
-        this.noteStore(error); // at worst, one creation too many is counted
+        this.storeOutage.failed(error); // at worst, one creation too many is counted
       }
     };
-  }
-
-  /** Logs the store's failure once, and its recovery once. */
-  private noteStore(error?: unknown): void {
-    if (error === undefined) {
-      if (!this.storeFailing) return;
-      this.storeFailing = false;
-      this.logger.log('document creation counter answering again');
-      return;
-    }
-    if (this.storeFailing) return;
-    this.storeFailing = true;
-    this.logger.error(
-      `document creation counter unavailable (${describeStoreError(error)}): creations answer 503 until it answers`,
-    );
   }
 }

@@ -11,7 +11,7 @@ import {
   ResolvedKeyVaultOptions,
 } from './key-vault.options';
 import { Keyring } from './keyring';
-import { describeStoreError } from '../common/redis/describe-store-error';
+import { StoreOutageLog } from '../common/redis/store-outage-log';
 import { VAULT_STORE, VaultStore } from './vault-store';
 import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
 
@@ -56,8 +56,12 @@ export class SessionKeyVault implements OnApplicationShutdown {
   /** Our own copy in locked memory, wiped on shutdown; the caller keeps the one it passed. */
   private readonly vaultKey: Buffer;
   private closed = false;
-  /** Whether the last store operation failed (its outage is logged once). */
-  private storeFailing = false;
+  /** The store's outages, logged once each (and their end). */
+  private readonly storeOutage = new StoreOutageLog(this.logger, {
+    down: (reason, during) =>
+      `vault store failed during ${during} (${reason}): requests that need keys answer 503 until it answers`,
+    up: 'vault store answering again',
+  });
   private readonly listeners = new Set<KeyringUnlockedListener>();
 
   constructor(
@@ -216,18 +220,10 @@ export class SessionKeyVault implements OnApplicationShutdown {
     try {
       result = await call();
     } catch (error) {
-      if (!this.storeFailing) {
-        this.storeFailing = true;
-        this.logger.error(
-          `vault store failed during ${operation} (${describeStoreError(error)}): requests that need keys answer 503 until it answers`,
-        );
-      }
+      this.storeOutage.failed(error, operation);
       throw new VaultUnavailableError();
     }
-    if (this.storeFailing) {
-      this.storeFailing = false;
-      this.logger.log('vault store answering again');
-    }
+    this.storeOutage.answered();
     return result;
   }
 }

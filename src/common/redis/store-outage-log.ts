@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { describeStoreError } from '../../common/redis/describe-store-error';
+import { describeStoreError } from './describe-store-error';
 
 /**
  * One error line when a limiter's store stops answering and one line when it answers again, not
@@ -11,16 +11,19 @@ export class StoreOutageLog {
   constructor(
     private readonly logger: Logger,
     private readonly messages: {
-      /** @param reason the store's error, described without any value. */
-      down: (reason: string) => string;
+      /**
+       * @param reason the store's error, described without any value.
+       * @param during what was being done (`failed`'s second argument), if given.
+       */
+      down: (reason: string, during?: string) => string;
       up: string;
     },
   ) {}
 
-  failed(error: unknown): void {
+  failed(error: unknown, during?: string): void {
     if (this.failing) return;
     this.failing = true;
-    this.logger.error(this.messages.down(describeStoreError(error)));
+    this.logger.error(this.messages.down(describeStoreError(error), during));
   }
 
   answered(): void {
