@@ -11,6 +11,8 @@ import type { DestinationStream } from 'pino';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
 import { createValidationPipe } from './common/http/validation-pipe';
 import { LoggingModule } from './common/logging/logging.module';
+import { AppMetrics } from './common/metrics/app-metrics';
+import { MetricsModule } from './common/metrics/metrics.module';
 import { DependencyOutagesModule } from './common/problem/dependency-outages.module';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter';
 import { AuditModule } from './audit/audit.module';
@@ -51,11 +53,17 @@ export class AppModule implements NestModule {
         AppConfigModule.forRoot(config),
         LoggingModule.forRoot(options.logDestination),
         DependencyOutagesModule,
+        MetricsModule,
         DatabaseModule,
         EncryptedColumnsModule.forRootAsync({
           isGlobal: true,
-          inject: [AppConfig, ServerKeys],
-          useFactory: (appConfig: AppConfig, serverKeys: ServerKeys) => ({
+          inject: [AppConfig, ServerKeys, AppMetrics],
+          useFactory: (
+            appConfig: AppConfig,
+            serverKeys: ServerKeys,
+            metrics: AppMetrics,
+          ) => ({
+            observer: metrics.encryptedColumnsObserver(),
             algorithm:
               appConfig.encryptionAlgorithm === 'aes-256-gcm'
                 ? AeadAlgorithm.Aes256Gcm
@@ -68,8 +76,13 @@ export class AppModule implements NestModule {
         }),
         KeyVaultModule.forRootAsync({
           isGlobal: true,
-          inject: [AppConfig, ServerKeys],
-          useFactory: (appConfig: AppConfig, serverKeys: ServerKeys) => ({
+          inject: [AppConfig, ServerKeys, AppMetrics],
+          useFactory: (
+            appConfig: AppConfig,
+            serverKeys: ServerKeys,
+            metrics: AppMetrics,
+          ) => ({
+            observer: metrics.vaultObserver(),
             vaultKey: serverKeys.vaultKey,
             idleTtlSeconds: appConfig.sessionIdleTtlSeconds,
             maxTtlSeconds: appConfig.sessionMaxTtlSeconds,

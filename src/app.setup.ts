@@ -3,6 +3,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
+import { AppMetrics } from './common/metrics/app-metrics';
+import { httpMetricsMiddleware } from './common/metrics/http-metrics.middleware';
 import { answerUnparsableRequests } from './common/http/unparsable-request-responder';
 import {
   FieldErrorDto,
@@ -18,6 +20,8 @@ import { BEARER_AUTH_NAME } from './common/openapi/bearer-auth';
  */
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(Logger));
+  // First, so every request is timed and counted, those refused before routing included.
+  app.use(httpMetricsMiddleware(app.get(AppMetrics)));
   // Behind a proxy the socket's peer is the proxy: TRUST_PROXY makes `req.ip` the client's
   // address (from X-Forwarded-For), which the rate limits and the audit log key on.
   const { trustProxy, apiDocs } = app.get(AppConfig);

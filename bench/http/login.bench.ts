@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { AccountKeysService } from '../../src/auth/account-keys.service';
+import { AppMetrics } from '../../src/common/metrics/app-metrics';
 import { PasswordKdf } from '../../src/auth/kdf/password-kdf';
 import { threadpoolSize } from '../../src/auth/kdf/threadpool-priority';
 import { loadAppConfig } from '../../src/config/app-config';
@@ -77,7 +78,7 @@ export const runLoginBench: BenchSection = async (context) => {
     const params = new AccountKeysService(
       serverKeys,
       config,
-      new PasswordKdf(serverKeys, config),
+      new PasswordKdf(serverKeys, config, new AppMetrics()),
     ).argon2Params;
     const kdfSecrets = {
       pepper: randomBytes(32),

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
+import { AppMetrics } from '../common/metrics/app-metrics';
 import type { AppConfig } from '../config/app-config';
 import { ServerKeys } from '../config/server-keys';
 import {
@@ -26,7 +27,7 @@ describe('AccountKeysService and the password KDF versions', () => {
     limits: { kdfQueue: 64, kdfQueueTimeoutMs: 3000 },
   } as AppConfig;
   const serverKeys = new ServerKeys(config);
-  const kdf = new PasswordKdf(serverKeys, config);
+  const kdf = new PasswordKdf(serverKeys, config, new AppMetrics());
   const keys = new AccountKeysService(serverKeys, config, kdf);
 
   /** A stored account as the given KDF version makes it (`version: undefined` is a version-1 row). */

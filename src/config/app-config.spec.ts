@@ -146,6 +146,11 @@ describe('loadAppConfig', () => {
     ['TRUST_PROXY', 'loopback, proxy.internal'],
     ['API_DOCS', 'off'],
     ['ALLOW_EMBEDDED_POSTGRES', 'yes'],
+    ['METRICS_PORT', '65536'],
+    ['METRICS_PORT', 'nine'],
+    ['METRICS_PORT', '3000'],
+    ['METRICS_HOST', 'not a host!'],
+    ['METRICS_HOST', '-leading.example'],
   ])('names %s when it is %p', (variable, value) => {
     expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual(
       [variable],

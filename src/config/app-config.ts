@@ -98,6 +98,11 @@ export class AppConfig {
   readonly argon2Parallelism: number;
   /** Per-user and per-process bounds (docs/limits.md#configurable); over one: 409, 429 or 503. */
   readonly limits: ResourceLimits;
+  /**
+   * Where Prometheus metrics are served (docs/operations.md#metrics): a listener of its own, apart
+   * from the API's, so they are never public by accident. No port: no listener.
+   */
+  readonly metrics: MetricsListenerSettings;
   /** Things worth a warning once the logger is up (e.g. a generated development key). */
   readonly startupWarnings: readonly string[];
 
@@ -126,6 +131,13 @@ export class AppConfig {
       serverSecrets: '[redacted]',
     };
   }
+}
+
+export interface MetricsListenerSettings {
+  /** `METRICS_PORT`; undefined: no metrics listener (the default). */
+  readonly port: number | undefined;
+  /** `METRICS_HOST`, default 127.0.0.1 (loopback: only the machine's own scraper reaches it). */
+  readonly host: string;
 }
 
 /**
@@ -306,6 +318,16 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     ),
   };
 
+  const metrics: MetricsListenerSettings = {
+    port: reader.string('METRICS_PORT')
+      ? reader.integer('METRICS_PORT', 0, 0, 65535)
+      : undefined,
+    host: reader.host('METRICS_HOST') ?? '127.0.0.1',
+  };
+  if (metrics.port !== undefined && metrics.port === port) {
+    reader.problem('METRICS_PORT', 'must differ from PORT');
+  }
+
   if (sessionIdleTtlSeconds > sessionMaxTtlSeconds) {
     reader.problem(
       'SESSION_IDLE_TTL',
@@ -358,6 +380,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     loginFailureWindowSeconds,
     trustProxy,
     apiDocs,
+    metrics,
     argon2MemoryKiB,
     argon2Iterations,
     argon2Parallelism,
@@ -473,6 +496,24 @@ class EnvironmentReader {
       `must be false, a hop count from 1 to 32, or a comma-separated list of proxy addresses, CIDRs, loopback, linklocal or uniquelocal (got "${clip(raw)}")`,
     );
     return false;
+  }
+
+  /** An IP address or a host name to listen on. */
+  host(name: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    const hostLabel = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+    const isHostName =
+      raw.length <= 253 &&
+      raw.split('.').every((label) => hostLabel.test(label));
+    if (isIP(raw) === 0 && !isHostName) {
+      this.problem(
+        name,
+        `must be an IP address or a host name (got "${clip(raw)}")`,
+      );
+      return undefined;
+    }
+    return raw;
   }
 
   /** URLs may carry passwords, so a bad one is described, never echoed. */

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, LessThan, LessThanOrEqual, Repository } from 'typeorm';
+import { AppMetrics } from '../common/metrics/app-metrics';
 import { ScheduledRun } from '../common/jobs/scheduled-run';
 import {
   DocumentFiles,
@@ -48,6 +49,7 @@ export class DocumentRetentionService {
     @InjectRepository(StoredDocument)
     private readonly documents: Repository<StoredDocument>,
     private readonly files: DocumentFiles,
+    private readonly metrics: AppMetrics,
   ) {}
 
   @Cron(CronExpression.EVERY_HOUR, { name: 'document-retention' })
@@ -71,6 +73,7 @@ export class DocumentRetentionService {
       await this.documents.delete({ id });
       await this.files.delete(id);
       report.expired++;
+      this.metrics.retentionDeletions.inc({ kind: 'expired_document' });
     }
     try {
       await this.sweep(now, report);
@@ -106,11 +109,13 @@ export class DocumentRetentionService {
       // A file whose row is gone (crash between the two deletes, or an aborted create).
       await this.files.delete(id);
       report.orphanFiles++;
+      this.metrics.retentionDeletions.inc({ kind: 'orphan_file' });
     }
     for (const stray of strays) {
       if (stray.ageMs < ORPHAN_GRACE_MS) continue;
       await this.files.deleteStray(stray.name);
       report.strayFiles++;
+      this.metrics.retentionDeletions.inc({ kind: 'stray_file' });
     }
     // Rows whose file this instance cannot see: kept (only expiry deletes a document), reported.
     // Only rows older than the grace period: a younger one may have been created after the

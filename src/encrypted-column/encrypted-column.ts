@@ -17,6 +17,10 @@ import {
   EncryptedValueKind,
   encodeValue,
 } from './encrypted-value-codec';
+import type {
+  EncryptedColumnCounters,
+  EncryptedColumnsObserver,
+} from './encrypted-columns.options';
 import { EntityClass } from './encryption-owner';
 import {
   isBuildingWhereClause,
@@ -82,7 +86,14 @@ export function EncryptedColumn(
 export interface ColumnEncryption {
   /** AEAD for new ciphertexts; both algorithms always decrypt. */
   algorithm: AeadAlgorithm;
+  observer?: EncryptedColumnsObserver;
 }
+
+const NOT_COUNTED: EncryptedColumnCounters = {
+  encrypted() {},
+  decrypted() {},
+  integrityFailed() {},
+};
 
 /**
  * Exposed for tests and for the key-rotation job; entities only ever use the decorator. The
@@ -91,6 +102,7 @@ export interface ColumnEncryption {
 export class EncryptedValueTransformer implements ValueTransformer {
   private labelCache?: { table: string; column: string; prefix: Buffer };
   private aadCache?: { ownerId: string; aad: PreparedAad };
+  private countersCache?: EncryptedColumnCounters;
 
   constructor(
     private readonly entity: EntityClass,
@@ -124,11 +136,13 @@ export class EncryptedValueTransformer implements ValueTransformer {
     const keyring = KeyContext.require();
     const plaintext = encodeValue(value, this.kind);
     try {
-      return seal(plaintext, keyring.activeKey(), {
+      const sealed = seal(plaintext, keyring.activeKey(), {
         algorithm,
         keyVersion: keyring.activeVersion,
         aad: this.aadFor(keyring.userId),
       });
+      this.counters().encrypted();
+      return sealed;
     } finally {
       // fill(0), not sodium_memzero: a JS fill is never elided either, at a third of the cost per value.
       plaintext.fill(0);
@@ -140,14 +154,17 @@ export class EncryptedValueTransformer implements ValueTransformer {
     this.requireEncryption();
     const keyring = KeyContext.require();
     try {
-      return openAndUse(
+      const value = openAndUse(
         stored,
         (version) => keyring.key(version),
         this.aadFor(keyring.userId),
         decodeValue,
       );
+      this.counters().decrypted();
+      return value;
     } catch (error) {
       if (error instanceof CryptoError) {
+        this.counters().integrityFailed();
         const { table, column } = this.label();
         throw new DataIntegrityError(table, column, error.name);
       }
@@ -174,6 +191,15 @@ export class EncryptedValueTransformer implements ValueTransformer {
       };
     }
     return this.labelCache;
+  }
+
+  private counters(): EncryptedColumnCounters {
+    if (!this.countersCache) {
+      const { table, column } = this.label();
+      this.countersCache =
+        this.encryption?.observer?.column(table, column) ?? NOT_COUNTED;
+    }
+    return this.countersCache;
   }
 
   private requireEncryption(): ColumnEncryption {

@@ -17,12 +17,30 @@ export interface EncryptedColumnsOptions {
    * `SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE`.
    */
   liveKeySql: string;
+  /** Told of every value sealed, opened or refused, per column, for metrics. Default: nobody. */
+  observer?: EncryptedColumnsObserver;
+}
+
+/**
+ * Counts per encrypted column (e.g. Prometheus counters). `column()` is asked once per column of
+ * a DataSource; the counters it returns are called synchronously per value: they must be cheap
+ * and must not throw. They receive names only, never a value.
+ */
+export interface EncryptedColumnsObserver {
+  column(table: string, column: string): EncryptedColumnCounters;
+}
+
+export interface EncryptedColumnCounters {
+  encrypted(): void;
+  decrypted(): void;
+  /** A stored value failed to authenticate (`DataIntegrityError`). */
+  integrityFailed(): void;
 }
 
 export type ResolvedEncryptedColumnsOptions = Required<
-  Omit<EncryptedColumnsOptions, 'serverBlindIndexKey'>
+  Omit<EncryptedColumnsOptions, 'serverBlindIndexKey' | 'observer'>
 > &
-  Pick<EncryptedColumnsOptions, 'serverBlindIndexKey'>;
+  Pick<EncryptedColumnsOptions, 'serverBlindIndexKey' | 'observer'>;
 
 export const SERVER_BLIND_INDEX_KEY_BYTES = 32;
 
@@ -59,5 +77,6 @@ export function resolveEncryptedColumnsOptions(
     algorithm,
     serverBlindIndexKey: key,
     liveKeySql: options.liveKeySql,
+    observer: options.observer,
   };
 }

@@ -59,6 +59,7 @@ export function installEncryptedColumns(
   );
   bindEncryptedColumns(dataSource.entityMetadatas, {
     algorithm: resolved.algorithm,
+    observer: resolved.observer,
   });
   dataSource.subscribers.push(
     new BlindIndexSubscriber(blindIndexes),

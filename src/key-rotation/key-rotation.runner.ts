@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { DataSource, QueryRunner } from 'typeorm';
+import { AppMetrics } from '../common/metrics/app-metrics';
 import { advisoryLockKey } from '../database/advisory-lock-key';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
 import { BlindIndexes } from '../encrypted-column/blind-index';
@@ -76,6 +77,7 @@ export class KeyRotationRunner implements OnModuleInit {
     private readonly documents: DocumentKeyRotation,
     private readonly vault: SessionKeyVault,
     private readonly blindIndexes: BlindIndexes,
+    private readonly metrics: AppMetrics,
   ) {}
 
   /**
@@ -125,7 +127,7 @@ export class KeyRotationRunner implements OnModuleInit {
       startedMs: performance.now(),
       lastLogMs: performance.now(),
     };
-    const report = (outcome: RotationOutcome): RotationReport => ({
+    const summary = (outcome: RotationOutcome): RotationReport => ({
       outcome,
       rows: progress.rows,
       values: progress.values,
@@ -133,6 +135,11 @@ export class KeyRotationRunner implements OnModuleInit {
       durationMs: Math.round(performance.now() - progress.startedMs),
       reencryptMs: Math.round(progress.reencryptMs),
     });
+    /** The run's end, counted by outcome. */
+    const report = (outcome: RotationOutcome): RotationReport => {
+      this.metrics.rotationRuns.inc({ outcome });
+      return summary(outcome);
+    };
     const runner = this.dataSource.createQueryRunner();
     const lockKey = advisoryLockKey('key-rotation', userId);
     try {
@@ -142,6 +149,7 @@ export class KeyRotationRunner implements OnModuleInit {
         [lockKey],
       )) as { locked: boolean }[];
       if (!locked) return report('running-elsewhere');
+      let running = false;
       try {
         const [state] = (await runner.query(
           `SELECT from_version, to_version,
@@ -160,6 +168,8 @@ export class KeyRotationRunner implements OnModuleInit {
           versions: [state.from_version, toVersion],
           activeVersion: toVersion,
         });
+        this.metrics.rotationsRunning.inc();
+        running = true;
         this.logger.log(
           { userId, fromVersion: state.from_version, toVersion },
           'key rotation running',
@@ -188,6 +198,7 @@ export class KeyRotationRunner implements OnModuleInit {
         );
         return done;
       } finally {
+        if (running) this.metrics.rotationsRunning.dec();
         await runner
           .query('SELECT pg_advisory_unlock($1::bigint)', [lockKey])
           .catch(() => undefined);
@@ -200,8 +211,13 @@ export class KeyRotationRunner implements OnModuleInit {
         );
         return report('stopped');
       }
+      this.metrics.rotationRuns.inc({ outcome: 'failed' });
       this.logger.error(
-        { userId, err: { type: (error as Error)?.name }, ...report('stopped') },
+        {
+          userId,
+          err: { type: (error as Error)?.name },
+          ...summary('stopped'),
+        },
         'key rotation failed; it stays pending',
       );
       throw error;
@@ -283,6 +299,7 @@ export class KeyRotationRunner implements OnModuleInit {
         }
         progress.rows += batch.rows;
         progress.values += batch.values;
+        this.metrics.valuesReencrypted.inc(batch.values);
         this.logProgress(userId, progress, entity.name);
       }
     }
@@ -298,6 +315,7 @@ export class KeyRotationRunner implements OnModuleInit {
       if (this.stopping) throw new RotationStopped();
       if (await this.documents.reencrypt(userId, id, keyring)) {
         progress.files++;
+        this.metrics.filesReencrypted.inc();
         await this.dataSource.query(
           'UPDATE key_rotations SET files_reencrypted = files_reencrypted + 1, updated_at = now() WHERE user_id = $1',
           [userId],

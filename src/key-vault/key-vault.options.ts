@@ -34,6 +34,19 @@ export interface KeyVaultModuleOptions {
   store?: VaultStoreConfig;
   /** Current time in ms since the epoch; injectable for tests. Default `Date.now`. */
   clock?: () => number;
+  /** Told how unlocks and store calls go, for metrics. Default: nobody. */
+  observer?: KeyVaultObserver;
+}
+
+/**
+ * What the vault reports as it works (e.g. to Prometheus metrics). Called synchronously on the
+ * request's path: must be cheap and must not throw.
+ */
+export interface KeyVaultObserver {
+  /** An `unlock` ended: its duration (store read and opening) and how it ended. */
+  unlockTimed?(seconds: number, outcome: 'ok' | 'locked' | 'unavailable'): void;
+  /** A store operation failed (the caller answers 503 `vault_unavailable`). */
+  storeFailed?(operation: string): void;
 }
 
 /** The options with every default applied and every value checked. */
@@ -43,6 +56,7 @@ export interface ResolvedKeyVaultOptions {
   maxTtlMs: number;
   store: Required<MemoryVaultStoreConfig> | Required<RedisVaultStoreConfig>;
   clock: () => number;
+  observer: KeyVaultObserver;
 }
 
 export const KEY_VAULT_DEFAULTS = Object.freeze({
@@ -123,6 +137,7 @@ export function resolveKeyVaultOptions(
     maxTtlMs: maxTtlSeconds * 1000,
     store: resolvedStore,
     clock: options.clock ?? Date.now,
+    observer: options.observer ?? {},
   };
 }
 

@@ -261,4 +261,42 @@ describe('SessionKeyVault', () => {
     ).rejects.toThrow(/non-empty/);
     await vault.onApplicationShutdown();
   });
+
+  it('tells its observer how each unlock ended and which store operation failed', async () => {
+    const unlocks: string[] = [];
+    const failures: string[] = [];
+    const observer = {
+      unlockTimed: (seconds: number, outcome: string) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        unlocks.push(outcome);
+      },
+      storeFailed: (operation: string) => failures.push(operation),
+    };
+    const store = memoryStore();
+    const vault = new SessionKeyVault(
+      { vaultKey: randomBytes(32), observer },
+      store,
+    );
+    const session = newSession();
+    const keyring = new Keyring(
+      session.userId,
+      new Map([[1, randomBytes(32)]]),
+      1,
+    );
+    await vault.store(session, keyring);
+    (await vault.unlock(session)).zero();
+    await vault.revoke(session.sessionId);
+    await expect(vault.unlock(session)).rejects.toBeInstanceOf(
+      SessionLockedError,
+    );
+    jest
+      .spyOn(store, 'get')
+      .mockRejectedValueOnce(new Error('connection lost'));
+    await expect(vault.unlock(session)).rejects.toBeInstanceOf(
+      VaultUnavailableError,
+    );
+    expect(unlocks).toEqual(['ok', 'locked', 'unavailable']);
+    expect(failures).toEqual(['unlock']);
+    await vault.onApplicationShutdown();
+  });
 });

@@ -6,7 +6,9 @@ import {
 } from '@nestjs/common';
 import { secureCopy, zeroBuffer } from '../crypto/secure-memory';
 import { SessionLockedError, VaultUnavailableError } from './key-vault.errors';
+import { performance } from 'node:perf_hooks';
 import {
+  KeyVaultObserver,
   RESOLVED_KEY_VAULT_OPTIONS,
   ResolvedKeyVaultOptions,
 } from './key-vault.options';
@@ -63,13 +65,16 @@ export class SessionKeyVault implements OnApplicationShutdown {
     up: 'vault store answering again',
   });
   private readonly listeners = new Set<KeyringUnlockedListener>();
+  private readonly observer: KeyVaultObserver;
 
   constructor(
     @Inject(RESOLVED_KEY_VAULT_OPTIONS)
-    options: Pick<ResolvedKeyVaultOptions, 'vaultKey'>,
+    options: Pick<ResolvedKeyVaultOptions, 'vaultKey'> &
+      Partial<Pick<ResolvedKeyVaultOptions, 'observer'>>,
     @Inject(VAULT_STORE) private readonly entryStore: VaultStore,
   ) {
     this.vaultKey = secureCopy(options.vaultKey);
+    this.observer = options.observer ?? {};
   }
 
   /**
@@ -130,6 +135,25 @@ export class SessionKeyVault implements OnApplicationShutdown {
     session: VaultSession,
     options: UnlockOptions = {},
   ): Promise<Keyring> {
+    const started = performance.now();
+    const timed = (outcome: 'ok' | 'locked' | 'unavailable') =>
+      this.observer.unlockTimed?.(
+        (performance.now() - started) / 1000,
+        outcome,
+      );
+    let keyring: Keyring;
+    try {
+      keyring = await this.openEntry(session);
+    } catch (error) {
+      timed(error instanceof SessionLockedError ? 'locked' : 'unavailable');
+      throw error;
+    }
+    timed('ok');
+    if (!options.quiet) this.notify({ occasion: 'unlocked', session, keyring });
+    return keyring;
+  }
+
+  private async openEntry(session: VaultSession): Promise<Keyring> {
     const sealed = await this.callStore('unlock', () =>
       this.entryStore.get(session.sessionId),
     );
@@ -147,7 +171,6 @@ export class SessionKeyVault implements OnApplicationShutdown {
     } finally {
       zeroBuffer(sealed);
     }
-    if (!options.quiet) this.notify({ occasion: 'unlocked', session, keyring });
     return keyring;
   }
 
@@ -221,6 +244,7 @@ export class SessionKeyVault implements OnApplicationShutdown {
       result = await call();
     } catch (error) {
       this.storeOutage.failed(error, operation);
+      this.observer.storeFailed?.(operation);
       throw new VaultUnavailableError();
     }
     this.storeOutage.answered();

@@ -1,3 +1,5 @@
+import { AppMetrics } from '../../common/metrics/app-metrics';
+import { sampleValue } from '../../common/metrics/testing/sample-value';
 import { ServiceBusyError } from '../../common/problem/too-many-requests.error';
 import type { AppConfig } from '../../config/app-config';
 import type { ServerKeys } from '../../config/server-keys';
@@ -21,12 +23,16 @@ describe('PasswordKdf: the bounded argon2id queue (KDF_QUEUE_LIMIT, KDF_QUEUE_TI
   /** The last built instance's log lines, caught rather than printed. */
   let warn: jest.SpyInstance<void, [message: unknown, ...rest: unknown[]]>;
   let log: jest.SpyInstance<void, [message: unknown, ...rest: unknown[]]>;
+  /** The last built instance's metrics. */
+  let metrics: AppMetrics;
   const build = (kdfQueue: number, kdfQueueTimeoutMs: number) => {
+    metrics = new AppMetrics();
     const kdf = new PasswordKdf(
       {} as ServerKeys,
       {
         limits: { kdfQueue, kdfQueueTimeoutMs },
       } as AppConfig,
+      metrics,
     );
     warn = jest.spyOn(kdf['logger'], 'warn').mockImplementation();
     log = jest.spyOn(kdf['logger'], 'log').mockImplementation();
@@ -102,5 +108,29 @@ describe('PasswordKdf: the bounded argon2id queue (KDF_QUEUE_LIMIT, KDF_QUEUE_TI
     await check(kdf).catch(() => undefined);
     expect(warn).toHaveBeenCalledTimes(2);
     finish.splice(0).forEach((done) => done());
+  });
+
+  it('exports its queue: calls waiting and running when scraped, waits and runs timed, refusals counted by reason', async () => {
+    const kdf = build(1, 2500);
+    const value = (name: string, labels?: Record<string, string>) =>
+      sampleValue(metrics.registry, name, labels);
+    const calls = Array.from({ length: slots + 1 }, () => check(kdf));
+    await check(kdf).catch(() => undefined);
+    expect(await value('vault_pii_kdf_calls', { state: 'running' })).toBe(
+      slots,
+    );
+    expect(await value('vault_pii_kdf_calls', { state: 'waiting' })).toBe(1);
+    expect(
+      await value('vault_pii_kdf_refused_total', { reason: 'queue_full' }),
+    ).toBe(1);
+    while (finish.length) finish.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    while (finish.length) finish.shift()?.();
+    await Promise.all(calls);
+    expect(await value('vault_pii_kdf_calls', { state: 'waiting' })).toBe(0);
+    expect(await value('vault_pii_kdf_run_seconds_count')).toBe(slots + 1);
+    expect(await value('vault_pii_kdf_queue_wait_seconds_count')).toBe(
+      slots + 1,
+    );
   });
 });

@@ -1,4 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
+import { AppMetrics } from '../../common/metrics/app-metrics';
 import { ServiceBusyError } from '../../common/problem/too-many-requests.error';
 import { AppConfig } from '../../config/app-config';
 import { ServerKeys } from '../../config/server-keys';
@@ -43,6 +45,7 @@ export class PasswordKdf implements OnApplicationBootstrap {
   constructor(
     private readonly serverKeys: ServerKeys,
     config: AppConfig,
+    private readonly metrics: AppMetrics,
   ) {
     const { kdfQueue, kdfQueueTimeoutMs } = config.limits;
     this.limit = new ConcurrencyLimit(kdfConcurrency(), {
@@ -50,6 +53,10 @@ export class PasswordKdf implements OnApplicationBootstrap {
       maxWaitMs: kdfQueueTimeoutMs,
     });
     this.retryAfterSeconds = kdfQueueTimeoutMs / 1000;
+    metrics.watchKdfQueue(() => ({
+      waiting: this.limit.queued,
+      running: this.limit.active,
+    }));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -72,13 +79,26 @@ export class PasswordKdf implements OnApplicationBootstrap {
     salt: Buffer,
     params: Argon2Params,
   ): Promise<Buffer> {
+    const queued = performance.now();
     try {
-      return await this.limit.run(() => {
+      return await this.limit.run(async () => {
+        const admitted = performance.now();
+        this.metrics.kdfQueueWait.observe((admitted - queued) / 1000);
         this.noteAdmitted();
-        return derivePasswordMasterKey(password, salt, params, this.serverKeys);
+        try {
+          return await derivePasswordMasterKey(
+            password,
+            salt,
+            params,
+            this.serverKeys,
+          );
+        } finally {
+          this.metrics.kdfRun.observe((performance.now() - admitted) / 1000);
+        }
       });
     } catch (error) {
       if (!(error instanceof ConcurrencyLimitRefusedError)) throw error;
+      this.metrics.kdfRefused.inc({ reason: error.reason });
       this.noteRefused();
       throw new ServiceBusyError(
         this.retryAfterSeconds,

@@ -1,3 +1,4 @@
+import { AppMetrics } from '../../common/metrics/app-metrics';
 import { Injectable, Logger } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -58,6 +59,7 @@ export class SessionPurgeService {
   constructor(
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     private readonly sessionService: SessionService,
+    private readonly metrics: AppMetrics,
   ) {}
 
   @Cron(CronExpression.EVERY_HOUR, { name: 'session-purge' })
@@ -80,6 +82,7 @@ export class SessionPurgeService {
       );
       report.batches++;
       report.deleted += deleted;
+      this.metrics.retentionDeletions.inc({ kind: 'ended_session' }, deleted);
       if (deleted < SESSION_PURGE_BATCH_ROWS) break;
     }
     // Counts only: no user or session ids.
