@@ -1,8 +1,12 @@
-/** One RSS reading of the soak. */
+/** One reading of the soak: the app's resident set, and its V8 heap in use (from its metrics). */
 export interface MemorySample {
   seconds: number;
   rssMiB: number;
+  heapUsedMiB: number;
 }
+
+/** Which reading a verdict is about. */
+export type MemoryMeasure = 'rssMiB' | 'heapUsedMiB';
 
 export interface MemoryVerdict {
   /** Median RSS over the first third after warm-up: where the process settled. */
@@ -25,6 +29,7 @@ export interface MemoryVerdict {
  */
 export function judgeMemory(
   samples: MemorySample[],
+  measure: MemoryMeasure,
   {
     warmUpFraction = 0.25,
     minWarmUpSeconds = 60,
@@ -40,9 +45,9 @@ export function judgeMemory(
     Math.max(1, Math.floor(settled.length / 3)),
   );
   const secondHalf = samples.slice(Math.floor(samples.length / 2));
-  const plateauMiB = median(firstThird.map((s) => s.rssMiB));
-  const finalMiB = median(samples.slice(-3).map((s) => s.rssMiB));
-  const slopeMiBPerMinute = slope(secondHalf) * 60;
+  const plateauMiB = median(firstThird.map((s) => s[measure]));
+  const finalMiB = median(samples.slice(-3).map((s) => s[measure]));
+  const slopeMiBPerMinute = slope(secondHalf, measure) * 60;
   return {
     plateauMiB: round(plateauMiB),
     finalMiB: round(finalMiB),
@@ -51,15 +56,15 @@ export function judgeMemory(
   };
 }
 
-function slope(samples: MemorySample[]): number {
+function slope(samples: MemorySample[], measure: MemoryMeasure): number {
   const n = samples.length;
   if (n < 2) return 0;
   const meanX = samples.reduce((sum, s) => sum + s.seconds, 0) / n;
-  const meanY = samples.reduce((sum, s) => sum + s.rssMiB, 0) / n;
+  const meanY = samples.reduce((sum, s) => sum + s[measure], 0) / n;
   let numerator = 0;
   let denominator = 0;
   for (const s of samples) {
-    numerator += (s.seconds - meanX) * (s.rssMiB - meanY);
+    numerator += (s.seconds - meanX) * (s[measure] - meanY);
     denominator += (s.seconds - meanX) ** 2;
   }
   return denominator ? numerator / denominator : 0;
@@ -78,13 +83,13 @@ function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
-/** The curve as text: one line per sample, a bar scaled to the largest. */
+/** The curves as text: one line per sample, RSS and heap, a bar (RSS) scaled to the largest. */
 export function drawCurve(samples: MemorySample[]): string {
   const top = Math.max(...samples.map((s) => s.rssMiB), 1);
   return samples
     .map(
       (s) =>
-        `${String(Math.round(s.seconds)).padStart(5)} s ${s.rssMiB.toFixed(0).padStart(5)} MiB ${'#'.repeat(Math.round((s.rssMiB / top) * 50))}`,
+        `${String(Math.round(s.seconds)).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  heap ${s.heapUsedMiB.toFixed(0).padStart(4)} MiB ${'#'.repeat(Math.round((s.rssMiB / top) * 50))}`,
     )
     .join('\n');
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findFreePort } from '../../src/common/net/find-free-port';
 import { AppProcess, startAppProcess } from '../support/app-process';
 import { waitUntil } from '../support/wait-until';
 import { RedisServerProcess } from '../support/redis-server-process';
@@ -21,8 +22,11 @@ export class ReliabilityStack {
     readonly postgres: PostgresCluster,
     readonly redis: RedisServerProcess,
     readonly dataDir: string,
+    /** The app's metrics listener (docs/operations.md#metrics), where the soak reads its heap. */
+    readonly metricsPort: number,
   ) {
     this.env = {
+      METRICS_PORT: String(metricsPort),
       NODE_ENV: 'production',
       APP_MASTER_KEY: randomBytes(32).toString('base64'),
       DATABASE_URL: postgres.url,
@@ -51,6 +55,7 @@ export class ReliabilityStack {
       postgres,
       redis,
       mkdtempSync(join(tmpdir(), 'reliability-data-')),
+      await findFreePort(),
     );
     await stack.startApp();
     return stack;
@@ -111,6 +116,20 @@ export class ReliabilityStack {
     const kib = /^VmRSS:\s+(\d+) kB/m.exec(status);
     if (!kib) throw new Error('no VmRSS in /proc/<pid>/status');
     return Number(kib[1]) / 1024;
+  }
+
+  /** The app's V8 heap in use, in MiB, as its metrics say (`nodejs_heap_size_used_bytes`). */
+  async appHeapUsedMiB(): Promise<number> {
+    const answer = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    const text = await answer.text();
+    const bytes = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+    if (answer.status !== 200 || !bytes)
+      throw new Error(
+        `no nodejs_heap_size_used_bytes in the app's metrics (${answer.status})`,
+      );
+    return Number(bytes[1]) / 2 ** 20;
   }
 
   async close(): Promise<void> {

@@ -71,7 +71,10 @@ describe('reliability suite (own PostgreSQL, Redis and app process)', () => {
     results.timestamp = new Date().toISOString();
     const dir = join(__dirname, '..', '..', 'bench', 'results');
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'reliability-latest.json');
+    const file = join(
+      dir,
+      process.env.RELIABILITY_RESULTS_FILE || 'reliability-latest.json',
+    );
     writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
     log(`reliability: wrote ${file}`);
     driver?.close();
@@ -369,56 +372,68 @@ describe('reliability suite (own PostgreSQL, Redis and app process)', () => {
     }
   });
 
-  it('soak: steady traffic for RELIABILITY_SOAK_SECONDS, memory levels off after warm-up', async () => {
-    const soak = new LoadDriver(stack.port, 16);
-    try {
-      await soak.registerAll();
-      soak.thinkMs = 20;
-      const phase = soak.startPhase('soak');
-      const samples: MemorySample[] = [];
-      const started = Date.now();
-      soak.start();
-      while (Date.now() - started < SOAK_SECONDS * 1000) {
-        samples.push({
-          seconds: (Date.now() - started) / 1000,
-          rssMiB: stack.appRssMiB(),
-        });
-        await sleep(SOAK_SAMPLE_MS);
-      }
-      samples.push({
-        seconds: (Date.now() - started) / 1000,
-        rssMiB: stack.appRssMiB(),
-      });
-      await soak.stop();
-      printPhase(phase);
-      const verdict = judgeMemory(samples);
-      log(
-        `\nsoak RSS (MiB):\n${drawCurve(samples)}\n${JSON.stringify(verdict)}`,
-      );
-      const ledger = await soak.verifyLedger();
-      results.soak = {
-        ...phase.summary(),
-        verdict,
-        samples: samples.map((s) => [
-          Math.round(s.seconds),
-          Math.round(s.rssMiB),
-        ]),
-      };
-
-      expect(phase.failures()).toEqual({});
-      expect(ledger.problems).toEqual([]);
-      // Under 2 minutes there is no settled stretch to judge (a 60 s warm-up, then too few
-      // samples for a slope): such a short run (a developer's) prints the curve only.
-      if (SOAK_SECONDS >= MIN_JUDGED_SOAK_SECONDS)
-        expect(verdict.growing).toBe(false);
-      else
+  it(
+    'soak: steady traffic for RELIABILITY_SOAK_SECONDS, memory levels off after warm-up',
+    async () => {
+      const soak = new LoadDriver(stack.port, 16);
+      try {
+        await soak.registerAll();
+        soak.thinkMs = 20;
+        const phase = soak.startPhase('soak');
+        const samples: MemorySample[] = [];
+        const started = Date.now();
+        soak.start();
+        const sample = async () =>
+          samples.push({
+            seconds: (Date.now() - started) / 1000,
+            rssMiB: stack.appRssMiB(),
+            heapUsedMiB: await stack.appHeapUsedMiB(),
+          });
+        while (Date.now() - started < SOAK_SECONDS * 1000) {
+          await sample();
+          await sleep(SOAK_SAMPLE_MS);
+        }
+        await sample();
+        await soak.stop();
+        printPhase(phase);
+        const verdict = {
+          rss: judgeMemory(samples, 'rssMiB'),
+          heapUsed: judgeMemory(samples, 'heapUsedMiB'),
+        };
         log(
-          `soak shorter than ${MIN_JUDGED_SOAK_SECONDS} s: memory not judged`,
+          `\nsoak memory (MiB):\n${drawCurve(samples)}\n${JSON.stringify(verdict)}`,
         );
-    } finally {
-      soak.close();
-    }
-  });
+        const ledger = await soak.verifyLedger();
+        results.soak = {
+          ...phase.summary(),
+          verdict,
+          // [seconds, RSS MiB, heap used MiB]
+          samples: samples.map((s) => [
+            Math.round(s.seconds),
+            Math.round(s.rssMiB),
+            Math.round(s.heapUsedMiB),
+          ]),
+        };
+
+        expect(phase.failures()).toEqual({});
+        expect(ledger.problems).toEqual([]);
+        // Under 2 minutes there is no settled stretch to judge (a 60 s warm-up, then too few
+        // samples for a slope): such a short run (a developer's) prints the curve only.
+        if (SOAK_SECONDS >= MIN_JUDGED_SOAK_SECONDS)
+          expect({
+            rss: verdict.rss.growing,
+            heapUsed: verdict.heapUsed.growing,
+          }).toEqual({ rss: false, heapUsed: false });
+        else
+          log(
+            `soak shorter than ${MIN_JUDGED_SOAK_SECONDS} s: memory not judged`,
+          );
+      } finally {
+        soak.close();
+      }
+    },
+    (SOAK_SECONDS + 300) * 1000,
+  );
 });
 
 function counts(inventory: Record<string, string[]>): Record<string, number> {
