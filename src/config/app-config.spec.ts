@@ -151,6 +151,11 @@ describe('loadAppConfig', () => {
     ['METRICS_PORT', '3000'],
     ['METRICS_HOST', 'not a host!'],
     ['METRICS_HOST', '-leading.example'],
+    ['DOCUMENTS_MIN_FREE_SPACE', '-1'],
+    ['DOCUMENTS_MIN_FREE_SPACE', '1.5GB'],
+    ['DOCUMENTS_MIN_FREE_SPACE', '100 MB'],
+    ['DOCUMENTS_MIN_FREE_SPACE', '100M'],
+    ['DOCUMENTS_MIN_FREE_SPACE', 'plenty'],
   ])('names %s when it is %p', (variable, value) => {
     expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual(
       [variable],
@@ -175,6 +180,34 @@ describe('loadAppConfig', () => {
         TRUST_PROXY: value,
       }).trustProxy,
     ).toEqual(expected);
+  });
+
+  it.each([
+    [undefined, 100_000_000],
+    ['0', 0],
+    ['4096', 4096],
+    ['2GB', 2_000_000_000],
+    ['512MiB', 536_870_912],
+  ])('reads DOCUMENTS_MIN_FREE_SPACE=%p as %p bytes', (value, expected) => {
+    expect(
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        ...(value === undefined ? {} : { DOCUMENTS_MIN_FREE_SPACE: value }),
+      }).limits.documentsMinFreeBytes,
+    ).toBe(expected);
+  });
+
+  it('says what a byte size looks like, echoing the bad value clipped', () => {
+    expect(() =>
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        DOCUMENTS_MIN_FREE_SPACE: '100 megabytes',
+      }),
+    ).toThrow(
+      /DOCUMENTS_MIN_FREE_SPACE: must be a byte size like 0, 4096, 500KB, 100MB, 2GB or 512MiB \(got "100 megabytes"\)/,
+    );
   });
 
   it('reports every bad variable at once', () => {

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
 import { zeroBuffer } from '../crypto/secure-memory';
+import { parseByteSize } from './byte-size';
 import { parseDurationSeconds } from './duration';
 import {
   masterKeySettingProblems,
@@ -152,6 +153,11 @@ export interface ResourceLimits {
   /** `DOCUMENT_CREATION_LIMIT` per `DOCUMENT_CREATION_WINDOW`: document creations per user; then 429. */
   readonly documentCreations: number;
   readonly documentCreationWindowSeconds: number;
+  /**
+   * `DOCUMENTS_MIN_FREE_SPACE`: bytes that must stay free on the documents volume; below it
+   * document creation answers 507 and readiness reports the documents check down. 0: no check.
+   */
+  readonly documentsMinFreeBytes: number;
   /** `SESSIONS_PER_USER_LIMIT`: live sessions per user; a login beyond it ends the oldest. */
   readonly sessionsPerUser: number;
   /** `KDF_QUEUE_LIMIT`: password checks waiting for an argon2id slot; beyond it 503 at once. */
@@ -296,6 +302,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
       'DOCUMENT_CREATION_WINDOW',
       '1h',
     ),
+    documentsMinFreeBytes: reader.byteSize('DOCUMENTS_MIN_FREE_SPACE', '100MB'),
     sessionsPerUser: reader.integer('SESSIONS_PER_USER_LIMIT', 20, 1, 1000),
     kdfQueue: reader.integer('KDF_QUEUE_LIMIT', 64, 0, 100_000),
     kdfQueueTimeoutMs: reader.integer(
@@ -432,16 +439,37 @@ class EnvironmentReader {
   }
 
   duration(name: string, fallback: string): number {
+    return this.parsed(
+      name,
+      fallback,
+      parseDurationSeconds,
+      'a duration like 600, 45s, 10m, 12h or 7d',
+    );
+  }
+
+  byteSize(name: string, fallback: string): number {
+    return this.parsed(
+      name,
+      fallback,
+      parseByteSize,
+      'a byte size like 0, 4096, 500KB, 100MB, 2GB or 512MiB',
+    );
+  }
+
+  /** The variable (or `fallback`, which must parse) through `parse`, `undefined` meaning invalid. */
+  private parsed(
+    name: string,
+    fallback: string,
+    parse: (value: string) => number | undefined,
+    expected: string,
+  ): number {
     const raw = this.string(name) ?? fallback;
-    const seconds = parseDurationSeconds(raw);
-    if (seconds === undefined) {
-      this.problem(
-        name,
-        `must be a duration like 600, 45s, 10m, 12h or 7d (got "${clip(raw)}")`,
-      );
-      return parseDurationSeconds(fallback) as number;
+    const value = parse(raw);
+    if (value === undefined) {
+      this.problem(name, `must be ${expected} (got "${clip(raw)}")`);
+      return parse(fallback) as number;
     }
-    return seconds;
+    return value;
   }
 
   boolean(name: string, fallback: boolean): boolean {

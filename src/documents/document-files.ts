@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
 import { constants } from 'node:fs';
+import type { StatsFs } from 'node:fs';
 import {
   access,
   mkdir,
@@ -9,11 +10,14 @@ import {
   rename,
   rm,
   stat,
+  statfs,
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StoreOutageLog } from '../common/redis/store-outage-log';
 import { AppConfig } from '../config/app-config';
+import { StorageUnavailableError } from './storage-unavailable.error';
 
 const FILE_SUFFIX = '.vpd';
 const TEMP_SUFFIX = '.tmp';
@@ -21,6 +25,19 @@ const TEMP_SUFFIX = '.tmp';
 const REWRITE_SUFFIX = '.rewrite.tmp';
 const UUID_FILE =
   /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.vpd$/;
+/**
+ * What a file system says when it will not take a file: full, over quota, read-only, not
+ * permitted, or the folder gone (a volume unmounted). Other failures stay unexpected (500).
+ */
+const STORAGE_REFUSALS = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'ENOENT',
+  'ENOTDIR',
+]);
 
 /**
  * The documents folder cannot be listed (missing, e.g. a volume not mounted, or unreadable): a
@@ -42,9 +59,22 @@ export class DocumentsFolderUnavailableError extends Error {
 export class DocumentFiles implements OnModuleInit {
   private readonly logger = new Logger(DocumentFiles.name);
   readonly directory: string;
+  private readonly minFreeBytes: number;
+  /** One line when the volume refuses files, one when a file is written again (no paths). */
+  private readonly volumeOutage = new StoreOutageLog(
+    this.logger,
+    {
+      down: (reason, during) =>
+        `documents volume refused ${during} (${reason}): document creation answers 507 until a file is written again`,
+      up: 'documents volume writable again',
+    },
+    (error) =>
+      error instanceof StorageUnavailableError ? error.reason : 'unknown',
+  );
 
   constructor(config: AppConfig) {
     this.directory = join(config.dataDir, 'documents');
+    this.minFreeBytes = config.limits.documentsMinFreeBytes;
   }
 
   /**
@@ -65,25 +95,53 @@ export class DocumentFiles implements OnModuleInit {
     return join(this.directory, `${id}${FILE_SUFFIX}`);
   }
 
-  /** Streams the output of `stages` (ending in the encryption) to disk; returns the file size. */
+  /**
+   * Refuses a new document early, before anything is rendered, when the volume has less free
+   * space than `DOCUMENTS_MIN_FREE_SPACE` or the folder is gone: better than filling the disk.
+   * @throws StorageUnavailableError
+   */
+  async assertRoomForNewFile(): Promise<void> {
+    let stats: StatsFs;
+    try {
+      stats = await statfs(this.directory);
+    } catch (error) {
+      throw this.refusal(error, 'a document');
+    }
+    if (isBelowMinimumFreeSpace(stats, this.minFreeBytes)) {
+      const refusal = new StorageUnavailableError(
+        `${availableBytes(stats)} bytes free, DOCUMENTS_MIN_FREE_SPACE is ${this.minFreeBytes}`,
+      );
+      this.volumeOutage.failed(refusal, 'a document');
+      throw refusal;
+    }
+  }
+
+  /**
+   * Streams the output of `stages` (ending in the encryption) to disk; returns the file size.
+   * @throws StorageUnavailableError when the volume refuses the file (the temporary file removed).
+   */
   async write(
     id: string,
     ...stages: [Readable, ...NodeJS.ReadWriteStream[]]
   ): Promise<number> {
-    await mkdir(this.directory, { recursive: true, mode: 0o700 });
     const finalPath = this.pathOf(id);
     const tempPath = `${finalPath}${TEMP_SUFFIX}`;
     try {
+      await mkdir(this.directory, { recursive: true, mode: 0o700 });
       await pipeline([
         ...stages,
         createWriteStream(tempPath, { mode: 0o600, flags: 'wx' }),
       ]);
       await rename(tempPath, finalPath);
     } catch (error) {
-      await rm(tempPath, { force: true });
-      throw error;
+      // The first error is the one worth reporting; a temporary file that outlives it is a stray
+      // the retention job removes.
+      await rm(tempPath, { force: true }).catch(() => undefined);
+      throw this.refusal(error, 'a document');
     }
-    return (await stat(finalPath)).size;
+    const size = (await stat(finalPath)).size;
+    this.volumeOutage.answered();
+    return size;
   }
 
   /**
@@ -92,6 +150,7 @@ export class DocumentFiles implements OnModuleInit {
    * so the file is the old one or the new one, whole, at every moment and after a crash. A
    * temporary file left by an earlier crash is discarded first.
    * @returns false when the file does not exist (nothing was written).
+   * @throws StorageUnavailableError when the volume refuses the new file (the old one is kept).
    */
   async replace(
     id: string,
@@ -111,14 +170,15 @@ export class DocumentFiles implements OnModuleInit {
       await rename(tempPath, finalPath);
       await syncPath(this.directory);
     } catch (error) {
-      await rm(tempPath, { force: true });
+      await rm(tempPath, { force: true }).catch(() => undefined);
       if (
         (error as NodeJS.ErrnoException).code === 'ENOENT' &&
         !(await this.exists(id))
       )
         return false;
-      throw error;
+      throw this.refusal(error, 'a re-encrypted document');
     }
+    this.volumeOutage.answered();
     return true;
   }
 
@@ -155,7 +215,10 @@ export class DocumentFiles implements OnModuleInit {
     await rm(this.pathOf(id), { force: true });
   }
 
-  /** Whether the folder exists and this process can list, read and write it (readiness). */
+  /**
+   * Whether the folder exists, this process can list, read and write it (a read-only mount says
+   * no), and its volume has at least `DOCUMENTS_MIN_FREE_SPACE` free (readiness).
+   */
   async isAvailable(): Promise<boolean> {
     try {
       const info = await stat(this.directory);
@@ -164,7 +227,10 @@ export class DocumentFiles implements OnModuleInit {
         this.directory,
         constants.R_OK | constants.W_OK | constants.X_OK,
       );
-      return true;
+      return !isBelowMinimumFreeSpace(
+        await statfs(this.directory),
+        this.minFreeBytes,
+      );
     } catch {
       return false;
     }
@@ -202,6 +268,35 @@ export class DocumentFiles implements OnModuleInit {
   async deleteStray(name: string): Promise<void> {
     await rm(join(this.directory, name), { force: true });
   }
+
+  /**
+   * `error` as a `StorageUnavailableError` (logged once per outage) when it is the file system
+   * refusing a file; anything else unchanged.
+   */
+  private refusal(error: unknown, during: string): unknown {
+    const { code, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+    // `syscall` tells a file system error from a stage's (a render, the cipher) that has a code.
+    if (typeof syscall !== 'string' || !STORAGE_REFUSALS.has(code ?? ''))
+      return error;
+    const refusal = new StorageUnavailableError(code as string);
+    this.volumeOutage.failed(refusal, during);
+    return refusal;
+  }
+}
+
+/** Bytes an unprivileged writer may still use (what `df` shows as available): not root's reserve. */
+export function availableBytes(
+  stats: Pick<StatsFs, 'bavail' | 'bsize'>,
+): number {
+  return stats.bavail * stats.bsize;
+}
+
+/** Whether a volume has less free space than `minFreeBytes` (0: never). */
+export function isBelowMinimumFreeSpace(
+  stats: Pick<StatsFs, 'bavail' | 'bsize'>,
+  minFreeBytes: number,
+): boolean {
+  return availableBytes(stats) < minFreeBytes;
 }
 
 async function syncPath(path: string): Promise<void> {

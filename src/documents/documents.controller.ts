@@ -68,6 +68,7 @@ export class DocumentsController {
     'limit_reached',
     'too_many_requests',
     'service_unavailable',
+    'storage_unavailable',
   )
   create(
     @CurrentSession() session: AuthenticatedSession,

@@ -61,7 +61,8 @@ export class DocumentsService {
    * Renders the PDF in a worker thread and streams it through the AEAD straight to disk: no
    * plaintext on disk. Limits, in order: one creation at a time per user and a bounded render
    * queue (`PdfRenderPool`), `DOCUMENTS_PER_USER_LIMIT` (checked first, then again where it is
-   * race-safe, in the insert's transaction), `DOCUMENT_CREATION_LIMIT` per window.
+   * race-safe, in the insert's transaction), `DOCUMENTS_MIN_FREE_SPACE` on the volume,
+   * `DOCUMENT_CREATION_LIMIT` per window. A volume that refuses the file (507) leaves no row.
    */
   async create(ownerId: string, kind: DocumentKind): Promise<DocumentDto> {
     const keyring = KeyContext.require();
@@ -69,6 +70,7 @@ export class DocumentsService {
     try {
       // Early and cheap: a user at the cap spends neither a creation nor a render.
       await this.assertBelowDocumentLimit(this.documents.manager, ownerId);
+      await this.files.assertRoomForNewFile();
       const takeBack = await this.creations.admit(ownerId);
       try {
         return await this.renderAndStore(admission, keyring, ownerId, kind);

@@ -26,7 +26,8 @@ export class HealthController {
 
   @Get('ready')
   @ApiOperation({
-    summary: 'Readiness: the database and the session key store answer',
+    summary:
+      'Readiness: the database and the session key store answer, the documents folder is writable with room to spare',
   })
   @ApiOkResponse({ type: HealthStatusDto })
   @ApiServiceUnavailableResponse({

@@ -29,7 +29,7 @@ export class HealthService {
   }
 
   /**
-   * 200 when every dependency answers (PostgreSQL, the vault store, the documents folder); otherwise 503 problem+json naming which is down. Either
+   * 200 when every dependency answers (PostgreSQL, the vault store, the documents folder with its free space); otherwise 503 problem+json naming which is down. Either
    * way it says whether key memory is locked (a security warning, not a reason to stop serving).
    */
   async ready(): Promise<HealthStatusDto> {
@@ -44,7 +44,8 @@ export class HealthService {
           return (await this.vault.isAvailable()) ? vault.up() : vault.down();
         },
         async () => {
-          // Missing (a volume not mounted) or not writable: documents cannot be served or made.
+          // Missing (a volume not mounted), not writable (read-only) or under
+          // DOCUMENTS_MIN_FREE_SPACE: documents cannot be served or made.
           const documents = this.indicators.check('documents');
           return (await this.documentFiles.isAvailable())
             ? documents.up()

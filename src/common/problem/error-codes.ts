@@ -52,6 +52,10 @@ export const ERROR_CATALOGUE = {
     status: 503,
     title: 'The session key store is unavailable',
   },
+  storage_unavailable: {
+    status: 507,
+    title: 'The document storage is full or not writable',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

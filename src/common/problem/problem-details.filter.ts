@@ -24,12 +24,14 @@ import {
 import { RetryLaterError } from './too-many-requests.error';
 
 /**
- * 503s whose cause is logged where it is found, once per outage (the vault, the rate-limit
- * counters, `DependencyOutages`), so a request refused for it adds no line of its own.
+ * 5xx whose cause is logged where it is found, once per outage (the vault, the rate-limit
+ * counters, the documents volume, `DependencyOutages`), so a request refused for it adds no line
+ * of its own.
  */
 const LOGGED_AT_SOURCE: ReadonlySet<ErrorCode> = new Set([
   'vault_unavailable',
   'service_unavailable',
+  'storage_unavailable',
 ]);
 
 interface Problem {
