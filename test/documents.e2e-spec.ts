@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { expect } from '@jest/globals';
 import request from 'supertest';
+import { AppMetrics } from '../src/common/metrics/app-metrics';
+import { sampleValue } from '../src/common/metrics/testing/sample-value';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { DocumentRetentionService } from '../src/documents/document-retention.service';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
@@ -242,9 +244,17 @@ describe('documents (docs/documents.md, issue 5)', () => {
       const bytes = readFileSync(path);
       bytes[bytes.length > 200 ? 150 : bytes.length - 20] ^= 0x01;
       writeFileSync(path, bytes);
+      const integrityFailures = () =>
+        sampleValue(
+          t.app.get(AppMetrics).registry,
+          'vault_pii_encrypted_column_integrity_failures_total',
+          { table: 'documents', column: 'content' },
+        );
+      const failuresBefore = (await integrityFailures()) ?? 0;
       const result = await download(created.id);
       expect(result.status).toBe(500);
       expect(result.problem?.code).toBe('data_integrity_error');
+      expect(await integrityFailures()).toBe(failuresBefore + 1);
       const events = await t.dataSource.query<{ n: number }[]>(
         "SELECT count(*)::int AS n FROM audit_events WHERE event = 'data.integrity_failure'",
       );

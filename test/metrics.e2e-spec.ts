@@ -1,5 +1,7 @@
 import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
 import type { App } from 'supertest/types';
 import { SessionPurgeService } from '../src/auth/sessions/session-purge.service';
@@ -179,6 +181,31 @@ describe('Prometheus metrics (METRICS_PORT)', () => {
       valueOf(samples, 'nodejs_eventloop_lag_seconds'),
     ).toBeGreaterThanOrEqual(0);
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+  });
+
+  it('says whether each dependency answers, checked at the scrape by the readiness checks', async () => {
+    const { samples } = await scrape();
+    for (const dependency of ['database', 'vault_store', 'documents'])
+      expect(valueOf(samples, 'vault_pii_dependency_up', { dependency })).toBe(
+        1,
+      );
+    // The documents folder gone (a volume not mounted): down at the next scrape, up once back.
+    const folder = join(t.config.dataDir, 'documents');
+    renameSync(folder, `${folder}.away`);
+    try {
+      expect(
+        valueOf((await scrape()).samples, 'vault_pii_dependency_up', {
+          dependency: 'documents',
+        }),
+      ).toBe(0);
+    } finally {
+      renameSync(`${folder}.away`, folder);
+    }
+    expect(
+      valueOf((await scrape()).samples, 'vault_pii_dependency_up', {
+        dependency: 'documents',
+      }),
+    ).toBe(1);
   });
 
   it('counts an integrity failure against its table and column (a ciphertext moved to another column)', async () => {

@@ -1,3 +1,4 @@
+import { AppMetrics } from '../common/metrics/app-metrics';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
@@ -55,6 +56,7 @@ export class DocumentsService {
     private readonly audit: AuditLogService,
     private readonly renders: PdfRenderPool,
     private readonly creations: DocumentCreationLimit,
+    private readonly metrics: AppMetrics,
   ) {}
 
   /**
@@ -268,6 +270,10 @@ export class DocumentsService {
       { documentId: id, reason: error.name },
       'document failed its integrity check',
     );
+    this.metrics.integrityFailures.inc({
+      table: 'documents',
+      column: 'content',
+    });
     await this.audit.record('data.integrity_failure', 'failure', null, audit);
     return new DataIntegrityError('documents', 'content', error.name);
   }

@@ -1,10 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import {
   HealthCheckService,
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
+import { AppMetrics } from '../common/metrics/app-metrics';
 import { DomainError } from '../common/problem/domain-error';
 import { DocumentFiles } from '../documents/document-files';
 import { SessionKeyVault } from '../key-vault/session-key-vault';
@@ -14,7 +15,7 @@ import { KeyMemoryCheck } from './key-memory.check';
 const DATABASE_PING_TIMEOUT_MS = 1_500;
 
 @Injectable()
-export class HealthService {
+export class HealthService implements OnModuleInit {
   constructor(
     private readonly checks: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
@@ -22,10 +23,23 @@ export class HealthService {
     private readonly vault: SessionKeyVault,
     private readonly keyMemory: KeyMemoryCheck,
     private readonly documentFiles: DocumentFiles,
+    private readonly metrics: AppMetrics,
   ) {}
 
   live(): HealthStatusDto {
     return { status: 'ok', checks: {} };
+  }
+
+  /** The readiness checks feed `vault_pii_dependency_up` too, run at each scrape. */
+  onModuleInit(): void {
+    this.metrics.checkDependenciesWith(async () => {
+      const checks = await this.dependencies();
+      return {
+        database: checks.database === 'up',
+        vault_store: checks.vault === 'up',
+        documents: checks.documents === 'up',
+      };
+    });
   }
 
   /**
@@ -33,6 +47,19 @@ export class HealthService {
    * way it says whether key memory is locked (a security warning, not a reason to stop serving).
    */
   async ready(): Promise<HealthStatusDto> {
+    const checks = await this.dependencies();
+    if (Object.values(checks).every((state) => state === 'up'))
+      return { status: 'ok', checks, keyMemory: this.keyMemory.state() };
+    // The problem filter logs the summary.
+    throw new DomainError(
+      'not_ready',
+      'A dependency of the service is unavailable.',
+      { checks, keyMemory: this.keyMemory.state() },
+    );
+  }
+
+  /** Each dependency up or down, checked now. Never throws. */
+  async dependencies(): Promise<DependencyChecks> {
     try {
       const result = await this.checks.check([
         () =>
@@ -52,41 +79,30 @@ export class HealthService {
             : documents.down();
         },
       ]);
-      return {
-        status: 'ok',
-        checks: summarise(result.details),
-        keyMemory: this.keyMemory.state(),
-      };
+      return summarise(result.details);
     } catch (error) {
       // Terminus throws a 503 whose response holds per-check results (with driver messages we
       // keep out of the response and the logs); anything else is a failure of the check itself.
-      // The problem filter logs the summary.
       const details = (
         error as { response?: { details?: HealthIndicatorResult } }
       ).response?.details;
-      const checks = details
+      return details
         ? summarise(details)
-        : {
-            database: 'down' as const,
-            vault: 'down' as const,
-            documents: 'down' as const,
-          };
-      throw new DomainError(
-        'not_ready',
-        'A dependency of the service is unavailable.',
-        { checks, keyMemory: this.keyMemory.state() },
-      );
+        : { database: 'down', vault: 'down', documents: 'down' };
     }
   }
 }
 
-function summarise(
-  details: HealthIndicatorResult,
-): Record<string, 'up' | 'down'> {
+type DependencyChecks = Record<
+  'database' | 'vault' | 'documents',
+  'up' | 'down'
+>;
+
+function summarise(details: HealthIndicatorResult): DependencyChecks {
   return Object.fromEntries(
     Object.entries(details).map(([name, detail]) => [
       name,
       detail.status === 'up' ? 'up' : 'down',
     ]),
-  );
+  ) as DependencyChecks;
 }
