@@ -1,5 +1,6 @@
+// First: when tracing is on, OpenTelemetry must patch http, express, pg and ioredis before they load.
+import { tracing } from './common/tracing/start-tracing';
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -26,7 +27,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 async function main(): Promise<void> {
   // Taken first, so a launcher that is already gone by the time the app listens is noticed too.
   const launchers = launchingProcesses();
-  if (existsSync('.env')) process.loadEnvFile('.env');
+  // (.env, if any, was read by the first import, which needed the tracing variables.)
   const config = loadConfigOrExit();
   // Read once, above; from here on no library and no child process finds them
   // (docs/operations.md#secrets-in-the-environment).
@@ -79,7 +80,11 @@ async function main(): Promise<void> {
 
   for (const warning of config.startupWarnings) log.warn(warning);
   log.info(
-    { port: config.port, database: embedded ? 'embedded' : 'external' },
+    {
+      port: config.port,
+      database: embedded ? 'embedded' : 'external',
+      tracing: tracing ? 'otlp' : 'off',
+    },
     `listening on :${config.port}`,
   );
 
@@ -96,6 +101,8 @@ async function main(): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS).unref();
     try {
       await app.close();
+      // The spans of the requests just drained, exported before the process ends.
+      await tracing?.shutdown();
       await embedded?.stop();
       log.info('shutdown complete');
       process.exit(0);

@@ -156,6 +156,18 @@ describe('loadAppConfig', () => {
     ['DOCUMENTS_MIN_FREE_SPACE', '100 MB'],
     ['DOCUMENTS_MIN_FREE_SPACE', '100M'],
     ['DOCUMENTS_MIN_FREE_SPACE', 'plenty'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'grpc://collector:4317'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'json'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'api-key'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'a=1,,b=2'],
+    ['OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment'],
+    ['OTEL_SERVICE_NAME', 'vault api'],
+    ['OTEL_TRACES_SAMPLER', 'sometimes'],
+    ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
+    ['OTEL_TRACES_SAMPLER_ARG', '10%'],
+    ['OTEL_BSP_SCHEDULE_DELAY', '5s'],
   ])('names %s when it is %p', (variable, value) => {
     expect(problemsOf({ APP_MASTER_KEY: validKey, [variable]: value })).toEqual(
       [variable],
@@ -241,6 +253,37 @@ describe('loadAppConfig', () => {
       expect((error as Error).message).not.toContain(secret);
       expect((error as Error).message).not.toContain('hunter2');
     }
+  });
+
+  it('accepts the tracing variables the SDK reads (docs/running.md#tracing), and never echoes OTLP headers', () => {
+    expect(() =>
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.internal:4318',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=abc==,x-team=vault',
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=staging',
+        OTEL_SERVICE_NAME: 'vault-api',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+        OTEL_BSP_SCHEDULE_DELAY: '1000',
+      }),
+    ).not.toThrow();
+    let message = '';
+    try {
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        OTEL_EXPORTER_OTLP_HEADERS: 'Bearer hunter2',
+      });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(
+      /OTEL_EXPORTER_OTLP_HEADERS: must be comma-separated key=value pairs \(the value is not shown/,
+    );
+    expect(message).not.toContain('hunter2');
   });
 
   it('keeps secrets out of JSON', () => {

@@ -31,6 +31,19 @@ export const LOG_LEVELS = [
 ] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** OTLP over HTTP, the encodings the trace exporter speaks (gRPC is not installed). */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+
+/** The OpenTelemetry SDK's `OTEL_TRACES_SAMPLER` values. */
+export const TRACE_SAMPLERS = [
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+  'always_on',
+  'always_off',
+  'traceidratio',
+] as const;
+
 /**
  * Express's `trust proxy`: `false` (the socket's peer is the client), a hop count, or the
  * addresses/subnets of trusted proxies. Never `true`: that would believe any X-Forwarded-For.
@@ -274,6 +287,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   );
   const trustProxy = reader.trustProxy('TRUST_PROXY');
   const apiDocs = reader.boolean('API_DOCS', true);
+  readTracingSettings(reader);
   // Floors are OWASP's argon2id minimum (m = 19 MiB, t = 2, p = 1); ceilings keep a typo from
   // turning every login into a denial of service.
   const argon2MemoryKiB = reader.integer(
@@ -396,6 +410,37 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
   });
 }
 
+/**
+ * The tracing variables (docs/running.md#tracing) are read by the OpenTelemetry SDK itself, which
+ * main.ts's first import starts before this runs; checked here so that a typo stops the start-up
+ * like any other setting instead of being ignored by the SDK with a default.
+ */
+function readTracingSettings(reader: EnvironmentReader): void {
+  reader.url('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  const protocol = reader.string('OTEL_EXPORTER_OTLP_PROTOCOL');
+  if (protocol === 'grpc')
+    reader.problem(
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+      'grpc is not supported: use http/protobuf (a collector listens for it on port 4318)',
+    );
+  else
+    reader.oneOf(
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+      OTLP_PROTOCOLS,
+      'http/protobuf',
+    );
+  reader.keyValueList('OTEL_EXPORTER_OTLP_HEADERS', { secret: true });
+  reader.keyValueList('OTEL_RESOURCE_ATTRIBUTES', { secret: false });
+  reader.pattern(
+    'OTEL_SERVICE_NAME',
+    /^[\x21-\x7e]{1,255}$/,
+    'up to 255 printable ASCII characters without spaces',
+  );
+  reader.oneOf('OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on');
+  reader.fraction('OTEL_TRACES_SAMPLER_ARG');
+  reader.integer('OTEL_BSP_SCHEDULE_DELAY', 5000, 0, 600_000);
+}
+
 /** The URL with its password masked, for logs and messages (a config dump, a test's skip note). */
 export function redactUrlPassword(url: string): string {
   try {
@@ -479,6 +524,38 @@ class EnvironmentReader {
     if (raw === 'false' || raw === '0') return false;
     this.problem(name, `must be true or false (got "${clip(raw)}")`);
     return fallback;
+  }
+
+  /** A number from 0 to 1 (`0.25`), or undefined when unset. */
+  fraction(name: string): number | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    const value = /^(0(\.\d{1,9})?|1(\.0{1,9})?|\.\d{1,9})$/.test(raw)
+      ? Number(raw)
+      : NaN;
+    if (Number.isNaN(value)) {
+      this.problem(name, `must be a number from 0 to 1 (got "${clip(raw)}")`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /**
+   * `key=value` pairs separated by commas (OpenTelemetry's format for headers and resource
+   * attributes). A secret one (headers carry collectors' API keys) is never echoed.
+   */
+  keyValueList(name: string, { secret }: { secret: boolean }): void {
+    const raw = this.string(name);
+    if (raw === undefined) return;
+    const pairs = raw.split(',').map((pair) => pair.split('='));
+    const valid = pairs.every(
+      ([key, ...value]) => key.trim() !== '' && value.length > 0,
+    );
+    if (!valid)
+      this.problem(
+        name,
+        `must be comma-separated key=value pairs${secret ? ' (the value is not shown: it may hold a credential)' : ` (got "${clip(raw)}")`}`,
+      );
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {

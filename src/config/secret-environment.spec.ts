@@ -11,6 +11,8 @@ describe('removeSecretsFromEnvironment (docs/operations.md#secrets-in-the-enviro
       PKCS11_PIN: '1234',
       DATABASE_URL: 'postgres://app:pw@db:5432/vault',
       REDIS_URL: 'redis://:pw@redis:6379',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=collector-secret',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:pw@collector:4318',
       APP_MASTER_KEY_FILE: '/run/secrets/master-key',
       PKCS11_PIN_FILE: '/run/secrets/pin',
       PORT: '3000',

@@ -3,7 +3,9 @@
  * `process.env` after reading and never passed to child processes):
  * - `APP_MASTER_KEY`: the root of every server secret;
  * - `PKCS11_PIN`: unlocks the token that unseals `APP_MASTER_KEY_SEALED`;
- * - `DATABASE_URL`, `REDIS_URL`: may carry passwords (`postgres://user:password@…`).
+ * - `DATABASE_URL`, `REDIS_URL`: may carry passwords (`postgres://user:password@…`);
+ * - `OTEL_EXPORTER_OTLP_HEADERS` (a collector's API key), `OTEL_EXPORTER_OTLP_ENDPOINT` (a URL
+ *   too): the trace exporter read both when main.ts's first import built it.
  *
  * Paths (`APP_MASTER_KEY_FILE`, `APP_MASTER_KEY_SEALED` — a sealed file, useless without the
  * token —, `PKCS11_PIN_FILE`, `PKCS11_MODULE`) are not secrets and stay.
@@ -17,6 +19,8 @@ export const SECRET_ENVIRONMENT_VARIABLES = [
   'PKCS11_PIN',
   'DATABASE_URL',
   'REDIS_URL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
 ] as const;
 
 /**

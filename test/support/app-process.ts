@@ -16,11 +16,13 @@ export interface AppProcess {
 /**
  * The real entry point (`src/main.ts`) in its own process, as `npm start` runs it but without
  * the build step. Only the given variables (plus PATH/HOME) reach it: no DATABASE_URL leaks in.
- * `wrapper` is a command line that runs it (e.g. `prlimit --memlock=0:0`).
+ * `wrapper` is a command line that runs it (e.g. `prlimit --memlock=0:0`); `nodeArgs` go to node
+ * before the entry point (e.g. `-r` a preload).
  */
 export async function startAppProcess(
   env: Record<string, string>,
   wrapper: readonly string[] = [],
+  nodeArgs: readonly string[] = [],
 ): Promise<AppProcess> {
   const port =
     env.PORT && /^\d+$/.test(env.PORT)
@@ -29,6 +31,7 @@ export async function startAppProcess(
   const command = [
     ...wrapper,
     process.execPath,
+    ...nodeArgs,
     '-r',
     'ts-node/register/transpile-only',
     'src/main.ts',
