@@ -1,3 +1,4 @@
+import { findFreePort } from '../src/common/net/find-free-port';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,12 +35,17 @@ function loadedModules(file: string): LoadedModules {
   return JSON.parse(readFileSync(file, 'utf8')) as LoadedModules;
 }
 
-/** Modules of the OpenTelemetry SDK, its instrumentations and their module patchers. */
+/**
+ * Modules of the OpenTelemetry SDK, its instrumentations and their module patchers. Not
+ * `@opentelemetry/api`: prom-client (the metrics) requires it for exemplars, and without an SDK
+ * registered it is an inert facade (no-op tracer, no hook, nothing on the request path).
+ */
 function tracingModules({ modules }: LoadedModules): string[] {
-  return modules.filter((path) =>
-    /node_modules\/(@opentelemetry\/|require-in-the-middle\/|import-in-the-middle\/)/.test(
-      path,
-    ),
+  return modules.filter(
+    (path) =>
+      /node_modules\/(@opentelemetry\/|require-in-the-middle\/|import-in-the-middle\/)/.test(
+        path,
+      ) && !/node_modules\/@opentelemetry\/api\//.test(path),
   );
 }
 
@@ -146,7 +152,9 @@ describe('tracing (OpenTelemetry over OTLP)', () => {
       beforeAll(async () => {
         receiver.current = await OtlpReceiver.start();
         modulesFile = join(tempDir(), 'modules.json');
+        const metricsPort = await findFreePort();
         app = await start({
+          METRICS_PORT: String(metricsPort),
           REDIS_URL: redisUrl as string,
           REDIS_KEY_PREFIX: keyPrefix,
           OTEL_EXPORTER_OTLP_ENDPOINT: receiver.current.endpoint,
@@ -197,6 +205,11 @@ describe('tracing (OpenTelemetry over OTLP)', () => {
         traceparents.unknown = unknown.headers.traceparent;
         const health = await request(base).get('/health/live').expect(200);
         traceparents.health = health.headers.traceparent;
+        // A scrape of the metrics listener is no request of the API either: no span, no header.
+        const scrape = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        expect(scrape.status).toBe(200);
+        await scrape.text();
+        traceparents.metrics = scrape.headers.get('traceparent') ?? undefined;
 
         redisCanaries = await redisContents(redisUrl as string, keyPrefix);
         expect(await stopApp(app)).toBe(0);
@@ -227,11 +240,12 @@ describe('tracing (OpenTelemetry over OTLP)', () => {
         });
       });
 
-      it('a request without one starts a trace of its own, and the health probes are not traced', () => {
+      it('a request without one starts a trace of its own; health probes and metrics scrapes are not traced', () => {
         expect(traceparents.create).toMatch(TRACEPARENT);
         expect(traceparents.search).toMatch(TRACEPARENT);
         expect(traceparents.create).not.toContain(incomingTraceId);
         expect(traceparents.health).toBeUndefined();
+        expect(traceparents.metrics).toBeUndefined();
       });
 
       it('names every server span by its route template, never its URL; no route: the method alone', () => {

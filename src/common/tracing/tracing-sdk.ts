@@ -32,9 +32,9 @@ export interface TracingRuntime {
 }
 
 /**
- * Starts the OpenTelemetry SDK: spans of incoming HTTP requests (health probes left out), named
- * by their route template, with the PostgreSQL queries and Redis commands they make as children,
- * exported in batches over OTLP/HTTP through `RedactingSpanExporter`. The standard `OTEL_*`
+ * Starts the OpenTelemetry SDK: spans of incoming HTTP requests (health probes and metrics scrapes
+ * left out), named by their route template, with the PostgreSQL queries and Redis commands they
+ * make as children, exported in batches over OTLP/HTTP through `RedactingSpanExporter`. The standard `OTEL_*`
  * variables (docs/running.md#tracing) are read by the SDK itself: the endpoint and headers by the
  * exporter, the sampler by the provider, the batch delay by the processor.
  */
@@ -53,8 +53,9 @@ export function startTracing(env: NodeJS.ProcessEnv): TracingRuntime {
     tracerProvider: provider,
     instrumentations: [
       new HttpInstrumentation({
+        // Probes and scrapes (the metrics listener's `GET /metrics`) are not requests of the API.
         ignoreIncomingRequestHook: (request) =>
-          request.url?.startsWith('/health/') ?? false,
+          /^\/(health\/|metrics(\?|$))/.test(request.url ?? ''),
         requireParentforOutgoingSpans: true,
         responseHook: returnTraceparent,
         applyCustomAttributesOnSpan: nameByRouteTemplate,
