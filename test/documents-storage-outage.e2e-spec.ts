@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { Response } from 'supertest';
@@ -118,6 +118,8 @@ describeWithTmpfs(
     }
 
     const created: string[] = [];
+    /** The file of a document deleted while the volume was read-only. */
+    let leftForSweep = '';
 
     beforeAll(async () => {
       if (unavailable) throw new Error(`CI=true: ${unavailable}`);
@@ -222,10 +224,28 @@ describeWithTmpfs(
         'documents volume writable again',
         'documents volume refused a document (EROFS): document creation answers 507 until a file is written again',
       ]);
+
+      // Deleting a document still works: its row goes, its file stays for the orphan sweep (the
+      // volume takes no change), and the outage is not logged twice.
+      const deleted = created.pop() as string;
+      expect(deleted).not.toBe(kept.id);
+      await http()
+        .delete(`/v1/documents/${deleted}`)
+        .set(...bearer(user.accessToken))
+        .expect(204);
+      await http()
+        .get(`/v1/documents/${deleted}`)
+        .set(...bearer(user.accessToken))
+        .expect(404);
+      leftForSweep = `${deleted}.vpd`;
+      expect(readdirSync(documentsDir())).toContain(leftForSweep);
+      expect(outageLines()).toHaveLength(3);
     });
 
     it('remounted read-write: creation works again without a restart, one line says so', async () => {
       volume!.remount('rw');
+      // The retention job's orphan sweep would remove it an hour on (document-retention tests).
+      rmSync(join(documentsDir(), leftForSweep));
       const response = await createDocument();
       expect(response.status).toBe(201);
       const document = bodyOf<DocumentDto>(response);

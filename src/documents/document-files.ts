@@ -211,8 +211,24 @@ export class DocumentFiles implements OnModuleInit {
     );
   }
 
-  async delete(id: string): Promise<void> {
-    await rm(this.pathOf(id), { force: true });
+  /**
+   * Deletes a document's file. A volume that refuses (read-only, gone) keeps it, logged once per
+   * outage: its row is already gone or never was, so the retention job's orphan sweep removes the
+   * file once the volume takes changes again, and the request that deleted the document succeeds.
+   * @returns false when the file was left for the sweep.
+   */
+  async delete(id: string): Promise<boolean> {
+    try {
+      await rm(this.pathOf(id), { force: true });
+      return true;
+    } catch (error) {
+      const refusal = this.refusal(
+        error,
+        "deleting a document's file (left for the orphan sweep)",
+      );
+      if (refusal instanceof StorageUnavailableError) return false;
+      throw refusal;
+    }
   }
 
   /**
