@@ -298,8 +298,12 @@ export class LoadDriver {
       token: '',
     });
     if (answer?.status === 200) user.takeTokens(answer);
-    else if (answer?.status === 401) {
+    else if (answer === undefined || answer.status === 401) {
+      // Cut (the app killed mid-request): the refresh may have committed, spending this token,
+      // and replaying a spent token rightly ends the session (401 invalid_token). Log in again
+      // instead, as a careful client does when it cannot know.
       user.accessToken = undefined;
+      user.refreshToken = undefined;
     }
   }
 

@@ -25,7 +25,8 @@ export interface MemoryVerdict {
  * more than `maxGrowth` MiB (a slope that is only a late GC cycle's ramp ends close to the
  * plateau). Medians keep one outlying sample from deciding either. The warm-up (caches, JIT,
  * pools and the allocator's arenas filling), the first `warmUpFraction` of the run but at least
- * `minWarmUpSeconds`, is left out of the plateau.
+ * `minWarmUpSeconds`, is left out of the plateau. With `floorWindowSeconds`, each reading is first
+ * replaced by the lowest of that many seconds up to it (see `floorOf`): for the heap in use.
  */
 export function judgeMemory(
   samples: MemorySample[],
@@ -35,8 +36,11 @@ export function judgeMemory(
     minWarmUpSeconds = 60,
     maxSlope = 3,
     maxGrowth = 32,
+    floorWindowSeconds = 0,
   } = {},
 ): MemoryVerdict {
+  if (floorWindowSeconds > 0)
+    samples = floorOf(samples, measure, floorWindowSeconds);
   const duration = samples.length ? samples[samples.length - 1].seconds : 0;
   const warmUp = Math.max(duration * warmUpFraction, minWarmUpSeconds);
   const settled = samples.filter((s) => s.seconds >= warmUp);
@@ -54,6 +58,29 @@ export function judgeMemory(
     slopeMiBPerMinute: round(slopeMiBPerMinute),
     growing: slopeMiBPerMinute > maxSlope && finalMiB - plateauMiB > maxGrowth,
   };
+}
+
+/**
+ * Each sample's reading replaced by the lowest one of the `window` seconds up to it: a heap's
+ * floor, where it drops to after each collection. The heap in use saw-tooths by a hundred MiB and
+ * more between collections, so three samples can all land on a peak; a leak raises the floor.
+ */
+function floorOf(
+  samples: MemorySample[],
+  measure: MemoryMeasure,
+  window: number,
+): MemorySample[] {
+  return samples.map((sample) => ({
+    ...sample,
+    [measure]: Math.min(
+      ...samples
+        .filter(
+          (s) =>
+            s.seconds <= sample.seconds && s.seconds > sample.seconds - window,
+        )
+        .map((s) => s[measure]),
+    ),
+  }));
 }
 
 function slope(samples: MemorySample[], measure: MemoryMeasure): number {

@@ -398,7 +398,11 @@ describe('reliability suite (own PostgreSQL, Redis and app process)', () => {
         printPhase(phase);
         const verdict = {
           rss: judgeMemory(samples, 'rssMiB'),
-          heapUsed: judgeMemory(samples, 'heapUsedMiB'),
+          // Its floor over 60 s (twelve samples, more than one collection cycle): the heap after
+          // its collections.
+          heapUsed: judgeMemory(samples, 'heapUsedMiB', {
+            floorWindowSeconds: 60,
+          }),
         };
         log(
           `\nsoak memory (MiB):\n${drawCurve(samples)}\n${JSON.stringify(verdict)}`,
