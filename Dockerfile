@@ -10,9 +10,14 @@ WORKDIR /app
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
+# The encryption library is an npm workspace (packages/nest-encryption): npm ci links it into
+# node_modules, and `npm run build` (prebuild: build:lib) compiles it before the app.
 COPY package.json package-lock.json ./
+COPY packages/nest-encryption/package.json ./packages/nest-encryption/
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY tsconfig.base.json tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY packages/nest-encryption/tsconfig.json packages/nest-encryption/tsconfig.build.json ./packages/nest-encryption/
+COPY packages/nest-encryption/src ./packages/nest-encryption/src
 COPY src ./src
 # --omit=optional: the optional dependencies are platform binaries the runtime never loads: the
 # embedded PostgreSQL (@embedded-postgres/*, 60 MB), SWC's compiler, pg's Cloudflare socket; and
@@ -25,6 +30,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# node_modules/@vault-pii/nest-encryption is a link to the workspace: its build and package.json.
+COPY --from=build /app/packages/nest-encryption/package.json ./packages/nest-encryption/
+COPY --from=build /app/packages/nest-encryption/dist ./packages/nest-encryption/dist
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 3000

@@ -5,6 +5,21 @@ import eslintPluginPrettierRecommended from 'eslint-plugin-prettier/recommended'
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** Deep imports of the encryption library (docs/architecture.md). */
+const libraryImportPatterns = [
+  {
+    regex:
+      '^@vault-pii/nest-encryption/(?!(crypto|testing|embedded-postgres|redis)$)',
+    message:
+      'Import @vault-pii/nest-encryption, or its /crypto, /testing, /embedded-postgres or /redis entry.',
+  },
+  {
+    regex: '(^|/)packages/',
+    message:
+      'Import the library by its name (@vault-pii/nest-encryption), not a path.',
+  },
+];
+
 export default defineConfig(
   {
     // Build output, coverage, test/bench artefacts (see .gitignore) and the ORM bench's separately
@@ -17,6 +32,8 @@ export default defineConfig(
       'test-artifacts/**',
       'bench/results/**',
       'bench/peer-typeorm-encrypted/**',
+      'packages/*/dist/**',
+      'examples/**',
     ],
   },
   eslint.configs.recommended,
@@ -47,6 +64,40 @@ export default defineConfig(
         { argsIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
       'prettier/prettier': ['error', { endOfLine: 'auto' }],
+    },
+  },
+  {
+    // The encryption library is reached through its public entries (its package.json `exports`),
+    // never a path into it: the same code then runs under Jest (sources), Node (its build) and in
+    // an app that installs it. src/architecture.spec.ts checks the same in every specifier.
+    files: [
+      'src/**/*.ts',
+      'test/**/*.{ts,js}',
+      'bench/**/*.ts',
+      'ormconfig.ts',
+    ],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: libraryImportPatterns }],
+    },
+  },
+  {
+    // Application code does not load the test kit.
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.spec.ts', 'src/**/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...libraryImportPatterns,
+            {
+              regex: '^@vault-pii/nest-encryption/testing$',
+              message:
+                'The test kit is for specs and test helpers, not application code.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -5,7 +5,7 @@ import {
   dataSourceOptions,
   ENTITY_SOURCES,
 } from './src/database/data-source-options';
-import { EmbeddedPostgres } from './src/database/embedded-postgres';
+import { EmbeddedPostgres } from '@vault-pii/nest-encryption/embedded-postgres';
 
 /**
  * TypeORM CLI data source (`npm run migration:generate|migration:run|migration:revert`).

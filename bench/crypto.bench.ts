@@ -6,11 +6,17 @@
  */
 import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { AeadAlgorithm, open, seal } from '../src/crypto/aead';
-import { generateDataKey } from '../src/crypto/data-key';
-import { EncryptedValueTransformer } from '../src/encrypted-column/encrypted-column';
-import { KeyContext } from '../src/key-vault/key-context';
-import { Keyring } from '../src/key-vault/keyring';
+import {
+  AeadAlgorithm,
+  open,
+  seal,
+  generateDataKey,
+} from '@vault-pii/nest-encryption/crypto';
+import {
+  EncryptedValueTransformer,
+  KeyContext,
+  Keyring,
+} from '@vault-pii/nest-encryption';
 import { compareSideBySide, printTable } from './micro';
 
 async function main(): Promise<void> {

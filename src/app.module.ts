@@ -24,14 +24,16 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { ProfileModule } from './profile/profile.module';
 import { AppConfigModule } from './config/app-config.module';
 import { DatabaseModule } from './database/database.module';
-import { EncryptedColumnsModule } from './encrypted-column/encrypted-columns.module';
+import {
+  EncryptedColumnsModule,
+  KeyContextMiddleware,
+  KeyVaultModule,
+} from '@vault-pii/nest-encryption';
 import { HealthModule } from './health/health.module';
-import { KeyContextMiddleware } from './key-vault/key-context.middleware';
 import { KeyRotationModule } from './key-rotation/key-rotation.module';
-import { KeyVaultModule } from './key-vault/key-vault.module';
 import { MeModule } from './me/me.module';
 import { ServerKeys } from './config/server-keys';
-import { AeadAlgorithm } from './crypto/aead';
+import { AeadAlgorithm } from '@vault-pii/nest-encryption/crypto';
 
 export interface AppModuleOptions {
   logDestination?: DestinationStream;

@@ -3,9 +3,11 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 
 /**
  * The import graph's rules (issue 14), read from the sources themselves: a forbidden import fails
- * here, in `npm test`, before review. Relative imports only (packages are not ours to layer).
+ * here, in `npm test`, before review. The layers are read from relative imports; the encryption
+ * library (packages/nest-encryption, layer 0 beneath every folder) from every specifier.
  */
 const SRC = __dirname;
+const ROOT = join(SRC, '..');
 
 interface Import {
   from: string;
@@ -84,8 +86,6 @@ const LAYERS = [
   'common',
   'cli',
   'database',
-  'key-vault',
-  'encrypted-column',
   'audit',
   'users',
   'profile',
@@ -96,6 +96,114 @@ const LAYERS = [
   'key-rotation',
   'me',
 ];
+
+/** Every module specifier (imports, re-exports, require, jest.mock) in `file`. */
+const SPECIFIER =
+  /(?:^|\s)(?:import|export)\s[^;]*?from\s+'([^']+)'|(?:^|\s)import\s+'([^']+)'|(?:import|require|jest\.mock|jest\.requireActual(?:<[^>]*>)?)\(\s*'([^']+)'/g;
+
+function specifiersOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(SPECIFIER)].map(
+    (match) => match[1] ?? match[2] ?? match[3],
+  );
+}
+
+/** TypeScript and JavaScript files under `dir` (node_modules and results left out), specs too. */
+function codeFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory())
+      return ['node_modules', 'results'].includes(entry.name)
+        ? []
+        : codeFiles(path);
+    return /\.(ts|js)$/.test(entry.name) ? [path] : [];
+  });
+}
+
+const LIBRARY = '@vault-pii/nest-encryption';
+/** The library's public entries (its package.json `exports`): the only way in. */
+const LIBRARY_ENTRIES = new Set([
+  LIBRARY,
+  `${LIBRARY}/crypto`,
+  `${LIBRARY}/testing`,
+  `${LIBRARY}/embedded-postgres`,
+  `${LIBRARY}/redis`,
+]);
+
+/** Why `specifier` in `file` (relative to the repository) breaks the library's boundary, if it does. */
+function libraryImportProblem(
+  file: string,
+  specifier: string,
+): string | undefined {
+  if (specifier.startsWith('.')) {
+    const target = relative(ROOT, resolve(ROOT, dirname(file), specifier));
+    return target.split(sep)[0] === 'packages'
+      ? 'a relative path into packages/: import the library by its name'
+      : undefined;
+  }
+  if (specifier !== LIBRARY && !specifier.startsWith(`${LIBRARY}/`))
+    return undefined;
+  if (!LIBRARY_ENTRIES.has(specifier))
+    return `not one of the library's entries (${[...LIBRARY_ENTRIES].join(', ')})`;
+  const testCode =
+    !file.startsWith(`src${sep}`) ||
+    file.endsWith('.spec.ts') ||
+    file.split(sep).includes('testing');
+  return specifier === `${LIBRARY}/testing` && !testCode
+    ? 'the test kit in application code'
+    : undefined;
+}
+
+describe('the encryption library is imported through its entries only (docs/architecture.md)', () => {
+  const files = [
+    ...['src', 'test', 'bench'].flatMap((dir) => codeFiles(join(ROOT, dir))),
+    join(ROOT, 'ormconfig.ts'),
+  ].map((file) => relative(ROOT, file));
+  const uses = files.flatMap((file) =>
+    specifiersOf(join(ROOT, file)).map((specifier) => ({ file, specifier })),
+  );
+
+  it('reads the imports (the check below is not vacuous)', () => {
+    const entries = new Set(
+      uses
+        .filter(({ specifier }) => specifier.startsWith(LIBRARY))
+        .map(({ specifier }) => specifier),
+    );
+    expect([...entries]).toEqual(
+      expect.arrayContaining([
+        LIBRARY,
+        `${LIBRARY}/crypto`,
+        `${LIBRARY}/embedded-postgres`,
+      ]),
+    );
+    expect(
+      libraryImportProblem(
+        join('src', 'x.ts'),
+        `${LIBRARY}/src/key-vault/keyring`,
+      ),
+    ).toBeDefined();
+    expect(
+      libraryImportProblem(
+        join('test', 'x.ts'),
+        '../packages/nest-encryption/src/index',
+      ),
+    ).toBeDefined();
+    expect(
+      libraryImportProblem(join('src', 'x.ts'), `${LIBRARY}/testing`),
+    ).toBeDefined();
+    expect(
+      libraryImportProblem(join('src', 'x.spec.ts'), `${LIBRARY}/testing`),
+    ).toBeUndefined();
+  });
+
+  it('no deep import, no relative path into packages/, no test kit outside tests', () => {
+    const offending = uses.flatMap(({ file, specifier }) => {
+      const problem = libraryImportProblem(file, specifier);
+      return problem ? [`${file}: '${specifier}': ${problem}`] : [];
+    });
+    expect(offending).toEqual([]);
+  });
+});
 
 describe('import rules', () => {
   it('reads the graph (the rules below are not vacuous)', () => {

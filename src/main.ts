@@ -14,7 +14,7 @@ import {
   loadAppConfig,
 } from './config/app-config';
 import { removeSecretsFromEnvironment } from './config/secret-environment';
-import { EmbeddedPostgres } from './database/embedded-postgres';
+import { EmbeddedPostgres } from '@vault-pii/nest-encryption/embedded-postgres';
 import {
   launchingProcesses,
   stopSurvivingLaunchers,

@@ -11,6 +11,8 @@ const ROOT = join(__dirname, '..');
 interface LockedPackage {
   dev?: boolean;
   optional?: boolean;
+  resolved?: string;
+  link?: boolean;
 }
 
 describe('the production image (Dockerfile)', () => {
@@ -40,5 +42,29 @@ describe('the production image (Dockerfile)', () => {
     expect(dockerfile).toMatch(
       /^COPY --from=build \/app\/node_modules \.\/node_modules$/m,
     );
+  });
+
+  it('ships the encryption library that node_modules links to: its manifest before npm ci, its build in the image', () => {
+    const lines = dockerfile.split('\n');
+    const at = (pattern: RegExp) =>
+      lines.findIndex((line) => pattern.test(line));
+    const manifest = at(
+      /^COPY packages\/nest-encryption\/package\.json \.\/packages\/nest-encryption\/$/,
+    );
+    expect(manifest).toBeGreaterThan(-1);
+    expect(manifest).toBeLessThan(at(/^RUN npm ci /));
+    expect(at(/^COPY packages\/nest-encryption\/src /)).toBeLessThan(
+      at(/^RUN npm run build /),
+    );
+    expect(dockerfile).toMatch(
+      /^COPY --from=build \/app\/packages\/nest-encryption\/package\.json \.\/packages\/nest-encryption\/$/m,
+    );
+    expect(dockerfile).toMatch(
+      /^COPY --from=build \/app\/packages\/nest-encryption\/dist \.\/packages\/nest-encryption\/dist$/m,
+    );
+    expect(lock.packages['node_modules/@vault-pii/nest-encryption']).toEqual({
+      resolved: 'packages/nest-encryption',
+      link: true,
+    });
   });
 });

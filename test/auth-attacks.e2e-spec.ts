@@ -34,7 +34,7 @@ import {
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
 import { deleteRunKeys, vaultStoreCases } from './support/vault-stores';
-import { VAULT_STORE } from '../src/key-vault/vault-store';
+import { VAULT_STORE } from '@vault-pii/nest-encryption';
 
 /**
  * An attacker's view of the token and session machinery (docs/sessions.md and docs/security.md).

@@ -7,8 +7,7 @@ import type {
   TokenPairDto,
 } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
-import { MemoryVaultStore } from '../src/key-vault/stores/memory-vault-store';
-import { VAULT_STORE } from '../src/key-vault/vault-store';
+import { MemoryVaultStore, VAULT_STORE } from '@vault-pii/nest-encryption';
 import type { MeDto } from '../src/me/me.controller';
 import { bearer } from './support/auth-client';
 import {

@@ -6,7 +6,7 @@ import request, { Response } from 'supertest';
 import { ContactsService } from '../src/contacts/contacts.service';
 import { PdfRenderPool } from '../src/documents/pdf-render-pool';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
-import { redisSkipReason } from '../src/key-vault/testing/redis-probe';
+import { redisSkipReason } from '@vault-pii/nest-encryption/testing';
 import {
   bearer,
   login,

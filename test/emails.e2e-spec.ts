@@ -13,9 +13,9 @@ import type {
 import {
   computeBlindIndex,
   deriveBlindIndexKey,
-} from '../src/crypto/blind-index';
+} from '@vault-pii/nest-encryption/crypto';
 import { legacyNormalizeEmail } from '../src/crypto/email-address';
-import { KeyContext } from '../src/key-vault/key-context';
+import { KeyContext } from '@vault-pii/nest-encryption';
 import {
   bearer,
   LoggedInUser,

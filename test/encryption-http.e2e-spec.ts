@@ -5,10 +5,11 @@ import request from 'supertest';
 import { Public } from '../src/common/auth/public.decorator';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { Repository } from 'typeorm';
-import { generateDataKey } from '../src/crypto/data-key';
-import { OWASP_MINIMUM_ARGON2_PARAMS } from '../src/crypto/kdf';
-import { KeyContext } from '../src/key-vault/key-context';
-import { Keyring } from '../src/key-vault/keyring';
+import {
+  generateDataKey,
+  OWASP_MINIMUM_ARGON2_PARAMS,
+} from '@vault-pii/nest-encryption/crypto';
+import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
 import { UserDataKey } from '../src/users/user-data-key.entity';
 import { User } from '../src/users/user.entity';
 import { bodyOf } from './support/http-body';

@@ -1,6 +1,7 @@
 // HTTP e2e tests against real PostgreSQL: DATABASE_URL's server, or an embedded one that
 // support/global-setup.ts starts. Each test file creates (and drops) its own database.
 const {
+  moduleNameMapper,
   transform,
   transformIgnorePatterns,
 } = require('./support/jest-transform');
@@ -9,6 +10,7 @@ module.exports = {
   rootDir: '.',
   testRegex: '.*\\.(e2e|integration)-spec\\.ts$',
   moduleFileExtensions: ['js', 'json', 'ts'],
+  moduleNameMapper,
   transform,
   transformIgnorePatterns,
   testEnvironment: 'node',

@@ -4,14 +4,15 @@ import request from 'supertest';
 import { PasswordKdf } from '../src/auth/kdf/password-kdf';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { ServerKeys } from '../src/config/server-keys';
-import { AeadAlgorithm } from '../src/crypto/aead';
-import { unwrapDataKey, wrapDataKey } from '../src/crypto/data-key';
 import {
+  AeadAlgorithm,
+  unwrapDataKey,
+  wrapDataKey,
   Argon2Params,
   derivePasswordMasterKey,
   splitPasswordMasterKey,
-} from '../src/crypto/kdf';
-import { zeroBuffer } from '../src/crypto/secure-memory';
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
 import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
 import type { ProfileDto } from '../src/profile/dto/profile.dto';
 import {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
-import { secureMemoryStatus } from '../src/crypto/secure-memory';
+import { secureMemoryStatus } from '@vault-pii/nest-encryption/crypto';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
 import type { MeDto } from '../src/me/me.controller';
 import { AppProcess, startAppProcess } from './support/app-process';

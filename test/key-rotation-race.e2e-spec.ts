@@ -10,10 +10,12 @@ import type {
   ContactDto,
   ContactPageDto,
 } from '../src/contacts/dto/contact.dto';
-import { RotationInProgressError } from '../src/encrypted-column/encrypted-column.errors';
-import { EncryptedWriteOutsideTransactionError } from '../src/encrypted-column/key-version-guard';
-import { KeyContext } from '../src/key-vault/key-context';
-import type { Keyring } from '../src/key-vault/keyring';
+import {
+  RotationInProgressError,
+  EncryptedWriteOutsideTransactionError,
+  KeyContext,
+  type Keyring,
+} from '@vault-pii/nest-encryption';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { unlockKeyring } from './support/key-rotation-seed';

@@ -9,11 +9,11 @@ import {
   Argon2Params,
   derivePasswordMasterKey,
   splitPasswordMasterKey,
-} from '../src/crypto/kdf';
-import { unwrapDataKey } from '../src/crypto/data-key';
+  unwrapDataKey,
+} from '@vault-pii/nest-encryption/crypto';
 import { deriveServerSecrets } from '../src/crypto/server-secrets';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
-import { deriveSessionKey } from '../src/key-vault/session-key';
+import { deriveSessionKey } from '@vault-pii/nest-encryption';
 import {
   AppInstance,
   instanceLogs,

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 import { ensureBuild, PROJECT_ROOT } from './support/built-app';
 import { runningProcesses } from './support/processes';
 import { waitUntil } from './support/wait-until';

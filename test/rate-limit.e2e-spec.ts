@@ -6,7 +6,7 @@ import { AccountKeysService } from '../src/auth/account-keys.service';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { UsersService } from '../src/users/users.service';
-import { redisSkipReason } from '../src/key-vault/testing/redis-probe';
+import { redisSkipReason } from '@vault-pii/nest-encryption/testing';
 import { STRONG_PASSWORD } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { createTestApp, TestApp } from './support/test-app';

@@ -9,7 +9,7 @@ import {
   SessionPurgeReport,
   SessionPurgeService,
 } from '../src/auth/sessions/session-purge.service';
-import { VAULT_STORE, type VaultStore } from '../src/key-vault/vault-store';
+import { VAULT_STORE, type VaultStore } from '@vault-pii/nest-encryption';
 import {
   bearer,
   login,

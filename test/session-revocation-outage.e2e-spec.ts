@@ -1,7 +1,7 @@
 import request from 'supertest';
 import type { TokenPairDto } from '../src/auth/dto/auth.dto';
 import { SessionService } from '../src/auth/sessions/session.service';
-import { VaultUnavailableError } from '../src/key-vault/key-vault.errors';
+import { VaultUnavailableError } from '@vault-pii/nest-encryption';
 import { bearer, login, registerAndLogin } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { expectProblem } from './support/problem-assertions';

@@ -1,4 +1,4 @@
-import { findFreePort } from '../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import request from 'supertest';
 import type { ContactDto } from '../src/contacts/dto/contact.dto';
-import { redisSkipReason } from '../src/key-vault/testing/redis-probe';
+import { redisSkipReason } from '@vault-pii/nest-encryption/testing';
 import { AppProcess, startAppProcess } from './support/app-process';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { stopApp } from './support/built-app';

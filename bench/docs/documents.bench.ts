@@ -12,12 +12,12 @@ import { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { loadAppConfig } from '../../src/config/app-config';
-import { generateDataKey } from '../../src/crypto/data-key';
 import {
+  generateDataKey,
   createDecryptStream,
   createEncryptStream,
   StreamAlgorithm,
-} from '../../src/crypto/stream-aead';
+} from '@vault-pii/nest-encryption/crypto';
 import { DocumentFiles } from '../../src/documents/document-files';
 import { BenchSection } from '../support/bench-context';
 import { interleave, renderTable, summaryCells } from '../support/stats';

@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { loadAppConfig } from '../../src/config/app-config';
-import { generateDataKey } from '../../src/crypto/data-key';
 import {
+  generateDataKey,
   createDecryptStream,
   createEncryptStream,
   StreamAlgorithm,
-} from '../../src/crypto/stream-aead';
+} from '@vault-pii/nest-encryption/crypto';
 import { DocumentFiles } from '../../src/documents/document-files';
 import { sourceStream } from './source-stream';
 

@@ -1,7 +1,7 @@
 /**
  * Login section (issue 6, docs/benchmarks.md#targets), against the compiled app in its own process.
  *
- * 1. KDF ratio: the raw argon2id rate — `derivePasswordMasterKey` (src/crypto/kdf.ts, the call
+ * 1. KDF ratio: the raw argon2id rate — `derivePasswordMasterKey` (library crypto/kdf.ts, the call
  *    the app makes: argon2id, then the HMAC of KDF version 2, a few µs) at the cost and version
  *    the app configures, with one call in flight per core (and, in
  *    the full run, also one per libuv threadpool thread: the better of the two is the baseline),
@@ -19,8 +19,10 @@ import { PasswordKdf } from '../../src/auth/kdf/password-kdf';
 import { threadpoolSize } from '../../src/auth/kdf/threadpool-priority';
 import { loadAppConfig } from '../../src/config/app-config';
 import { ServerKeys } from '../../src/config/server-keys';
-import { derivePasswordMasterKey } from '../../src/crypto/kdf';
-import { zeroBuffer } from '../../src/crypto/secure-memory';
+import {
+  derivePasswordMasterKey,
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
 import { BenchSection } from '../support/bench-context';
 import {
   interleave,

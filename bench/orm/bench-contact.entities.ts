@@ -13,7 +13,7 @@ import {
   PrimaryGeneratedColumn,
   ValueTransformer,
 } from 'typeorm';
-import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
+import { EncryptedColumn } from '@vault-pii/nest-encryption';
 
 export class BenchContact {
   declare id: string;

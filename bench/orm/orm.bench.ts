@@ -12,10 +12,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DataSource, DataSourceOptions, Repository } from 'typeorm';
-import { AeadAlgorithm } from '../../src/crypto/aead';
-import { installEncryptedColumns } from '../../src/encrypted-column/install-encrypted-columns';
-import { KeyContext } from '../../src/key-vault/key-context';
-import { Keyring } from '../../src/key-vault/keyring';
+import { AeadAlgorithm } from '@vault-pii/nest-encryption/crypto';
+import {
+  installEncryptedColumns,
+  KeyContext,
+  Keyring,
+} from '@vault-pii/nest-encryption';
 import { BenchSection } from '../support/bench-context';
 import {
   interleave,

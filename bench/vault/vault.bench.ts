@@ -5,13 +5,15 @@
  * hex of the session id, a UUID user id, a 16-byte client share).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { generateDataKey } from '../../src/crypto/data-key';
-import { Keyring } from '../../src/key-vault/keyring';
-import { SessionKeyVault } from '../../src/key-vault/session-key-vault';
-import { MemoryVaultStore } from '../../src/key-vault/stores/memory-vault-store';
-import { RedisVaultStore } from '../../src/key-vault/stores/redis-vault-store';
-import type { VaultSession } from '../../src/key-vault/vault-entry';
-import type { VaultStore } from '../../src/key-vault/vault-store';
+import { generateDataKey } from '@vault-pii/nest-encryption/crypto';
+import {
+  Keyring,
+  SessionKeyVault,
+  MemoryVaultStore,
+  createRedisVaultStore,
+  type VaultSession,
+  type VaultStore,
+} from '@vault-pii/nest-encryption';
 import { BenchSection } from '../support/bench-context';
 import {
   renderTable,
@@ -43,7 +45,7 @@ export const runVaultBench: BenchSection = async (context) => {
   );
   rows.push(['memory', ...summaryCells(memory, 2)]);
   if (context.redisUrl) {
-    const redis = new RedisVaultStore({
+    const redis = await createRedisVaultStore({
       url: context.redisUrl,
       keyPrefix: `bench:${randomUUID()}:`,
       commandTimeoutMs: 1000,

@@ -4,10 +4,11 @@ import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { PG_UNIQUE_VIOLATION } from '../database/plain-sql';
 import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { ServiceBusyError } from '../common/problem/too-many-requests.error';
-import { InvalidCryptoInputError } from '../crypto/errors';
-import { zeroBuffer } from '../crypto/secure-memory';
-import { KeyContext } from '../key-vault/key-context';
-import { Keyring } from '../key-vault/keyring';
+import {
+  InvalidCryptoInputError,
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
+import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';

@@ -8,7 +8,7 @@ import {
   derivePasswordMasterKey,
   generateSalt,
   splitPasswordMasterKey,
-} from '../crypto/kdf';
+} from '@vault-pii/nest-encryption/crypto';
 import { deriveServerSecrets } from '../crypto/server-secrets';
 import { AccountKeysService } from './account-keys.service';
 import { PasswordKdf } from './kdf/password-kdf';

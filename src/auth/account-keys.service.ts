@@ -2,15 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { ServerKeys } from '../config/server-keys';
-import { AeadAlgorithm } from '../crypto/aead';
 import {
+  AeadAlgorithm,
   DataKeyWrapContext,
   generateDataKey,
   unwrapDataKey,
   wrapDataKey,
-} from '../crypto/data-key';
-import { CryptoError } from '../crypto/errors';
-import {
+  CryptoError,
   Argon2Params,
   CURRENT_PASSWORD_KDF_VERSION,
   generateSalt,
@@ -18,13 +16,11 @@ import {
   PasswordKdfVersion,
   splitPasswordMasterKey,
   verifiersMatch,
-} from '../crypto/kdf';
-import {
   deriveRecoveryKek,
   generateRecoveryCode,
-} from '../crypto/recovery-code';
-import { zeroBuffer } from '../crypto/secure-memory';
-import { Keyring } from '../key-vault/keyring';
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
+import { Keyring } from '@vault-pii/nest-encryption';
 import type { UserDataKey } from '../users/user-data-key.entity';
 import type { User } from '../users/user.entity';
 import { PasswordKdf } from './kdf/password-kdf';

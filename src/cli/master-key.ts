@@ -18,7 +18,7 @@ import {
   MASTER_KEY_BYTES,
   readBase64MasterKey,
 } from '../config/master-key';
-import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
+import { secureAlloc, zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import {
   Pkcs11Settings,
   Pkcs11SettingError,

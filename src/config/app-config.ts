@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
-import { zeroBuffer } from '../crypto/secure-memory';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { parseByteSize } from './byte-size';
 import { parseDurationSeconds } from './duration';
 import {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { isSecureBuffer, zeroBuffer } from '../crypto/secure-memory';
+import { isSecureBuffer, zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { decodeBase64Secret, encodeBase64Secret } from './base64-bytes';
 
 const ascii = (text: string) => Buffer.from(text, 'latin1');

@@ -1,4 +1,4 @@
-import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
+import { secureAlloc, zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 
 /**
  * Standard base64 (RFC 4648 §4, with padding) from bytes to bytes, for keys that must never

@@ -8,7 +8,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isSecureBuffer, zeroBuffer } from '../crypto/secure-memory';
+import { isSecureBuffer, zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import {
   masterKeySettingProblems,
   MasterKeyResolution,

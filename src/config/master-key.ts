@@ -9,7 +9,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { secureAlloc, zeroBuffer } from '../crypto/secure-memory';
+import { secureAlloc, zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import {
   describeFsError,
   pkcs11SettingProblems,

@@ -1,7 +1,7 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import type { ServerSecrets } from '../crypto/server-secrets';
-import { zeroBuffer } from '../crypto/secure-memory';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { AppConfig } from './app-config';
 
 /**

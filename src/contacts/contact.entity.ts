@@ -9,10 +9,9 @@ import {
   UpdateDateColumn,
   type Relation,
 } from 'typeorm';
-import { normalizePhone } from '../crypto/blind-index';
+import { normalizePhone } from '@vault-pii/nest-encryption/crypto';
 import { emailIndexForm, legacyEmailIndexForm } from '../crypto/email-address';
-import { BlindIndex } from '../encrypted-column/blind-index';
-import { EncryptedColumn } from '../encrypted-column/encrypted-column';
+import { BlindIndex, EncryptedColumn } from '@vault-pii/nest-encryption';
 import { User } from '../users/user.entity';
 
 /** An address-book entry: every field encrypted, email and phone searchable by per-user blind index. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { computeBlindIndex } from './blind-index';
+import { computeBlindIndex } from '@vault-pii/nest-encryption/crypto';
 import {
   EMAIL_MAX_LENGTH,
   emailIndexForm,

@@ -1,6 +1,8 @@
 import { hkdfSync } from 'node:crypto';
-import { InvalidCryptoInputError } from './errors';
-import { isSecureBuffer } from './secure-memory';
+import {
+  InvalidCryptoInputError,
+  isSecureBuffer,
+} from '@vault-pii/nest-encryption/crypto';
 import { deriveServerSecrets } from './server-secrets';
 
 const MASTER = Buffer.from(Array.from({ length: 32 }, (_, i) => i));

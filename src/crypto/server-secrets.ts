@@ -1,7 +1,9 @@
 import { createSecretKey, KeyObject } from 'node:crypto';
-import { InvalidCryptoInputError } from './errors';
-import { hkdfSha256 } from './kdf';
-import { zeroBuffer } from './secure-memory';
+import {
+  InvalidCryptoInputError,
+  hkdfSha256,
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
 
 /**
  * Every server secret, each derived from the master key with its own HKDF label

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AppConfig } from '../config/app-config';
-import { generateDataKey } from '../crypto/data-key';
 import {
+  generateDataKey,
   AuthenticationFailedError,
   UnknownKeyVersionError,
-} from '../crypto/errors';
-import { readStreamHeader, StreamAlgorithm } from '../crypto/stream-aead';
-import { Keyring } from '../key-vault/keyring';
+  readStreamHeader,
+  StreamAlgorithm,
+} from '@vault-pii/nest-encryption/crypto';
+import { Keyring } from '@vault-pii/nest-encryption';
 import { DocumentCipher } from './document-cipher';
 
 const OWNER = '3f0c7c2e-5d2a-4d8e-9a41-0c6a1b2f7e11';

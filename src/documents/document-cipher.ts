@@ -5,8 +5,8 @@ import {
   createDecryptStream,
   createEncryptStream,
   StreamAlgorithm,
-} from '../crypto/stream-aead';
-import type { Keyring } from '../key-vault/keyring';
+} from '@vault-pii/nest-encryption/crypto';
+import type { Keyring } from '@vault-pii/nest-encryption';
 
 /**
  * The streaming AEAD of document files (docs/documents.md#file-format): each file sealed under the

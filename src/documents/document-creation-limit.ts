@@ -6,7 +6,7 @@ import {
 } from '../auth/rate-limit/attempt-counters';
 import { RateLimitKeys } from '../auth/rate-limit/rate-limit-keys';
 import { RateLimitRedis } from '../auth/rate-limit/rate-limit-redis';
-import { StoreOutageLog } from '../common/redis/store-outage-log';
+import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 import {
   ServiceBusyError,
   TooManyRequestsError,

@@ -15,7 +15,7 @@ import {
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StoreOutageLog } from '../common/redis/store-outage-log';
+import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 import { AppConfig } from '../config/app-config';
 import { StorageUnavailableError } from './storage-unavailable.error';
 

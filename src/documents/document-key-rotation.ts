@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import { readStreamHeader, STREAM_HEADER_BYTES } from '../crypto/stream-aead';
-import type { Keyring } from '../key-vault/keyring';
+import {
+  readStreamHeader,
+  STREAM_HEADER_BYTES,
+} from '@vault-pii/nest-encryption/crypto';
+import type { Keyring } from '@vault-pii/nest-encryption';
 import { DocumentCipher } from './document-cipher';
 import { DocumentFiles } from './document-files';
 import { StoredDocument } from './document.entity';

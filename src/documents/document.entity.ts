@@ -8,7 +8,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { EncryptedColumn } from '../encrypted-column/encrypted-column';
+import { EncryptedColumn } from '@vault-pii/nest-encryption';
 import { User } from '../users/user.entity';
 
 export const DOCUMENT_KINDS = ['profile-summary'] as const;

@@ -13,13 +13,13 @@ import { NotFoundError } from '../common/problem/not-found.error';
 import { describeUnexpectedError } from '../common/problem/problem-details.filter';
 import { AppConfig } from '../config/app-config';
 import { ContactsService } from '../contacts/contacts.service';
-import { CryptoError } from '../crypto/errors';
+import { CryptoError } from '@vault-pii/nest-encryption/crypto';
 import {
   DataIntegrityError,
   RotationInProgressError,
-} from '../encrypted-column/encrypted-column.errors';
-import { KeyContext } from '../key-vault/key-context';
-import type { Keyring } from '../key-vault/keyring';
+  KeyContext,
+  type Keyring,
+} from '@vault-pii/nest-encryption';
 import { ProfileService } from '../profile/profile.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';

@@ -8,7 +8,7 @@ import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { AppMetrics } from '../common/metrics/app-metrics';
 import { DomainError } from '../common/problem/domain-error';
 import { DocumentFiles } from '../documents/document-files';
-import { SessionKeyVault } from '../key-vault/session-key-vault';
+import { SessionKeyVault } from '@vault-pii/nest-encryption';
 import { HealthStatusDto } from './health-status.dto';
 import { KeyMemoryCheck } from './key-memory.check';
 

@@ -3,7 +3,7 @@ import { AppConfig } from '../config/app-config';
 import {
   secureMemoryLocked,
   secureMemoryStatus,
-} from '../crypto/secure-memory';
+} from '@vault-pii/nest-encryption/crypto';
 
 export type KeyMemoryState = 'locked' | 'unlocked';
 

@@ -9,7 +9,7 @@ import {
   secureAlloc,
   secureMemoryStatus,
   zeroBuffer,
-} from '../crypto/secure-memory';
+} from '@vault-pii/nest-encryption/crypto';
 import { Pkcs11Settings, Pkcs11SettingError } from './pkcs11-settings';
 import {
   MechanismRefusedError,

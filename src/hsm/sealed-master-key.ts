@@ -7,7 +7,11 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { secureAlloc, secureCopy, zeroBuffer } from '../crypto/secure-memory';
+import {
+  secureAlloc,
+  secureCopy,
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
 import {
   describeFsError,
   Pkcs11Settings,

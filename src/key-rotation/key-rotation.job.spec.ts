@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { Keyring } from '../key-vault/keyring';
-import type {
-  KeyringUnlocked,
-  SessionKeyVault,
-} from '../key-vault/session-key-vault';
-import type { VaultSession } from '../key-vault/vault-entry';
+import {
+  Keyring,
+  type KeyringUnlocked,
+  type SessionKeyVault,
+  type VaultSession,
+} from '@vault-pii/nest-encryption';
 import { KeyRotationJob } from './key-rotation.job';
 import type { KeyRotationRunner } from './key-rotation.runner';
 

@@ -5,14 +5,14 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { zeroBuffer } from '../crypto/secure-memory';
-import type { Keyring } from '../key-vault/keyring';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import {
+  type Keyring,
   KeyringUnlocked,
   SessionKeyVault,
-} from '../key-vault/session-key-vault';
-import type { VaultSession } from '../key-vault/vault-entry';
-import type { EncryptedEntity } from './encrypted-entity-catalog';
+  type VaultSession,
+  type EncryptedEntity,
+} from '@vault-pii/nest-encryption';
 import { KeyRotationRunner, RotationReport } from './key-rotation.runner';
 
 /** After a failed run, requests of that user do not restart it sooner than this. */

@@ -4,16 +4,18 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { AppMetrics } from '../common/metrics/app-metrics';
 import { advisoryLockKey } from '../database/advisory-lock-key';
 import { DocumentKeyRotation } from '../documents/document-key-rotation';
-import { BlindIndexes } from '../encrypted-column/blind-index';
-import { KeyContext } from '../key-vault/key-context';
-import type { Keyring } from '../key-vault/keyring';
-import { SessionKeyVault } from '../key-vault/session-key-vault';
-import type { VaultSession } from '../key-vault/vault-entry';
 import {
+  BlindIndexes,
+  KeyContext,
+  type Keyring,
+  SessionKeyVault,
+  type VaultSession,
   discoverEncryptedEntities,
   EncryptedEntity,
-} from './encrypted-entity-catalog';
-import { keyVersionBytes, RotationSql, rotationSqlFor } from './rotation-sql';
+  keyVersionBytes,
+  RotationSql,
+  rotationSqlFor,
+} from '@vault-pii/nest-encryption';
 
 /** Rows re-encrypted per transaction: small enough to keep locks short and memory flat. */
 export const ROTATION_BATCH_ROWS = 500;

@@ -10,13 +10,13 @@ import {
 } from '../auth/auth.errors';
 import type { AuthenticatedSession } from '../common/auth/authenticated-session';
 import { SessionService } from '../auth/sessions/session.service';
-import { zeroBuffer } from '../crypto/secure-memory';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
-import { RotationInProgressError } from '../encrypted-column/encrypted-column.errors';
+import { RotationInProgressError } from '@vault-pii/nest-encryption';
 import { KeyRotationJob } from './key-rotation.job';
 
 /**

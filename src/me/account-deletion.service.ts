@@ -3,7 +3,7 @@ import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { InvalidCredentialsError } from '../auth/auth.errors';
 import { CredentialCheckService } from '../auth/credential-check.service';
 import { SessionService } from '../auth/sessions/session.service';
-import { zeroBuffer } from '../crypto/secure-memory';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { DocumentsService } from '../documents/documents.service';
 import { UsersService } from '../users/users.service';
 

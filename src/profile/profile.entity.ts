@@ -6,7 +6,7 @@ import {
   UpdateDateColumn,
   type Relation,
 } from 'typeorm';
-import { EncryptedColumn } from '../encrypted-column/encrypted-column';
+import { EncryptedColumn } from '@vault-pii/nest-encryption';
 import { User } from '../users/user.entity';
 
 /**

@@ -8,10 +8,12 @@ import {
   VersionColumn,
 } from 'typeorm';
 import { emailIndexForm, legacyEmailIndexForm } from '../crypto/email-address';
-import type { Argon2Params } from '../crypto/kdf';
-import { BlindIndex } from '../encrypted-column/blind-index';
-import { EncryptedColumn } from '../encrypted-column/encrypted-column';
-import { EncryptionOwner } from '../encrypted-column/encryption-owner';
+import type { Argon2Params } from '@vault-pii/nest-encryption/crypto';
+import {
+  BlindIndex,
+  EncryptedColumn,
+  EncryptionOwner,
+} from '@vault-pii/nest-encryption';
 import { UserDataKey } from './user-data-key.entity';
 
 /**

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityMetadata, FindOptionsSelect, In, Repository } from 'typeorm';
 import { columnName, PG_UNIQUE_VIOLATION } from '../database/plain-sql';
-import { BlindIndexes } from '../encrypted-column/blind-index';
+import { BlindIndexes } from '@vault-pii/nest-encryption';
 import { UserDataKey } from './user-data-key.entity';
 import { User } from './user.entity';
 

@@ -11,7 +11,7 @@ import {
   createDecryptStream,
   createEncryptStream,
   StreamAlgorithm,
-} from '../../src/crypto/stream-aead';
+} from '@vault-pii/nest-encryption/crypto';
 import { DocumentFiles } from '../../src/documents/document-files';
 
 const TOTAL_BYTES = 50 * 1024 * 1024;

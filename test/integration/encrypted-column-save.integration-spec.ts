@@ -8,21 +8,23 @@ import {
   LogMessage,
   PrimaryGeneratedColumn,
 } from 'typeorm';
-import * as aead from '../../src/crypto/aead';
+import * as aead from '@vault-pii/nest-encryption/crypto';
 import { emailIndexForm } from '../../src/crypto/email-address';
-import { generateDataKey } from '../../src/crypto/data-key';
-import { BlindIndex } from '../../src/encrypted-column/blind-index';
-import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
-import { KeyContext } from '../../src/key-vault/key-context';
-import { Keyring } from '../../src/key-vault/keyring';
+import { generateDataKey } from '@vault-pii/nest-encryption/crypto';
+import {
+  BlindIndex,
+  EncryptedColumn,
+  KeyContext,
+  Keyring,
+} from '@vault-pii/nest-encryption';
 import { openEncryptedDataSource } from '../support/encrypted-data-source';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
 // Counts seal() calls by wrapping the real one (ES module exports cannot be reassigned by spyOn).
-jest.mock('../../src/crypto/aead', () => {
-  const actual = jest.requireActual<typeof import('../../src/crypto/aead')>(
-    '../../src/crypto/aead',
-  );
+jest.mock('@vault-pii/nest-encryption/crypto', () => {
+  const actual = jest.requireActual<
+    typeof import('@vault-pii/nest-encryption/crypto')
+  >('@vault-pii/nest-encryption/crypto');
   return { ...actual, seal: jest.fn(actual.seal) };
 });
 

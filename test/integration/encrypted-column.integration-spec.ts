@@ -6,19 +6,20 @@ import {
   In,
   PrimaryGeneratedColumn,
 } from 'typeorm';
-import { AeadAlgorithm, readEnvelopeHeader } from '../../src/crypto/aead';
+import {
+  AeadAlgorithm,
+  readEnvelopeHeader,
+  generateDataKey,
+} from '@vault-pii/nest-encryption/crypto';
 import { emailIndexForm } from '../../src/crypto/email-address';
-import { generateDataKey } from '../../src/crypto/data-key';
 import {
   BlindIndex,
   BlindIndexes,
-} from '../../src/encrypted-column/blind-index';
-import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
-import {
+  EncryptedColumn,
   DataIntegrityError,
   EncryptedColumnQueryError,
-} from '../../src/encrypted-column/encrypted-column.errors';
-import { KeyUnavailableError } from '../../src/key-vault/key-vault.errors';
+  KeyUnavailableError,
+} from '@vault-pii/nest-encryption';
 import {
   openEncryptedDataSource,
   withKeyring,

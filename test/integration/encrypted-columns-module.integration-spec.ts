@@ -9,26 +9,25 @@ import {
   PrimaryColumn,
   PrimaryGeneratedColumn,
 } from 'typeorm';
-import { AeadAlgorithm, readEnvelopeHeader } from '../../src/crypto/aead';
-import { computeBlindIndex } from '../../src/crypto/blind-index';
+import {
+  AeadAlgorithm,
+  readEnvelopeHeader,
+  computeBlindIndex,
+  generateDataKey,
+} from '@vault-pii/nest-encryption/crypto';
 import { emailIndexForm } from '../../src/crypto/email-address';
-import { generateDataKey } from '../../src/crypto/data-key';
 import {
   BlindIndex,
   BlindIndexes,
-} from '../../src/encrypted-column/blind-index';
-import { EncryptedColumn } from '../../src/encrypted-column/encrypted-column';
-import {
+  EncryptedColumn,
   RotationInProgressError,
   UnboundEncryptedColumnError,
-} from '../../src/encrypted-column/encrypted-column.errors';
-import { EncryptedColumnsModule } from '../../src/encrypted-column/encrypted-columns.module';
-import { EncryptedColumnsOptions } from '../../src/encrypted-column/encrypted-columns.options';
-import { installEncryptedColumns } from '../../src/encrypted-column/install-encrypted-columns';
-import {
+  EncryptedColumnsModule,
+  EncryptedColumnsOptions,
+  installEncryptedColumns,
   EncryptedWriteOutsideTransactionError,
   KeyVersionWriteGuard,
-} from '../../src/encrypted-column/key-version-guard';
+} from '@vault-pii/nest-encryption';
 import { KeyOwner, withKeyring } from '../support/encrypted-data-source';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 

@@ -2,6 +2,7 @@
 // app process, load, faults, a fuzzer and a soak. Not part of npm test (test/jest-e2e.config.js
 // matches *.e2e-spec.ts and *.integration-spec.ts only). docs/operations.md#reliability-suite
 const {
+  moduleNameMapper,
   transform,
   transformIgnorePatterns,
 } = require('../support/jest-transform');
@@ -10,6 +11,7 @@ module.exports = {
   rootDir: '.',
   testRegex: '.*\\.reliability-spec\\.ts$',
   moduleFileExtensions: ['js', 'json', 'ts'],
+  moduleNameMapper,
   transform,
   transformIgnorePatterns,
   testEnvironment: 'node',

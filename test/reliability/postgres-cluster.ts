@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { childEnvironment } from '../../src/database/embedded-postgres';
-import { findFreePort } from '../../src/common/net/find-free-port';
+import { childEnvironment } from '@vault-pii/nest-encryption/embedded-postgres';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 
 const execFileAsync = promisify(execFile);
 
@@ -14,7 +14,7 @@ const execFileAsync = promisify(execFile);
  * stopped as a crash would (`pg_ctl stop -m immediate`) and started again on the same port and
  * data directory. Binaries: `initdb`/`pg_ctl` from PATH, else the embedded-postgres package's.
  * As root, PostgreSQL's programs run in a user namespace mapped to `nobody` (it refuses root),
- * as `src/database/embedded-postgres.ts` does.
+ * as `@vault-pii/nest-encryption/embedded-postgres` does.
  */
 export class PostgresCluster {
   private readonly pgdata: string;

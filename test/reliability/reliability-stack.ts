@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 import { AppProcess, startAppProcess } from '../support/app-process';
 import { waitUntil } from '../support/wait-until';
 import { RedisServerProcess } from '../support/redis-server-process';

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
+import { ensureLibraryBuild } from './library-build';
 
 const PROJECT_ROOT = join(__dirname, '..', '..');
 
@@ -15,7 +16,8 @@ export interface AppProcess {
 
 /**
  * The real entry point (`src/main.ts`) in its own process, as `npm start` runs it but without
- * the build step. Only the given variables (plus PATH/HOME) reach it: no DATABASE_URL leaks in.
+ * the app's build step (the encryption library it loads is rebuilt when stale). Only the given
+ * variables (plus PATH/HOME) reach it: no DATABASE_URL leaks in.
  * `wrapper` is a command line that runs it (e.g. `prlimit --memlock=0:0`); `nodeArgs` go to node
  * before the entry point (e.g. `-r` a preload).
  */
@@ -24,6 +26,7 @@ export async function startAppProcess(
   wrapper: readonly string[] = [],
   nodeArgs: readonly string[] = [],
 ): Promise<AppProcess> {
+  ensureLibraryBuild('javascript');
   const port =
     env.PORT && /^\d+$/.test(env.PORT)
       ? Number(env.PORT)

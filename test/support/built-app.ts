@@ -1,30 +1,21 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 import { AppProcess, watchAppProcess } from './app-process';
+import { ensureLibraryBuild, newestSourceTime } from './library-build';
 
 export const PROJECT_ROOT = join(__dirname, '..', '..');
 export const DIST_DIR = join(PROJECT_ROOT, 'dist');
 const DIST_MAIN = join(DIST_DIR, 'main.js');
 
-/** Newest modification time of the compiled sources (src/**, without specs and test helpers). */
-function newestSourceTime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSourceTime(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
-      newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
 /**
  * `npm run build` unless dist/main.js is newer than every source file; resolves with what it did
- * (the compiled app is what production runs: `node dist/main.js`).
+ * (the compiled app is what production runs: `node dist/main.js`). The encryption library it
+ * loads is rebuilt first when stale, with the declarations the app's build checks against.
  */
 export function ensureBuild(): 'reused' | 'built' {
+  ensureLibraryBuild('declarations');
   const sources = Math.max(
     newestSourceTime(join(PROJECT_ROOT, 'src')),
     statSync(join(PROJECT_ROOT, 'tsconfig.build.json')).mtimeMs,

@@ -7,7 +7,7 @@
  * printed is text, not the bytes searched for.
  */
 import sodium from 'sodium-native';
-import { secureAlloc } from '../../src/crypto/secure-memory';
+import { secureAlloc } from '@vault-pii/nest-encryption/crypto';
 
 const ordinary = Buffer.alloc(32);
 sodium.randombytes_buf(ordinary);

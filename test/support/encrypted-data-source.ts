@@ -1,10 +1,12 @@
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { AeadAlgorithm } from '../../src/crypto/aead';
-import { BlindIndexes } from '../../src/encrypted-column/blind-index';
-import { EncryptedColumnsOptions } from '../../src/encrypted-column/encrypted-columns.options';
-import { installEncryptedColumns } from '../../src/encrypted-column/install-encrypted-columns';
-import { KeyContext } from '../../src/key-vault/key-context';
-import { Keyring } from '../../src/key-vault/keyring';
+import { AeadAlgorithm } from '@vault-pii/nest-encryption/crypto';
+import {
+  BlindIndexes,
+  EncryptedColumnsOptions,
+  installEncryptedColumns,
+  KeyContext,
+  Keyring,
+} from '@vault-pii/nest-encryption';
 
 type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 

@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedPostgres } from '../../src/database/embedded-postgres';
+import type { EmbeddedPostgres } from '@vault-pii/nest-encryption/embedded-postgres';
+import { ensureLibraryBuild } from './library-build';
 
 declare global {
   var __E2E_EMBEDDED_POSTGRES__:
@@ -14,6 +15,11 @@ declare global {
  * Test files then create their own databases on it (support/test-database.ts).
  */
 export default async function globalSetup(): Promise<void> {
+  // The processes tests start load the encryption library's build: current before any starts.
+  if (ensureLibraryBuild('javascript') === 'built')
+    process.stdout.write(
+      '\ne2e: encryption library rebuilt (its sources changed)\n',
+    );
   if (process.env.DATABASE_URL) {
     const { host } = new URL(process.env.DATABASE_URL);
     process.stdout.write(
@@ -21,6 +27,10 @@ export default async function globalSetup(): Promise<void> {
     );
     return;
   }
+  // Loaded only now: Jest's global setup runs outside its module registry (no moduleNameMapper),
+  // so this is the library's build, just brought up to date.
+  const { EmbeddedPostgres } =
+    await import('@vault-pii/nest-encryption/embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'e2e-postgres-'));
   const started = Date.now();
   const server = await EmbeddedPostgres.start({

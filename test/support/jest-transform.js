@@ -30,7 +30,25 @@ const esmOnlyPackages = [
   'uint8array-extras/',
 ];
 
+// The encryption library (packages/nest-encryption) from its TypeScript sources, through its
+// public entries only: tests never wait for its build, and every import of it in one test file
+// reaches the same modules (one KeyContext, one set of TypeORM patches). Processes that tests
+// start run its build instead (support/library-build.ts keeps that current).
+const librarySources = join(
+  __dirname,
+  '..',
+  '..',
+  'packages',
+  'nest-encryption',
+  'src',
+);
+
 module.exports = {
+  moduleNameMapper: {
+    '^@vault-pii/nest-encryption$': join(librarySources, 'index.ts'),
+    '^@vault-pii/nest-encryption/(crypto|testing|embedded-postgres|redis)$':
+      join(librarySources, '$1', 'index.ts'),
+  },
   transform: {
     '^.+\\.ts$': ['@swc/jest', { ...typescriptOptions, swcrc: false }],
     '^.+\\.js$': ['@swc/jest', { ...ecmascriptOptions, swcrc: false }],

@@ -1,8 +1,7 @@
 import { DataSource } from 'typeorm';
 import { AccountKeysService } from '../../src/auth/account-keys.service';
 import { Contact } from '../../src/contacts/contact.entity';
-import { KeyContext } from '../../src/key-vault/key-context';
-import { Keyring } from '../../src/key-vault/keyring';
+import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
 import { UserDataKey } from '../../src/users/user-data-key.entity';
 import { User } from '../../src/users/user.entity';
 import type { TestApp } from './test-app';

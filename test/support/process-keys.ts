@@ -1,18 +1,18 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deriveBlindIndexKey } from '../../src/crypto/blind-index';
-import { unwrapDataKey } from '../../src/crypto/data-key';
 import {
+  deriveBlindIndexKey,
+  unwrapDataKey,
   Argon2Params,
   derivePasswordMasterKey,
   hkdfSha256,
   PasswordKdfSecrets,
   passwordKdfVersion,
-} from '../../src/crypto/kdf';
-import { deriveRecoveryKek } from '../../src/crypto/recovery-code';
+  deriveRecoveryKek,
+} from '@vault-pii/nest-encryption/crypto';
 import { deriveServerSecrets } from '../../src/crypto/server-secrets';
-import { deriveSessionKey } from '../../src/key-vault/session-key';
+import { deriveSessionKey } from '@vault-pii/nest-encryption';
 import type { Needle } from './core-dump';
 import { decodeJwt } from './jwt-forge';
 import { withPgClient } from './test-database';
@@ -215,7 +215,7 @@ export async function readUserRow(
  * `documentsDir`). Call it at every point where a version may vanish (before a rotation's job
  * deletes the old one).
  *
- * The password keys follow the account's stored KDF version (`kdf_params.version`, src/crypto/kdf.ts):
+ * The password keys follow the account's stored KDF version (`kdf_params.version`, library crypto/kdf.ts):
  * - version 2: the argon2id output is listed apart, as an expected find ("harmless without the
  *   argon2-output key": argon2's reference code leaves it in the vector registers of the
  *   threadpool thread that ran it, and the `argon2` binding in a result vector it frees unwiped);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 
 /**
  * Why a test that needs its own `redis-server` cannot run here, or undefined when it can. In CI

@@ -9,7 +9,7 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 
 const PROJECT_ROOT = join(__dirname, '..', '..');
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { zeroBuffer } from '../../src/crypto/secure-memory';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import {
   Pkcs11SettingError,
   readPkcs11Settings,

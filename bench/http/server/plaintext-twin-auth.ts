@@ -11,12 +11,13 @@ import {
 } from '../../../src/auth/guards/jwt.strategy';
 import { TokenService } from '../../../src/auth/tokens/token.service';
 import { ServerKeys } from '../../../src/config/server-keys';
-import { zeroBuffer } from '../../../src/crypto/secure-memory';
+import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import {
   SessionLockedError,
   VaultUnavailableError,
-} from '../../../src/key-vault/key-vault.errors';
-import { VAULT_STORE, VaultStore } from '../../../src/key-vault/vault-store';
+  VAULT_STORE,
+  VaultStore,
+} from '@vault-pii/nest-encryption';
 
 const STRATEGY = 'jwt-plaintext-twin';
 

@@ -27,7 +27,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import ts from 'typescript';
-import { findFreePort } from '../../../src/common/net/find-free-port';
+import { findFreePort } from '@vault-pii/nest-encryption/testing';
 import type { BenchContext } from '../../support/bench-context';
 
 const ROOT = join(__dirname, '..', '..', '..');

@@ -1,6 +1,7 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import { EncryptionError } from '@vault-pii/nest-encryption';
 import { DomainError } from '../../common/problem/domain-error';
 import { InvalidTokenError } from '../auth.errors';
 import { IS_PUBLIC_ROUTE } from '../../common/auth/public.decorator';
@@ -27,7 +28,8 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
 
 /** passport's outcome as ours: our own errors (session locked, vault down) pass through; every other failure is one 401. */
 export function authenticatedOrThrow<T>(error: unknown, user: T): T {
-  if (error instanceof DomainError) throw error;
+  if (error instanceof DomainError || error instanceof EncryptionError)
+    throw error;
   if (error || !user) throw new InvalidTokenError();
   return user;
 }

@@ -3,8 +3,7 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { JwtPayload } from 'jsonwebtoken';
 import { Strategy, StrategyOptions } from 'passport-jwt';
 import { ServerKeys } from '../../config/server-keys';
-import { KeyContext } from '../../key-vault/key-context';
-import { SessionKeyVault } from '../../key-vault/session-key-vault';
+import { KeyContext, SessionKeyVault } from '@vault-pii/nest-encryption';
 import { InvalidTokenError } from '../auth.errors';
 import {
   ACCESS_TOKEN_TYPE,

@@ -3,11 +3,11 @@ import { sampleValue } from '../../common/metrics/testing/sample-value';
 import { ServiceBusyError } from '../../common/problem/too-many-requests.error';
 import type { AppConfig } from '../../config/app-config';
 import type { ServerKeys } from '../../config/server-keys';
-import { derivePasswordMasterKey } from '../../crypto/kdf';
+import { derivePasswordMasterKey } from '@vault-pii/nest-encryption/crypto';
 import { PasswordKdf } from './password-kdf';
 import { kdfConcurrency } from './threadpool-priority';
 
-jest.mock('../../crypto/kdf', () => ({
+jest.mock('@vault-pii/nest-encryption/crypto', () => ({
   derivePasswordMasterKey: jest.fn(),
 }));
 

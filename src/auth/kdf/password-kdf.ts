@@ -4,7 +4,10 @@ import { AppMetrics } from '../../common/metrics/app-metrics';
 import { ServiceBusyError } from '../../common/problem/too-many-requests.error';
 import { AppConfig } from '../../config/app-config';
 import { ServerKeys } from '../../config/server-keys';
-import { Argon2Params, derivePasswordMasterKey } from '../../crypto/kdf';
+import {
+  Argon2Params,
+  derivePasswordMasterKey,
+} from '@vault-pii/nest-encryption/crypto';
 import {
   ConcurrencyLimit,
   ConcurrencyLimitRefusedError,

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { FakeClock } from '../../key-vault/testing/fake-clock';
+import { FakeClock } from '@vault-pii/nest-encryption/testing';
 import { redactUrlPassword } from '../../config/app-config';
-import { probeRedisSync } from '../../key-vault/testing/redis-probe';
+import { probeRedisSync } from '@vault-pii/nest-encryption/testing';
 import {
   AttemptCounter,
   MemoryAttemptCounter,

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { StoreOutageLog } from '../../common/redis/store-outage-log';
+import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 
 type ThrottlerStorageRecord = Awaited<
   ReturnType<ThrottlerStorage['increment']>

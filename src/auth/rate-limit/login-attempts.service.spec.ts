@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
-import { FakeClock } from '../../key-vault/testing/fake-clock';
+import { FakeClock } from '@vault-pii/nest-encryption/testing';
 import { LoginLimiterUnavailableError } from '../auth.errors';
 import { AttemptCounter, MemoryAttemptCounter } from './attempt-counters';
 import { LoginAttemptsService } from './login-attempts.service';

@@ -3,7 +3,7 @@ import { TooManyRequestsError } from '../../common/problem/too-many-requests.err
 import { LoginLimiterUnavailableError } from '../auth.errors';
 import { AttemptCount, AttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';
-import { StoreOutageLog } from '../../common/redis/store-outage-log';
+import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 
 export interface LoginAttemptLimits {
   /** Failed logins an account may have per window; the next attempt answers 429. */

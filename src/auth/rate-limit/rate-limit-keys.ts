@@ -1,6 +1,9 @@
 import { normalizeIp } from '@nestjs/throttler';
 import { emailIndexForm } from '../../crypto/email-address';
-import { hmacSha256Into, SHA256_BYTES } from '../../crypto/hkdf';
+import {
+  hmacSha256Into,
+  SHA256_BYTES,
+} from '@vault-pii/nest-encryption/crypto';
 
 /**
  * One IPv6 client is a /64: the smallest prefix an ISP delegates to a subscriber (RFC 6177), so a

@@ -6,11 +6,11 @@ import {
 } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
-import { closeRedisConnection } from '../../common/redis/close-redis';
+import { closeRedisConnection } from '@vault-pii/nest-encryption/redis';
 import {
   createFailFastRedis,
   waitForRedisReady,
-} from '../../common/redis/fail-fast-redis';
+} from '@vault-pii/nest-encryption/redis';
 
 /** Every rate-limit key starts with this (after `REDIS_KEY_PREFIX`). */
 export const RATE_LIMIT_KEY_PREFIX = 'rate-limit:';

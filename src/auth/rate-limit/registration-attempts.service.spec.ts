@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
-import { FakeClock } from '../../key-vault/testing/fake-clock';
+import { FakeClock } from '@vault-pii/nest-encryption/testing';
 import { MemoryAttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';
 import { RegistrationAttemptsService } from './registration-attempts.service';

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { TooManyRequestsError } from '../../common/problem/too-many-requests.error';
 import { AttemptCount, AttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';
-import { StoreOutageLog } from '../../common/redis/store-outage-log';
+import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 
 export interface RegistrationLimits {
   /** `REGISTER_EMAIL_LIMIT`: register attempts per email address per window; the next is 429. */

@@ -8,9 +8,11 @@ import { PageQueryDto } from '../../common/pagination/page-query.dto';
 import { AppConfig } from '../../config/app-config';
 import { advisoryLockKey } from '../../database/advisory-lock-key';
 import { insertStatement } from '../../database/plain-sql';
-import { SessionLockedError } from '../../key-vault/key-vault.errors';
-import { Keyring } from '../../key-vault/keyring';
-import { SessionKeyVault } from '../../key-vault/session-key-vault';
+import {
+  SessionLockedError,
+  Keyring,
+  SessionKeyVault,
+} from '@vault-pii/nest-encryption';
 import { InvalidTokenError } from '../auth.errors';
 import { SessionPageDto } from '../dto/auth.dto';
 import { sha256, TokenService } from '../tokens/token.service';

@@ -1,6 +1,15 @@
+import type { EncryptionErrorCode } from '@vault-pii/nest-encryption';
+
+interface CatalogueEntry {
+  status: number;
+  title: string;
+}
+
 /**
  * Every machine-readable `code` a problem response can carry, with its HTTP status and title.
- * Services throw `DomainError`s that name a code; only the exception filter knows HTTP.
+ * Services throw `DomainError`s that name a code, the encryption library its `EncryptionError`s;
+ * only the exception filter knows HTTP. Every library code must be here (the `satisfies` below),
+ * so a code the library adds fails the typecheck until it is mapped.
  */
 export const ERROR_CATALOGUE = {
   bad_request: { status: 400, title: 'Bad request' },
@@ -56,7 +65,8 @@ export const ERROR_CATALOGUE = {
     status: 507,
     title: 'The document storage is full or not writable',
   },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies Record<string, CatalogueEntry> &
+  Record<EncryptionErrorCode, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 

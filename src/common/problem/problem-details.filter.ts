@@ -6,6 +6,7 @@ import {
   Logger,
   Optional,
 } from '@nestjs/common';
+import { EncryptionError } from '@vault-pii/nest-encryption';
 import type { Request, Response } from 'express';
 import {
   DATABASE_RETRY_AFTER_SECONDS,
@@ -135,6 +136,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         extensions: exception.extensions,
       };
     }
+    if (exception instanceof EncryptionError) {
+      return {
+        code: exception.code,
+        status: ERROR_CATALOGUE[exception.code].status,
+        detail: exception.detail,
+      };
+    }
     if (isDatabaseUnreachable(exception)) {
       return {
         code: 'database_unavailable',
@@ -243,7 +251,7 @@ function reasonOf(exception: unknown): string {
   return typeof reason === 'string' ? reason : 'unknown';
 }
 
-/** Fields a DomainError may log: short identifiers, never values (no message, no extensions). */
+/** Fields a DomainError or EncryptionError may log: short identifiers, never values (no message, no extensions). */
 function safeFieldsOf(exception: unknown): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const name of ['table', 'column', 'reason'] as const) {

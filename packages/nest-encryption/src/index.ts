@@ -1,0 +1,91 @@
+/**
+ * `@vault-pii/nest-encryption`: per-owner encryption of TypeORM columns for NestJS, with a session
+ * key vault and key rotation. Named exports only, one section per part, so that a name is public
+ * because it is listed here (README.md#public-api).
+ */
+import './internal/single-instance';
+
+// --- Errors: what the library throws on purpose, each with a code for the app to map to HTTP ---
+export { EncryptionError } from './errors';
+export type { EncryptionErrorCode } from './errors';
+export {
+  KeyUnavailableError,
+  SessionLockedError,
+  VaultUnavailableError,
+} from './key-vault/key-vault.errors';
+export {
+  DataIntegrityError,
+  EncryptedColumnQueryError,
+  RotationInProgressError,
+  UnboundEncryptedColumnError,
+} from './encrypted-column/encrypted-column.errors';
+export { EncryptedWriteOutsideTransactionError } from './encrypted-column/key-version-guard';
+// Options name the cipher; the rest of the primitives are in `@vault-pii/nest-encryption/crypto`.
+export { AeadAlgorithm } from './crypto';
+
+// --- Vault: sessions' keyrings, sealed between requests, and the per-request key context ---
+export { KeyVaultModule } from './key-vault/key-vault.module';
+export type {
+  KeyVaultModuleOptions,
+  KeyVaultObserver,
+  MemoryVaultStoreConfig,
+  RedisVaultStoreConfig,
+  VaultStoreConfig,
+} from './key-vault/key-vault.options';
+export { SessionKeyVault } from './key-vault/session-key-vault';
+export type {
+  KeyringUnlocked,
+  KeyringUnlockedListener,
+  RevokeAllOptions,
+  UnlockOptions,
+} from './key-vault/session-key-vault';
+export type { VaultSession } from './key-vault/vault-entry';
+export { deriveSessionKey } from './key-vault/session-key';
+export { KeyContext } from './key-vault/key-context';
+export { KeyContextMiddleware } from './key-vault/key-context.middleware';
+export { Keyring } from './key-vault/keyring';
+export { VAULT_STORE } from './key-vault/vault-store';
+export type { VaultStore } from './key-vault/vault-store';
+export { MemoryVaultStore } from './key-vault/stores/memory-vault-store';
+export type { MemoryVaultStoreOptions } from './key-vault/stores/memory-vault-store';
+// The Redis store's module loads ioredis (an optional peer): built through the factory, typed here.
+export { createRedisVaultStore } from './key-vault/stores/create-vault-store';
+export type {
+  RedisVaultStore,
+  RedisVaultStoreOptions,
+} from './key-vault/stores/redis-vault-store';
+
+// --- Columns: @EncryptedColumn, blind indexes, and their binding to a DataSource ---
+export {
+  EncryptedColumn,
+  EncryptedValueTransformer,
+} from './encrypted-column/encrypted-column';
+export type { EncryptedColumnOptions } from './encrypted-column/encrypted-column';
+export { BlindIndex, BlindIndexes } from './encrypted-column/blind-index';
+export type { BlindIndexOptions } from './encrypted-column/blind-index';
+export { EncryptionOwner } from './encrypted-column/encryption-owner';
+export type { EntityClass } from './encrypted-column/encryption-owner';
+export { EncryptedColumnsModule } from './encrypted-column/encrypted-columns.module';
+export type {
+  EncryptedColumnCounters,
+  EncryptedColumnsObserver,
+  EncryptedColumnsOptions,
+} from './encrypted-column/encrypted-columns.options';
+export { installEncryptedColumns } from './encrypted-column/install-encrypted-columns';
+export { KeyVersionWriteGuard } from './encrypted-column/key-version-guard';
+
+// --- Key hierarchy ---
+
+// --- Rotation: which columns hold ciphertext, and the SQL that re-encrypts them ---
+export {
+  EncryptedEntityDiscoveryError,
+  discoverEncryptedEntities,
+} from './rotation/encrypted-entity-catalog';
+export type {
+  EncryptedColumnRef,
+  EncryptedEntity,
+} from './rotation/encrypted-entity-catalog';
+export { keyVersionBytes, rotationSqlFor } from './rotation/rotation-sql';
+export type { RotatedTable, RotationSql } from './rotation/rotation-sql';
+
+// --- Plaintext adoption ---
