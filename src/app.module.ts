@@ -28,6 +28,7 @@ import {
   EncryptedColumnsModule,
   KeyContextMiddleware,
   KeyVaultModule,
+  SqlKeyRotationStore,
 } from '@vault-pii/nest-encryption';
 import { HealthModule } from './health/health.module';
 import { KeyRotationModule } from './key-rotation/key-rotation.module';
@@ -72,8 +73,7 @@ export class AppModule implements NestModule {
                 : AeadAlgorithm.XChaCha20Poly1305,
             serverBlindIndexKey: serverKeys.blindIndexKey,
             // An encrypted write commits only while the wrapped key it sealed under exists.
-            liveKeySql:
-              'SELECT 1 FROM user_data_keys WHERE user_id = $1 AND key_version = $2 FOR KEY SHARE',
+            liveKeySql: new SqlKeyRotationStore().liveKeySql(),
           }),
         }),
         KeyVaultModule.forRootAsync({

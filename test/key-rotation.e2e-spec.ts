@@ -9,7 +9,7 @@ import type {
 } from '../src/contacts/dto/contact.dto';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
 import type { RotatedKeysDto } from '../src/key-rotation/dto/rotated-keys.dto';
-import { KeyRotationJob } from '../src/key-rotation/key-rotation.job';
+import { KeyRotationJob } from '@vault-pii/nest-encryption';
 import type { MeDto } from '../src/me/me.controller';
 import {
   bearer,

@@ -5,18 +5,21 @@ import {
   readStreamHeader,
   STREAM_HEADER_BYTES,
 } from '@vault-pii/nest-encryption/crypto';
-import type { Keyring } from '@vault-pii/nest-encryption';
+import type { Keyring, RotationParticipant } from '@vault-pii/nest-encryption';
 import { DocumentCipher } from './document-cipher';
 import { DocumentFiles } from './document-files';
 import { StoredDocument } from './document.entity';
 
 /**
- * The document files' part of a key rotation (docs/crypto.md and docs/documents.md): finds the
- * files of a user still sealed under an older key version (the version is in each file's header)
- * and re-encrypts them as a stream into a new file that replaces the old one atomically.
+ * The document files' part of a key rotation (docs/crypto.md#key-rotation and docs/documents.md),
+ * as the library's `RotationParticipant`: finds the files of a user still sealed under an older key
+ * version (the version is in each file's header) and re-encrypts them as a stream into a new file
+ * that replaces the old one atomically.
  */
 @Injectable()
-export class DocumentKeyRotation {
+export class DocumentKeyRotation implements RotationParticipant {
+  readonly name = 'documents';
+
   constructor(
     @InjectRepository(StoredDocument)
     private readonly documents: Repository<StoredDocument>,
@@ -29,7 +32,7 @@ export class DocumentKeyRotation {
    * the `manager` of a transaction that holds locks, so the query runs on its connection rather
    * than waiting for a pooled one.
    */
-  async filesNotUnder(
+  async pendingUnder(
     ownerId: string,
     version: number,
     manager: EntityManager = this.documents.manager,

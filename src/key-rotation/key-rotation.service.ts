@@ -16,8 +16,10 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
-import { RotationInProgressError } from '@vault-pii/nest-encryption';
-import { KeyRotationJob } from './key-rotation.job';
+import {
+  KeyRotationJob,
+  RotationInProgressError,
+} from '@vault-pii/nest-encryption';
 
 /**
  * Starts a user's key rotation (docs/crypto.md#key-rotation): one argon2id check of the password

@@ -76,7 +76,7 @@ export { KeyVersionWriteGuard } from './encrypted-column/key-version-guard';
 
 // --- Key hierarchy ---
 
-// --- Rotation: which columns hold ciphertext, and the SQL that re-encrypts them ---
+// --- Rotation: which columns hold ciphertext, the batched re-encryption, and the rotation engine ---
 export {
   EncryptedEntityDiscoveryError,
   discoverEncryptedEntities,
@@ -87,5 +87,34 @@ export type {
 } from './rotation/encrypted-entity-catalog';
 export { keyVersionBytes, rotationSqlFor } from './rotation/rotation-sql';
 export type { RotatedTable, RotationSql } from './rotation/rotation-sql';
+export {
+  ROTATION_BATCH_ROWS,
+  ReencryptionBatches,
+} from './rotation/reencryption-batches';
+export type {
+  ReencryptionBatch,
+  ReencryptionHooks,
+  ReencryptionPredicate,
+} from './rotation/reencryption-batches';
+export {
+  DEFAULT_KEY_ROTATION_TABLES,
+  SqlKeyRotationStore,
+} from './rotation/key-rotation-store';
+export type {
+  KeyRotationStore,
+  KeyRotationTables,
+  KeyRotationTablesOverrides,
+  PendingRotation,
+  Queryable,
+} from './rotation/key-rotation-store';
+export type { RotationParticipant } from './rotation/rotation-participant';
+export type {
+  KeyRotationModuleOptions,
+  KeyRotationObserver,
+  RotationOutcome,
+} from './rotation/key-rotation.options';
+export { KeyRotationModule } from './rotation/key-rotation.module';
+export { KeyRotationJob } from './rotation/key-rotation.job';
+export type { RotationReport } from './rotation/key-rotation.runner';
 
 // --- Plaintext adoption ---

@@ -5,6 +5,7 @@ import {
   Histogram,
   Registry,
 } from 'prom-client';
+import type { KeyRotationObserver } from '@vault-pii/nest-encryption';
 
 /** Prefix of every metric of ours (the runtime's keep prom-client's `process_`/`nodejs_` names). */
 export const METRIC_PREFIX = 'vault_pii_';
@@ -201,6 +202,18 @@ export class AppMetrics {
           integrityFailed: () => failed.inc(),
         };
       },
+    };
+  }
+
+  /** What key rotation reports (its `KeyRotationObserver`). */
+  rotationObserver(): KeyRotationObserver {
+    return {
+      runEnded: (outcome) => this.rotationRuns.inc({ outcome }),
+      runningChanged: (delta) =>
+        delta > 0 ? this.rotationsRunning.inc() : this.rotationsRunning.dec(),
+      valuesReencrypted: (count) => this.valuesReencrypted.inc(count),
+      // Document files are the app's one participant.
+      itemsReencrypted: (count) => this.filesReencrypted.inc(count),
     };
   }
 

@@ -10,6 +10,8 @@ export interface EncryptedColumnRef {
   propertyName: string;
   databaseName: string;
   transformer: EncryptedValueTransformer;
+  /** The column also holds adopted plaintext (`transformer.adoptsPlaintext`): see `rotation-sql`. */
+  adopting: boolean;
 }
 
 /** What key rotation needs to know about one entity that has `@EncryptedColumn`s. */
@@ -69,6 +71,7 @@ export function discoverEncryptedEntities(
               propertyName: column.propertyName,
               databaseName: column.databaseName,
               transformer,
+              adopting: transformer.adoptsPlaintext,
             },
           ]
         : [];

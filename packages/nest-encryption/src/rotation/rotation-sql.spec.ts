@@ -2,6 +2,7 @@ import {
   anyStaleSql,
   keyVersionBytes,
   RotatedTable,
+  plaintextSql,
   rotationSqlFor,
   selectStaleSql,
   updateSql,
@@ -154,6 +155,43 @@ describe('rotation SQL', () => {
         Array.from({ length: 1 + encrypted + indexes }, (_, i) => i + 1),
       );
     }
+  });
+});
+
+describe('rotation SQL for adopted plaintext (the 0x00 marker)', () => {
+  it('has no plaintext statements when no column adopts plaintext', () => {
+    const sql = rotationSqlFor(
+      table({ encryptedColumns: [{ databaseName: 'body', adopting: false }] }),
+      pg,
+    );
+    expect(sql.selectPlaintext).toBeUndefined();
+    expect(sql.anyPlaintext).toBeUndefined();
+  });
+
+  it('looks for the marker in adopting columns only, selects every encrypted column, and rewrites with the same update', () => {
+    const notes = table({
+      encryptedColumns: [
+        { databaseName: 'title', adopting: true },
+        { databaseName: 'body' },
+        { databaseName: 'tags', adopting: true },
+      ],
+      blindIndexes: [{ databaseName: 'title_index' }],
+    });
+    const plaintext =
+      `"owner_id" = $1 AND (substring("title" from 1 for 1) = '\\x00'::bytea OR ` +
+      `substring("tags" from 1 for 1) = '\\x00'::bytea)`;
+    expect(plaintextSql(notes, pg)).toEqual({
+      select: `SELECT "id", "title", "body", "tags" FROM "notes" WHERE ${plaintext} LIMIT $2 FOR UPDATE`,
+      any: `SELECT 1 FROM "notes" WHERE ${plaintext} LIMIT 1`,
+    });
+    // The SQL literal is the one byte 0x00 in bytea's hex input form.
+    expect(rotationSqlFor(notes, pg).anyPlaintext).toContain(
+      String.raw`'\x00'::bytea`,
+    );
+    // A stale-version pass over the same table still looks at every column.
+    expect(selectStaleSql(notes, pg)).toContain(
+      'substring("body" from 3 for 4) <> $2',
+    );
   });
 });
 

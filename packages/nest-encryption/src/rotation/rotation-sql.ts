@@ -4,6 +4,9 @@
  *
  * A ciphertext is stale when its envelope names another key version than the rotation's new one:
  * bytes 3–6 (1-based) of every envelope hold the version; NULL stays NULL and never matches.
+ * A value is adopted plaintext when its first byte is `0x00`, the marker a column in plaintext
+ * adoption stores before legacy values; an envelope's first byte is its format version, 1, so the
+ * two never overlap. Only adopting columns are searched for it.
  */
 
 /** What the statements need of an encrypted entity (an `EncryptedEntity` has all of it). */
@@ -13,7 +16,8 @@ export interface RotatedTable {
   primaryColumn: { databaseName: string; sqlType: string };
   /** The column holding the owner id. */
   ownerColumn: string;
-  encryptedColumns: readonly { databaseName: string }[];
+  /** `adopting`: the column also holds adopted plaintext (`@EncryptedColumn({ adoptPlaintext })`). */
+  encryptedColumns: readonly { databaseName: string; adopting?: boolean }[];
   /** Written back with the ciphertexts: owner-keyed indexes follow the DEK version. */
   blindIndexes: readonly { databaseName: string }[];
 }
@@ -31,16 +35,26 @@ export interface RotationSql {
    * blind index, in `RotatedTable` order.
    */
   update: string;
+  /**
+   * The rows of owner $1 with adopted plaintext in an adopting column, at most $2, locked; every
+   * encrypted column selected as in `selectStale`. Undefined when no column adopts plaintext.
+   */
+  selectPlaintext: string | undefined;
+  /** One row when owner $1 still has adopted plaintext; undefined like `selectPlaintext`. */
+  anyPlaintext: string | undefined;
 }
 
 export function rotationSqlFor(
   table: RotatedTable,
   escape: EscapeIdentifier,
 ): RotationSql {
+  const plaintext = plaintextSql(table, escape);
   return {
     selectStale: selectStaleSql(table, escape),
     anyStale: anyStaleSql(table, escape),
     update: updateSql(table, escape),
+    selectPlaintext: plaintext?.select,
+    anyPlaintext: plaintext?.any,
   };
 }
 
@@ -49,13 +63,7 @@ export function selectStaleSql(
   table: RotatedTable,
   escape: EscapeIdentifier,
 ): string {
-  const selected = [
-    table.primaryColumn.databaseName,
-    ...table.encryptedColumns.map((column) => column.databaseName),
-  ]
-    .map(escape)
-    .join(', ');
-  return `SELECT ${selected} FROM ${tableName(table, escape)} WHERE ${staleRowsOf(table, escape)} LIMIT $3 FOR UPDATE`;
+  return `SELECT ${selectedColumns(table, escape)} FROM ${tableName(table, escape)} WHERE ${staleRowsOf(table, escape)} LIMIT $3 FOR UPDATE`;
 }
 
 export function anyStaleSql(
@@ -63,6 +71,23 @@ export function anyStaleSql(
   escape: EscapeIdentifier,
 ): string {
   return `SELECT 1 FROM ${tableName(table, escape)} WHERE ${staleRowsOf(table, escape)} LIMIT 1`;
+}
+
+/**
+ * Like `selectStaleSql` and `anyStaleSql`, for rows with adopted plaintext in an adopting column:
+ * `select` takes $1 the owner and $2 the limit, `any` the owner. Undefined when no column adopts.
+ */
+export function plaintextSql(
+  table: RotatedTable,
+  escape: EscapeIdentifier,
+): { select: string; any: string } | undefined {
+  const plaintext = plaintextRowsOf(table, escape);
+  if (!plaintext) return undefined;
+  const from = `FROM ${tableName(table, escape)} WHERE ${plaintext}`;
+  return {
+    select: `SELECT ${selectedColumns(table, escape)} ${from} LIMIT $2 FOR UPDATE`,
+    any: `SELECT 1 ${from} LIMIT 1`,
+  };
 }
 
 /** An `UPDATE … FROM unnest(…)` joined on the primary key: one statement per batch. */
@@ -101,6 +126,18 @@ function writtenColumns(table: RotatedTable): string[] {
   ];
 }
 
+function selectedColumns(
+  table: RotatedTable,
+  escape: EscapeIdentifier,
+): string {
+  return [
+    table.primaryColumn.databaseName,
+    ...table.encryptedColumns.map((column) => column.databaseName),
+  ]
+    .map(escape)
+    .join(', ');
+}
+
 function tableName(table: RotatedTable, escape: EscapeIdentifier): string {
   return table.tablePath.map(escape).join('.');
 }
@@ -113,4 +150,19 @@ function staleRowsOf(table: RotatedTable, escape: EscapeIdentifier): string {
     )
     .join(' OR ');
   return `${escape(table.ownerColumn)} = $1 AND (${stale})`;
+}
+
+function plaintextRowsOf(
+  table: RotatedTable,
+  escape: EscapeIdentifier,
+): string | undefined {
+  const adopting = table.encryptedColumns.filter((column) => column.adopting);
+  if (adopting.length === 0) return undefined;
+  const plaintext = adopting
+    .map(
+      (column) =>
+        `substring(${escape(column.databaseName)} from 1 for 1) = '\\x00'::bytea`,
+    )
+    .join(' OR ');
+  return `${escape(table.ownerColumn)} = $1 AND (${plaintext})`;
 }

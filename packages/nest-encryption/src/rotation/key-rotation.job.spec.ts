@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import {
-  Keyring,
-  type KeyringUnlocked,
-  type SessionKeyVault,
-  type VaultSession,
-} from '@vault-pii/nest-encryption';
+import { Keyring } from '../key-vault/keyring';
+import type {
+  KeyringUnlocked,
+  SessionKeyVault,
+} from '../key-vault/session-key-vault';
+import type { VaultSession } from '../key-vault/vault-entry';
+import { SqlKeyRotationStore } from './key-rotation-store';
 import { KeyRotationJob } from './key-rotation.job';
 import type { KeyRotationRunner } from './key-rotation.runner';
 
@@ -35,7 +36,9 @@ describe('KeyRotationJob after an unlock', () => {
     const dataSource = {
       query: () => Promise.resolve(pendingRotation ? [{ '?column?': 1 }] : []),
     } as unknown as DataSource;
-    const job = new KeyRotationJob(dataSource, runner, vault);
+    const job = new KeyRotationJob(dataSource, runner, vault, {
+      store: new SqlKeyRotationStore(),
+    });
     job.onModuleInit();
 
     const session: VaultSession = {

@@ -1,19 +1,22 @@
 import {
   BeforeApplicationShutdown,
+  Inject,
   Injectable,
   Logger,
   OnModuleInit,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
+import { zeroBuffer } from '../crypto';
+import type { Keyring } from '../key-vault/keyring';
 import {
-  type Keyring,
-  KeyringUnlocked,
+  type KeyringUnlocked,
   SessionKeyVault,
-  type VaultSession,
-  type EncryptedEntity,
-} from '@vault-pii/nest-encryption';
-import { KeyRotationRunner, RotationReport } from './key-rotation.runner';
+} from '../key-vault/session-key-vault';
+import type { VaultSession } from '../key-vault/vault-entry';
+import type { EncryptedEntity } from './encrypted-entity-catalog';
+import { KEY_ROTATION_MODULE_OPTIONS } from './key-rotation.module-definition';
+import type { KeyRotationModuleOptions } from './key-rotation.options';
+import { KeyRotationRunner, type RotationReport } from './key-rotation.runner';
 
 /** After a failed run, requests of that user do not restart it sooner than this. */
 const RETRY_AFTER_FAILURE_MS = 60_000;
@@ -21,8 +24,8 @@ const RETRY_AFTER_FAILURE_MS = 60_000;
 const SESSION_RECHECK_MS = 2_000;
 
 /**
- * When a user's key rotation runs (docs/crypto.md#key-rotation): started by `KeyRotationService`
- * once the new version is in force, and resumed in the background when the key vault unlocks a
+ * When an owner's key rotation runs (docs/rotation.md#starting-a-rotation): started by the app
+ * (`run`) once the new version is in force, and resumed in the background when the key vault unlocks a
  * keyring holding two versions — an unfinished rotation — at login or on any request, throttled per
  * user. One run per user at a time in this process; `KeyRotationRunner` carries each run out.
  */
@@ -39,6 +42,8 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     private readonly dataSource: DataSource,
     private readonly runner: KeyRotationRunner,
     private readonly vault: SessionKeyVault,
+    @Inject(KEY_ROTATION_MODULE_OPTIONS)
+    private readonly options: Pick<KeyRotationModuleOptions, 'store'>,
   ) {}
 
   onModuleInit(): void {
@@ -149,11 +154,11 @@ export class KeyRotationJob implements OnModuleInit, BeforeApplicationShutdown {
     session: VaultSession,
     keyring: Keyring,
   ): Promise<void> {
-    let pending: unknown;
+    let pending: boolean;
     try {
-      [pending] = await this.dataSource.query<unknown[]>(
-        'SELECT 1 FROM key_rotations WHERE user_id = $1',
-        [session.userId],
+      pending = await this.options.store.isPending(
+        this.dataSource,
+        session.userId,
       );
     } catch (error) {
       keyring.zero();
