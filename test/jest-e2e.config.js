@@ -1,5 +1,7 @@
 // HTTP e2e tests against real PostgreSQL: DATABASE_URL's server, or an embedded one that
-// support/global-setup.ts starts. Each test file creates (and drops) its own database.
+// support/global-setup.ts starts. Each test file creates (and drops) its own database. The
+// encryption library's integration tests (packages/nest-encryption/test) run here too, on the
+// same server.
 const {
   moduleNameMapper,
   transform,
@@ -8,6 +10,7 @@ const {
 
 module.exports = {
   rootDir: '.',
+  roots: ['<rootDir>', '<rootDir>/../packages/nest-encryption/test'],
   testRegex: '.*\\.(e2e|integration)-spec\\.ts$',
   moduleFileExtensions: ['js', 'json', 'ts'],
   moduleNameMapper,

@@ -88,4 +88,35 @@ export type {
 export { keyVersionBytes, rotationSqlFor } from './rotation/rotation-sql';
 export type { RotatedTable, RotationSql } from './rotation/rotation-sql';
 
-// --- Plaintext adoption ---
+// --- Plaintext adoption: legacy plaintext columns read while each owner's data becomes ciphertext ---
+export { AdoptingEncryptedValueTransformer } from './encrypted-column/encrypted-column';
+export {
+  ADOPTED_PLAINTEXT_MARKER,
+  decodeAdoptedPlaintext,
+  encodeAdoptedPlaintext,
+  isAdoptedPlaintext,
+  MalformedAdoptedPlaintextError,
+} from './encrypted-column/encrypted-value-codec';
+export {
+  ADOPTABLE_SOURCE_TYPES,
+  adoptedPlaintextPredicate,
+  endPlaintextAdoptionSql,
+  plaintextAdoptionSql,
+} from './adoption/plaintext-adoption-sql';
+export type {
+  AdoptableSourceType,
+  PlaintextAdoptionColumn,
+} from './adoption/plaintext-adoption-sql';
+export {
+  adoptingEntitiesOf,
+  countAdoptedPlaintext,
+  UnknownAdoptingEntityError,
+} from './adoption/plaintext-adoption-status';
+export type {
+  AdoptingColumnCount,
+  AdoptingEntity,
+  AdoptingEntityCount,
+  CountOptions,
+  PlaintextAdoptionCount,
+  ScanProgress,
+} from './adoption/plaintext-adoption-status';
