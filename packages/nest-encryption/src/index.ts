@@ -117,4 +117,35 @@ export { KeyRotationModule } from './rotation/key-rotation.module';
 export { KeyRotationJob } from './rotation/key-rotation.job';
 export type { RotationReport } from './rotation/key-rotation.runner';
 
-// --- Plaintext adoption ---
+// --- Plaintext adoption: legacy plaintext columns read while each owner's data becomes ciphertext ---
+export { AdoptingEncryptedValueTransformer } from './encrypted-column/encrypted-column';
+export {
+  ADOPTED_PLAINTEXT_MARKER,
+  decodeAdoptedPlaintext,
+  encodeAdoptedPlaintext,
+  isAdoptedPlaintext,
+  MalformedAdoptedPlaintextError,
+} from './encrypted-column/encrypted-value-codec';
+export {
+  ADOPTABLE_SOURCE_TYPES,
+  adoptedPlaintextPredicate,
+  endPlaintextAdoptionSql,
+  plaintextAdoptionSql,
+} from './adoption/plaintext-adoption-sql';
+export type {
+  AdoptableSourceType,
+  PlaintextAdoptionColumn,
+} from './adoption/plaintext-adoption-sql';
+export {
+  adoptingEntitiesOf,
+  countAdoptedPlaintext,
+  UnknownAdoptingEntityError,
+} from './adoption/plaintext-adoption-status';
+export type {
+  AdoptingColumnCount,
+  AdoptingEntity,
+  AdoptingEntityCount,
+  CountOptions,
+  PlaintextAdoptionCount,
+  ScanProgress,
+} from './adoption/plaintext-adoption-status';

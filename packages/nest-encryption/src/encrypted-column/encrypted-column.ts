@@ -18,9 +18,12 @@ import {
   UnboundEncryptedColumnError,
 } from './encrypted-column.errors';
 import {
+  decodeAdoptedPlaintext,
   decodeValue,
   EncryptedValueKind,
   encodeValue,
+  isAdoptedPlaintext,
+  MalformedAdoptedPlaintextError,
 } from './encrypted-value-codec';
 import type {
   EncryptedColumnCounters,
@@ -49,8 +52,9 @@ export interface EncryptedColumnOptions {
    */
   aadLabel?: string;
   /**
-   * Reserved for reading legacy plaintext rows while a column is adopted into encryption; not
-   * implemented yet, so `true` is refused when the entity is declared.
+   * The column is being adopted from plaintext (docs/plaintext-adoption.md): besides envelopes it
+   * reads legacy values stored as `0x00 ‖ value` (`plaintextAdoptionSql` converts a column to
+   * that), without keys; writes are always encrypted. Unauthenticated while on: keep it short.
    */
   adoptPlaintext?: boolean;
 }
@@ -77,11 +81,10 @@ export function EncryptedColumn(
 ): PropertyDecorator {
   return (target: object, propertyKey: string | symbol) => {
     const propertyName = String(propertyKey);
-    if (options.adoptPlaintext)
-      throw new Error(
-        `${target.constructor.name}.${propertyName}: @EncryptedColumn({ adoptPlaintext: true }) is not implemented yet`,
-      );
-    const transformer = new EncryptedValueTransformer(
+    const Transformer = options.adoptPlaintext
+      ? AdoptingEncryptedValueTransformer
+      : EncryptedValueTransformer;
+    const transformer = new Transformer(
       target.constructor,
       propertyName,
       options.type,
@@ -103,10 +106,11 @@ export interface ColumnEncryption {
   observer?: EncryptedColumnsObserver;
 }
 
-const NOT_COUNTED: EncryptedColumnCounters = {
+const NOT_COUNTED: Required<EncryptedColumnCounters> = {
   encrypted() {},
   decrypted() {},
   integrityFailed() {},
+  plaintextRead() {},
 };
 
 /**
@@ -119,14 +123,17 @@ export class EncryptedValueTransformer implements ValueTransformer {
   private countersCache?: EncryptedColumnCounters;
 
   constructor(
-    private readonly entity: EntityClass,
-    private readonly propertyName: string,
-    private readonly kind: EncryptedValueKind | undefined,
-    private readonly aadLabel?: string,
+    protected readonly entity: EntityClass,
+    protected readonly propertyName: string,
+    protected readonly kind: EncryptedValueKind | undefined,
+    protected readonly aadLabel?: string,
     private readonly encryption?: ColumnEncryption,
   ) {}
 
-  /** Whether this column also reads legacy plaintext (`adoptPlaintext`): never, so far. */
+  /**
+   * Whether this column also reads legacy plaintext (`adoptPlaintext`); it does not, so a marked
+   * value here fails like any other non-envelope, with `DataIntegrityError`.
+   */
   get adoptsPlaintext(): boolean {
     return false;
   }
@@ -212,7 +219,7 @@ export class EncryptedValueTransformer implements ValueTransformer {
     return this.labelCache;
   }
 
-  private counters(): EncryptedColumnCounters {
+  protected counters(): EncryptedColumnCounters {
     if (!this.countersCache) {
       const { table, column } = this.label();
       this.countersCache =
@@ -221,7 +228,7 @@ export class EncryptedValueTransformer implements ValueTransformer {
     return this.countersCache;
   }
 
-  private requireEncryption(): ColumnEncryption {
+  protected requireEncryption(): ColumnEncryption {
     if (!this.encryption) {
       const { table, column } = this.label();
       throw new UnboundEncryptedColumnError(table, column);
@@ -241,6 +248,48 @@ export class EncryptedValueTransformer implements ValueTransformer {
       };
     }
     return this.aadCache.aad;
+  }
+}
+
+/**
+ * The transformer of an `@EncryptedColumn({ adoptPlaintext: true })` (docs/plaintext-adoption.md):
+ * a separate class, so ordinary columns keep their code path without a branch. `from()` returns a
+ * marked legacy value without keys (counted as `plaintextRead`) and opens envelopes as usual;
+ * `to()` is inherited, so every write is sealed and needs keys.
+ */
+export class AdoptingEncryptedValueTransformer extends EncryptedValueTransformer {
+  override get adoptsPlaintext(): boolean {
+    return true;
+  }
+
+  override boundTo(
+    encryption: ColumnEncryption,
+  ): AdoptingEncryptedValueTransformer {
+    return new AdoptingEncryptedValueTransformer(
+      this.entity,
+      this.propertyName,
+      this.kind,
+      this.aadLabel,
+      { ...encryption },
+    );
+  }
+
+  override from(stored: Buffer | null | undefined): unknown {
+    if (stored === null || stored === undefined || !isAdoptedPlaintext(stored))
+      return super.from(stored);
+    this.requireEncryption();
+    const counters = this.counters();
+    let value: unknown;
+    try {
+      value = decodeAdoptedPlaintext(stored);
+    } catch (error) {
+      if (!(error instanceof MalformedAdoptedPlaintextError)) throw error;
+      counters.integrityFailed();
+      const { table, column } = this.label();
+      throw new DataIntegrityError(table, column, error.name);
+    }
+    counters.plaintextRead?.();
+    return value;
   }
 }
 

@@ -35,6 +35,11 @@ export interface EncryptedColumnCounters {
   decrypted(): void;
   /** A stored value failed to authenticate (`DataIntegrityError`). */
   integrityFailed(): void;
+  /**
+   * A legacy plaintext value was read from a column in adoption (`adoptPlaintext`,
+   * docs/plaintext-adoption.md). Watch it fall to zero before ending the mode.
+   */
+  plaintextRead?(): void;
 }
 
 export type ResolvedEncryptedColumnsOptions = Required<

@@ -80,6 +80,76 @@ export function decodeValue(plaintext: Buffer): unknown {
   }
 }
 
+/**
+ * First byte of a legacy value in a column being adopted into encryption
+ * (docs/plaintext-adoption.md#storage-format): `0x00 ‖ encodeValue(value)`, unauthenticated. An
+ * envelope starts with its format version (1), never 0, so the two cannot be confused.
+ */
+export const ADOPTED_PLAINTEXT_MARKER = 0x00;
+
+/** Thrown for a marked value whose layout is wrong; names no byte of it. */
+export class MalformedAdoptedPlaintextError extends TypeError {
+  constructor(problem: string) {
+    super(`malformed adopted plaintext: ${problem}`);
+    this.name = 'MalformedAdoptedPlaintextError';
+  }
+}
+
+/** Whether `stored` is a legacy plaintext value (the marker first), not an envelope. */
+export function isAdoptedPlaintext(stored: Buffer): boolean {
+  return stored.length > 0 && stored[0] === ADOPTED_PLAINTEXT_MARKER;
+}
+
+/** `0x00 ‖ encodeValue(value, kind)`: the layout `plaintextAdoptionSql` converts a column to. */
+export function encodeAdoptedPlaintext(
+  value: unknown,
+  kind?: EncryptedValueKind,
+): Buffer {
+  const encoded = encodeValue(value, kind);
+  return Buffer.concat([Buffer.from([ADOPTED_PLAINTEXT_MARKER]), encoded]);
+}
+
+/**
+ * The value of a marked legacy value. Stricter than `decodeValue`, because nothing authenticates
+ * these bytes: each kind must have its exact length and JSON must parse.
+ * @throws MalformedAdoptedPlaintextError (its message holds no part of the value).
+ */
+export function decodeAdoptedPlaintext(stored: Buffer): unknown {
+  if (!isAdoptedPlaintext(stored))
+    throw new MalformedAdoptedPlaintextError('the marker byte is missing');
+  const encoded = stored.subarray(1);
+  const expectedLength = FIXED_LENGTH[encoded[0]];
+  if (encoded.length === 0 || !(encoded[0] in TAG_KIND))
+    throw new MalformedAdoptedPlaintextError(
+      `unknown value tag ${encoded[0] ?? 'none'}`,
+    );
+  if (expectedLength !== undefined && encoded.length !== expectedLength)
+    throw new MalformedAdoptedPlaintextError(
+      `a ${TAG_KIND[encoded[0]]} value is ${expectedLength - 1} bytes, not ${encoded.length - 1}`,
+    );
+  if (encoded[0] === TAG.boolean && encoded[1] > 1)
+    throw new MalformedAdoptedPlaintextError('a boolean is 0 or 1');
+  if (encoded[0] === TAG.date && !Number.isFinite(encoded.readDoubleBE(1)))
+    throw new MalformedAdoptedPlaintextError('a date is a finite time');
+  try {
+    return decodeValue(encoded);
+  } catch {
+    // JSON.parse's message quotes the text it failed on.
+    throw new MalformedAdoptedPlaintextError('the JSON does not parse');
+  }
+}
+
+const TAG_KIND: Record<number, EncryptedValueKind> = Object.fromEntries(
+  Object.entries(TAG).map(([kind, tag]) => [tag, kind as EncryptedValueKind]),
+);
+
+/** Tag and value bytes of the fixed-size kinds. */
+const FIXED_LENGTH: Record<number, number> = {
+  [TAG.number]: 9,
+  [TAG.boolean]: 2,
+  [TAG.date]: 9,
+};
+
 /** tag ‖ UTF-8 of `text`, written straight into one buffer (no intermediate copy to zero). */
 function tagged(tag: number, text: string): Buffer {
   const out = Buffer.allocUnsafe(1 + Buffer.byteLength(text, 'utf8'));

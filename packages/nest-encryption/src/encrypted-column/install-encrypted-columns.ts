@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { SelectQueryBuilder } from 'typeorm';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { BlindIndexes, BlindIndexSubscriber } from './blind-index';
@@ -26,6 +27,9 @@ import {
  * - registers `BlindIndexSubscriber` (with the server blind-index key) and `KeyVersionWriteGuard`
  *   (with `options.liveKeySql`), so no encrypted write commits under a destroyed key version
  *   whether or not the key-rotation module is loaded.
+ *
+ * Columns in plaintext adoption (`adoptPlaintext`) are logged by name at each start, since they
+ * read unauthenticated legacy values until the mode ends (docs/plaintext-adoption.md).
  *
  * `EncryptedColumnsModule` calls it for the app's DataSource; call it directly only for a
  * DataSource built by hand (tests, benchmarks).
@@ -74,7 +78,35 @@ export function installEncryptedColumns(
     new BlindIndexSubscriber(blindIndexes),
     new KeyVersionWriteGuard(resolved.liveKeySql),
   );
+  logAdoptingColumns(dataSource.entityMetadatas);
   return blindIndexes;
+}
+
+/** `Entity.property` of every column in plaintext adoption, for the start-up log. */
+export function adoptingColumnNames(
+  metadatas: readonly EntityMetadata[],
+): string[] {
+  return metadatas.flatMap((metadata) =>
+    metadata.columns
+      .filter((column) =>
+        [column.transformer]
+          .flat()
+          .some(
+            (transformer) =>
+              transformer instanceof EncryptedValueTransformer &&
+              transformer.adoptsPlaintext,
+          ),
+      )
+      .map((column) => `${metadata.name}.${column.propertyName}`),
+  );
+}
+
+function logAdoptingColumns(metadatas: readonly EntityMetadata[]): void {
+  const names = adoptingColumnNames(metadatas);
+  if (names.length === 0) return;
+  new Logger('EncryptedColumns').warn(
+    `columns in plaintext adoption (legacy values read without authentication until the mode ends): ${names.join(', ')}`,
+  );
 }
 
 function bindEncryptedColumns(
