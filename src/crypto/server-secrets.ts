@@ -4,30 +4,24 @@ import {
   hkdfSha256,
   zeroBuffer,
 } from '@vault-pii/nest-encryption/crypto';
+import {
+  deriveEncryptionSecrets,
+  EncryptionSecrets,
+} from '@vault-pii/nest-encryption';
 
 /**
  * Every server secret, each derived from the master key with its own HKDF label
- * (docs/crypto.md#key-hierarchy). The Buffers are in locked memory; the JWT key is a KeyObject,
- * whose bytes node:crypto copies into OpenSSL's ordinary heap (docs/crypto.md, "Keys in memory").
+ * (docs/crypto.md#key-hierarchy): the library's (`deriveEncryptionSecrets`: argon2 pepper and
+ * output key, server blind-index key, vault key) and this app's own (JWT, rate limits). The
+ * Buffers are in locked memory; the JWT key is a KeyObject, whose bytes node:crypto copies into
+ * OpenSSL's ordinary heap (docs/crypto.md, "Keys in memory").
  */
-export interface ServerSecrets {
+export interface ServerSecrets extends EncryptionSecrets {
   /**
    * HS256 key as a KeyObject: jsonwebtoken verifies ~50× faster than with a Buffer
    * (docs/security.md#access-tokens).
    */
   jwtSigningKey: KeyObject;
-  /** argon2's `secret`: without it a database dump allows no offline guessing. */
-  pepper: Buffer;
-  /**
-   * HMAC key over argon2id's output (password KDF version 2, `kdf.ts`): a copy of that output
-   * left outside locked memory (a threadpool thread's registers, freed native heap) yields no
-   * password master key without it.
-   */
-  argon2OutputKey: Buffer;
-  /** HMAC key of the server-keyed blind index (the login email). */
-  blindIndexKey: Buffer;
-  /** Root of the per-session keys that wrap vault entries. */
-  vaultKey: Buffer;
   /** HMAC key naming rate-limit counters, so no email or client address appears in their keys. */
   rateLimitKey: Buffer;
 }
@@ -44,10 +38,7 @@ export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
   }
   return {
     jwtSigningKey,
-    pepper: hkdfSha256(appMasterKey, 'server/argon2-pepper'),
-    argon2OutputKey: hkdfSha256(appMasterKey, 'server/argon2-output'),
-    blindIndexKey: hkdfSha256(appMasterKey, 'server/blind-index'),
-    vaultKey: hkdfSha256(appMasterKey, 'server/vault'),
+    ...deriveEncryptionSecrets(appMasterKey),
     rateLimitKey: hkdfSha256(appMasterKey, 'server/rate-limit'),
   };
 }

@@ -74,7 +74,22 @@ export type {
 export { installEncryptedColumns } from './encrypted-column/install-encrypted-columns';
 export { KeyVersionWriteGuard } from './encrypted-column/key-version-guard';
 
-// --- Key hierarchy ---
+// --- Key hierarchy: a user's data keys wrapped under their password and recovery code ---
+export {
+  ENCRYPTION_SECRET_LABELS,
+  deriveEncryptionSecrets,
+} from './key-hierarchy/encryption-secrets';
+export type { EncryptionSecrets } from './key-hierarchy/encryption-secrets';
+export { UserKeyHierarchy } from './key-hierarchy/user-key-hierarchy';
+export type {
+  DeriveMasterKey,
+  KeyOwner,
+  PasswordMaterial,
+  RecoveryMaterial,
+  StoredPassword,
+  UserKeyHierarchyOptions,
+  WrappedDataKey,
+} from './key-hierarchy/user-key-hierarchy';
 
 // --- Rotation: which columns hold ciphertext, the batched re-encryption, and the rotation engine ---
 export {
