@@ -18,6 +18,7 @@ import {
   EncryptedColumnQueryError,
   EncryptedWriteOutsideTransactionError,
   KeyContext,
+  KeyRotationJob,
   Keyring,
 } from '@vault-pii/nest-encryption';
 import { secureCopy } from '@vault-pii/nest-encryption/crypto';
@@ -39,7 +40,6 @@ import {
   CurrentSession,
 } from '../src/common/auth/authenticated-session';
 import { Authenticated } from '../src/common/auth/authenticated.decorator';
-import { KeyRotationJob } from '../src/key-rotation/key-rotation.job';
 import { User } from '../src/users/user.entity';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { createTestApp, TestApp } from './support/test-app';

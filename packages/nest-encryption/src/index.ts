@@ -137,13 +137,13 @@ export { AdoptingEncryptedValueTransformer } from './encrypted-column/encrypted-
 export {
   ADOPTED_PLAINTEXT_MARKER,
   decodeAdoptedPlaintext,
+  adoptedPlaintextPredicate,
   encodeAdoptedPlaintext,
   isAdoptedPlaintext,
   MalformedAdoptedPlaintextError,
 } from './encrypted-column/encrypted-value-codec';
 export {
   ADOPTABLE_SOURCE_TYPES,
-  adoptedPlaintextPredicate,
   endPlaintextAdoptionSql,
   plaintextAdoptionSql,
 } from './adoption/plaintext-adoption-sql';

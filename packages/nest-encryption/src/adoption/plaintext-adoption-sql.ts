@@ -1,3 +1,5 @@
+import { adoptedPlaintextPredicate } from '../encrypted-column/encrypted-value-codec';
+
 /**
  * The SQL that starts and ends a column's plaintext adoption (docs/plaintext-adoption.md), for the
  * app's own migrations: the library owns no tables. Pure string builders; identifiers are quoted
@@ -198,11 +200,6 @@ export function endPlaintextAdoptionSql(
     `DO $adoption$ BEGIN IF EXISTS (SELECT 1 FROM ${tableName} WHERE ${marked}) ` +
     `THEN RAISE EXCEPTION ${message}; END IF; END $adoption$;`
   );
-}
-
-/** True for a legacy plaintext value of the (quoted) column: its first byte is the 0x00 marker. */
-export function adoptedPlaintextPredicate(quotedColumn: string): string {
-  return `substring(${quotedColumn} from 1 for 1) = '\\x00'::bytea`;
 }
 
 function conversionOf(from: string): Conversion {

@@ -3,7 +3,7 @@ import {
   discoverEncryptedEntities,
   EncryptedEntity,
 } from '../rotation/encrypted-entity-catalog';
-import { adoptedPlaintextPredicate } from './plaintext-adoption-sql';
+import { adoptedPlaintextPredicate } from '../encrypted-column/encrypted-value-codec';
 
 /** An entity with columns in plaintext adoption (`@EncryptedColumn({ adoptPlaintext: true })`). */
 export interface AdoptingEntity {

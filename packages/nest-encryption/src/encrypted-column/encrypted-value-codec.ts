@@ -87,6 +87,14 @@ export function decodeValue(plaintext: Buffer): unknown {
  */
 export const ADOPTED_PLAINTEXT_MARKER = 0x00;
 
+/**
+ * SQL that is true for a legacy plaintext value of the (quoted) bytea column: its first byte is
+ * the marker. Rotation and the adoption status both select with it.
+ */
+export function adoptedPlaintextPredicate(quotedColumn: string): string {
+  return `substring(${quotedColumn} from 1 for 1) = '\\x00'::bytea`;
+}
+
 /** Thrown for a marked value whose layout is wrong; names no byte of it. */
 export class MalformedAdoptedPlaintextError extends TypeError {
   constructor(problem: string) {

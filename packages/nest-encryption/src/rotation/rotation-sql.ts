@@ -1,3 +1,5 @@
+import { adoptedPlaintextPredicate } from '../encrypted-column/encrypted-value-codec';
+
 /**
  * The statements a key rotation runs per encrypted entity (docs/design.md#key-rotation), built once
  * at start-up. Pure: identifiers go through the driver's `escape`, every value is a parameter.
@@ -159,10 +161,7 @@ function plaintextRowsOf(
   const adopting = table.encryptedColumns.filter((column) => column.adopting);
   if (adopting.length === 0) return undefined;
   const plaintext = adopting
-    .map(
-      (column) =>
-        `substring(${escape(column.databaseName)} from 1 for 1) = '\\x00'::bytea`,
-    )
+    .map((column) => adoptedPlaintextPredicate(escape(column.databaseName)))
     .join(' OR ');
   return `${escape(table.ownerColumn)} = $1 AND (${plaintext})`;
 }
