@@ -8,6 +8,9 @@ import type {
 } from '../src/auth/dto/auth.dto';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
 import { MemoryVaultStore, VAULT_STORE } from '@vault-pii/nest-encryption';
+import { assertStoredAsCiphertext } from '@vault-pii/nest-encryption/testing';
+import { Profile } from '../src/profile/profile.entity';
+import { User } from '../src/users/user.entity';
 import type { MeDto } from '../src/me/me.controller';
 import { bearer } from './support/auth-client';
 import {
@@ -374,6 +377,13 @@ describe.each(vaultStoreCases(9))(
         ).status,
       ).toBe(400);
       await snapshot('patch profile');
+      // Row by row as well: every encrypted column an envelope, no profile value or email anywhere.
+      await assertStoredAsCiphertext(t.dataSource, Profile, userId, {
+        plaintexts: [PROFILE_1, PROFILE_2, PATCH_3].flatMap(Object.values),
+      });
+      await assertStoredAsCiphertext(t.dataSource, User, userId, {
+        plaintexts: [EMAIL, EMAIL_AS_TYPED.trim()],
+      });
 
       // Refresh, a second session, list sessions.
       const refreshed = await http()

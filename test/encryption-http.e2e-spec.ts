@@ -10,6 +10,7 @@ import {
   OWASP_MINIMUM_ARGON2_PARAMS,
 } from '@vault-pii/nest-encryption/crypto';
 import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
+import { assertStoredAsCiphertext } from '@vault-pii/nest-encryption/testing';
 import { UserDataKey } from '../src/users/user-data-key.entity';
 import { User } from '../src/users/user.entity';
 import { bodyOf } from './support/http-body';
@@ -94,10 +95,10 @@ describe('encrypted data over HTTP', () => {
     const { id } = bodyOf<{ id: string }>(
       await http().post('/v1/probe/users').expect(201),
     );
-    const [row] = await t.dataSource.query<
-      { email: Buffer; email_index: Buffer }[]
-    >('SELECT email, email_index FROM users WHERE id = $1', [id]);
-    expect(Buffer.from(row.email).includes(Buffer.from('canary'))).toBe(false);
+    const row = await assertStoredAsCiphertext(t.dataSource, User, id, {
+      keyVersion: 1,
+      plaintexts: [canaryEmail(id), 'canary'],
+    });
     expect(row.email_index).toHaveLength(32);
     expect(
       (await http().get(`/v1/probe/users/${id}`).expect(200)).body,

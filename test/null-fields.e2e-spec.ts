@@ -1,4 +1,6 @@
 import request from 'supertest';
+import { assertStoredAsCiphertext } from '@vault-pii/nest-encryption/testing';
+import { Contact } from '../src/contacts/contact.entity';
 import { bearer, LoggedInUser, registerAndLogin } from './support/auth-client';
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
@@ -122,6 +124,17 @@ describe('null in a request body (every PUT and PATCH of /docs-json)', () => {
     expect(contact.body).toMatchObject({
       fullName: 'Nellie Null',
       phone: null,
+    });
+    // Cleared means NULL in the table (column and blind index), not an encrypted null.
+    const stored = await assertStoredAsCiphertext(
+      t.dataSource,
+      Contact,
+      contactId,
+      { plaintexts: ['Nellie Null', '+1 555 0100'] },
+    );
+    expect({ phone: stored.phone, phoneIndex: stored.phone_index }).toEqual({
+      phone: null,
+      phoneIndex: null,
     });
   });
 

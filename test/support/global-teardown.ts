@@ -1,8 +1,6 @@
-import { rmSync } from 'node:fs';
-
+/** Stops the embedded PostgreSQL server global-setup.ts started, if it started one. */
 export default async function globalTeardown(): Promise<void> {
-  const embedded = globalThis.__E2E_EMBEDDED_POSTGRES__;
-  if (!embedded) return;
-  await embedded.server.stop();
-  rmSync(embedded.dir, { recursive: true, force: true });
+  const { jestGlobalTeardown } =
+    await import('@vault-pii/nest-encryption/testing');
+  await jestGlobalTeardown();
 }

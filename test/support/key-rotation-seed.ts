@@ -1,7 +1,8 @@
 import { DataSource } from 'typeorm';
 import { AccountKeysService } from '../../src/auth/account-keys.service';
 import { Contact } from '../../src/contacts/contact.entity';
-import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
+import { Keyring } from '@vault-pii/nest-encryption';
+import { withUserKeys } from '@vault-pii/nest-encryption/testing';
 import { UserDataKey } from '../../src/users/user-data-key.entity';
 import { User } from '../../src/users/user.entity';
 import type { TestApp } from './test-app';
@@ -69,16 +70,22 @@ export async function seedContacts(
 ): Promise<void> {
   const dataSource: DataSource = app.dataSource;
   const keyring = await unlockKeyring(app, userId, password);
-  await KeyContext.runWithKeyring(keyring, async () => {
-    for (let start = 0; start < count; start += 500) {
-      const batch: Contact[] = [];
-      for (let n = start; n < Math.min(count, start + 500); n++)
-        batch.push(
-          dataSource
-            .getRepository(Contact)
-            .create({ ownerId: userId, ...seededContact(n) }),
+  try {
+    await withUserKeys(keyring, async () => {
+      for (let start = 0; start < count; start += 500) {
+        const batch: Contact[] = [];
+        for (let n = start; n < Math.min(count, start + 500); n++)
+          batch.push(
+            dataSource
+              .getRepository(Contact)
+              .create({ ownerId: userId, ...seededContact(n) }),
+          );
+        await dataSource.transaction((manager) =>
+          manager.insert(Contact, batch),
         );
-      await dataSource.transaction((manager) => manager.insert(Contact, batch));
-    }
-  });
+      }
+    });
+  } finally {
+    keyring.zero();
+  }
 }

@@ -14,8 +14,8 @@ import {
   readEnvelopeHeader,
   computeBlindIndex,
   generateDataKey,
+  zeroBuffer,
 } from '@vault-pii/nest-encryption/crypto';
-import { emailIndexForm } from '../../src/crypto/email-address';
 import {
   BlindIndex,
   BlindIndexes,
@@ -28,8 +28,15 @@ import {
   EncryptedWriteOutsideTransactionError,
   KeyVersionWriteGuard,
 } from '@vault-pii/nest-encryption';
-import { KeyOwner, withKeyring } from '../support/encrypted-data-source';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import {
+  createTestDatabase,
+  TestDatabase,
+  throwAwayKeys,
+  UserKeys,
+  withUserKeys,
+} from '@vault-pii/nest-encryption/testing';
+
+import { lowerCaseTrimmed } from '../support/lower-case-trimmed';
 
 @Entity({ name: 'members' })
 class Member {
@@ -47,7 +54,7 @@ class Member {
 
   @BlindIndex({
     source: 'loginEmail',
-    normalize: emailIndexForm,
+    normalize: lowerCaseTrimmed,
     keyedBy: 'server',
     unique: true,
   })
@@ -67,7 +74,10 @@ class MemberKey {
 const LIVE_KEY_SQL =
   'SELECT 1 FROM member_keys WHERE owner_id = $1 AND key_version = $2 FOR KEY SHARE';
 
-/** An app of two modules only: TypeORM and the encrypted columns (no key-rotation module). */
+/**
+ * An app of two modules only: TypeORM and the encrypted columns (no vault, no key-rotation
+ * module), which is why this file builds its apps itself rather than with the kit's testing module.
+ */
 async function startApp(
   url: string,
   options: EncryptedColumnsOptions,
@@ -89,22 +99,24 @@ async function startApp(
 }
 
 /** Runs `work` with a fresh keyring of `owner` whose active version is `active`. */
-const as = <T>(owner: KeyOwner, active: number, work: () => Promise<T>) =>
-  withKeyring({ ...owner, active }, work);
+const as = <T>(owner: UserKeys, active: number, work: () => Promise<T>) =>
+  withUserKeys({ ...owner, activeVersion: active }, work);
 
 describe('EncryptedColumnsModule on real PostgreSQL', () => {
   let database: TestDatabase;
   let appA: TestingModule;
   let appB: TestingModule;
-  const keyA = randomBytes(32);
-  const keyB = randomBytes(32);
-  const owner: KeyOwner = {
-    id: randomUUID(),
+  const serverKeysA = throwAwayKeys();
+  const serverKeysB = throwAwayKeys();
+  const keyA = serverKeysA.serverBlindIndexKey;
+  const keyB = serverKeysB.serverBlindIndexKey;
+  const owner: UserKeys = {
+    userId: randomUUID(),
     keys: new Map([
       [1, generateDataKey()],
       [2, generateDataKey()],
     ]),
-    active: 1,
+    activeVersion: 1,
   };
   const dataSourceOf = (app: TestingModule) => app.get(DataSource);
   const members = (app: TestingModule) =>
@@ -129,7 +141,7 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
     as(owner, version, () =>
       members(app).save(
         members(app).create({
-          ownerId: owner.id,
+          ownerId: owner.userId,
           fullName: 'Grace Hopper',
           loginEmail,
         }),
@@ -155,12 +167,15 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
     // Version 1 exists; version 2 is one a rotation has destroyed.
     await dataSourceOf(appA)
       .getRepository(MemberKey)
-      .insert({ ownerId: owner.id, keyVersion: 1 });
+      .insert({ ownerId: owner.userId, keyVersion: 1 });
   });
   afterAll(async () => {
     await appA?.close();
     await appB?.close();
     await database?.drop();
+    serverKeysA.zero();
+    serverKeysB.zero();
+    zeroBuffer(...owner.keys.values());
   });
 
   describe('two apps in one process, each with its own options', () => {
@@ -176,7 +191,7 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
         const raw = await rawRow(saved.id);
         expect(readEnvelopeHeader(raw.fullName).algorithm).toBe(algorithm);
         expect(raw.loginEmailIndex).toEqual(
-          computeBlindIndex(key, emailIndexForm(email)),
+          computeBlindIndex(key, lowerCaseTrimmed(email)),
         );
         expect(
           app.get(BlindIndexes).for(Member, 'loginEmailIndex', email),
@@ -204,7 +219,7 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
       // Either app reads both rows: the envelope names its algorithm.
       for (const app of [appA, appB]) {
         const loaded = await as(owner, 1, () =>
-          members(app).findBy({ ownerId: owner.id }),
+          members(app).findBy({ ownerId: owner.userId }),
         );
         expect(loaded.every((m) => m.fullName === 'Grace Hopper')).toBe(true);
       }
@@ -250,7 +265,7 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
     it('refuses an encrypted write outside a transaction (it could not hold the key lock)', async () => {
       await expect(
         as(owner, 1, () =>
-          members(appA).insert({ ownerId: owner.id, fullName: 'No lock' }),
+          members(appA).insert({ ownerId: owner.userId, fullName: 'No lock' }),
         ),
       ).rejects.toThrow(EncryptedWriteOutsideTransactionError);
     });
@@ -273,7 +288,7 @@ describe('EncryptedColumnsModule on real PostgreSQL', () => {
         as(owner, 1, () =>
           bare
             .getRepository(Member)
-            .save({ ownerId: owner.id, fullName: 'Unbound' }),
+            .save({ ownerId: owner.userId, fullName: 'Unbound' }),
         ),
       ).rejects.toThrow(UnboundEncryptedColumnError);
       await expect(

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   AbstractLogger,
   Column,
@@ -9,16 +8,15 @@ import {
   PrimaryGeneratedColumn,
 } from 'typeorm';
 import * as aead from '@vault-pii/nest-encryption/crypto';
-import { emailIndexForm } from '../../src/crypto/email-address';
-import { generateDataKey } from '@vault-pii/nest-encryption/crypto';
+import { BlindIndex, EncryptedColumn } from '@vault-pii/nest-encryption';
 import {
-  BlindIndex,
-  EncryptedColumn,
-  KeyContext,
-  Keyring,
-} from '@vault-pii/nest-encryption';
-import { openEncryptedDataSource } from '../support/encrypted-data-source';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+  createEncryptionTestingModule,
+  createUserWithKeys,
+  EncryptionTestingContext,
+  TestUser,
+  withUserKeys,
+} from '@vault-pii/nest-encryption/testing';
+import { lowerCaseTrimmed } from '../support/lower-case-trimmed';
 
 // Counts seal() calls by wrapping the real one (ES module exports cannot be reassigned by spyOn).
 jest.mock('@vault-pii/nest-encryption/crypto', () => {
@@ -46,7 +44,7 @@ class Card {
   @EncryptedColumn()
   email: string | null;
 
-  @BlindIndex({ source: 'email', normalize: emailIndexForm })
+  @BlindIndex({ source: 'email', normalize: lowerCaseTrimmed })
   emailIndex: Buffer | null;
 
   @EncryptedColumn()
@@ -70,16 +68,12 @@ class QueryRecorder extends AbstractLogger {
 }
 
 describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', () => {
-  let database: TestDatabase;
+  let context: EncryptionTestingContext;
   let dataSource: DataSource;
   const recorder = new QueryRecorder('all');
   const cards = () => dataSource.getRepository(Card);
-  const owner = { id: randomUUID(), key: generateDataKey() };
-  const as = <T>(work: () => Promise<T>) =>
-    KeyContext.runWithKeyring(
-      new Keyring(owner.id, new Map([[1, Buffer.from(owner.key)]]), 1),
-      work,
-    );
+  let owner: TestUser;
+  const as = <T>(work: () => Promise<T>) => withUserKeys(owner, work);
   const updates = () =>
     recorder.queries.filter((sql) => sql.startsWith('UPDATE'));
   const raw = async (id: string) =>
@@ -92,21 +86,14 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
   const sealSpy = jest.mocked(aead.seal);
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    ({ dataSource } = await openEncryptedDataSource(
-      {
-        url: database.url,
-        entities: [Card],
-        logging: ['query'],
-        logger: recorder,
-      },
-      { algorithm: aead.AeadAlgorithm.XChaCha20Poly1305 },
-    ));
+    context = await createEncryptionTestingModule({
+      entities: [Card],
+      typeOrm: { logging: ['query'], logger: recorder },
+    });
+    dataSource = context.dataSource;
+    owner = await createUserWithKeys(context);
   });
-  afterAll(async () => {
-    await dataSource?.destroy();
-    await database?.drop();
-  });
+  afterAll(() => context?.close());
   beforeEach(() => {
     sealSpy.mockClear();
   });
@@ -115,7 +102,7 @@ describe('save() of a loaded entity with encrypted columns (real PostgreSQL)', (
     const card = await as(() =>
       cards().save(
         cards().create({
-          ownerId: owner.id,
+          ownerId: owner.userId,
           label: 'work',
           fullName: 'Ada Lovelace',
           email: 'ada@example.org',

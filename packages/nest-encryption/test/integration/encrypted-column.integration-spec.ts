@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   Column,
   DataSource,
@@ -9,9 +9,7 @@ import {
 import {
   AeadAlgorithm,
   readEnvelopeHeader,
-  generateDataKey,
 } from '@vault-pii/nest-encryption/crypto';
-import { emailIndexForm } from '../../src/crypto/email-address';
 import {
   BlindIndex,
   BlindIndexes,
@@ -19,12 +17,20 @@ import {
   DataIntegrityError,
   EncryptedColumnQueryError,
   KeyUnavailableError,
+  installEncryptedColumns,
 } from '@vault-pii/nest-encryption';
 import {
-  openEncryptedDataSource,
-  withKeyring,
-} from '../support/encrypted-data-source';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+  assertStoredAsCiphertext,
+  createEncryptionTestingModule,
+  createUserWithKeys,
+  EncryptionTestingContext,
+  KEYS_NEVER_DESTROYED_SQL,
+  TestUser,
+  UserKeys,
+  withUserKeys,
+} from '@vault-pii/nest-encryption/testing';
+
+import { lowerCaseTrimmed } from '../support/lower-case-trimmed';
 
 /** Adding an encrypted entity takes decorators only: this one is declared nowhere else. */
 @Entity({ name: 'people' })
@@ -56,7 +62,7 @@ class Person {
   @EncryptedColumn()
   email: string | null;
 
-  @BlindIndex({ source: 'email', normalize: emailIndexForm })
+  @BlindIndex({ source: 'email', normalize: lowerCaseTrimmed })
   emailIndex: Buffer | null;
 
   @EncryptedColumn()
@@ -64,61 +70,49 @@ class Person {
 
   @BlindIndex({
     source: 'loginEmail',
-    normalize: emailIndexForm,
+    normalize: lowerCaseTrimmed,
     keyedBy: 'server',
     unique: true,
   })
   loginEmailIndex: Buffer | null;
 }
 
-interface User {
-  id: string;
-  keys: Map<number, Buffer>;
-  active: number;
-}
-
-function newUser(): User {
-  return {
-    id: randomUUID(),
-    keys: new Map([[1, generateDataKey()]]),
-    active: 1,
-  };
-}
-
 /** A fresh keyring per call (the context zeroes it afterwards), as each request gets one. */
-const as: <T>(user: User, work: () => Promise<T>) => Promise<T> = withKeyring;
+const as = <T>(user: UserKeys, work: () => Promise<T>): Promise<T> =>
+  withUserKeys(user, work);
 
 describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
-  let database: TestDatabase;
-  /** The one the tests use: `xchachaSource`, or for one test `gcmSource` (the same database). */
+  let context: EncryptionTestingContext;
+  /** The one the tests use: the testing module's, or for one test `gcmSource` (the same database). */
   let dataSource: DataSource;
-  let xchachaSource: DataSource;
   let gcmSource: DataSource;
   let blindIndexes: BlindIndexes;
   const blindIndexesFor: BlindIndexes['for'] = (...args) =>
     blindIndexes.for(...args);
   const people = () => dataSource.getRepository(Person);
-  const alice = newUser();
-  const bob = newUser();
+  let alice: TestUser;
+  let bob: TestUser;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const serverBlindIndexKey = randomBytes(32);
-    ({ dataSource: xchachaSource, blindIndexes } =
-      await openEncryptedDataSource(
-        { url: database.url, entities: [Person] },
-        { algorithm: AeadAlgorithm.XChaCha20Poly1305, serverBlindIndexKey },
-      ));
-    ({ dataSource: gcmSource } = await openEncryptedDataSource(
-      { url: database.url, entities: [Person], synchronize: false },
-      { algorithm: AeadAlgorithm.Aes256Gcm, serverBlindIndexKey },
-    ));
-    dataSource = xchachaSource;
+    context = await createEncryptionTestingModule({ entities: [Person] });
+    dataSource = context.dataSource;
+    blindIndexes = context.moduleRef.get(BlindIndexes);
+    gcmSource = await new DataSource({
+      type: 'postgres',
+      url: context.database.url,
+      entities: [Person],
+    }).initialize();
+    installEncryptedColumns(gcmSource, {
+      algorithm: AeadAlgorithm.Aes256Gcm,
+      serverBlindIndexKey: context.keys.serverBlindIndexKey,
+      liveKeySql: KEYS_NEVER_DESTROYED_SQL,
+    });
+    alice = await createUserWithKeys(context);
+    bob = await createUserWithKeys(context);
   });
   afterAll(async () => {
-    await xchachaSource?.destroy();
     await gcmSource?.destroy();
-    await database?.drop();
+    await context?.close();
   });
 
   async function rawRow(
@@ -130,9 +124,12 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
     return row;
   }
 
-  async function insert(owner: User, values: Partial<Person>): Promise<Person> {
+  async function insert(
+    owner: UserKeys,
+    values: Partial<Person>,
+  ): Promise<Person> {
     return as(owner, () =>
-      people().save(people().create({ ownerId: owner.id, ...values })),
+      people().save(people().create({ ownerId: owner.userId, ...values })),
     );
   }
 
@@ -176,21 +173,18 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
 
   it('stores only ciphertext: no plaintext in any column, a versioned envelope in each', async () => {
     const saved = await insert(alice, sample());
-    const raw = await rawRow(saved.id);
-    const stored = Buffer.concat(
-      Object.values(raw).filter((v): v is Buffer => Buffer.isBuffer(v)),
-    );
-    for (const needle of [
-      'Ada',
-      'Lovelace',
-      'London',
-      'Square',
-      'example',
-      'ada.login',
-      '1815',
-    ]) {
-      expect(stored.includes(Buffer.from(needle, 'utf8'))).toBe(false);
-    }
+    const raw = await assertStoredAsCiphertext(dataSource, Person, saved.id, {
+      keyVersion: 1,
+      plaintexts: [
+        'Ada',
+        'Lovelace',
+        'London',
+        'Square',
+        'example',
+        'ada.login',
+        '1815',
+      ],
+    });
     expect(readEnvelopeHeader(raw.fullName as Buffer)).toEqual({
       formatVersion: 1,
       algorithm: 1,
@@ -219,7 +213,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
       KeyUnavailableError,
     );
     await expect(
-      people().save(people().create({ ownerId: alice.id, fullName: 'x' })),
+      people().save(people().create({ ownerId: alice.userId, fullName: 'x' })),
     ).rejects.toThrow(KeyUnavailableError);
   });
 
@@ -267,7 +261,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
     const victim = await insert(alice, sample());
     const attacker = await insert(bob, { fullName: 'Bob' });
     // Even if Bob's keys were Alice's keys, the AAD binds the owner: simulate with a shared DEK.
-    const shared = { ...bob, keys: alice.keys };
+    const shared: UserKeys = { ...bob, keys: alice.keys };
     await dataSource.query(
       `UPDATE people SET "fullName" = (SELECT "fullName" FROM people WHERE id = $1) WHERE id = $2`,
       [victim.id, attacker.id],
@@ -380,13 +374,15 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
 
   describe('key versions', () => {
     it('reads old versions, writes the active one, and searches across both', async () => {
-      const carol = newUser();
-      const old = await insert(carol, {
+      const carolV1 = await createUserWithKeys(context, {
+        versions: 2,
+        activeVersion: 1,
+      });
+      const old = await insert(carolV1, {
         fullName: 'Carol v1',
         email: 'carol@example.org',
       });
-      carol.keys.set(2, generateDataKey());
-      carol.active = 2;
+      const carol: UserKeys = { ...carolV1, activeVersion: 2 };
       const fresh = await insert(carol, {
         fullName: 'Carol v2',
         email: 'carol@example.org',
@@ -401,7 +397,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
           .keyVersion,
       ).toBe(2);
       const both = await as(carol, () =>
-        people().findBy({ ownerId: carol.id }),
+        people().findBy({ ownerId: carol.userId }),
       );
       expect(both.map((p) => p.fullName).sort()).toEqual([
         'Carol v1',
@@ -417,9 +413,12 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
       expect(byEmail).toHaveLength(2);
 
       // A destroyed version (dropped from the keyring) is an integrity failure, not a silent null.
-      carol.keys.delete(1);
+      const destroyed: UserKeys = {
+        ...carol,
+        keys: new Map([[2, carol.keys.get(2) as Buffer]]),
+      };
       await expect(
-        as(carol, () => people().findOneByOrFail({ id: old.id })),
+        as(destroyed, () => people().findOneByOrFail({ id: old.id })),
       ).rejects.toThrow(DataIntegrityError);
     });
   });
@@ -440,7 +439,7 @@ describe('@EncryptedColumn and @BlindIndex on real PostgreSQL', () => {
         'XChaCha row',
       ]);
     } finally {
-      dataSource = xchachaSource;
+      dataSource = context.dataSource;
     }
   });
 });
