@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Test, TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { Client } from 'pg';
 import {
   Column,
   DataSource,
@@ -29,6 +28,11 @@ import {
   rotationSqlFor,
   SqlKeyRotationStore,
 } from '@vault-pii/nest-encryption';
+import {
+  createTestDatabase,
+  TestDatabase,
+  withPgClient,
+} from '@vault-pii/nest-encryption/testing';
 import { advisoryLockKey } from '../../src/internal/advisory-lock-key';
 
 /**
@@ -150,25 +154,8 @@ function countingObserver(onValues?: () => void) {
   return { seen, observer };
 }
 
-async function withClient<T>(
-  url: string,
-  work: (client: Client) => Promise<T>,
-): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 describe('the key rotation engine on PostgreSQL', () => {
-  const serverUrl = process.env.DATABASE_URL as string;
-  const databaseName = `rotation_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  const url = Object.assign(new URL(serverUrl ?? 'postgres://unset'), {
-    pathname: `/${databaseName}`,
-  }).toString();
+  let database: TestDatabase;
   const keys = new Map([
     [1, generateDataKey()],
     [2, generateDataKey()],
@@ -191,7 +178,7 @@ describe('the key rotation engine on PostgreSQL', () => {
       imports: [
         TypeOrmModule.forRoot({
           type: 'postgres',
-          url,
+          url: database.url,
           entities: [Note],
           synchronize: false,
         }),
@@ -291,25 +278,14 @@ describe('the key rotation engine on PostgreSQL', () => {
     )[0];
 
   beforeAll(async () => {
-    if (!serverUrl)
-      throw new Error(
-        'DATABASE_URL is not set: run this test through the e2e Jest config',
-      );
-    await withClient(serverUrl, (client) =>
-      client.query(`CREATE DATABASE ${client.escapeIdentifier(databaseName)}`),
-    );
-    await withClient(url, (client) => client.query(SCHEMA));
+    database = await createTestDatabase();
+    await withPgClient(database.url, (client) => client.query(SCHEMA));
   });
 
   afterAll(async () => {
     for (const app of apps) await app.close().catch(() => undefined);
     for (const key of keys.values()) key.fill(0);
-    if (serverUrl)
-      await withClient(serverUrl, (client) =>
-        client.query(
-          `DROP DATABASE IF EXISTS ${client.escapeIdentifier(databaseName)} WITH (FORCE)`,
-        ),
-      );
+    await database?.drop();
   });
 
   it('stops after a batch on shutdown, keeping the retired key, and resumes to the end in a new process', async () => {
@@ -473,7 +449,7 @@ describe('the key rotation engine on PostgreSQL', () => {
 
     await startRotation(dataSource, owner.id);
     // The same lock id as vault-pii's own rotation lock: namespace `key-rotation`, the owner id.
-    await withClient(url, async (other) => {
+    await withPgClient(database.url, async (other) => {
       await other.query('SELECT pg_advisory_lock($1::bigint)', [
         advisoryLockKey('key-rotation', owner.id),
       ]);
@@ -499,7 +475,7 @@ describe('the key rotation engine on PostgreSQL', () => {
     const sql = rotationSqlFor(table, (name) => `"${name}"`);
     const owner = randomUUID();
     const other = randomUUID();
-    await withClient(url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       await client.query(
         'CREATE TABLE legacy (id integer PRIMARY KEY, owner_id uuid NOT NULL, kept bytea, plain bytea)',
       );
