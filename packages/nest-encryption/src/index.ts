@@ -164,3 +164,14 @@ export type {
   PlaintextAdoptionCount,
   ScanProgress,
 } from './adoption/plaintext-adoption-status';
+export { PlaintextAdoptionModule } from './adoption/plaintext-adoption.module';
+export {
+  PLAINTEXT_ADOPTION_LOCK_NAMESPACE,
+  PlaintextAdoptionJob,
+} from './adoption/plaintext-adoption.job';
+export type { PlaintextAdoptionReport } from './adoption/plaintext-adoption.job';
+export type {
+  PlaintextAdoptionModuleOptions,
+  PlaintextAdoptionObserver,
+  PlaintextAdoptionOutcome,
+} from './adoption/plaintext-adoption.options';

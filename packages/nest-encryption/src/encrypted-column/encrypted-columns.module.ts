@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { BlindIndexes } from './blind-index';
 import {
@@ -8,14 +8,18 @@ import {
   ENCRYPTED_COLUMNS_OPTIONS_TYPE,
 } from './encrypted-columns.module-definition';
 import { EncryptedColumnsOptions } from './encrypted-columns.options';
-import { installEncryptedColumns } from './install-encrypted-columns';
+import {
+  installEncryptedColumns,
+  warnIfNoPlaintextAdoptionPass,
+} from './install-encrypted-columns';
 
 /**
  * `@EncryptedColumn`/`@BlindIndex` on the app's TypeORM DataSource (docs/design.md#blind-indexes),
  * with this app's options: the AEAD for new ciphertexts, the server blind-index key, and the
  * key-version write guard's query (see `installEncryptedColumns`). Installed while the app's
  * providers are created, so before any `onModuleInit` can query. Exports `BlindIndexes`, for
- * searches.
+ * searches. Once the app has started, warns if a column adopts plaintext while no
+ * `PlaintextAdoptionModule` runs the background pass (docs/plaintext-adoption.md#the-background-pass).
  */
 @Module({
   providers: [
@@ -27,7 +31,18 @@ import { installEncryptedColumns } from './install-encrypted-columns';
   ],
   exports: [BlindIndexes],
 })
-export class EncryptedColumnsModule extends ConfigurableEncryptedColumnsModule {
+export class EncryptedColumnsModule
+  extends ConfigurableEncryptedColumnsModule
+  implements OnApplicationBootstrap
+{
+  constructor(private readonly dataSource: DataSource) {
+    super();
+  }
+
+  onApplicationBootstrap(): void {
+    warnIfNoPlaintextAdoptionPass(this.dataSource);
+  }
+
   /**
    * Installs the encrypted columns with options known up front.
    *

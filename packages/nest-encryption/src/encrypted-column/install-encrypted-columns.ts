@@ -30,6 +30,8 @@ import {
  *
  * Columns in plaintext adoption (`adoptPlaintext`) are logged by name at each start, since they
  * read unauthenticated legacy values until the mode ends (docs/plaintext-adoption.md).
+ * `EncryptedColumnsModule` also warns, once the app has started, when no `PlaintextAdoptionModule`
+ * runs the background pass for them (`warnIfNoPlaintextAdoptionPass`).
  *
  * `EncryptedColumnsModule` calls it for the app's DataSource; call it directly only for a
  * DataSource built by hand (tests, benchmarks).
@@ -99,6 +101,29 @@ export function adoptingColumnNames(
       )
       .map((column) => `${metadata.name}.${column.propertyName}`),
   );
+}
+
+/** DataSources whose adopting columns have a background pass (`PlaintextAdoptionJob` notes itself). */
+const adoptionPasses = new WeakSet<DataSource>();
+
+/** Called by `PlaintextAdoptionJob` at module init: `dataSource`'s adopting columns have a pass. */
+export function notePlaintextAdoptionPass(dataSource: DataSource): void {
+  adoptionPasses.add(dataSource);
+}
+
+/**
+ * Warns when `dataSource` has adopting columns but no background pass is loaded, so that only rows
+ * the app writes become ciphertext. Asked once every module has started (`EncryptedColumnsModule`
+ * at bootstrap): at `installEncryptedColumns` time the pass may not be created yet.
+ * @returns whether it warned.
+ */
+export function warnIfNoPlaintextAdoptionPass(dataSource: DataSource): boolean {
+  const names = adoptingColumnNames(dataSource.entityMetadatas);
+  if (names.length === 0 || adoptionPasses.has(dataSource)) return false;
+  new Logger('EncryptedColumns').warn(
+    `columns adopt plaintext but PlaintextAdoptionModule is not loaded: only values the app writes become ciphertext (${names.join(', ')})`,
+  );
+  return true;
 }
 
 function logAdoptingColumns(metadatas: readonly EntityMetadata[]): void {

@@ -24,9 +24,10 @@ import { LegacyContact } from './adoption-entities';
 import { recordingIo } from './adoption-cli-io';
 
 /**
- * A table that held plaintext adopted end to end, short of the background pass: the migration
- * converts it, reads never break (with or without keys), writes seal under the owner's keys, the
- * status command counts what is left, and the closing migration refuses while anything is.
+ * A table that held plaintext adopted end to end by the app's own writes (the background pass has
+ * its own spec, adoption-pass.integration-spec.ts): the migration converts it, reads never break
+ * (with or without keys), writes seal under the owner's keys, the status command counts what is
+ * left, and the closing migration refuses while anything is.
  */
 const OWNER_A: string = randomUUID();
 const OWNER_B: string = randomUUID();
@@ -294,7 +295,7 @@ describe('plaintext adoption of a legacy table (PostgreSQL)', () => {
       await asOwner(owner, () =>
         dataSource.transaction(async (manager) => {
           const rows = await manager.findBy(LegacyContact, { ownerId: owner });
-          // What the background pass will do per batch: write every adopting column again.
+          // Adopting by hand, as an app without the background pass can: write every adopting column again.
           for (const row of rows)
             await manager.update(
               LegacyContact,

@@ -26,7 +26,6 @@ import {
   ReencryptionBatches,
   type RotationParticipant,
   rotationSqlFor,
-  SqlKeyRotationStore,
 } from '@vault-pii/nest-encryption';
 import {
   createTestDatabase,
@@ -34,6 +33,11 @@ import {
   withPgClient,
 } from '@vault-pii/nest-encryption/testing';
 import { advisoryLockKey } from '../../src/internal/advisory-lock-key';
+import {
+  KEY_TABLES_SCHEMA,
+  keyTablesStore,
+  rotateToVersion2,
+} from '../support/key-tables';
 
 /**
  * The rotation engine on real PostgreSQL (docs/rotation.md), as an app other than vault-pii wires
@@ -62,21 +66,7 @@ class Note {
   titleIndex: Buffer | null;
 }
 
-const SCHEMA = `
-  CREATE TABLE accounts (id uuid PRIMARY KEY, current_key integer NOT NULL);
-  CREATE TABLE account_keys (
-    account_id uuid NOT NULL REFERENCES accounts (id),
-    key_version integer NOT NULL,
-    PRIMARY KEY (account_id, key_version));
-  CREATE TABLE rotations (
-    account_id uuid PRIMARY KEY REFERENCES accounts (id),
-    from_version integer NOT NULL,
-    to_version integer NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    rows_reencrypted integer NOT NULL DEFAULT 0,
-    values_reencrypted integer NOT NULL DEFAULT 0,
-    items_reencrypted integer NOT NULL DEFAULT 0);
+const SCHEMA = `${KEY_TABLES_SCHEMA}
   CREATE TABLE notes (
     id serial PRIMARY KEY,
     owner_id uuid NOT NULL REFERENCES accounts (id),
@@ -85,15 +75,7 @@ const SCHEMA = `
     title_index bytea);
 `;
 
-const store = new SqlKeyRotationStore({
-  owners: { table: 'accounts', activeKeyVersion: 'current_key' },
-  dataKeys: { table: 'account_keys', ownerId: 'account_id' },
-  rotations: {
-    table: 'rotations',
-    ownerId: 'account_id',
-    itemsReencrypted: 'items_reencrypted',
-  },
-});
+const store = keyTablesStore;
 
 /** Files of a sort: each item names the key version it is sealed under, as a file header does. */
 class FakeFiles implements RotationParticipant {
@@ -229,23 +211,8 @@ describe('the key rotation engine on PostgreSQL', () => {
   }
 
   /** What `KeyRotationService` does in vault-pii, reduced to the rows: version 2 in force. */
-  async function startRotation(dataSource: DataSource, ownerId: string) {
-    await dataSource.transaction(async (manager) => {
-      await manager.query(
-        'INSERT INTO account_keys (account_id, key_version) VALUES ($1, 2)',
-        [ownerId],
-      );
-      await manager.query('UPDATE accounts SET current_key = 2 WHERE id = $1', [
-        ownerId,
-      ]);
-      // Started a while ago: the in-flight grace has passed, so the test does not wait for it.
-      await manager.query(
-        `INSERT INTO rotations (account_id, from_version, to_version, started_at)
-         VALUES ($1, 1, 2, now() - interval '1 minute')`,
-        [ownerId],
-      );
-    });
-  }
+  const startRotation = (dataSource: DataSource, ownerId: string) =>
+    rotateToVersion2(dataSource, ownerId, 'started');
 
   const notesUnder = async (
     dataSource: DataSource,
