@@ -27,10 +27,10 @@ import {
 } from '../fixtures/adoption-pass-app';
 import { rotateToVersion2 } from '../support/key-tables';
 import {
-  AdoptionTestDatabase,
-  createAdoptionTestDatabase,
-  withClient,
-} from './adoption-database';
+  createTestDatabase,
+  TestDatabase,
+  withPgClient,
+} from '@vault-pii/nest-encryption/testing';
 
 /**
  * Plaintext adoption's background pass on PostgreSQL (docs/plaintext-adoption.md#the-background-pass):
@@ -104,7 +104,7 @@ async function waitFor(
 }
 
 describe('the plaintext adoption pass on PostgreSQL', () => {
-  let database: AdoptionTestDatabase;
+  let database: TestDatabase;
   const apps: TestingModule[] = [];
   const seeds = new Map<string, Seeded[]>();
 
@@ -123,7 +123,7 @@ describe('the plaintext adoption pass on PostgreSQL', () => {
           : `19${String(10 + (i % 90)).padStart(2, '0')}-0${1 + (i % 9)}-1${i % 10}`,
     }));
     seeds.set(ownerId, rows);
-    await withClient(database.url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       await client.query(
         'INSERT INTO accounts (id, current_key) VALUES ($1, 1)',
         [ownerId],
@@ -149,7 +149,7 @@ describe('the plaintext adoption pass on PostgreSQL', () => {
   /** The owner's stored bytes, by kind: marked plaintext, envelopes per key version, NULL. */
   async function storedKinds(ownerId: string) {
     const kinds = { plaintext: 0, v1: 0, v2: 0, nulls: 0, indexed: 0 };
-    await withClient(database.url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       const { rows } = await client.query<{
         name: Buffer | null;
         birthday: Buffer | null;
@@ -210,8 +210,8 @@ describe('the plaintext adoption pass on PostgreSQL', () => {
   };
 
   beforeAll(async () => {
-    database = await createAdoptionTestDatabase();
-    await withClient(database.url, (client) =>
+    database = await createTestDatabase();
+    await withPgClient(database.url, (client) =>
       client.query(ADOPTION_PASS_SCHEMA),
     );
     owners.first = await addAccount(1_200);
@@ -224,7 +224,7 @@ describe('the plaintext adoption pass on PostgreSQL', () => {
     owners.retired = await addAccount(20);
     owners.stopped = await addAccount(300);
     // The app's migration, written by hand (migration:generate would drop the columns).
-    await withClient(database.url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       await client.query(
         plaintextAdoptionSql({
           table: 'adopted_contacts',
@@ -406,7 +406,7 @@ describe('the plaintext adoption pass on PostgreSQL', () => {
     const { seen, observer } = recordingObserver();
     const app = await startApp(observer);
     const job = app.get(PlaintextAdoptionJob);
-    await withClient(database.url, async (other) => {
+    await withPgClient(database.url, async (other) => {
       await other.query('SELECT pg_advisory_lock($1::bigint)', [
         advisoryLockKey(PLAINTEXT_ADOPTION_LOCK_NAMESPACE, owner),
       ]);

@@ -6,10 +6,10 @@ import {
 } from '@vault-pii/nest-encryption';
 import type { Client } from 'pg';
 import {
-  AdoptionTestDatabase,
-  createAdoptionTestDatabase,
-  withClient,
-} from './adoption-database';
+  createTestDatabase,
+  TestDatabase,
+  withPgClient,
+} from '@vault-pii/nest-encryption/testing';
 
 /**
  * `plaintextAdoptionSql` on real PostgreSQL: each source type's values, converted in place, read
@@ -158,17 +158,17 @@ async function columnType(client: Client, table: string): Promise<string> {
 }
 
 describe('plaintextAdoptionSql on PostgreSQL', () => {
-  let database: AdoptionTestDatabase;
+  let database: TestDatabase;
 
   beforeAll(async () => {
-    database = await createAdoptionTestDatabase();
+    database = await createTestDatabase();
   });
   afterAll(() => database.drop());
 
   it.each(CASES.map((testCase) => [testCase.from, testCase] as const))(
     'converts %s values into what encodeValue writes after the marker',
     async (from, { values }) => {
-      await withClient(database.url, async (client) => {
+      await withPgClient(database.url, async (client) => {
         // A zone far from UTC, on the far side of the date line, with half-hour offsets.
         await client.query("SET TimeZone = 'Pacific/Chatham'");
         await seed(
@@ -200,7 +200,7 @@ describe('plaintextAdoptionSql on PostgreSQL', () => {
   );
 
   it('drops the default a column had (no default survives in plaintext)', async () => {
-    await withClient(database.url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       await client.query(
         "CREATE TABLE with_default (id serial PRIMARY KEY, c text DEFAULT 'unknown')",
       );
@@ -236,7 +236,7 @@ describe('plaintextAdoptionSql on PostgreSQL', () => {
   ])(
     'refuses a %s column holding %s, and changes nothing',
     async (from, literal, message) => {
-      await withClient(database.url, async (client) => {
+      await withPgClient(database.url, async (client) => {
         const table = `refused_${Math.random().toString(36).slice(2, 10)}`;
         await client.query(
           `CREATE TABLE ${table} (id serial PRIMARY KEY, c ${from})`,

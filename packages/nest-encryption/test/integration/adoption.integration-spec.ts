@@ -16,10 +16,10 @@ import {
 import { runAdoptionCommand } from '../../src/cli/adoption-command';
 import { adoptingColumnNames } from '../../src/encrypted-column/install-encrypted-columns';
 import {
-  AdoptionTestDatabase,
-  createAdoptionTestDatabase,
-  withClient,
-} from './adoption-database';
+  createTestDatabase,
+  TestDatabase,
+  withPgClient,
+} from '@vault-pii/nest-encryption/testing';
 import { LegacyContact } from './adoption-entities';
 import { recordingIo } from './adoption-cli-io';
 
@@ -102,7 +102,7 @@ async function status(...options: string[]) {
 }
 
 async function rawRows(url: string) {
-  return withClient(url, async (client) => {
+  return withPgClient(url, async (client) => {
     const { rows } = await client.query<{
       id: number;
       note: Buffer | null;
@@ -113,13 +113,13 @@ async function rawRows(url: string) {
 }
 
 describe('plaintext adoption of a legacy table (PostgreSQL)', () => {
-  let database: AdoptionTestDatabase;
+  let database: TestDatabase;
   let dataSource: DataSource;
 
   beforeAll(async () => {
-    database = await createAdoptionTestDatabase();
+    database = await createTestDatabase();
     process.env.ADOPTION_TEST_DATABASE_URL = database.url;
-    await withClient(database.url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       await client.query(
         'CREATE TABLE legacy_contacts (id int PRIMARY KEY, owner_id uuid, note text, birthday date, city text)',
       );
@@ -249,7 +249,7 @@ describe('plaintext adoption of a legacy table (PostgreSQL)', () => {
   });
 
   it('the closing migration raises while marked rows remain, and changes nothing', async () => {
-    await withClient(database.url, async (client) => {
+    await withPgClient(database.url, async (client) => {
       await expect(
         client.query(
           endPlaintextAdoptionSql('legacy_contacts', ['note', 'birthday']),
@@ -328,7 +328,7 @@ describe('plaintext adoption of a legacy table (PostgreSQL)', () => {
     for (const { note, birthday } of raw)
       for (const value of [note, birthday])
         if (value !== null) expect(value[0]).toBe(1);
-    await withClient(database.url, (client) =>
+    await withPgClient(database.url, (client) =>
       client.query(
         endPlaintextAdoptionSql('legacy_contacts', ['note', 'birthday']),
       ),
