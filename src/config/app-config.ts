@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { deriveServerSecrets, ServerSecrets } from '../crypto/server-secrets';
 import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
+import { redactUrlPassword } from '@vault-pii/nest-encryption/redis';
 import { parseByteSize } from './byte-size';
 import { parseDurationSeconds } from './duration';
 import {
@@ -439,17 +440,6 @@ function readTracingSettings(reader: EnvironmentReader): void {
   reader.oneOf('OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on');
   reader.fraction('OTEL_TRACES_SAMPLER_ARG');
   reader.integer('OTEL_BSP_SCHEDULE_DELAY', 5000, 0, 600_000);
-}
-
-/** The URL with its password masked, for logs and messages (a config dump, a test's skip note). */
-export function redactUrlPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '[unparseable url]';
-  }
 }
 
 /** Collects every problem instead of stopping at the first, so one start-up shows them all. */

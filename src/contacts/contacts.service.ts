@@ -4,8 +4,7 @@ import { In, Repository } from 'typeorm';
 import { LimitReachedError } from '../common/problem/limit-reached.error';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { AppConfig } from '../config/app-config';
-import { advisoryLockKey } from '../database/advisory-lock-key';
-import { BlindIndexes } from '@vault-pii/nest-encryption';
+import { BlindIndexes, advisoryLockKey } from '@vault-pii/nest-encryption';
 import { Contact } from './contact.entity';
 import { readPage } from '../common/pagination/keyset-page';
 import {

@@ -100,6 +100,8 @@ export type {
   EncryptedColumnRef,
   EncryptedEntity,
 } from './rotation/encrypted-entity-catalog';
+/** Per-owner PostgreSQL advisory lock ids, for an app's own locks beside the library's (`key-rotation`, `plaintext-adoption`). */
+export { advisoryLockKey } from './internal/advisory-lock-key';
 export { keyVersionBytes, rotationSqlFor } from './rotation/rotation-sql';
 export type { RotatedTable, RotationSql } from './rotation/rotation-sql';
 export {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { FakeClock } from '@vault-pii/nest-encryption/testing';
-import { redactUrlPassword } from '../../config/app-config';
+import { redactUrlPassword } from '@vault-pii/nest-encryption/redis';
 import { probeRedisSync } from '@vault-pii/nest-encryption/testing';
 import {
   AttemptCounter,

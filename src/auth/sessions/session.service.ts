@@ -6,12 +6,12 @@ import { AuditContext, AuditLogService } from '../../audit/audit-log.service';
 import { readPage } from '../../common/pagination/keyset-page';
 import { PageQueryDto } from '../../common/pagination/page-query.dto';
 import { AppConfig } from '../../config/app-config';
-import { advisoryLockKey } from '../../database/advisory-lock-key';
 import { insertStatement } from '../../database/plain-sql';
 import {
   SessionLockedError,
   Keyring,
   SessionKeyVault,
+  advisoryLockKey,
 } from '@vault-pii/nest-encryption';
 import { InvalidTokenError } from '../auth.errors';
 import { SessionPageDto } from '../dto/auth.dto';

@@ -15,3 +15,4 @@ export type { FailFastRedisOptions } from './fail-fast-redis';
 export { closeRedisConnection } from './close-redis';
 export { describeStoreError } from './describe-store-error';
 export { StoreOutageLog } from './store-outage-log';
+export { redactUrlPassword } from '../internal/redact-url-password';

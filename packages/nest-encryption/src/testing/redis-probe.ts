@@ -1,15 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { redactUrlPassword } from '../internal/redact-url-password';
 
-/** `url` with its password replaced by `***`, for test names and skip reasons. */
-export function redactUrlPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '[unparseable url]';
-  }
-}
+export { redactUrlPassword };
 
 export type RedisProbe =
   { reachable: true } | { reachable: false; reason: string };

@@ -3,7 +3,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { findFreePort } from '../../internal/find-free-port';
-import { redactUrlPassword } from '../../testing/redis-probe';
+import { redactUrlPassword } from '../../internal/redact-url-password';
 import { VaultUnavailableError } from '../key-vault.errors';
 import { Keyring } from '../keyring';
 import { SessionKeyVault } from '../session-key-vault';
