@@ -15,6 +15,7 @@ import { AppMetrics } from './common/metrics/app-metrics';
 import { MetricsModule } from './common/metrics/metrics.module';
 import { DependencyOutagesModule } from './common/problem/dependency-outages.module';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter';
+import { ProblemPagesModule } from './common/problem/problem-pages.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
@@ -108,6 +109,7 @@ export class AppModule implements NestModule {
         KeyRotationModule,
         // After the features: it imports DocumentsModule, which would otherwise be scanned first.
         HealthModule,
+        ProblemPagesModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

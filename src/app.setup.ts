@@ -1,17 +1,13 @@
-import { VersioningType } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppMetrics } from './common/metrics/app-metrics';
 import { httpMetricsMiddleware } from './common/metrics/http-metrics.middleware';
 import { answerUnparsableRequests } from './common/http/unparsable-request-responder';
-import {
-  FieldErrorDto,
-  ProblemDetails,
-} from './common/problem/problem-details';
 import { AppConfig } from './config/app-config';
-import { BEARER_AUTH_NAME } from './common/openapi/bearer-auth';
+import { buildOpenApiDocument } from './common/openapi/openapi-document';
+import { configureRouting } from './common/http/routing';
 
 /**
  * Everything about the HTTP application that is not a module: shared by `main.ts` and the e2e
@@ -42,34 +38,14 @@ export function configureApp(app: NestExpressApplication): void {
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
     }),
   );
-  app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  configureRouting(app);
   answerUnparsableRequests(app.getHttpServer());
   // API_DOCS=false: no route is mounted, so /docs and /docs-json are 404 like any unknown path.
   if (apiDocs) setUpSwagger(app);
 }
 
 function setUpSwagger(app: NestExpressApplication): void {
-  const config = new DocumentBuilder()
-    .setTitle('Vault-backed PII API')
-    .setDescription(
-      "Each user's personal data is encrypted under keys that only their password unlocks. " +
-        'Errors are RFC 9457 `application/problem+json` (schema `ProblemDetails`), with a machine-readable `code`.',
-    )
-    .setVersion('1')
-    .addBearerAuth(
-      {
-        type: 'http',
-        scheme: 'bearer',
-        bearerFormat: 'JWT',
-        description: 'Access token from POST /v1/auth/login',
-      },
-      BEARER_AUTH_NAME,
-    )
-    .build();
-  const document = SwaggerModule.createDocument(app, config, {
-    extraModels: [ProblemDetails, FieldErrorDto],
-  });
-  SwaggerModule.setup('docs', app, document, {
+  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     customSiteTitle: 'Vault-backed PII API',
     swaggerOptions: { persistAuthorization: false },

@@ -57,6 +57,13 @@ describe('API documentation (docs/http-api.md#api-documentation)', () => {
     ).toBeDefined();
   });
 
+  it('names a relative server, so generated clients and "Try it out" call the origin that served the document', async () => {
+    const document = bodyOf<{ servers: { url: string }[] }>(
+      await http().get('/docs-json'),
+    );
+    expect(document.servers.map((server) => server.url)).toEqual(['/']);
+  });
+
   describe('with API_DOCS=false', () => {
     let off: TestApp;
 
@@ -79,6 +86,14 @@ describe('API documentation (docs/http-api.md#api-documentation)', () => {
         expectProblem(response, 404, 'not_found');
       },
     );
+
+    it('still resolves the problem type pages: they belong to the error responses, not to the docs', async () => {
+      const response = await request(off.app.getHttpServer()).get(
+        '/problems/validation-failed',
+      );
+      expect(response.status).toBe(200);
+      expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+    });
 
     it('still serves the API itself', async () => {
       const response = await request(off.app.getHttpServer()).get(

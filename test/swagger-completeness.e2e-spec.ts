@@ -69,19 +69,32 @@ interface MediaType {
   example?: unknown;
   examples?: Record<string, unknown>;
 }
+interface Header {
+  $ref?: string;
+  required?: boolean;
+  description?: string;
+  schema?: Schema;
+}
+interface Response {
+  description?: string;
+  content?: Record<string, MediaType>;
+  headers?: Record<string, Header>;
+}
 interface Operation {
   operationId?: string;
   summary?: string;
+  description?: string;
+  tags?: string[];
   parameters?: { name: string; in: string; schema?: Schema }[];
   requestBody?: { content?: Record<string, MediaType>; required?: boolean };
-  responses: Record<
-    string,
-    { description?: string; content?: Record<string, MediaType> }
-  >;
+  responses: Record<string, Response>;
   security?: Record<string, string[]>[];
 }
 interface OpenApiDocument {
   openapi: string;
+  info: { description?: string };
+  servers?: { url: string; description?: string }[];
+  tags?: { name: string; description?: string }[];
   paths: Record<
     string,
     Partial<Record<(typeof HTTP_METHODS)[number], Operation>>
@@ -89,8 +102,31 @@ interface OpenApiDocument {
   components: {
     schemas: Record<string, Schema>;
     securitySchemes: Record<string, unknown>;
+    headers?: Record<string, Header>;
   };
 }
+
+/**
+ * Names ending in `Id` that are not our UUIDs: `requestId` echoes a caller's id, `nationalId` is
+ * a person's national identity number.
+ */
+const NOT_UUIDS = new Set(['requestId', 'nationalId']);
+
+/**
+ * The OpenAPI formats a property must carry, by its name (docs/http-api.md#conventions: ids are
+ * UUIDs, dates ISO 8601).
+ */
+function expectedFormat(name: string): string | undefined {
+  if (NOT_UUIDS.has(name)) return undefined;
+  if (name === 'id' || /Id$/.test(name)) return 'uuid';
+  if (/At$/.test(name)) return 'date-time';
+  if (name === 'email') return 'email';
+  if (name === 'dateOfBirth') return 'date';
+  return undefined;
+}
+
+/** camelCase, and not Nest's default `<Controller>_<method>[_v1]`. */
+const OPERATION_ID = /^[a-z][a-zA-Z0-9]*$/;
 
 describe('OpenAPI completeness (docs/http-api.md#api-documentation: every /v1 route documented)', () => {
   let t: TestApp;
@@ -198,6 +234,152 @@ describe('OpenAPI completeness (docs/http-api.md#api-documentation: every /v1 ro
         'PATCH /v1/me/profile',
       ]),
     );
+  });
+
+  it("gives every operation a stable camelCase operationId, unique, not Nest's default", () => {
+    const gaps: string[] = [];
+    const seen = new Map<string, string>();
+    for (const { key, op } of operations) {
+      const id = op.operationId;
+      if (!id) gaps.push(`${key}: no operationId`);
+      else if (!OPERATION_ID.test(id) || /Controller|_v\d+$/.test(id))
+        gaps.push(`${key}: operationId ${id} is not camelCase`);
+      else if (seen.has(id))
+        gaps.push(`${key}: operationId ${id} also on ${seen.get(id)}`);
+      if (id) seen.set(id, key);
+    }
+    expect(gaps).toEqual([]);
+    // The names docs/http-api.md#api-documentation lists (generated clients call these).
+    expect([...seen.keys()]).toEqual(
+      expect.arrayContaining([
+        'register',
+        'login',
+        'refreshTokens',
+        'getMe',
+        'getProfile',
+        'createContact',
+        'downloadDocument',
+        'checkReadiness',
+        'getProblemType',
+      ]),
+    );
+  });
+
+  it('gives every operation a description besides its summary, and every response a description', () => {
+    const gaps: string[] = [];
+    for (const { key, op } of operations) {
+      if (!op.description?.trim() || op.description === op.summary)
+        gaps.push(`${key}: no description`);
+      for (const [status, response] of Object.entries(op.responses))
+        if (!response.description?.trim())
+          gaps.push(`${key}: ${status} has no description`);
+    }
+    expect(gaps).toEqual([]);
+  });
+
+  it('describes the API with a quick start, names a server, and describes every tag used', () => {
+    expect(document.info.description).toContain('Quick start');
+    for (const step of [
+      '/v1/auth/register',
+      'recovery code',
+      '/v1/auth/login',
+      'Authorize',
+      '/v1/me/profile',
+      '/v1/auth/refresh',
+    ])
+      expect(document.info.description).toContain(step);
+    expect(document.servers).toEqual([
+      { url: '/', description: expect.any(String) },
+    ]);
+    const described = new Map(
+      (document.tags ?? []).map((tag) => [tag.name, tag.description]),
+    );
+    const gaps = [...new Set(operations.flatMap(({ op }) => op.tags ?? []))]
+      .filter((tag) => !described.get(tag)?.trim())
+      .map((tag) => `tag ${tag}: no description`);
+    expect(gaps).toEqual([]);
+    expect(operations.filter(({ op }) => !op.tags?.length)).toEqual([]);
+  });
+
+  it('says on every answer that carries a new recovery code that it is shown only once and must be stored now', () => {
+    for (const [path, method, status] of [
+      ['/v1/auth/register', 'post', '201'],
+      ['/v1/auth/recover', 'post', '200'],
+      ['/v1/me/keys/rotate', 'post', '200'],
+    ] as const) {
+      const description =
+        document.paths[path][method]!.responses[status].description;
+      expect(description).toMatch(/shown only once/);
+      expect(description).toMatch(/store it now/);
+      expect(description).toMatch(/password is lost/);
+    }
+  });
+
+  it('documents X-Request-Id on every response and Cache-Control on every problem response; Retry-After on every 429', () => {
+    const headers = document.components.headers ?? {};
+    expect(headers['X-Request-Id']?.required).toBe(true);
+    expect(headers['Cache-Control']?.schema?.enum).toEqual(['no-store']);
+    const gaps: string[] = [];
+    for (const { key, op } of operations) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        const documented = response.headers ?? {};
+        if (!documented['X-Request-Id'])
+          gaps.push(`${key}: ${status} without X-Request-Id`);
+        if (
+          response.content?.[PROBLEM_CONTENT_TYPE] &&
+          !documented['Cache-Control']
+        )
+          gaps.push(`${key}: ${status} problem without Cache-Control`);
+        if (status === '429' && documented['Retry-After']?.required !== true)
+          gaps.push(`${key}: 429 without a required Retry-After`);
+      }
+    }
+    expect(gaps).toEqual([]);
+  });
+
+  it("names no component schema after its class's Dto suffix", () => {
+    const names = Object.keys(document.components.schemas);
+    expect(names).toEqual(expect.arrayContaining(['ProblemDetails']));
+    expect(names.filter((name) => /Dto$/i.test(name))).toEqual([]);
+  });
+
+  it('gives ids, timestamps, emails and dates their formats, and every number the type integer', () => {
+    const gaps: string[] = [];
+    const check = (where: string, name: string, schema: Schema) => {
+      const format = expectedFormat(name);
+      if (format && !schema.$ref && schema.format !== format)
+        gaps.push(
+          `${where}: format ${schema.format ?? '(none)'}, not ${format}`,
+        );
+      if (schema.type === 'number' || schema.items?.type === 'number')
+        gaps.push(
+          `${where}: type number (every number of this API is an integer)`,
+        );
+    };
+    for (const [schemaName, schema] of Object.entries(
+      document.components.schemas,
+    ))
+      for (const [name, property] of Object.entries(schema.properties ?? {}))
+        check(`schema ${schemaName}.${name}`, name, property);
+    for (const { key, op } of operations) {
+      for (const parameter of op.parameters ?? [])
+        check(
+          `${key} ${parameter.in} ${parameter.name}`,
+          parameter.name,
+          parameter.schema ?? {},
+        );
+      const limit = op.parameters?.find((p) => p.name === 'limit');
+      if (limit && limit.schema?.type !== 'integer')
+        gaps.push(`${key}: limit is not an integer`);
+    }
+    expect(gaps).toEqual([]);
+    // The rules above reach the fields they are about.
+    expect(
+      document.components.schemas.Profile.properties?.dateOfBirth.format,
+    ).toBe('date');
+    expect(
+      document.components.schemas.Session.properties?.createdAt.format,
+    ).toBe('date-time');
   });
 
   it('gives every operation a summary', () => {

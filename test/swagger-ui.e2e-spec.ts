@@ -155,11 +155,7 @@ describeInBrowser(
           .waitFor();
 
         // 1. POST /v1/auth/login: Try it out, the user's credentials, Execute.
-        const loginOp = await expandOperation(
-          page,
-          'auth',
-          'AuthController_login_v1',
-        );
+        const loginOp = await expandOperation(page, 'auth', 'login');
         await loginOp.getByRole('button', { name: 'Try it out' }).click();
         await loginOp
           .locator('textarea.body-param__text')
@@ -205,11 +201,7 @@ describeInBrowser(
           .waitFor();
 
         // 3. GET /v1/me/profile: Try it out, Execute, a rendered 200 with the profile JSON.
-        const profileOp = await expandOperation(
-          page,
-          'me',
-          'ProfileController_get_v1',
-        );
+        const profileOp = await expandOperation(page, 'me', 'getProfile');
         await profileOp.getByRole('button', { name: 'Try it out' }).click();
         const [profileResponse] = await Promise.all([
           page.waitForResponse(

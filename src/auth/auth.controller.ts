@@ -15,6 +15,7 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request } from 'express';
@@ -62,9 +63,18 @@ export class AuthController {
   @RegistrationRateLimited()
   @NoStore()
   @ApiOperation({
+    operationId: 'register',
     summary: 'Create an account; returns the recovery code once',
+    description:
+      'Creates the account and its data key, wrapped under the password and under a new recovery code; the email and the optional profile are stored encrypted. ' +
+      'The answer holds the recovery code: store it now, it is shown only once and is the only way back into the data if the password is lost. ' +
+      'Registration does not log in: call `login` next.',
   })
-  @ApiCreatedResponse({ type: RegisteredDto })
+  @ApiCreatedResponse({
+    type: RegisteredDto,
+    description:
+      'The account is created. The `recoveryCode` in this answer is shown only once: store it now. It is the only way back into your data if the password is lost.',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'email_taken',
@@ -90,10 +100,18 @@ export class AuthController {
   @HttpCode(200)
   @NoStore()
   @ApiOperation({
+    operationId: 'login',
     summary:
       'Exchange email and password for tokens (unlocks the data keys for the session)',
+    description:
+      'Checks the password, unlocks the data keys into a new session and returns its token pair. ' +
+      'Send the `accessToken` as `Authorization: Bearer …`; refresh before it expires (`expiresIn` seconds). ' +
+      'Wrong email and wrong password answer the same 401; repeated failures lock the account for a while (429 with `Retry-After`).',
   })
-  @ApiOkResponse({ type: TokenPairDto })
+  @ApiOkResponse({
+    type: TokenPairDto,
+    description: 'A new session: its access and refresh tokens',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',
@@ -114,9 +132,16 @@ export class AuthController {
   @HttpCode(200)
   @NoStore()
   @ApiOperation({
+    operationId: 'refreshTokens',
     summary: 'Rotate the refresh token; a spent one revokes the session',
+    description:
+      'Exchanges the refresh token for a new token pair of the same session. Each refresh token works once: presenting a spent one again is taken as theft and ends the session. ' +
+      'A 401 `session_locked` on other routes is not cured by refreshing: log in again.',
   })
-  @ApiOkResponse({ type: TokenPairDto })
+  @ApiOkResponse({
+    type: TokenPairDto,
+    description: 'The new token pair; the refresh token sent is now spent',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_token',
@@ -134,10 +159,13 @@ export class AuthController {
   @HttpCode(204)
   @Authenticated()
   @ApiOperation({
+    operationId: 'logout',
     summary:
       'End this session: its keys leave the vault, its tokens stop working',
+    description:
+      "Removes this session's keys from the key vault and revokes its refresh token; the access token stops working at once. Other sessions are untouched.",
   })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({ description: 'The session is ended' })
   async logout(
     @CurrentSession() session: AuthenticatedSession,
     @Req() request: Request,
@@ -151,9 +179,14 @@ export class AuthController {
   @HttpCode(204)
   @Authenticated()
   @ApiOperation({
+    operationId: 'changePassword',
     summary: 'Change the password: keys are re-wrapped, other sessions end',
+    description:
+      'Checks the current password, then re-wraps the data keys under the new one (no data is re-encrypted). This session stays logged in; every other session ends. The recovery code is unchanged.',
   })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({
+    description: 'The new password is in force; other sessions are ended',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',
@@ -181,10 +214,18 @@ export class AuthController {
   @HttpCode(200)
   @NoStore()
   @ApiOperation({
+    operationId: 'recoverAccount',
     summary:
       'Set a new password with the recovery code; returns a new code, ends every session',
+    description:
+      'For a lost password: the recovery code unlocks the data keys, which are re-wrapped under the new password and a new recovery code. Every session ends; log in with the new password. ' +
+      'The answer holds the new recovery code: store it now, it is shown only once, and the old code no longer works.',
   })
-  @ApiOkResponse({ type: RecoveryCodeDto })
+  @ApiOkResponse({
+    type: RecoveryCodeDto,
+    description:
+      'The new password is in force. The new `recoveryCode` is shown only once: store it now. It is the only way back into your data if the password is lost again.',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',
@@ -207,9 +248,12 @@ export class AuthController {
   @Get('sessions')
   @Authenticated()
   @ApiOperation({
+    operationId: 'listSessions',
     summary: 'Your live sessions (no secrets), newest first, a page at a time',
+    description:
+      'Lists your sessions that have not ended, newest first; `current` marks the one making this request. Pass `nextCursor` as `cursor` for the next page.',
   })
-  @ApiOkResponse({ type: SessionPageDto })
+  @ApiOkResponse({ type: SessionPageDto, description: 'One page of sessions' })
   @ApiProblemResponses(VALIDATION)
   listSessions(
     @CurrentSession() session: AuthenticatedSession,
@@ -225,8 +269,18 @@ export class AuthController {
   @Delete('sessions/:id')
   @HttpCode(204)
   @Authenticated()
-  @ApiOperation({ summary: 'End one of your sessions' })
-  @ApiNoContentResponse()
+  @ApiOperation({
+    operationId: 'revokeSession',
+    summary: 'End one of your sessions',
+    description:
+      "Ends the session with this id (e.g. a lost device's): its keys leave the vault and its tokens stop working. Ending the current one is a logout.",
+  })
+  @ApiParam({
+    name: 'id',
+    format: 'uuid',
+    description: 'The session id, from `listSessions`',
+  })
+  @ApiNoContentResponse({ description: 'The session is ended' })
   @ApiProblemResponses(VALIDATION, 'not_found')
   async revokeSession(
     @CurrentSession() session: AuthenticatedSession,

@@ -15,6 +15,7 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
 import { Authenticated } from '../common/auth/authenticated.decorator';
@@ -40,6 +41,11 @@ import {
 /** A malformed id cannot name one of your contacts: 404 like any other unknown id. */
 const ContactId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('contact') });
+const CONTACT_ID_PARAM = {
+  name: 'id',
+  format: 'uuid',
+  description: 'The contact id',
+} as const;
 
 @ApiTags('contacts')
 @Controller('contacts')
@@ -49,8 +55,16 @@ export class ContactsController {
   @Post()
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Add a contact (every field stored encrypted)' })
-  @ApiCreatedResponse({ type: ContactDto })
+  @ApiOperation({
+    operationId: 'createContact',
+    summary: 'Add a contact (every field stored encrypted)',
+    description:
+      'Stores a contact under your data key; email and phone also get blind indexes so `listContacts` can find them by exact value. Answers the contact as stored.',
+  })
+  @ApiCreatedResponse({
+    type: ContactDto,
+    description: 'The contact as stored',
+  })
   @ApiProblemResponses(...BODY_ERRORS, 'limit_reached', 'rotation_in_progress')
   create(
     @CurrentSession() session: AuthenticatedSession,
@@ -63,9 +77,12 @@ export class ContactsController {
   @Authenticated()
   @NoStore()
   @ApiOperation({
+    operationId: 'listContacts',
     summary: 'List your contacts, newest first; exact search by email or phone',
+    description:
+      'Your contacts, decrypted, newest first, a page at a time. `email` or `phone` keeps only exact matches (found through blind indexes, never by decrypting everything). Pass `nextCursor` as `cursor` for the next page.',
   })
-  @ApiOkResponse({ type: ContactPageDto })
+  @ApiOkResponse({ type: ContactPageDto, description: 'One page of contacts' })
   @ApiProblemResponses('validation_failed', 'data_integrity_error')
   list(
     @CurrentSession() session: AuthenticatedSession,
@@ -77,8 +94,14 @@ export class ContactsController {
   @Get(':id')
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'One of your contacts' })
-  @ApiOkResponse({ type: ContactDto })
+  @ApiOperation({
+    operationId: 'getContact',
+    summary: 'One of your contacts',
+    description:
+      'The contact with this id, decrypted; 404 for an unknown id or one that is not yours.',
+  })
+  @ApiParam(CONTACT_ID_PARAM)
+  @ApiOkResponse({ type: ContactDto, description: 'The contact' })
   @ApiProblemResponses('not_found', 'data_integrity_error')
   get(
     @CurrentSession() session: AuthenticatedSession,
@@ -90,8 +113,14 @@ export class ContactsController {
   @Patch(':id')
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Change some fields of a contact' })
-  @ApiOkResponse({ type: ContactDto })
+  @ApiOperation({
+    operationId: 'updateContact',
+    summary: 'Change some fields of a contact',
+    description:
+      'Changes only the fields sent (`null` clears one that may be empty); the others keep their values. Answers the contact as stored.',
+  })
+  @ApiParam(CONTACT_ID_PARAM)
+  @ApiOkResponse({ type: ContactDto, description: 'The contact as stored' })
   @ApiProblemResponses(...BODY_ERRORS, 'not_found', 'rotation_in_progress')
   update(
     @CurrentSession() session: AuthenticatedSession,
@@ -104,8 +133,13 @@ export class ContactsController {
   @Delete(':id')
   @HttpCode(204)
   @Authenticated()
-  @ApiOperation({ summary: 'Delete a contact' })
-  @ApiNoContentResponse()
+  @ApiOperation({
+    operationId: 'deleteContact',
+    summary: 'Delete a contact',
+    description: 'Deletes the contact with this id for good.',
+  })
+  @ApiParam(CONTACT_ID_PARAM)
+  @ApiNoContentResponse({ description: 'The contact is deleted' })
   @ApiProblemResponses('not_found')
   delete(
     @CurrentSession() session: AuthenticatedSession,

@@ -16,6 +16,7 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiParam,
   ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
@@ -42,6 +43,11 @@ import {
 
 const DocumentId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('document') });
+const DOCUMENT_ID_PARAM = {
+  name: 'id',
+  format: 'uuid',
+  description: 'The document id',
+} as const;
 
 async function nextChunk(opened: {
   rest: AsyncIterator<Buffer>;
@@ -59,9 +65,15 @@ export class DocumentsController {
   @Authenticated()
   @NoStore()
   @ApiOperation({
+    operationId: 'createDocument',
     summary: 'Render a PDF from your data; it is stored encrypted and expires',
+    description:
+      'Renders a PDF of the given `kind` from your decrypted data, stores it encrypted under your data key, and answers its metadata; download it with `downloadDocument`. It is deleted when it expires.',
   })
-  @ApiCreatedResponse({ type: DocumentDto })
+  @ApiCreatedResponse({
+    type: DocumentDto,
+    description: 'The document is stored; its metadata',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'rotation_in_progress',
@@ -80,8 +92,16 @@ export class DocumentsController {
   @Get()
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Your documents, newest first, a page at a time' })
-  @ApiOkResponse({ type: DocumentPageDto })
+  @ApiOperation({
+    operationId: 'listDocuments',
+    summary: 'Your documents, newest first, a page at a time',
+    description:
+      "Your documents' metadata (not their content), newest first. Pass `nextCursor` as `cursor` for the next page.",
+  })
+  @ApiOkResponse({
+    type: DocumentPageDto,
+    description: 'One page of documents',
+  })
   @ApiProblemResponses('validation_failed')
   list(
     @CurrentSession() session: AuthenticatedSession,
@@ -93,8 +113,14 @@ export class DocumentsController {
   @Get(':id')
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'One document’s metadata' })
-  @ApiOkResponse({ type: DocumentDto })
+  @ApiOperation({
+    operationId: 'getDocument',
+    summary: 'One document’s metadata',
+    description:
+      "The metadata of the document with this id; 404 for an unknown, expired or other user's id.",
+  })
+  @ApiParam(DOCUMENT_ID_PARAM)
+  @ApiOkResponse({ type: DocumentDto, description: 'The document’s metadata' })
   @ApiProblemResponses('not_found')
   get(
     @CurrentSession() session: AuthenticatedSession,
@@ -106,12 +132,33 @@ export class DocumentsController {
   @Get(':id/content')
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'The PDF, decrypted as it streams' })
+  @ApiOperation({
+    operationId: 'downloadDocument',
+    summary: 'The PDF, decrypted as it streams',
+    description:
+      'The PDF as an attachment, decrypted chunk by chunk as it is sent. Each chunk is released only once it has authenticated: a file found tampered with after the download has started cuts the connection instead of ending cleanly, so treat an incomplete download as a failure.',
+  })
+  @ApiParam(DOCUMENT_ID_PARAM)
   @ApiProduces('application/pdf')
   @ApiOkResponse({
     description: 'The PDF',
     content: {
       'application/pdf': { schema: { type: 'string', format: 'binary' } },
+    },
+    headers: {
+      'Content-Disposition': {
+        description: "`attachment`, with the document's `filename`",
+        required: true,
+        schema: {
+          type: 'string',
+          example: 'attachment; filename="profile-summary-2026-11-27.pdf"',
+        },
+      },
+      'Content-Length': {
+        description: "The PDF's size in bytes (`sizeBytes`)",
+        required: true,
+        schema: { type: 'integer', example: 18432 },
+      },
     },
   })
   @ApiProblemResponses(
@@ -154,8 +201,13 @@ export class DocumentsController {
   @Delete(':id')
   @HttpCode(204)
   @Authenticated()
-  @ApiOperation({ summary: 'Delete a document and its file' })
-  @ApiNoContentResponse()
+  @ApiOperation({
+    operationId: 'deleteDocument',
+    summary: 'Delete a document and its file',
+    description: 'Deletes the document with this id and its encrypted file.',
+  })
+  @ApiParam(DOCUMENT_ID_PARAM)
+  @ApiNoContentResponse({ description: 'The document is deleted' })
   @ApiProblemResponses('not_found')
   delete(
     @CurrentSession() session: AuthenticatedSession,

@@ -1,5 +1,6 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 
+@ApiSchema({ name: 'HealthStatus' })
 export class HealthStatusDto {
   @ApiProperty({ example: 'ok', enum: ['ok'] })
   status: 'ok';

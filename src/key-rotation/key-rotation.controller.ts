@@ -27,14 +27,20 @@ export class KeyRotationController {
   @Authenticated()
   @NoStore()
   @ApiOperation({
+    operationId: 'rotateKeys',
     summary:
       'Rotate your data key: a new key version and recovery code; your data is re-encrypted',
     description:
       'Answers once the new key is in force and the new recovery code works (the old code stops working at once). ' +
       'Existing data is then re-encrypted in the background and the old key version destroyed; reads work throughout. ' +
-      'Your other sessions are signed out. A rotation still running answers 409 `rotation_in_progress`.',
+      'Your other sessions are signed out. A rotation still running answers 409 `rotation_in_progress`. ' +
+      'The answer holds the new recovery code: store it now, it is shown only once.',
   })
-  @ApiOkResponse({ type: RotatedKeysDto })
+  @ApiOkResponse({
+    type: RotatedKeysDto,
+    description:
+      'The new key version is in force. The new `recoveryCode` is shown only once: store it now. It is the only way back into your data if the password is lost; the old code no longer works.',
+  })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',

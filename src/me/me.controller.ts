@@ -12,6 +12,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiProperty,
+  ApiSchema,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request } from 'express';
@@ -35,8 +36,10 @@ import { AccountDeletionService } from './account-deletion.service';
  * A key rotation still re-encrypting (docs/crypto.md#key-rotation): the old version's key exists
  * until it ends.
  */
+@ApiSchema({ name: 'KeyRotationStatus' })
 export class KeyRotationStatusDto {
   @ApiProperty({
+    type: 'integer',
     example: 1,
     description:
       'The version being retired; its key is destroyed when the rotation ends',
@@ -44,6 +47,7 @@ export class KeyRotationStatusDto {
   fromVersion: number;
 
   @ApiProperty({
+    type: 'integer',
     example: 2,
     description: 'The new version (already encrypting new data)',
   })
@@ -52,16 +56,22 @@ export class KeyRotationStatusDto {
   @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
   startedAt: Date;
 
-  @ApiProperty({ example: 1500, description: 'Rows re-encrypted so far' })
+  @ApiProperty({
+    type: 'integer',
+    example: 1500,
+    description: 'Rows re-encrypted so far',
+  })
   rowsReencrypted: number;
 
   @ApiProperty({
+    type: 'integer',
     example: 1,
     description: 'Document files re-encrypted so far',
   })
   filesReencrypted: number;
 }
 
+@ApiSchema({ name: 'Account' })
 export class MeDto {
   @ApiProperty({
     format: 'uuid',
@@ -69,13 +79,14 @@ export class MeDto {
   })
   userId: string;
 
-  @ApiProperty({ example: 'ada@example.org' })
+  @ApiProperty({ format: 'email', example: 'ada@example.org' })
   email: string;
 
   @ApiProperty({ example: '2026-11-20T09:14:03.512Z' })
   createdAt: Date;
 
   @ApiProperty({
+    type: 'integer',
     example: 1,
     description: 'Version of the data key that encrypts new data',
   })
@@ -102,8 +113,13 @@ export class MeController {
   @Get()
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Your account' })
-  @ApiOkResponse({ type: MeDto })
+  @ApiOperation({
+    operationId: 'getMe',
+    summary: 'Your account',
+    description:
+      'Your user id, email, creation time and data key version, and the key rotation still running, if any.',
+  })
+  @ApiOkResponse({ type: MeDto, description: 'Your account' })
   async me(@CurrentSession() session: AuthenticatedSession): Promise<MeDto> {
     const [user, rotation] = await Promise.all([
       this.users.findByIdWithEmail(session.userId),
@@ -131,10 +147,13 @@ export class MeController {
   @AuthRateLimited()
   @Authenticated()
   @ApiOperation({
+    operationId: 'deleteAccount',
     summary:
       'Delete your account: keys, data and sessions are destroyed (crypto-shredding)',
+    description:
+      'Confirms the password, then ends every session and deletes the wrapped data keys and every row of yours (profile, contacts, documents and their files): crypto-shredding. Only audit events remain, under an id that links to nothing. Cannot be undone.',
   })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({ description: 'The account and its data are gone' })
   @ApiProblemResponses(
     ...BODY_ERRORS,
     'invalid_credentials',

@@ -25,8 +25,13 @@ export class ProfileController {
   @Get()
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Your profile (decrypted with your session keys)' })
-  @ApiOkResponse({ type: ProfileDto })
+  @ApiOperation({
+    operationId: 'getProfile',
+    summary: 'Your profile (decrypted with your session keys)',
+    description:
+      'Every profile field, decrypted with the keys of this session; a field never set is null.',
+  })
+  @ApiOkResponse({ type: ProfileDto, description: 'Your profile' })
   @ApiProblemResponses('data_integrity_error')
   get(@CurrentSession() session: AuthenticatedSession): Promise<ProfileDto> {
     return this.profiles.get(session.userId);
@@ -36,9 +41,12 @@ export class ProfileController {
   @Authenticated()
   @NoStore()
   @ApiOperation({
+    operationId: 'replaceProfile',
     summary: 'Replace your profile (every field required; null clears it)',
+    description:
+      'Stores the whole profile, encrypted: every field must be present, `null` to clear it. Answers the profile as stored.',
   })
-  @ApiOkResponse({ type: ProfileDto })
+  @ApiOkResponse({ type: ProfileDto, description: 'The profile as stored' })
   @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
   replace(
     @CurrentSession() session: AuthenticatedSession,
@@ -50,8 +58,13 @@ export class ProfileController {
   @Patch()
   @Authenticated()
   @NoStore()
-  @ApiOperation({ summary: 'Change some fields of your profile' })
-  @ApiOkResponse({ type: ProfileDto })
+  @ApiOperation({
+    operationId: 'updateProfile',
+    summary: 'Change some fields of your profile',
+    description:
+      'Changes only the fields sent (`null` clears one); the others keep their values. Answers the whole profile as stored.',
+  })
+  @ApiOkResponse({ type: ProfileDto, description: 'The profile as stored' })
   @ApiProblemResponses(...BODY_ERRORS, 'rotation_in_progress')
   update(
     @CurrentSession() session: AuthenticatedSession,

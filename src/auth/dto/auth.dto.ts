@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsNotEmpty,
@@ -27,8 +27,17 @@ const REFRESH_TOKEN_EXAMPLE =
   'Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo';
 const USER_ID_EXAMPLE = '0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10';
 
+/** What every response carrying a new recovery code says about it (register, recover, rotate). */
+export const RECOVERY_CODE_ONCE =
+  'Shown only once: store it now (a password manager, or printed and kept safe). It is the only way back into your data if the password is lost; the server cannot show it again or reset it.';
+
+@ApiSchema({ name: 'RegisterRequest' })
 export class RegisterDto {
-  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: EMAIL_MAX_LENGTH })
+  @ApiProperty({
+    format: 'email',
+    example: EMAIL_EXAMPLE,
+    maxLength: EMAIL_MAX_LENGTH,
+  })
   @IsNormalizedEmail()
   email: string;
 
@@ -49,8 +58,13 @@ export class RegisterDto {
   profile?: OptionalProfileDto;
 }
 
+@ApiSchema({ name: 'LoginRequest' })
 export class LoginDto {
-  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: EMAIL_MAX_LENGTH })
+  @ApiProperty({
+    format: 'email',
+    example: EMAIL_EXAMPLE,
+    maxLength: EMAIL_MAX_LENGTH,
+  })
   @IsNormalizedEmail()
   email: string;
 
@@ -61,6 +75,7 @@ export class LoginDto {
   password: string;
 }
 
+@ApiSchema({ name: 'RefreshRequest' })
 export class RefreshDto {
   @ApiProperty({
     description: 'The refresh token from login or the previous refresh',
@@ -72,6 +87,7 @@ export class RefreshDto {
   refreshToken: string;
 }
 
+@ApiSchema({ name: 'ChangePasswordRequest' })
 export class ChangePasswordDto {
   @ApiProperty({ example: PASSWORD_EXAMPLE })
   @IsString()
@@ -87,8 +103,13 @@ export class ChangePasswordDto {
   newPassword: string;
 }
 
+@ApiSchema({ name: 'RecoverRequest' })
 export class RecoverDto {
-  @ApiProperty({ example: EMAIL_EXAMPLE, maxLength: EMAIL_MAX_LENGTH })
+  @ApiProperty({
+    format: 'email',
+    example: EMAIL_EXAMPLE,
+    maxLength: EMAIL_MAX_LENGTH,
+  })
   @IsNormalizedEmail()
   email: string;
 
@@ -109,6 +130,7 @@ export class RecoverDto {
   newPassword: string;
 }
 
+@ApiSchema({ name: 'PasswordConfirmation' })
 export class PasswordConfirmationDto {
   @ApiProperty({ example: PASSWORD_EXAMPLE })
   @IsString()
@@ -116,20 +138,22 @@ export class PasswordConfirmationDto {
   password: string;
 }
 
+@ApiSchema({ name: 'Registration' })
 export class RegisteredDto {
   @ApiProperty({ format: 'uuid', example: USER_ID_EXAMPLE })
   userId: string;
 
-  @ApiProperty({ example: EMAIL_EXAMPLE })
+  @ApiProperty({ format: 'email', example: EMAIL_EXAMPLE })
   email: string;
 
   @ApiProperty({
     example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW',
-    description: 'Shown once: the only way back in without the password',
+    description: RECOVERY_CODE_ONCE,
   })
   recoveryCode: string;
 }
 
+@ApiSchema({ name: 'TokenPair' })
 export class TokenPairDto {
   @ApiProperty({
     description: 'Short-lived JWT for the Authorization: Bearer header',
@@ -147,20 +171,23 @@ export class TokenPairDto {
   tokenType: 'Bearer';
 
   @ApiProperty({
+    type: 'integer',
     example: 600,
     description: 'Access token lifetime in seconds',
   })
   expiresIn: number;
 }
 
+@ApiSchema({ name: 'RecoveryCode' })
 export class RecoveryCodeDto {
   @ApiProperty({
     example: '7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW',
-    description: 'The new recovery code; the old one no longer works',
+    description: `${RECOVERY_CODE_ONCE} The old one no longer works.`,
   })
   recoveryCode: string;
 }
 
+@ApiSchema({ name: 'Session' })
 export class SessionDto {
   @ApiProperty({
     format: 'uuid',
@@ -184,6 +211,7 @@ export class SessionDto {
   current: boolean;
 }
 
+@ApiSchema({ name: 'SessionPage' })
 export class SessionPageDto {
   @ApiProperty({ type: [SessionDto] })
   items: SessionDto[];

@@ -17,7 +17,13 @@ export const DEFAULT_PAGE_SIZE = 20;
  * `{ items, nextCursor }` back (docs/http-api.md#pagination).
  */
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    default: DEFAULT_PAGE_SIZE,
+    description: 'Items per page',
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -1,4 +1,4 @@
-import { ApiResponse, DECORATORS } from '@nestjs/swagger';
+import { ApiResponse, DECORATORS, type HeaderObject } from '@nestjs/swagger';
 import { ERROR_CATALOGUE, ErrorCode } from './error-codes';
 import { PROBLEM_CONTENT_TYPE } from './problem-details';
 
@@ -9,6 +9,25 @@ export const BODY_ERRORS = [
   'payload_too_large',
   'unsupported_media_type',
 ] as const;
+
+/**
+ * The codes whose problem responses carry `Retry-After` (the exception filter sets it for a
+ * `RetryLaterError` and for `database_unavailable`), and when.
+ */
+const RETRY_AFTER: Partial<
+  Record<ErrorCode, { when: string; always: boolean }>
+> = {
+  too_many_requests: {
+    when: '`too_many_requests` (until the limit lets the client in again)',
+    always: true,
+  },
+  service_unavailable: {
+    when: '`service_unavailable` when the password-hashing queue is full (not when the failure counter is down)',
+    always: false,
+  },
+  database_unavailable: { when: '`database_unavailable`', always: true },
+  storage_unavailable: { when: '`storage_unavailable`', always: true },
+};
 
 /** The codes `@ApiProblemResponses` has documented on a handler so far. */
 const DOCUMENTED_CODES = Symbol('documentedProblemCodes');
@@ -54,6 +73,21 @@ function byStatus(codes: ErrorCode[]): Map<number, ErrorCode[]> {
   return grouped;
 }
 
+/** `Retry-After` when one of `codes` may carry it; required when every one of them always does. */
+function retryAfterHeader(
+  codes: ErrorCode[],
+): Record<string, HeaderObject> | undefined {
+  const when = codes.flatMap((code) => RETRY_AFTER[code]?.when ?? []);
+  if (when.length === 0) return undefined;
+  return {
+    'Retry-After': {
+      description: `Whole seconds (at least 1) to wait before retrying. Sent with ${when.join('; ')}.`,
+      required: codes.every((code) => RETRY_AFTER[code]?.always === true),
+      schema: { type: 'integer', minimum: 1, example: 30 },
+    },
+  };
+}
+
 function problemResponse(status: number, codes: ErrorCode[]): MethodDecorator {
   const [first] = codes;
   return ApiResponse({
@@ -75,5 +109,6 @@ function problemResponse(status: number, codes: ErrorCode[]): MethodDecorator {
         },
       },
     },
+    headers: retryAfterHeader(codes),
   });
 }

@@ -1,8 +1,9 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { ERROR_CATALOGUE, ErrorCode, problemTypeFor } from './error-codes';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+@ApiSchema({ name: 'FieldError' })
 export class FieldErrorDto {
   @ApiProperty({ example: 'email' })
   field: string;
@@ -25,7 +26,7 @@ export class ProblemDetails {
   @ApiProperty({ example: 'The request is not valid' })
   title: string;
 
-  @ApiProperty({ example: 400 })
+  @ApiProperty({ type: 'integer', example: 400 })
   status: number;
 
   @ApiProperty({ example: 'One or more fields are invalid; see errors.' })

@@ -1,4 +1,9 @@
-import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import {
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiSchema,
+  PartialType,
+} from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsNormalizedEmail } from '../../common/http/is-normalized-email';
 import { PageQueryDto } from '../../common/pagination/page-query.dto';
@@ -20,6 +25,7 @@ const trim = () =>
     typeof value === 'string' ? value.trim() : value,
   );
 
+@ApiSchema({ name: 'CreateContactRequest' })
 export class CreateContactDto {
   @ApiProperty({ example: 'Grace Hopper', maxLength: 200 })
   @trim()
@@ -29,6 +35,7 @@ export class CreateContactDto {
 
   @ApiPropertyOptional({
     type: String,
+    format: 'email',
     nullable: true,
     example: 'grace@example.org',
     maxLength: EMAIL_MAX_LENGTH,
@@ -79,6 +86,7 @@ export class CreateContactDto {
  * may be empty and is refused (400) for one that may not (`fullName`): `skipNullProperties:
  * false` validates a null instead of letting it through to a NOT NULL column.
  */
+@ApiSchema({ name: 'UpdateContactRequest' })
 export class UpdateContactDto extends PartialType(CreateContactDto, {
   skipNullProperties: false,
 }) {}
@@ -87,6 +95,7 @@ export class ListContactsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({
     description:
       'Exact match on the normalised address (docs/http-api.md#emails), through a blind index',
+    format: 'email',
     example: 'grace@example.org',
     maxLength: EMAIL_MAX_LENGTH,
   })
@@ -105,6 +114,7 @@ export class ListContactsQueryDto extends PageQueryDto {
   phone?: string;
 }
 
+@ApiSchema({ name: 'Contact' })
 export class ContactDto {
   @ApiProperty({
     format: 'uuid',
@@ -115,7 +125,12 @@ export class ContactDto {
   @ApiProperty({ example: 'Grace Hopper' })
   fullName: string;
 
-  @ApiProperty({ type: String, nullable: true, example: 'grace@example.org' })
+  @ApiProperty({
+    type: String,
+    format: 'email',
+    nullable: true,
+    example: 'grace@example.org',
+  })
   email: string | null;
 
   @ApiProperty({ type: String, nullable: true, example: '+1 (555) 010-9999' })
@@ -142,6 +157,7 @@ export class ContactDto {
   updatedAt: Date;
 }
 
+@ApiSchema({ name: 'ContactPage' })
 export class ContactPageDto {
   @ApiProperty({ type: [ContactDto] })
   items: ContactDto[];

@@ -1,4 +1,4 @@
-import { ApiProperty, PartialType } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema, PartialType } from '@nestjs/swagger';
 import {
   IsISO8601,
   IsString,
@@ -8,6 +8,7 @@ import {
 } from 'class-validator';
 
 /** The profile as the API shows it: every field may be null (docs/http-api.md#profile). */
+@ApiSchema({ name: 'Profile' })
 export class ProfileDto {
   @ApiProperty({
     type: String,
@@ -22,6 +23,7 @@ export class ProfileDto {
 
   @ApiProperty({
     type: String,
+    format: 'date',
     nullable: true,
     example: '1815-12-10',
     description: 'ISO 8601 date (YYYY-MM-DD)',
@@ -70,11 +72,15 @@ export class ProfileDto {
 }
 
 /** PUT replaces the whole profile: every field must be present (null to clear it). */
+@ApiSchema({ name: 'ReplaceProfileRequest' })
 export class ReplaceProfileDto extends ProfileDto {}
 
 /** PATCH changes only the fields sent. */
+@ApiSchema({ name: 'UpdateProfileRequest' })
 export class UpdateProfileDto extends PartialType(ProfileDto, {
   skipNullProperties: false,
 }) {}
 
+/** The profile fields a registration may carry, each optional. */
+@ApiSchema({ name: 'RegistrationProfile' })
 export class OptionalProfileDto extends PartialType(ProfileDto) {}
