@@ -28,6 +28,8 @@ import {
 } from '../common/auth/authenticated-session';
 import { NoStore } from '../common/http/no-store.decorator';
 import { PageQueryDto } from '../common/pagination/page-query.dto';
+import { ApiRateLimitPolicies } from '../common/openapi/rate-limit-headers';
+import { DOCUMENT_CREATION_LIMIT_POLICY } from './document-creation-limit';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -57,6 +59,7 @@ export class DocumentsController {
 
   @Post()
   @Authenticated()
+  @ApiRateLimitPolicies(DOCUMENT_CREATION_LIMIT_POLICY)
   @NoStore()
   @ApiOperation({
     summary: 'Render a PDF from your data; it is stored encrypted and expires',
