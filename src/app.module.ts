@@ -9,6 +9,7 @@ import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { UnexpectedBodyInterceptor } from './common/http/unexpected-body.interceptor';
 import type { DestinationStream } from 'pino';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
+import { RateLimitHeadersMiddleware } from './common/http/rate-limit-headers';
 import { createValidationPipe } from './common/http/validation-pipe';
 import { LoggingModule } from './common/logging/logging.module';
 import { AppMetrics } from './common/metrics/app-metrics';
@@ -121,9 +122,14 @@ export class AppModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     // After LoggingModule's middleware, so a body error is logged with its request id; the key
-    // scope opens before anything can attach a keyring and is zeroed when the response ends.
+    // scope opens before anything can attach a keyring and is zeroed when the response ends; a
+    // limiter inside a service reports its headers on the response the rate-limit scope names.
     consumer
-      .apply(KeyContextMiddleware, JsonBodyMiddleware)
+      .apply(
+        RateLimitHeadersMiddleware,
+        KeyContextMiddleware,
+        JsonBodyMiddleware,
+      )
       .forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
   }
 }

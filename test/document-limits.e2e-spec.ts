@@ -444,9 +444,15 @@ if (skipReason)
           .delete(`/v1/documents/${bodyOf<DocumentDto>(created).id}`)
           .set(...bearer(token.accessToken))
           .expect(204);
+        return created;
       };
-      await createThenDelete(first, user);
-      await createThenDelete(second, again);
+      // RateLimit reports the shared count (docs/http-api.md#rate-limit-headers).
+      expect((await createThenDelete(first, user)).headers.ratelimit).toMatch(
+        /^"DOCUMENT_CREATION_LIMIT";r=1;t=\d+$/,
+      );
+      expect((await createThenDelete(second, again)).headers.ratelimit).toMatch(
+        /^"DOCUMENT_CREATION_LIMIT";r=0;t=\d+$/,
+      );
       const refused = await create(first, user);
       expectLimitProblem(refused, 429, 'too_many_requests', {
         limit: 'DOCUMENT_CREATION_LIMIT',

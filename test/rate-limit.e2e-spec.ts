@@ -455,13 +455,13 @@ describe('when the rate-limit Redis does not answer', () => {
   it('the per-address and per-email limits fail open (each logged once): registration, which needs no Redis, still works', async () => {
     const emails = [freshEmail(), freshEmail()];
     for (const email of emails) {
-      expect(
-        (
-          await request(t.app.getHttpServer())
-            .post('/v1/auth/register')
-            .send({ email, password: STRONG_PASSWORD })
-        ).status,
-      ).toBe(201);
+      const response = await request(t.app.getHttpServer())
+        .post('/v1/auth/register')
+        .send({ email, password: STRONG_PASSWORD });
+      expect(response.status).toBe(201);
+      // Nothing was counted, so no budget is claimed (docs/http-api.md#rate-limit-headers).
+      expect(response.headers.ratelimit).toBeUndefined();
+      expect(response.headers['ratelimit-policy']).toBeUndefined();
     }
     const outageLines = t.logs.filter((line) =>
       String(line.msg).includes('per-address rate limit store unavailable'),
@@ -552,11 +552,27 @@ if (skipReason) console.warn(`Shared rate-limit tests skipped: ${skipReason}`);
           .post('/v1/auth/refresh')
           .set('X-Forwarded-For', address)
           .send({ refreshToken: 'x' });
-      expect((await refresh(first)).status).toBe(401);
-      expect((await refresh(second)).status).toBe(401);
-      expect((await refresh(first)).status).toBe(401);
-      expect((await refresh(second)).status).toBe(401);
-      expectTooManyRequests(await refresh(first), 60);
+      // RateLimit reports the shared count: each instance sees the other's requests.
+      for (const [t, remaining] of [
+        [first, 3],
+        [second, 2],
+        [first, 1],
+        [second, 0],
+      ] as const) {
+        const response = await refresh(t);
+        expect(response.status).toBe(401);
+        expect(response.headers['ratelimit-policy']).toBe(
+          '"AUTH_RATE_LIMIT";q=4;w=60',
+        );
+        expect(response.headers.ratelimit).toMatch(
+          new RegExp(`^"AUTH_RATE_LIMIT";r=${remaining};t=\\d+$`),
+        );
+      }
+      const refused = await refresh(first);
+      const retryAfter = expectTooManyRequests(refused, 60);
+      expect(refused.headers.ratelimit).toBe(
+        `"AUTH_RATE_LIMIT";r=0;t=${retryAfter}`,
+      );
       expectTooManyRequests(await refresh(second), 60);
     });
 

@@ -1,27 +1,22 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import {
-  chromium,
   type Browser,
   type ConsoleMessage,
   type Locator,
   type Page,
 } from 'playwright-core';
 import { registerUser, type RegisteredUser } from './support/auth-client';
+import { describeInBrowser, launchChromium } from './support/chromium';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
  * docs/http-api.md#api-documentation "Swagger UI with bearer Authorize", checked in a real browser:
- * Debian's Chromium driven by playwright-core (no browser download). Log in through "Try it out",
- * paste the token into "Authorize", then read the profile, exactly as a person would.
- *
- * Without Chromium the suite is skipped with a printed reason (a fresh machine with only Node and
- * npm must pass `npm test`), unless BROWSER_TESTS=required (CI), where a missing browser fails.
+ * Debian's Chromium driven by playwright-core (test/support/chromium.ts: skipped without it unless
+ * BROWSER_TESTS=required). Log in through "Try it out", paste the token into "Authorize", then
+ * read the profile, exactly as a person would.
  */
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const BROWSER_REQUIRED = process.env.BROWSER_TESTS === 'required';
-const chromiumAvailable = existsSync(CHROMIUM_PATH);
 const SCREENSHOT_PATH = resolve(
   __dirname,
   '..',
@@ -31,19 +26,6 @@ const SCREENSHOT_PATH = resolve(
 const UI_TIMEOUT_MS = 30_000;
 const DOCS_HOST = 'swagger-ui.test';
 
-// The flags that are known to work on these machines (closed network, root, no GPU). Playwright
-// gives every launch() a fresh temporary --user-data-dir of its own and removes it on close.
-const CHROMIUM_ARGS: string[] = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 /**
  * Chromium's own notes about headers it ignores on a plain-HTTP origin (helmet sends COOP; it only
  * applies over HTTPS or on localhost). Not errors of the app's scripts, nor CSP violations.
@@ -52,21 +34,11 @@ const BROWSER_NOTICES = [
   /The Cross-Origin-Opener-Policy header has been ignored, because the URL's origin was untrustworthy/,
 ];
 
-if (!chromiumAvailable) {
-  const reason = `Swagger UI browser test: ${CHROMIUM_PATH} not found`;
-  if (BROWSER_REQUIRED) {
-    process.stdout.write(`\n${reason}, and BROWSER_TESTS=required: failing.\n`);
-  } else {
-    process.stdout.write(
-      `\n${reason}: SKIPPED (install Debian's chromium, or set CHROMIUM_PATH, to run it).\n`,
-    );
-  }
-}
+const describeInBrowserIfAvailable = describeInBrowser(
+  'Swagger UI browser test',
+);
 
-const describeInBrowser =
-  chromiumAvailable || BROWSER_REQUIRED ? describe : describe.skip;
-
-describeInBrowser(
+describeInBrowserIfAvailable(
   'Swagger UI in a real browser (docs/http-api.md#api-documentation: /docs with bearer Authorize)',
   () => {
     let t: TestApp | undefined;
@@ -80,10 +52,6 @@ describeInBrowser(
     const otherConsoleErrors: string[] = [];
 
     beforeAll(async () => {
-      if (!chromiumAvailable)
-        throw new Error(
-          `${CHROMIUM_PATH} not found and BROWSER_TESTS=required`,
-        );
       t = await createTestApp();
       await t.app.listen(0, '127.0.0.1');
       const { port } = t.app.getHttpServer().address() as AddressInfo;
@@ -93,14 +61,9 @@ describeInBrowser(
       baseUrl = `http://${DOCS_HOST}:${port}`;
       user = await registerUser(t.app.getHttpServer());
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM_PATH,
-        headless: true,
-        args: [
-          ...CHROMIUM_ARGS,
-          `--host-resolver-rules=MAP ${DOCS_HOST} 127.0.0.1`,
-        ],
-        timeout: UI_TIMEOUT_MS,
+      browser = await launchChromium({
+        hostsToLoopback: [DOCS_HOST],
+        timeoutMs: UI_TIMEOUT_MS,
       });
       const context = await browser.newContext({
         viewport: { width: 1280, height: 900 },

@@ -55,6 +55,7 @@ describe('loadAppConfig', () => {
       loginFailureLimit: 10,
       loginFailureWindowSeconds: 900,
       trustProxy: false,
+      corsAllowedOrigins: [],
       apiDocs: true,
     });
     expect(
@@ -85,6 +86,7 @@ describe('loadAppConfig', () => {
       LOGIN_FAILURE_LIMIT: '5',
       LOGIN_FAILURE_WINDOW: '1h',
       TRUST_PROXY: '2',
+      CORS_ALLOWED_ORIGINS: 'https://app.example.org',
       API_DOCS: 'false',
       ALLOW_EMBEDDED_POSTGRES: 'false',
     });
@@ -106,6 +108,7 @@ describe('loadAppConfig', () => {
       loginFailureLimit: 5,
       loginFailureWindowSeconds: 3600,
       trustProxy: 2,
+      corsAllowedOrigins: ['https://app.example.org'],
       apiDocs: false,
     });
     expect(config.isProduction).toBe(true);
@@ -144,6 +147,17 @@ describe('loadAppConfig', () => {
     ['TRUST_PROXY', '33'],
     ['TRUST_PROXY', '10.0.0.0/33'],
     ['TRUST_PROXY', 'loopback, proxy.internal'],
+    ['CORS_ALLOWED_ORIGINS', '*'],
+    ['CORS_ALLOWED_ORIGINS', 'app.example.org'],
+    ['CORS_ALLOWED_ORIGINS', 'https://app.example.org/'],
+    ['CORS_ALLOWED_ORIGINS', 'https://app.example.org/path'],
+    ['CORS_ALLOWED_ORIGINS', 'https://App.Example.org'],
+    ['CORS_ALLOWED_ORIGINS', 'https://app.example.org:443'],
+    ['CORS_ALLOWED_ORIGINS', 'https://*.example.org'],
+    ['CORS_ALLOWED_ORIGINS', 'https://user@app.example.org'],
+    ['CORS_ALLOWED_ORIGINS', 'ftp://files.example.org'],
+    ['CORS_ALLOWED_ORIGINS', 'null'],
+    ['CORS_ALLOWED_ORIGINS', 'https://app.example.org,,http://localhost:3000'],
     ['API_DOCS', 'off'],
     ['ALLOW_EMBEDDED_POSTGRES', 'yes'],
     ['METRICS_PORT', '65536'],
@@ -192,6 +206,39 @@ describe('loadAppConfig', () => {
         TRUST_PROXY: value,
       }).trustProxy,
     ).toEqual(expected);
+  });
+
+  it.each([
+    [undefined, []],
+    [' ', []],
+    ['http://localhost:3000', ['http://localhost:3000']],
+    [
+      'https://app.example.org, http://localhost:3000 ,https://app.example.org',
+      ['https://app.example.org', 'http://localhost:3000'],
+    ],
+    [
+      'http://[::1]:8080,https://xn--bcher-kva.example',
+      ['http://[::1]:8080', 'https://xn--bcher-kva.example'],
+    ],
+  ])('reads CORS_ALLOWED_ORIGINS=%p as %p', (value, expected) => {
+    expect(
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        ...(value === undefined ? {} : { CORS_ALLOWED_ORIGINS: value }),
+      }).corsAllowedOrigins,
+    ).toEqual(expected);
+  });
+
+  it('names CORS_ALLOWED_ORIGINS and the first entry that is not an origin', () => {
+    expect(() =>
+      loadAppConfig({
+        DATA_DIR: dataDir,
+        APP_MASTER_KEY: validKey,
+        CORS_ALLOWED_ORIGINS:
+          'https://ok.example.org, https://bad.example.org/app',
+      }),
+    ).toThrow(/CORS_ALLOWED_ORIGINS.*"https:\/\/bad\.example\.org\/app"/s);
   });
 
   it.each([

@@ -102,6 +102,11 @@ export class AppConfig {
   readonly loginFailureLimit: number;
   readonly loginFailureWindowSeconds: number;
   readonly trustProxy: TrustProxySetting;
+  /**
+   * `CORS_ALLOWED_ORIGINS`: the exact origins (`https://app.example.org`) whose browser scripts may
+   * call the API (docs/http-api.md#cors). Empty, the default: no CORS headers at all.
+   */
+  readonly corsAllowedOrigins: readonly string[];
   /** Whether Swagger UI (`/docs`) and the OpenAPI document (`/docs-json`) are served. */
   readonly apiDocs: boolean;
   /**
@@ -287,6 +292,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     '15m',
   );
   const trustProxy = reader.trustProxy('TRUST_PROXY');
+  const corsAllowedOrigins = reader.origins('CORS_ALLOWED_ORIGINS');
   const apiDocs = reader.boolean('API_DOCS', true);
   readTracingSettings(reader);
   // Floors are OWASP's argon2id minimum (m = 19 MiB, t = 2, p = 1); ceilings keep a typo from
@@ -401,6 +407,7 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
     loginFailureLimit,
     loginFailureWindowSeconds,
     trustProxy,
+    corsAllowedOrigins,
     apiDocs,
     metrics,
     argon2MemoryKiB,
@@ -593,6 +600,25 @@ class EnvironmentReader {
     return false;
   }
 
+  /**
+   * Comma-separated web origins, each exactly as a browser sends it in `Origin`: an http(s) scheme,
+   * a host and an optional port, nothing else (no path, not even "/", no wildcard).
+   */
+  origins(name: string): readonly string[] {
+    const raw = this.string(name);
+    if (raw === undefined) return Object.freeze([]);
+    const entries = raw.split(',').map((entry) => entry.trim());
+    const invalid = entries.filter((entry) => !isWebOrigin(entry));
+    if (invalid.length > 0) {
+      this.problem(
+        name,
+        `must be a comma-separated list of origins like https://app.example.org or http://localhost:3000 (scheme, host and port only, no path or wildcard; not an origin: "${clip(invalid[0])}")`,
+      );
+      return Object.freeze([]);
+    }
+    return Object.freeze([...new Set(entries)]);
+  }
+
   /** An IP address or a host name to listen on. */
   host(name: string): string | undefined {
     const raw = this.string(name);
@@ -647,6 +673,21 @@ function isTrustedProxyEntry(entry: string): boolean {
   return (
     /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
   );
+}
+
+/** `https://host[:port]` exactly as the URL standard serialises its origin (lower-case host, no default port). */
+function isWebOrigin(entry: string): boolean {
+  try {
+    const url = new URL(entry);
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.origin === entry &&
+      // The URL parser takes `*` as a host character: a wildcard would then match nothing.
+      !entry.includes('*')
+    );
+  } catch {
+    return false;
+  }
 }
 
 function isInstalled(packageName: string): boolean {

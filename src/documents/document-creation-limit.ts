@@ -11,8 +11,15 @@ import {
   ServiceBusyError,
   TooManyRequestsError,
 } from '../common/problem/too-many-requests.error';
+import {
+  RateLimitPolicy,
+  reportRateLimit,
+} from '../common/http/rate-limit-headers';
 import { AppConfig } from '../config/app-config';
 import { ServerKeys } from '../config/server-keys';
+
+/** Names the limit in a 429's `limit` member and in `RateLimit-Policy`. */
+export const DOCUMENT_CREATION_LIMIT_POLICY = 'DOCUMENT_CREATION_LIMIT';
 
 /** Seconds a client is told to wait while the counter's store (Redis) does not answer. */
 const STORE_DOWN_RETRY_AFTER_SECONDS = 5;
@@ -31,6 +38,7 @@ export class DocumentCreationLimit {
   private readonly keys: RateLimitKeys;
   private readonly max: number;
   private readonly windowMs: number;
+  private readonly policy: RateLimitPolicy;
   /** The counter store's outages, logged once each (and their end). */
   private readonly storeOutage = new StoreOutageLog(this.logger, {
     down: (reason) =>
@@ -49,6 +57,11 @@ export class DocumentCreationLimit {
     this.keys = new RateLimitKeys(serverKeys.rateLimitKey);
     this.max = config.limits.documentCreations;
     this.windowMs = config.limits.documentCreationWindowSeconds * 1000;
+    this.policy = {
+      name: DOCUMENT_CREATION_LIMIT_POLICY,
+      quota: this.max,
+      windowSeconds: config.limits.documentCreationWindowSeconds,
+    };
   }
 
   /**
@@ -74,13 +87,22 @@ export class DocumentCreationLimit {
       throw new TooManyRequestsError(
         counted.msUntilReset / 1000,
         'Too many documents created recently; try again later.',
-        { limit: 'DOCUMENT_CREATION_LIMIT', max: this.max },
+        { limit: DOCUMENT_CREATION_LIMIT_POLICY, max: this.max },
+        this.policy,
       );
     }
+    // The caller's own budget, on the response (docs/http-api.md#rate-limit-headers).
+    const report = (count: number) =>
+      reportRateLimit(this.policy, {
+        remaining: this.max - count,
+        resetSeconds: counted.msUntilReset / 1000,
+      });
+    report(counted.count);
     return async () => {
       try {
         await this.counter.decrement(key);
         this.storeOutage.answered();
+        report(counted.count - 1);
       } catch (error) {
         this.storeOutage.failed(error); // at worst, one creation too many is counted
       }

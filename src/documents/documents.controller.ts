@@ -29,6 +29,8 @@ import {
 } from '../common/auth/authenticated-session';
 import { NoStore } from '../common/http/no-store.decorator';
 import { PageQueryDto } from '../common/pagination/page-query.dto';
+import { ApiRateLimitPolicies } from '../common/openapi/rate-limit-headers';
+import { DOCUMENT_CREATION_LIMIT_POLICY } from './document-creation-limit';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -63,6 +65,7 @@ export class DocumentsController {
 
   @Post()
   @Authenticated()
+  @ApiRateLimitPolicies(DOCUMENT_CREATION_LIMIT_POLICY)
   @NoStore()
   @ApiOperation({
     operationId: 'createDocument',

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
@@ -5,6 +6,7 @@ import { EncryptionError } from '@vault-pii/nest-encryption';
 import { DomainError } from '../../common/problem/domain-error';
 import { InvalidTokenError } from '../auth.errors';
 import { IS_PUBLIC_ROUTE } from '../../common/auth/public.decorator';
+import { markBearerProtected } from '../../common/auth/bearer-challenge';
 
 /** Global guard: deny by default; `@Public()` routes pass without a token. */
 @Injectable()
@@ -18,7 +20,10 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       IS_PUBLIC_ROUTE,
       [context.getHandler(), context.getClass()],
     );
-    return isPublic ? true : super.canActivate(context);
+    if (isPublic) return true;
+    // Its 401s then carry `WWW-Authenticate: Bearer …` (the problem filter adds it).
+    markBearerProtected(context.switchToHttp().getRequest<IncomingMessage>());
+    return super.canActivate(context);
   }
 
   override handleRequest<T>(error: unknown, user: T): T {

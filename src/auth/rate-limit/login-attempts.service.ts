@@ -5,6 +5,13 @@ import { AttemptCount, AttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';
 import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 
+/**
+ * Names the limit in a 429's `limit` member and in `RateLimit-Policy`. Only its 429 reports it
+ * (docs/security.md#rate-limits): a remaining count on every answer would tell anyone who types
+ * an email how many failed logins others made on it this window.
+ */
+export const LOGIN_FAILURE_LIMIT_POLICY = 'LOGIN_FAILURE_LIMIT';
+
 export interface LoginAttemptLimits {
   /** Failed logins an account may have per window; the next attempt answers 429. */
   maxFailures: number;
@@ -68,6 +75,12 @@ export class LoginAttemptsService {
       throw new TooManyRequestsError(
         attempts.msUntilReset / 1000,
         'Too many failed logins for this account; try again later.',
+        { limit: LOGIN_FAILURE_LIMIT_POLICY },
+        {
+          name: LOGIN_FAILURE_LIMIT_POLICY,
+          quota: this.limits.maxFailures,
+          windowSeconds: this.limits.windowMs / 1000,
+        },
       );
     }
     return { accountKey };

@@ -45,7 +45,9 @@ export function authThrottlerOptions(
     // The default key is per route and hashes the address; ours spans all auth routes.
     generateKey: (_context, clientAddress) =>
       keys.forClientAddress(String(clientAddress)),
-    // Retry-After comes from TooManyRequestsError (the throttler would name it `Retry-After-auth-address`).
+    // Our guard writes RateLimit/RateLimit-Policy and, on a 429, Retry-After (through
+    // TooManyRequestsError); the throttler's own X-RateLimit-*-auth-address and
+    // Retry-After-auth-address are never sent (docs/security.md#rate-limits).
     setHeaders: false,
     storage: redis.client
       ? new FailOpenThrottlerStorage(

@@ -1,11 +1,16 @@
 import {
+  applyDecorators,
   CanActivate,
   ExecutionContext,
   Injectable,
   UseGuards,
 } from '@nestjs/common';
 import type { Request } from 'express';
-import { AuthRateLimitGuard } from './auth-rate-limit.guard';
+import { ApiRateLimitPolicies } from '../../common/openapi/rate-limit-headers';
+import {
+  AUTH_RATE_LIMIT_POLICY,
+  AuthRateLimitGuard,
+} from './auth-rate-limit.guard';
 import { RegistrationAttemptsService } from './registration-attempts.service';
 
 /**
@@ -33,4 +38,8 @@ export class RegisterEmailLimitGuard implements CanActivate {
  * (`AuthRateLimited`), then the email's register budget (docs/security.md#rate-limits).
  */
 export const RegistrationRateLimited = (): MethodDecorator =>
-  UseGuards(AuthRateLimitGuard, RegisterEmailLimitGuard);
+  applyDecorators(
+    UseGuards(AuthRateLimitGuard, RegisterEmailLimitGuard),
+    // The per-email limit is reported only on its own 429 (docs/security.md#rate-limits).
+    ApiRateLimitPolicies(AUTH_RATE_LIMIT_POLICY),
+  );

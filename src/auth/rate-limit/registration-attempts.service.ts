@@ -4,6 +4,13 @@ import { AttemptCount, AttemptCounter } from './attempt-counters';
 import { RateLimitKeys } from './rate-limit-keys';
 import { StoreOutageLog } from '@vault-pii/nest-encryption/redis';
 
+/**
+ * Names the limit in the 429's `limit` member and in `RateLimit-Policy`. Only its 429 reports it
+ * (docs/security.md#rate-limits): a remaining count on every answer would tell anyone whether
+ * someone tried to register an email this window.
+ */
+export const REGISTER_EMAIL_LIMIT_POLICY = 'REGISTER_EMAIL_LIMIT';
+
 export interface RegistrationLimits {
   /** `REGISTER_EMAIL_LIMIT`: register attempts per email address per window; the next is 429. */
   maxAttempts: number;
@@ -57,7 +64,12 @@ export class RegistrationAttemptsService {
       throw new TooManyRequestsError(
         attempts.msUntilReset / 1000,
         'Too many registration attempts for this email address; try again later.',
-        { limit: 'REGISTER_EMAIL_LIMIT' },
+        { limit: REGISTER_EMAIL_LIMIT_POLICY },
+        {
+          name: REGISTER_EMAIL_LIMIT_POLICY,
+          quota: this.limits.maxAttempts,
+          windowSeconds: this.limits.windowMs / 1000,
+        },
       );
     }
   }

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { documentRateLimitHeaders } from './rate-limit-headers';
 import {
   DocumentBuilder,
   SwaggerModule,
@@ -92,6 +93,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     extraModels: [ProblemDetails, FieldErrorDto],
   });
   addResponseHeaders(document);
+  documentRateLimitHeaders(document);
   return document;
 }
 

@@ -22,7 +22,12 @@ import {
   ProblemDetails,
   problemDetails,
 } from './problem-details';
-import { RetryLaterError } from './too-many-requests.error';
+import {
+  RetryLaterError,
+  TooManyRequestsError,
+} from './too-many-requests.error';
+import { setRateLimitHeaders } from '../http/rate-limit-headers';
+import { bearerChallengeFor } from '../auth/bearer-challenge';
 
 /**
  * 5xx whose cause is logged where it is found, once per outage (the vault, the rate-limit
@@ -114,8 +119,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     };
     if (exception instanceof RetryLaterError) {
       response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+      if (exception instanceof TooManyRequestsError && exception.policy)
+        setRateLimitHeaders(response, exception.policy, {
+          remaining: 0,
+          resetSeconds: exception.retryAfterSeconds,
+        });
     } else if (problem.code === 'database_unavailable') {
       response.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    }
+    if (problem.status === 401) {
+      const challenge = bearerChallengeFor(request, problem.code);
+      if (challenge) response.setHeader('WWW-Authenticate', challenge);
     }
     // A body too large is left unread: the connection cannot carry another request, so say so
     // (Node then closes it once the answer is out, instead of reading the rest to reuse it).

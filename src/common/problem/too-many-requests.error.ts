@@ -1,3 +1,4 @@
+import type { RateLimitPolicy } from '../http/rate-limit-headers';
 import { DomainError } from './domain-error';
 import type { ErrorCode } from './error-codes';
 
@@ -21,12 +22,18 @@ export abstract class RetryLaterError extends DomainError {
   }
 }
 
-/** A rate limit said no (docs/security.md#rate-limits): 429 with `Retry-After`. */
+/**
+ * A rate limit said no (docs/security.md#rate-limits): 429 with `Retry-After`. A limit with a
+ * quota per window names its `policy`: the filter then adds it to `RateLimit-Policy` and reports
+ * it spent in `RateLimit` (`r=0`, `t` = `Retry-After`), which tells the caller nothing the
+ * 429 and `Retry-After` do not. A bound without a window (one render at a time) names none.
+ */
 export class TooManyRequestsError extends RetryLaterError {
   constructor(
     retryAfterSeconds: number,
     detail = 'Too many requests; try again later.',
     extensions: Record<string, unknown> = {},
+    readonly policy?: RateLimitPolicy,
   ) {
     super('too_many_requests', retryAfterSeconds, detail, extensions);
   }
