@@ -34,6 +34,7 @@ import {
   ContactPageDto,
   CreateContactDto,
   ListContactsQueryDto,
+  SearchContactsDto,
   UpdateContactDto,
 } from './dto/contact.dto';
 
@@ -72,6 +73,26 @@ export class ContactsController {
     @Query() query: ListContactsQueryDto,
   ): Promise<ContactPageDto> {
     return this.contacts.list(session.userId, query);
+  }
+
+  @Post('search')
+  @HttpCode(200)
+  @Authenticated()
+  @NoStore()
+  @ApiOperation({
+    operationId: 'searchContacts',
+    summary: 'Search your contacts by exact email or phone, newest first',
+    description:
+      'The search terms go in the JSON body, never in the URL (query strings get logged). ' +
+      'To continue a search, send the same `email`/`phone` with the `nextCursor` as `cursor`.',
+  })
+  @ApiOkResponse({ type: ContactPageDto })
+  @ApiProblemResponses(...BODY_ERRORS, 'data_integrity_error')
+  search(
+    @CurrentSession() session: AuthenticatedSession,
+    @Body() body: SearchContactsDto,
+  ): Promise<ContactPageDto> {
+    return this.contacts.list(session.userId, body);
   }
 
   @Get(':id')
