@@ -134,6 +134,17 @@ describe('OpenAPI response headers match real responses', () => {
     check('listContacts', await http().get('/v1/contacts').set(auth));
     check('listContacts', await http().get('/v1/contacts?limit=0').set(auth));
     check(
+      'searchContacts',
+      await http()
+        .post('/v1/contacts/search')
+        .set(auth)
+        .send({ email: 'grace@example.org' }),
+    );
+    check(
+      'searchContacts',
+      await http().post('/v1/contacts/search').set(auth).send({ limit: 0 }),
+    );
+    check(
       'getContact',
       await http().get(`/v1/contacts/${contactId}`).set(auth),
     );

@@ -35,6 +35,7 @@ import {
   ContactPageDto,
   CreateContactDto,
   ListContactsQueryDto,
+  SearchContactsDto,
   UpdateContactDto,
 } from './dto/contact.dto';
 
@@ -59,7 +60,7 @@ export class ContactsController {
     operationId: 'createContact',
     summary: 'Add a contact (every field stored encrypted)',
     description:
-      'Stores a contact under your data key; email and phone also get blind indexes so `listContacts` can find them by exact value. Answers the contact as stored.',
+      'Stores a contact under your data key; email and phone also get blind indexes so `searchContacts` can find them by exact value. Answers the contact as stored.',
   })
   @ApiCreatedResponse({
     type: ContactDto,
@@ -78,9 +79,9 @@ export class ContactsController {
   @NoStore()
   @ApiOperation({
     operationId: 'listContacts',
-    summary: 'List your contacts, newest first; exact search by email or phone',
+    summary: 'List your contacts, newest first',
     description:
-      'Your contacts, decrypted, newest first, a page at a time. `email` or `phone` keeps only exact matches (found through blind indexes, never by decrypting everything). Pass `nextCursor` as `cursor` for the next page.',
+      'Your contacts, decrypted, newest first, a page at a time. Pass `nextCursor` as `cursor` for the next page. The `email` and `phone` query parameters (exact match) are deprecated: search with `searchContacts`, which takes them in the body, because query strings are written to the logs of proxies and gateways.',
   })
   @ApiOkResponse({ type: ContactPageDto, description: 'One page of contacts' })
   @ApiProblemResponses('validation_failed', 'data_integrity_error')
@@ -89,6 +90,29 @@ export class ContactsController {
     @Query() query: ListContactsQueryDto,
   ): Promise<ContactPageDto> {
     return this.contacts.list(session.userId, query);
+  }
+
+  @Post('search')
+  @HttpCode(200)
+  @Authenticated()
+  @NoStore()
+  @ApiOperation({
+    operationId: 'searchContacts',
+    summary: 'Search your contacts by exact email or phone, newest first',
+    description:
+      'The search terms go in the JSON body, never in the URL (query strings get logged). ' +
+      'To continue a search, send the same `email`/`phone` with the `nextCursor` as `cursor`.',
+  })
+  @ApiOkResponse({
+    type: ContactPageDto,
+    description: 'One page of the contacts that match exactly',
+  })
+  @ApiProblemResponses(...BODY_ERRORS, 'data_integrity_error')
+  search(
+    @CurrentSession() session: AuthenticatedSession,
+    @Body() body: SearchContactsDto,
+  ): Promise<ContactPageDto> {
+    return this.contacts.list(session.userId, body);
   }
 
   @Get(':id')

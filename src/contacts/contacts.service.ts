@@ -11,7 +11,7 @@ import {
   ContactDto,
   ContactPageDto,
   CreateContactDto,
-  ListContactsQueryDto,
+  SearchContactsDto,
   UpdateContactDto,
 } from './dto/contact.dto';
 
@@ -91,10 +91,13 @@ export class ContactsService {
     if (!result.affected) throw new NotFoundError('contact');
   }
 
-  /** Newest first, keyset-paginated on (createdAt, id); `email`/`phone` narrow by blind index. */
+  /**
+   * Newest first, keyset-paginated on (createdAt, id); `email`/`phone` narrow by blind index.
+   * Serves both the list (GET, query string) and the search (POST, body): one matching for both.
+   */
   async list(
     ownerId: string,
-    query: ListContactsQueryDto,
+    query: SearchContactsDto,
   ): Promise<ContactPageDto> {
     const builder = this.contacts
       .createQueryBuilder('contact')

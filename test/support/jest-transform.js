@@ -28,6 +28,13 @@ const esmOnlyPackages = [
   '@tokenizer/',
   '@borewit/',
   'uint8array-extras/',
+  // openapi-typescript's CommonJS build (src/generated-client-types.spec.ts) requires these; the
+  // first entry lets Jest look past `node_modules/openapi-typescript/` to its own nested copies.
+  'openapi-typescript/node_modules/',
+  'parse-json/',
+  'index-to-position/',
+  'supports-color/',
+  'change-case/',
 ];
 
 // The encryption library (packages/nest-encryption) from its TypeScript sources, through its

@@ -2,11 +2,17 @@ import {
   ApiProperty,
   ApiPropertyOptional,
   ApiSchema,
+  IntersectionType,
   PartialType,
 } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsNormalizedEmail } from '../../common/http/is-normalized-email';
-import { PageQueryDto } from '../../common/pagination/page-query.dto';
+import { IsOptionalNotNull } from '../../common/http/is-optional-not-null';
+import {
+  PAGE_CURSOR_EXAMPLE,
+  PageQueryDto,
+  PageRequestDto,
+} from '../../common/pagination/page-query.dto';
 import { EMAIL_MAX_LENGTH } from '../../crypto/email-address';
 import {
   IsOptional,
@@ -91,7 +97,11 @@ export class UpdateContactDto extends PartialType(CreateContactDto, {
   skipNullProperties: false,
 }) {}
 
-export class ListContactsQueryDto extends PageQueryDto {
+/**
+ * What a contact search matches, exactly, through the blind indexes: one set of rules for the
+ * search body (`SearchContactsDto`) and the deprecated query form (`ListContactsQueryDto`).
+ */
+export class ContactFilterDto {
   @ApiPropertyOptional({
     description:
       'Exact match on the normalised address (docs/http-api.md#emails), through a blind index',
@@ -99,7 +109,7 @@ export class ListContactsQueryDto extends PageQueryDto {
     example: 'grace@example.org',
     maxLength: EMAIL_MAX_LENGTH,
   })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsNormalizedEmail()
   email?: string;
 
@@ -108,10 +118,49 @@ export class ListContactsQueryDto extends PageQueryDto {
       'Exact match on the digits (and leading +), through a blind index',
     example: '+15550109999',
   })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(PHONE, { message: PHONE_MESSAGE })
   phone?: string;
+}
+
+/**
+ * POST /v1/contacts/search: the filter travels in the body, where gateways and APM agents do not
+ * log it as they log a query string. The cursor is a position only (it holds nothing of the
+ * filter): send the same `email`/`phone` with it to continue the search.
+ */
+@ApiSchema({ name: 'SearchContactsRequest' })
+export class SearchContactsDto extends IntersectionType(
+  PageRequestDto,
+  ContactFilterDto,
+) {
+  @ApiPropertyOptional({ example: PAGE_CURSOR_EXAMPLE })
+  declare cursor?: string;
+}
+
+const QUERY_SEARCH_DEPRECATED =
+  'Deprecated: use POST /v1/contacts/search, which takes it in the JSON body. A query string ' +
+  'is written to the access logs of proxies, gateways and APM tools, and this is personal data.';
+
+/**
+ * GET /v1/contacts: `limit`/`cursor` page through the list; `email`/`phone` are the search's
+ * older, deprecated form (kept for existing clients), matched by the same rules.
+ */
+export class ListContactsQueryDto extends IntersectionType(
+  PageQueryDto,
+  ContactFilterDto,
+) {
+  @ApiPropertyOptional({
+    deprecated: true,
+    description: QUERY_SEARCH_DEPRECATED,
+  })
+  declare email?: string;
+
+  @ApiPropertyOptional({
+    deprecated: true,
+    description: QUERY_SEARCH_DEPRECATED,
+  })
+  declare phone?: string;
 }
 
 @ApiSchema({ name: 'Contact' })
@@ -165,7 +214,7 @@ export class ContactPageDto {
   @ApiProperty({
     type: String,
     nullable: true,
-    example: 'eyJjIjoiMjAyNi0xMS0yMFQwOToxNDowMy41MTJaIiwiaSI6IjhmMTRlNDVmIn0',
+    example: PAGE_CURSOR_EXAMPLE,
     description: 'Pass as `cursor` for the next page; null on the last page',
   })
   nextCursor: string | null;
