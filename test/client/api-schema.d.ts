@@ -13,8 +13,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account; returns the recovery code once */
-        post: operations["AuthController_register_v1"];
+        /**
+         * Create an account; returns the recovery code once
+         * @description Creates the account and its data key, wrapped under the password and under a new recovery code; the email and the optional profile are stored encrypted. The answer holds the recovery code: store it now, it is shown only once and is the only way back into the data if the password is lost. Registration does not log in: call `login` next.
+         */
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -30,8 +33,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange email and password for tokens (unlocks the data keys for the session) */
-        post: operations["AuthController_login_v1"];
+        /**
+         * Exchange email and password for tokens (unlocks the data keys for the session)
+         * @description Checks the password, unlocks the data keys into a new session and returns its token pair. Send the `accessToken` as `Authorization: Bearer …`; refresh before it expires (`expiresIn` seconds). Wrong email and wrong password answer the same 401; repeated failures lock the account for a while (429 with `Retry-After`).
+         */
+        post: operations["login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -47,8 +53,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Rotate the refresh token; a spent one revokes the session */
-        post: operations["AuthController_refresh_v1"];
+        /**
+         * Rotate the refresh token; a spent one revokes the session
+         * @description Exchanges the refresh token for a new token pair of the same session. Each refresh token works once: presenting a spent one again is taken as theft and ends the session. A 401 `session_locked` on other routes is not cured by refreshing: log in again.
+         */
+        post: operations["refreshTokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -64,8 +73,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End this session: its keys leave the vault, its tokens stop working */
-        post: operations["AuthController_logout_v1"];
+        /**
+         * End this session: its keys leave the vault, its tokens stop working
+         * @description Removes this session's keys from the key vault and revokes its refresh token; the access token stops working at once. Other sessions are untouched.
+         */
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -81,8 +93,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change the password: keys are re-wrapped, other sessions end */
-        post: operations["AuthController_changePassword_v1"];
+        /**
+         * Change the password: keys are re-wrapped, other sessions end
+         * @description Checks the current password, then re-wraps the data keys under the new one (no data is re-encrypted). This session stays logged in; every other session ends. The recovery code is unchanged.
+         */
+        post: operations["changePassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -98,8 +113,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set a new password with the recovery code; returns a new code, ends every session */
-        post: operations["AuthController_recover_v1"];
+        /**
+         * Set a new password with the recovery code; returns a new code, ends every session
+         * @description For a lost password: the recovery code unlocks the data keys, which are re-wrapped under the new password and a new recovery code. Every session ends; log in with the new password. The answer holds the new recovery code: store it now, it is shown only once, and the old code no longer works.
+         */
+        post: operations["recoverAccount"];
         delete?: never;
         options?: never;
         head?: never;
@@ -113,8 +131,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your live sessions (no secrets), newest first, a page at a time */
-        get: operations["AuthController_listSessions_v1"];
+        /**
+         * Your live sessions (no secrets), newest first, a page at a time
+         * @description Lists your sessions that have not ended, newest first; `current` marks the one making this request. Pass `nextCursor` as `cursor` for the next page.
+         */
+        get: operations["listSessions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -133,8 +154,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** End one of your sessions */
-        delete: operations["AuthController_revokeSession_v1"];
+        /**
+         * End one of your sessions
+         * @description Ends the session with this id (e.g. a lost device's): its keys leave the vault and its tokens stop working. Ending the current one is a logout.
+         */
+        delete: operations["revokeSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -147,12 +171,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your account */
-        get: operations["MeController_me_v1"];
+        /**
+         * Your account
+         * @description Your user id, email, creation time and data key version, and the key rotation still running, if any.
+         */
+        get: operations["getMe"];
         put?: never;
         post?: never;
-        /** Delete your account: keys, data and sessions are destroyed (crypto-shredding) */
-        delete: operations["MeController_delete_v1"];
+        /**
+         * Delete your account: keys, data and sessions are destroyed (crypto-shredding)
+         * @description Confirms the password, then ends every session and deletes the wrapped data keys and every row of yours (profile, contacts, documents and their files): crypto-shredding. Only audit events remain, under an id that links to nothing. Cannot be undone.
+         */
+        delete: operations["deleteAccount"];
         options?: never;
         head?: never;
         patch?: never;
@@ -165,16 +195,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your profile (decrypted with your session keys) */
-        get: operations["ProfileController_get_v1"];
-        /** Replace your profile (every field required; null clears it) */
-        put: operations["ProfileController_replace_v1"];
+        /**
+         * Your profile (decrypted with your session keys)
+         * @description Every profile field, decrypted with the keys of this session; a field never set is null.
+         */
+        get: operations["getProfile"];
+        /**
+         * Replace your profile (every field required; null clears it)
+         * @description Stores the whole profile, encrypted: every field must be present, `null` to clear it. Answers the profile as stored.
+         */
+        put: operations["replaceProfile"];
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change some fields of your profile */
-        patch: operations["ProfileController_update_v1"];
+        /**
+         * Change some fields of your profile
+         * @description Changes only the fields sent (`null` clears one); the others keep their values. Answers the whole profile as stored.
+         */
+        patch: operations["updateProfile"];
         trace?: never;
     };
     "/v1/contacts": {
@@ -184,11 +223,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List your contacts, newest first; exact search by email or phone */
-        get: operations["ContactsController_list_v1"];
+        /**
+         * List your contacts, newest first
+         * @description Your contacts, decrypted, newest first, a page at a time. Pass `nextCursor` as `cursor` for the next page. The `email` and `phone` query parameters (exact match) are deprecated: search with `searchContacts`, which takes them in the body, because query strings are written to the logs of proxies and gateways.
+         */
+        get: operations["listContacts"];
         put?: never;
-        /** Add a contact (every field stored encrypted) */
-        post: operations["ContactsController_create_v1"];
+        /**
+         * Add a contact (every field stored encrypted)
+         * @description Stores a contact under your data key; email and phone also get blind indexes so `searchContacts` can find them by exact value. Answers the contact as stored.
+         */
+        post: operations["createContact"];
         delete?: never;
         options?: never;
         head?: never;
@@ -222,16 +267,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One of your contacts */
-        get: operations["ContactsController_get_v1"];
+        /**
+         * One of your contacts
+         * @description The contact with this id, decrypted; 404 for an unknown id or one that is not yours.
+         */
+        get: operations["getContact"];
         put?: never;
         post?: never;
-        /** Delete a contact */
-        delete: operations["ContactsController_delete_v1"];
+        /**
+         * Delete a contact
+         * @description Deletes the contact with this id for good.
+         */
+        delete: operations["deleteContact"];
         options?: never;
         head?: never;
-        /** Change some fields of a contact */
-        patch: operations["ContactsController_update_v1"];
+        /**
+         * Change some fields of a contact
+         * @description Changes only the fields sent (`null` clears one that may be empty); the others keep their values. Answers the contact as stored.
+         */
+        patch: operations["updateContact"];
         trace?: never;
     };
     "/v1/documents": {
@@ -241,11 +295,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your documents, newest first, a page at a time */
-        get: operations["DocumentsController_list_v1"];
+        /**
+         * Your documents, newest first, a page at a time
+         * @description Your documents' metadata (not their content), newest first. Pass `nextCursor` as `cursor` for the next page.
+         */
+        get: operations["listDocuments"];
         put?: never;
-        /** Render a PDF from your data; it is stored encrypted and expires */
-        post: operations["DocumentsController_create_v1"];
+        /**
+         * Render a PDF from your data; it is stored encrypted and expires
+         * @description Renders a PDF of the given `kind` from your decrypted data, stores it encrypted under your data key, and answers its metadata; download it with `downloadDocument`. It is deleted when it expires.
+         */
+        post: operations["createDocument"];
         delete?: never;
         options?: never;
         head?: never;
@@ -259,12 +319,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One document’s metadata */
-        get: operations["DocumentsController_get_v1"];
+        /**
+         * One document’s metadata
+         * @description The metadata of the document with this id; 404 for an unknown, expired or other user's id.
+         */
+        get: operations["getDocument"];
         put?: never;
         post?: never;
-        /** Delete a document and its file */
-        delete: operations["DocumentsController_delete_v1"];
+        /**
+         * Delete a document and its file
+         * @description Deletes the document with this id and its encrypted file.
+         */
+        delete: operations["deleteDocument"];
         options?: never;
         head?: never;
         patch?: never;
@@ -277,8 +343,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The PDF, decrypted as it streams */
-        get: operations["DocumentsController_content_v1"];
+        /**
+         * The PDF, decrypted as it streams
+         * @description The PDF as an attachment, decrypted chunk by chunk as it is sent. Each chunk is released only once it has authenticated: a file found tampered with after the download has started cuts the connection instead of ending cleanly, so treat an incomplete download as a failure.
+         */
+        get: operations["downloadDocument"];
         put?: never;
         post?: never;
         delete?: never;
@@ -298,9 +367,9 @@ export interface paths {
         put?: never;
         /**
          * Rotate your data key: a new key version and recovery code; your data is re-encrypted
-         * @description Answers once the new key is in force and the new recovery code works (the old code stops working at once). Existing data is then re-encrypted in the background and the old key version destroyed; reads work throughout. Your other sessions are signed out. A rotation still running answers 409 `rotation_in_progress`.
+         * @description Answers once the new key is in force and the new recovery code works (the old code stops working at once). Existing data is then re-encrypted in the background and the old key version destroyed; reads work throughout. Your other sessions are signed out. A rotation still running answers 409 `rotation_in_progress`. The answer holds the new recovery code: store it now, it is shown only once.
          */
-        post: operations["KeyRotationController_rotate_v1"];
+        post: operations["rotateKeys"];
         delete?: never;
         options?: never;
         head?: never;
@@ -314,8 +383,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process is up and serving HTTP */
-        get: operations["HealthController_live"];
+        /**
+         * Liveness: the process is up and serving HTTP
+         * @description Answers 200 while the process serves HTTP, whatever its dependencies do: restart the instance when it stops answering.
+         */
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -331,8 +403,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database and the session key store answer, the documents folder is writable with room to spare */
-        get: operations["HealthController_ready"];
+        /**
+         * Readiness: the database and the session key store answer, the documents folder is writable with room to spare
+         * @description Checks each dependency; send traffic to the instance only while this answers 200. `keyMemory` says whether key memory is locked against swapping (it does not affect readiness).
+         */
+        get: operations["checkReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/problems/{type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a problem type means and what to do about it (HTML)
+         * @description The page a problem body's `type` names (`/problems/validation-failed` for `validation_failed`): its title, status, meaning and what the client should do. HTML for people following the link; programs branch on the problem's `code` instead.
+         */
+        get: operations["getProblemType"];
         put?: never;
         post?: never;
         delete?: never;
@@ -345,10 +440,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        OptionalProfileDto: {
+        RegistrationProfile: {
             /** @example Ada Lovelace */
             fullName?: string | null;
             /**
+             * Format: date
              * @description ISO 8601 date (YYYY-MM-DD)
              * @example 1815-12-10
              */
@@ -360,34 +456,43 @@ export interface components {
             /** @example QQ123456C */
             nationalId?: string | null;
         };
-        RegisterDto: {
-            /** @example ada@example.org */
+        RegisterRequest: {
+            /**
+             * Format: email
+             * @example ada@example.org
+             */
             email: string;
             /** @example correct horse battery staple */
             password: string;
-            profile?: components["schemas"]["OptionalProfileDto"];
+            profile?: components["schemas"]["RegistrationProfile"];
         };
-        RegisteredDto: {
+        Registration: {
             /**
              * Format: uuid
              * @example 0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10
              */
             userId: string;
-            /** @example ada@example.org */
+            /**
+             * Format: email
+             * @example ada@example.org
+             */
             email: string;
             /**
-             * @description Shown once: the only way back in without the password
+             * @description Shown only once: store it now (a password manager, or printed and kept safe). It is the only way back into your data if the password is lost; the server cannot show it again or reset it.
              * @example 7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW
              */
             recoveryCode: string;
         };
-        LoginDto: {
-            /** @example ada@example.org */
+        LoginRequest: {
+            /**
+             * Format: email
+             * @example ada@example.org
+             */
             email: string;
             /** @example correct horse battery staple */
             password: string;
         };
-        TokenPairDto: {
+        TokenPair: {
             /**
              * @description Short-lived JWT for the Authorization: Bearer header
              * @example eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIwYjhlNWMxZS0zZjJhLTRlOWMtOWQ1Mi0xYzdhNmE4ZTRmMTAiLCJpYXQiOjE3OTU3NzAwMDAsImV4cCI6MTc5NTc3MDYwMH0.wkApia9FBvOaS4N-SMwjfi6wWEApupgeGp4nHweRZ5U
@@ -409,21 +514,24 @@ export interface components {
              */
             expiresIn: number;
         };
-        RefreshDto: {
+        RefreshRequest: {
             /**
              * @description The refresh token from login or the previous refresh
              * @example Aa1Jj8wM2Dp1fQEQ7voP5u1gLqC6X7WHYGTYRseEOl3lrj8nhoSNdevEQrY5QMYXyGb8Z3GKCb9jDxkB71bEumo
              */
             refreshToken: string;
         };
-        ChangePasswordDto: {
+        ChangePasswordRequest: {
             /** @example correct horse battery staple */
             currentPassword: string;
             /** @example a new and longer passphrase */
             newPassword: string;
         };
-        RecoverDto: {
-            /** @example ada@example.org */
+        RecoverRequest: {
+            /**
+             * Format: email
+             * @example ada@example.org
+             */
             email: string;
             /**
              * @description The recovery code shown at registration
@@ -433,14 +541,14 @@ export interface components {
             /** @example a new and longer passphrase */
             newPassword: string;
         };
-        RecoveryCodeDto: {
+        RecoveryCode: {
             /**
-             * @description The new recovery code; the old one no longer works
+             * @description Shown only once: store it now (a password manager, or printed and kept safe). It is the only way back into your data if the password is lost; the server cannot show it again or reset it. The old one no longer works.
              * @example 7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW
              */
             recoveryCode: string;
         };
-        SessionDto: {
+        Session: {
             /**
              * Format: uuid
              * @example 5d7c2b8e-9a41-4f0e-8b3c-2e6f1a9d4c77
@@ -467,15 +575,15 @@ export interface components {
              */
             current: boolean;
         };
-        SessionPageDto: {
-            items: components["schemas"]["SessionDto"][];
+        SessionPage: {
+            items: components["schemas"]["Session"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page
              * @example MjAyNi0xMS0yMFQwOToxNDowMy41MTJafDVkN2MyYjhlLTlhNDEtNGYwZS04YjNjLTJlNmYxYTlkNGM3Nw
              */
             nextCursor: string | null;
         };
-        KeyRotationStatusDto: {
+        KeyRotationStatus: {
             /**
              * @description The version being retired; its key is destroyed when the rotation ends
              * @example 1
@@ -502,13 +610,16 @@ export interface components {
              */
             filesReencrypted: number;
         };
-        MeDto: {
+        Account: {
             /**
              * Format: uuid
              * @example 0b8e5c1e-3f2a-4e9c-9d52-1c7a6a8e4f10
              */
             userId: string;
-            /** @example ada@example.org */
+            /**
+             * Format: email
+             * @example ada@example.org
+             */
             email: string;
             /**
              * Format: date-time
@@ -521,16 +632,17 @@ export interface components {
              */
             keyVersion: number;
             /** @description The key rotation still running (old data being re-encrypted), or null */
-            keyRotation: components["schemas"]["KeyRotationStatusDto"] | null;
+            keyRotation: components["schemas"]["KeyRotationStatus"] | null;
         };
-        PasswordConfirmationDto: {
+        PasswordConfirmation: {
             /** @example correct horse battery staple */
             password: string;
         };
-        ProfileDto: {
+        Profile: {
             /** @example Ada Lovelace */
             fullName: string | null;
             /**
+             * Format: date
              * @description ISO 8601 date (YYYY-MM-DD)
              * @example 1815-12-10
              */
@@ -542,10 +654,11 @@ export interface components {
             /** @example QQ123456C */
             nationalId: string | null;
         };
-        ReplaceProfileDto: {
+        ReplaceProfileRequest: {
             /** @example Ada Lovelace */
             fullName: string | null;
             /**
+             * Format: date
              * @description ISO 8601 date (YYYY-MM-DD)
              * @example 1815-12-10
              */
@@ -557,10 +670,11 @@ export interface components {
             /** @example QQ123456C */
             nationalId: string | null;
         };
-        UpdateProfileDto: {
+        UpdateProfileRequest: {
             /** @example Ada Lovelace */
             fullName?: string | null;
             /**
+             * Format: date
              * @description ISO 8601 date (YYYY-MM-DD)
              * @example 1815-12-10
              */
@@ -572,10 +686,13 @@ export interface components {
             /** @example QQ123456C */
             nationalId?: string | null;
         };
-        CreateContactDto: {
+        CreateContactRequest: {
             /** @example Grace Hopper */
             fullName: string;
-            /** @example grace@example.org */
+            /**
+             * Format: email
+             * @example grace@example.org
+             */
             email?: string | null;
             /** @example +1 (555) 010-9999 */
             phone?: string | null;
@@ -584,7 +701,7 @@ export interface components {
             /** @example Met at the COBOL committee */
             notes?: string | null;
         };
-        ContactDto: {
+        Contact: {
             /**
              * Format: uuid
              * @example 8f14e45f-ceea-4e7a-9b1d-3c5e2a7b9d01
@@ -592,7 +709,10 @@ export interface components {
             id: string;
             /** @example Grace Hopper */
             fullName: string;
-            /** @example grace@example.org */
+            /**
+             * Format: email
+             * @example grace@example.org
+             */
             email: string | null;
             /** @example +1 (555) 010-9999 */
             phone: string | null;
@@ -611,15 +731,15 @@ export interface components {
              */
             updatedAt: string;
         };
-        ContactPageDto: {
-            items: components["schemas"]["ContactDto"][];
+        ContactPage: {
+            items: components["schemas"]["Contact"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page
              * @example MjAyNi0xMS0yMFQwOToxNDowMy41MTJafDhmMTRlNDVmLWNlZWEtNGU3YS05YjFkLTNjNWUyYTdiOWQwMQ
              */
             nextCursor: string | null;
         };
-        SearchContactsDto: {
+        SearchContactsRequest: {
             /**
              * @description Items per page; 20 when left out
              * @example 20
@@ -631,6 +751,7 @@ export interface components {
              */
             cursor?: string;
             /**
+             * Format: email
              * @description Exact match on the normalised address (docs/http-api.md#emails), through a blind index
              * @example grace@example.org
              */
@@ -641,10 +762,13 @@ export interface components {
              */
             phone?: string;
         };
-        UpdateContactDto: {
+        UpdateContactRequest: {
             /** @example Grace Hopper */
             fullName?: string;
-            /** @example grace@example.org */
+            /**
+             * Format: email
+             * @example grace@example.org
+             */
             email?: string | null;
             /** @example +1 (555) 010-9999 */
             phone?: string | null;
@@ -653,51 +777,61 @@ export interface components {
             /** @example Met at the COBOL committee */
             notes?: string | null;
         };
-        CreateDocumentDto: {
+        CreateDocumentRequest: {
             /**
              * @example profile-summary
              * @enum {string}
              */
             kind: "profile-summary";
         };
-        DocumentDto: {
-            /** Format: uuid */
+        Document: {
+            /**
+             * Format: uuid
+             * @example 6c2f8a4e-1b7d-4e3a-9f5c-8d0e2a4b6c18
+             */
             id: string;
-            /** @enum {string} */
+            /**
+             * @example profile-summary
+             * @enum {string}
+             */
             kind: "profile-summary";
             /** @example profile-summary-2026-11-27.pdf */
             filename: string;
             /** @example 18432 */
             sizeBytes: number;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-27T10:00:00.000Z
+             */
             createdAt: string;
             /**
              * Format: date-time
              * @description After this the document and its file are deleted
+             * @example 2027-02-25T10:00:00.000Z
              */
             expiresAt: string;
         };
-        DocumentPageDto: {
-            items: components["schemas"]["DocumentDto"][];
+        DocumentPage: {
+            items: components["schemas"]["Document"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page
              * @example MjAyNi0xMS0yN1QxMDowMDowMC4wMDBafDhmMTRlNDVm
              */
             nextCursor: string | null;
         };
-        RotatedKeysDto: {
+        RotatedKeys: {
             /**
              * @description The new data key version: it encrypts new data from now on
              * @example 2
              */
             keyVersion: number;
             /**
-             * @description The new recovery code, shown once; the previous one no longer works
+             * @description The new recovery code. Shown only once: store it now (a password manager, or printed and kept safe). It is the only way back into your data if the password is lost; the server cannot show it again or reset it. The previous one no longer works.
              * @example 7K3M-Q9TW-1ABC-DEFG-HJKM-NPQR-STVW
              */
             recoveryCode: string;
         };
-        HealthStatusDto: {
+        HealthStatus: {
             /**
              * @example ok
              * @enum {string}
@@ -719,7 +853,7 @@ export interface components {
              */
             keyMemory?: "locked" | "unlocked";
         };
-        FieldErrorDto: {
+        FieldError: {
             /** @example email */
             field: string;
             /** @example #/email */
@@ -759,18 +893,27 @@ export interface components {
              */
             requestId: string;
             /** @description Per-field validation errors */
-            errors?: components["schemas"]["FieldErrorDto"][];
+            errors?: components["schemas"]["FieldError"][];
         };
     };
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The request's id: the caller's own `X-Request-Id` when it is 8 to 128 characters of `A-Z a-z 0-9 . _ : -`, otherwise a new UUID. Problem bodies repeat it as `requestId`; quote it when reporting a problem. */
+        "X-Request-Id": string;
+        /** @description The response carries personal data, tokens, a recovery code or a problem: no cache may keep it. */
+        "Cache-Control": "no-store";
+        /** @description The quota policies of this route (draft-ietf-httpapi-ratelimit-headers): `"<setting>";q=<quota>;w=<window seconds>`, one per limit, named after the setting that bounds it. */
+        "RateLimit-Policy": string;
+        /** @description What is left of each policy for this client: `"<setting>";r=<remaining>;t=<seconds until the window ends>`. On a 429 the limit that refused is listed with `r=0` (also `LOGIN_FAILURE_LIMIT` or `REGISTER_EMAIL_LIMIT`, which are reported only then). */
+        RateLimit: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    AuthController_register_v1: {
+    register: {
         parameters: {
             query?: never;
             header?: never;
@@ -779,21 +922,30 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RegisterDto"];
+                "application/json": components["schemas"]["RegisterRequest"];
             };
         };
         responses: {
+            /** @description The account is created. The `recoveryCode` in this answer is shown only once: store it now. It is the only way back into your data if the password is lost. */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RegisteredDto"];
+                    "application/json": components["schemas"]["Registration"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -814,6 +966,10 @@ export interface operations {
             /** @description `email_taken`: This email is already registered */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -834,6 +990,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -854,6 +1014,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -874,6 +1038,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -894,6 +1064,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -913,7 +1089,7 @@ export interface operations {
             };
         };
     };
-    AuthController_login_v1: {
+    login: {
         parameters: {
             query?: never;
             header?: never;
@@ -922,21 +1098,30 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LoginDto"];
+                "application/json": components["schemas"]["LoginRequest"];
             };
         };
         responses: {
+            /** @description A new session: its access and refresh tokens */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPairDto"];
+                    "application/json": components["schemas"]["TokenPair"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -957,6 +1142,10 @@ export interface operations {
             /** @description `invalid_credentials`: Invalid credentials */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -977,6 +1166,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -997,6 +1190,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1017,6 +1214,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1037,6 +1240,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable; `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1056,7 +1265,7 @@ export interface operations {
             };
         };
     };
-    AuthController_refresh_v1: {
+    refreshTokens: {
         parameters: {
             query?: never;
             header?: never;
@@ -1065,21 +1274,30 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RefreshDto"];
+                "application/json": components["schemas"]["RefreshRequest"];
             };
         };
         responses: {
+            /** @description The new token pair; the refresh token sent is now spent */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPairDto"];
+                    "application/json": components["schemas"]["TokenPair"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1100,6 +1318,10 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1120,6 +1342,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1140,6 +1366,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1160,6 +1390,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1180,6 +1416,10 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1199,7 +1439,7 @@ export interface operations {
             };
         };
     };
-    AuthController_logout_v1: {
+    logout: {
         parameters: {
             query?: never;
             header?: never;
@@ -1208,8 +1448,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The session is ended */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1217,6 +1459,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1237,6 +1481,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1256,7 +1502,7 @@ export interface operations {
             };
         };
     };
-    AuthController_changePassword_v1: {
+    changePassword: {
         parameters: {
             query?: never;
             header?: never;
@@ -1265,12 +1511,16 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ChangePasswordDto"];
+                "application/json": components["schemas"]["ChangePasswordRequest"];
             };
         };
         responses: {
+            /** @description The new password is in force; other sessions are ended */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1278,6 +1528,10 @@ export interface operations {
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1298,6 +1552,10 @@ export interface operations {
             /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1318,6 +1576,10 @@ export interface operations {
             /** @description `conflict`: Conflict */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1338,6 +1600,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1358,6 +1624,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1378,6 +1648,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1398,6 +1674,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable; `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1417,7 +1699,7 @@ export interface operations {
             };
         };
     };
-    AuthController_recover_v1: {
+    recoverAccount: {
         parameters: {
             query?: never;
             header?: never;
@@ -1426,21 +1708,30 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RecoverDto"];
+                "application/json": components["schemas"]["RecoverRequest"];
             };
         };
         responses: {
+            /** @description The new password is in force. The new `recoveryCode` is shown only once: store it now. It is the only way back into your data if the password is lost again. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RecoveryCodeDto"];
+                    "application/json": components["schemas"]["RecoveryCode"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1461,6 +1752,10 @@ export interface operations {
             /** @description `invalid_credentials`: Invalid credentials */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1481,6 +1776,10 @@ export interface operations {
             /** @description `conflict`: Conflict */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1501,6 +1800,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1521,6 +1824,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1541,6 +1848,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1561,6 +1874,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1580,7 +1899,7 @@ export interface operations {
             };
         };
     };
-    AuthController_listSessions_v1: {
+    listSessions: {
         parameters: {
             query?: {
                 /** @description Items per page; 20 when left out */
@@ -1594,17 +1913,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description One page of sessions */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionPageDto"];
+                    "application/json": components["schemas"]["SessionPage"];
                 };
             };
             /** @description `validation_failed`: The request is not valid */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1625,6 +1948,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1645,6 +1970,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1664,19 +1991,22 @@ export interface operations {
             };
         };
     };
-    AuthController_revokeSession_v1: {
+    revokeSession: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The session id, from `listSessions` */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The session is ended */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1684,6 +2014,8 @@ export interface operations {
             /** @description `validation_failed`: The request is not valid */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1704,6 +2036,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1724,6 +2058,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1744,6 +2080,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1763,7 +2101,7 @@ export interface operations {
             };
         };
     };
-    MeController_me_v1: {
+    getMe: {
         parameters: {
             query?: never;
             header?: never;
@@ -1772,17 +2110,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Your account */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MeDto"];
+                    "application/json": components["schemas"]["Account"];
                 };
             };
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1803,6 +2146,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1822,7 +2167,7 @@ export interface operations {
             };
         };
     };
-    MeController_delete_v1: {
+    deleteAccount: {
         parameters: {
             query?: never;
             header?: never;
@@ -1831,12 +2176,16 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PasswordConfirmationDto"];
+                "application/json": components["schemas"]["PasswordConfirmation"];
             };
         };
         responses: {
+            /** @description The account and its data are gone */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1844,6 +2193,10 @@ export interface operations {
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1864,6 +2217,10 @@ export interface operations {
             /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1884,6 +2241,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1904,6 +2265,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1924,6 +2289,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1944,6 +2315,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable; `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1963,7 +2340,7 @@ export interface operations {
             };
         };
     };
-    ProfileController_get_v1: {
+    getProfile: {
         parameters: {
             query?: never;
             header?: never;
@@ -1972,17 +2349,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Your profile */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProfileDto"];
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2003,6 +2385,8 @@ export interface operations {
             /** @description `data_integrity_error`: Stored data failed its integrity check */
             500: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2023,6 +2407,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2042,7 +2428,7 @@ export interface operations {
             };
         };
     };
-    ProfileController_replace_v1: {
+    replaceProfile: {
         parameters: {
             query?: never;
             header?: never;
@@ -2051,21 +2437,26 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ReplaceProfileDto"];
+                "application/json": components["schemas"]["ReplaceProfileRequest"];
             };
         };
         responses: {
+            /** @description The profile as stored */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProfileDto"];
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2086,6 +2477,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2106,6 +2499,8 @@ export interface operations {
             /** @description `rotation_in_progress`: A key rotation is in progress */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2126,6 +2521,8 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2146,6 +2543,8 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2166,6 +2565,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2185,7 +2586,7 @@ export interface operations {
             };
         };
     };
-    ProfileController_update_v1: {
+    updateProfile: {
         parameters: {
             query?: never;
             header?: never;
@@ -2194,21 +2595,26 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["UpdateProfileDto"];
+                "application/json": components["schemas"]["UpdateProfileRequest"];
             };
         };
         responses: {
+            /** @description The profile as stored */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProfileDto"];
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2229,6 +2635,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2249,6 +2657,8 @@ export interface operations {
             /** @description `rotation_in_progress`: A key rotation is in progress */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2269,6 +2679,8 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2289,6 +2701,8 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2309,6 +2723,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2328,7 +2744,7 @@ export interface operations {
             };
         };
     };
-    ContactsController_list_v1: {
+    listContacts: {
         parameters: {
             query?: {
                 /** @description Items per page; 20 when left out */
@@ -2352,17 +2768,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description One page of contacts */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContactPageDto"];
+                    "application/json": components["schemas"]["ContactPage"];
                 };
             };
             /** @description `validation_failed`: The request is not valid */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2383,6 +2804,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2403,6 +2826,8 @@ export interface operations {
             /** @description `data_integrity_error`: Stored data failed its integrity check */
             500: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2423,6 +2848,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2442,7 +2869,7 @@ export interface operations {
             };
         };
     };
-    ContactsController_create_v1: {
+    createContact: {
         parameters: {
             query?: never;
             header?: never;
@@ -2451,21 +2878,26 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateContactDto"];
+                "application/json": components["schemas"]["CreateContactRequest"];
             };
         };
         responses: {
+            /** @description The contact as stored */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContactDto"];
+                    "application/json": components["schemas"]["Contact"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2486,6 +2918,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2506,6 +2940,8 @@ export interface operations {
             /** @description `limit_reached`: A limit on what one user may store is reached; `rotation_in_progress`: A key rotation is in progress */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2526,6 +2962,8 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2546,6 +2984,8 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2566,6 +3006,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2594,21 +3036,26 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SearchContactsDto"];
+                "application/json": components["schemas"]["SearchContactsRequest"];
             };
         };
         responses: {
+            /** @description One page of the contacts that match exactly */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContactPageDto"];
+                    "application/json": components["schemas"]["ContactPage"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2629,6 +3076,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2649,6 +3098,8 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2669,6 +3120,8 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2689,6 +3142,8 @@ export interface operations {
             /** @description `data_integrity_error`: Stored data failed its integrity check */
             500: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2709,6 +3164,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2728,28 +3185,34 @@ export interface operations {
             };
         };
     };
-    ContactsController_get_v1: {
+    getContact: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The contact id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The contact */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContactDto"];
+                    "application/json": components["schemas"]["Contact"];
                 };
             };
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2770,6 +3233,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2790,6 +3255,8 @@ export interface operations {
             /** @description `data_integrity_error`: Stored data failed its integrity check */
             500: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2810,6 +3277,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2829,19 +3298,22 @@ export interface operations {
             };
         };
     };
-    ContactsController_delete_v1: {
+    deleteContact: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The contact id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The contact is deleted */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2849,6 +3321,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2869,6 +3343,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2889,6 +3365,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2908,32 +3386,38 @@ export interface operations {
             };
         };
     };
-    ContactsController_update_v1: {
+    updateContact: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The contact id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["UpdateContactDto"];
+                "application/json": components["schemas"]["UpdateContactRequest"];
             };
         };
         responses: {
+            /** @description The contact as stored */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContactDto"];
+                    "application/json": components["schemas"]["Contact"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2954,6 +3438,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2974,6 +3460,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2994,6 +3482,8 @@ export interface operations {
             /** @description `rotation_in_progress`: A key rotation is in progress */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3014,6 +3504,8 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3034,6 +3526,8 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3054,6 +3548,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3073,7 +3569,7 @@ export interface operations {
             };
         };
     };
-    DocumentsController_list_v1: {
+    listDocuments: {
         parameters: {
             query?: {
                 /** @description Items per page; 20 when left out */
@@ -3087,17 +3583,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description One page of documents */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DocumentPageDto"];
+                    "application/json": components["schemas"]["DocumentPage"];
                 };
             };
             /** @description `validation_failed`: The request is not valid */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3118,6 +3619,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3138,6 +3641,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3157,7 +3662,7 @@ export interface operations {
             };
         };
     };
-    DocumentsController_create_v1: {
+    createDocument: {
         parameters: {
             query?: never;
             header?: never;
@@ -3166,21 +3671,30 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateDocumentDto"];
+                "application/json": components["schemas"]["CreateDocumentRequest"];
             };
         };
         responses: {
+            /** @description The document is stored; its metadata */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DocumentDto"];
+                    "application/json": components["schemas"]["Document"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3201,6 +3715,10 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3221,6 +3739,10 @@ export interface operations {
             /** @description `rotation_in_progress`: A key rotation is in progress; `limit_reached`: A limit on what one user may store is reached */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3241,6 +3763,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3261,6 +3787,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3281,6 +3811,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3301,6 +3837,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable; `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3321,6 +3863,12 @@ export interface operations {
             /** @description `storage_unavailable`: The document storage is full or not writable */
             507: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `storage_unavailable`. */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3340,28 +3888,34 @@ export interface operations {
             };
         };
     };
-    DocumentsController_get_v1: {
+    getDocument: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The document id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The document’s metadata */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DocumentDto"];
+                    "application/json": components["schemas"]["Document"];
                 };
             };
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3382,6 +3936,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3402,6 +3958,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3421,19 +3979,22 @@ export interface operations {
             };
         };
     };
-    DocumentsController_delete_v1: {
+    deleteDocument: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The document id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The document is deleted */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3441,6 +4002,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3461,6 +4024,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3481,6 +4046,8 @@ export interface operations {
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3500,11 +4067,12 @@ export interface operations {
             };
         };
     };
-    DocumentsController_content_v1: {
+    downloadDocument: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description The document id */
                 id: string;
             };
             cookie?: never;
@@ -3514,6 +4082,12 @@ export interface operations {
             /** @description The PDF */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description `attachment`, with the document's `filename` */
+                    "Content-Disposition": string;
+                    /** @description The PDF's size in bytes (`sizeBytes`) */
+                    "Content-Length": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3523,6 +4097,8 @@ export interface operations {
             /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3543,6 +4119,8 @@ export interface operations {
             /** @description `not_found`: Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3563,6 +4141,8 @@ export interface operations {
             /** @description `data_integrity_error`: Stored data failed its integrity check */
             500: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3583,6 +4163,8 @@ export interface operations {
             /** @description `document_file_unavailable`: The document's file is not available here; `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3602,7 +4184,7 @@ export interface operations {
             };
         };
     };
-    KeyRotationController_rotate_v1: {
+    rotateKeys: {
         parameters: {
             query?: never;
             header?: never;
@@ -3611,21 +4193,30 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PasswordConfirmationDto"];
+                "application/json": components["schemas"]["PasswordConfirmation"];
             };
         };
         responses: {
+            /** @description The new key version is in force. The new `recoveryCode` is shown only once: store it now. It is the only way back into your data if the password is lost; the old code no longer works. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RotatedKeysDto"];
+                    "application/json": components["schemas"]["RotatedKeys"];
                 };
             };
             /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3646,6 +4237,10 @@ export interface operations {
             /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3666,6 +4261,10 @@ export interface operations {
             /** @description `rotation_in_progress`: A key rotation is in progress; `conflict`: Conflict */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3686,6 +4285,10 @@ export interface operations {
             /** @description `payload_too_large`: The request body is too large */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3706,6 +4309,10 @@ export interface operations {
             /** @description `unsupported_media_type`: Unsupported media type */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3726,6 +4333,12 @@ export interface operations {
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3746,6 +4359,12 @@ export interface operations {
             /** @description `service_unavailable`: Service unavailable; `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3765,7 +4384,7 @@ export interface operations {
             };
         };
     };
-    HealthController_live: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -3774,17 +4393,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The process is up */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HealthStatusDto"];
+                    "application/json": components["schemas"]["HealthStatus"];
                 };
             };
         };
     };
-    HealthController_ready: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -3793,20 +4414,73 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Every dependency answers: the instance is ready */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HealthStatusDto"];
+                    "application/json": components["schemas"]["HealthStatus"];
                 };
             };
             /** @description A dependency is down; `checks` says which */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getProblemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The last segment of a problem `type`: the `code` with `_` as `-` */
+                type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A short HTML page about the problem type */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The page may be cached for an hour */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!doctype html>…<h1>The request is not valid</h1>… */
+                    "text/html": string;
+                };
+            };
+            /** @description `not_found`: Not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Not found.",
+                     *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
