@@ -31,6 +31,7 @@ import {
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { AccountFlowsService } from './account-flows.service';
 import {
   ChangePasswordDto,
@@ -112,6 +113,7 @@ export class AuthController {
   @Post('refresh')
   @AuthRateLimited()
   @HttpCode(200)
+  @Idempotent({ callerSecret: 'bodyField', field: 'refreshToken' })
   @NoStore()
   @ApiOperation({
     summary: 'Rotate the refresh token; a spent one revokes the session',
@@ -130,6 +132,8 @@ export class AuthController {
     return this.sessions.refresh(body.refreshToken, request);
   }
 
+  // Not @Idempotent: a replay of a logout finds its session ended and answers 401 (the first one's
+  // effect stands), so a retry is safe without a stored outcome (docs/http-api.md#idempotency).
   @Post('logout')
   @HttpCode(204)
   @Authenticated()
@@ -150,6 +154,7 @@ export class AuthController {
   @AuthRateLimited()
   @HttpCode(204)
   @Authenticated()
+  @Idempotent({ callerSecret: 'session' })
   @ApiOperation({
     summary: 'Change the password: keys are re-wrapped, other sessions end',
   })
@@ -179,6 +184,8 @@ export class AuthController {
   @Post('recover')
   @AuthRateLimited()
   @HttpCode(200)
+  // Keyed by the recovery code (140 random bits), not the password (docs/http-api.md#idempotency).
+  @Idempotent({ callerSecret: 'bodyField', field: 'recoveryCode' })
   @NoStore()
   @ApiOperation({
     summary:

@@ -28,6 +28,7 @@ import {
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ContactsService } from './contacts.service';
 import {
   ContactDto,
@@ -48,6 +49,7 @@ export class ContactsController {
 
   @Post()
   @Authenticated()
+  @Idempotent({ callerSecret: 'session' })
   @NoStore()
   @ApiOperation({ summary: 'Add a contact (every field stored encrypted)' })
   @ApiCreatedResponse({ type: ContactDto })

@@ -39,6 +39,7 @@ import {
   DocumentDto,
   DocumentPageDto,
 } from './dto/document.dto';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 
 const DocumentId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('document') });
@@ -57,6 +58,7 @@ export class DocumentsController {
 
   @Post()
   @Authenticated()
+  @Idempotent({ callerSecret: 'session' })
   @NoStore()
   @ApiOperation({
     summary: 'Render a PDF from your data; it is stored encrypted and expires',

@@ -15,6 +15,10 @@ export const ERROR_CATALOGUE = {
   bad_request: { status: 400, title: 'Bad request' },
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_json: { status: 400, title: 'The request body is not valid JSON' },
+  invalid_idempotency_key: {
+    status: 400,
+    title: 'The Idempotency-Key header is not valid',
+  },
   unauthorized: { status: 401, title: 'Authentication required' },
   session_locked: { status: 401, title: 'The session is locked; log in again' },
   invalid_credentials: { status: 401, title: 'Invalid credentials' },
@@ -34,8 +38,16 @@ export const ERROR_CATALOGUE = {
     title: 'A limit on what one user may store is reached',
   },
   rotation_in_progress: { status: 409, title: 'A key rotation is in progress' },
+  idempotency_request_in_progress: {
+    status: 409,
+    title: 'A request with this Idempotency-Key is still being processed',
+  },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'This Idempotency-Key was used for a different request',
+  },
   too_many_requests: { status: 429, title: 'Too many requests' },
   request_header_fields_too_large: {
     status: 431,
