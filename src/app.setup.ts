@@ -65,6 +65,7 @@ export const CORS_EXPOSED_HEADERS = [
   RATE_LIMIT_POLICY_HEADER,
   'Location',
   'Content-Disposition',
+  'Idempotency-Replayed',
 ];
 /** How long a browser may reuse a preflight's answer (Chromium caps it at 2 hours). */
 export const CORS_MAX_AGE_SECONDS = 600;

@@ -86,6 +86,7 @@ const LAYERS = [
   'common',
   'cli',
   'database',
+  'idempotency',
   'audit',
   'users',
   'profile',

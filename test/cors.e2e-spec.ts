@@ -101,7 +101,7 @@ describe('CORS over HTTP', () => {
           ALLOWED_ORIGIN,
         );
         expect(response.headers['access-control-expose-headers']).toBe(
-          'X-Request-Id,Retry-After,RateLimit,RateLimit-Policy,Location,Content-Disposition',
+          'X-Request-Id,Retry-After,RateLimit,RateLimit-Policy,Location,Content-Disposition,Idempotency-Replayed',
         );
         expect(response.headers['access-control-allow-credentials']).toBe(
           undefined,

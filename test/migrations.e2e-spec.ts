@@ -52,6 +52,7 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
         'audit_events',
         'contacts',
         'documents',
+        'idempotency_records',
         'key_rotations',
         'profiles',
         'schema_migrations',

@@ -203,6 +203,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
           secrets.pepper,
           secrets.argon2OutputKey,
           secrets.rateLimitKey,
+          secrets.idempotencyKey,
           secrets.blindIndexKey,
         ],
       });

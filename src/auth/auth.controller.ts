@@ -32,6 +32,7 @@ import {
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { AccountFlowsService } from './account-flows.service';
 import {
   ChangePasswordDto,
@@ -130,6 +131,7 @@ export class AuthController {
   @Post('refresh')
   @AuthRateLimited()
   @HttpCode(200)
+  @Idempotent({ callerSecret: 'bodyField', field: 'refreshToken' })
   @NoStore()
   @ApiOperation({
     operationId: 'refreshTokens',
@@ -155,6 +157,8 @@ export class AuthController {
     return this.sessions.refresh(body.refreshToken, request);
   }
 
+  // Not @Idempotent: a replay of a logout finds its session ended and answers 401 (the first one's
+  // effect stands), so a retry is safe without a stored outcome (docs/http-api.md#idempotency).
   @Post('logout')
   @HttpCode(204)
   @Authenticated()
@@ -178,6 +182,7 @@ export class AuthController {
   @AuthRateLimited()
   @HttpCode(204)
   @Authenticated()
+  @Idempotent({ callerSecret: 'session' })
   @ApiOperation({
     operationId: 'changePassword',
     summary: 'Change the password: keys are re-wrapped, other sessions end',
@@ -212,6 +217,8 @@ export class AuthController {
   @Post('recover')
   @AuthRateLimited()
   @HttpCode(200)
+  // Keyed by the recovery code (140 random bits), not the password (docs/http-api.md#idempotency).
+  @Idempotent({ callerSecret: 'bodyField', field: 'recoveryCode' })
   @NoStore()
   @ApiOperation({
     operationId: 'recoverAccount',

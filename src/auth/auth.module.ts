@@ -15,6 +15,7 @@ import { SessionPurgeService } from './sessions/session-purge.service';
 import { Session } from './sessions/session.entity';
 import { SessionService } from './sessions/session.service';
 import { TokenService } from './tokens/token.service';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 
 /**
  * Accounts, sessions and tokens; its guard protects every route of the app (deny by default).
@@ -27,6 +28,7 @@ import { TokenService } from './tokens/token.service';
     TypeOrmModule.forFeature([Session]),
     UsersModule,
     RateLimitModule,
+    IdempotencyModule,
   ],
   controllers: [AuthController],
   providers: [

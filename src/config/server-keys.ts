@@ -16,6 +16,7 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   readonly blindIndexKey: Buffer;
   readonly vaultKey: Buffer;
   readonly rateLimitKey: Buffer;
+  readonly idempotencyKey: Buffer;
 
   constructor(config: AppConfig) {
     Object.assign(this, config.serverSecrets);
@@ -28,6 +29,7 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
       this.blindIndexKey,
       this.vaultKey,
       this.rateLimitKey,
+      this.idempotencyKey,
     );
   }
 

@@ -29,6 +29,7 @@ import {
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ContactsService } from './contacts.service';
 import {
   ContactDto,
@@ -55,6 +56,7 @@ export class ContactsController {
 
   @Post()
   @Authenticated()
+  @Idempotent({ callerSecret: 'session' })
   @NoStore()
   @ApiOperation({
     operationId: 'createContact',

@@ -12,7 +12,7 @@ const label = (master: Buffer, info: string): Buffer =>
   );
 
 describe('deriveServerSecrets', () => {
-  it('derives six distinct 32-byte secrets', () => {
+  it('derives seven distinct 32-byte secrets', () => {
     const secrets = deriveServerSecrets(MASTER);
     const all = [
       secrets.jwtSigningKey.export(),
@@ -21,10 +21,11 @@ describe('deriveServerSecrets', () => {
       secrets.blindIndexKey,
       secrets.vaultKey,
       secrets.rateLimitKey,
+      secrets.idempotencyKey,
     ];
     for (const secret of all) expect(secret.length).toBe(32);
     const distinct = new Set(all.map((b) => b.toString('hex')));
-    expect(distinct.size).toBe(6);
+    expect(distinct.size).toBe(7);
     expect(distinct.has(MASTER.toString('hex'))).toBe(false);
   });
 
@@ -45,6 +46,9 @@ describe('deriveServerSecrets', () => {
     expect(secrets.vaultKey.equals(label(MASTER, 'server/vault'))).toBe(true);
     expect(
       secrets.rateLimitKey.equals(label(MASTER, 'server/rate-limit')),
+    ).toBe(true);
+    expect(
+      secrets.idempotencyKey.equals(label(MASTER, 'server/idempotency')),
     ).toBe(true);
   });
 

@@ -12,7 +12,7 @@ import {
 /**
  * Every server secret, each derived from the master key with its own HKDF label
  * (docs/crypto.md#key-hierarchy): the library's (`deriveEncryptionSecrets`: argon2 pepper and
- * output key, server blind-index key, vault key) and this app's own (JWT, rate limits). The
+ * output key, server blind-index key, vault key) and this app's own (JWT, rate limits, idempotency records). The
  * Buffers are in locked memory; the JWT key is a KeyObject, whose bytes node:crypto copies into
  * OpenSSL's ordinary heap (docs/crypto.md, "Keys in memory").
  */
@@ -24,6 +24,11 @@ export interface ServerSecrets extends EncryptionSecrets {
   jwtSigningKey: KeyObject;
   /** HMAC key naming rate-limit counters, so no email or client address appears in their keys. */
   rateLimitKey: Buffer;
+  /**
+   * Names idempotency records (HMAC of route, caller scope and key) and salts the per-caller keys
+   * that seal their outcomes (docs/http-api.md#idempotency).
+   */
+  idempotencyKey: Buffer;
 }
 
 export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
@@ -40,5 +45,6 @@ export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
     jwtSigningKey,
     ...deriveEncryptionSecrets(appMasterKey),
     rateLimitKey: hkdfSha256(appMasterKey, 'server/rate-limit'),
+    idempotencyKey: hkdfSha256(appMasterKey, 'server/idempotency'),
   };
 }

@@ -6,6 +6,7 @@ import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateCo
 import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateDocuments';
 import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
 import { AddSpentRefreshTokenHashes1796453738084 } from './migrations/1796453738084-AddSpentRefreshTokenHashes';
+import { CreateIdempotencyRecords1796800000000 } from './migrations/1796800000000-CreateIdempotencyRecords';
 
 type PostgresConnectionOptions = Extract<
   DataSourceOptions,
@@ -28,6 +29,7 @@ export const MIGRATIONS = [
   CreateDocuments1795775504630,
   CreateKeyRotations1795782001272,
   AddSpentRefreshTokenHashes1796453738084,
+  CreateIdempotencyRecords1796800000000,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

@@ -42,6 +42,7 @@ import {
   DocumentDto,
   DocumentPageDto,
 } from './dto/document.dto';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 
 const DocumentId = () =>
   new ParseUUIDPipe({ exceptionFactory: () => new NotFoundError('document') });
@@ -66,6 +67,7 @@ export class DocumentsController {
   @Post()
   @Authenticated()
   @ApiRateLimitPolicies(DOCUMENT_CREATION_LIMIT_POLICY)
+  @Idempotent({ callerSecret: 'session' })
   @NoStore()
   @ApiOperation({
     operationId: 'createDocument',

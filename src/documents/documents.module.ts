@@ -13,6 +13,7 @@ import { StoredDocument } from './document.entity';
 import { DocumentsController } from './documents.controller';
 import { DocumentsService } from './documents.service';
 import { PdfRenderPool } from './pdf-render-pool';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 
 /**
  * Server-generated PDFs, encrypted on disk as a stream, and their expiry. Reads the account,
@@ -26,6 +27,7 @@ import { PdfRenderPool } from './pdf-render-pool';
     ProfileModule,
     ContactsModule,
     RateLimitRedisModule,
+    IdempotencyModule,
   ],
   controllers: [DocumentsController],
   providers: [

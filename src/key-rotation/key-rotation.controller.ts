@@ -13,6 +13,7 @@ import {
   ApiProblemResponses,
   BODY_ERRORS,
 } from '../common/problem/api-problem-responses';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotationService } from './key-rotation.service';
 
@@ -25,6 +26,7 @@ export class KeyRotationController {
   @HttpCode(200)
   @AuthRateLimited()
   @Authenticated()
+  @Idempotent({ callerSecret: 'session' })
   @NoStore()
   @ApiOperation({
     operationId: 'rotateKeys',

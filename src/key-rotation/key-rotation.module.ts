@@ -12,6 +12,7 @@ import { UsersModule } from '../users/users.module';
 import { KeyRotationController } from './key-rotation.controller';
 import { KeyRotation } from './key-rotation.entity';
 import { KeyRotationService } from './key-rotation.service';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 
 /**
  * `POST /v1/me/keys/rotate` (docs/crypto.md and docs/http-api.md) starts a rotation that the
@@ -25,6 +26,7 @@ import { KeyRotationService } from './key-rotation.service';
     TypeOrmModule.forFeature([KeyRotation]),
     AuthModule,
     UsersModule,
+    IdempotencyModule,
     KeyRotationEngineModule.forRootAsync({
       imports: [DocumentsModule],
       inject: [DocumentKeyRotation, AppMetrics],

@@ -904,6 +904,8 @@ export interface components {
         "X-Request-Id": string;
         /** @description The response carries personal data, tokens, a recovery code or a problem: no cache may keep it. */
         "Cache-Control": "no-store";
+        /** @description Sent only when this answer is the replay of an earlier request with the same `Idempotency-Key` and body: the operation did not run again. */
+        "Idempotency-Replayed": "true";
         /** @description The quota policies of this route (draft-ietf-httpapi-ratelimit-headers): `"<setting>";q=<quota>;w=<window seconds>`, one per limit, named after the setting that bounds it. */
         "RateLimit-Policy": string;
         /** @description What is left of each policy for this client: `"<setting>";r=<remaining>;t=<seconds until the window ends>`. On a 429 the limit that refused is listed with `r=0` (also `LOGIN_FAILURE_LIMIT` or `REGISTER_EMAIL_LIMIT`, which are reported only then). */
@@ -1268,7 +1270,10 @@ export interface operations {
     refreshTokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1283,6 +1288,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
@@ -1291,7 +1297,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1332,6 +1338,30 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-request-in-progress",
+                     *       "title": "A request with this Idempotency-Key is still being processed",
+                     *       "status": 409,
+                     *       "detail": "A request with this Idempotency-Key is still being processed.",
+                     *       "code": "idempotency_request_in_progress",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -1380,6 +1410,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -1505,7 +1559,10 @@ export interface operations {
     changePassword: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1519,13 +1576,14 @@ export interface operations {
             204: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1573,7 +1631,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `conflict`: Conflict */
+            /** @description `conflict`: Conflict; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1638,6 +1696,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -1702,7 +1784,10 @@ export interface operations {
     recoverAccount: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1717,6 +1802,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
@@ -1725,7 +1811,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecoveryCode"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1773,7 +1859,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `conflict`: Conflict */
+            /** @description `conflict`: Conflict; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1838,6 +1924,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2872,7 +2982,10 @@ export interface operations {
     createContact: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2887,13 +3000,14 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Contact"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2937,7 +3051,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `limit_reached`: A limit on what one user may store is reached; `rotation_in_progress`: A key rotation is in progress */
+            /** @description `limit_reached`: A limit on what one user may store is reached; `rotation_in_progress`: A key rotation is in progress; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2996,6 +3110,28 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3665,7 +3801,10 @@ export interface operations {
     createDocument: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3680,6 +3819,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
@@ -3688,7 +3828,7 @@ export interface operations {
                     "application/json": components["schemas"]["Document"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3736,7 +3876,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `rotation_in_progress`: A key rotation is in progress; `limit_reached`: A limit on what one user may store is reached */
+            /** @description `rotation_in_progress`: A key rotation is in progress; `limit_reached`: A limit on what one user may store is reached; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3801,6 +3941,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4187,7 +4351,10 @@ export interface operations {
     rotateKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4202,6 +4369,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
@@ -4210,7 +4378,7 @@ export interface operations {
                     "application/json": components["schemas"]["RotatedKeys"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4258,7 +4426,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `rotation_in_progress`: A key rotation is in progress; `conflict`: Conflict */
+            /** @description `rotation_in_progress`: A key rotation is in progress; `conflict`: Conflict; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4323,6 +4491,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }

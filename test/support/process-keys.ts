@@ -172,6 +172,10 @@ export function serverKeys(masterKey: Buffer): ProcessKey[] {
       bytes: copy(secrets.rateLimitKey),
     },
     {
+      label: 'server secret: idempotency key',
+      bytes: copy(secrets.idempotencyKey),
+    },
+    {
       label: 'server secret: JWT HS256 key',
       bytes: copy(jwt),
       expectedLeak:

@@ -4,6 +4,11 @@ import { Cron, CronExpression } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
 import { performance } from 'node:perf_hooks';
 import { Repository } from 'typeorm';
+import {
+  PurgeReport,
+  purgeBatchSql,
+  purgeInBatches,
+} from '../../common/jobs/batched-purge';
 import { ScheduledRun } from '../../common/jobs/scheduled-run';
 import { Session } from './session.entity';
 import { SessionService } from './session.service';
@@ -21,26 +26,14 @@ export const SESSION_PURGE_BATCH_ROWS = 1000;
 /** Batches per run at most; what remains waits for the next run. */
 export const SESSION_PURGE_MAX_BATCHES = 1000;
 
-/**
- * One batch of ended rows. `SKIP LOCKED`: instances purging at once take different rows and never
- * wait on each other; a row a refresh is updating right now is skipped (left for the next run),
- * and one changed since the statement began is locked and re-checked on its latest version.
- */
-const PURGE_BATCH = `
-  WITH purged AS (
-    DELETE FROM sessions
-     WHERE id IN (
-       SELECT id FROM sessions
-        WHERE revoked_at <= $1 OR expires_at <= $1 OR last_used_at <= $2
-        LIMIT $3
-          FOR UPDATE SKIP LOCKED)
-    RETURNING 1)
-  SELECT count(*)::int AS deleted FROM purged`;
+/** One batch of ended rows (a row a refresh is updating right now is left for the next run). */
+const PURGE_BATCH = purgeBatchSql(
+  'sessions',
+  'revoked_at <= $1 OR expires_at <= $1 OR last_used_at <= $2',
+  3,
+);
 
-export interface SessionPurgeReport {
-  deleted: number;
-  batches: number;
-}
+export type SessionPurgeReport = PurgeReport;
 
 /**
  * docs/sessions.md#purge-of-ended-sessions: deletes the rows of sessions that ended (revoked, past `SESSION_MAX_TTL`,
@@ -74,17 +67,20 @@ export class SessionPurgeService {
       this.sessionService.idleEndedBefore(now).getTime() -
         ENDED_SESSION_GRACE_MS,
     );
-    const report: SessionPurgeReport = { deleted: 0, batches: 0 };
-    while (report.batches < SESSION_PURGE_MAX_BATCHES) {
-      const [{ deleted }] = await this.sessions.query<{ deleted: number }[]>(
-        PURGE_BATCH,
-        [endedBefore, idleBefore, SESSION_PURGE_BATCH_ROWS],
-      );
-      report.batches++;
-      report.deleted += deleted;
-      this.metrics.retentionDeletions.inc({ kind: 'ended_session' }, deleted);
-      if (deleted < SESSION_PURGE_BATCH_ROWS) break;
-    }
+    const report: SessionPurgeReport = await purgeInBatches(
+      async () => {
+        const [{ deleted }] = await this.sessions.query<{ deleted: number }[]>(
+          PURGE_BATCH,
+          [endedBefore, idleBefore, SESSION_PURGE_BATCH_ROWS],
+        );
+        this.metrics.retentionDeletions.inc({ kind: 'ended_session' }, deleted);
+        return deleted;
+      },
+      {
+        batchRows: SESSION_PURGE_BATCH_ROWS,
+        maxBatches: SESSION_PURGE_MAX_BATCHES,
+      },
+    );
     // Counts only: no user or session ids.
     this.logger.log(
       { ...report, durationMs: Math.round(performance.now() - started) },

@@ -10,6 +10,7 @@ import {
 } from '@nestjs/swagger';
 import { FieldErrorDto, ProblemDetails } from '../problem/problem-details';
 import { BEARER_AUTH_NAME } from './bearer-auth';
+import { IDEMPOTENT_EXTENSION } from './idempotent-extension';
 import { NO_STORE_EXTENSION } from './no-store-extension';
 
 const DESCRIPTION = `Each user's personal data is encrypted under keys that only their password unlocks.
@@ -60,6 +61,12 @@ const SHARED_HEADERS: Record<string, HeaderObject> = {
     required: true,
     schema: { type: 'string', enum: ['no-store'] },
   },
+  'Idempotency-Replayed': {
+    description:
+      'Sent only when this answer is the replay of an earlier request with the same `Idempotency-Key` and body: the operation did not run again.',
+    required: false,
+    schema: { type: 'string', enum: ['true'] },
+  },
 };
 
 const sharedHeader = (name: string): ReferenceObject => ({
@@ -100,7 +107,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 /**
  * `X-Request-Id` on every response (the request-id middleware sends it on all of them, errors
  * included), and `Cache-Control: no-store` on every problem response (the exception filter sets
- * it) and on the success responses of `x-no-store` operations.
+ * it) and on the success responses of `x-no-store` operations; `Idempotency-Replayed` on the
+ * success responses of `x-idempotent` operations.
  */
 function addResponseHeaders(document: OpenAPIObject): void {
   document.components = {
@@ -111,7 +119,9 @@ function addResponseHeaders(document: OpenAPIObject): void {
     for (const operation of Object.values(item) as unknown[]) {
       if (!isOperation(operation)) continue;
       const noStore = operation[NO_STORE_EXTENSION] === true;
+      const idempotent = operation[IDEMPOTENT_EXTENSION] === true;
       delete operation[NO_STORE_EXTENSION];
+      delete operation[IDEMPOTENT_EXTENSION];
       for (const [status, response] of Object.entries(operation.responses)) {
         if (!response || '$ref' in response) continue;
         const isProblem = Object.keys(response.content ?? {}).includes(
@@ -123,6 +133,10 @@ function addResponseHeaders(document: OpenAPIObject): void {
         };
         if (isProblem || (noStore && isSuccess))
           headers['Cache-Control'] = sharedHeader('Cache-Control');
+        if (idempotent && isSuccess)
+          headers['Idempotency-Replayed'] = sharedHeader(
+            'Idempotency-Replayed',
+          );
         response.headers = {
           ...headers,
           ...response.headers,

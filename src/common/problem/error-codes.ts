@@ -41,6 +41,14 @@ export const ERROR_CATALOGUE = {
     action:
       'Send a well-formed JSON object with `Content-Type: application/json`.',
   },
+  invalid_idempotency_key: {
+    status: 400,
+    title: 'The Idempotency-Key header is not valid',
+    description:
+      'The `Idempotency-Key` header is empty, longer than 255 characters, holds characters other than visible ASCII, or was sent more than once.',
+    action:
+      'Send one key per request: a quoted string or a bare token, such as a fresh UUID, and reuse it only to retry that same request.',
+  },
   unauthorized: {
     status: 401,
     title: 'Authentication required',
@@ -135,6 +143,14 @@ export const ERROR_CATALOGUE = {
       'A key rotation of this account is still running, or the write raced with one.',
     action: "Retry shortly; GET /v1/me shows the rotation's progress.",
   },
+  idempotency_request_in_progress: {
+    status: 409,
+    title: 'A request with this Idempotency-Key is still being processed',
+    description:
+      'An earlier request with the same `Idempotency-Key` has not finished yet, so its outcome cannot be replayed and the request must not run twice.',
+    action:
+      "Wait for `Retry-After` seconds and retry with the same key and body: you then get the first request's outcome.",
+  },
   payload_too_large: {
     status: 413,
     title: 'The request body is too large',
@@ -149,6 +165,14 @@ export const ERROR_CATALOGUE = {
       'The body is not `application/json`, or uses an unsupported charset or content encoding.',
     action:
       'Send the body as `application/json` in UTF-8 (gzip or deflate allowed).',
+  },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'This Idempotency-Key was used for a different request',
+    description:
+      'The `Idempotency-Key` was already used within the last 24 hours with a different body on this route, or too many different bodies were tried with it.',
+    action:
+      'Use a new key for a new request; reuse a key only to retry exactly the same request.',
   },
   too_many_requests: {
     status: 429,
