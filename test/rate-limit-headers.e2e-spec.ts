@@ -279,10 +279,9 @@ describe('RateLimit and RateLimit-Policy headers (AUTH_RATE_LIMIT=5/1m, LOGIN_FA
       'RateLimit-Policy': { $ref: '#/components/headers/RateLimit-Policy' },
       RateLimit: { $ref: '#/components/headers/RateLimit' },
     };
-    expect(Object.keys(document.components.headers ?? {}).sort()).toEqual([
-      'RateLimit',
-      'RateLimit-Policy',
-    ]);
+    expect(Object.keys(document.components.headers ?? {})).toEqual(
+      expect.arrayContaining(['RateLimit', 'RateLimit-Policy']),
+    );
     const limited: Record<string, string[]> = {};
     for (const [path, item] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(item)) {

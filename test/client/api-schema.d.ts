@@ -892,6 +892,16 @@ export interface components {
              * @example 3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11
              */
             requestId: string;
+            /**
+             * @description On 429 `too_many_requests` and 409 `limit_reached`: the setting whose limit said no (docs/http-api.md#rate-limits)
+             * @example LOGIN_FAILURE_LIMIT
+             */
+            limit?: string;
+            /**
+             * @description With `limit`, when the limit is a count: the setting's value
+             * @example 10
+             */
+            max?: number;
             /** @description Per-field validation errors */
             errors?: components["schemas"]["FieldError"][];
         };

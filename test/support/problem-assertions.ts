@@ -4,6 +4,10 @@ import type { ProblemDetails } from '../../src/common/problem/problem-details';
 import { bodyOf } from './http-body';
 
 /** The exact member set of our problem bodies (RFC 9457 + `code`, `instance`, `requestId`). */
+const LIMIT_CODES: ReadonlySet<string> = new Set([
+  'too_many_requests',
+  'limit_reached',
+]);
 const PROBLEM_MEMBERS = [
   'code',
   'detail',
@@ -44,11 +48,16 @@ export function expectProblem(
     instance: expect.stringMatching(/^\/[^?]*$/),
     requestId: response.headers['x-request-id'],
   });
-  const allowed =
+  const members = Object.keys(bodyOf<ProblemDetails>(response));
+  // A limit's refusal may name the setting that said no (`limit`) and its value (`max`);
+  // validation lists `errors`.
+  const extensions =
     code === 'validation_failed'
-      ? [...PROBLEM_MEMBERS, 'errors'].sort()
-      : PROBLEM_MEMBERS;
-  expect(Object.keys(bodyOf<ProblemDetails>(response)).sort()).toEqual(allowed);
+      ? ['errors']
+      : LIMIT_CODES.has(code)
+        ? members.filter((member) => member === 'limit' || member === 'max')
+        : [];
+  expect(members.sort()).toEqual([...PROBLEM_MEMBERS, ...extensions].sort());
   expectNoSecrets(response, secrets);
 }
 

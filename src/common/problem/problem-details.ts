@@ -51,6 +51,20 @@ export class ProblemDetails {
   requestId: string;
 
   @ApiPropertyOptional({
+    example: 'LOGIN_FAILURE_LIMIT',
+    description:
+      'On 429 `too_many_requests` and 409 `limit_reached`: the setting whose limit said no (docs/http-api.md#rate-limits)',
+  })
+  limit?: string;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    example: 10,
+    description: "With `limit`, when the limit is a count: the setting's value",
+  })
+  max?: number;
+
+  @ApiPropertyOptional({
     type: [FieldErrorDto],
     description: 'Per-field validation errors',
   })
