@@ -122,14 +122,16 @@ export class AppModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     // After LoggingModule's middleware, so a body error is logged with its request id; the key
-    // scope opens before anything can attach a keyring and is zeroed when the response ends; a
-    // limiter inside a service reports its headers on the response the rate-limit scope names.
+    // scope opens before anything can attach a keyring and is zeroed when the response ends.
     consumer
-      .apply(
-        RateLimitHeadersMiddleware,
-        KeyContextMiddleware,
-        JsonBodyMiddleware,
-      )
+      .apply(KeyContextMiddleware, JsonBodyMiddleware)
       .forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
+    // A limiter inside a service (`DocumentCreationLimit`) reports its headers on the response
+    // this scope names. Only where one runs: every async context scope costs every request.
+    consumer.apply(RateLimitHeadersMiddleware).forRoutes({
+      path: 'documents',
+      method: RequestMethod.POST,
+      version: '1',
+    });
   }
 }
