@@ -39,6 +39,7 @@ describe('health (docs/http-api.md#health)', () => {
       'CreateKeyRotations1795782001272',
       'AddSpentRefreshTokenHashes1796453738084',
       'CreateIdempotencyRecords1796800000000',
+      'AllowPendingIdempotencyFingerprint1796900000000',
     ]);
     const [{ count }] = await t.dataSource.query<{ count: number }[]>(
       'SELECT count(*)::int AS count FROM audit_events',

@@ -1,8 +1,9 @@
 import { expect } from '@jest/globals';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { Response } from 'supertest';
-import type { TokenPairDto } from '../src/auth/dto/auth.dto';
+import type { RegisteredDto, TokenPairDto } from '../src/auth/dto/auth.dto';
+import { PasswordKdf } from '../src/auth/kdf/password-kdf';
 import type { ContactDto } from '../src/contacts/dto/contact.dto';
 import { advisoryLockKey } from '@vault-pii/nest-encryption';
 import type { DocumentDto } from '../src/documents/dto/document.dto';
@@ -23,6 +24,7 @@ import {
   login,
   registerAndLogin,
   registerUser,
+  STRONG_PASSWORD,
 } from './support/auth-client';
 import { bodyOf } from './support/http-body';
 import { expectProblem } from './support/problem-assertions';
@@ -132,9 +134,13 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
     }
   };
 
+  /** Fixed, so that a second instance with another argon2id cost can share the database. */
+  const masterKey = randomBytes(32).toString('base64');
+
   beforeAll(async () => {
     t = await createTestApp({
       env: {
+        APP_MASTER_KEY: masterKey,
         LOGIN_FAILURE_LIMIT: '100000',
         CONTACTS_PER_USER_LIMIT: String(CONTACTS_LIMIT),
       },
@@ -703,6 +709,8 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
       ['/v1/auth/refresh', 'post'],
       ['/v1/me/keys/rotate', 'post'],
       ['/v1/auth/recover', 'post'],
+      ['/v1/auth/register', 'post'],
+      ['/v1/auth/login', 'post'],
     ];
     for (const [path, method] of idempotent) {
       const operation = document.paths[path][method];
@@ -718,7 +726,7 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
     }
     for (const [path, method] of [
       ['/v1/auth/logout', 'post'],
-      ['/v1/auth/login', 'post'],
+      ['/v1/auth/sessions/{id}', 'delete'],
       ['/v1/contacts/{id}', 'patch'],
     ]) {
       expect(
@@ -727,5 +735,388 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
         ) ?? false,
       ).toBe(false);
     }
+  });
+
+  // Last: after a second instance started and closed here, the suite's app answered a later
+  // session route (POST /v1/documents) 503 vault_unavailable; nothing runs after these tests.
+  describe('POST /v1/auth/register and /v1/auth/login (keyed by the password’s argon2id output)', () => {
+    afterEach(() => jest.restoreAllMocks());
+    const argon2Calls = (app: TestApp = t) =>
+      jest.spyOn(app.app.get(PasswordKdf), 'deriveMasterKey');
+    const postPublic = (
+      path: string,
+      key: string,
+      body: object,
+      app: TestApp = t,
+    ) =>
+      request(app.app.getHttpServer())
+        .post(path)
+        .set('Idempotency-Key', key)
+        .send(body);
+    const newEmail = () => `idem.${randomUUID()}@example.org`;
+    const count = async (sql: string, params: unknown[] = []) =>
+      Number(
+        (await t.dataSource.query<{ count: string }[]>(sql, params))[0].count,
+      );
+    const userCount = () => count('SELECT count(*) FROM users');
+    const sessionCount = (userId: string) =>
+      count('SELECT count(*) FROM sessions WHERE user_id = $1', [userId]);
+    const failedChecks = (event: string, userId: string) =>
+      count(
+        "SELECT count(*) FROM audit_events WHERE event = $1 AND outcome = 'failure' AND user_id = $2",
+        [event, userId],
+      );
+
+    it('a register replay returns the same userId and recovery code, creates one user and costs exactly one argon2id', async () => {
+      const key = randomUUID();
+      const body = {
+        email: newEmail(),
+        password: STRONG_PASSWORD,
+        profile: { fullName: 'Ada Lovelace' },
+      };
+      const users = await userCount();
+      const first = await postPublic('/v1/auth/register', key, body);
+      expect(first.status).toBe(201);
+      expect(first.headers['idempotency-replayed']).toBeUndefined();
+
+      const calls = argon2Calls();
+      const replay = await postPublic('/v1/auth/register', key, body);
+      expectReplayOf(replay, first);
+      expect(bodyOf<RegisteredDto>(replay)).toEqual(
+        bodyOf<RegisteredDto>(first),
+      );
+      expect(calls).toHaveBeenCalledTimes(1);
+      expect(await userCount()).toBe(users + 1);
+      // Scoped by the canonical email: the record id is an HMAC of route, email and key.
+      const rows = await records();
+      expect(rows).toHaveLength(1);
+      expect(rows[0].id).toEqual(
+        idempotencyRecordId(
+          t.config.serverSecrets.idempotencyKey,
+          'POST /v1/auth/register',
+          `email:${body.email}`,
+          key,
+        ),
+      );
+      // Without the key, the same register is refused as before.
+      expectProblem(
+        await http().post('/v1/auth/register').send(body),
+        409,
+        'email_taken',
+      );
+    });
+
+    it('a register replay with another password answers 422, is counted as a failed password check and reveals nothing', async () => {
+      const key = randomUUID();
+      const body = { email: newEmail(), password: STRONG_PASSWORD };
+      const first = await postPublic('/v1/auth/register', key, body);
+      expect(first.status).toBe(201);
+      const { userId, recoveryCode } = bodyOf<RegisteredDto>(first);
+      const calls = argon2Calls();
+      const guess = await postPublic('/v1/auth/register', key, {
+        ...body,
+        password: `${STRONG_PASSWORD} guess`,
+      });
+      expectProblem(guess, 422, 'idempotency_key_reused', [
+        userId,
+        recoveryCode,
+      ]);
+      expect(calls).toHaveBeenCalledTimes(1);
+      expect(await failedChecks('auth.register', userId)).toBe(1);
+    });
+
+    it('a replay for an account that no longer exists answers 422 like a wrong password, after one (dummy) argon2id', async () => {
+      const key = randomUUID();
+      const body = { email: newEmail(), password: STRONG_PASSWORD };
+      const first = await postPublic('/v1/auth/register', key, body);
+      await t.dataSource.query('DELETE FROM users WHERE id = $1', [
+        bodyOf<RegisteredDto>(first).userId,
+      ]);
+      const calls = argon2Calls();
+      expectProblem(
+        await postPublic('/v1/auth/register', key, body),
+        422,
+        'idempotency_key_reused',
+      );
+      expect(calls).toHaveBeenCalledTimes(1);
+    });
+
+    it('a duplicate while the first register runs answers 409 whatever its body; the first then completes and is replayed', async () => {
+      const key = randomUUID();
+      const body = { email: newEmail(), password: STRONG_PASSWORD };
+      const kdf = t.app.get(PasswordKdf);
+      const derive = kdf.deriveMasterKey.bind(kdf);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      // The first register's argon2id waits for the test: its record stays in progress.
+      const held = jest
+        .spyOn(kdf, 'deriveMasterKey')
+        .mockImplementationOnce(async (...args) => {
+          await gate;
+          return derive(...args);
+        });
+      const firstPending = postPublic('/v1/auth/register', key, body).then(
+        (r) => r,
+      );
+      await waitUntil('the first register is in argon2id', () =>
+        Promise.resolve(held.mock.calls.length === 1),
+      );
+      for (const duplicateBody of [
+        body,
+        { ...body, password: 'another password entirely' },
+      ]) {
+        const duplicate = await postPublic(
+          '/v1/auth/register',
+          key,
+          duplicateBody,
+        );
+        expectProblem(duplicate, 409, 'idempotency_request_in_progress');
+        expect(Number(duplicate.headers['retry-after'])).toBeGreaterThanOrEqual(
+          1,
+        );
+      }
+      expect(held).toHaveBeenCalledTimes(1);
+      release();
+      const first = await firstPending;
+      expect(first.status).toBe(201);
+      expectReplayOf(await postPublic('/v1/auth/register', key, body), first);
+    });
+
+    it('a login replay returns the same token pair, opens one session and costs exactly one argon2id', async () => {
+      const user = await registerUser(server());
+      const key = randomUUID();
+      const body = { email: user.email, password: user.password };
+      const first = await postPublic('/v1/auth/login', key, body);
+      expect(first.status).toBe(200);
+      const calls = argon2Calls();
+      const replay = await postPublic('/v1/auth/login', key, body);
+      expectReplayOf(replay, first);
+      expect(bodyOf<TokenPairDto>(replay)).toEqual(bodyOf<TokenPairDto>(first));
+      expect(calls).toHaveBeenCalledTimes(1);
+      expect(await sessionCount(user.userId)).toBe(1);
+      const me = await http()
+        .get('/v1/me')
+        .set(...bearer(bodyOf<TokenPairDto>(replay).accessToken));
+      expect(me.status).toBe(200);
+    });
+
+    it('a login replay with a wrong password answers 422 and is counted and audited as a failed login', async () => {
+      const user = await registerUser(server());
+      const key = randomUUID();
+      const body = { email: user.email, password: user.password };
+      const first = await postPublic('/v1/auth/login', key, body);
+      expect(first.status).toBe(200);
+      const { accessToken, refreshToken } = bodyOf<TokenPairDto>(first);
+      const guess = await postPublic('/v1/auth/login', key, {
+        ...body,
+        password: 'wrong guess',
+      });
+      expectProblem(guess, 422, 'idempotency_key_reused', [
+        accessToken,
+        refreshToken,
+      ]);
+      expect(await failedChecks('auth.login', user.userId)).toBe(1);
+      expect(await sessionCount(user.userId)).toBe(1);
+    });
+
+    it('after a password change, a login replay with the old key runs as a new login (and its answer replaces the record); the old password answers 422', async () => {
+      const user = await registerUser(server());
+      const key = randomUUID();
+      const first = await postPublic('/v1/auth/login', key, {
+        email: user.email,
+        password: user.password,
+      });
+      expect(first.status).toBe(200);
+      const newPassword = `Changed canary passphrase ${randomUUID()}`;
+      expect(
+        (
+          await http()
+            .post('/v1/auth/password')
+            .set(...bearer(bodyOf<TokenPairDto>(first).accessToken))
+            .send({ currentPassword: user.password, newPassword })
+        ).status,
+      ).toBe(204);
+
+      const body = { email: user.email, password: newPassword };
+      const again = await postPublic('/v1/auth/login', key, body);
+      expect(again.status).toBe(200);
+      expect(again.headers['idempotency-replayed']).toBeUndefined();
+      expect(bodyOf<TokenPairDto>(again).refreshToken).not.toBe(
+        bodyOf<TokenPairDto>(first).refreshToken,
+      );
+      expect(await sessionCount(user.userId)).toBe(2);
+      expectReplayOf(await postPublic('/v1/auth/login', key, body), again);
+      expectProblem(
+        await postPublic('/v1/auth/login', key, {
+          email: user.email,
+          password: user.password,
+        }),
+        422,
+        'idempotency_key_reused',
+      );
+      expect(await sessionCount(user.userId)).toBe(2);
+    });
+
+    it('a register replay after a password change answers 409 email_taken (the record no longer opens)', async () => {
+      const key = randomUUID();
+      const body = { email: newEmail(), password: STRONG_PASSWORD };
+      expect((await postPublic('/v1/auth/register', key, body)).status).toBe(
+        201,
+      );
+      const session = await login(server(), {
+        ...body,
+        userId: '',
+        recoveryCode: '',
+      });
+      const newPassword = `Changed canary passphrase ${randomUUID()}`;
+      expect(
+        (
+          await http()
+            .post('/v1/auth/password')
+            .set(...bearer(session.accessToken))
+            .send({ currentPassword: body.password, newPassword })
+        ).status,
+      ).toBe(204);
+      expectProblem(
+        await postPublic('/v1/auth/register', key, {
+          ...body,
+          password: newPassword,
+        }),
+        409,
+        'email_taken',
+      );
+    });
+
+    it('the rows hold no plaintext: not the email, password, recovery code, tokens or key', async () => {
+      const key = randomUUID();
+      const body = { email: newEmail(), password: STRONG_PASSWORD };
+      const registered = bodyOf<RegisteredDto>(
+        await postPublic('/v1/auth/register', key, body),
+      );
+      const pair = bodyOf<TokenPairDto>(
+        await postPublic('/v1/auth/login', key, body),
+      );
+      expect((await records()).map((row) => row.state)).toEqual([
+        'completed',
+        'completed',
+      ]);
+      await expectStoredNowhere([
+        body.email,
+        body.password,
+        registered.userId,
+        registered.recoveryCode,
+        pair.accessToken,
+        pair.refreshToken,
+        key,
+      ]);
+    });
+
+    it('a body without a usable email or password is left to validation (400) and keeps no record; a bad key is 400 and registers nothing', async () => {
+      const key = randomUUID();
+      expectProblem(
+        await postPublic('/v1/auth/login', key, { email: newEmail() }),
+        400,
+        'validation_failed',
+      );
+      expectProblem(
+        await postPublic('/v1/auth/register', key, {
+          email: 'not an email',
+          password: STRONG_PASSWORD,
+        }),
+        400,
+        'validation_failed',
+      );
+      expect(await records()).toHaveLength(0);
+      const users = await userCount();
+      expectProblem(
+        await postPublic('/v1/auth/register', 'two words', {
+          email: newEmail(),
+          password: STRONG_PASSWORD,
+        }),
+        400,
+        'invalid_idempotency_key',
+      );
+      expect(await userCount()).toBe(users);
+    });
+
+    it('a login that upgraded the argon2id cost seals under the upgraded derivation: its replay opens with one argon2id', async () => {
+      const user = await registerUser(server());
+      const upgraded = await createTestApp({
+        sharedDatabase: t.database,
+        env: {
+          APP_MASTER_KEY: masterKey,
+          LOGIN_FAILURE_LIMIT: '100000',
+          ARGON2_ITERATIONS: '3',
+        },
+      });
+      try {
+        const key = randomUUID();
+        const body = { email: user.email, password: user.password };
+        const first = await postPublic('/v1/auth/login', key, body, upgraded);
+        expect(first.status).toBe(200);
+        const [{ kdf_params }] = await t.dataSource.query<
+          { kdf_params: { iterations: number } }[]
+        >('SELECT kdf_params FROM users WHERE id = $1', [user.userId]);
+        expect(kdf_params.iterations).toBe(3);
+        const calls = argon2Calls(upgraded);
+        expectReplayOf(
+          await postPublic('/v1/auth/login', key, body, upgraded),
+          first,
+        );
+        expect(calls).toHaveBeenCalledTimes(1);
+        expect(await sessionCount(user.userId)).toBe(1);
+      } finally {
+        await upgraded.close();
+      }
+    });
+
+    describe('with LOGIN_FAILURE_LIMIT=3', () => {
+      let limited: TestApp;
+      beforeAll(async () => {
+        limited = await createTestApp({ env: { LOGIN_FAILURE_LIMIT: '3' } });
+      });
+      afterAll(() => limited?.close());
+
+      it('wrong passwords on register and login replays use up the account’s failures; then replays and logins answer 429', async () => {
+        const email = newEmail();
+        const registerKey = randomUUID();
+        const loginKey = randomUUID();
+        const body = { email, password: STRONG_PASSWORD };
+        const wrong = { email, password: 'wrong guess' };
+        const post = (path: string, key: string, sent: object) =>
+          postPublic(path, key, sent, limited);
+        expect(
+          (await post('/v1/auth/register', registerKey, body)).status,
+        ).toBe(201);
+        expect((await post('/v1/auth/login', loginKey, body)).status).toBe(200);
+        expectProblem(
+          await post('/v1/auth/register', registerKey, wrong),
+          422,
+          'idempotency_key_reused',
+        );
+        for (let i = 0; i < 2; i++)
+          expectProblem(
+            await post('/v1/auth/login', loginKey, wrong),
+            422,
+            'idempotency_key_reused',
+          );
+        // Locked: even the right password, replayed or not, costs no argon2id and answers 429.
+        const calls = argon2Calls(limited);
+        for (const locked of [
+          await post('/v1/auth/login', loginKey, body),
+          await post('/v1/auth/register', registerKey, body),
+          await request(limited.app.getHttpServer())
+            .post('/v1/auth/login')
+            .send(body),
+        ]) {
+          expect(locked.status).toBe(429);
+          expect(bodyOf<{ code: string }>(locked).code).toBe(
+            'too_many_requests',
+          );
+          expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+        }
+        expect(calls).not.toHaveBeenCalled();
+      });
+    });
   });
 });

@@ -13,6 +13,7 @@ import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
+import type { PasswordIdempotencySecretHolder } from '../idempotency/password-idempotency';
 import { AccountKeysService, PasswordMaterial } from './account-keys.service';
 import {
   ConcurrentAccountChangeError,
@@ -48,15 +49,23 @@ export class AccountFlowsService {
     private readonly credentials: CredentialCheckService,
   ) {}
 
-  /** @returns the new account's id and its recovery code (shown once). */
+  /**
+   * @param idempotency present when the request carries an `Idempotency-Key`: receives the
+   *   `password/idempotency` branch of the new password's argon2id output (no second call).
+   * @returns the new account's id and its recovery code (shown once).
+   */
   async register(
     email: string,
     password: string,
     profile: ProfileFields | undefined,
     audit: AuditContext,
+    idempotency?: PasswordIdempotencySecretHolder,
   ): Promise<{ userId: string; recoveryCode: string }> {
     if (await this.users.findByEmail(email)) throw new EmailTakenError();
-    const passwordMaterial = await this.keys.derivePasswordMaterial(password);
+    const { material: passwordMaterial, idempotencySecret } =
+      await this.newPasswordMaterial(password, idempotency !== undefined);
+    // The holder zeroes it whatever happens; the interceptor uses it only on success.
+    if (idempotencySecret) idempotency?.offer(idempotencySecret);
     const recovery = this.keys.newRecoveryMaterial();
     const userId = randomUUID();
     const { dataKey, wrapped } = this.keys.newDataKey(
@@ -123,13 +132,30 @@ export class AccountFlowsService {
     email: string,
     password: string,
     audit: AuditContext,
+    idempotency?: PasswordIdempotencySecretHolder,
   ): Promise<TokenPair> {
+    const check = { email, event: 'auth.login', audit } as const;
     // One round trip for the account and its wrapped keys, whether or not the password is right.
-    const { account: user, kek } = await this.credentials.checkPassword(
-      { email, event: 'auth.login', audit },
-      password,
-      () => this.users.findLoginAccount(email),
-    );
+    const findAccount = () => this.users.findLoginAccount(email);
+    const {
+      account: user,
+      kek,
+      idempotencySecret,
+    } = idempotency
+      ? await this.credentials.checkPasswordWithIdempotencySecret(
+          check,
+          password,
+          findAccount,
+        )
+      : {
+          ...(await this.credentials.checkPassword(
+            check,
+            password,
+            findAccount,
+          )),
+          idempotencySecret: undefined,
+        };
+    if (idempotencySecret) idempotency?.offer(idempotencySecret);
     const keyring = this.keys.unwrapKeyring(
       user,
       user.dataKeys,
@@ -141,7 +167,7 @@ export class AccountFlowsService {
     try {
       await this.users.adoptCurrentEmailIndex(user, email);
       if (this.keys.needsUpgrade(user.kdfParams))
-        await this.upgradePassword(user, keyring, password);
+        await this.upgradePassword(user, keyring, password, idempotency);
       // The vault tells its keyring listeners: an interrupted key rotation resumes from there.
       // At SESSIONS_PER_USER_LIMIT, the user's oldest session ends (audited) to make room.
       const tokens = await this.sessions.open(user.id, keyring, audit);
@@ -161,13 +187,22 @@ export class AccountFlowsService {
     user: Pick<User, 'id' | 'version'>,
     keyring: Keyring,
     password: string,
+    idempotency: PasswordIdempotencySecretHolder | undefined,
   ): Promise<void> {
     try {
-      await this.setPassword(
-        user,
-        keyring,
-        await this.keys.derivePasswordMaterial(password),
+      const { material, idempotencySecret } = await this.newPasswordMaterial(
+        password,
+        idempotency !== undefined,
       );
+      try {
+        await this.setPassword(user, keyring, material);
+      } catch (error) {
+        if (idempotencySecret) zeroBuffer(idempotencySecret);
+        throw error;
+      }
+      // The stored salt and cost are the upgraded ones now: a replay reproduces this secret, not
+      // the one the check derived (which the holder zeroes). Skipped upgrade: that one stays.
+      if (idempotencySecret) idempotency?.offer(idempotencySecret);
     } catch (error) {
       if (
         !(error instanceof ConcurrentAccountChangeError) &&
@@ -175,6 +210,21 @@ export class AccountFlowsService {
       )
         throw error;
     }
+  }
+
+  /**
+   * One argon2id call for a new password; with `withIdempotencySecret`, its `password/idempotency`
+   * branch too (the caller's to zero or hand over).
+   */
+  private async newPasswordMaterial(
+    password: string,
+    withIdempotencySecret: boolean,
+  ): Promise<{ material: PasswordMaterial; idempotencySecret?: Buffer }> {
+    if (!withIdempotencySecret)
+      return { material: await this.keys.derivePasswordMaterial(password) };
+    const { idempotencySecret, ...material } =
+      await this.keys.derivePasswordMaterialWithIdempotencySecret(password);
+    return { material, idempotencySecret };
   }
 
   /** Re-wraps every DEK version under the new password (no data is re-encrypted). */

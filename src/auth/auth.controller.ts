@@ -33,6 +33,7 @@ import {
 } from '../common/problem/api-problem-responses';
 import { NotFoundError } from '../common/problem/not-found.error';
 import { Idempotent } from '../idempotency/idempotent.decorator';
+import { passwordIdempotencySecretHolderOf } from '../idempotency/password-idempotency';
 import { AccountFlowsService } from './account-flows.service';
 import {
   ChangePasswordDto,
@@ -62,6 +63,8 @@ export class AuthController {
   @Public()
   @Post('register')
   @RegistrationRateLimited()
+  // Keyed by the password's argon2id output, scoped by the email (docs/http-api.md#idempotency).
+  @Idempotent({ callerSecret: 'password', flow: 'register' })
   @NoStore()
   @ApiOperation({
     operationId: 'register',
@@ -69,7 +72,8 @@ export class AuthController {
     description:
       'Creates the account and its data key, wrapped under the password and under a new recovery code; the email and the optional profile are stored encrypted. ' +
       'The answer holds the recovery code: store it now, it is shown only once and is the only way back into the data if the password is lost. ' +
-      'Registration does not log in: call `login` next.',
+      'Registration does not log in: call `login` next. ' +
+      'With an `Idempotency-Key`, a retry with the same body gets the same answer (the same recovery code); it checks the password like a login (a wrong one answers 422 and counts as a failed login).',
   })
   @ApiCreatedResponse({
     type: RegisteredDto,
@@ -91,6 +95,7 @@ export class AuthController {
       body.password,
       body.profile,
       request,
+      passwordIdempotencySecretHolderOf(request),
     );
     return { userId, email: body.email, recoveryCode };
   }
@@ -99,6 +104,7 @@ export class AuthController {
   @Post('login')
   @AuthRateLimited()
   @HttpCode(200)
+  @Idempotent({ callerSecret: 'password', flow: 'login' })
   @NoStore()
   @ApiOperation({
     operationId: 'login',
@@ -107,7 +113,8 @@ export class AuthController {
     description:
       'Checks the password, unlocks the data keys into a new session and returns its token pair. ' +
       'Send the `accessToken` as `Authorization: Bearer …`; refresh before it expires (`expiresIn` seconds). ' +
-      'Wrong email and wrong password answer the same 401; repeated failures lock the account for a while (429 with `Retry-After`).',
+      'Wrong email and wrong password answer the same 401; repeated failures lock the account for a while (429 with `Retry-After`). ' +
+      'With an `Idempotency-Key`, a retry with the same body gets the same token pair (no second session); it checks the password again (a wrong one answers 422 and counts as a failed login).',
   })
   @ApiOkResponse({
     type: TokenPairDto,
@@ -124,7 +131,12 @@ export class AuthController {
     @Body() body: LoginDto,
     @Req() request: Request,
   ): Promise<TokenPairDto> {
-    return this.accounts.login(body.email, body.password, request);
+    return this.accounts.login(
+      body.email,
+      body.password,
+      request,
+      passwordIdempotencySecretHolderOf(request),
+    );
   }
 
   @Public()

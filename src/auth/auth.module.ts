@@ -16,6 +16,8 @@ import { Session } from './sessions/session.entity';
 import { SessionService } from './sessions/session.service';
 import { TokenService } from './tokens/token.service';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { PASSWORD_REPLAY_RESOLVER } from '../idempotency/password-idempotency';
+import { PasswordReplayService } from './password-replay.service';
 
 /**
  * Accounts, sessions and tokens; its guard protects every route of the app (deny by default).
@@ -36,6 +38,9 @@ import { IdempotencyModule } from '../idempotency/idempotency.module';
     AccountKeysService,
     AccountFlowsService,
     CredentialCheckService,
+    PasswordReplayService,
+    // The idempotency interceptor opens register and login records through it.
+    { provide: PASSWORD_REPLAY_RESOLVER, useExisting: PasswordReplayService },
     SessionService,
     SessionPurgeService,
     TokenService,

@@ -4,6 +4,7 @@ import {
   ServiceBusyError,
   TooManyRequestsError,
 } from '../common/problem/too-many-requests.error';
+import type { VerifiedPasswordKeys } from '@vault-pii/nest-encryption';
 import type { User } from '../users/user.entity';
 import { AccountKeysService } from './account-keys.service';
 import { InvalidCredentialsError } from './auth.errors';
@@ -15,6 +16,7 @@ import {
 /** The flows that check a password or recovery code; a refused check is audited under its event. */
 export type CredentialCheckEvent =
   | 'auth.login'
+  | 'auth.register'
   | 'auth.password_change'
   | 'auth.recovery'
   | 'account.delete'
@@ -90,14 +92,49 @@ export class CredentialCheckService {
     password: string,
     findAccount: () => Promise<A | null>,
   ): Promise<{ account: A; kek: Buffer }> {
+    return this.checkPasswordWith(
+      check,
+      password,
+      findAccount,
+      async (account) => {
+        const kek = await this.keys.verifyPassword(account, password);
+        return kek && { kek };
+      },
+    );
+  }
+
+  /**
+   * `checkPassword` that also returns the `password/idempotency` branch of the same argon2id
+   * output (a login or register with an `Idempotency-Key`; docs/security.md#idempotency-records).
+   * @returns the account, its password's KEK and that secret (the caller's to zero).
+   */
+  checkPasswordWithIdempotencySecret<A extends PasswordAccount>(
+    check: CredentialCheck,
+    password: string,
+    findAccount: () => Promise<A | null>,
+  ): Promise<{ account: A } & VerifiedPasswordKeys> {
+    return this.checkPasswordWith(check, password, findAccount, (account) =>
+      this.keys.verifyPasswordWithIdempotencySecret(account, password),
+    );
+  }
+
+  private checkPasswordWith<A extends PasswordAccount, K extends object>(
+    check: CredentialCheck,
+    password: string,
+    findAccount: () => Promise<A | null>,
+    verify: (account: A) => Promise<K | undefined>,
+  ): Promise<{ account: A } & K> {
     return this.check(check, async () => {
       const account = await findAccount();
       if (!account) {
         await this.keys.spendDummyVerification(password);
         return { userId: null };
       }
-      const kek = await this.keys.verifyPassword(account, password);
-      return { userId: account.id, verified: kek && { account, kek } };
+      const unlocked = await verify(account);
+      return {
+        userId: account.id,
+        verified: unlocked && { account, ...unlocked },
+      };
     });
   }
 

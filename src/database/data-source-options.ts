@@ -7,6 +7,7 @@ import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateD
 import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
 import { AddSpentRefreshTokenHashes1796453738084 } from './migrations/1796453738084-AddSpentRefreshTokenHashes';
 import { CreateIdempotencyRecords1796800000000 } from './migrations/1796800000000-CreateIdempotencyRecords';
+import { AllowPendingIdempotencyFingerprint1796900000000 } from './migrations/1796900000000-AllowPendingIdempotencyFingerprint';
 
 type PostgresConnectionOptions = Extract<
   DataSourceOptions,
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   CreateKeyRotations1795782001272,
   AddSpentRefreshTokenHashes1796453738084,
   CreateIdempotencyRecords1796800000000,
+  AllowPendingIdempotencyFingerprint1796900000000,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

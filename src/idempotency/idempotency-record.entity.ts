@@ -24,9 +24,12 @@ export class IdempotencyRecord {
   @Column({ type: 'text' })
   state: IdempotencyRecordState;
 
-  /** HMAC-SHA256 of method, path and canonical body under the caller-keyed fingerprint key. */
-  @Column({ type: 'bytea' })
-  fingerprint: Buffer;
+  /**
+   * HMAC-SHA256 of method, path and canonical body under the caller-keyed fingerprint key. Null
+   * while a register or login runs: its key comes from the flow's argon2id.
+   */
+  @Column({ type: 'bytea', nullable: true })
+  fingerprint: Buffer | null;
 
   /** Random per run: only the run that holds the lease may complete or release the record. */
   @Column({ name: 'lease_token', type: 'bytea', nullable: true })

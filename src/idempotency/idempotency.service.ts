@@ -60,9 +60,40 @@ export interface IdempotencyLease {
   readonly keys: OutcomeKeys;
 }
 
+/**
+ * A register's or login's lease: its record was claimed without a fingerprint, and its keys come
+ * from the secret the flow derives (`completeWithSecret`).
+ */
+export interface PasswordIdempotencyLease {
+  readonly recordId: Buffer;
+  readonly leaseToken: Buffer;
+  /** What the fingerprint covers, kept until the secret is known. */
+  readonly method: string;
+  readonly path: string;
+  readonly body: unknown;
+}
+
 export type IdempotencyDecision =
   | { kind: 'run'; lease: IdempotencyLease }
   | { kind: 'replay'; status: number; outcome: StoredOutcome };
+
+export type PasswordIdempotencyDecision =
+  | { kind: 'run'; lease: PasswordIdempotencyLease }
+  | { kind: 'replay'; status: number; outcome: StoredOutcome };
+
+/** A register or login with an `Idempotency-Key` (scope: the canonical email). */
+export interface PasswordIdempotentRequest extends Omit<
+  IdempotentRequest,
+  'callerSecret'
+> {
+  /**
+   * Checks a replay's password against a completed record (`PasswordReplayResolver`, bound to
+   * this request); `open` tries a derived secret against the record.
+   */
+  resolveReplay(
+    open: (secret: Buffer) => StoredOutcome | undefined,
+  ): Promise<{ outcome: StoredOutcome } | 'stale'>;
+}
 
 /**
  * The first request with a key inserts its record (`in_progress`, with a lease) in one statement,
@@ -90,9 +121,24 @@ const READ = `
     FROM idempotency_records
    WHERE id = $1 AND expires_at > now()`;
 
+/**
+ * A completed register or login record whose secret changed since (`stale`) is claimed again by
+ * the request that proved the current password; the fingerprint it was read with decides between
+ * two such requests.
+ */
+const RECLAIM_STALE = `
+  UPDATE idempotency_records
+     SET state = 'in_progress', fingerprint = NULL, lease_token = $3,
+         lease_expires_at = now() + make_interval(secs => $4), mismatches = 0,
+         response_status = NULL, response_envelope = NULL, created_at = now(),
+         expires_at = now() + make_interval(secs => $5)
+   WHERE id = $1 AND state = 'completed' AND fingerprint = $2 AND expires_at > now()
+  RETURNING 1 AS claimed`;
+
 interface StoredRecord {
   state: 'in_progress' | 'completed';
-  fingerprint: Buffer;
+  /** Null while a register or login runs: its secret is not known before argon2id. */
+  fingerprint: Buffer | null;
   mismatches: number;
   response_status: number | null;
   response_envelope: Buffer | null;
@@ -143,24 +189,18 @@ export class IdempotencyService {
         request.body,
       );
       for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-        const leaseToken = randomBytes(16);
-        const claimed = await this.records.query<unknown[]>(CLAIM, [
-          recordId,
-          fingerprint,
-          leaseToken,
-          IDEMPOTENCY_LEASE_SECONDS,
-          IDEMPOTENCY_RECORD_TTL_SECONDS,
-        ]);
-        if (claimed.length > 0) {
+        const leaseToken = await this.claim(recordId, fingerprint);
+        if (leaseToken) {
           leased = true;
           return { kind: 'run', lease: { recordId, leaseToken, keys } };
         }
-        const [record] = await this.records.query<StoredRecord[]>(READ, [
-          recordId,
-        ]);
+        const record = await this.read(recordId);
         // Released (the first request failed) or expired since the claim: claim again.
         if (!record) continue;
-        if (!timingSafeEqual(record.fingerprint, fingerprint)) {
+        if (
+          !record.fingerprint ||
+          !timingSafeEqual(record.fingerprint, fingerprint)
+        ) {
           await this.records.query(
             'UPDATE idempotency_records SET mismatches = mismatches + 1 WHERE id = $1',
             [recordId],
@@ -194,6 +234,155 @@ export class IdempotencyService {
   }
 
   /**
+   * Register and login: claims the key with no fingerprint (the secret comes from the flow's
+   * argon2id), so a duplicate while the first runs is 409 whatever its body. A completed record
+   * is found by its id alone; `resolveReplay` then checks the password as a login does before
+   * anything is opened. A record the current password cannot open (`stale`) is claimed again.
+   * @throws IdempotencyKeyReusedError, IdempotencyRequestInProgressError, and what the resolver
+   *   throws (429 locked, 503).
+   */
+  async beginWithPassword(
+    request: PasswordIdempotentRequest,
+  ): Promise<PasswordIdempotencyDecision> {
+    const recordId = idempotencyRecordId(
+      this.serverKeys.idempotencyKey,
+      request.route,
+      request.scope,
+      request.key,
+    );
+    const leaseOf = (leaseToken: Buffer): PasswordIdempotencyDecision => ({
+      kind: 'run',
+      lease: {
+        recordId,
+        leaseToken,
+        method: request.method,
+        path: request.path,
+        body: request.body,
+      },
+    });
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const leaseToken = await this.claim(recordId, null);
+      if (leaseToken) return leaseOf(leaseToken);
+      const record = await this.read(recordId);
+      if (!record) continue;
+      if (record.state === 'in_progress') {
+        if (record.lease_seconds_left <= 0) continue;
+        throw new IdempotencyRequestInProgressError(record.lease_seconds_left);
+      }
+      const status = record.response_status!;
+      const storedFingerprint = record.fingerprint!;
+      const resolved = await request.resolveReplay((secret) =>
+        this.openWithSecret(secret, recordId, request, storedFingerprint, {
+          status,
+          envelope: record.response_envelope!,
+        }),
+      );
+      if (resolved !== 'stale')
+        return { kind: 'replay', status, outcome: resolved.outcome };
+      // The password is right but the record was sealed under an older secret: the key is
+      // treated as absent, and this request's answer replaces the old one.
+      const reclaimed = await this.claim(
+        recordId,
+        storedFingerprint,
+        RECLAIM_STALE,
+      );
+      if (reclaimed) return leaseOf(reclaimed);
+      // Another request took it meanwhile: read it again.
+    }
+    throw new IdempotencyRequestInProgressError(1);
+  }
+
+  /**
+   * Inserts the record, or takes over an expired or abandoned one (`CLAIM`; `RECLAIM_STALE`: a
+   * completed one read with `fingerprint`).
+   * @returns the new lease token when this request holds the key now.
+   */
+  private async claim(
+    recordId: Buffer,
+    fingerprint: Buffer | null,
+    statement: typeof CLAIM | typeof RECLAIM_STALE = CLAIM,
+  ): Promise<Buffer | undefined> {
+    const leaseToken = randomBytes(16);
+    const claimed = await this.records.query<unknown[]>(statement, [
+      recordId,
+      fingerprint,
+      leaseToken,
+      IDEMPOTENCY_LEASE_SECONDS,
+      IDEMPOTENCY_RECORD_TTL_SECONDS,
+    ]);
+    return claimed.length > 0 ? leaseToken : undefined;
+  }
+
+  /** The live record, or undefined when it was released or expired. */
+  private async read(recordId: Buffer): Promise<StoredRecord | undefined> {
+    const [record] = await this.records.query<StoredRecord[]>(READ, [recordId]);
+    return record;
+  }
+
+  /** The stored answer if the request's fingerprint under `secret` matches the record's. */
+  private openWithSecret(
+    secret: Buffer,
+    recordId: Buffer,
+    request: Pick<PasswordIdempotentRequest, 'method' | 'path' | 'body'>,
+    storedFingerprint: Buffer,
+    stored: { status: number; envelope: Buffer },
+  ): StoredOutcome | undefined {
+    const keys = deriveOutcomeKeys(
+      secret,
+      this.serverKeys.idempotencyKey,
+      recordId,
+    );
+    try {
+      const fingerprint = requestFingerprint(
+        keys.fingerprintKey,
+        request.method,
+        request.path,
+        request.body,
+      );
+      if (!timingSafeEqual(storedFingerprint, fingerprint)) return undefined;
+      return openOutcome(
+        keys.sealKey,
+        recordId,
+        stored.status,
+        stored.envelope,
+      );
+    } finally {
+      keys.zero();
+    }
+  }
+
+  /**
+   * Completes a register's or login's record: the fingerprint and the sealing key come from the
+   * secret the flow derived (zeroed by the caller). Logged, not thrown, like `complete`.
+   */
+  async completeWithSecret(
+    lease: PasswordIdempotencyLease,
+    secret: Buffer,
+    status: number,
+    outcome: StoredOutcome,
+  ): Promise<void> {
+    let keys: OutcomeKeys | undefined;
+    try {
+      await this.store(lease, status, outcome, () => {
+        keys = deriveOutcomeKeys(
+          secret,
+          this.serverKeys.idempotencyKey,
+          lease.recordId,
+        );
+        const fingerprint = requestFingerprint(
+          keys.fingerprintKey,
+          lease.method,
+          lease.path,
+          lease.body,
+        );
+        return { sealKey: keys.sealKey, fingerprint };
+      });
+    } finally {
+      keys?.zero();
+    }
+  }
+
+  /**
    * Stores a 2xx outcome for replay. A failure here is logged, not thrown: the handler's work is
    * done and its answer must reach the client; the record stays in progress until its lease ends,
    * after which a retry runs again.
@@ -204,8 +393,26 @@ export class IdempotencyService {
     outcome: StoredOutcome,
   ): Promise<void> {
     try {
+      await this.store(lease, status, outcome, () => ({
+        sealKey: lease.keys.sealKey,
+        fingerprint: null,
+      }));
+    } finally {
+      lease.keys.zero();
+    }
+  }
+
+  /** Seals and stores the outcome (and the fingerprint, when only known now); logs a failure. */
+  private async store(
+    lease: Pick<IdempotencyLease, 'recordId' | 'leaseToken'>,
+    status: number,
+    outcome: StoredOutcome,
+    keysOf: () => { sealKey: Buffer; fingerprint: Buffer | null },
+  ): Promise<void> {
+    try {
+      const { sealKey, fingerprint } = keysOf();
       const envelope = sealOutcome(
-        lease.keys.sealKey,
+        sealKey,
         lease.recordId,
         status,
         outcome,
@@ -214,17 +421,15 @@ export class IdempotencyService {
       await this.records.query(
         `UPDATE idempotency_records
             SET state = 'completed', response_status = $3, response_envelope = $4,
-                lease_token = NULL
+                fingerprint = COALESCE($5, fingerprint), lease_token = NULL
           WHERE id = $1 AND lease_token = $2 AND state = 'in_progress'`,
-        [lease.recordId, lease.leaseToken, status, envelope],
+        [lease.recordId, lease.leaseToken, status, envelope, fingerprint],
       );
     } catch (error) {
       this.logger.error(
         { err: describeUnexpectedError(error) },
         'idempotency outcome not stored',
       );
-    } finally {
-      lease.keys.zero();
     }
   }
 
@@ -233,7 +438,11 @@ export class IdempotencyService {
    * retry runs the handler again: a transient 409 `rotation_in_progress` or a 503 must not be
    * replayed for a day. Best effort: if it fails, the lease runs out instead.
    */
-  async release(lease: IdempotencyLease): Promise<void> {
+  async release(
+    lease: Pick<IdempotencyLease, 'recordId' | 'leaseToken'> & {
+      keys?: OutcomeKeys;
+    },
+  ): Promise<void> {
     try {
       await this.records.query(
         `DELETE FROM idempotency_records
@@ -246,7 +455,7 @@ export class IdempotencyService {
         'idempotency record not released',
       );
     } finally {
-      lease.keys.zero();
+      lease.keys?.zero();
     }
   }
 }

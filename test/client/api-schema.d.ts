@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account; returns the recovery code once
-         * @description Creates the account and its data key, wrapped under the password and under a new recovery code; the email and the optional profile are stored encrypted. The answer holds the recovery code: store it now, it is shown only once and is the only way back into the data if the password is lost. Registration does not log in: call `login` next.
+         * @description Creates the account and its data key, wrapped under the password and under a new recovery code; the email and the optional profile are stored encrypted. The answer holds the recovery code: store it now, it is shown only once and is the only way back into the data if the password is lost. Registration does not log in: call `login` next. With an `Idempotency-Key`, a retry with the same body gets the same answer (the same recovery code); it checks the password like a login (a wrong one answers 422 and counts as a failed login).
          */
         post: operations["register"];
         delete?: never;
@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange email and password for tokens (unlocks the data keys for the session)
-         * @description Checks the password, unlocks the data keys into a new session and returns its token pair. Send the `accessToken` as `Authorization: Bearer …`; refresh before it expires (`expiresIn` seconds). Wrong email and wrong password answer the same 401; repeated failures lock the account for a while (429 with `Retry-After`).
+         * @description Checks the password, unlocks the data keys into a new session and returns its token pair. Send the `accessToken` as `Authorization: Bearer …`; refresh before it expires (`expiresIn` seconds). Wrong email and wrong password answer the same 401; repeated failures lock the account for a while (429 with `Retry-After`). With an `Idempotency-Key`, a retry with the same body gets the same token pair (no second session); it checks the password again (a wrong one answers 422 and counts as a failed login).
          */
         post: operations["login"];
         delete?: never;
@@ -928,7 +928,10 @@ export interface operations {
     register: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -943,6 +946,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
@@ -951,7 +955,7 @@ export interface operations {
                     "application/json": components["schemas"]["Registration"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -975,7 +979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `email_taken`: This email is already registered */
+            /** @description `email_taken`: This email is already registered; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1047,6 +1051,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description `too_many_requests`: Too many requests */
             429: {
                 headers: {
@@ -1104,7 +1132,10 @@ export interface operations {
     login: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1119,6 +1150,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
@@ -1127,7 +1159,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1168,6 +1200,30 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid credentials.",
                      *       "code": "invalid_credentials",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-request-in-progress",
+                     *       "title": "A request with this Idempotency-Key is still being processed",
+                     *       "status": 409,
+                     *       "detail": "A request with this Idempotency-Key is still being processed.",
+                     *       "code": "idempotency_request_in_progress",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -1216,6 +1272,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }

@@ -85,9 +85,11 @@ export type {
   DeriveMasterKey,
   KeyOwner,
   PasswordMaterial,
+  PasswordMaterialWithIdempotencySecret,
   RecoveryMaterial,
   StoredPassword,
   UserKeyHierarchyOptions,
+  VerifiedPasswordKeys,
   WrappedDataKey,
 } from './key-hierarchy/user-key-hierarchy';
 

@@ -57,6 +57,7 @@ export {
   keyArgon2Output,
   passwordKdfVersion,
   splitPasswordMasterKey,
+  passwordIdempotencySecret,
   verifiersMatch,
 } from './kdf';
 export type {

@@ -178,6 +178,16 @@ export function splitPasswordMasterKey(masterKey: Buffer): PasswordKeys {
   return { authVerifier, kek: hkdfSha256(masterKey, 'password/kek') };
 }
 
+/**
+ * masterKey ─HKDF "idempotency"→ the secret that keys a register's or login's idempotency record
+ * (sealing and fingerprint keys). A third sibling branch of the same argon2id output: it yields
+ * neither the verifier nor the KEK, and costs a guesser one argon2id per guess like they do.
+ * In locked memory (release with `zeroBuffer`).
+ */
+export function passwordIdempotencySecret(masterKey: Buffer): Buffer {
+  return hkdfSha256(masterKey, 'password/idempotency');
+}
+
 /** Constant-time comparison of two verifiers (false on any length mismatch). */
 export function verifiersMatch(expected: Buffer, actual: Buffer): boolean {
   return expected.length === actual.length && timingSafeEqual(expected, actual);

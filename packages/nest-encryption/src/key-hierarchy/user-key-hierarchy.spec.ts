@@ -169,6 +169,60 @@ describe('UserKeyHierarchy', () => {
     expect(calls).toEqual([stored.kdfParams, queued.argon2Params]);
   });
 
+  it('returns the password/idempotency branch of the same argon2id output, with one call, beside unchanged verifier and KEK', async () => {
+    let calls = 0;
+    let master: Buffer | undefined;
+    const counted = new UserKeyHierarchy({
+      ...secrets,
+      deriveMasterKey: async (password, salt, params) => {
+        calls++;
+        const key = await derivePasswordMasterKey(
+          password,
+          salt,
+          params,
+          secrets,
+        );
+        master = Buffer.from(key);
+        return key;
+      },
+    });
+    const material =
+      await counted.derivePasswordMaterialWithIdempotencySecret(PASSWORD);
+    expect(calls).toBe(1);
+    const expected = splitPasswordMasterKey(master!);
+    expect(material.authVerifier.equals(expected.authVerifier)).toBe(true);
+    expect(material.kek.equals(expected.kek)).toBe(true);
+    const labelled = Buffer.from(
+      hkdfSync(
+        'sha256',
+        master!,
+        Buffer.alloc(0),
+        'vault-pii/v1/password/idempotency',
+        32,
+      ),
+    );
+    expect(material.idempotencySecret.equals(labelled)).toBe(true);
+    expect(isSecureBuffer(material.idempotencySecret)).toBe(true);
+    for (const sibling of [material.kek, material.authVerifier, master!])
+      expect(material.idempotencySecret.equals(sibling)).toBe(false);
+
+    // Verifying reproduces the same secret from the stored salt and cost, in one call.
+    const verified = await counted.verifyPasswordWithIdempotencySecret(
+      material,
+      PASSWORD,
+    );
+    expect(calls).toBe(2);
+    expect(verified?.kek.equals(material.kek)).toBe(true);
+    expect(verified?.idempotencySecret.equals(labelled)).toBe(true);
+    expect(
+      await counted.verifyPasswordWithIdempotencySecret(
+        material,
+        `${PASSWORD}!`,
+      ),
+    ).toBeUndefined();
+    expect(calls).toBe(3);
+  });
+
   it('needs an upgrade below the configured cost or KDF version, and not at or above it', () => {
     const configured = { memoryKiB: 19_456, iterations: 2, parallelism: 1 };
     expect(hierarchy.needsUpgrade(configured)).toBe(true);

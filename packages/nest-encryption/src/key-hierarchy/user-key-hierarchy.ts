@@ -13,6 +13,7 @@ import {
   generateDataKey,
   generateRecoveryCode,
   generateSalt,
+  passwordIdempotencySecret,
   splitPasswordMasterKey,
   unwrapDataKey,
   verifiersMatch,
@@ -58,6 +59,21 @@ export interface PasswordMaterial {
   kdfParams: Argon2Params;
   /** In locked memory: the caller zeroes it. */
   kek: Buffer;
+}
+
+/**
+ * `PasswordMaterial` plus the third branch of the same argon2id output, `password/idempotency`:
+ * the secret that keys an idempotency record of the request that presented the password.
+ */
+export interface PasswordMaterialWithIdempotencySecret extends PasswordMaterial {
+  /** In locked memory: the caller zeroes it. */
+  idempotencySecret: Buffer;
+}
+
+/** What a right password unlocks, with the idempotency branch (both the caller's to zero). */
+export interface VerifiedPasswordKeys {
+  kek: Buffer;
+  idempotencySecret: Buffer;
 }
 
 /** A new recovery code (show it once, never store it), its salt (stored) and its KEK (zero it). */
@@ -142,15 +158,22 @@ export class UserKeyHierarchy {
 
   /** One argon2id call with a fresh salt at the configured cost and the current KDF version. */
   async derivePasswordMaterial(password: string): Promise<PasswordMaterial> {
-    const kdfSalt = generateSalt();
-    const kdfParams = { ...this.argon2Params };
-    const masterKey = await this.deriveMasterKey(password, kdfSalt, kdfParams);
-    try {
-      const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
-      return { authVerifier, kdfSalt, kdfParams, kek };
-    } finally {
-      zeroBuffer(masterKey);
-    }
+    const { material } = await this.deriveNewPassword(password, false);
+    return material;
+  }
+
+  /**
+   * `derivePasswordMaterial` that also returns the `password/idempotency` branch of the same
+   * argon2id output (still one call): for a request whose answer an idempotency record keeps.
+   */
+  async derivePasswordMaterialWithIdempotencySecret(
+    password: string,
+  ): Promise<PasswordMaterialWithIdempotencySecret> {
+    const { material, idempotencySecret } = await this.deriveNewPassword(
+      password,
+      true,
+    );
+    return { ...material, idempotencySecret: idempotencySecret! };
   }
 
   /**
@@ -162,6 +185,51 @@ export class UserKeyHierarchy {
     stored: StoredPassword,
     password: string,
   ): Promise<Buffer | undefined> {
+    return (await this.verify(stored, password, false))?.kek;
+  }
+
+  /**
+   * `verifyPassword` that also returns the `password/idempotency` branch of the same argon2id
+   * output (still one call), only when the password is right.
+   */
+  async verifyPasswordWithIdempotencySecret(
+    stored: StoredPassword,
+    password: string,
+  ): Promise<VerifiedPasswordKeys | undefined> {
+    const verified = await this.verify(stored, password, true);
+    return (
+      verified && {
+        kek: verified.kek,
+        idempotencySecret: verified.idempotencySecret!,
+      }
+    );
+  }
+
+  private async deriveNewPassword(
+    password: string,
+    withIdempotencySecret: boolean,
+  ): Promise<{ material: PasswordMaterial; idempotencySecret?: Buffer }> {
+    const kdfSalt = generateSalt();
+    const kdfParams = { ...this.argon2Params };
+    const masterKey = await this.deriveMasterKey(password, kdfSalt, kdfParams);
+    try {
+      const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
+      return {
+        material: { authVerifier, kdfSalt, kdfParams, kek },
+        idempotencySecret: withIdempotencySecret
+          ? passwordIdempotencySecret(masterKey)
+          : undefined,
+      };
+    } finally {
+      zeroBuffer(masterKey);
+    }
+  }
+
+  private async verify(
+    stored: StoredPassword,
+    password: string,
+    withIdempotencySecret: boolean,
+  ): Promise<{ kek: Buffer; idempotencySecret?: Buffer } | undefined> {
     const masterKey = await this.deriveMasterKey(
       password,
       stored.kdfSalt,
@@ -169,9 +237,16 @@ export class UserKeyHierarchy {
     );
     try {
       const { authVerifier, kek } = splitPasswordMasterKey(masterKey);
-      if (verifiersMatch(stored.authVerifier, authVerifier)) return kek;
-      zeroBuffer(kek);
-      return undefined;
+      if (!verifiersMatch(stored.authVerifier, authVerifier)) {
+        zeroBuffer(kek);
+        return undefined;
+      }
+      return {
+        kek,
+        idempotencySecret: withIdempotencySecret
+          ? passwordIdempotencySecret(masterKey)
+          : undefined,
+      };
     } finally {
       zeroBuffer(masterKey);
     }
