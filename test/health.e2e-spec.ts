@@ -38,8 +38,7 @@ describe('health (docs/http-api.md#health)', () => {
       'CreateDocuments1795775504630',
       'CreateKeyRotations1795782001272',
       'AddSpentRefreshTokenHashes1796453738084',
-      'CreateIdempotencyRecords1796800000000',
-      'AllowPendingIdempotencyFingerprint1796900000000',
+      'CreateIdempotencyRecords1796501048497',
     ]);
     const [{ count }] = await t.dataSource.query<{ count: number }[]>(
       'SELECT count(*)::int AS count FROM audit_events',

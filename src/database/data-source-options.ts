@@ -6,8 +6,7 @@ import { CreateContacts1795774898400 } from './migrations/1795774898400-CreateCo
 import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateDocuments';
 import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
 import { AddSpentRefreshTokenHashes1796453738084 } from './migrations/1796453738084-AddSpentRefreshTokenHashes';
-import { CreateIdempotencyRecords1796800000000 } from './migrations/1796800000000-CreateIdempotencyRecords';
-import { AllowPendingIdempotencyFingerprint1796900000000 } from './migrations/1796900000000-AllowPendingIdempotencyFingerprint';
+import { CreateIdempotencyRecords1796501048497 } from './migrations/1796501048497-CreateIdempotencyRecords';
 
 type PostgresConnectionOptions = Extract<
   DataSourceOptions,
@@ -30,8 +29,7 @@ export const MIGRATIONS = [
   CreateDocuments1795775504630,
   CreateKeyRotations1795782001272,
   AddSpentRefreshTokenHashes1796453738084,
-  CreateIdempotencyRecords1796800000000,
-  AllowPendingIdempotencyFingerprint1796900000000,
+  CreateIdempotencyRecords1796501048497,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';
