@@ -157,6 +157,7 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
       first.headers['cache-control'],
     );
     expect(replay.headers['content-type']).toBe(first.headers['content-type']);
+    expect(replay.headers.location).toBe(first.headers.location);
   };
 
   describe('POST /v1/contacts', () => {
@@ -167,6 +168,9 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
       const first = await postContact(user, body, `"${key}"`);
       expect(first.status).toBe(201);
       expect(first.headers['idempotency-replayed']).toBeUndefined();
+      expect(first.headers.location).toBe(
+        `/v1/contacts/${bodyOf<ContactDto>(first).id}`,
+      );
 
       const replay = await postContact(user, body, key);
       expectReplayOf(replay, first);

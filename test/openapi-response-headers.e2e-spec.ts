@@ -63,7 +63,12 @@ describe('OpenAPI response headers match real responses', () => {
     for (const [name, header] of Object.entries(headers))
       if (header.required && response.headers[name] === undefined)
         gaps.push(`${where}: documented ${name} not sent`);
-    for (const name of ['cache-control', 'retry-after', 'content-disposition'])
+    for (const name of [
+      'cache-control',
+      'retry-after',
+      'content-disposition',
+      'location',
+    ])
       if (response.headers[name] !== undefined && !headers[name])
         gaps.push(`${where}: sends ${name} undocumented`);
     return response;

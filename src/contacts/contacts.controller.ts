@@ -9,7 +9,9 @@ import {
   Patch,
   Post,
   Query,
+  Res,
 } from '@nestjs/common';
+import type { Response } from 'express';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
@@ -24,6 +26,7 @@ import {
   CurrentSession,
 } from '../common/auth/authenticated-session';
 import { NoStore } from '../common/http/no-store.decorator';
+import { locationHeader } from '../common/openapi/location-header';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
@@ -67,13 +70,17 @@ export class ContactsController {
   @ApiCreatedResponse({
     type: ContactDto,
     description: 'The contact as stored',
+    headers: locationHeader('contact'),
   })
   @ApiProblemResponses(...BODY_ERRORS, 'limit_reached', 'rotation_in_progress')
-  create(
+  async create(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: CreateContactDto,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<ContactDto> {
-    return this.contacts.create(session.userId, body);
+    const contact = await this.contacts.create(session.userId, body);
+    response.location(`/v1/contacts/${contact.id}`);
+    return contact;
   }
 
   @Get()

@@ -28,6 +28,7 @@ import {
   CurrentSession,
 } from '../common/auth/authenticated-session';
 import { NoStore } from '../common/http/no-store.decorator';
+import { locationHeader } from '../common/openapi/location-header';
 import { PageQueryDto } from '../common/pagination/page-query.dto';
 import { ApiRateLimitPolicies } from '../common/openapi/rate-limit-headers';
 import { DOCUMENT_CREATION_LIMIT_POLICY } from './document-creation-limit';
@@ -78,6 +79,7 @@ export class DocumentsController {
   @ApiCreatedResponse({
     type: DocumentDto,
     description: 'The document is stored; its metadata',
+    headers: locationHeader('document'),
   })
   @ApiProblemResponses(
     ...BODY_ERRORS,
@@ -87,11 +89,14 @@ export class DocumentsController {
     'service_unavailable',
     'storage_unavailable',
   )
-  create(
+  async create(
     @CurrentSession() session: AuthenticatedSession,
     @Body() body: CreateDocumentDto,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<DocumentDto> {
-    return this.documents.create(session.userId, body.kind);
+    const document = await this.documents.create(session.userId, body.kind);
+    response.location(`/v1/documents/${document.id}`);
+    return document;
   }
 
   @Get()
