@@ -14,9 +14,9 @@ import { createTestApp, TestApp } from './support/test-app';
  */
 const LIMIT = 3;
 /**
- * Two instances in one process need a shared key vault (Redis): passport's strategy registry is
- * global, so the last app's JWT strategy (and its vault) checks every app's requests. Without
- * REDIS_URL the race runs on one instance (still on separate database connections).
+ * Two instances serve one session only through a shared key vault (Redis), as in production: an
+ * app's memory vault holds its own logins only. Without REDIS_URL the race runs on one instance
+ * (still on separate database connections).
  */
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl)

@@ -741,8 +741,6 @@ describe('Idempotency-Key (docs/http-api.md#idempotency, issue 18)', () => {
     }
   });
 
-  // Last: after a second instance started and closed here, the suite's app answered a later
-  // session route (POST /v1/documents) 503 vault_unavailable; nothing runs after these tests.
   describe('POST /v1/auth/register and /v1/auth/login (keyed by the password’s argon2id output)', () => {
     afterEach(() => jest.restoreAllMocks());
     const argon2Calls = (app: TestApp = t) =>

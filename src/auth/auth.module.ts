@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { UsersModule } from '../users/users.module';
 import { AccountFlowsService } from './account-flows.service';
@@ -26,7 +25,6 @@ import { PasswordReplayService } from './password-replay.service';
  */
 @Module({
   imports: [
-    PassportModule,
     TypeOrmModule.forFeature([Session]),
     UsersModule,
     RateLimitModule,

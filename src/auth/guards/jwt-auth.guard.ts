@@ -1,38 +1,88 @@
-import type { IncomingMessage } from 'node:http';
-import { ExecutionContext, Injectable } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
 import { EncryptionError } from '@vault-pii/nest-encryption';
+import passport from 'passport';
 import { DomainError } from '../../common/problem/domain-error';
+import type { AuthenticatedSession } from '../../common/auth/authenticated-session';
 import { InvalidTokenError } from '../auth.errors';
 import { IS_PUBLIC_ROUTE } from '../../common/auth/public.decorator';
 import { markBearerProtected } from '../../common/auth/bearer-challenge';
+import { JwtStrategy } from './jwt.strategy';
 
-/** Global guard: deny by default; `@Public()` routes pass without a token. */
+/**
+ * Global guard: deny by default; `@Public()` routes pass without a token.
+ *
+ * It authenticates with this app's own `JwtStrategy` instance, not with a strategy looked up by
+ * name: `@nestjs/passport`'s `AuthGuard('jwt')` asks passport's process-wide registry, where the
+ * last app constructed in the process wins, so with two apps in one process (the e2e suites) the
+ * first app's requests were checked by the second's JWT key and vault, and answered 503 once that
+ * app had closed its vault.
+ */
 @Injectable()
-export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+export class JwtAuthGuard implements CanActivate {
+  /** Registers no strategy: each request is handed the strategy itself. */
+  private readonly authenticator = new passport.Authenticator();
 
-  override canActivate(context: ExecutionContext) {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly strategy: JwtStrategy,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(
       IS_PUBLIC_ROUTE,
       [context.getHandler(), context.getClass()],
     );
     if (isPublic) return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest<
+      IncomingMessage & { user?: AuthenticatedSession }
+    >();
     // Its 401s then carry `WWW-Authenticate: Bearer …` (the problem filter adds it).
-    markBearerProtected(context.switchToHttp().getRequest<IncomingMessage>());
-    return super.canActivate(context);
+    markBearerProtected(request);
+    request.user = await this.authenticate(
+      request,
+      http.getResponse<ServerResponse>(),
+    );
+    return true;
   }
 
-  override handleRequest<T>(error: unknown, user: T): T {
+  private async authenticate(
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<AuthenticatedSession> {
+    const { error, user } = await new Promise<PassportOutcome>((resolve) => {
+      // A fresh object per request, as passport does for a registered strategy: it attaches
+      // this request's success/fail callbacks to it, which must not land on the shared instance.
+      const middleware = this.authenticator.authenticate(
+        Object.create(this.strategy) as JwtStrategy,
+        { session: false },
+        (failure: unknown, session?: AuthenticatedSession | false) =>
+          resolve({ error: failure, user: session }),
+      ) as PassportMiddleware;
+      middleware(request, response, (failure) => resolve({ error: failure }));
+    });
     return authenticatedOrThrow(error, user);
   }
 }
 
+interface PassportOutcome {
+  error: unknown;
+  user?: AuthenticatedSession | false;
+}
+
+type PassportMiddleware = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
 /** passport's outcome as ours: our own errors (session locked, vault down) pass through; every other failure is one 401. */
-export function authenticatedOrThrow<T>(error: unknown, user: T): T {
+export function authenticatedOrThrow<T>(
+  error: unknown,
+  user: T | false | null | undefined,
+): T {
   if (error instanceof DomainError || error instanceof EncryptionError)
     throw error;
   if (error || !user) throw new InvalidTokenError();

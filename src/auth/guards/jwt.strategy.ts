@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
+import passport from 'passport';
 import type { JwtPayload } from 'jsonwebtoken';
 import { Strategy, StrategyOptions } from 'passport-jwt';
 import { ServerKeys } from '../../config/server-keys';
@@ -110,6 +111,15 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     private readonly vault: SessionKeyVault,
   ) {
     super(accessTokenVerification(serverKeys));
+  }
+
+  /**
+   * Where the `PassportStrategy` mixin registers this strategy: a throw-away authenticator, not
+   * passport's process-wide one, which would keep the last app's strategy (and its vault) alive
+   * for every app in the process. `JwtAuthGuard` authenticates with this instance directly.
+   */
+  getPassportInstance(): passport.Authenticator {
+    return new passport.Authenticator();
   }
 
   async validate(token: CompleteToken): Promise<AuthenticatedSession> {
