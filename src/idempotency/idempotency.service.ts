@@ -175,19 +175,13 @@ export class IdempotencyService {
       request.scope,
       request.key,
     );
-    const keys = deriveOutcomeKeys(
+    const { keys, fingerprint } = this.outcomeKeysFor(
       request.callerSecret,
-      this.serverKeys.idempotencyKey,
       recordId,
+      request,
     );
     let leased = false;
     try {
-      const fingerprint = requestFingerprint(
-        keys.fingerprintKey,
-        request.method,
-        request.path,
-        request.body,
-      );
       for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
         const leaseToken = await this.claim(recordId, fingerprint);
         if (leaseToken) {
@@ -293,6 +287,37 @@ export class IdempotencyService {
   }
 
   /**
+   * The record's sealing and fingerprint keys from the caller's secret, and the request's
+   * fingerprint under them. The keys are the caller's to zero; if fingerprinting throws, they are
+   * zeroed here.
+   */
+  private outcomeKeysFor(
+    secret: Buffer,
+    recordId: Buffer,
+    request: { method: string; path: string; body: unknown },
+  ): { keys: OutcomeKeys; fingerprint: Buffer } {
+    const keys = deriveOutcomeKeys(
+      secret,
+      this.serverKeys.idempotencyKey,
+      recordId,
+    );
+    try {
+      return {
+        keys,
+        fingerprint: requestFingerprint(
+          keys.fingerprintKey,
+          request.method,
+          request.path,
+          request.body,
+        ),
+      };
+    } catch (error) {
+      keys.zero();
+      throw error;
+    }
+  }
+
+  /**
    * Inserts the record, or takes over an expired or abandoned one (`CLAIM`; `RECLAIM_STALE`: a
    * completed one read with `fingerprint`).
    * @returns the new lease token when this request holds the key now.
@@ -327,18 +352,12 @@ export class IdempotencyService {
     storedFingerprint: Buffer,
     stored: { status: number; envelope: Buffer },
   ): StoredOutcome | undefined {
-    const keys = deriveOutcomeKeys(
+    const { keys, fingerprint } = this.outcomeKeysFor(
       secret,
-      this.serverKeys.idempotencyKey,
       recordId,
+      request,
     );
     try {
-      const fingerprint = requestFingerprint(
-        keys.fingerprintKey,
-        request.method,
-        request.path,
-        request.body,
-      );
       if (!timingSafeEqual(storedFingerprint, fingerprint)) return undefined;
       return openOutcome(
         keys.sealKey,
@@ -364,18 +383,9 @@ export class IdempotencyService {
     let keys: OutcomeKeys | undefined;
     try {
       await this.store(lease, status, outcome, () => {
-        keys = deriveOutcomeKeys(
-          secret,
-          this.serverKeys.idempotencyKey,
-          lease.recordId,
-        );
-        const fingerprint = requestFingerprint(
-          keys.fingerprintKey,
-          lease.method,
-          lease.path,
-          lease.body,
-        );
-        return { sealKey: keys.sealKey, fingerprint };
+        const derived = this.outcomeKeysFor(secret, lease.recordId, lease);
+        keys = derived.keys;
+        return { sealKey: keys.sealKey, fingerprint: derived.fingerprint };
       });
     } finally {
       keys?.zero();
