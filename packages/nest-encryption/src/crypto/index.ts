@@ -77,6 +77,21 @@ export {
   normalizeRecoveryCode,
 } from './recovery-code';
 
+// Access keys (a machine's secret that unlocks its owner's data keys; docs/crypto.md#access-keys).
+export {
+  ACCESS_KEY_LOOKUP_BYTES,
+  ACCESS_KEY_PREFIX,
+  ACCESS_KEY_SECRET_BYTES,
+  ACCESS_KEY_SERVER_SECRET_BYTES,
+  AccessKeyMaterial,
+  generateAccessKeySecret,
+  looksLikeAccessKey,
+  openAccessKeyPublicKey,
+  sealAccessKeyPublicKey,
+  sealDataKeyForAccessKey,
+} from './access-key';
+export type { AccessKeyWrapContext } from './access-key';
+
 // Locked, zeroed memory for keys.
 export {
   isSecureBuffer,
