@@ -35,6 +35,7 @@ import {
 import { HealthModule } from './health/health.module';
 import { KeyRotationModule } from './key-rotation/key-rotation.module';
 import { MeModule } from './me/me.module';
+import { AccessKeyManagementModule } from './access-keys/access-key-management.module';
 import { ServerKeys } from './config/server-keys';
 import { AeadAlgorithm } from '@vault-pii/nest-encryption/crypto';
 
@@ -103,6 +104,7 @@ export class AppModule implements NestModule {
         AuditModule,
         AuthModule,
         MeModule,
+        AccessKeyManagementModule,
         ProfileModule,
         ContactsModule,
         ScheduleModule.forRoot(),

@@ -16,6 +16,10 @@ export type AuditEventName =
   | 'auth.session_revoke'
   | 'account.delete'
   | 'keys.rotate'
+  | 'access_key.create'
+  | 'access_key.use'
+  | 'access_key.revoke'
+  | 'access_key.refused'
   | 'data.integrity_failure';
 
 export interface AuditContext {

@@ -12,6 +12,7 @@ import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
+import { AccessKeyWraps } from '../access-keys/access-key-wraps';
 import { UsersService } from '../users/users.service';
 import type { PasswordIdempotencySecretHolder } from '../idempotency/password-idempotency';
 import { AccountKeysService, PasswordMaterial } from './account-keys.service';
@@ -47,6 +48,7 @@ export class AccountFlowsService {
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
     private readonly credentials: CredentialCheckService,
+    private readonly accessKeys: AccessKeyWraps,
   ) {}
 
   /**
@@ -265,7 +267,10 @@ export class AccountFlowsService {
     await this.audit.record('auth.password_change', 'success', userId, audit);
   }
 
-  /** New password from the recovery code; a new code replaces the old; every session ends. */
+  /**
+   * New password from the recovery code; a new code replaces the old; every session and every
+   * access key ends (docs/access-keys.md#lifecycle: whoever recovered re-issues the keys they want).
+   */
   async recover(
     email: string,
     recoveryCode: string,
@@ -291,10 +296,17 @@ export class AccountFlowsService {
       const passwordMaterial =
         await this.keys.derivePasswordMaterial(newPassword);
       const recovery = this.keys.newRecoveryMaterial();
-      await this.setPassword(user, keyring, passwordMaterial, recovery);
+      const revokedKeys = await this.setPassword(
+        user,
+        keyring,
+        passwordMaterial,
+        recovery,
+      );
       await this.users.adoptCurrentEmailIndex(user, email);
       await this.sessions.revokeAllForUser(user.id);
       await this.audit.record('auth.recovery', 'success', user.id, audit);
+      if (revokedKeys > 0)
+        await this.audit.record('access_key.revoke', 'success', user.id, audit);
       return { recoveryCode: recovery.recoveryCode };
     } finally {
       keyring.zero();
@@ -337,49 +349,54 @@ export class AccountFlowsService {
   /**
    * Stores new password material (and, in recovery, new recovery material) and re-wraps every
    * DEK version, atomically, if nobody changed the account since it was read (optimistic lock).
+   * A recovery also revokes every access key, in the same transaction.
+   * @returns how many access keys the recovery revoked (0 for a password change).
    */
   private async setPassword(
     user: Pick<User, 'id' | 'version'>,
     keyring: Keyring,
     password: PasswordMaterial,
     recovery?: { recoverySalt: Buffer; kek: Buffer },
-  ): Promise<void> {
+  ): Promise<number> {
     const recoveryKekForRewrap = recovery?.kek;
     try {
-      await this.dataSource.transaction(async (manager: EntityManager) => {
-        const updated = await manager.update(
-          User,
-          { id: user.id, version: user.version },
-          {
-            authVerifier: password.authVerifier,
-            kdfSalt: password.kdfSalt,
-            kdfParams: password.kdfParams,
-            ...(recovery ? { recoverySalt: recovery.recoverySalt } : {}),
-            version: user.version + 1,
-          },
-        );
-        if (!updated.affected) throw new ConcurrentAccountChangeError();
-        for (const version of keyring.versions) {
-          const dataKey = keyring.key(version) as Buffer;
-          const wrapped = this.keys.wrap(
-            user.id,
-            version,
-            dataKey,
-            password.kek,
-            recoveryKekForRewrap ?? password.kek,
+      return await this.dataSource.transaction(
+        async (manager: EntityManager) => {
+          const updated = await manager.update(
+            User,
+            { id: user.id, version: user.version },
+            {
+              authVerifier: password.authVerifier,
+              kdfSalt: password.kdfSalt,
+              kdfParams: password.kdfParams,
+              ...(recovery ? { recoverySalt: recovery.recoverySalt } : {}),
+              version: user.version + 1,
+            },
           );
-          await manager.update(
-            UserDataKey,
-            { userId: user.id, keyVersion: version },
-            recovery
-              ? {
-                  wrappedByPassword: wrapped.wrappedByPassword,
-                  wrappedByRecovery: wrapped.wrappedByRecovery,
-                }
-              : { wrappedByPassword: wrapped.wrappedByPassword },
-          );
-        }
-      });
+          if (!updated.affected) throw new ConcurrentAccountChangeError();
+          for (const version of keyring.versions) {
+            const dataKey = keyring.key(version) as Buffer;
+            const wrapped = this.keys.wrap(
+              user.id,
+              version,
+              dataKey,
+              password.kek,
+              recoveryKekForRewrap ?? password.kek,
+            );
+            await manager.update(
+              UserDataKey,
+              { userId: user.id, keyVersion: version },
+              recovery
+                ? {
+                    wrappedByPassword: wrapped.wrappedByPassword,
+                    wrappedByRecovery: wrapped.wrappedByRecovery,
+                  }
+                : { wrappedByPassword: wrapped.wrappedByPassword },
+            );
+          }
+          return recovery ? this.accessKeys.revokeAllOf(manager, user.id) : 0;
+        },
+      );
     } finally {
       zeroBuffer(password.kek, recovery?.kek);
     }

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { UsersModule } from '../users/users.module';
+import { AccessKeysModule } from '../access-keys/access-keys.module';
 import { AccountFlowsService } from './account-flows.service';
 import { AccountKeysService } from './account-keys.service';
 import { AuthController } from './auth.controller';
@@ -29,6 +30,7 @@ import { PasswordReplayService } from './password-replay.service';
     UsersModule,
     RateLimitModule,
     IdempotencyModule,
+    AccessKeysModule,
   ],
   controllers: [AuthController],
   providers: [

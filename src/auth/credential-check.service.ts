@@ -20,7 +20,8 @@ export type CredentialCheckEvent =
   | 'auth.password_change'
   | 'auth.recovery'
   | 'account.delete'
-  | 'keys.rotate';
+  | 'keys.rotate'
+  | 'access_key.create';
 
 /** What one argon2id check of an account's password needs. */
 export type PasswordAccount = Pick<

@@ -190,6 +190,13 @@ export interface ResourceLimits {
   /** `REGISTER_EMAIL_LIMIT` per `REGISTER_EMAIL_WINDOW`: register attempts per email address; then 429. */
   readonly registrationsPerEmail: number;
   readonly registrationEmailWindowSeconds: number;
+  /** `ACCESS_KEYS_PER_USER_LIMIT`: access keys per user; the next create is 409 `limit_reached`. */
+  readonly accessKeysPerUser: number;
+  /** `ACCESS_KEY_MAX_TTL`: the furthest `expiresAt` an access key may be created with. */
+  readonly accessKeyMaxTtlSeconds: number;
+  /** `ACCESS_KEY_RATE_LIMIT` per `ACCESS_KEY_RATE_WINDOW`: requests per access key; then 429. */
+  readonly accessKeyRequests: number;
+  readonly accessKeyRateWindowSeconds: number;
 }
 
 export interface ConfigProblem {
@@ -344,6 +351,20 @@ export function loadAppConfig(env: Environment = process.env): AppConfig {
       'REGISTER_EMAIL_WINDOW',
       '1h',
     ),
+    accessKeysPerUser: reader.integer(
+      'ACCESS_KEYS_PER_USER_LIMIT',
+      20,
+      1,
+      1000,
+    ),
+    accessKeyMaxTtlSeconds: reader.duration('ACCESS_KEY_MAX_TTL', '90d'),
+    accessKeyRequests: reader.integer(
+      'ACCESS_KEY_RATE_LIMIT',
+      600,
+      1,
+      1_000_000,
+    ),
+    accessKeyRateWindowSeconds: reader.duration('ACCESS_KEY_RATE_WINDOW', '1m'),
   };
 
   const metrics: MetricsListenerSettings = {

@@ -17,6 +17,7 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
   readonly vaultKey: Buffer;
   readonly rateLimitKey: Buffer;
   readonly idempotencyKey: Buffer;
+  readonly accessKeySecret: Buffer;
 
   constructor(config: AppConfig) {
     Object.assign(this, config.serverSecrets);
@@ -30,6 +31,7 @@ export class ServerKeys implements ServerSecrets, OnApplicationShutdown {
       this.vaultKey,
       this.rateLimitKey,
       this.idempotencyKey,
+      this.accessKeySecret,
     );
   }
 

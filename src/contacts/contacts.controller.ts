@@ -58,7 +58,7 @@ export class ContactsController {
   constructor(private readonly contacts: ContactsService) {}
 
   @Post()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'contacts:write' })
   @Idempotent({ callerSecret: 'session' })
   @NoStore()
   @ApiOperation({
@@ -84,7 +84,7 @@ export class ContactsController {
   }
 
   @Get()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'contacts:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'listContacts',
@@ -103,7 +103,7 @@ export class ContactsController {
 
   @Post('search')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'contacts:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'searchContacts',
@@ -125,7 +125,7 @@ export class ContactsController {
   }
 
   @Get(':id')
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'contacts:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'getContact',
@@ -144,7 +144,7 @@ export class ContactsController {
   }
 
   @Patch(':id')
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'contacts:write' })
   @NoStore()
   @ApiOperation({
     operationId: 'updateContact',
@@ -165,7 +165,7 @@ export class ContactsController {
 
   @Delete(':id')
   @HttpCode(204)
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'contacts:write' })
   @ApiOperation({
     operationId: 'deleteContact',
     summary: 'Delete a contact',

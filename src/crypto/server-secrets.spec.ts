@@ -12,7 +12,7 @@ const label = (master: Buffer, info: string): Buffer =>
   );
 
 describe('deriveServerSecrets', () => {
-  it('derives seven distinct 32-byte secrets', () => {
+  it('derives eight distinct 32-byte secrets', () => {
     const secrets = deriveServerSecrets(MASTER);
     const all = [
       secrets.jwtSigningKey.export(),
@@ -22,10 +22,11 @@ describe('deriveServerSecrets', () => {
       secrets.vaultKey,
       secrets.rateLimitKey,
       secrets.idempotencyKey,
+      secrets.accessKeySecret,
     ];
     for (const secret of all) expect(secret.length).toBe(32);
     const distinct = new Set(all.map((b) => b.toString('hex')));
-    expect(distinct.size).toBe(7);
+    expect(distinct.size).toBe(8);
     expect(distinct.has(MASTER.toString('hex'))).toBe(false);
   });
 
@@ -49,6 +50,9 @@ describe('deriveServerSecrets', () => {
     ).toBe(true);
     expect(
       secrets.idempotencyKey.equals(label(MASTER, 'server/idempotency')),
+    ).toBe(true);
+    expect(
+      secrets.accessKeySecret.equals(label(MASTER, 'server/access-keys')),
     ).toBe(true);
   });
 

@@ -29,6 +29,11 @@ export interface ServerSecrets extends EncryptionSecrets {
    * that seal their outcomes (docs/http-api.md#idempotency).
    */
   idempotencyKey: Buffer;
+  /**
+   * The server's half of every access key (docs/crypto.md#access-keys): HKDF salt with each key's
+   * secret, and the key that seals their public keys.
+   */
+  accessKeySecret: Buffer;
 }
 
 export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
@@ -46,5 +51,6 @@ export function deriveServerSecrets(appMasterKey: Buffer): ServerSecrets {
     ...deriveEncryptionSecrets(appMasterKey),
     rateLimitKey: hkdfSha256(appMasterKey, 'server/rate-limit'),
     idempotencyKey: hkdfSha256(appMasterKey, 'server/idempotency'),
+    accessKeySecret: hkdfSha256(appMasterKey, 'server/access-keys'),
   };
 }

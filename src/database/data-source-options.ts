@@ -7,6 +7,7 @@ import { CreateDocuments1795775504630 } from './migrations/1795775504630-CreateD
 import { CreateKeyRotations1795782001272 } from './migrations/1795782001272-CreateKeyRotations';
 import { AddSpentRefreshTokenHashes1796453738084 } from './migrations/1796453738084-AddSpentRefreshTokenHashes';
 import { CreateIdempotencyRecords1796501048497 } from './migrations/1796501048497-CreateIdempotencyRecords';
+import { CreateAccessKeys1796510216834 } from './migrations/1796510216834-CreateAccessKeys';
 
 type PostgresConnectionOptions = Extract<
   DataSourceOptions,
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   CreateKeyRotations1795782001272,
   AddSpentRefreshTokenHashes1796453738084,
   CreateIdempotencyRecords1796501048497,
+  CreateAccessKeys1796510216834,
 ];
 
 export const MIGRATIONS_TABLE = 'schema_migrations';

@@ -66,7 +66,7 @@ export class DocumentsController {
   constructor(private readonly documents: DocumentsService) {}
 
   @Post()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'documents:write' })
   @ApiRateLimitPolicies(DOCUMENT_CREATION_LIMIT_POLICY)
   @Idempotent({ callerSecret: 'session' })
   @NoStore()
@@ -100,7 +100,7 @@ export class DocumentsController {
   }
 
   @Get()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'documents:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'listDocuments',
@@ -121,7 +121,7 @@ export class DocumentsController {
   }
 
   @Get(':id')
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'documents:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'getDocument',
@@ -140,7 +140,7 @@ export class DocumentsController {
   }
 
   @Get(':id/content')
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'documents:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'downloadDocument',
@@ -210,7 +210,7 @@ export class DocumentsController {
 
   @Delete(':id')
   @HttpCode(204)
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'documents:write' })
   @ApiOperation({
     operationId: 'deleteDocument',
     summary: 'Delete a document and its file',

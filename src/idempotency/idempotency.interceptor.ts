@@ -273,7 +273,10 @@ function callerOf(
         '@Idempotent({ callerSecret: "session" }) needs a session',
       );
     return {
-      scope: `session:${session.sessionKeyId}`,
+      // An access key's caller secret is its idempotency secret, under a scope of its own.
+      scope: session.accessKey
+        ? `access-key:${session.accessKey.id}`
+        : `session:${session.sessionKeyId}`,
       secret: Buffer.from(session.clientShare),
     };
   }

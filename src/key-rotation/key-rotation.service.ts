@@ -16,6 +16,7 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
+import { AccessKeyWraps } from '../access-keys/access-key-wraps';
 import {
   KeyRotationJob,
   RotationInProgressError,
@@ -42,6 +43,7 @@ export class KeyRotationService {
     private readonly sessions: SessionService,
     private readonly audit: AuditLogService,
     private readonly job: KeyRotationJob,
+    private readonly accessKeys: AccessKeyWraps,
   ) {}
 
   /** The user's rotation still re-encrypting, or null (its row goes when the old key does). */
@@ -122,6 +124,14 @@ export class KeyRotationService {
           toVersion,
         });
         await manager.insert(UserDataKey, { userId: user.id, ...wrapped });
+        // Every live access key gets the new version too (sealed to its public key, no secret
+        // needed); its wraps of the old version go with that version's row (foreign key cascade).
+        await this.accessKeys.wrapForLiveKeys(
+          manager,
+          user.id,
+          toVersion,
+          next.key(toVersion)!,
+        );
         for (const rewrap of rewrapped) {
           await manager.update(
             UserDataKey,

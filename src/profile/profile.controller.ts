@@ -23,7 +23,7 @@ export class ProfileController {
   constructor(private readonly profiles: ProfileService) {}
 
   @Get()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'profile:read' })
   @NoStore()
   @ApiOperation({
     operationId: 'getProfile',
@@ -38,7 +38,7 @@ export class ProfileController {
   }
 
   @Put()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'profile:write' })
   @NoStore()
   @ApiOperation({
     operationId: 'replaceProfile',
@@ -56,7 +56,7 @@ export class ProfileController {
   }
 
   @Patch()
-  @Authenticated()
+  @Authenticated({ accessKeyScope: 'profile:write' })
   @NoStore()
   @ApiOperation({
     operationId: 'updateProfile',

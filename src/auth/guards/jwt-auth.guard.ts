@@ -8,10 +8,18 @@ import type { AuthenticatedSession } from '../../common/auth/authenticated-sessi
 import { InvalidTokenError } from '../auth.errors';
 import { IS_PUBLIC_ROUTE } from '../../common/auth/public.decorator';
 import { markBearerProtected } from '../../common/auth/bearer-challenge';
-import { JwtStrategy } from './jwt.strategy';
+import { bearerTokenFrom, JwtStrategy } from './jwt.strategy';
+import { looksLikeAccessKey } from '@vault-pii/nest-encryption/crypto';
+import { AccessKeyAuthenticator } from '../../access-keys/access-key-authenticator';
+import {
+  ACCESS_KEY_SCOPE,
+  type AccessKeyScope,
+} from '../../common/auth/access-key-scopes';
 
 /**
- * Global guard: deny by default; `@Public()` routes pass without a token.
+ * Global guard: deny by default; `@Public()` routes pass without a token. A `vpk_` bearer token is
+ * an access key (`AccessKeyAuthenticator`, checked against the route's scope); any other is an
+ * access token.
  *
  * It authenticates with this app's own `JwtStrategy` instance, not with a strategy looked up by
  * name: `@nestjs/passport`'s `AuthGuard('jwt')` asks passport's process-wide registry, where the
@@ -27,24 +35,38 @@ export class JwtAuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly strategy: JwtStrategy,
+    private readonly accessKeys: AccessKeyAuthenticator,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
     const isPublic = this.reflector.getAllAndOverride<boolean>(
       IS_PUBLIC_ROUTE,
-      [context.getHandler(), context.getClass()],
+      targets,
     );
     if (isPublic) return true;
     const http = context.switchToHttp();
     const request = http.getRequest<
       IncomingMessage & { user?: AuthenticatedSession }
     >();
+    const response = http.getResponse<ServerResponse>();
     // Its 401s then carry `WWW-Authenticate: Bearer …` (the problem filter adds it).
     markBearerProtected(request);
-    request.user = await this.authenticate(
-      request,
-      http.getResponse<ServerResponse>(),
-    );
+    const token = bearerTokenFrom(request);
+    if (token !== null && looksLikeAccessKey(token)) {
+      // docs/access-keys.md: never read as a JWT; the route's scope decides.
+      request.user = await this.accessKeys.authenticate(
+        token,
+        request,
+        response,
+        this.reflector.getAllAndOverride<AccessKeyScope | undefined>(
+          ACCESS_KEY_SCOPE,
+          targets,
+        ),
+      );
+      return true;
+    }
+    request.user = await this.authenticate(request, response);
     return true;
   }
 

@@ -55,6 +55,11 @@ export class RateLimitKeys {
     return `documents:${this.mac('document-creations', userId)}`;
   }
 
+  /** One access key's requests (`ACCESS_KEY_RATE_LIMIT`), under an HMAC of its id. */
+  forAccessKey(accessKeyId: string): string {
+    return `access-keys:${this.mac('access-key-requests', accessKeyId)}`;
+  }
+
   private mac(purpose: string, value: string): string {
     const mac = Buffer.allocUnsafe(SHA256_BYTES);
     hmacSha256Into(mac, this.key, Buffer.from(`${purpose}\0${value}`, 'utf8'));

@@ -1,12 +1,22 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 
-/** Who is calling: set by the JWT strategy once the token verified and the vault unlocked. */
+/**
+ * Who is calling: set by the JWT strategy once the token verified and the vault unlocked, or by
+ * the access-key authenticator once an access key's data keys opened (`accessKey` set).
+ */
 export interface AuthenticatedSession {
   userId: string;
-  /** Hex SHA-256 of the sid: the session's key in the vault and the database. */
+  /**
+   * Hex SHA-256 of the sid: the session's key in the vault and the database; for an access key,
+   * `access-key:<id>` (it names no session: access keys reach no session route).
+   */
   sessionKeyId: string;
+  /** Empty for an access key. */
   sid: Buffer;
+  /** The session's client share; for an access key, its idempotency secret. */
   clientShare: Buffer;
+  /** Set when the caller is an access key (docs/access-keys.md), not a password session. */
+  accessKey?: { id: string; scopes: readonly string[] };
 }
 
 export const CurrentSession = createParamDecorator(

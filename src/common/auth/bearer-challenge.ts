@@ -15,6 +15,7 @@ const INVALID_TOKEN_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   invalid_token: 'The access token is invalid or has expired',
   session_locked: 'The session of this access token has ended; log in again',
   unauthorized: 'The access token is invalid or has expired',
+  access_key_expired: 'The access key has expired',
 };
 
 /** The requests that reached a route needing an access token, and whether they carried one. */
@@ -42,8 +43,15 @@ export function markBearerProtected(request: IncomingMessage): void {
 export function bearerChallengeFor(
   request: IncomingMessage,
   code: ErrorCode,
+  /** For `insufficient_scope`: the scope the route needs (none: password sessions only). */
+  neededScope?: string,
 ): string | undefined {
   const bearer = bearerRequests.get(request);
+  // RFC 6750 §3.1: a 403 for a token without the privileges the request needs.
+  if (code === 'insufficient_scope')
+    return bearer
+      ? `Bearer realm="${BEARER_REALM}", error="insufficient_scope"${neededScope ? `, scope="${neededScope}"` : ''}`
+      : undefined;
   const description = INVALID_TOKEN_DESCRIPTIONS[code];
   if (!bearer || !description) return undefined;
   // RFC 6750 §3.1: a request without credentials gets no error code, only the challenge.

@@ -9,7 +9,7 @@ import {
   type ReferenceObject,
 } from '@nestjs/swagger';
 import { FieldErrorDto, ProblemDetails } from '../problem/problem-details';
-import { BEARER_AUTH_NAME } from './bearer-auth';
+import { ACCESS_KEY_AUTH_NAME, BEARER_AUTH_NAME } from './bearer-auth';
 import { IDEMPOTENT_EXTENSION } from './idempotent-extension';
 import { NO_STORE_EXTENSION } from './no-store-extension';
 
@@ -23,7 +23,11 @@ Errors are RFC 9457 \`application/problem+json\` (schema \`ProblemDetails\`) wit
 2. \`POST /v1/auth/login\` with the same email and password: an \`accessToken\` (valid for \`expiresIn\` seconds) and a \`refreshToken\`.
 3. Click **Authorize** and paste the \`accessToken\`: requests then send \`Authorization: Bearer <accessToken>\`.
 4. \`GET /v1/me/profile\`: your profile, decrypted with your session's keys.
-5. Before the access token expires, \`POST /v1/auth/refresh\` with the \`refreshToken\`: a new pair (each refresh token works once). A 401 \`session_locked\` means log in again.`;
+5. Before the access token expires, \`POST /v1/auth/refresh\` with the \`refreshToken\`: a new pair (each refresh token works once). A 401 \`session_locked\` means log in again.
+
+## Machines: access keys
+
+A server-to-server integration uses an **access key** instead of a password: \`POST /v1/me/access-keys\` (from a logged-in session, with the password) answers a \`vpk_…\` secret, shown once, for the scopes you grant (\`contacts:read\`, …) until \`expiresAt\`. Send it as \`Authorization: Bearer vpk_…\`. An operation that accepts access keys names the scope it needs in \`x-access-key-scope\`; every other operation answers an access key 403 \`insufficient_scope\`.`;
 
 /** Every tag an operation uses, in the order Swagger UI lists them. */
 const API_TAGS: readonly (readonly [name: string, description: string])[] = [
@@ -34,6 +38,10 @@ const API_TAGS: readonly (readonly [name: string, description: string])[] = [
   [
     'me',
     'Your account: its details, deletion, data key rotation, and your encrypted profile',
+  ],
+  [
+    'access-keys',
+    'Keys for machines: a secret that unlocks your data for the scopes you grant, without your password',
   ],
   ['contacts', 'Your contacts, every field stored encrypted'],
   [
@@ -94,6 +102,16 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           'The `accessToken` of POST /v1/auth/login or POST /v1/auth/refresh',
       },
       BEARER_AUTH_NAME,
+    )
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'vpk_',
+        description:
+          'An access key (`vpk_…`) from POST /v1/me/access-keys, for machines: it works only on operations that name a scope in `x-access-key-scope`, and only if the key holds that scope',
+      },
+      ACCESS_KEY_AUTH_NAME,
     );
   for (const [name, description] of API_TAGS) builder.addTag(name, description);
   const document = SwaggerModule.createDocument(app, builder.build(), {

@@ -81,6 +81,30 @@ export const ERROR_CATALOGUE = {
     action:
       'Refresh the token pair with the refresh token, or log in again if the refresh fails too.',
   },
+  access_key_expired: {
+    status: 401,
+    title: 'The access key has expired',
+    description:
+      'The bearer token is an access key whose `expiresAt` has passed; it unlocks nothing any more.',
+    action:
+      'Create a new access key from a password session (`POST /v1/me/access-keys`) and give it to the integration.',
+  },
+  insufficient_scope: {
+    status: 403,
+    title: 'The access key does not grant this',
+    description:
+      'The request came with an access key whose scopes do not include the one this operation needs, or the operation is for password sessions only (account, password, keys, sessions, access-key management); the detail names the scope needed, if any.',
+    action:
+      'Use an access key created with the needed scope, or log in with the password for account operations.',
+  },
+  access_key_address_not_allowed: {
+    status: 403,
+    title: 'The access key may not be used from this address',
+    description:
+      "The request came with an access key from a client address outside the key's `allowedAddresses`.",
+    action:
+      'Call from an allowed address, or create a key whose `allowedAddresses` include this one.',
+  },
   forbidden: {
     status: 403,
     title: 'Forbidden',

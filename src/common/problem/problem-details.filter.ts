@@ -28,6 +28,7 @@ import {
 } from './too-many-requests.error';
 import { setRateLimitHeaders } from '../http/rate-limit-headers';
 import { bearerChallengeFor } from '../auth/bearer-challenge';
+import { InsufficientScopeError } from '../auth/access-key.errors';
 
 /**
  * 5xx whose cause is logged where it is found, once per outage (the vault, the rate-limit
@@ -127,8 +128,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     } else if (problem.code === 'database_unavailable') {
       response.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     }
-    if (problem.status === 401) {
-      const challenge = bearerChallengeFor(request, problem.code);
+    if (problem.status === 401 || problem.code === 'insufficient_scope') {
+      const challenge = bearerChallengeFor(
+        request,
+        problem.code,
+        exception instanceof InsufficientScopeError
+          ? exception.needed
+          : undefined,
+      );
       if (challenge) response.setHeader('WWW-Authenticate', challenge);
     }
     // A body too large is left unread: the connection cannot carry another request, so say so

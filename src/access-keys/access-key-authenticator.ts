@@ -1,0 +1,247 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
+import {
+  AccessKeyMaterial,
+  CryptoError,
+  zeroBuffer,
+} from '@vault-pii/nest-encryption/crypto';
+import { AuditLogService } from '../audit/audit-log.service';
+import { InvalidTokenError } from '../auth/auth.errors';
+import { FixedWindowLimit } from '../auth/rate-limit/fixed-window-limit';
+import { RateLimitKeys } from '../auth/rate-limit/rate-limit-keys';
+import { RateLimitRedis } from '../auth/rate-limit/rate-limit-redis';
+import type { AuthenticatedSession } from '../common/auth/authenticated-session';
+import { DomainError } from '../common/problem/domain-error';
+import { AppConfig } from '../config/app-config';
+import { ServerKeys } from '../config/server-keys';
+import type { AccessKeyScope } from '../common/auth/access-key-scopes';
+import {
+  AccessKeyAddressNotAllowedError,
+  AccessKeyExpiredError,
+  InsufficientScopeError,
+} from '../common/auth/access-key.errors';
+
+/** Names the per-key limit in a 429's `limit` member and in `RateLimit-Policy`. */
+export const ACCESS_KEY_RATE_LIMIT_POLICY = 'ACCESS_KEY_RATE_LIMIT';
+
+/** `lastUsedAt` is written, and a use audited, at most this often per key and instance. */
+export const ACCESS_KEY_USE_RECORD_INTERVAL_MS = 60_000;
+
+/** Keys whose last use this instance recorded, at most this many remembered (oldest forgotten). */
+const MAX_REMEMBERED_USES = 10_000;
+
+/** One row per data key version the access key holds a wrap of (none: `key_version` null). */
+interface AccessKeyRow {
+  id: string;
+  user_id: string;
+  scopes: AccessKeyScope[];
+  allowed_addresses: string[] | null;
+  expired: boolean;
+  active_key_version: number;
+  key_version: number | null;
+  sealed_data_key: Buffer | null;
+}
+
+const FIND_BY_LOOKUP = `
+  SELECT k.id, k.user_id, k.scopes, k.allowed_addresses, k.expires_at <= now() AS expired,
+         u.active_key_version, w.key_version, w.sealed_data_key
+    FROM access_keys k
+    JOIN users u ON u.id = k.user_id
+    LEFT JOIN access_key_data_keys w ON w.access_key_id = k.id
+   WHERE k.lookup_hash = $1`;
+
+const RECORD_USE = `UPDATE access_keys SET last_used_at = now() WHERE id = $1`;
+
+type Request = IncomingMessage & { ip?: string; id?: unknown };
+
+/**
+ * docs/access-keys.md#using-a-key: a `vpk_` bearer token in place of an access token. One query
+ * finds the key by the lookup its secret derives (with the server secret) and brings its sealed
+ * data keys; then, cheapest first: expiry (401), client address (403), the route's scope (403), the
+ * per-key rate limit (429); only then is the X25519 key pair derived and each data key opened into
+ * a keyring for the request's key context. A key that does not exist, or no longer, is one 401
+ * `invalid_token`, like a forged JWT, and is not audited (there is no user to attribute it to);
+ * every other refusal is audited as `access_key.refused`, and a use as `access_key.use` at most
+ * once a minute per key (when `lastUsedAt` is written).
+ */
+@Injectable()
+export class AccessKeyAuthenticator {
+  private readonly logger = new Logger(AccessKeyAuthenticator.name);
+  private readonly limit: FixedWindowLimit;
+  private readonly rateLimitKeys: RateLimitKeys;
+  /** Key id → when this instance last recorded its use. */
+  private readonly recordedUses = new Map<string, number>();
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly serverKeys: ServerKeys,
+    private readonly audit: AuditLogService,
+    config: AppConfig,
+    redis: RateLimitRedis,
+  ) {
+    this.rateLimitKeys = new RateLimitKeys(serverKeys.rateLimitKey);
+    this.limit = new FixedWindowLimit(redis, {
+      policy: {
+        name: ACCESS_KEY_RATE_LIMIT_POLICY,
+        quota: config.limits.accessKeyRequests,
+        windowSeconds: config.limits.accessKeyRateWindowSeconds,
+      },
+      subject: 'the access key request counter',
+      tooManyDetail: 'Too many requests with this access key; try again later.',
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * Authenticates `token` (already known to look like an access key) for a route needing `scope`
+   * (undefined: a route for password sessions only), and attaches the key's keyring to the
+   * request's key context.
+   * @throws InvalidTokenError, AccessKeyExpiredError, AccessKeyAddressNotAllowedError,
+   *   InsufficientScopeError, TooManyRequestsError, ServiceBusyError
+   */
+  async authenticate(
+    token: string,
+    request: Request,
+    response: ServerResponse,
+    scope: AccessKeyScope | undefined,
+  ): Promise<AuthenticatedSession> {
+    const material = AccessKeyMaterial.derive(
+      token,
+      this.serverKeys.accessKeySecret,
+    );
+    if (!material) throw new InvalidTokenError();
+    try {
+      const rows = await this.dataSource.query<AccessKeyRow[]>(FIND_BY_LOOKUP, [
+        material.lookup,
+      ]);
+      if (rows.length === 0) throw new InvalidTokenError();
+      const key = rows[0];
+      await this.refuseUnless(key, request, response, scope);
+      KeyContext.attach(this.openKeyring(material, rows));
+      this.recordUse(key, request);
+      return {
+        userId: key.user_id,
+        sessionKeyId: `access-key:${key.id}`,
+        sid: Buffer.alloc(0),
+        clientShare: Buffer.from(material.idempotencySecret),
+        accessKey: { id: key.id, scopes: key.scopes },
+      };
+    } finally {
+      material.zero();
+    }
+  }
+
+  private async refuseUnless(
+    key: AccessKeyRow,
+    request: Request,
+    response: ServerResponse,
+    scope: AccessKeyScope | undefined,
+  ): Promise<void> {
+    try {
+      if (key.expired) throw new AccessKeyExpiredError();
+      if (
+        key.allowed_addresses &&
+        !addressAllowed(request.ip, key.allowed_addresses)
+      )
+        throw new AccessKeyAddressNotAllowedError();
+      if (!scope || !key.scopes.includes(scope))
+        throw new InsufficientScopeError(scope);
+      await this.limit.admit(this.rateLimitKeys.forAccessKey(key.id), response);
+    } catch (error) {
+      if (error instanceof DomainError && error.code !== 'service_unavailable')
+        await this.audit.record('access_key.refused', 'failure', key.user_id, {
+          ip: request.ip,
+          id: request.id,
+        });
+      throw error;
+    }
+  }
+
+  /** Every sealed data key opened into a keyring (each open is one X25519 scalar multiplication). */
+  private openKeyring(
+    material: AccessKeyMaterial,
+    rows: readonly AccessKeyRow[],
+  ): Keyring {
+    const { id, user_id: userId, active_key_version: active } = rows[0];
+    const keys = new Map<number, Buffer>();
+    try {
+      for (const row of rows) {
+        if (row.key_version === null || row.sealed_data_key === null) continue;
+        keys.set(
+          row.key_version,
+          material.openDataKey(row.sealed_data_key, {
+            userId,
+            accessKeyId: id,
+            keyVersion: row.key_version,
+          }),
+        );
+      }
+      return new Keyring(userId, keys, active);
+    } catch (error) {
+      zeroBuffer(...keys.values());
+      // A wrap that does not open, or none for the active version: the row was altered, or the
+      // key was created while a rotation committed. Either way this key unlocks nothing.
+      this.logger.error(
+        {
+          accessKeyId: id,
+          err: { type: error instanceof CryptoError ? error.name : 'Error' },
+        },
+        'access key data keys did not open',
+      );
+      throw new InvalidTokenError();
+    }
+  }
+
+  /** `lastUsedAt` and an `access_key.use` event, at most once a minute per key (not awaited). */
+  private recordUse(key: AccessKeyRow, request: Request): void {
+    const now = Date.now();
+    const last = this.recordedUses.get(key.id);
+    if (last !== undefined && now - last < ACCESS_KEY_USE_RECORD_INTERVAL_MS)
+      return;
+    this.recordedUses.delete(key.id);
+    this.recordedUses.set(key.id, now);
+    if (this.recordedUses.size > MAX_REMEMBERED_USES)
+      this.recordedUses.delete(this.recordedUses.keys().next().value!);
+    void Promise.all([
+      this.dataSource.query(RECORD_USE, [key.id]),
+      this.audit.record('access_key.use', 'success', key.user_id, {
+        ip: request.ip,
+        id: request.id,
+      }),
+    ]).catch((error: unknown) => {
+      this.logger.warn(
+        { err: { type: (error as Error)?.name } },
+        'access key use not recorded',
+      );
+    });
+  }
+
+  /** Forgets recorded uses (tests drive `lastUsedAt` without waiting a minute). */
+  forgetRecordedUses(): void {
+    this.recordedUses.clear();
+  }
+}
+
+/** Whether `ip` is in one of `allowed` (addresses or CIDR ranges, validated when the key was made). */
+export function addressAllowed(
+  ip: string | undefined,
+  allowed: readonly string[],
+): boolean {
+  if (!ip) return false;
+  const list = new BlockList();
+  for (const entry of allowed) {
+    const [address, prefix] = entry.split('/');
+    const type = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+    if (!type) continue;
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  // An IPv4 client seen on a dual-stack socket as ::ffff:a.b.c.d is checked as a.b.c.d.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  const address = mapped ? mapped[1] : ip;
+  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+}

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Keyring } from '@vault-pii/nest-encryption';
+import {
+  AccessKeyMaterial,
+  generateAccessKeySecret,
+  openAccessKeyPublicKey,
+  sealAccessKeyPublicKey,
+  sealDataKeyForAccessKey,
+} from '@vault-pii/nest-encryption/crypto';
+import { ServerKeys } from '../config/server-keys';
+import { AccessKeyDataKey } from './access-key.entity';
+
+/** A new key's stored half and its secret (shown once). */
+export interface NewAccessKeyMaterial {
+  id: string;
+  secret: string;
+  lookupHash: Buffer;
+  sealedPublicKey: Buffer;
+  publicKey: Buffer;
+}
+
+/** Live keys to wrap a new data key for: unexpired, locked against a revocation meanwhile. */
+const LIVE_KEYS_OF_USER = `
+  SELECT id, sealed_public_key FROM access_keys
+   WHERE user_id = $1 AND expires_at > now()
+   ORDER BY id
+   FOR KEY SHARE`;
+
+/**
+ * docs/crypto.md#access-keys: the data key wraps of access keys, made with the public key only —
+ * at creation for every version the creating session holds, and at a key rotation for the new
+ * version, for every live key, without any key's secret.
+ */
+@Injectable()
+export class AccessKeyWraps {
+  constructor(private readonly serverKeys: ServerKeys) {}
+
+  /** A new secret, its id, lookup and sealed public key (nothing stored yet). */
+  newKey(userId: string): NewAccessKeyMaterial {
+    const secret = generateAccessKeySecret();
+    const material = AccessKeyMaterial.derive(
+      secret,
+      this.serverKeys.accessKeySecret,
+    )!;
+    try {
+      const id = randomUUID();
+      return {
+        id,
+        secret,
+        lookupHash: material.lookup,
+        publicKey: material.publicKey,
+        sealedPublicKey: sealAccessKeyPublicKey(
+          material.publicKey,
+          this.serverKeys.accessKeySecret,
+          { userId, accessKeyId: id },
+        ),
+      };
+    } finally {
+      material.zero();
+    }
+  }
+
+  /** Stores a wrap of every version `keyring` holds for a new key (in the caller's transaction). */
+  async wrapKeyring(
+    manager: EntityManager,
+    key: { id: string; userId: string; publicKey: Buffer },
+    keyring: Keyring,
+  ): Promise<void> {
+    const rows = keyring.versions.map((keyVersion) => ({
+      accessKeyId: key.id,
+      userId: key.userId,
+      keyVersion,
+      sealedDataKey: sealDataKeyForAccessKey(
+        keyring.key(keyVersion)!,
+        key.publicKey,
+        { userId: key.userId, accessKeyId: key.id, keyVersion },
+      ),
+    }));
+    await manager.insert(AccessKeyDataKey, rows);
+  }
+
+  /**
+   * Wraps a new data key version for every live access key of the user (a key rotation, in its
+   * transaction, after the version's own row is inserted).
+   * @returns how many keys it reached.
+   */
+  async wrapForLiveKeys(
+    manager: EntityManager,
+    userId: string,
+    keyVersion: number,
+    dataKey: Buffer,
+  ): Promise<number> {
+    const keys = await manager.query<
+      { id: string; sealed_public_key: Buffer }[]
+    >(LIVE_KEYS_OF_USER, [userId]);
+    const rows = keys.map((key) => ({
+      accessKeyId: key.id,
+      userId,
+      keyVersion,
+      sealedDataKey: sealDataKeyForAccessKey(
+        dataKey,
+        openAccessKeyPublicKey(
+          key.sealed_public_key,
+          this.serverKeys.accessKeySecret,
+          { userId, accessKeyId: key.id },
+        ),
+        { userId, accessKeyId: key.id, keyVersion },
+      ),
+    }));
+    if (rows.length > 0) await manager.insert(AccessKeyDataKey, rows);
+    return rows.length;
+  }
+
+  /**
+   * Deletes every access key of the user, and with them their wraps (recovery: whoever recovered
+   * the account re-issues the keys they want). In `manager`'s transaction when given.
+   * @returns how many there were.
+   */
+  async revokeAllOf(
+    manager: EntityManager | DataSource,
+    userId: string,
+  ): Promise<number> {
+    const [, deleted] = await manager.query<[unknown, number]>(
+      'DELETE FROM access_keys WHERE user_id = $1',
+      [userId],
+    );
+    return deleted ?? 0;
+  }
+}
