@@ -35,7 +35,7 @@ import {
 import { HealthModule } from './health/health.module';
 import { KeyRotationModule } from './key-rotation/key-rotation.module';
 import { MeModule } from './me/me.module';
-import { AccessKeyManagementModule } from './access-keys/access-key-management.module';
+import { AccessKeyManagementModule } from './me/access-keys/access-key-management.module';
 import { ServerKeys } from './config/server-keys';
 import { AeadAlgorithm } from '@vault-pii/nest-encryption/crypto';
 

@@ -12,7 +12,7 @@ import { KeyContext, Keyring } from '@vault-pii/nest-encryption';
 import { Profile } from '../profile/profile.entity';
 import { UserDataKey } from '../users/user-data-key.entity';
 import { User } from '../users/user.entity';
-import { AccessKeyWraps } from '../access-keys/access-key-wraps';
+import { AccessKeyWraps } from './access-keys/access-key-wraps';
 import { UsersService } from '../users/users.service';
 import type { PasswordIdempotencySecretHolder } from '../idempotency/password-idempotency';
 import { AccountKeysService, PasswordMaterial } from './account-keys.service';

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { UsersModule } from '../users/users.module';
-import { AccessKeysModule } from '../access-keys/access-keys.module';
+import { AccessKeysModule } from './access-keys/access-keys.module';
 import { AccountFlowsService } from './account-flows.service';
 import { AccountKeysService } from './account-keys.service';
 import { AuthController } from './auth.controller';

@@ -13,7 +13,7 @@ import { KeyRotationController } from './key-rotation.controller';
 import { KeyRotation } from './key-rotation.entity';
 import { KeyRotationService } from './key-rotation.service';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
-import { AccessKeysModule } from '../access-keys/access-keys.module';
+import { AccessKeysModule } from '../auth/access-keys/access-keys.module';
 
 /**
  * `POST /v1/me/keys/rotate` (docs/crypto.md and docs/http-api.md) starts a rotation that the

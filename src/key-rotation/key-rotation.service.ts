@@ -16,7 +16,7 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
-import { AccessKeyWraps } from '../access-keys/access-key-wraps';
+import { AccessKeyWraps } from '../auth/access-keys/access-key-wraps';
 import {
   KeyRotationJob,
   RotationInProgressError,

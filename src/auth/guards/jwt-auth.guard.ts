@@ -10,7 +10,7 @@ import { IS_PUBLIC_ROUTE } from '../../common/auth/public.decorator';
 import { markBearerProtected } from '../../common/auth/bearer-challenge';
 import { bearerTokenFrom, JwtStrategy } from './jwt.strategy';
 import { looksLikeAccessKey } from '@vault-pii/nest-encryption/crypto';
-import { AccessKeyAuthenticator } from '../../access-keys/access-key-authenticator';
+import { AccessKeyAuthenticator } from '../access-keys/access-key-authenticator';
 import {
   ACCESS_KEY_SCOPE,
   type AccessKeyScope,

@@ -93,7 +93,7 @@ export const ERROR_CATALOGUE = {
     status: 403,
     title: 'The access key does not grant this',
     description:
-      'The request came with an access key whose scopes do not include the one this operation needs, or the operation is for password sessions only (account, password, keys, sessions, access-key management); the detail names the scope needed, if any.',
+      'The access key lacks the scope this operation needs (the detail names it), or the operation is for password sessions only: account, password, keys, sessions, access keys.',
     action:
       'Use an access key created with the needed scope, or log in with the password for account operations.',
   },

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { RateLimitRedisModule } from '../auth/rate-limit/rate-limit.module';
+import { RateLimitRedisModule } from '../rate-limit/rate-limit.module';
 import { AccessKeyAuthenticator } from './access-key-authenticator';
 import { AccessKeyPurgeService } from './access-key-purge.service';
 import { AccessKeyWraps } from './access-key-wraps';

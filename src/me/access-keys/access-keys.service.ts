@@ -3,22 +3,22 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { KeyContext } from '@vault-pii/nest-encryption';
 import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
-import { AuditContext, AuditLogService } from '../audit/audit-log.service';
+import { AuditContext, AuditLogService } from '../../audit/audit-log.service';
 import {
   ConcurrentAccountChangeError,
   InvalidCredentialsError,
-} from '../auth/auth.errors';
-import { CredentialCheckService } from '../auth/credential-check.service';
-import type { AuthenticatedSession } from '../common/auth/authenticated-session';
-import { readPage } from '../common/pagination/keyset-page';
-import type { PageQueryDto } from '../common/pagination/page-query.dto';
-import { RequestValidationError } from '../common/problem/domain-error';
-import { LimitReachedError } from '../common/problem/limit-reached.error';
-import { NotFoundError } from '../common/problem/not-found.error';
-import { AppConfig } from '../config/app-config';
-import { UsersService } from '../users/users.service';
-import { AccessKeyWraps } from './access-key-wraps';
-import { AccessKey } from './access-key.entity';
+} from '../../auth/auth.errors';
+import { CredentialCheckService } from '../../auth/credential-check.service';
+import type { AuthenticatedSession } from '../../common/auth/authenticated-session';
+import { readPage } from '../../common/pagination/keyset-page';
+import type { PageQueryDto } from '../../common/pagination/page-query.dto';
+import { RequestValidationError } from '../../common/problem/domain-error';
+import { LimitReachedError } from '../../common/problem/limit-reached.error';
+import { NotFoundError } from '../../common/problem/not-found.error';
+import { AppConfig } from '../../config/app-config';
+import { UsersService } from '../../users/users.service';
+import { AccessKeyWraps } from '../../auth/access-keys/access-key-wraps';
+import { AccessKey } from '../../auth/access-keys/access-key.entity';
 import type {
   AccessKeyDto,
   AccessKeyPageDto,

@@ -9,21 +9,21 @@ import {
   CryptoError,
   zeroBuffer,
 } from '@vault-pii/nest-encryption/crypto';
-import { AuditLogService } from '../audit/audit-log.service';
-import { InvalidTokenError } from '../auth/auth.errors';
-import { FixedWindowLimit } from '../auth/rate-limit/fixed-window-limit';
-import { RateLimitKeys } from '../auth/rate-limit/rate-limit-keys';
-import { RateLimitRedis } from '../auth/rate-limit/rate-limit-redis';
-import type { AuthenticatedSession } from '../common/auth/authenticated-session';
-import { DomainError } from '../common/problem/domain-error';
-import { AppConfig } from '../config/app-config';
-import { ServerKeys } from '../config/server-keys';
-import type { AccessKeyScope } from '../common/auth/access-key-scopes';
+import { AuditLogService } from '../../audit/audit-log.service';
+import { InvalidTokenError } from '../auth.errors';
+import { FixedWindowLimit } from '../rate-limit/fixed-window-limit';
+import { RateLimitKeys } from '../rate-limit/rate-limit-keys';
+import { RateLimitRedis } from '../rate-limit/rate-limit-redis';
+import type { AuthenticatedSession } from '../../common/auth/authenticated-session';
+import { DomainError } from '../../common/problem/domain-error';
+import { AppConfig } from '../../config/app-config';
+import { ServerKeys } from '../../config/server-keys';
+import type { AccessKeyScope } from '../../common/auth/access-key-scopes';
 import {
   AccessKeyAddressNotAllowedError,
   AccessKeyExpiredError,
   InsufficientScopeError,
-} from '../common/auth/access-key.errors';
+} from '../../common/auth/access-key.errors';
 
 /** Names the per-key limit in a 429's `limit` member and in `RateLimit-Policy`. */
 export const ACCESS_KEY_RATE_LIMIT_POLICY = 'ACCESS_KEY_RATE_LIMIT';

@@ -6,9 +6,9 @@ import {
   PurgeReport,
   purgeBatchSql,
   purgeInBatches,
-} from '../common/jobs/batched-purge';
-import { ScheduledRun } from '../common/jobs/scheduled-run';
-import { AppMetrics } from '../common/metrics/app-metrics';
+} from '../../common/jobs/batched-purge';
+import { ScheduledRun } from '../../common/jobs/scheduled-run';
+import { AppMetrics } from '../../common/metrics/app-metrics';
 
 /** Rows deleted per statement (one short transaction each), and batches per run at most. */
 export const ACCESS_KEY_PURGE_BATCH_ROWS = 1000;

@@ -10,9 +10,9 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { User } from '../users/user.entity';
-import { UserDataKey } from '../users/user-data-key.entity';
-import type { AccessKeyScope } from '../common/auth/access-key-scopes';
+import { User } from '../../users/user.entity';
+import { UserDataKey } from '../../users/user-data-key.entity';
+import type { AccessKeyScope } from '../../common/auth/access-key-scopes';
 
 /**
  * A machine's access key (docs/access-keys.md): what it may do, until when, from where. Its secret

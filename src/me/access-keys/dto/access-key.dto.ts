@@ -14,12 +14,12 @@ import {
   Matches,
   registerDecorator,
 } from 'class-validator';
-import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy';
-import { PAGE_CURSOR_EXAMPLE } from '../../common/pagination/page-query.dto';
+import { PASSWORD_MAX_LENGTH } from '../../../auth/password-policy';
+import { PAGE_CURSOR_EXAMPLE } from '../../../common/pagination/page-query.dto';
 import {
   ACCESS_KEY_SCOPES,
   AccessKeyScope,
-} from '../../common/auth/access-key-scopes';
+} from '../../../common/auth/access-key-scopes';
 
 export const ACCESS_KEY_NAME_MAX_LENGTH = 100;
 export const ALLOWED_ADDRESSES_MAX = 20;

@@ -9,7 +9,7 @@ import {
   sealAccessKeyPublicKey,
   sealDataKeyForAccessKey,
 } from '@vault-pii/nest-encryption/crypto';
-import { ServerKeys } from '../config/server-keys';
+import { ServerKeys } from '../../config/server-keys';
 import { AccessKeyDataKey } from './access-key.entity';
 
 /** A new key's stored half and its secret (shown once). */

@@ -20,21 +20,21 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AuthRateLimited } from '../auth/rate-limit/auth-rate-limit.guard';
-import { Authenticated } from '../common/auth/authenticated.decorator';
+import { AuthRateLimited } from '../../auth/rate-limit/auth-rate-limit.guard';
+import { Authenticated } from '../../common/auth/authenticated.decorator';
 import {
   AuthenticatedSession,
   CurrentSession,
-} from '../common/auth/authenticated-session';
-import { NoStore } from '../common/http/no-store.decorator';
-import { locationHeader } from '../common/openapi/location-header';
-import { PageQueryDto } from '../common/pagination/page-query.dto';
+} from '../../common/auth/authenticated-session';
+import { NoStore } from '../../common/http/no-store.decorator';
+import { locationHeader } from '../../common/openapi/location-header';
+import { PageQueryDto } from '../../common/pagination/page-query.dto';
 import {
   ApiProblemResponses,
   BODY_ERRORS,
-} from '../common/problem/api-problem-responses';
-import { NotFoundError } from '../common/problem/not-found.error';
-import { Idempotent } from '../idempotency/idempotent.decorator';
+} from '../../common/problem/api-problem-responses';
+import { NotFoundError } from '../../common/problem/not-found.error';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { AccessKeysService } from './access-keys.service';
 import {
   AccessKeyDto,
