@@ -31,8 +31,8 @@ export const ACCESS_KEY_RATE_LIMIT_POLICY = 'ACCESS_KEY_RATE_LIMIT';
 /** `lastUsedAt` is written, and a use audited, at most this often per key and instance. */
 export const ACCESS_KEY_USE_RECORD_INTERVAL_MS = 60_000;
 
-/** Keys whose last use this instance recorded, at most this many remembered (oldest forgotten). */
-const MAX_REMEMBERED_USES = 10_000;
+/** Uses and refusals this instance recorded, at most this many remembered (oldest forgotten). */
+const MAX_REMEMBERED_EVENTS = 10_000;
 
 /** One row per data key version the access key holds a wrap of (none: `key_version` null). */
 interface AccessKeyRow {
@@ -59,22 +59,24 @@ const RECORD_USE = `UPDATE access_keys SET last_used_at = now() WHERE id = $1`;
 type Request = IncomingMessage & { ip?: string; id?: unknown };
 
 /**
- * docs/access-keys.md#using-a-key: a `vpk_` bearer token in place of an access token. One query
- * finds the key by the lookup its secret derives (with the server secret) and brings its sealed
- * data keys; then, cheapest first: expiry (401), client address (403), the route's scope (403), the
- * per-key rate limit (429); only then is the X25519 key pair derived and each data key opened into
- * a keyring for the request's key context. A key that does not exist, or no longer, is one 401
+ * docs/access-keys.md#using-a-key: a `vpk_` bearer token in place of an access token. Its secret
+ * and the server secret derive the lookup and the X25519 key pair (a few HMACs and one key-pair
+ * derivation); one query finds the key by the lookup and brings its sealed data keys; then,
+ * cheapest first: expiry (401), client address (403), the per-key rate limit (429), the route's
+ * scope (403); only then is each data key opened (one X25519 scalar multiplication each) into a
+ * keyring for the request's key context. A key that does not exist, or no longer, is one 401
  * `invalid_token`, like a forged JWT, and is not audited (there is no user to attribute it to);
- * every other refusal is audited as `access_key.refused`, and a use as `access_key.use` at most
- * once a minute per key (when `lastUsedAt` is written).
+ * every other refusal is audited as `access_key.refused` (at most once a minute per key and kind
+ * of refusal), and a use as `access_key.use` at most once a minute per key (when `lastUsedAt` is
+ * written), per instance.
  */
 @Injectable()
 export class AccessKeyAuthenticator {
   private readonly logger = new Logger(AccessKeyAuthenticator.name);
   private readonly limit: FixedWindowLimit;
   private readonly rateLimitKeys: RateLimitKeys;
-  /** Key id → when this instance last recorded its use. */
-  private readonly recordedUses = new Map<string, number>();
+  /** Key id (a use) or key id and code (a refusal) → when this instance last recorded it. */
+  private readonly recorded = new Map<string, number>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -148,17 +150,40 @@ export class AccessKeyAuthenticator {
         !addressAllowed(request.ip, key.allowed_addresses)
       )
         throw new AccessKeyAddressNotAllowedError();
+      // Counted before the scope check, so that a flood of out-of-scope calls is bounded too;
+      // after the address check, so that calls from elsewhere cannot spend the owner's budget.
+      await this.limit.admit(this.rateLimitKeys.forAccessKey(key.id), response);
       if (!scope || !key.scopes.includes(scope))
         throw new InsufficientScopeError(scope);
-      await this.limit.admit(this.rateLimitKeys.forAccessKey(key.id), response);
     } catch (error) {
-      if (error instanceof DomainError && error.code !== 'service_unavailable')
+      if (
+        error instanceof DomainError &&
+        error.code !== 'service_unavailable' &&
+        this.firstInInterval(`${key.id} ${error.code}`)
+      )
         await this.audit.record('access_key.refused', 'failure', key.user_id, {
           ip: request.ip,
           id: request.id,
         });
       throw error;
     }
+  }
+
+  /**
+   * True when `event` (a key's use, or one kind of refusal of it) was not recorded by this
+   * instance within the last `ACCESS_KEY_USE_RECORD_INTERVAL_MS`, and notes it now: audit rows
+   * and `lastUsedAt` writes stay bounded however fast a key is used (or misused).
+   */
+  private firstInInterval(event: string): boolean {
+    const now = Date.now();
+    const last = this.recorded.get(event);
+    if (last !== undefined && now - last < ACCESS_KEY_USE_RECORD_INTERVAL_MS)
+      return false;
+    this.recorded.delete(event);
+    this.recorded.set(event, now);
+    if (this.recorded.size > MAX_REMEMBERED_EVENTS)
+      this.recorded.delete(this.recorded.keys().next().value!);
+    return true;
   }
 
   /** Every sealed data key opened into a keyring (each open is one X25519 scalar multiplication). */
@@ -198,14 +223,7 @@ export class AccessKeyAuthenticator {
 
   /** `lastUsedAt` and an `access_key.use` event, at most once a minute per key (not awaited). */
   private recordUse(key: AccessKeyRow, request: Request): void {
-    const now = Date.now();
-    const last = this.recordedUses.get(key.id);
-    if (last !== undefined && now - last < ACCESS_KEY_USE_RECORD_INTERVAL_MS)
-      return;
-    this.recordedUses.delete(key.id);
-    this.recordedUses.set(key.id, now);
-    if (this.recordedUses.size > MAX_REMEMBERED_USES)
-      this.recordedUses.delete(this.recordedUses.keys().next().value!);
+    if (!this.firstInInterval(key.id)) return;
     void Promise.all([
       this.dataSource.query(RECORD_USE, [key.id]),
       this.audit.record('access_key.use', 'success', key.user_id, {
@@ -220,9 +238,9 @@ export class AccessKeyAuthenticator {
     });
   }
 
-  /** Forgets recorded uses (tests drive `lastUsedAt` without waiting a minute). */
+  /** Forgets recorded uses and refusals (tests drive `lastUsedAt` without waiting a minute). */
   forgetRecordedUses(): void {
-    this.recordedUses.clear();
+    this.recorded.clear();
   }
 }
 
