@@ -49,6 +49,8 @@ describe('migrations through the TypeORM CLI (ormconfig.ts)', () => {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
       );
       expect(rows.map((row) => row.table_name)).toEqual([
+        'access_key_data_keys',
+        'access_keys',
         'audit_events',
         'contacts',
         'documents',

@@ -199,6 +199,35 @@ describe('OpenAPI response headers match real responses', () => {
       await http().delete(`/v1/documents/${documentId}`).set(auth),
     );
 
+    const keyCreated = check(
+      'createAccessKey',
+      await http()
+        .post('/v1/me/access-keys')
+        .set(auth)
+        .send({
+          name: 'headers check',
+          scopes: ['contacts:read'],
+          expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+          password: STRONG_PASSWORD,
+        }),
+    );
+    expect(keyCreated.status).toBe(201);
+    const accessKey = bodyOf<{ id: string; secret: string }>(keyCreated);
+    // An access key's answers carry the per-key RateLimit headers on top.
+    check(
+      'listContacts',
+      await http().get('/v1/contacts').set(bearer(accessKey.secret)),
+    );
+    check('listAccessKeys', await http().get('/v1/me/access-keys').set(auth));
+    check(
+      'getAccessKey',
+      await http().get(`/v1/me/access-keys/${accessKey.id}`).set(auth),
+    );
+    check(
+      'revokeAccessKey',
+      await http().delete(`/v1/me/access-keys/${accessKey.id}`).set(auth),
+    );
+
     const other = await login(server, user);
     const sessions = check(
       'listSessions',

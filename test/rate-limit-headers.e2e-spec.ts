@@ -1,3 +1,4 @@
+import { ACCESS_KEY_RATE_LIMIT_POLICY } from '../src/common/auth/access-key-scopes';
 import { randomUUID } from 'node:crypto';
 import request, { Response } from 'supertest';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
@@ -306,7 +307,29 @@ describe('RateLimit and RateLimit-Policy headers (AUTH_RATE_LIMIT=5/1m, LOGIN_FA
       'POST /v1/auth/recover': ['AUTH_RATE_LIMIT'],
       'DELETE /v1/me': ['AUTH_RATE_LIMIT'],
       'POST /v1/me/keys/rotate': ['AUTH_RATE_LIMIT'],
-      'POST /v1/documents': ['DOCUMENT_CREATION_LIMIT'],
+      'POST /v1/me/access-keys': ['AUTH_RATE_LIMIT'],
+      'POST /v1/documents': [
+        'DOCUMENT_CREATION_LIMIT',
+        ACCESS_KEY_RATE_LIMIT_POLICY,
+      ],
+      // Every route an access key may call: its per-key limit (sent to access keys only).
+      ...Object.fromEntries(
+        [
+          'GET /v1/me/profile',
+          'PUT /v1/me/profile',
+          'PATCH /v1/me/profile',
+          'POST /v1/contacts',
+          'GET /v1/contacts',
+          'POST /v1/contacts/search',
+          'GET /v1/contacts/{id}',
+          'PATCH /v1/contacts/{id}',
+          'DELETE /v1/contacts/{id}',
+          'GET /v1/documents',
+          'GET /v1/documents/{id}',
+          'DELETE /v1/documents/{id}',
+          'GET /v1/documents/{id}/content',
+        ].map((operation) => [operation, [ACCESS_KEY_RATE_LIMIT_POLICY]]),
+      ),
     });
   });
 });

@@ -157,7 +157,8 @@ describeInBrowserIfAvailable(
         await scheme
           .getByRole('button', { name: 'Remove authorization' })
           .waitFor(); // now "Logout": authorized
-        await dialog.getByRole('button', { name: 'Close' }).click();
+        // One Close per scheme (access-token, access-key): any of them closes the dialog.
+        await dialog.getByRole('button', { name: 'Close' }).first().click();
         await dialog.waitFor({ state: 'detached' });
         await page
           .locator('.scheme-container button.authorize.locked')

@@ -18,15 +18,15 @@ import type { AuthenticatedSession } from '../../common/auth/authenticated-sessi
 import { DomainError } from '../../common/problem/domain-error';
 import { AppConfig } from '../../config/app-config';
 import { ServerKeys } from '../../config/server-keys';
-import type { AccessKeyScope } from '../../common/auth/access-key-scopes';
+import {
+  ACCESS_KEY_RATE_LIMIT_POLICY,
+  type AccessKeyScope,
+} from '../../common/auth/access-key-scopes';
 import {
   AccessKeyAddressNotAllowedError,
   AccessKeyExpiredError,
   InsufficientScopeError,
 } from '../../common/auth/access-key.errors';
-
-/** Names the per-key limit in a 429's `limit` member and in `RateLimit-Policy`. */
-export const ACCESS_KEY_RATE_LIMIT_POLICY = 'ACCESS_KEY_RATE_LIMIT';
 
 /** `lastUsedAt` is written, and a use audited, at most this often per key and instance. */
 export const ACCESS_KEY_USE_RECORD_INTERVAL_MS = 60_000;

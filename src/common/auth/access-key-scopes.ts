@@ -15,6 +15,12 @@ export const ACCESS_KEY_SCOPES = [
 export type AccessKeyScope = (typeof ACCESS_KEY_SCOPES)[number];
 
 /**
+ * The per-key request limit's policy name (`RateLimit-Policy`, a 429's `limit`): the setting
+ * `ACCESS_KEY_RATE_LIMIT` (per `ACCESS_KEY_RATE_WINDOW`).
+ */
+export const ACCESS_KEY_RATE_LIMIT_POLICY = 'ACCESS_KEY_RATE_LIMIT';
+
+/**
  * Route metadata: the scope an access key needs to call the route (absent: sessions only). Set by
  * `@Authenticated({ accessKeyScope })`, read by the auth guard.
  */

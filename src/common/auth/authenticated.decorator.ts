@@ -2,7 +2,12 @@ import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiSecurity } from '@nestjs/swagger';
 import { ACCESS_KEY_AUTH_NAME, BEARER_AUTH_NAME } from '../openapi/bearer-auth';
 import { ApiProblemResponses } from '../problem/api-problem-responses';
-import { ACCESS_KEY_SCOPE, type AccessKeyScope } from './access-key-scopes';
+import { ApiRateLimitPolicies } from '../openapi/rate-limit-headers';
+import {
+  ACCESS_KEY_RATE_LIMIT_POLICY,
+  ACCESS_KEY_SCOPE,
+  type AccessKeyScope,
+} from './access-key-scopes';
 
 /**
  * What authentication itself can answer on any protected route: a bad or expired token, a
@@ -51,6 +56,8 @@ export function Authenticated(
     ApiBearerAuth(BEARER_AUTH_NAME),
     ApiSecurity(ACCESS_KEY_AUTH_NAME),
     ApiExtension(ACCESS_KEY_SCOPE_EXTENSION, scope),
+    // Sent to access-key callers only (sessions have no per-request limit here).
+    ApiRateLimitPolicies(ACCESS_KEY_RATE_LIMIT_POLICY),
     ApiProblemResponses(...AUTHENTICATION_ERRORS, 'too_many_requests'),
   );
 }

@@ -47,7 +47,7 @@ const HEADER_COMPONENTS = {
   },
   [RATE_LIMIT_HEADER]: {
     description:
-      'What is left of each policy for this client: `"<setting>";r=<remaining>;t=<seconds until the window ends>`. On a 429 the limit that refused is listed with `r=0` (also `LOGIN_FAILURE_LIMIT` or `REGISTER_EMAIL_LIMIT`, which are reported only then).',
+      'What is left of each policy for this client: `"<setting>";r=<remaining>;t=<seconds until the window ends>`. On a 429 the limit that refused is listed with `r=0` (also `LOGIN_FAILURE_LIMIT` or `REGISTER_EMAIL_LIMIT`, which are reported only then). `ACCESS_KEY_RATE_LIMIT` is reported only on answers to an access key.',
     schema: { type: 'string', example: '"AUTH_RATE_LIMIT";r=42;t=18' },
   },
 } as const;

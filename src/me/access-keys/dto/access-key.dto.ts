@@ -109,7 +109,10 @@ export class CreateAccessKeyDto {
   @IsAddressOrRange()
   allowedAddresses?: string[];
 
-  @ApiProperty({ description: 'Your password, to confirm it is you' })
+  @ApiProperty({
+    example: 'correct horse battery staple',
+    description: 'Your password, to confirm it is you',
+  })
   @IsString()
   @Length(1, PASSWORD_MAX_LENGTH)
   password: string;
