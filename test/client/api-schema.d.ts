@@ -188,6 +188,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/access-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your access keys, newest first (never their secrets)
+         * @description Your access keys, expired ones included until the hourly purge, a page at a time. Pass `nextCursor` as `cursor` for the next page.
+         */
+        get: operations["listAccessKeys"];
+        put?: never;
+        /**
+         * Create an access key: a secret a machine uses instead of your password, for the scopes you grant
+         * @description Confirms your password, then creates a key that unlocks your data keys for the given scopes until `expiresAt` (at most `ACCESS_KEY_MAX_TTL` away), optionally only from `allowedAddresses`. The answer holds the `secret`: store it now, it is shown only once. Send it as `Authorization: Bearer <secret>`. Password changes leave it working; account recovery revokes it; a key rotation reaches it.
+         */
+        post: operations["createAccessKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/access-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of your access keys (never its secret)
+         * @description The key with this id: its scopes, expiry, addresses and last use.
+         */
+        get: operations["getAccessKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an access key: it stops working at once
+         * @description Deletes the key and its wrapped data keys: from its next request on, it authenticates nothing and decrypts nothing.
+         */
+        delete: operations["revokeAccessKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/profile": {
         parameters: {
             query?: never;
@@ -637,6 +685,102 @@ export interface components {
         PasswordConfirmation: {
             /** @example correct horse battery staple */
             password: string;
+        };
+        CreateAccessKeyRequest: {
+            /**
+             * @description A label for you to recognise the key by; stored unencrypted, so no personal data.
+             * @example CRM sync
+             */
+            name: string;
+            /**
+             * @description What the key may do; at least one. No scope reaches the account, the password, the keys or access keys.
+             * @example [
+             *       "contacts:read",
+             *       "contacts:write"
+             *     ]
+             */
+            scopes: ("profile:read" | "profile:write" | "contacts:read" | "contacts:write" | "documents:read" | "documents:write")[];
+            /**
+             * Format: date-time
+             * @description When the key stops working: in the future and at most `ACCESS_KEY_MAX_TTL` (90 days by default) away.
+             * @example 2027-03-01T00:00:00Z
+             */
+            expiresAt: string;
+            /**
+             * @description Client addresses (IP addresses or CIDR ranges) the key may be used from; absent: any. The address is the one the server sees (behind `TRUST_PROXY`, the forwarded one).
+             * @example [
+             *       "203.0.113.0/24",
+             *       "2001:db8::7"
+             *     ]
+             */
+            allowedAddresses?: string[];
+            /** @description Your password, to confirm it is you */
+            password: string;
+        };
+        CreatedAccessKey: {
+            /**
+             * Format: uuid
+             * @example 0f6b2c1e-8a4d-4e7b-9c3f-5d2a1b0e9f87
+             */
+            id: string;
+            /** @example CRM sync */
+            name: string;
+            scopes: ("profile:read" | "profile:write" | "contacts:read" | "contacts:write" | "documents:read" | "documents:write")[];
+            /** Format: date-time */
+            expiresAt: string;
+            /**
+             * @description Where the key may be used from; null: anywhere
+             * @example [
+             *       "203.0.113.0/24"
+             *     ]
+             */
+            allowedAddresses: string[] | null;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the key was last used, to the minute (null: never); updated at most once a minute
+             */
+            lastUsedAt: string | null;
+            /**
+             * @description The key itself: send it as `Authorization: Bearer <secret>`. Shown only once, here: store it now in your secret manager. It cannot be shown again; lose it and you create a new key.
+             * @example vpk_3q2-7wF0b8Xv1mYq9ZcR4nT6uJ2kL5pA0sD8fG1hK3j
+             */
+            secret: string;
+        };
+        AccessKey: {
+            /**
+             * Format: uuid
+             * @example 0f6b2c1e-8a4d-4e7b-9c3f-5d2a1b0e9f87
+             */
+            id: string;
+            /** @example CRM sync */
+            name: string;
+            scopes: ("profile:read" | "profile:write" | "contacts:read" | "contacts:write" | "documents:read" | "documents:write")[];
+            /** Format: date-time */
+            expiresAt: string;
+            /**
+             * @description Where the key may be used from; null: anywhere
+             * @example [
+             *       "203.0.113.0/24"
+             *     ]
+             */
+            allowedAddresses: string[] | null;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the key was last used, to the minute (null: never); updated at most once a minute
+             */
+            lastUsedAt: string | null;
+        };
+        AccessKeyPage: {
+            items: components["schemas"]["AccessKey"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page
+             * @example MjAyNi0xMS0yMFQwOToxNDowMy41MTJafDhmMTRlNDVmLWNlZWEtNGU3YS05YjFkLTNjNWUyYTdiOWQwMQ
+             */
+            nextCursor: string | null;
         };
         Profile: {
             /** @example Ada Lovelace */
@@ -1600,7 +1744,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1615,6 +1759,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -1697,7 +1863,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1714,6 +1880,30 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid credentials.",
                      *       "code": "invalid_credentials",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2145,7 +2335,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2160,6 +2350,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2233,7 +2445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2248,6 +2460,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2321,7 +2555,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2336,6 +2570,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2414,7 +2670,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2431,6 +2687,30 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid credentials.",
                      *       "code": "invalid_credentials",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2540,6 +2820,598 @@ export interface operations {
             };
         };
     };
+    listAccessKeys: {
+        parameters: {
+            query?: {
+                /** @description Items per page; 20 when left out */
+                limit?: number;
+                /** @description Opaque `nextCursor` from the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of keys */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessKeyPage"];
+                };
+            };
+            /** @description `validation_failed`: The request is not valid */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/validation-failed",
+                     *       "title": "The request is not valid",
+                     *       "status": 400,
+                     *       "detail": "The request is not valid.",
+                     *       "code": "validation_failed",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-token",
+                     *       "title": "Invalid or expired token",
+                     *       "status": 401,
+                     *       "detail": "Invalid or expired token.",
+                     *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `vault_unavailable`: The session key store is unavailable */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/vault-unavailable",
+                     *       "title": "The session key store is unavailable",
+                     *       "status": 503,
+                     *       "detail": "The session key store is unavailable.",
+                     *       "code": "vault_unavailable",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createAccessKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAccessKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The key, with its `secret`, shown only once: store it now. Only a hash of it is kept. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
+                    /** @description The path of the new access key, where GET reads it */
+                    Location: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedAccessKey"];
+                };
+            };
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/validation-failed",
+                     *       "title": "The request is not valid",
+                     *       "status": 400,
+                     *       "detail": "The request is not valid.",
+                     *       "code": "validation_failed",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-credentials",
+                     *       "title": "Invalid credentials",
+                     *       "status": 401,
+                     *       "detail": "Invalid credentials.",
+                     *       "code": "invalid_credentials",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `limit_reached`: A limit on what one user may store is reached; `conflict`: Conflict; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/limit-reached",
+                     *       "title": "A limit on what one user may store is reached",
+                     *       "status": 409,
+                     *       "detail": "A limit on what one user may store is reached.",
+                     *       "code": "limit_reached",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `payload_too_large`: The request body is too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "The request body is too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is too large.",
+                     *       "code": "payload_too_large",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `unsupported_media_type`: Unsupported media type */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported media type.",
+                     *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "This Idempotency-Key was used for a different request",
+                     *       "status": 422,
+                     *       "detail": "This Idempotency-Key was used for a different request.",
+                     *       "code": "idempotency_key_reused",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `service_unavailable`: Service unavailable; `vault_unavailable`: The session key store is unavailable */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `service_unavailable` when the password-hashing queue is full (not when the failure counter is down). */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Service unavailable.",
+                     *       "code": "service_unavailable",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getAccessKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The access key id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The access key */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessKey"];
+                };
+            };
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-token",
+                     *       "title": "Invalid or expired token",
+                     *       "status": 401,
+                     *       "detail": "Invalid or expired token.",
+                     *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `not_found`: Not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Not found.",
+                     *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `vault_unavailable`: The session key store is unavailable */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/vault-unavailable",
+                     *       "title": "The session key store is unavailable",
+                     *       "status": 503,
+                     *       "detail": "The session key store is unavailable.",
+                     *       "code": "vault_unavailable",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    revokeAccessKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The access key id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key is revoked */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-token",
+                     *       "title": "Invalid or expired token",
+                     *       "status": 401,
+                     *       "detail": "Invalid or expired token.",
+                     *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `not_found`: Not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Not found.",
+                     *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `vault_unavailable`: The session key store is unavailable */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/vault-unavailable",
+                     *       "title": "The session key store is unavailable",
+                     *       "status": 503,
+                     *       "detail": "The session key store is unavailable.",
+                     *       "code": "vault_unavailable",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     getProfile: {
         parameters: {
             query?: never;
@@ -2560,7 +3432,7 @@ export interface operations {
                     "application/json": components["schemas"]["Profile"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2575,6 +3447,52 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2674,7 +3592,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2689,6 +3607,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2755,6 +3695,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2832,7 +3796,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2847,6 +3811,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -2913,6 +3899,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3001,7 +4011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3016,6 +4026,52 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3121,7 +4177,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3136,6 +4192,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3231,6 +4309,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
@@ -3301,7 +4403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3316,6 +4418,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3360,6 +4484,30 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3436,7 +4584,7 @@ export interface operations {
                     "application/json": components["schemas"]["Contact"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3451,6 +4599,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3473,6 +4643,30 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Not found.",
                      *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3546,7 +4740,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3561,6 +4755,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3583,6 +4799,30 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Not found.",
                      *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3663,7 +4903,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3678,6 +4918,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3773,6 +5035,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description `vault_unavailable`: The session key store is unavailable */
             503: {
                 headers: {
@@ -3844,7 +5130,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3859,6 +5145,52 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -3946,7 +5278,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3963,6 +5295,30 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4169,7 +5525,7 @@ export interface operations {
                     "application/json": components["schemas"]["Document"];
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4184,6 +5540,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4206,6 +5584,30 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Not found.",
                      *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4257,7 +5659,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4272,6 +5674,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4294,6 +5718,30 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Not found.",
                      *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4352,7 +5800,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4367,6 +5815,28 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid or expired token.",
                      *       "code": "invalid_token",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4389,6 +5859,30 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Not found.",
                      *       "code": "not_found",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `too_many_requests`: Too many requests */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Whole seconds (at least 1) to wait before retrying. Sent with `too_many_requests` (until the limit lets the client in again). */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests.",
+                     *       "code": "too_many_requests",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
@@ -4496,7 +5990,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again */
+            /** @description `invalid_credentials`: Invalid credentials; `invalid_token`: Invalid or expired token; `session_locked`: The session is locked; log in again; `access_key_expired`: The access key has expired */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4513,6 +6007,30 @@ export interface operations {
                      *       "status": 401,
                      *       "detail": "Invalid credentials.",
                      *       "code": "invalid_credentials",
+                     *       "instance": "/v1/…",
+                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description `insufficient_scope`: The access key does not grant this; `access_key_address_not_allowed`: The access key may not be used from this address */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/insufficient-scope",
+                     *       "title": "The access key does not grant this",
+                     *       "status": 403,
+                     *       "detail": "The access key does not grant this.",
+                     *       "code": "insufficient_scope",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }
