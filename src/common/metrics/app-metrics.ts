@@ -137,7 +137,7 @@ export class AppMetrics {
 
   readonly retentionDeletions = new Counter({
     name: `${METRIC_PREFIX}retention_deletions_total`,
-    help: 'Things deleted by the retention jobs, by kind (expired documents, orphan and stray files, ended sessions).',
+    help: 'Things deleted by the retention jobs, by kind (expired documents, orphan and stray files, ended sessions, expired access keys).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

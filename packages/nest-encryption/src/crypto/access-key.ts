@@ -6,7 +6,7 @@ import { SHA256_BYTES, hkdfSha256Into, sha256Into } from './hkdf';
 import { secureAlloc, zeroBuffer } from './secure-memory';
 
 /**
- * Access keys (docs/crypto.md#access-keys): a machine's bearer secret that unlocks its owner's
+ * Access keys (docs/design.md#access-keys): a machine's bearer secret that unlocks its owner's
  * data keys without the password.
  *
  * The secret is `vpk_` followed by 32 random bytes in base64url (43 characters). With the server's

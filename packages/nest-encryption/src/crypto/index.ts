@@ -77,7 +77,7 @@ export {
   normalizeRecoveryCode,
 } from './recovery-code';
 
-// Access keys (a machine's secret that unlocks its owner's data keys; docs/crypto.md#access-keys).
+// Access keys (a machine's secret that unlocks its owner's data keys; docs/design.md#access-keys).
 export {
   ACCESS_KEY_LOOKUP_BYTES,
   ACCESS_KEY_PREFIX,
