@@ -9,6 +9,8 @@ import type { EntityMetadata } from 'typeorm';
 
 /** SQLSTATE of a unique-constraint violation (`QueryFailedError.code`). */
 export const PG_UNIQUE_VIOLATION = '23505';
+/** SQLSTATE of a row referencing one that is gone (or going). */
+export const PG_FOREIGN_KEY_VIOLATION = '23503';
 
 /** The quoted column name of `property`. @throws when the entity has no such column. */
 export function columnName(metadata: EntityMetadata, property: string): string {

@@ -2941,10 +2941,7 @@ export interface operations {
     createAccessKey: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Optional (draft-ietf-httpapi-idempotency-key-header). A unique key per operation, 1 to 255 visible ASCII characters, as a quoted string or bare. A retry with the same key and body within 24 hours returns the first success again, marked `Idempotency-Replayed: true`; another body answers 422, a retry while the first still runs 409. */
-                "Idempotency-Key"?: string;
-            };
+            header?: never;
             path?: never;
             cookie?: never;
         };
@@ -2959,7 +2956,6 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control": components["headers"]["Cache-Control"];
-                    "Idempotency-Replayed": components["headers"]["Idempotency-Replayed"];
                     /** @description The path of the new access key, where GET reads it */
                     Location: string;
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -2970,7 +2966,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedAccessKey"];
                 };
             };
-            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON; `invalid_idempotency_key`: The Idempotency-Key header is not valid */
+            /** @description `validation_failed`: The request is not valid; `malformed_json`: The request body is not valid JSON */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3042,7 +3038,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description `limit_reached`: A limit on what one user may store is reached; `conflict`: Conflict; `idempotency_request_in_progress`: A request with this Idempotency-Key is still being processed */
+            /** @description `limit_reached`: A limit on what one user may store is reached; `conflict`: Conflict */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3107,30 +3103,6 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported media type.",
                      *       "code": "unsupported_media_type",
-                     *       "instance": "/v1/…",
-                     *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description `idempotency_key_reused`: This Idempotency-Key was used for a different request */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
-                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    RateLimit: components["headers"]["RateLimit"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/idempotency-key-reused",
-                     *       "title": "This Idempotency-Key was used for a different request",
-                     *       "status": 422,
-                     *       "detail": "This Idempotency-Key was used for a different request.",
-                     *       "code": "idempotency_key_reused",
                      *       "instance": "/v1/…",
                      *       "requestId": "3f1c9a52-5c1d-4a8e-9d0b-6f6f2f0f4b11"
                      *     }

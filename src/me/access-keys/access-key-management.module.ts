@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../../auth/auth.module';
-import { IdempotencyModule } from '../../idempotency/idempotency.module';
 import { UsersModule } from '../../users/users.module';
 import { AccessKey } from '../../auth/access-keys/access-key.entity';
 import { AccessKeysController } from './access-keys.controller';
@@ -15,7 +14,6 @@ import { AccessKeysService } from './access-keys.service';
     AccessKeysModule,
     AuthModule,
     UsersModule,
-    IdempotencyModule,
   ],
   controllers: [AccessKeysController],
   providers: [AccessKeysService],

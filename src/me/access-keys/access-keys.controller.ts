@@ -34,7 +34,6 @@ import {
   BODY_ERRORS,
 } from '../../common/problem/api-problem-responses';
 import { NotFoundError } from '../../common/problem/not-found.error';
-import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { AccessKeysService } from './access-keys.service';
 import {
   AccessKeyDto,
@@ -65,7 +64,9 @@ export class AccessKeysController {
   @Post()
   @AuthRateLimited()
   @Authenticated()
-  @Idempotent({ callerSecret: 'session' })
+  // No @Idempotent: a replay would need the answer, secret included, kept for a day; the secret
+  // is kept nowhere. A client unsure whether a create went through lists its keys and revokes
+  // the one it never received.
   @NoStore()
   @ApiOperation({
     operationId: 'createAccessKey',

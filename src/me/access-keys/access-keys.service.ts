@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, QueryFailedError, Repository } from 'typeorm';
+import { PG_FOREIGN_KEY_VIOLATION } from '../../database/plain-sql';
 import { KeyContext } from '@vault-pii/nest-encryption';
 import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { AuditContext, AuditLogService } from '../../audit/audit-log.service';
@@ -67,44 +68,55 @@ export class AccessKeysService {
     );
     const keyring = KeyContext.require();
     const key = this.wraps.newKey(user.id);
-    const row = await this.dataSource.transaction(async (manager) => {
-      // Creates of one user queue here, and a key rotation's commit waits (or went first).
-      const [owner] = await manager.query<{ active_key_version: number }[]>(
-        'SELECT active_key_version FROM users WHERE id = $1 FOR NO KEY UPDATE',
-        [user.id],
-      );
-      if (!owner || owner.active_key_version !== keyring.activeVersion)
-        throw new ConcurrentAccountChangeError();
-      const [{ live }] = await manager.query<{ live: number }[]>(
-        'SELECT count(*)::int AS live FROM access_keys WHERE user_id = $1 AND expires_at > now()',
-        [user.id],
-      );
-      const max = this.config.limits.accessKeysPerUser;
-      if (live >= max)
-        throw new LimitReachedError(
-          ACCESS_KEYS_PER_USER_LIMIT,
-          max,
-          `You have ${max} access keys, the most allowed; revoke one first.`,
+    const row = await this.dataSource
+      .transaction(async (manager) => {
+        // Creates of one user queue here, and a key rotation's commit waits (or went first).
+        const [owner] = await manager.query<{ active_key_version: number }[]>(
+          'SELECT active_key_version FROM users WHERE id = $1 FOR NO KEY UPDATE',
+          [user.id],
         );
-      const created = manager.create(AccessKey, {
-        id: key.id,
-        userId: user.id,
-        name: body.name,
-        scopes: body.scopes,
-        allowedAddresses: body.allowedAddresses ?? null,
-        lookupHash: key.lookupHash,
-        sealedPublicKey: key.sealedPublicKey,
-        expiresAt,
-        lastUsedAt: null,
+        if (!owner || owner.active_key_version !== keyring.activeVersion)
+          throw new ConcurrentAccountChangeError();
+        const [{ live }] = await manager.query<{ live: number }[]>(
+          'SELECT count(*)::int AS live FROM access_keys WHERE user_id = $1 AND expires_at > now()',
+          [user.id],
+        );
+        const max = this.config.limits.accessKeysPerUser;
+        if (live >= max)
+          throw new LimitReachedError(
+            ACCESS_KEYS_PER_USER_LIMIT,
+            max,
+            `You have ${max} access keys, the most allowed; revoke one first.`,
+          );
+        const created = manager.create(AccessKey, {
+          id: key.id,
+          userId: user.id,
+          name: body.name,
+          scopes: body.scopes,
+          allowedAddresses: body.allowedAddresses ?? null,
+          lookupHash: key.lookupHash,
+          sealedPublicKey: key.sealedPublicKey,
+          expiresAt,
+          lastUsedAt: null,
+        });
+        await manager.insert(AccessKey, created);
+        await this.wraps.wrapKeyring(
+          manager,
+          { ...key, userId: user.id },
+          keyring,
+        );
+        return manager.findOneByOrFail(AccessKey, { id: key.id });
+      })
+      .catch((error: unknown) => {
+        // A version the session holds was destroyed meanwhile (a rotation's job finished): no
+        // wrap may reference it. The client retries; its session then holds the live versions.
+        if (
+          error instanceof QueryFailedError &&
+          (error as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION
+        )
+          throw new ConcurrentAccountChangeError();
+        throw error;
       });
-      await manager.insert(AccessKey, created);
-      await this.wraps.wrapKeyring(
-        manager,
-        { ...key, userId: user.id },
-        keyring,
-      );
-      return manager.findOneByOrFail(AccessKey, { id: key.id });
-    });
     await this.audit.record('access_key.create', 'success', user.id, audit);
     return { ...toDto(row), secret: key.secret };
   }

@@ -1,4 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto';
 import {
   ACCESS_KEY_PREFIX,
   AccessKeyMaterial,
@@ -71,6 +76,40 @@ describe('access key secrets', () => {
     expect(first.lookup.equals(first.idempotencySecret)).toBe(false);
     expect(isSecureBuffer(first.idempotencySecret)).toBe(true);
     for (const m of [first, again, otherServer]) m.zero();
+  });
+
+  it('use the documented HKDF labels (changing one would orphan every stored key)', () => {
+    const token = generateAccessKeySecret();
+    const secret = Buffer.from(token.slice(4), 'base64url');
+    const hkdf = (label: string) =>
+      Buffer.from(hkdfSync('sha256', secret, serverSecret, label, 32));
+    const material = derive(token);
+    expect(material.lookup.equals(hkdf('vault-pii/access-key/v1/lookup'))).toBe(
+      true,
+    );
+    expect(
+      material.idempotencySecret.equals(
+        hkdf('vault-pii/access-key/v1/idempotency'),
+      ),
+    ).toBe(true);
+    // The X25519 public key of the seed, as node:crypto computes it from the raw private key
+    // (libsodium's seed keypair hashes the seed with SHA-512 first; it must match that).
+    const seed = hkdf('vault-pii/access-key/v1/x25519-seed');
+    const { createHash } =
+      jest.requireActual<typeof import('node:crypto')>('node:crypto');
+    const scalar = createHash('sha512').update(seed).digest().subarray(0, 32);
+    const publicKey = createPublicKey({
+      key: Buffer.concat([
+        Buffer.from('302e020100300506032b656e04220420', 'hex'),
+        scalar,
+      ]),
+      format: 'der',
+      type: 'pkcs8',
+    })
+      .export({ format: 'der', type: 'spki' })
+      .subarray(-32);
+    expect(material.publicKey.equals(publicKey)).toBe(true);
+    material.zero();
   });
 
   it('the lookup and the public key do not contain the secret', () => {
