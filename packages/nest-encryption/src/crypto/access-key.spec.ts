@@ -1,5 +1,6 @@
 import {
   createHash,
+  createPrivateKey,
   createPublicKey,
   hkdfSync,
   randomBytes,
@@ -95,17 +96,17 @@ describe('access key secrets', () => {
     // The X25519 public key of the seed, as node:crypto computes it from the raw private key
     // (libsodium's seed keypair hashes the seed with SHA-512 first; it must match that).
     const seed = hkdf('vault-pii/access-key/v1/x25519-seed');
-    const { createHash } =
-      jest.requireActual<typeof import('node:crypto')>('node:crypto');
     const scalar = createHash('sha512').update(seed).digest().subarray(0, 32);
-    const publicKey = createPublicKey({
+    const privateKey = createPrivateKey({
+      // PKCS#8 DER of an X25519 private key: a fixed prefix, then the 32 raw bytes.
       key: Buffer.concat([
         Buffer.from('302e020100300506032b656e04220420', 'hex'),
         scalar,
       ]),
       format: 'der',
       type: 'pkcs8',
-    })
+    });
+    const publicKey = createPublicKey(privateKey)
       .export({ format: 'der', type: 'spki' })
       .subarray(-32);
     expect(material.publicKey.equals(publicKey)).toBe(true);
