@@ -19,10 +19,14 @@ import {
   STRONG_PASSWORD,
 } from './support/auth-client';
 import { bodyOf } from './support/http-body';
-import { seedContacts, seededContact } from './support/key-rotation-seed';
+import {
+  rotationPending as keyRotationPending,
+  seedContacts,
+  seededContact,
+  waitForRotation as waitForKeyRotation,
+} from './support/key-rotation-seed';
 import { errorFields, expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
-import { waitUntil } from './support/wait-until';
 
 const NEW_PASSWORD = 'Rotated passphrase for recovery 9031';
 const PROFILE = {
@@ -56,23 +60,8 @@ describe('key rotation (POST /v1/me/keys/rotate)', () => {
       .set(...bearer(user.accessToken))
       .send(body as object);
 
-  const waitForRotation = (userId: string) =>
-    waitUntil(
-      'the rotation finished',
-      async () => !(await rotationPending(userId)),
-      { timeoutMs: 30_000, intervalMs: 50 },
-    );
-
-  async function rotationPending(userId: string): Promise<boolean> {
-    return (
-      (
-        await t.dataSource.query<unknown[]>(
-          'SELECT 1 FROM key_rotations WHERE user_id = $1',
-          [userId],
-        )
-      ).length > 0
-    );
-  }
+  const waitForRotation = (userId: string) => waitForKeyRotation(t, userId);
+  const rotationPending = (userId: string) => keyRotationPending(t, userId);
 
   /** Key version of every non-null ciphertext of the user, per table.column, from the raw bytes. */
   async function storedKeyVersions(

@@ -6,6 +6,7 @@ import { withUserKeys } from '@vault-pii/nest-encryption/testing';
 import { UserDataKey } from '../../src/users/user-data-key.entity';
 import { User } from '../../src/users/user.entity';
 import type { TestApp } from './test-app';
+import { waitUntil } from './wait-until';
 
 /** The n-th seeded contact's fields (deterministic, so a test can check any of them). */
 export function seededContact(n: number): {
@@ -88,4 +89,28 @@ export async function seedContacts(
   } finally {
     keyring.zero();
   }
+}
+
+/** Whether the user has a rotation whose job has not yet destroyed the old key version. */
+export async function rotationPending(
+  app: Pick<TestApp, 'dataSource'>,
+  userId: string,
+): Promise<boolean> {
+  const rows = await app.dataSource.query<unknown[]>(
+    'SELECT 1 FROM key_rotations WHERE user_id = $1',
+    [userId],
+  );
+  return rows.length > 0;
+}
+
+/** Until the user's rotation job has destroyed the old key version (its `key_rotations` row goes with it). */
+export function waitForRotation(
+  app: Pick<TestApp, 'dataSource'>,
+  userId: string,
+): Promise<void> {
+  return waitUntil(
+    'the rotation finished',
+    async () => !(await rotationPending(app, userId)),
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
 }

@@ -28,6 +28,10 @@ const LIVE_KEYS_OF_USER = `
    ORDER BY id
    FOR KEY SHARE`;
 
+/** The data key versions the user still has (the rotation job deletes a retired one). */
+const EXISTING_VERSIONS_OF_USER = `
+  SELECT key_version FROM user_data_keys WHERE user_id = $1 FOR KEY SHARE`;
+
 /**
  * docs/crypto.md#access-keys: the data key wraps of access keys, made with the public key only —
  * at creation for every version the creating session holds, and at a key rotation for the new
@@ -62,22 +66,35 @@ export class AccessKeyWraps {
     }
   }
 
-  /** Stores a wrap of every version `keyring` holds for a new key (in the caller's transaction). */
+  /**
+   * Stores a wrap of every version `keyring` holds that still exists for a new key (in the
+   * caller's transaction, which holds the user's row, so no rotation destroys one meanwhile).
+   */
   async wrapKeyring(
     manager: EntityManager,
     key: { id: string; userId: string; publicKey: Buffer },
     keyring: Keyring,
   ): Promise<void> {
-    const rows = keyring.versions.map((keyVersion) => ({
-      accessKeyId: key.id,
-      userId: key.userId,
-      keyVersion,
-      sealedDataKey: sealDataKeyForAccessKey(
-        keyring.key(keyVersion)!,
-        key.publicKey,
-        { userId: key.userId, accessKeyId: key.id, keyVersion },
-      ),
-    }));
+    // A session that unlocked its keys while a rotation ran holds the retired version until its
+    // vault entry is re-stored, after the rotation destroyed that version: no wrap of it (its row
+    // is gone, and the foreign key would refuse the insert).
+    const existing = await manager.query<{ key_version: number }[]>(
+      EXISTING_VERSIONS_OF_USER,
+      [key.userId],
+    );
+    const versions = new Set(existing.map((row) => row.key_version));
+    const rows = keyring.versions
+      .filter((keyVersion) => versions.has(keyVersion))
+      .map((keyVersion) => ({
+        accessKeyId: key.id,
+        userId: key.userId,
+        keyVersion,
+        sealedDataKey: sealDataKeyForAccessKey(
+          keyring.key(keyVersion)!,
+          key.publicKey,
+          { userId: key.userId, accessKeyId: key.id, keyVersion },
+        ),
+      }));
     await manager.insert(AccessKeyDataKey, rows);
   }
 
