@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Keyring } from '@vault-pii/nest-encryption';
 import {
   AccessKeyMaterial,
+  CryptoError,
   generateAccessKeySecret,
   openAccessKeyPublicKey,
   sealAccessKeyPublicKey,
@@ -39,6 +40,8 @@ const EXISTING_VERSIONS_OF_USER = `
  */
 @Injectable()
 export class AccessKeyWraps {
+  private readonly logger = new Logger(AccessKeyWraps.name);
+
   constructor(private readonly serverKeys: ServerKeys) {}
 
   /** A new secret, its id, lookup and sealed public key (nothing stored yet). */
@@ -100,34 +103,58 @@ export class AccessKeyWraps {
 
   /**
    * Wraps a new data key version for every live access key of the user (a key rotation, in its
-   * transaction, after the version's own row is inserted).
-   * @returns how many keys it reached.
+   * transaction, after the version's own row is inserted). A key whose stored public key does not
+   * open (altered in the database: sealed for another key, or not by this server) is revoked
+   * rather than sealed to: it could never open the new version, and a rotation must not be
+   * blockable by one bad row.
+   * @returns the keys it reached and the keys it revoked.
    */
   async wrapForLiveKeys(
     manager: EntityManager,
     userId: string,
     keyVersion: number,
     dataKey: Buffer,
-  ): Promise<number> {
+  ): Promise<{ wrapped: number; revoked: string[] }> {
     const keys = await manager.query<
       { id: string; sealed_public_key: Buffer }[]
     >(LIVE_KEYS_OF_USER, [userId]);
-    const rows = keys.map((key) => ({
-      accessKeyId: key.id,
-      userId,
-      keyVersion,
-      sealedDataKey: sealDataKeyForAccessKey(
-        dataKey,
-        openAccessKeyPublicKey(
+    const rows: Partial<AccessKeyDataKey>[] = [];
+    const revoked: string[] = [];
+    for (const key of keys) {
+      let publicKey: Buffer;
+      try {
+        publicKey = openAccessKeyPublicKey(
           key.sealed_public_key,
           this.serverKeys.accessKeySecret,
           { userId, accessKeyId: key.id },
-        ),
-        { userId, accessKeyId: key.id, keyVersion },
-      ),
-    }));
+        );
+      } catch (error) {
+        if (!(error instanceof CryptoError)) throw error;
+        revoked.push(key.id);
+        continue;
+      }
+      rows.push({
+        accessKeyId: key.id,
+        userId,
+        keyVersion,
+        sealedDataKey: sealDataKeyForAccessKey(dataKey, publicKey, {
+          userId,
+          accessKeyId: key.id,
+          keyVersion,
+        }),
+      });
+    }
+    if (revoked.length > 0) {
+      await manager.query('DELETE FROM access_keys WHERE id = ANY($1)', [
+        revoked,
+      ]);
+      this.logger.error(
+        { accessKeyIds: revoked, err: { type: 'AuthenticationFailedError' } },
+        'access key public key did not open: the key is revoked',
+      );
+    }
     if (rows.length > 0) await manager.insert(AccessKeyDataKey, rows);
-    return rows.length;
+    return { wrapped: rows.length, revoked };
   }
 
   /**
