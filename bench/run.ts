@@ -31,6 +31,8 @@ const REQUIRED_KEYS: MetricKey[] = [
   'orm.find1000.peerRatio',
   'http.profile.ratio',
   'http.profile.ceilingRatio',
+  'http.accessKey.ratio',
+  'http.accessKey.aaRatio',
   'login.kdfRatio',
   'login.stormP99Ratio',
   'docs.encryptMBps',

@@ -32,6 +32,8 @@ export type MetricKey =
   | 'orm.find1000.peerRatio'
   | 'http.profile.ratio'
   | 'http.profile.ceilingRatio'
+  | 'http.accessKey.ratio'
+  | 'http.accessKey.aaRatio'
   | 'login.kdfRatio'
   | 'login.stormP99Ratio'
   | 'docs.encryptMBps'

@@ -94,6 +94,32 @@ export async function putProfile(
   await call(baseUrl, 'PUT', '/v1/me/profile', profile, 200, accessToken);
 }
 
+/**
+ * Creates an access key of `account` through the public API (`POST /v1/me/access-keys`, from a
+ * password session, the password confirmed) and returns its secret (`vpk_…`), valid for a day.
+ */
+export async function createAccessKey(
+  baseUrl: string,
+  accessToken: string,
+  account: BenchAccount,
+  scopes: string[],
+): Promise<string> {
+  const body = (await call(
+    baseUrl,
+    'POST',
+    '/v1/me/access-keys',
+    {
+      name: 'bench',
+      scopes,
+      expiresAt: new Date(Date.now() + 24 * 3600 * 1000).toISOString(),
+      password: account.password,
+    },
+    201,
+    accessToken,
+  )) as { secret: string };
+  return body.secret;
+}
+
 /** Registers `count` accounts, `parallel` at a time (each costs one argon2id call). */
 export async function registerMany(
   baseUrl: string,

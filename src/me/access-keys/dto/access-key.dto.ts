@@ -25,14 +25,18 @@ export const ACCESS_KEY_NAME_MAX_LENGTH = 100;
 export const ALLOWED_ADDRESSES_MAX = 20;
 const ACCESS_KEY_ID_EXAMPLE = '0f6b2c1e-8a4d-4e7b-9c3f-5d2a1b0e9f87';
 
-/** An IP address or a CIDR range (`203.0.113.0/24`, `2001:db8::/32`), prefix within its family. */
+/**
+ * An IP address or a CIDR range (`203.0.113.0/24`, `2001:db8::/32`), prefix within its family.
+ * The prefix is written without leading zeros (`/08` is refused), as `node:net` refuses them in an
+ * IPv4 address (`01.2.3.4`, an octet that could be read as octal).
+ */
 export function isAddressOrRange(value: unknown): boolean {
   if (typeof value !== 'string' || value.length > 64) return false;
   const [address, prefix, extra] = value.split('/');
   const family = isIP(address);
   if (!family || extra !== undefined) return false;
   if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
+  if (!/^(0|[1-9]\d{0,2})$/.test(prefix)) return false;
   return Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
