@@ -7,7 +7,7 @@ import type {
   AccessKeyDto,
   AccessKeyPageDto,
   CreatedAccessKeyDto,
-} from '../src/access-keys/dto/access-key.dto';
+} from '../src/me/access-keys/dto/access-key.dto';
 import type { AccessKeyScope } from '../src/common/auth/access-key-scopes';
 import { ACCESS_KEY_SCOPES } from '../src/common/auth/access-key-scopes';
 import type { ProblemDetails } from '../src/common/problem/problem-details';
