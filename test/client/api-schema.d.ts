@@ -76,6 +76,8 @@ export interface paths {
         /**
          * End this session: its keys leave the vault, its tokens stop working
          * @description Removes this session's keys from the key vault and revokes its refresh token; the access token stops working at once. Other sessions are untouched.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         post: operations["logout"];
         delete?: never;
@@ -96,6 +98,8 @@ export interface paths {
         /**
          * Change the password: keys are re-wrapped, other sessions end
          * @description Checks the current password, then re-wraps the data keys under the new one (no data is re-encrypted). This session stays logged in; every other session ends. The recovery code is unchanged.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         post: operations["changePassword"];
         delete?: never;
@@ -134,6 +138,8 @@ export interface paths {
         /**
          * Your live sessions (no secrets), newest first, a page at a time
          * @description Lists your sessions that have not ended, newest first; `current` marks the one making this request. Pass `nextCursor` as `cursor` for the next page.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         get: operations["listSessions"];
         put?: never;
@@ -157,6 +163,8 @@ export interface paths {
         /**
          * End one of your sessions
          * @description Ends the session with this id (e.g. a lost device's): its keys leave the vault and its tokens stop working. Ending the current one is a logout.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         delete: operations["revokeSession"];
         options?: never;
@@ -174,6 +182,8 @@ export interface paths {
         /**
          * Your account
          * @description Your user id, email, creation time and data key version, and the key rotation still running, if any.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         get: operations["getMe"];
         put?: never;
@@ -181,6 +191,8 @@ export interface paths {
         /**
          * Delete your account: keys, data and sessions are destroyed (crypto-shredding)
          * @description Confirms the password, then ends every session and deletes the wrapped data keys and every row of yours (profile, contacts, documents and their files): crypto-shredding. Only audit events remain, under an id that links to nothing. Cannot be undone.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         delete: operations["deleteAccount"];
         options?: never;
@@ -198,12 +210,16 @@ export interface paths {
         /**
          * List your access keys, newest first (never their secrets)
          * @description Your access keys, expired ones included until the hourly purge, a page at a time. Pass `nextCursor` as `cursor` for the next page.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         get: operations["listAccessKeys"];
         put?: never;
         /**
          * Create an access key: a secret a machine uses instead of your password, for the scopes you grant
          * @description Confirms your password, then creates a key that unlocks your data keys for the given scopes until `expiresAt` (at most `ACCESS_KEY_MAX_TTL` away), optionally only from `allowedAddresses`. The answer holds the `secret`: store it now, it is shown only once. Send it as `Authorization: Bearer <secret>`. Password changes leave it working; account recovery revokes it; a key rotation reaches it.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         post: operations["createAccessKey"];
         delete?: never;
@@ -222,6 +238,8 @@ export interface paths {
         /**
          * One of your access keys (never its secret)
          * @description The key with this id: its scopes, expiry, addresses and last use.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         get: operations["getAccessKey"];
         put?: never;
@@ -229,6 +247,8 @@ export interface paths {
         /**
          * Revoke an access key: it stops working at once
          * @description Deletes the key and its wrapped data keys: from its next request on, it authenticates nothing and decrypts nothing.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         delete: operations["revokeAccessKey"];
         options?: never;
@@ -246,11 +266,15 @@ export interface paths {
         /**
          * Your profile (decrypted with your session keys)
          * @description Every profile field, decrypted with the keys of this session; a field never set is null.
+         *
+         *     **Access keys:** accepted with the scope `profile:read`.
          */
         get: operations["getProfile"];
         /**
          * Replace your profile (every field required; null clears it)
          * @description Stores the whole profile, encrypted: every field must be present, `null` to clear it. Answers the profile as stored.
+         *
+         *     **Access keys:** accepted with the scope `profile:write`.
          */
         put: operations["replaceProfile"];
         post?: never;
@@ -260,6 +284,8 @@ export interface paths {
         /**
          * Change some fields of your profile
          * @description Changes only the fields sent (`null` clears one); the others keep their values. Answers the whole profile as stored.
+         *
+         *     **Access keys:** accepted with the scope `profile:write`.
          */
         patch: operations["updateProfile"];
         trace?: never;
@@ -274,12 +300,16 @@ export interface paths {
         /**
          * List your contacts, newest first
          * @description Your contacts, decrypted, newest first, a page at a time. Pass `nextCursor` as `cursor` for the next page. The `email` and `phone` query parameters (exact match) are deprecated: search with `searchContacts`, which takes them in the body, because query strings are written to the logs of proxies and gateways.
+         *
+         *     **Access keys:** accepted with the scope `contacts:read`.
          */
         get: operations["listContacts"];
         put?: never;
         /**
          * Add a contact (every field stored encrypted)
          * @description Stores a contact under your data key; email and phone also get blind indexes so `searchContacts` can find them by exact value. Answers the contact as stored.
+         *
+         *     **Access keys:** accepted with the scope `contacts:write`.
          */
         post: operations["createContact"];
         delete?: never;
@@ -300,6 +330,8 @@ export interface paths {
         /**
          * Search your contacts by exact email or phone, newest first
          * @description The search terms go in the JSON body, never in the URL (query strings get logged). To continue a search, send the same `email`/`phone` with the `nextCursor` as `cursor`.
+         *
+         *     **Access keys:** accepted with the scope `contacts:read`.
          */
         post: operations["searchContacts"];
         delete?: never;
@@ -318,6 +350,8 @@ export interface paths {
         /**
          * One of your contacts
          * @description The contact with this id, decrypted; 404 for an unknown id or one that is not yours.
+         *
+         *     **Access keys:** accepted with the scope `contacts:read`.
          */
         get: operations["getContact"];
         put?: never;
@@ -325,6 +359,8 @@ export interface paths {
         /**
          * Delete a contact
          * @description Deletes the contact with this id for good.
+         *
+         *     **Access keys:** accepted with the scope `contacts:write`.
          */
         delete: operations["deleteContact"];
         options?: never;
@@ -332,6 +368,8 @@ export interface paths {
         /**
          * Change some fields of a contact
          * @description Changes only the fields sent (`null` clears one that may be empty); the others keep their values. Answers the contact as stored.
+         *
+         *     **Access keys:** accepted with the scope `contacts:write`.
          */
         patch: operations["updateContact"];
         trace?: never;
@@ -346,12 +384,16 @@ export interface paths {
         /**
          * Your documents, newest first, a page at a time
          * @description Your documents' metadata (not their content), newest first. Pass `nextCursor` as `cursor` for the next page.
+         *
+         *     **Access keys:** accepted with the scope `documents:read`.
          */
         get: operations["listDocuments"];
         put?: never;
         /**
          * Render a PDF from your data; it is stored encrypted and expires
          * @description Renders a PDF of the given `kind` from your decrypted data, stores it encrypted under your data key, and answers its metadata; download it with `downloadDocument`. It is deleted when it expires.
+         *
+         *     **Access keys:** accepted with the scope `documents:write`.
          */
         post: operations["createDocument"];
         delete?: never;
@@ -370,6 +412,8 @@ export interface paths {
         /**
          * One document’s metadata
          * @description The metadata of the document with this id; 404 for an unknown, expired or other user's id.
+         *
+         *     **Access keys:** accepted with the scope `documents:read`.
          */
         get: operations["getDocument"];
         put?: never;
@@ -377,6 +421,8 @@ export interface paths {
         /**
          * Delete a document and its file
          * @description Deletes the document with this id and its encrypted file.
+         *
+         *     **Access keys:** accepted with the scope `documents:write`.
          */
         delete: operations["deleteDocument"];
         options?: never;
@@ -394,6 +440,8 @@ export interface paths {
         /**
          * The PDF, decrypted as it streams
          * @description The PDF as an attachment, decrypted chunk by chunk as it is sent. Each chunk is released only once it has authenticated: a file found tampered with after the download has started cuts the connection instead of ending cleanly, so treat an incomplete download as a failure.
+         *
+         *     **Access keys:** accepted with the scope `documents:read`.
          */
         get: operations["downloadDocument"];
         put?: never;
@@ -416,6 +464,8 @@ export interface paths {
         /**
          * Rotate your data key: a new key version and recovery code; your data is re-encrypted
          * @description Answers once the new key is in force and the new recovery code works (the old code stops working at once). Existing data is then re-encrypted in the background and the old key version destroyed; reads work throughout. Your other sessions are signed out. A rotation still running answers 409 `rotation_in_progress`. The answer holds the new recovery code: store it now, it is shown only once.
+         *
+         *     **Access keys:** not accepted (403 `insufficient_scope`); a password session only.
          */
         post: operations["rotateKeys"];
         delete?: never;

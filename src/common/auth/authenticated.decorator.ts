@@ -1,6 +1,10 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiSecurity } from '@nestjs/swagger';
-import { ACCESS_KEY_AUTH_NAME, BEARER_AUTH_NAME } from '../openapi/bearer-auth';
+import {
+  ACCESS_KEY_AUTH_NAME,
+  ACCESS_KEY_SCOPE_EXTENSION,
+  BEARER_AUTH_NAME,
+} from '../openapi/bearer-auth';
 import { ApiProblemResponses } from '../problem/api-problem-responses';
 import { ApiRateLimitPolicies } from '../openapi/rate-limit-headers';
 import {
@@ -23,9 +27,6 @@ export const AUTHENTICATION_ERRORS = [
   'access_key_address_not_allowed',
   'vault_unavailable',
 ] as const;
-
-/** Operation extension naming the scope an access key needs for the route (absent: sessions only). */
-export const ACCESS_KEY_SCOPE_EXTENSION = 'x-access-key-scope';
 
 export interface AuthenticatedOptions {
   /**

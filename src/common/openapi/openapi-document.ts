@@ -9,7 +9,11 @@ import {
   type ReferenceObject,
 } from '@nestjs/swagger';
 import { FieldErrorDto, ProblemDetails } from '../problem/problem-details';
-import { ACCESS_KEY_AUTH_NAME, BEARER_AUTH_NAME } from './bearer-auth';
+import {
+  ACCESS_KEY_AUTH_NAME,
+  ACCESS_KEY_SCOPE_EXTENSION,
+  BEARER_AUTH_NAME,
+} from './bearer-auth';
 import { IDEMPOTENT_EXTENSION } from './idempotent-extension';
 import { NO_STORE_EXTENSION } from './no-store-extension';
 
@@ -119,7 +123,33 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   });
   addResponseHeaders(document);
   documentRateLimitHeaders(document);
+  describeAccessKeyScopes(document);
   return document;
+}
+
+/**
+ * Says in each protected operation's description whether an access key may call it and with which
+ * scope (Swagger UI shows descriptions, not `x-` extensions): the `x-access-key-scope` the
+ * operation declares, or "password sessions only".
+ */
+function describeAccessKeyScopes(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item) as unknown[]) {
+      if (!isOperation(operation)) continue;
+      const bearer = operation.security?.some(
+        (requirement) => BEARER_AUTH_NAME in requirement,
+      );
+      if (!bearer) continue;
+      const scope = operation[ACCESS_KEY_SCOPE_EXTENSION];
+      const line =
+        typeof scope === 'string'
+          ? `**Access keys:** accepted with the scope \`${scope}\`.`
+          : '**Access keys:** not accepted (403 `insufficient_scope`); a password session only.';
+      operation.description = operation.description
+        ? `${operation.description}\n\n${line}`
+        : line;
+    }
+  }
 }
 
 /**
