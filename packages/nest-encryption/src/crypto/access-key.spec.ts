@@ -85,17 +85,17 @@ describe('access key secrets', () => {
     const hkdf = (label: string) =>
       Buffer.from(hkdfSync('sha256', secret, serverSecret, label, 32));
     const material = derive(token);
-    expect(material.lookup.equals(hkdf('vault-pii/access-key/v1/lookup'))).toBe(
+    expect(material.lookup.equals(hkdf('vault-pii/v1/access-key/lookup'))).toBe(
       true,
     );
     expect(
       material.idempotencySecret.equals(
-        hkdf('vault-pii/access-key/v1/idempotency'),
+        hkdf('vault-pii/v1/access-key/idempotency'),
       ),
     ).toBe(true);
     // The X25519 public key of the seed, as node:crypto computes it from the raw private key
     // (libsodium's seed keypair hashes the seed with SHA-512 first; it must match that).
-    const seed = hkdf('vault-pii/access-key/v1/x25519-seed');
+    const seed = hkdf('vault-pii/v1/access-key/x25519-seed');
     const scalar = createHash('sha512').update(seed).digest().subarray(0, 32);
     const privateKey = createPrivateKey({
       // PKCS#8 DER of an X25519 private key: a fixed prefix, then the 32 raw bytes.

@@ -34,10 +34,10 @@ const DATA_KEY_BYTES = 32;
 const ACCESS_KEY_PATTERN = /^vpk_([A-Za-z0-9_-]{43})$/;
 
 const LABELS = {
-  lookup: Buffer.from('vault-pii/access-key/v1/lookup'),
-  seed: Buffer.from('vault-pii/access-key/v1/x25519-seed'),
-  idempotency: Buffer.from('vault-pii/access-key/v1/idempotency'),
-  publicKeySeal: Buffer.from('vault-pii/access-key/v1/public-key-seal'),
+  lookup: Buffer.from('vault-pii/v1/access-key/lookup'),
+  seed: Buffer.from('vault-pii/v1/access-key/x25519-seed'),
+  idempotency: Buffer.from('vault-pii/v1/access-key/idempotency'),
+  publicKeySeal: Buffer.from('vault-pii/v1/access-key/public-key-seal'),
 };
 
 /** Where a sealed data key belongs: opening it for another user, access key or version fails. */
