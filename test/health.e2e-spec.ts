@@ -39,6 +39,7 @@ describe('health (docs/http-api.md#health)', () => {
       'CreateKeyRotations1795782001272',
       'AddSpentRefreshTokenHashes1796453738084',
       'CreateIdempotencyRecords1796501048497',
+      'CreateAccessKeys1796510216834',
     ]);
     const [{ count }] = await t.dataSource.query<{ count: number }[]>(
       'SELECT count(*)::int AS count FROM audit_events',
