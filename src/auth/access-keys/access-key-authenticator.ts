@@ -250,16 +250,20 @@ export function addressAllowed(
   allowed: readonly string[],
 ): boolean {
   if (!ip) return false;
+  // An IPv4 client seen on a dual-stack socket as ::ffff:a.b.c.d is checked as a.b.c.d.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  const client = mapped ? mapped[1] : ip;
+  const family = isIPv4(client) ? 'ipv4' : isIPv6(client) ? 'ipv6' : null;
+  if (!family) return false;
+  // Only entries of the client's own family: node's BlockList would otherwise let an IPv6 range
+  // such as ::/0 hold every IPv4 client (as ::ffff:a.b.c.d), which no one writing ::/0 means.
   const list = new BlockList();
   for (const entry of allowed) {
     const [address, prefix] = entry.split('/');
-    const type = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
-    if (!type) continue;
-    if (prefix === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(prefix), type);
+    if ((isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null) !== family)
+      continue;
+    if (prefix === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, Number(prefix), family);
   }
-  // An IPv4 client seen on a dual-stack socket as ::ffff:a.b.c.d is checked as a.b.c.d.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  const address = mapped ? mapped[1] : ip;
-  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+  return list.check(client, family);
 }
