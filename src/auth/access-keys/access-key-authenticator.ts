@@ -161,10 +161,12 @@ export class AccessKeyAuthenticator {
         error.code !== 'service_unavailable' &&
         this.firstInInterval(`${key.id} ${error.code}`)
       )
-        await this.audit.record('access_key.refused', 'failure', key.user_id, {
-          ip: request.ip,
-          id: request.id,
-        });
+        await this.audit.record(
+          'access_key.refused',
+          'failure',
+          key.user_id,
+          request,
+        );
       throw error;
     }
   }
@@ -226,10 +228,7 @@ export class AccessKeyAuthenticator {
     if (!this.firstInInterval(key.id)) return;
     void Promise.all([
       this.dataSource.query(RECORD_USE, [key.id]),
-      this.audit.record('access_key.use', 'success', key.user_id, {
-        ip: request.ip,
-        id: request.id,
-      }),
+      this.audit.record('access_key.use', 'success', key.user_id, request),
     ]).catch((error: unknown) => {
       this.logger.warn(
         { err: { type: (error as Error)?.name } },
@@ -253,17 +252,20 @@ export function addressAllowed(
   // An IPv4 client seen on a dual-stack socket as ::ffff:a.b.c.d is checked as a.b.c.d.
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   const client = mapped ? mapped[1] : ip;
-  const family = isIPv4(client) ? 'ipv4' : isIPv6(client) ? 'ipv6' : null;
+  const family = familyOf(client);
   if (!family) return false;
   // Only entries of the client's own family: node's BlockList would otherwise let an IPv6 range
   // such as ::/0 hold every IPv4 client (as ::ffff:a.b.c.d), which no one writing ::/0 means.
   const list = new BlockList();
   for (const entry of allowed) {
     const [address, prefix] = entry.split('/');
-    if ((isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null) !== family)
-      continue;
+    if (familyOf(address) !== family) continue;
     if (prefix === undefined) list.addAddress(address, family);
     else list.addSubnet(address, Number(prefix), family);
   }
   return list.check(client, family);
+}
+
+function familyOf(address: string): 'ipv4' | 'ipv6' | null {
+  return isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
 }

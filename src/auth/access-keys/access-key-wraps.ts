@@ -88,16 +88,7 @@ export class AccessKeyWraps {
     const versions = new Set(existing.map((row) => row.key_version));
     const rows = keyring.versions
       .filter((keyVersion) => versions.has(keyVersion))
-      .map((keyVersion) => ({
-        accessKeyId: key.id,
-        userId: key.userId,
-        keyVersion,
-        sealedDataKey: sealDataKeyForAccessKey(
-          keyring.key(keyVersion)!,
-          key.publicKey,
-          { userId: key.userId, accessKeyId: key.id, keyVersion },
-        ),
-      }));
+      .map((keyVersion) => wrapRow(key, keyVersion, keyring.key(keyVersion)!));
     await manager.insert(AccessKeyDataKey, rows);
   }
 
@@ -118,7 +109,7 @@ export class AccessKeyWraps {
     const keys = await manager.query<
       { id: string; sealed_public_key: Buffer }[]
     >(LIVE_KEYS_OF_USER, [userId]);
-    const rows: Partial<AccessKeyDataKey>[] = [];
+    const rows: ReturnType<typeof wrapRow>[] = [];
     const revoked: string[] = [];
     for (const key of keys) {
       let publicKey: Buffer;
@@ -133,16 +124,9 @@ export class AccessKeyWraps {
         revoked.push(key.id);
         continue;
       }
-      rows.push({
-        accessKeyId: key.id,
-        userId,
-        keyVersion,
-        sealedDataKey: sealDataKeyForAccessKey(dataKey, publicKey, {
-          userId,
-          accessKeyId: key.id,
-          keyVersion,
-        }),
-      });
+      rows.push(
+        wrapRow({ id: key.id, userId, publicKey }, keyVersion, dataKey),
+      );
     }
     if (revoked.length > 0) {
       await manager.query('DELETE FROM access_keys WHERE id = ANY($1)', [
@@ -172,4 +156,25 @@ export class AccessKeyWraps {
     );
     return deleted ?? 0;
   }
+}
+
+/** The stored wrap of `dataKey` (version `keyVersion`) for one access key, context bound inside. */
+function wrapRow(
+  key: { id: string; userId: string; publicKey: Buffer },
+  keyVersion: number,
+  dataKey: Buffer,
+): Pick<
+  AccessKeyDataKey,
+  'accessKeyId' | 'userId' | 'keyVersion' | 'sealedDataKey'
+> {
+  return {
+    accessKeyId: key.id,
+    userId: key.userId,
+    keyVersion,
+    sealedDataKey: sealDataKeyForAccessKey(dataKey, key.publicKey, {
+      userId: key.userId,
+      accessKeyId: key.id,
+      keyVersion,
+    }),
+  };
 }
