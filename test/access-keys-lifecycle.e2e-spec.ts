@@ -7,8 +7,12 @@ import {
   AuthenticationFailedError,
   generateAccessKeySecret,
   openAccessKeyPublicKey,
+  openSecret,
 } from '@vault-pii/nest-encryption/crypto';
+import { deriveSessionKey, type Keyring } from '@vault-pii/nest-encryption';
 import { AccessKeyPurgeService } from '../src/auth/access-keys/access-key-purge.service';
+import { AccessKeyVaultEntries } from '../src/auth/access-keys/access-key-vault-entries';
+import type { AccessKeyScope } from '../src/common/auth/access-key-scopes';
 import type { CreatedAccessKeyDto } from '../src/me/access-keys/dto/access-key.dto';
 import type { ContactDto } from '../src/contacts/dto/contact.dto';
 import { ServerKeys } from '../src/config/server-keys';
@@ -24,6 +28,11 @@ import { bodyOf } from './support/http-body';
 import { unlockKeyring, waitForRotation } from './support/key-rotation-seed';
 import { expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
+import {
+  openAccessKeyEntry,
+  openAccessKeyEntryOf,
+  sealedAccessKeyEntry,
+} from './support/access-key-vault-entry';
 
 const DAY_MS = 86_400_000;
 const ALL_SCOPES = [
@@ -158,6 +167,15 @@ describe('access keys: lifecycle and key hierarchy', () => {
       [accessKeyId],
     );
 
+  /** The versions the key's vault entry holds (active first), or undefined when it has none. */
+  async function entryVersionsOf(
+    key: IssuedKey,
+    user: { userId: string },
+  ): Promise<number[] | undefined> {
+    const entry = await sealedAccessKeyEntry(t, key.id, user.userId);
+    return entry && openAccessKeyEntryOf(t, entry, key.secret);
+  }
+
   async function expectKeyReads(
     key: IssuedKey,
     contactId: string,
@@ -222,6 +240,9 @@ describe('access keys: lifecycle and key hierarchy', () => {
     ]);
     const expiredKey = await issueKey(user, 'expired');
     await expire(expiredKey.id);
+    // Used before the rotation: its vault entry holds version 1, and the rotation must delete it.
+    await expectKeyReads(syncKey, contact.id);
+    expect(await entryVersionsOf(syncKey, user)).toEqual([1]);
 
     // Hold the old version's row (FOR KEY SHARE) so that the job cannot destroy it before the
     // assertions on the state right after the rotation's answer have run; nothing else waits.
@@ -253,6 +274,10 @@ describe('access keys: lifecycle and key hierarchy', () => {
         'access_key_expired',
         [expiredKey.secret],
       );
+      // While both versions exist the keys are served from the database: no entry holds a
+      // version the job is about to destroy.
+      for (const key of [syncKey, reportKey])
+        expect(await entryVersionsOf(key, user)).toBeUndefined();
       // A session opened while both versions exist unlocks both (used below, after the job).
       duringRotation = await login(http(), user);
       await holder.commitTransaction();
@@ -303,6 +328,10 @@ describe('access keys: lifecycle and key hierarchy', () => {
       { fullName: 'Written After Rotation 26481937' },
     );
 
+    // Their vault entries hold the new version only.
+    for (const key of [syncKey, reportKey])
+      expect(await entryVersionsOf(key, user)).toEqual([2]);
+
     // Keys made after the rotation work: by the rotating session, and by one that logged in
     // while both versions existed (its keyring may still hold the destroyed version).
     for (const session of [user, duringRotation]) {
@@ -321,6 +350,7 @@ describe('access keys: lifecycle and key hierarchy', () => {
     const othersKey = await issueKey(other);
     const othersWraps = await wrapsOf(othersKey.id);
     await expectKeyReads(keys[0], contact.id);
+    expect(await entryVersionsOf(keys[0], user)).toEqual([1]);
 
     const recovered = await request(http()).post('/v1/auth/recover').send({
       email: user.email,
@@ -331,8 +361,10 @@ describe('access keys: lifecycle and key hierarchy', () => {
 
     expect(await keyRowsOfUser(user.userId)).toBe(0);
     expect(await wrapRowsOfUser(user.userId)).toBe(0);
-    for (const key of keys)
+    for (const key of keys) {
+      expect(await entryVersionsOf(key, user)).toBeUndefined();
       expectInvalidToken(await readContact(key.secret, contact.id), key);
+    }
     expect(
       await t.dataSource.query(
         `SELECT outcome FROM audit_events WHERE event = 'access_key.revoke' AND user_id = $1`,
@@ -359,6 +391,7 @@ describe('access keys: lifecycle and key hierarchy', () => {
 
     expect(await keyRowsOfUser(user.userId)).toBe(0);
     expect(await wrapRowsOfUser(user.userId)).toBe(0);
+    expect(await entryVersionsOf(key, user)).toBeUndefined();
     expectInvalidToken(await readContact(key.secret, contact.id), key);
   });
 
@@ -447,7 +480,41 @@ describe('access keys: lifecycle and key hierarchy', () => {
       accessKeyId: randomUUID(),
     });
 
-    // (c) Neither the data key, nor the key's secret, nor its public key is stored anywhere.
+    // (c) The key's vault entry (its data keys between requests) opens with the vault key and the
+    // share only the secret derives; with every server secret and no secret, it does not: no
+    // server secret, stored value or guessed secret taken as the share or as the secret.
+    const entry = await sealedAccessKeyEntry(t, key.id, user.userId);
+    expect(entry).toBeDefined();
+    expect(openAccessKeyEntryOf(t, entry!, key.secret)).toEqual([1]);
+    const openEntryWithShare = (share: Buffer, vaultKey: Buffer) => {
+      const sessionId = `access-key:${key.id}`;
+      const sessionKey = deriveSessionKey(vaultKey, sessionId, share);
+      try {
+        return openSecret(
+          entry!.sealed,
+          () => sessionKey,
+          Buffer.from(`vault-entry\u0000${sessionId}\u0000${user.userId}`),
+        );
+      } finally {
+        sessionKey.fill(0);
+      }
+    };
+    for (const vaultKey of serverSecrets) {
+      for (const share of [...serverSecrets, row.lookup_hash, publicKey])
+        expect(() => openEntryWithShare(share, vaultKey)).toThrow(
+          AuthenticationFailedError,
+        );
+      for (const guess of guessedSecrets)
+        for (const serverSecret of serverSecrets)
+          expect(() =>
+            openAccessKeyEntry(entry!, guess, {
+              vaultKey,
+              accessKeySecret: serverSecret,
+            }),
+          ).toThrow(AuthenticationFailedError);
+    }
+
+    // (d) Neither the data key, nor the key's secret, nor its public key is stored anywhere.
     const { dumps, rowCounts } = await dumpDatabase(t.dataSource);
     expect(rowCounts).toMatchObject({
       access_keys: expect.any(Number),
@@ -472,10 +539,81 @@ describe('access keys: lifecycle and key hierarchy', () => {
           bytes: [publicKey],
         },
       ],
-      dumps,
+      [
+        ...dumps,
+        {
+          where: "the key's vault entry",
+          text: [entry!.sealed.toString('latin1').toLowerCase()],
+          hex: [entry!.sealed.toString('hex')],
+        },
+      ],
     );
     expect(findings).toEqual([]);
     dataKey.fill(0);
+  });
+
+  it('a request that read a key before its revocation or a rotation committed, and stores its vault entry after, leaves none behind', async () => {
+    const user = await registerAndLogin(http());
+    const contact = await createContact(user.accessToken);
+    const entries = t.app.get(AccessKeyVaultEntries);
+    const serverKeys = t.app.get(ServerKeys);
+    const recordOf = (key: IssuedKey) => ({
+      id: key.id,
+      userId: user.userId,
+      scopes: ALL_SCOPES as AccessKeyScope[],
+      allowedAddresses: null,
+      expiresAt: Date.now() + DAY_MS,
+    });
+    // What a request does once it has read the row and opened the wraps: store the keyring.
+    const storeLate = async (key: IssuedKey, keyring: Keyring) => {
+      const material = AccessKeyMaterial.derive(
+        key.secret,
+        serverKeys.accessKeySecret,
+      )!;
+      try {
+        await entries.keep(recordOf(key), keyring, material.vaultShare);
+      } finally {
+        material.zero();
+        keyring.zero();
+      }
+    };
+
+    // Revoked between the read and the store.
+    const revoked = await issueKey(user, 'revoked');
+    await expectKeyReads(revoked, contact.id);
+    const readBeforeRevocation = await unlockKeyring(
+      t,
+      user.userId,
+      user.password,
+    );
+    const revocation = await request(http())
+      .delete(`/v1/me/access-keys/${revoked.id}`)
+      .set(...bearer(user.accessToken));
+    expect(revocation.status).toBe(204);
+    await storeLate(revoked, readBeforeRevocation);
+    expect(await entryVersionsOf(revoked, user)).toBeUndefined();
+    expectInvalidToken(await readContact(revoked.secret, contact.id), revoked);
+
+    // A rotation committed between the read and the store: the keyring lacks the new version.
+    const rotated = await issueKey(user, 'rotated');
+    await expectKeyReads(rotated, contact.id);
+    const readBeforeRotation = await unlockKeyring(
+      t,
+      user.userId,
+      user.password,
+    );
+    expect((await rotate(user)).status).toBe(200);
+    await storeLate(rotated, readBeforeRotation);
+    expect(await entryVersionsOf(rotated, user)).toBeUndefined();
+    await waitForRotation(t, user.userId);
+
+    // The control: a keyring read after both is stored, and the key is served from it.
+    await storeLate(
+      rotated,
+      await unlockKeyring(t, user.userId, user.password),
+    );
+    expect(await entryVersionsOf(rotated, user)).toEqual([2]);
+    await expectKeyReads(rotated, contact.id);
   });
 
   it('a wrap swapped between two keys answers 401 invalid_token, logged without secrets', async () => {

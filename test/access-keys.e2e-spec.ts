@@ -30,6 +30,7 @@ import {
 import { bodyOf, type Json } from './support/http-body';
 import { errorFields, expectProblem } from './support/problem-assertions';
 import { createTestApp, TestApp } from './support/test-app';
+import { VAULT_STORE, type VaultStore } from '@vault-pii/nest-encryption';
 import { deleteRunKeys } from './support/vault-stores';
 import { waitUntil } from './support/wait-until';
 
@@ -156,13 +157,23 @@ class Client {
     );
   }
 
+  /** Whether the vault store holds an entry for the access key (the store sees only its name). */
+  async vaultEntryExists(id: string): Promise<boolean> {
+    const store = this.t.app.get<VaultStore>(VAULT_STORE, { strict: false });
+    const sealed = await store.get(`access-key:${id}`);
+    return sealed !== undefined;
+  }
+
   keyCount(userId: string): Promise<number> {
     return this.storedRows('SELECT 1 FROM access_keys WHERE user_id = $1', [
       userId,
     ]);
   }
 
-  /** Moves the key's expiry one second into the past (waiting out a real expiry is no test). */
+  /**
+   * Moves the key's expiry one second into the past, behind the API's back: an instance that read
+   * the row in the last `ACCESS_KEY_RECHECK_MS` sees it after that, so use it on a key not used yet.
+   */
   async expire(id: string): Promise<void> {
     await this.t.dataSource.query(
       `UPDATE access_keys SET expires_at = now() - interval '1 second' WHERE id = $1`,
@@ -705,10 +716,15 @@ describe('access keys (issue 19)', () => {
       user = await registerAndLogin(client.server());
     });
 
-    it('a revoked key: 401 invalid_token with the invalid_token challenge', async () => {
+    it('a revoked key: 401 invalid_token with the invalid_token challenge, at once (its vault entry is gone)', async () => {
       const key = await client.createKey(user);
+      // Used twice: the second request is served from the key's vault entry and this instance's
+      // record of the key, which the revocation must not outlive.
       expect((await client.listContacts(key.secret)).status).toBe(200);
+      expect((await client.listContacts(key.secret)).status).toBe(200);
+      expect(await client.vaultEntryExists(key.id)).toBe(true);
       await client.revokeKey(user, key.id);
+      expect(await client.vaultEntryExists(key.id)).toBe(false);
       const response = await client.listContacts(key.secret);
       expectChallenge(response, 401, 'invalid_token', INVALID_TOKEN_CHALLENGE, [
         key.secret.slice(4),
@@ -760,9 +776,17 @@ describe('access keys (issue 19)', () => {
     });
 
     it('an expired key: 401 access_key_expired, challenged as invalid_token, audited as refused', async () => {
-      const key = await client.createKey(user);
+      // A real expiry, a second and a half away: the key is used (and its vault entry stored)
+      // before it, and refused after it without its row being read again.
+      const expiresAt = Date.now() + 1500;
+      const key = await client.createKey(user, {
+        expiresAt: new Date(expiresAt).toISOString(),
+      });
       expect((await client.listContacts(key.secret)).status).toBe(200);
-      await client.expire(key.id);
+      expect(await client.vaultEntryExists(key.id)).toBe(true);
+      await new Promise((resolve) =>
+        setTimeout(resolve, expiresAt + 50 - Date.now()),
+      );
       const refusedBefore = await client.auditCount(
         user.userId,
         'access_key.refused',
@@ -776,6 +800,22 @@ describe('access keys (issue 19)', () => {
       );
       expect(await client.auditCount(user.userId, 'access_key.refused')).toBe(
         refusedBefore + 1,
+      );
+      // Its data keys do not wait for the store's idle expiry.
+      await waitUntil(
+        "the expired key's vault entry is deleted",
+        async () => !(await client.vaultEntryExists(key.id)),
+      );
+    });
+
+    it('a key whose expiry was moved into the past in the database: refused once its row is read again', async () => {
+      const key = await client.createKey(user);
+      await client.expire(key.id);
+      expectChallenge(
+        await client.listContacts(key.secret),
+        401,
+        'access_key_expired',
+        EXPIRED_KEY_CHALLENGE,
       );
     });
 

@@ -16,6 +16,7 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RotatedKeysDto } from './dto/rotated-keys.dto';
 import { KeyRotation } from './key-rotation.entity';
+import { AccessKeyVaultEntries } from '../auth/access-keys/access-key-vault-entries';
 import { AccessKeyWraps } from '../auth/access-keys/access-key-wraps';
 import {
   KeyRotationJob,
@@ -44,6 +45,7 @@ export class KeyRotationService {
     private readonly audit: AuditLogService,
     private readonly job: KeyRotationJob,
     private readonly accessKeys: AccessKeyWraps,
+    private readonly accessKeyEntries: AccessKeyVaultEntries,
   ) {}
 
   /** The user's rotation still re-encrypting, or null (its row goes when the old key does). */
@@ -103,9 +105,10 @@ export class KeyRotationService {
     });
     keyring.zero();
 
+    let revokedAccessKeys: string[] = [];
     try {
       // Other sessions end before anything changes (docs/sessions.md#revocation): none keeps
-      // writing under the old key.
+      // writing under the old key. Access keys' vault entries go too; see below.
       await this.sessions.revokeAllForUser(user.id, session.sessionKeyId);
       await this.dataSource.transaction(async (manager) => {
         const updated = await manager.update(
@@ -126,12 +129,12 @@ export class KeyRotationService {
         await manager.insert(UserDataKey, { userId: user.id, ...wrapped });
         // Every live access key gets the new version too (sealed to its public key, no secret
         // needed); its wraps of the old version go with that version's row (foreign key cascade).
-        await this.accessKeys.wrapForLiveKeys(
+        ({ revoked: revokedAccessKeys } = await this.accessKeys.wrapForLiveKeys(
           manager,
           user.id,
           toVersion,
           next.key(toVersion)!,
-        );
+        ));
         for (const rewrap of rewrapped) {
           await manager.update(
             UserDataKey,
@@ -149,6 +152,9 @@ export class KeyRotationService {
         throw new RotationInProgressError();
       throw error;
     }
+    // An access key's entry holds the old version only: a request that stored one between the
+    // revocation above and the commit would serve without the new version.
+    await this.accessKeyEntries.deleteEntriesOfUser(user.id, revokedAccessKeys);
 
     const vaultSession = {
       sessionId: session.sessionKeyId,

@@ -3,6 +3,7 @@ import { AuditContext, AuditLogService } from '../audit/audit-log.service';
 import { InvalidCredentialsError } from '../auth/auth.errors';
 import { CredentialCheckService } from '../auth/credential-check.service';
 import { SessionService } from '../auth/sessions/session.service';
+import { AccessKeyVaultEntries } from '../auth/access-keys/access-key-vault-entries';
 import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
 import { DocumentsService } from '../documents/documents.service';
 import { UsersService } from '../users/users.service';
@@ -19,6 +20,7 @@ export class AccountDeletionService {
     private readonly users: UsersService,
     private readonly credentials: CredentialCheckService,
     private readonly sessions: SessionService,
+    private readonly accessKeyEntries: AccessKeyVaultEntries,
     private readonly documents: DocumentsService,
     private readonly audit: AuditLogService,
   ) {}
@@ -40,8 +42,12 @@ export class AccountDeletionService {
       ),
     );
     await this.sessions.revokeAllForUser(userId);
+    const accessKeyIds = await this.accessKeyEntries.keyIdsOf(userId);
     const deleteFiles = await this.documents.prepareDeletionOf(userId);
     await this.users.delete(userId);
+    // The keys went with the account; an entry a request stored after the sessions' revocation
+    // above goes now.
+    await this.accessKeyEntries.deleteEntriesOfUser(userId, accessKeyIds);
     // Rows went with the account (cascade); their files go now rather than by the orphan sweep.
     await deleteFiles();
     await this.audit.record('account.delete', 'success', userId, audit);

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { AccessKeysModule } from '../auth/access-keys/access-keys.module';
 import { DocumentsModule } from '../documents/documents.module';
 import { KeyRotationModule } from '../key-rotation/key-rotation.module';
 import { UsersModule } from '../users/users.module';
@@ -11,7 +12,13 @@ import { MeController } from './me.controller';
  * sits above the features it composes, so none of them needs to know about the others.
  */
 @Module({
-  imports: [UsersModule, AuthModule, DocumentsModule, KeyRotationModule],
+  imports: [
+    UsersModule,
+    AuthModule,
+    AccessKeysModule,
+    DocumentsModule,
+    KeyRotationModule,
+  ],
   controllers: [MeController],
   providers: [AccountDeletionService],
 })

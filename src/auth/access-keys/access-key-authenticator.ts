@@ -16,6 +16,10 @@ import { RateLimitKeys } from '../rate-limit/rate-limit-keys';
 import { RateLimitRedis } from '../rate-limit/rate-limit-redis';
 import type { AuthenticatedSession } from '../../common/auth/authenticated-session';
 import { DomainError } from '../../common/problem/domain-error';
+import {
+  AccessKeyVaultEntries,
+  type AccessKeyRecord,
+} from './access-key-vault-entries';
 import { AppConfig } from '../../config/app-config';
 import { ServerKeys } from '../../config/server-keys';
 import {
@@ -40,14 +44,14 @@ interface AccessKeyRow {
   user_id: string;
   scopes: AccessKeyScope[];
   allowed_addresses: string[] | null;
-  expired: boolean;
+  expires_at: Date;
   active_key_version: number;
   key_version: number | null;
   sealed_data_key: Buffer | null;
 }
 
 const FIND_BY_LOOKUP = `
-  SELECT k.id, k.user_id, k.scopes, k.allowed_addresses, k.expires_at <= now() AS expired,
+  SELECT k.id, k.user_id, k.scopes, k.allowed_addresses, k.expires_at,
          u.active_key_version, w.key_version, w.sealed_data_key
     FROM access_keys k
     JOIN users u ON u.id = k.user_id
@@ -60,15 +64,17 @@ type Request = IncomingMessage & { ip?: string; id?: unknown };
 
 /**
  * docs/access-keys.md#using-a-key: a `vpk_` bearer token in place of an access token. Its secret
- * and the server secret derive the lookup and the X25519 key pair (a few HMACs and one key-pair
- * derivation); one query finds the key by the lookup and brings its sealed data keys; then,
- * cheapest first: expiry (401), client address (403), the per-key rate limit (429), the route's
- * scope (403); only then is each data key opened (one X25519 scalar multiplication each) into a
- * keyring for the request's key context. A key that does not exist, or no longer, is one 401
- * `invalid_token`, like a forged JWT, and is not audited (there is no user to attribute it to);
- * every other refusal is audited as `access_key.refused` (at most once a minute per key and kind
- * of refusal), and a use as `access_key.use` at most once a minute per key (when `lastUsedAt` is
- * written), per instance.
+ * and the server secret derive, by a few HMACs, the lookup that finds the key and the share that
+ * opens its vault entry. The key's record (this instance read its row in the last
+ * `ACCESS_KEY_RECHECK_MS`) is checked cheapest first: expiry (401), client address (403), the
+ * per-key rate limit (429), the route's scope (403); then the keyring comes from the key's vault
+ * entry, as a session's does (`AccessKeyVaultEntries`). Without a recent record or an entry, one
+ * query finds the key by the lookup with its sealed data keys, each is opened (one X25519
+ * operation each) and the keyring stored for the next request. A key that does not exist, or no
+ * longer, is one 401 `invalid_token`, like a forged JWT, and is not audited (there is no user to
+ * attribute it to); every other refusal is audited as `access_key.refused` (at most once a minute
+ * per key and kind of refusal), and a use as `access_key.use` at most once a minute per key (when
+ * `lastUsedAt` is written), per instance.
  */
 @Injectable()
 export class AccessKeyAuthenticator {
@@ -82,6 +88,7 @@ export class AccessKeyAuthenticator {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly serverKeys: ServerKeys,
     private readonly audit: AuditLogService,
+    private readonly entries: AccessKeyVaultEntries,
     config: AppConfig,
     redis: RateLimitRedis,
   ) {
@@ -103,7 +110,7 @@ export class AccessKeyAuthenticator {
    * (undefined: a route for password sessions only), and attaches the key's keyring to the
    * request's key context.
    * @throws InvalidTokenError, AccessKeyExpiredError, AccessKeyAddressNotAllowedError,
-   *   InsufficientScopeError, TooManyRequestsError, ServiceBusyError
+   *   InsufficientScopeError, TooManyRequestsError, ServiceBusyError, VaultUnavailableError
    */
   async authenticate(
     token: string,
@@ -117,37 +124,69 @@ export class AccessKeyAuthenticator {
     );
     if (!material) throw new InvalidTokenError();
     try {
+      const recent = this.entries.recent(material.lookup);
+      if (recent) {
+        await this.refuseUnless(recent, request, response, scope);
+        const keyring = await this.entries.unlock(recent, material.vaultShare);
+        if (keyring) return this.accepted(recent, keyring, material, request);
+        // No entry: revoked (the row is gone too), or wiped by a change of keys. Read the row.
+      }
       const rows = await this.dataSource.query<AccessKeyRow[]>(FIND_BY_LOOKUP, [
         material.lookup,
       ]);
-      if (rows.length === 0) throw new InvalidTokenError();
-      const key = rows[0];
-      await this.refuseUnless(key, request, response, scope);
-      KeyContext.attach(this.openKeyring(material, rows));
-      this.recordUse(key, request);
-      return {
-        userId: key.user_id,
-        sessionKeyId: `access-key:${key.id}`,
-        sid: Buffer.alloc(0),
-        clientShare: Buffer.from(material.idempotencySecret),
-        accessKey: { id: key.id, scopes: key.scopes },
-      };
+      if (rows.length === 0) {
+        this.entries.forget(material.lookup);
+        throw new InvalidTokenError();
+      }
+      const record = recordOf(rows[0]);
+      this.entries.remember(material.lookup, record);
+      // Checked once per request: the recent record was this same row.
+      if (!recent) await this.refuseUnless(record, request, response, scope);
+      const keyring = this.openKeyring(material, rows);
+      try {
+        await this.entries.keep(record, keyring, material.vaultShare);
+      } catch (error) {
+        keyring.zero();
+        throw error;
+      }
+      return this.accepted(record, keyring, material, request);
     } finally {
       material.zero();
     }
   }
 
+  private accepted(
+    key: AccessKeyRecord,
+    keyring: Keyring,
+    material: AccessKeyMaterial,
+    request: Request,
+  ): AuthenticatedSession {
+    KeyContext.attach(keyring);
+    this.recordUse(key, request);
+    return {
+      userId: key.userId,
+      sessionKeyId: `access-key:${key.id}`,
+      sid: Buffer.alloc(0),
+      clientShare: Buffer.from(material.idempotencySecret),
+      accessKey: { id: key.id, scopes: key.scopes },
+    };
+  }
+
   private async refuseUnless(
-    key: AccessKeyRow,
+    key: AccessKeyRecord,
     request: Request,
     response: ServerResponse,
     scope: AccessKeyScope | undefined,
   ): Promise<void> {
     try {
-      if (key.expired) throw new AccessKeyExpiredError();
+      if (Date.now() >= key.expiresAt) {
+        // Its keys need not wait for the store's idle expiry.
+        void this.entries.deleteEntries([key.id]).catch(() => undefined);
+        throw new AccessKeyExpiredError();
+      }
       if (
-        key.allowed_addresses &&
-        !addressAllowed(request.ip, key.allowed_addresses)
+        key.allowedAddresses &&
+        !addressAllowed(request.ip, key.allowedAddresses)
       )
         throw new AccessKeyAddressNotAllowedError();
       // Counted before the scope check, so that a flood of out-of-scope calls is bounded too;
@@ -164,7 +203,7 @@ export class AccessKeyAuthenticator {
         await this.audit.record(
           'access_key.refused',
           'failure',
-          key.user_id,
+          key.userId,
           request,
         );
       throw error;
@@ -224,11 +263,11 @@ export class AccessKeyAuthenticator {
   }
 
   /** `lastUsedAt` and an `access_key.use` event, at most once a minute per key (not awaited). */
-  private recordUse(key: AccessKeyRow, request: Request): void {
+  private recordUse(key: AccessKeyRecord, request: Request): void {
     if (!this.firstInInterval(key.id)) return;
     void Promise.all([
       this.dataSource.query(RECORD_USE, [key.id]),
-      this.audit.record('access_key.use', 'success', key.user_id, request),
+      this.audit.record('access_key.use', 'success', key.userId, request),
     ]).catch((error: unknown) => {
       this.logger.warn(
         { err: { type: (error as Error)?.name } },
@@ -241,6 +280,16 @@ export class AccessKeyAuthenticator {
   forgetRecordedUses(): void {
     this.recorded.clear();
   }
+}
+
+function recordOf(row: AccessKeyRow): AccessKeyRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    scopes: row.scopes,
+    allowedAddresses: row.allowed_addresses,
+    expiresAt: row.expires_at.getTime(),
+  };
 }
 
 /** Whether `ip` is in one of `allowed` (addresses or CIDR ranges, validated when the key was made). */

@@ -18,6 +18,7 @@ import { LimitReachedError } from '../../common/problem/limit-reached.error';
 import { NotFoundError } from '../../common/problem/not-found.error';
 import { AppConfig } from '../../config/app-config';
 import { UsersService } from '../../users/users.service';
+import { AccessKeyVaultEntries } from '../../auth/access-keys/access-key-vault-entries';
 import { AccessKeyWraps } from '../../auth/access-keys/access-key-wraps';
 import { AccessKey } from '../../auth/access-keys/access-key.entity';
 import type {
@@ -43,6 +44,7 @@ export class AccessKeysService {
     @InjectRepository(AccessKey)
     private readonly keys: Repository<AccessKey>,
     private readonly wraps: AccessKeyWraps,
+    private readonly entries: AccessKeyVaultEntries,
     private readonly users: UsersService,
     private readonly credentials: CredentialCheckService,
     private readonly audit: AuditLogService,
@@ -134,10 +136,19 @@ export class AccessKeysService {
     return toDto(key);
   }
 
-  /** Deletes the key and its wraps at once: from its next request on, it unlocks nothing. */
+  /**
+   * Deletes the key and its wraps, and its vault entry, at once: from its next request on, on any
+   * instance, it unlocks nothing. The entry is deleted before (a store that cannot answer fails the
+   * revocation with 503 before anything changes) and again after the row (a request that read the
+   * row meanwhile may have stored it again; see `AccessKeyVaultEntries.keep`).
+   */
   async revoke(userId: string, id: string, audit: AuditContext): Promise<void> {
+    if (!(await this.keys.existsBy({ id, userId })))
+      throw new NotFoundError('access key');
+    await this.entries.deleteEntries([id]);
     const { affected } = await this.keys.delete({ id, userId });
     if (!affected) throw new NotFoundError('access key');
+    await this.entries.deleteEntriesAfterCommit([id]);
     await this.audit.record('access_key.revoke', 'success', userId, audit);
   }
 

@@ -70,12 +70,21 @@ describe('access key secrets', () => {
     expect(again.lookup.equals(first.lookup)).toBe(true);
     expect(again.publicKey.equals(first.publicKey)).toBe(true);
     expect(again.idempotencySecret.equals(first.idempotencySecret)).toBe(true);
+    expect(again.vaultShare.equals(first.vaultShare)).toBe(true);
+    expect(otherServer.vaultShare.equals(first.vaultShare)).toBe(false);
     expect(otherServer.lookup.equals(first.lookup)).toBe(false);
     expect(otherServer.publicKey.equals(first.publicKey)).toBe(false);
     // Independent outputs: no label's output equals another's.
     expect(first.lookup.equals(first.publicKey)).toBe(false);
-    expect(first.lookup.equals(first.idempotencySecret)).toBe(false);
+    const outputs = [
+      first.lookup,
+      first.publicKey,
+      first.idempotencySecret,
+      first.vaultShare,
+    ];
+    expect(new Set(outputs.map((b) => b.toString('hex'))).size).toBe(4);
     expect(isSecureBuffer(first.idempotencySecret)).toBe(true);
+    expect(isSecureBuffer(first.vaultShare)).toBe(true);
     for (const m of [first, again, otherServer]) m.zero();
   });
 
@@ -92,6 +101,9 @@ describe('access key secrets', () => {
       material.idempotencySecret.equals(
         hkdf('vault-pii/v1/access-key/idempotency'),
       ),
+    ).toBe(true);
+    expect(
+      material.vaultShare.equals(hkdf('vault-pii/v1/access-key/vault-share')),
     ).toBe(true);
     // The X25519 public key of the seed, as node:crypto computes it from the raw private key
     // (libsodium's seed keypair hashes the seed with SHA-512 first; it must match that).
@@ -117,8 +129,12 @@ describe('access key secrets', () => {
     const token = generateAccessKeySecret();
     const secret = Buffer.from(token.slice(4), 'base64url');
     const material = derive(token);
-    for (const stored of [material.lookup, material.publicKey])
-      expect(stored.includes(secret.subarray(0, 8))).toBe(false);
+    for (const derived of [
+      material.lookup,
+      material.publicKey,
+      material.vaultShare,
+    ])
+      expect(derived.includes(secret.subarray(0, 8))).toBe(false);
     material.zero();
   });
 });
@@ -250,6 +266,20 @@ describe('data keys sealed to an access key', () => {
       context,
     );
     material.zero();
+    expect(() => material.openDataKey(sealed, context)).toThrow(
+      AuthenticationFailedError,
+    );
+    expect(material.vaultShare.equals(Buffer.alloc(32))).toBe(true);
+  });
+
+  it('derive no key pair once zeroed (a zeroed seed would give one anyone can compute)', () => {
+    const token = generateAccessKeySecret();
+    const sealer = derive(token);
+    const sealed = sealDataKeyForAccessKey(dataKey, sealer.publicKey, context);
+    sealer.zero();
+    const material = derive(token);
+    material.zero();
+    expect(() => material.publicKey).toThrow(AuthenticationFailedError);
     expect(() => material.openDataKey(sealed, context)).toThrow(
       AuthenticationFailedError,
     );

@@ -14,7 +14,9 @@ import { secureAlloc, zeroBuffer } from './secure-memory';
  * it yields, by HKDF-SHA256 with one label each:
  * - `lookup`: the 32 bytes stored to find the key (the secret itself is never stored);
  * - `x25519-seed`: the seed of an X25519 key pair (`crypto_box_seed_keypair`);
- * - `idempotency`: the secret that keys idempotency records of the key's requests.
+ * - `idempotency`: the secret that keys idempotency records of the key's requests;
+ * - `vault-share`: the client share of the key's session-vault entry, which keeps its opened data
+ *   keys between requests as a session's are kept (the server never stores it).
  *
  * The server keeps only the public half, itself sealed under a key derived from the server secret
  * (so a database alone neither shows it nor lets anyone swap in their own), and seals each data key
@@ -37,6 +39,7 @@ const LABELS = {
   lookup: Buffer.from('vault-pii/v1/access-key/lookup'),
   seed: Buffer.from('vault-pii/v1/access-key/x25519-seed'),
   idempotency: Buffer.from('vault-pii/v1/access-key/idempotency'),
+  vaultShare: Buffer.from('vault-pii/v1/access-key/vault-share'),
   publicKeySeal: Buffer.from('vault-pii/v1/access-key/public-key-seal'),
 };
 
@@ -58,17 +61,23 @@ export function looksLikeAccessKey(token: string): boolean {
 }
 
 /**
- * What an access key secret yields with the server's access-key secret. Its key pair's secret half
- * and its idempotency secret are in locked memory: call `zero()` when done.
+ * What an access key secret yields with the server's access-key secret. Its secrets are in locked
+ * memory: call `zero()` when done. The key pair is derived on first use (one X25519 base-point
+ * multiplication): a request served from the vault entry needs only the HMACs.
  */
 export class AccessKeyMaterial {
+  private keyPair?: { publicKey: Buffer; secretKey: Buffer };
+  private zeroed = false;
+
   private constructor(
     /** Finds the stored key; safe to store (a one-way function of secret and server secret). */
     readonly lookup: Buffer,
-    readonly publicKey: Buffer,
-    private readonly secretKey: Buffer,
+    /** The seed of the key pair (locked memory). */
+    private readonly seed: Buffer,
     /** Keys idempotency records of this key's requests (locked memory). */
     readonly idempotencySecret: Buffer,
+    /** The client share of the key's vault entry (locked memory; never stored). */
+    readonly vaultShare: Buffer,
   ) {}
 
   /**
@@ -86,7 +95,6 @@ export class AccessKeyMaterial {
     const match = ACCESS_KEY_PATTERN.exec(token);
     if (!match) return undefined;
     const secret = secureAlloc(ACCESS_KEY_SECRET_BYTES);
-    const seed = secureAlloc(sodium.crypto_box_SEEDBYTES);
     const decoded = Buffer.from(match[1], 'base64url');
     try {
       // A 43-character base64url string can carry 2 stray bits: only the canonical spelling counts.
@@ -96,28 +104,24 @@ export class AccessKeyMaterial {
       )
         return undefined;
       decoded.copy(secret);
-      const lookup = Buffer.alloc(ACCESS_KEY_LOOKUP_BYTES);
-      hkdfSha256Into(lookup, secret, LABELS.lookup, serverSecret);
-      hkdfSha256Into(seed, secret, LABELS.seed, serverSecret);
-      const idempotencySecret = secureAlloc(SHA256_BYTES);
-      hkdfSha256Into(
-        idempotencySecret,
-        secret,
-        LABELS.idempotency,
-        serverSecret,
-      );
-      const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
-      const secretKey = secureAlloc(sodium.crypto_box_SECRETKEYBYTES);
-      sodium.crypto_box_seed_keypair(publicKey, secretKey, seed);
+      const derived = (label: Buffer, bytes: Buffer): Buffer => {
+        hkdfSha256Into(bytes, secret, label, serverSecret);
+        return bytes;
+      };
       return new AccessKeyMaterial(
-        lookup,
-        publicKey,
-        secretKey,
-        idempotencySecret,
+        derived(LABELS.lookup, Buffer.alloc(ACCESS_KEY_LOOKUP_BYTES)),
+        derived(LABELS.seed, secureAlloc(sodium.crypto_box_SEEDBYTES)),
+        derived(LABELS.idempotency, secureAlloc(SHA256_BYTES)),
+        derived(LABELS.vaultShare, secureAlloc(SHA256_BYTES)),
       );
     } finally {
-      zeroBuffer(secret, seed, decoded);
+      zeroBuffer(secret, decoded);
     }
+  }
+
+  /** The X25519 public key data keys are sealed to (`sealDataKeyForAccessKey`). */
+  get publicKey(): Buffer {
+    return this.pair().publicKey;
   }
 
   /**
@@ -134,8 +138,8 @@ export class AccessKeyMaterial {
         !sodium.crypto_box_seal_open(
           plaintext,
           sealed,
-          this.publicKey,
-          this.secretKey,
+          this.pair().publicKey,
+          this.pair().secretKey,
         )
       )
         throw new AuthenticationFailedError();
@@ -151,7 +155,21 @@ export class AccessKeyMaterial {
   }
 
   zero(): void {
-    zeroBuffer(this.secretKey, this.idempotencySecret);
+    this.zeroed = true;
+    zeroBuffer(this.seed, this.idempotencySecret, this.vaultShare);
+    if (this.keyPair) zeroBuffer(this.keyPair.secretKey);
+  }
+
+  private pair(): { publicKey: Buffer; secretKey: Buffer } {
+    if (!this.keyPair) {
+      // Never a key pair of a zeroed seed: it would be one anyone can compute.
+      if (this.zeroed) throw new AuthenticationFailedError();
+      const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
+      const secretKey = secureAlloc(sodium.crypto_box_SECRETKEYBYTES);
+      sodium.crypto_box_seed_keypair(publicKey, secretKey, this.seed);
+      this.keyPair = { publicKey, secretKey };
+    }
+    return this.keyPair;
   }
 }
 
