@@ -27,6 +27,7 @@ import { dumpDatabase, findCanaries } from './support/canary-scan';
 import { bodyOf } from './support/http-body';
 import { unlockKeyring, waitForRotation } from './support/key-rotation-seed';
 import { expectProblem } from './support/problem-assertions';
+import { waitUntil } from './support/wait-until';
 import { createTestApp, TestApp } from './support/test-app';
 import {
   openAccessKeyEntry,
@@ -176,8 +177,77 @@ describe('access keys: lifecycle and key hierarchy', () => {
     return entry && openAccessKeyEntryOf(t, entry, key.secret);
   }
 
+  /**
+   * What a request does once it has read the key's row and opened its wraps, done late on purpose:
+   * store the keyring as the key's vault entry (then re-read the row). Zeroes `keyring`.
+   */
+  async function storeEntryLate(
+    user: { userId: string },
+    key: IssuedKey,
+    keyring: Keyring,
+  ): Promise<void> {
+    const material = AccessKeyMaterial.derive(
+      key.secret,
+      t.app.get(ServerKeys).accessKeySecret,
+    )!;
+    try {
+      await t.app.get(AccessKeyVaultEntries).keep(
+        {
+          id: key.id,
+          userId: user.userId,
+          scopes: ALL_SCOPES as AccessKeyScope[],
+          allowedAddresses: null,
+          expiresAt: Date.now() + DAY_MS,
+        },
+        keyring,
+        material.vaultShare,
+      );
+    } finally {
+      material.zero();
+      keyring.zero();
+    }
+  }
+
+  /**
+   * Runs `change` (a request) while a second connection holds the user's row `FOR UPDATE`, and
+   * `meanwhile` once the change waits for that row in a statement matching `waitingIn`.
+   */
+  async function whileUserRowHeld<T>(
+    userId: string,
+    waitingIn: string,
+    change: () => Promise<T>,
+    meanwhile: () => Promise<void>,
+  ): Promise<T> {
+    const holder = t.dataSource.createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.startTransaction();
+      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [
+        userId,
+      ]);
+      const answer = change();
+      await waitUntil(
+        `a statement like ${waitingIn} waits for the user row`,
+        async () =>
+          (
+            await t.dataSource.query<unknown[]>(
+              `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE $1`,
+              [waitingIn],
+            )
+          ).length > 0,
+      );
+      await meanwhile();
+      await holder.commitTransaction();
+      return await answer;
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+  }
+
   async function expectKeyReads(
     key: IssuedKey,
+
     contactId: string,
     expected: object = CONTACT,
   ): Promise<void> {
@@ -376,17 +446,34 @@ describe('access keys: lifecycle and key hierarchy', () => {
     await expectKeyReads(othersKey, othersContact.id);
   });
 
-  it('deleting the account removes its access keys and wraps (cascade); the key answers 401', async () => {
+  it('deleting the account removes its access keys, wraps (cascade) and vault entries, even one stored during the deletion; the key answers 401', async () => {
     const user = await registerAndLogin(http());
     const contact = await createContact(user.accessToken);
     const key = await issueKey(user);
     await expectKeyReads(key, contact.id);
     expect(await wrapRowsOfUser(user.userId)).toBe(1);
 
-    const deleted = await request(http())
-      .delete('/v1/me')
-      .set(...bearer(user.accessToken))
-      .send({ password: user.password });
+    // A request by the key that stores its entry after the sessions (and entries) ended but
+    // before the account's row goes: the deletion deletes it again.
+    const deleted = await whileUserRowHeld(
+      user.userId,
+      'DELETE FROM "users"%',
+      () =>
+        request(http())
+          .delete('/v1/me')
+          .set(...bearer(user.accessToken))
+          .send({ password: user.password })
+          .then((response) => response),
+      async () => {
+        expect(await entryVersionsOf(key, user)).toBeUndefined();
+        await storeEntryLate(
+          user,
+          key,
+          await unlockKeyring(t, user.userId, user.password),
+        );
+        expect(await entryVersionsOf(key, user)).toEqual([1]);
+      },
+    );
     expect(deleted.status).toBe(204);
 
     expect(await keyRowsOfUser(user.userId)).toBe(0);
@@ -555,28 +642,8 @@ describe('access keys: lifecycle and key hierarchy', () => {
   it('a request that read a key before its revocation or a rotation committed, and stores its vault entry after, leaves none behind', async () => {
     const user = await registerAndLogin(http());
     const contact = await createContact(user.accessToken);
-    const entries = t.app.get(AccessKeyVaultEntries);
-    const serverKeys = t.app.get(ServerKeys);
-    const recordOf = (key: IssuedKey) => ({
-      id: key.id,
-      userId: user.userId,
-      scopes: ALL_SCOPES as AccessKeyScope[],
-      allowedAddresses: null,
-      expiresAt: Date.now() + DAY_MS,
-    });
-    // What a request does once it has read the row and opened the wraps: store the keyring.
-    const storeLate = async (key: IssuedKey, keyring: Keyring) => {
-      const material = AccessKeyMaterial.derive(
-        key.secret,
-        serverKeys.accessKeySecret,
-      )!;
-      try {
-        await entries.keep(recordOf(key), keyring, material.vaultShare);
-      } finally {
-        material.zero();
-        keyring.zero();
-      }
-    };
+    const storeLate = (key: IssuedKey, keyring: Keyring) =>
+      storeEntryLate(user, key, keyring);
 
     // Revoked between the read and the store.
     const revoked = await issueKey(user, 'revoked');
@@ -614,6 +681,29 @@ describe('access keys: lifecycle and key hierarchy', () => {
     );
     expect(await entryVersionsOf(rotated, user)).toEqual([2]);
     await expectKeyReads(rotated, contact.id);
+
+    // Stored (and re-read) after a rotation deleted the user's entries but before it committed:
+    // the rotation deletes it again once committed. A second connection holds the user's row so
+    // that the rotation waits between the two.
+    const answer = await whileUserRowHeld(
+      user.userId,
+      'UPDATE "users"%',
+      () => rotate(user).then((response) => response),
+      async () => {
+        expect(await entryVersionsOf(rotated, user)).toBeUndefined();
+        await storeLate(
+          rotated,
+          await unlockKeyring(t, user.userId, user.password),
+        );
+        expect(await entryVersionsOf(rotated, user)).toEqual([2]);
+      },
+    );
+    expect(answer.status).toBe(200);
+    expect(await entryVersionsOf(rotated, user)).toBeUndefined();
+    await waitForRotation(t, user.userId);
+
+    await expectKeyReads(rotated, contact.id);
+    expect(await entryVersionsOf(rotated, user)).toEqual([3]);
   });
 
   it('a wrap swapped between two keys answers 401 invalid_token, logged without secrets', async () => {

@@ -6,6 +6,7 @@ import Redis from 'ioredis';
 import { Client } from 'pg';
 import type { RegisteredDto, TokenPairDto } from '../src/auth/dto/auth.dto';
 import {
+  AccessKeyMaterial,
   Argon2Params,
   derivePasswordMasterKey,
   splitPasswordMasterKey,
@@ -21,6 +22,9 @@ import {
   stopAppInstance,
 } from './support/app-instances';
 import { bearer } from './support/auth-client';
+import { openAccessKeyEntry } from './support/access-key-vault-entry';
+import { waitUntil } from './support/wait-until';
+import type { CreatedAccessKeyDto } from '../src/me/access-keys/dto/access-key.dto';
 import {
   Canary,
   Dump,
@@ -459,6 +463,151 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
       ).toBe(200);
     }, 90_000);
 
+    /** An access key's secret, and what it derives, as canaries; and its vault entry in Redis. */
+    function addAccessKey(label: string, key: { id: string; secret: string }) {
+      const body = key.secret.slice('vpk_'.length);
+      const material = AccessKeyMaterial.derive(
+        key.secret,
+        secrets.accessKeySecret,
+      )!;
+      canaries.push(
+        {
+          label: `${label}: secret`,
+          text: [key.secret, body],
+          bytes: [Buffer.from(body, 'base64url')],
+        },
+        {
+          label: `${label}: vault share and entry key`,
+          text: [],
+          bytes: [
+            Buffer.from(material.vaultShare),
+            deriveSessionKey(
+              secrets.vaultKey,
+              `access-key:${key.id}`,
+              material.vaultShare,
+            ),
+          ],
+        },
+      );
+      material.zero();
+      return `${KEY_PREFIX}vault:s:access-key:${key.id}`;
+    }
+
+    it('an access key used on both instances: a rotation on A reaches it on B at once, and a revocation on B refuses it on A at once', async () => {
+      const account = await register(a);
+      const tokens = await login(a, account, 'access key: login on A');
+      const createKey = async (name: string) => {
+        const created = await a
+          .http()
+          .post('/v1/me/access-keys')
+          .set(...bearer(tokens.accessToken))
+          .send({
+            name,
+            scopes: ['profile:read', 'profile:write'],
+            expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+            password: account.password,
+          });
+        expect(created.status).toBe(201);
+        return bodyOf<CreatedAccessKeyDto>(created);
+      };
+      const revoked = await createKey('revoked on B');
+      const kept = await createKey('kept');
+      const revokedEntry = addAccessKey('access key revoked on B', revoked);
+      const keptEntry = addAccessKey('access key kept', kept);
+      const profileByKey = (on: AppInstance, secret: string) =>
+        on
+          .http()
+          .get('/v1/me/profile')
+          .set(...bearer(secret));
+      const entryVersions = async (entryKey: string, key: typeof kept) => {
+        const sealed = await admin.hgetBuffer(entryKey, 'e');
+        return (
+          sealed &&
+          openAccessKeyEntry(
+            { sealed, keyId: key.id, userId: account.userId },
+            key.secret,
+            secrets,
+          )
+        );
+      };
+
+      // Both instances serve both keys; from the second request on, from the shared vault entry.
+      for (const on of [a, b, a, b])
+        for (const key of [revoked, kept])
+          expect((await profileByKey(on, key.secret)).body).toMatchObject({
+            fullName: account.profile.fullName,
+          });
+      expect(await entryVersions(revokedEntry, revoked)).toEqual([1]);
+
+      // A rotates: B, which has just served the keys from their entries, writes under the new
+      // version at once, and A's session reads it.
+      const rotation = await a
+        .http()
+        .post('/v1/me/keys/rotate')
+        .set(...bearer(tokens.accessToken))
+        .send({ password: account.password });
+      expect(rotation.status).toBe(200);
+      const { recoveryCode } = bodyOf<{ recoveryCode: string }>(rotation);
+      canaries.push({
+        label: 'access key: recovery code after the rotation',
+        text: [recoveryCode, recoveryCode.replace(/-/g, '')],
+      });
+      const phone = `+44 20 7946 ${String(5000 + userCount)}`;
+      canaries.push({
+        label: 'access key: phone written by key',
+        text: [phone],
+      });
+      const written = await b
+        .http()
+        .patch('/v1/me/profile')
+        .set(...bearer(kept.secret))
+        .send({ phone });
+      expect(written.status).toBe(200);
+      expect((await profileOf(a, tokens)).body).toMatchObject({ phone });
+      const pg = new Client({ connectionString: database.url });
+      await pg.connect();
+      try {
+        await waitUntil(
+          'the rotation finished',
+          async () =>
+            (
+              await pg.query('SELECT 1 FROM key_rotations WHERE user_id = $1', [
+                account.userId,
+              ])
+            ).rowCount === 0,
+          { timeoutMs: 30_000, intervalMs: 100 },
+        );
+      } finally {
+        await pg.end();
+      }
+      for (const on of [a, b])
+        for (const key of [revoked, kept])
+          expect((await profileByKey(on, key.secret)).body).toMatchObject({
+            phone,
+          });
+      // The entries hold the new version only: the destroyed one is in none.
+      expect(await entryVersions(revokedEntry, revoked)).toEqual([2]);
+      expect(await entryVersions(keptEntry, kept)).toEqual([2]);
+
+      // B revokes one key: A, which served it a moment ago, refuses it at once.
+      expect((await profileByKey(a, revoked.secret)).status).toBe(200);
+      const revocation = await b
+        .http()
+        .delete(`/v1/me/access-keys/${revoked.id}`)
+        .set(...bearer(tokens.accessToken));
+      expect(revocation.status).toBe(204);
+      expect(await admin.exists(revokedEntry)).toBe(0);
+      for (const on of [a, b])
+        expectProblem(
+          await profileByKey(on, revoked.secret),
+          401,
+          'invalid_token',
+        );
+      // The other key goes on, and its entry is there for the scan below.
+      expect((await profileByKey(a, kept.secret)).status).toBe(200);
+      expect(await admin.exists(keptEntry)).toBe(1);
+    });
+
     it('Redis holds nothing usable: no PII, password, token (or part of one), client share or key in any key or value', async () => {
       // The data keys the sessions held, unwrapped here with each user's latest password: a dump
       // must not contain them, in any encoding.
@@ -550,7 +699,7 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
       expect(keys.length).toBeGreaterThan(5);
       for (const key of keys) {
         expect(key).toMatch(
-          /^mi:(vault:s:[0-9a-f]{64}|vault:u:[0-9a-f-]{36}|rate-limit:(login|register|documents):[0-9a-f]{32}|rate-limit:\{address:[0-9a-f]{32}:auth-address\}:(hits|blocked))$/,
+          /^mi:(vault:s:([0-9a-f]{64}|access-key:[0-9a-f-]{36})|vault:u:[0-9a-f-]{36}|rate-limit:(login|register|documents|access-keys):[0-9a-f]{32}|rate-limit:\{address:[0-9a-f]{32}:auth-address\}:(hits|blocked))$/,
         );
         // Every key expires by itself (-1 would be a key without a TTL).
         expect({ key, expires: (await admin.pttl(key)) > 0 }).toEqual({
@@ -559,6 +708,9 @@ if (skipReason) console.warn(`multi-instance e2e skipped: ${skipReason}`);
         });
       }
       expect(keys.some((key) => key.startsWith('mi:vault:s:'))).toBe(true);
+      expect(keys.some((key) => key.startsWith('mi:vault:s:access-key:'))).toBe(
+        true,
+      );
       expect(keys.some((key) => key.startsWith('mi:rate-limit:login:'))).toBe(
         true,
       );
