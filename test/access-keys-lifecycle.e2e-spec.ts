@@ -209,11 +209,13 @@ describe('access keys: lifecycle and key hierarchy', () => {
   }
 
   /**
-   * Runs `change` (a request) while a second connection holds the user's row `FOR UPDATE`, and
-   * `meanwhile` once the change waits for that row in a statement matching `waitingIn`.
+   * Runs `change` (a request) while a second connection holds the row `id` of `table` (users or
+   * access_keys) `FOR UPDATE`, and `meanwhile` once the change waits for that row in a statement
+   * matching `waitingIn`.
    */
-  async function whileUserRowHeld<T>(
-    userId: string,
+  async function whileRowHeld<T>(
+    table: 'users' | 'access_keys',
+    id: string,
     waitingIn: string,
     change: () => Promise<T>,
     meanwhile: () => Promise<void>,
@@ -222,12 +224,12 @@ describe('access keys: lifecycle and key hierarchy', () => {
     await holder.connect();
     try {
       await holder.startTransaction();
-      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [
-        userId,
+      await holder.query(`SELECT 1 FROM ${table} WHERE id = $1 FOR UPDATE`, [
+        id,
       ]);
       const answer = change();
       await waitUntil(
-        `a statement like ${waitingIn} waits for the user row`,
+        `a statement like ${waitingIn} waits for the ${table} row`,
         async () =>
           (
             await t.dataSource.query<unknown[]>(
@@ -455,7 +457,8 @@ describe('access keys: lifecycle and key hierarchy', () => {
 
     // A request by the key that stores its entry after the sessions (and entries) ended but
     // before the account's row goes: the deletion deletes it again.
-    const deleted = await whileUserRowHeld(
+    const deleted = await whileRowHeld(
+      'users',
       user.userId,
       'DELETE FROM "users"%',
       () =>
@@ -661,6 +664,32 @@ describe('access keys: lifecycle and key hierarchy', () => {
     expect(await entryVersionsOf(revoked, user)).toBeUndefined();
     expectInvalidToken(await readContact(revoked.secret, contact.id), revoked);
 
+    // Stored (and re-read) after the revocation deleted the entry but before it committed: the
+    // revocation deletes it again once committed.
+    const held = await issueKey(user, 'revoked while held');
+    await expectKeyReads(held, contact.id);
+    const revokedWhileHeld = await whileRowHeld(
+      'access_keys',
+      held.id,
+      'DELETE FROM "access_keys"%',
+      () =>
+        request(http())
+          .delete(`/v1/me/access-keys/${held.id}`)
+          .set(...bearer(user.accessToken))
+          .then((response) => response),
+      async () => {
+        expect(await entryVersionsOf(held, user)).toBeUndefined();
+        await storeLate(
+          held,
+          await unlockKeyring(t, user.userId, user.password),
+        );
+        expect(await entryVersionsOf(held, user)).toEqual([1]);
+      },
+    );
+    expect(revokedWhileHeld.status).toBe(204);
+    expect(await entryVersionsOf(held, user)).toBeUndefined();
+    expectInvalidToken(await readContact(held.secret, contact.id), held);
+
     // A rotation committed between the read and the store: the keyring lacks the new version.
     const rotated = await issueKey(user, 'rotated');
     await expectKeyReads(rotated, contact.id);
@@ -685,7 +714,8 @@ describe('access keys: lifecycle and key hierarchy', () => {
     // Stored (and re-read) after a rotation deleted the user's entries but before it committed:
     // the rotation deletes it again once committed. A second connection holds the user's row so
     // that the rotation waits between the two.
-    const answer = await whileUserRowHeld(
+    const answer = await whileRowHeld(
+      'users',
       user.userId,
       'UPDATE "users"%',
       () => rotate(user).then((response) => response),

@@ -177,7 +177,15 @@ export class KeyRotationService {
     }
     await this.audit.record('keys.rotate', 'success', user.id, audit);
     // The job owns `next` from here and logs its own failures; the next login or request resumes it.
-    void this.job.run(user.id, next, vaultSession).catch(() => undefined);
+    // Once it has destroyed the old version, no access-key entry may hold it, whatever failed.
+    void this.job
+      .run(user.id, next, vaultSession)
+      .then((report) =>
+        report.outcome === 'completed'
+          ? this.accessKeyEntries.deleteEntriesOfUser(user.id)
+          : undefined,
+      )
+      .catch(() => undefined);
     return { keyVersion: toVersion, recoveryCode: recovery.recoveryCode };
   }
 }

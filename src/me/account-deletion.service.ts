@@ -42,12 +42,11 @@ export class AccountDeletionService {
       ),
     );
     await this.sessions.revokeAllForUser(userId);
-    const accessKeyIds = await this.accessKeyEntries.keyIdsOf(userId);
     const deleteFiles = await this.documents.prepareDeletionOf(userId);
     await this.users.delete(userId);
-    // The keys went with the account; an entry a request stored after the sessions' revocation
-    // above goes now.
-    await this.accessKeyEntries.deleteEntriesOfUser(userId, accessKeyIds);
+    // The keys went with the account; an entry a request by one stored after the sessions'
+    // revocation above goes now (whichever keys the user had by then).
+    await this.accessKeyEntries.deleteEveryEntryOfDeletedUser(userId);
     // Rows went with the account (cascade); their files go now rather than by the orphan sweep.
     await deleteFiles();
     await this.audit.record('account.delete', 'success', userId, audit);

@@ -147,6 +147,7 @@ export class AccessKeyAuthenticator {
         await this.entries.keep(record, keyring, material.vaultShare);
       } catch (error) {
         keyring.zero();
+        this.entries.forget(material.lookup);
         throw error;
       }
       return this.accepted(record, keyring, material, request);

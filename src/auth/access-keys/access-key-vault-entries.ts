@@ -97,11 +97,6 @@ export class AccessKeyVaultEntries {
     this.records.delete(lookup.toString('base64url'));
   }
 
-  /** Forgets every record (tests that change rows behind the API's back). */
-  forgetRecords(): void {
-    this.records.clear();
-  }
-
   /**
    * The key's keyring from its vault entry (zeroed by the key context), or undefined when there is
    * none: never stored, deleted, expired, or not opening with this share.
@@ -112,7 +107,11 @@ export class AccessKeyVaultEntries {
     vaultShare: Buffer,
   ): Promise<Keyring | undefined> {
     try {
-      return await this.vault.unlock(entryOf(record, vaultShare));
+      // Quiet: no keyring-unlocked listener runs for an access key (no rotation resumes and no
+      // plaintext adoption starts from machine traffic; an entry holds one version anyway).
+      return await this.vault.unlock(entryOf(record, vaultShare), {
+        quiet: true,
+      });
     } catch (error) {
       if (error instanceof SessionLockedError) return undefined;
       throw error;
@@ -137,10 +136,17 @@ export class AccessKeyVaultEntries {
       return;
     }
     await this.vault.store(entry, keyring);
-    const [row] = await this.dataSource.query<{ active_key_version: number }[]>(
-      ACTIVE_VERSION_OF_KEY,
-      [record.id],
-    );
+    let row: { active_key_version: number } | undefined;
+    try {
+      [row] = await this.dataSource.query<{ active_key_version: number }[]>(
+        ACTIVE_VERSION_OF_KEY,
+        [record.id],
+      );
+    } catch (error) {
+      // Unconfirmed: not left behind.
+      await this.vault.revoke(entry.sessionId).catch(() => undefined);
+      throw error;
+    }
     if (row?.active_key_version !== keyring.activeVersion)
       await this.vault.revoke(entry.sessionId);
   }
@@ -150,38 +156,46 @@ export class AccessKeyVaultEntries {
     for (const id of keyIds) await this.vault.revoke(entryIdOf(id));
   }
 
-  /** The ids of the user's keys (to delete their entries once they are deleted themselves). */
-  async keyIdsOf(userId: string): Promise<string[]> {
-    const keys = await this.dataSource.query<{ id: string }[]>(
-      KEY_IDS_OF_USER,
-      [userId],
-    );
-    return keys.map(({ id }) => id);
-  }
-
   /**
    * Deletes the entries of every key the user has, and of `deletedKeyIds` (a rotation, after its
-   * commit; an account deletion). Never throws: see `deleteEntriesAfterCommit`.
+   * commit). Never throws: see `deleteEntriesAfterCommit`.
    */
   async deleteEntriesOfUser(
     userId: string,
     deletedKeyIds: readonly string[] = [],
   ): Promise<void> {
-    let keyIds: string[];
+    let keyIds: string[] = [];
     try {
-      keyIds = await this.keyIdsOf(userId);
+      const keys = await this.dataSource.query<{ id: string }[]>(
+        KEY_IDS_OF_USER,
+        [userId],
+      );
+      keyIds = keys.map(({ id }) => id);
     } catch (error) {
       this.notDeleted(error);
-      keyIds = [];
     }
     await this.deleteEntriesAfterCommit([...keyIds, ...deletedKeyIds]);
   }
 
   /**
+   * Deletes every vault entry of a user whose account is gone, sessions' and keys' alike (no key
+   * id is left to name them by). Never throws: see `deleteEntriesAfterCommit`.
+   */
+  async deleteEveryEntryOfDeletedUser(userId: string): Promise<void> {
+    try {
+      await this.vault.revokeAllForUser(userId);
+    } catch (error) {
+      this.notDeleted(error);
+    }
+  }
+
+  /**
    * Deletes the entries of these keys after a change that has committed: never throws. A failure
-   * is logged; such an entry then serves at most `ACCESS_KEY_RECHECK_MS` past an instance's last
-   * read of the key's row (and only when a request stored it between the change's first deletion
-   * and its commit).
+   * is logged. An entry left behind (a request stored it between the change's first deletion and
+   * its commit, and this deletion failed; or the store failed a request's own clean-up) serves at
+   * most `ACCESS_KEY_RECHECK_MS` past an instance's last read of the key's row, and its sealed
+   * bytes stay in the store until its idle expiry (`SESSION_IDLE_TTL`) unless the key is used
+   * again: opening them takes the key's secret as well as the vault key.
    */
   async deleteEntriesAfterCommit(keyIds: readonly string[]): Promise<void> {
     try {

@@ -20,7 +20,8 @@ import { openVaultEntry, sealVaultEntry, VaultSession } from './vault-entry';
 /**
  * A session's keyring is in hand: `opened` when a login stores it for a new session, `unlocked`
  * when a request opens the session's entry (not a `quiet` unlock: a refresh, a prune). The keyring is the caller's and is
- * zeroed soon after: a listener that needs it later takes `keyring.copy()` at once.
+ * zeroed soon after: a listener that needs it later takes `keyring.copy()` at once; the same holds
+ * for `session.clientShare` (copy it with `Buffer.from`).
  */
 export interface KeyringUnlocked {
   occasion: 'opened' | 'unlocked';
