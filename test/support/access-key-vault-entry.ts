@@ -32,8 +32,9 @@ export async function sealedAccessKeyEntry(
 /**
  * The key versions (active first) an access key's vault entry holds, opened the way the server
  * opens it: the vault key, and the share `secret` derives under `accessKeySecret`. Throws
- * (AuthenticationFailedError) when they do not open it. Decoding follows docs/design.md#the-vault
- * (library): a 6-byte header (format, count, active version), then 36 bytes per version.
+ * (AuthenticationFailedError) when they do not open it. Decoding follows the entry format of the
+ * library's `vault-entry.ts`: a 6-byte header (format, count, active version), then 36 bytes per
+ * version (docs/crypto.md#sessions-and-the-key-vault).
  */
 export function openAccessKeyEntry(
   entry: SealedAccessKeyEntry,
