@@ -273,7 +273,9 @@ function compareWithSession(
           ],
         ) +
         `  http.accessKey.ratio = ${accessKeyRatio.toFixed(3)}   http.accessKey.aaRatio = ${aaRatio.toFixed(3)} (A/A per round ${range(aaRounds)}): ` +
-        `${withinNoise ? 'within' : 'outside'} the A/A noise` +
+        (withinNoise
+          ? 'within the A/A noise'
+          : `outside the A/A noise (the key ${accessKeyRatio > aaBand.max ? 'faster' : 'slower'})`) +
         (requestsPerSide < MIN_REQUESTS_PER_SIDE
           ? `; only ${requestsPerSide} requests on a side, fewer than the ${MIN_REQUESTS_PER_SIDE} the comparison asks for`
           : '') +
