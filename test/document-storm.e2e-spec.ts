@@ -33,6 +33,11 @@ function p99(samples: number[]): number {
  * a large address book does not stall anybody else's requests (docs/documents.md).
  */
 describe('a document storm does not stall other users (issue 15)', () => {
+  // A latency bound on a shared 2-core machine: one stall of the whole VM (seen in CI: every
+  // probe, /health/live included, 200 ms late at once) can push the p99 over it. Tried once more,
+  // with the first attempt's figures and failure logged; a real stall fails both.
+  jest.retryTimes(1, { logErrorsBeforeRetry: true });
+
   let t: TestApp;
   let stormer: LoggedInUser;
   let reader: LoggedInUser;
