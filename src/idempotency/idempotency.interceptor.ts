@@ -17,7 +17,10 @@ import {
   throwError,
 } from 'rxjs';
 import { zeroBuffer } from '@vault-pii/nest-encryption/crypto';
-import type { AuthenticatedSession } from '../common/auth/authenticated-session';
+import {
+  accessKeySessionKeyId,
+  type AuthenticatedSession,
+} from '../common/auth/authenticated-session';
 import { normalizeEmailAddress } from '../crypto/email-address';
 import {
   IDEMPOTENCY_REPLAYED_HEADER,
@@ -275,7 +278,7 @@ function callerOf(
     return {
       // An access key's caller secret is its idempotency secret, under a scope of its own.
       scope: session.accessKey
-        ? `access-key:${session.accessKey.id}`
+        ? accessKeySessionKeyId(session.accessKey.id)
         : `session:${session.sessionKeyId}`,
       secret: Buffer.from(session.clientShare),
     };

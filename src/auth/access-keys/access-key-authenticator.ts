@@ -14,7 +14,10 @@ import { InvalidTokenError } from '../auth.errors';
 import { FixedWindowLimit } from '../rate-limit/fixed-window-limit';
 import { RateLimitKeys } from '../rate-limit/rate-limit-keys';
 import { RateLimitRedis } from '../rate-limit/rate-limit-redis';
-import type { AuthenticatedSession } from '../../common/auth/authenticated-session';
+import {
+  accessKeySessionKeyId,
+  type AuthenticatedSession,
+} from '../../common/auth/authenticated-session';
 import { DomainError } from '../../common/problem/domain-error';
 import {
   AccessKeyVaultEntries,
@@ -166,7 +169,7 @@ export class AccessKeyAuthenticator {
     this.recordUse(key, request);
     return {
       userId: key.userId,
-      sessionKeyId: `access-key:${key.id}`,
+      sessionKeyId: accessKeySessionKeyId(key.id),
       sid: Buffer.alloc(0),
       clientShare: Buffer.from(material.idempotencySecret),
       accessKey: { id: key.id, scopes: key.scopes },

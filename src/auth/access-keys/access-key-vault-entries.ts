@@ -8,6 +8,7 @@ import {
   type VaultSession,
 } from '@vault-pii/nest-encryption';
 import type { AccessKeyScope } from '../../common/auth/access-key-scopes';
+import { accessKeySessionKeyId } from '../../common/auth/authenticated-session';
 
 /**
  * How long this instance trusts a key's record without reading its row again: the bound on how
@@ -75,11 +76,12 @@ export class AccessKeyVaultEntries {
 
   /** The record of the key `lookup` finds, when this instance read it within the recheck interval. */
   recent(lookup: Buffer): AccessKeyRecord | undefined {
-    const remembered = this.records.get(lookup.toString('base64url'));
+    const name = lookup.toString('base64url');
+    const remembered = this.records.get(name);
     if (!remembered) return undefined;
     if (Date.now() - remembered.readAt < ACCESS_KEY_RECHECK_MS)
       return remembered.record;
-    this.records.delete(lookup.toString('base64url'));
+    this.records.delete(name);
     return undefined;
   }
 
@@ -153,7 +155,7 @@ export class AccessKeyVaultEntries {
 
   /** Deletes the entries of these keys. @throws VaultUnavailableError */
   async deleteEntries(keyIds: readonly string[]): Promise<void> {
-    for (const id of keyIds) await this.vault.revoke(entryIdOf(id));
+    for (const id of keyIds) await this.vault.revoke(accessKeySessionKeyId(id));
   }
 
   /**
@@ -216,12 +218,8 @@ export class AccessKeyVaultEntries {
 /** The vault entry of an access key: the store sees only `access-key:<id>` and sealed bytes. */
 function entryOf(record: AccessKeyRecord, vaultShare: Buffer): VaultSession {
   return {
-    sessionId: entryIdOf(record.id),
+    sessionId: accessKeySessionKeyId(record.id),
     userId: record.userId,
     clientShare: vaultShare,
   };
-}
-
-function entryIdOf(keyId: string): string {
-  return `access-key:${keyId}`;
 }

@@ -19,6 +19,14 @@ export interface AuthenticatedSession {
   accessKey?: { id: string; scopes: readonly string[] };
 }
 
+/**
+ * An access key's `sessionKeyId`: also the name of its vault entry and the scope of its
+ * idempotency records (docs/access-keys.md#the-vault-entry).
+ */
+export function accessKeySessionKeyId(accessKeyId: string): string {
+  return `access-key:${accessKeyId}`;
+}
+
 export const CurrentSession = createParamDecorator(
   (_data: unknown, context: ExecutionContext): AuthenticatedSession =>
     context.switchToHttp().getRequest<{ user: AuthenticatedSession }>().user,
