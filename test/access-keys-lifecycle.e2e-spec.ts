@@ -7,9 +7,8 @@ import {
   AuthenticationFailedError,
   generateAccessKeySecret,
   openAccessKeyPublicKey,
-  openSecret,
 } from '@vault-pii/nest-encryption/crypto';
-import { deriveSessionKey, type Keyring } from '@vault-pii/nest-encryption';
+import type { Keyring } from '@vault-pii/nest-encryption';
 import { AccessKeyPurgeService } from '../src/auth/access-keys/access-key-purge.service';
 import { AccessKeyVaultEntries } from '../src/auth/access-keys/access-key-vault-entries';
 import type { AccessKeyScope } from '../src/common/auth/access-key-scopes';
@@ -32,6 +31,7 @@ import { createTestApp, TestApp } from './support/test-app';
 import {
   openAccessKeyEntry,
   openAccessKeyEntryOf,
+  openAccessKeyEntryWithShare,
   sealedAccessKeyEntry,
 } from './support/access-key-vault-entry';
 
@@ -206,6 +206,24 @@ describe('access keys: lifecycle and key hierarchy', () => {
       material.zero();
       keyring.zero();
     }
+  }
+
+  /**
+   * Inside a change's window (its first deletion done, its commit not yet): the key has no entry,
+   * then a request stores one of a keyring read now, and the entry holds `version`.
+   */
+  async function storeInWindow(
+    user: LoggedInUser,
+    key: IssuedKey,
+    version: number,
+  ): Promise<void> {
+    expect(await entryVersionsOf(key, user)).toBeUndefined();
+    await storeEntryLate(
+      user,
+      key,
+      await unlockKeyring(t, user.userId, user.password),
+    );
+    expect(await entryVersionsOf(key, user)).toEqual([version]);
   }
 
   /**
@@ -467,15 +485,7 @@ describe('access keys: lifecycle and key hierarchy', () => {
           .set(...bearer(user.accessToken))
           .send({ password: user.password })
           .then((response) => response),
-      async () => {
-        expect(await entryVersionsOf(key, user)).toBeUndefined();
-        await storeEntryLate(
-          user,
-          key,
-          await unlockKeyring(t, user.userId, user.password),
-        );
-        expect(await entryVersionsOf(key, user)).toEqual([1]);
-      },
+      () => storeInWindow(user, key, 1),
     );
     expect(deleted.status).toBe(204);
 
@@ -576,24 +586,11 @@ describe('access keys: lifecycle and key hierarchy', () => {
     const entry = await sealedAccessKeyEntry(t, key.id, user.userId);
     expect(entry).toBeDefined();
     expect(openAccessKeyEntryOf(t, entry!, key.secret)).toEqual([1]);
-    const openEntryWithShare = (share: Buffer, vaultKey: Buffer) => {
-      const sessionId = `access-key:${key.id}`;
-      const sessionKey = deriveSessionKey(vaultKey, sessionId, share);
-      try {
-        return openSecret(
-          entry!.sealed,
-          () => sessionKey,
-          Buffer.from(`vault-entry\u0000${sessionId}\u0000${user.userId}`),
-        );
-      } finally {
-        sessionKey.fill(0);
-      }
-    };
     for (const vaultKey of serverSecrets) {
       for (const share of [...serverSecrets, row.lookup_hash, publicKey])
-        expect(() => openEntryWithShare(share, vaultKey)).toThrow(
-          AuthenticationFailedError,
-        );
+        expect(() =>
+          openAccessKeyEntryWithShare(entry!, share, vaultKey),
+        ).toThrow(AuthenticationFailedError);
       for (const guess of guessedSecrets)
         for (const serverSecret of serverSecrets)
           expect(() =>
@@ -677,14 +674,7 @@ describe('access keys: lifecycle and key hierarchy', () => {
           .delete(`/v1/me/access-keys/${held.id}`)
           .set(...bearer(user.accessToken))
           .then((response) => response),
-      async () => {
-        expect(await entryVersionsOf(held, user)).toBeUndefined();
-        await storeLate(
-          held,
-          await unlockKeyring(t, user.userId, user.password),
-        );
-        expect(await entryVersionsOf(held, user)).toEqual([1]);
-      },
+      () => storeInWindow(user, held, 1),
     );
     expect(revokedWhileHeld.status).toBe(204);
     expect(await entryVersionsOf(held, user)).toBeUndefined();
@@ -719,14 +709,7 @@ describe('access keys: lifecycle and key hierarchy', () => {
       user.userId,
       'UPDATE "users"%',
       () => rotate(user).then((response) => response),
-      async () => {
-        expect(await entryVersionsOf(rotated, user)).toBeUndefined();
-        await storeLate(
-          rotated,
-          await unlockKeyring(t, user.userId, user.password),
-        );
-        expect(await entryVersionsOf(rotated, user)).toEqual([2]);
-      },
+      () => storeInWindow(user, rotated, 2),
     );
     expect(answer.status).toBe(200);
     expect(await entryVersionsOf(rotated, user)).toBeUndefined();

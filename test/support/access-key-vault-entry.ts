@@ -43,13 +43,28 @@ export function openAccessKeyEntry(
 ): number[] {
   const material = AccessKeyMaterial.derive(secret, secrets.accessKeySecret);
   if (!material) throw new Error('not an access key secret');
+  try {
+    return openAccessKeyEntryWithShare(
+      entry,
+      material.vaultShare,
+      secrets.vaultKey,
+    );
+  } finally {
+    material.zero();
+  }
+}
+
+/**
+ * `openAccessKeyEntry` with the share itself (an attacker's guess at it) instead of the secret
+ * that derives it.
+ */
+export function openAccessKeyEntryWithShare(
+  entry: SealedAccessKeyEntry,
+  share: Buffer,
+  vaultKey: Buffer,
+): number[] {
   const sessionId = `access-key:${entry.keyId}`;
-  const sessionKey = deriveSessionKey(
-    secrets.vaultKey,
-    sessionId,
-    material.vaultShare,
-  );
-  material.zero();
+  const sessionKey = deriveSessionKey(vaultKey, sessionId, share);
   try {
     const plaintext = openSecret(
       entry.sealed,
